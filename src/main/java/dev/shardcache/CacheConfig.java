@@ -1,0 +1,304 @@
+package dev.shardcache;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+import static java.util.Objects.requireNonNull;
+
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Optional;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The settings of one named {@link DistributedCache}: how its keys and values become bytes, how large
+ * this node's shard may grow, how long entries live, and how values are loaded on a miss.
+ *
+ * <p>Instances are immutable and thread-safe; build them with {@link #builder(Codec, Codec)}. Every
+ * node of a cluster should define a cache with the same name and equivalent settings: the key codec
+ * must be identical (it decides ownership), and the loader should read the same source.
+ *
+ * <pre>{@code
+ * CacheConfig<String, String> config = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+ *     .maximumSize(100_000)
+ *     .expireAfterWrite(Duration.ofMinutes(10))
+ *     .loader(key -> db.load(key))
+ *     .build();
+ * }</pre>
+ *
+ * @param <K> the key type
+ * @param <V> the value type
+ */
+public final class CacheConfig<K, V> {
+
+  /** The shard bound when {@link Builder#maximumSize} is not set. */
+  public static final long DEFAULT_MAXIMUM_SIZE = 10_000;
+
+  /** The encoded-key limit when {@link Builder#maxKeyBytes} is not set: 4 KiB. */
+  public static final int DEFAULT_MAX_KEY_BYTES = 4 * 1024;
+
+  /** The encoded-value limit when {@link Builder#maxValueBytes} is not set: 1 MiB. */
+  public static final int DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
+
+  /** The deadline of a call to a peer when {@link Builder#remoteTimeout} is not set. */
+  public static final Duration DEFAULT_REMOTE_TIMEOUT = Duration.ofSeconds(5);
+
+  /** The most keys sent to one peer in one batched call; larger batches are split. */
+  static final int MAX_KEYS_PER_BATCH = 1_000;
+
+  private final Codec<K> keyCodec;
+  private final Codec<V> valueCodec;
+  private final long maximumSize;
+  private final @Nullable Duration expireAfterWrite;
+  private final @Nullable CacheLoader<K, V> loader;
+  private final long nearCacheMaximumSize;
+  private final Duration nearCacheTtl;
+  private final int maxKeyBytes;
+  private final int maxValueBytes;
+  private final Duration remoteTimeout;
+
+  private CacheConfig(Builder<K, V> builder) {
+    this.keyCodec = builder.keyCodec;
+    this.valueCodec = builder.valueCodec;
+    this.maximumSize = builder.maximumSize == UNSET ? DEFAULT_MAXIMUM_SIZE : builder.maximumSize;
+    this.expireAfterWrite = builder.expireAfterWrite;
+    this.loader = builder.loader;
+    this.nearCacheMaximumSize = builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
+    this.nearCacheTtl = builder.nearCacheTtl == null ? Duration.ZERO : builder.nearCacheTtl;
+    this.maxKeyBytes = builder.maxKeyBytes == UNSET ? DEFAULT_MAX_KEY_BYTES : (int) builder.maxKeyBytes;
+    this.maxValueBytes =
+        builder.maxValueBytes == UNSET ? DEFAULT_MAX_VALUE_BYTES : (int) builder.maxValueBytes;
+    this.remoteTimeout =
+        builder.remoteTimeout == null ? DEFAULT_REMOTE_TIMEOUT : builder.remoteTimeout;
+  }
+
+  /**
+   * Returns a builder for a cache whose keys are encoded with {@code keyCodec} and values with
+   * {@code valueCodec}. The key codec must be deterministic (see {@link Codec}).
+   */
+  public static <K, V> Builder<K, V> builder(Codec<K> keyCodec, Codec<V> valueCodec) {
+    return new Builder<>(requireNonNull(keyCodec, "keyCodec"), requireNonNull(valueCodec, "valueCodec"));
+  }
+
+  public Codec<K> keyCodec() {
+    return keyCodec;
+  }
+
+  public Codec<V> valueCodec() {
+    return valueCodec;
+  }
+
+  /** The most entries this node's shard holds; Caffeine evicts by W-TinyLFU past it. */
+  public long maximumSize() {
+    return maximumSize;
+  }
+
+  /** How long an entry lives after it was written or loaded, if entries expire. */
+  public Optional<Duration> expireAfterWrite() {
+    return Optional.ofNullable(expireAfterWrite);
+  }
+
+  /** The loader called on a miss, if the cache loads. */
+  public Optional<CacheLoader<K, V>> loader() {
+    return Optional.ofNullable(loader);
+  }
+
+  /** Whether reads of keys owned by other nodes are kept in a near cache on this node. */
+  public boolean nearCacheEnabled() {
+    return nearCacheMaximumSize > 0;
+  }
+
+  /** The bound of the near cache; 0 when it is disabled. */
+  public long nearCacheMaximumSize() {
+    return nearCacheMaximumSize;
+  }
+
+  /** How long a near-cache entry is served without asking the owner; zero when disabled. */
+  public Duration nearCacheTtl() {
+    return nearCacheTtl;
+  }
+
+  /** The largest encoded key accepted, in bytes. */
+  public int maxKeyBytes() {
+    return maxKeyBytes;
+  }
+
+  /** The largest encoded value accepted, in bytes. */
+  public int maxValueBytes() {
+    return maxValueBytes;
+  }
+
+  /** The deadline of each call this node makes to a peer for this cache. */
+  public Duration remoteTimeout() {
+    return remoteTimeout;
+  }
+
+  /**
+   * Two configurations are equal when they have the same settings and the same codec and loader
+   * instances (codecs and loaders are compared with {@code equals}).
+   */
+  @Override
+  public boolean equals(@Nullable Object o) {
+    if (this == o) {
+      return true;
+    }
+    if (!(o instanceof CacheConfig<?, ?> that)) {
+      return false;
+    }
+    return maximumSize == that.maximumSize
+        && nearCacheMaximumSize == that.nearCacheMaximumSize
+        && maxKeyBytes == that.maxKeyBytes
+        && maxValueBytes == that.maxValueBytes
+        && keyCodec.equals(that.keyCodec)
+        && valueCodec.equals(that.valueCodec)
+        && Objects.equals(expireAfterWrite, that.expireAfterWrite)
+        && Objects.equals(loader, that.loader)
+        && nearCacheTtl.equals(that.nearCacheTtl)
+        && remoteTimeout.equals(that.remoteTimeout);
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(keyCodec, valueCodec, maximumSize, expireAfterWrite, maxKeyBytes, maxValueBytes);
+  }
+
+  @Override
+  public String toString() {
+    return "CacheConfig{keyCodec=" + keyCodec
+        + ", valueCodec=" + valueCodec
+        + ", maximumSize=" + maximumSize
+        + ", expireAfterWrite=" + expireAfterWrite
+        + ", loader=" + (loader == null ? "none" : "set")
+        + ", nearCache=" + (nearCacheEnabled() ? nearCacheMaximumSize + "/" + nearCacheTtl : "off")
+        + ", maxKeyBytes=" + maxKeyBytes
+        + ", maxValueBytes=" + maxValueBytes
+        + ", remoteTimeout=" + remoteTimeout
+        + "}";
+  }
+
+  private static final long UNSET = -1;
+
+  /**
+   * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws
+   * {@link IllegalStateException} naming the value already set. Not thread-safe.
+   */
+  public static final class Builder<K, V> {
+    private final Codec<K> keyCodec;
+    private final Codec<V> valueCodec;
+    private long maximumSize = UNSET;
+    private @Nullable Duration expireAfterWrite;
+    private @Nullable CacheLoader<K, V> loader;
+    private long nearCacheMaximumSize = UNSET;
+    private @Nullable Duration nearCacheTtl;
+    private long maxKeyBytes = UNSET;
+    private long maxValueBytes = UNSET;
+    private @Nullable Duration remoteTimeout;
+
+    private Builder(Codec<K> keyCodec, Codec<V> valueCodec) {
+      this.keyCodec = keyCodec;
+      this.valueCodec = valueCodec;
+    }
+
+    /**
+     * Bounds this node's shard to {@code maximumSize} entries (default
+     * {@value CacheConfig#DEFAULT_MAXIMUM_SIZE}). The bound is per node: a cluster of n nodes holds
+     * up to n times as many entries.
+     *
+     * @throws IllegalArgumentException if {@code maximumSize} is negative
+     */
+    public Builder<K, V> maximumSize(long maximumSize) {
+      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
+      checkArgument(maximumSize >= 0, "maximumSize must not be negative, got %s", maximumSize);
+      this.maximumSize = maximumSize;
+      return this;
+    }
+
+    /**
+     * Expires each entry {@code duration} after it was written or loaded on its owner (default:
+     * never). Every node should use the same duration.
+     *
+     * @throws IllegalArgumentException if {@code duration} is zero or negative
+     */
+    public Builder<K, V> expireAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "expireAfterWrite must be positive, got %s", duration);
+      this.expireAfterWrite = duration;
+      return this;
+    }
+
+    /**
+     * Loads values on a miss (default: none; then {@link DistributedCache#get} returns
+     * {@code null} for an absent key).
+     */
+    public Builder<K, V> loader(CacheLoader<K, V> loader) {
+      requireNonNull(loader, "loader");
+      checkState(this.loader == null, "loader was already set to %s", this.loader);
+      this.loader = loader;
+      return this;
+    }
+
+    /**
+     * Keeps up to {@code maximumSize} values of keys owned by other nodes on this node for
+     * {@code ttl}, so a hot remote key costs one call per {@code ttl} instead of one per read (default:
+     * off). A near-cached value can be stale: a write or invalidate made through another node is
+     * not seen here until {@code ttl} has passed. Writes made through this node clear its own
+     * near-cache entry at once.
+     *
+     * @throws IllegalArgumentException if {@code maximumSize} is not positive or {@code ttl} is not
+     *     positive
+     */
+    public Builder<K, V> nearCache(long maximumSize, Duration ttl) {
+      requireNonNull(ttl, "ttl");
+      checkState(nearCacheMaximumSize == UNSET, "nearCache was already set to %s entries for %s",
+          nearCacheMaximumSize, nearCacheTtl);
+      checkArgument(maximumSize > 0, "nearCache maximumSize must be positive, got %s", maximumSize);
+      checkArgument(!ttl.isNegative() && !ttl.isZero(), "nearCache ttl must be positive, got %s", ttl);
+      this.nearCacheMaximumSize = maximumSize;
+      this.nearCacheTtl = ttl;
+      return this;
+    }
+
+    /**
+     * Rejects keys whose encoding is longer than {@code maxKeyBytes} (default
+     * {@value CacheConfig#DEFAULT_MAX_KEY_BYTES}) with {@link IllegalArgumentException}.
+     */
+    public Builder<K, V> maxKeyBytes(int maxKeyBytes) {
+      checkState(this.maxKeyBytes == UNSET, "maxKeyBytes was already set to %s", this.maxKeyBytes);
+      checkArgument(maxKeyBytes > 0, "maxKeyBytes must be positive, got %s", maxKeyBytes);
+      this.maxKeyBytes = maxKeyBytes;
+      return this;
+    }
+
+    /**
+     * Rejects values whose encoding is longer than {@code maxValueBytes} (default
+     * {@value CacheConfig#DEFAULT_MAX_VALUE_BYTES}): a put throws
+     * {@link IllegalArgumentException}; a load fails with {@link CacheLoadException}. At most 32 MiB.
+     */
+    public Builder<K, V> maxValueBytes(int maxValueBytes) {
+      checkState(this.maxValueBytes == UNSET, "maxValueBytes was already set to %s", this.maxValueBytes);
+      checkArgument(maxValueBytes > 0 && maxValueBytes <= ShardcacheNode.MAX_MESSAGE_BYTES / 2,
+          "maxValueBytes must be in [1, %s], got %s", ShardcacheNode.MAX_MESSAGE_BYTES / 2, maxValueBytes);
+      this.maxValueBytes = maxValueBytes;
+      return this;
+    }
+
+    /**
+     * Sets the deadline of each call to a peer (default 5 s). It must exceed the loader's slowest
+     * expected load: a read whose owner does not answer in time is loaded on the calling node too.
+     */
+    public Builder<K, V> remoteTimeout(Duration timeout) {
+      requireNonNull(timeout, "timeout");
+      checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
+      checkArgument(!timeout.isNegative() && !timeout.isZero(), "remoteTimeout must be positive, got %s", timeout);
+      this.remoteTimeout = timeout;
+      return this;
+    }
+
+    /** Returns the configuration; the builder may not be used afterwards to change it. */
+    public CacheConfig<K, V> build() {
+      return new CacheConfig<>(this);
+    }
+  }
+}

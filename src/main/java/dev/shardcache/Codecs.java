@@ -1,0 +1,162 @@
+package dev.shardcache;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageLite;
+import com.google.protobuf.Parser;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * The codecs Shardcache ships: UTF-8 strings, byte arrays, longs and protobuf messages. All of them
+ * are deterministic (fit for keys), thread-safe and validate what they decode. There is no Java
+ * serialization codec, on purpose: decoding untrusted bytes into arbitrary classes is how caches
+ * become remote-code-execution holes.
+ */
+public final class Codecs {
+
+  private Codecs() {}
+
+  /**
+   * Strings as UTF-8. Decoding rejects malformed UTF-8 with a {@link CodecException} rather than
+   * substituting replacement characters, so a corrupt value is never cached as a different string.
+   */
+  public static Codec<String> utf8() {
+    return Utf8Codec.INSTANCE;
+  }
+
+  /**
+   * Byte arrays as themselves. Encoding and decoding copy, so neither the caller nor the cache can
+   * change the other's array afterwards.
+   */
+  public static Codec<byte[]> bytes() {
+    return BytesCodec.INSTANCE;
+  }
+
+  /** Longs as 8 big-endian bytes; decoding anything but exactly 8 bytes is a {@link CodecException}. */
+  public static Codec<Long> longs() {
+    return LongCodec.INSTANCE;
+  }
+
+  /**
+   * Protobuf messages of one type, in the protobuf wire format, parsed with {@code parser} (for
+   * example {@code MyMessage.parser()}). Protobuf serialization is deterministic for a given message
+   * only when it has no map fields; do not use a message with map fields as a key.
+   */
+  public static <M extends MessageLite> Codec<M> protobuf(Parser<M> parser) {
+    return new ProtobufCodec<>(requireNonNull(parser, "parser"));
+  }
+
+  private enum Utf8Codec implements Codec<String> {
+    INSTANCE;
+
+    @Override
+    public byte[] encode(String value) {
+      return value.getBytes(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String decode(byte[] bytes) {
+      try {
+        CharBuffer chars =
+            StandardCharsets.UTF_8
+                .newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT)
+                .decode(ByteBuffer.wrap(bytes));
+        return chars.toString();
+      } catch (CharacterCodingException e) {
+        throw new CodecException("bytes are not valid UTF-8 (" + bytes.length + " bytes)", e);
+      }
+    }
+
+    @Override
+    public String toString() {
+      return "Codecs.utf8()";
+    }
+  }
+
+  private enum BytesCodec implements Codec<byte[]> {
+    INSTANCE;
+
+    @Override
+    public byte[] encode(byte[] value) {
+      return value.clone();
+    }
+
+    @Override
+    public byte[] decode(byte[] bytes) {
+      return bytes.clone();
+    }
+
+    @Override
+    public String toString() {
+      return "Codecs.bytes()";
+    }
+  }
+
+  private enum LongCodec implements Codec<Long> {
+    INSTANCE;
+
+    @Override
+    public byte[] encode(Long value) {
+      return ByteBuffer.allocate(Long.BYTES).putLong(value).array();
+    }
+
+    @Override
+    public Long decode(byte[] bytes) {
+      if (bytes.length != Long.BYTES) {
+        throw new CodecException(
+            "a long is encoded in exactly 8 bytes, got " + bytes.length
+                + "; was this cache written with a different value codec?");
+      }
+      return ByteBuffer.wrap(bytes).getLong();
+    }
+
+    @Override
+    public String toString() {
+      return "Codecs.longs()";
+    }
+  }
+
+  private static final class ProtobufCodec<M extends MessageLite> implements Codec<M> {
+    private final Parser<M> parser;
+
+    ProtobufCodec(Parser<M> parser) {
+      this.parser = parser;
+    }
+
+    @Override
+    public byte[] encode(M value) {
+      return value.toByteArray();
+    }
+
+    @Override
+    public M decode(byte[] bytes) {
+      try {
+        return parser.parseFrom(bytes);
+      } catch (InvalidProtocolBufferException e) {
+        throw new CodecException("bytes are not a valid protobuf message: " + e.getMessage(), e);
+      }
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof ProtobufCodec<?> other && other.parser.equals(parser);
+    }
+
+    @Override
+    public int hashCode() {
+      return parser.hashCode();
+    }
+
+    @Override
+    public String toString() {
+      return "Codecs.protobuf(" + parser + ")";
+    }
+  }
+}

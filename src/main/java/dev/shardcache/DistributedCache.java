@@ -1,0 +1,93 @@
+package dev.shardcache;
+
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One named cache shared by every node of a cluster. Get it from
+ * {@link ShardcacheNode#cache(String, CacheConfig)}.
+ *
+ * <p>Each key has one <em>owner</em>, the node the consistent hash ring maps it to. Reads and
+ * writes of a key go to its owner: from the owner itself they touch the local Caffeine shard; from
+ * any other node they cost one gRPC call (or none, when a near cache holds the value). On a miss the
+ * owner calls the {@link CacheLoader} once for all concurrent readers in the cluster.
+ *
+ * <p>Consistency is eventual: a read through another node may see a value up to the near cache's
+ * TTL old, and while nodes disagree about membership (between {@link ShardcacheNode#setPeers}
+ * calls on different nodes) two nodes may each hold a copy of a key.
+ *
+ * <p>Implementations are thread-safe. Keys and values are never {@code null}. The blocking methods
+ * may wait for a peer call (bounded by {@link CacheConfig#remoteTimeout()}) or a load (unbounded:
+ * as long as the loader takes). They throw {@link IllegalStateException} if the node was not
+ * started or was closed.
+ *
+ * @param <K> the key type
+ * @param <V> the value type
+ */
+public interface DistributedCache<K, V> {
+
+  /** The name this cache was defined with. */
+  String name();
+
+  /** The configuration this cache was defined with. */
+  CacheConfig<K, V> config();
+
+  /**
+   * Returns the value of {@code key}, loading it on its owner if no node holds it. Blocks until the
+   * owner answers or, if the owner cannot be reached, until this node has loaded the value itself.
+   *
+   * @return the value, or {@code null} only if the cache has no loader and the key is absent
+   * @throws CacheLoadException if the loader failed or returned {@code null}
+   * @throws IllegalArgumentException if the encoded key is over {@link CacheConfig#maxKeyBytes()}
+   * @throws ShardcacheException if the owner answered with an error (such as an unknown cache)
+   */
+  @Nullable V get(K key);
+
+  /**
+   * Returns the value of {@code key} if its owner holds it, without loading. When the owner cannot
+   * be reached this returns {@code null}.
+   */
+  @Nullable V getIfPresent(K key);
+
+  /**
+   * Returns a future of {@link #get}: it completes with the value (or {@code null}, as for
+   * {@link #get}), or exceptionally with the exception {@link #get} would throw. This method does
+   * not block: loads on this node run on the node's executor.
+   */
+  CompletableFuture<@Nullable V> getAsync(K key);
+
+  /**
+   * Returns the values of {@code keys}, loading the absent ones, with one call per owner node (split
+   * into batches of 1,000 keys) rather than one per key. The calls to different owners run in
+   * parallel. Keys without a value (only possible without a loader) are missing from the map.
+   *
+   * @throws CacheLoadException if the loader failed for any of the keys
+   */
+  Map<K, V> getAll(Iterable<? extends K> keys);
+
+  /**
+   * Stores {@code value} for {@code key} on the key's owner, replacing any value.
+   *
+   * @throws IllegalArgumentException if the encoded key or value is over its limit
+   * @throws PeerUnavailableException if the owner cannot be reached; the write was not applied
+   */
+  void put(K key, V value);
+
+  /**
+   * Removes {@code key} from its owner. A load of the key that is in flight when the invalidation
+   * arrives is not stored.
+   *
+   * @throws PeerUnavailableException if the owner cannot be reached; the key was not removed
+   */
+  void invalidate(K key);
+
+  /** Returns the "host:port" of the node that owns {@code key} under this node's current ring. */
+  String ownerOf(K key);
+
+  /** Returns the approximate number of entries in this node's shard (not the near cache). */
+  long localSize();
+
+  /** Returns a snapshot of this cache's counters on this node. */
+  CacheStats stats();
+}

@@ -1,0 +1,153 @@
+package dev.shardcache;
+
+import com.google.common.base.Ticker;
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The channel to one peer, and the peer's reachability as this node sees it.
+ *
+ * <p>A peer is <em>up</em> until a call to it fails with a transport error (refused, reset,
+ * deadline). It is then <em>down</em>: calls are not attempted (callers fall back at once) until a
+ * back-off period has passed, after which exactly one call goes through as a probe. The probe's
+ * success brings the peer up; its failure doubles the back-off, up to {@link #MAX_BACKOFF}. So a dead
+ * peer costs each caller nothing beyond the first failure, and is retried a few times a second at
+ * most. State changes are logged once each, never per call.
+ *
+ * <p>Thread-safe. The up path is one volatile read.
+ */
+final class PeerClient implements AutoCloseable {
+  private static final Logger logger = Logger.getLogger(PeerClient.class.getName());
+
+  static final Duration INITIAL_BACKOFF = Duration.ofMillis(200);
+  static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
+
+  private final String address;
+  private final ManagedChannel channel;
+  private final PeerServiceGrpc.PeerServiceFutureStub futureStub;
+  private final PeerServiceGrpc.PeerServiceBlockingStub blockingStub;
+  private final Ticker ticker;
+
+  private final Object lock = new Object();
+  private volatile boolean down;
+  private long retryAtNanos; // guarded by lock
+  private long backoffNanos = INITIAL_BACKOFF.toNanos(); // guarded by lock
+  private boolean probeInFlight; // guarded by lock
+
+  PeerClient(String address, Ticker ticker) {
+    this.address = address;
+    this.ticker = ticker;
+    HostPort hostPort = HostPort.parse(address);
+    this.channel =
+        Grpc.newChannelBuilderForAddress(
+                hostPort.host(), hostPort.port(), InsecureChannelCredentials.create())
+            .maxInboundMessageSize(ShardcacheNode.MAX_MESSAGE_BYTES)
+            .userAgent("shardcache")
+            .build();
+    this.futureStub = PeerServiceGrpc.newFutureStub(channel);
+    this.blockingStub = PeerServiceGrpc.newBlockingStub(channel);
+  }
+
+  String address() {
+    return address;
+  }
+
+  PeerServiceGrpc.PeerServiceFutureStub futureStub(Duration timeout) {
+    return futureStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  PeerServiceGrpc.PeerServiceBlockingStub blockingStub(Duration timeout) {
+    return blockingStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  /** Whether the peer is currently considered reachable. */
+  boolean isUp() {
+    return !down;
+  }
+
+  /**
+   * Returns whether a call may be made now: always while the peer is up; while it is down, only for
+   * the one probe allowed after each back-off period.
+   */
+  boolean tryAcquire() {
+    if (!down) {
+      return true;
+    }
+    synchronized (lock) {
+      if (!down) {
+        return true;
+      }
+      if (probeInFlight || ticker.read() - retryAtNanos < 0) {
+        return false;
+      }
+      probeInFlight = true;
+    }
+    // gRPC has its own reconnect back-off (up to two minutes); the probe should try now.
+    channel.resetConnectBackoff();
+    return true;
+  }
+
+  /** Records that the peer answered (successfully or with an application error). */
+  void onAnswer() {
+    if (!down) {
+      return;
+    }
+    synchronized (lock) {
+      if (!down) {
+        return;
+      }
+      down = false;
+      probeInFlight = false;
+      backoffNanos = INITIAL_BACKOFF.toNanos();
+    }
+    logger.log(Level.INFO, "Peer {0} is reachable again; its keys are read from it once more", address);
+  }
+
+  /** Records that a call failed because the peer could not be reached. */
+  void onUnreachable(Status status) {
+    boolean wentDown = false;
+    synchronized (lock) {
+      if (!down) {
+        down = true;
+        wentDown = true;
+        backoffNanos = INITIAL_BACKOFF.toNanos();
+      } else if (probeInFlight) {
+        backoffNanos = Math.min(backoffNanos * 2, MAX_BACKOFF.toNanos());
+      } else {
+        return; // a call issued before the peer went down; the state already reflects it
+      }
+      probeInFlight = false;
+      long jitter = ThreadLocalRandom.current().nextLong(backoffNanos / 5 + 1);
+      retryAtNanos = ticker.read() + backoffNanos + jitter;
+    }
+    if (wentDown) {
+      logger.log(
+          Level.WARNING,
+          "Peer {0} is unreachable ({1}: {2}); reads of its keys load locally and writes to it fail"
+              + " until it answers again (retried with back-off up to {3})",
+          new Object[] {address, status.getCode(), status.getDescription(), MAX_BACKOFF});
+    }
+  }
+
+  @Override
+  public void close() {
+    channel.shutdownNow();
+  }
+
+  void awaitTermination(Duration timeout) throws InterruptedException {
+    channel.awaitTermination(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  @Override
+  public String toString() {
+    return "PeerClient{" + address + (down ? ", down" : ", up") + "}";
+  }
+}

@@ -1,0 +1,84 @@
+package dev.shardcache;
+
+import dev.shardcache.internal.proto.GetAllRequest;
+import dev.shardcache.internal.proto.GetAllResponse;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
+import dev.shardcache.internal.proto.InvalidateRequest;
+import dev.shardcache.internal.proto.InvalidateResponse;
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.PutResponse;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import java.util.function.Function;
+import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The gRPC service a node serves to its peers. Each call names a cache; the call is handed to that
+ * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
+ * unknown request costs the caller an error and this node nothing.
+ *
+ * <p>Handlers may block while a key loads; they run on the server's executor.
+ */
+final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
+
+  private final Supplier<String> self;
+  private final Function<String, @Nullable DefaultDistributedCache<?, ?>> caches;
+
+  PeerService(Supplier<String> self, Function<String, @Nullable DefaultDistributedCache<?, ?>> caches) {
+    this.self = self;
+    this.caches = caches;
+  }
+
+  @Override
+  public void get(GetRequest request, StreamObserver<GetResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveGet(request));
+  }
+
+  @Override
+  public void getAll(GetAllRequest request, StreamObserver<GetAllResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveGetAll(request));
+  }
+
+  @Override
+  public void put(PutRequest request, StreamObserver<PutResponse> response) {
+    answer(response, () -> cache(request.getCache()).servePut(request));
+  }
+
+  @Override
+  public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveInvalidate(request));
+  }
+
+  private DefaultDistributedCache<?, ?> cache(String name) {
+    DefaultDistributedCache<?, ?> cache = caches.apply(name);
+    if (cache == null) {
+      throw Status.NOT_FOUND
+          .withDescription("node " + self.get() + " has no cache named '" + name
+              + "'; define it with node.cache(name, config) on every member, before start()")
+          .asRuntimeException();
+    }
+    return cache;
+  }
+
+  private interface Call<T> {
+    T run();
+  }
+
+  private static <T> void answer(StreamObserver<T> response, Call<T> call) {
+    T result;
+    try {
+      result = call.run();
+    } catch (Throwable t) {
+      response.onError(RemoteErrors.toStatus(t));
+      if (t instanceof Error error && !(t instanceof AssertionError)) {
+        throw error;
+      }
+      return;
+    }
+    response.onNext(result);
+    response.onCompleted();
+  }
+}

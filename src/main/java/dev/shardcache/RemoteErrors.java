@@ -1,0 +1,65 @@
+package dev.shardcache;
+
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The one mapping between local exceptions and gRPC {@link Status} on the wire, in both directions
+ * (see docs/protocol.md, "Errors"). Keeping it in one place is what lets a caller tell an owner that
+ * could not load a key (the caller must not load it again) from an owner it could not reach (the
+ * caller loads the key itself).
+ */
+final class RemoteErrors {
+  private static final Logger logger = Logger.getLogger(RemoteErrors.class.getName());
+
+  private RemoteErrors() {}
+
+  /** Whether a call failed because the peer could not be reached, rather than by its answer. */
+  static boolean isUnreachable(Status status) {
+    return switch (status.getCode()) {
+      case UNAVAILABLE, DEADLINE_EXCEEDED -> true;
+      default -> false;
+    };
+  }
+
+  /** The status a serving node answers with for {@code failure}. */
+  static StatusRuntimeException toStatus(Throwable failure) {
+    if (failure instanceof StatusRuntimeException sre) {
+      return sre;
+    }
+    if (failure instanceof CacheLoadException) {
+      return Status.FAILED_PRECONDITION.withDescription(failure.getMessage()).asRuntimeException();
+    }
+    if (failure instanceof CodecException || failure instanceof IllegalArgumentException) {
+      return Status.INVALID_ARGUMENT.withDescription(failure.getMessage()).asRuntimeException();
+    }
+    if (failure instanceof IllegalStateException) {
+      // The node is closing or not yet started.
+      return Status.UNAVAILABLE.withDescription(failure.getMessage()).asRuntimeException();
+    }
+    logger.log(Level.WARNING, "Unexpected failure serving a peer request", failure);
+    return Status.INTERNAL
+        .withDescription("unexpected " + failure.getClass().getName() + ": " + failure.getMessage()
+            + " (see this node's log)")
+        .asRuntimeException();
+  }
+
+  /** The exception a caller raises for an answer of {@code peer} that is an error. */
+  static ShardcacheException fromStatus(Status status, String peer, String cache) {
+    String description = status.getDescription() == null ? "" : status.getDescription();
+    return switch (status.getCode()) {
+      case FAILED_PRECONDITION -> new CacheLoadException(
+          "owner " + peer + " could not load a key of cache '" + cache + "': " + description, null);
+      case NOT_FOUND, INVALID_ARGUMENT -> new ShardcacheException(
+          "peer " + peer + " rejected a request for cache '" + cache + "': " + description, null);
+      case RESOURCE_EXHAUSTED -> new ShardcacheException(
+          "peer " + peer + " refused a request for cache '" + cache + "' as too large: "
+              + description + "; lower maxValueBytes or the size of getAll batches", null);
+      default -> new ShardcacheException(
+          "peer " + peer + " failed a request for cache '" + cache + "' with " + status.getCode()
+              + ": " + description, status.asRuntimeException());
+    };
+  }
+}

@@ -1,0 +1,375 @@
+package dev.shardcache;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+import static java.util.Objects.requireNonNull;
+
+import com.google.common.base.Ticker;
+import com.google.common.util.concurrent.ThreadFactoryBuilder;
+import dev.shardcache.ring.HashRing;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One member of a Shardcache cluster: the gRPC server peers call, the channels to the peers, the
+ * consistent hash ring of the members, and this JVM's shards of the named caches.
+ *
+ * <pre>{@code
+ * ShardcacheNode node = ShardcacheNode.builder()
+ *     .listen("127.0.0.1", 7070)
+ *     .peers(List.of("127.0.0.1:7071", "127.0.0.1:7072"))
+ *     .build();
+ * DistributedCache<String, String> users = node.cache("users",
+ *     CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(db::load).build());
+ * node.start();
+ * }</pre>
+ *
+ * <p>Lifecycle: {@link #build} gives a node that is not yet serving; define its caches, then
+ * {@link #start()} binds the port. Caches may also be defined after start, but a peer's request for
+ * a cache this node does not define yet fails with "no cache named", so define them first.
+ * {@link #close()} stops the server and the channels; it is idempotent. A closed node cannot be
+ * restarted.
+ *
+ * <p>Membership: the ring's members are the peers given plus this node. Every member must list the
+ * same set and spell each address the same way ("localhost:7070" and "127.0.0.1:7070" are two
+ * different members). Change it at run time with {@link #setPeers}, for example from a discovery
+ * service; nodes may see a change at different times, and the protocol tolerates that (requests
+ * from peers are served where they land, never forwarded again).
+ *
+ * <p>This class is thread-safe.
+ */
+public final class ShardcacheNode implements AutoCloseable {
+  private static final Logger logger = Logger.getLogger(ShardcacheNode.class.getName());
+
+  /** The largest gRPC message a node sends or accepts: 64 MiB. */
+  static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+  private enum State { NEW, RUNNING, CLOSED }
+
+  private final String listenHost;
+  private final int requestedPort;
+  private final @Nullable String advertiseHost;
+  private final List<String> initialPeers;
+  private final int virtualNodes;
+  private final ExecutorService ownedExecutor;
+  private final Ticker ticker;
+
+  private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
+  private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
+  private volatile @Nullable Cluster cluster;
+  private volatile @Nullable Server server;
+  private volatile @Nullable String address;
+
+  private ShardcacheNode(Builder builder) {
+    this.listenHost = builder.host;
+    this.requestedPort = builder.port;
+    this.advertiseHost = builder.advertiseHost;
+    this.initialPeers = builder.peers == null ? List.of() : builder.peers;
+    this.virtualNodes = builder.virtualNodes;
+    this.ticker = builder.ticker;
+    this.ownedExecutor =
+        Executors.newCachedThreadPool(
+            new ThreadFactoryBuilder().setNameFormat("shardcache-load-%d").setDaemon(true).build());
+  }
+
+  /** Returns a builder of a node. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * Binds the server and joins the ring. Returns this node.
+   *
+   * @throws IOException if the address cannot be bound (such as a port already in use)
+   * @throws IllegalStateException if the node was already started or closed
+   */
+  public ShardcacheNode start() throws IOException {
+    checkState(state.get() == State.NEW, "node was already %s",
+        state.get() == State.RUNNING ? "started" : "closed");
+    InetSocketAddress bindAddress = new InetSocketAddress(listenHost, requestedPort);
+    if (bindAddress.isUnresolved()) {
+      throw new IOException("cannot resolve listen host '" + listenHost + "'");
+    }
+    Server started =
+        NettyServerBuilder.forAddress(bindAddress, InsecureServerCredentials.create())
+            .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+            .addService(new PeerService(this::selfOrPending, caches::get))
+            .build();
+    try {
+      started.start();
+    } catch (IOException e) {
+      throw new IOException("cannot listen on " + listenHost + ":" + requestedPort + ": "
+          + e.getMessage() + (requestedPort == 0 ? "" : "; is another process using the port?"), e);
+    }
+    int port = ((InetSocketAddress) started.getListenSockets().get(0)).getPort();
+    String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost, port).toString();
+    Cluster joined;
+    try {
+      joined = new Cluster(self, initialPeers, virtualNodes, ticker);
+    } catch (RuntimeException e) {
+      started.shutdownNow();
+      throw e;
+    }
+    this.address = self;
+    this.cluster = joined;
+    this.server = started;
+    if (!state.compareAndSet(State.NEW, State.RUNNING)) {
+      joined.close();
+      started.shutdownNow();
+      throw new IllegalStateException("node was closed while starting");
+    }
+    logger.log(Level.INFO, "Shardcache node {0} serving (plaintext gRPC) with members {1}",
+        new Object[] {self, joined.ring().nodes()});
+    return this;
+  }
+
+  private String selfOrPending() {
+    String self = address;
+    return self == null ? listenHost + ":" + requestedPort : self;
+  }
+
+  /**
+   * Returns this node's address as it appears on the ring, "host:port" with the bound port.
+   *
+   * @throws IllegalStateException if the node was not started
+   */
+  public String address() {
+    String self = address;
+    checkState(self != null, "node has no address until start()");
+    return self;
+  }
+
+  /**
+   * Makes {@code peers} plus this node the members of the ring, for example after a discovery
+   * service reported a change. Keys whose owner changed are read from their new owner from now on
+   * (loading them there on a first miss); peers no longer listed are disconnected.
+   *
+   * @throws IllegalArgumentException if an address is malformed (nothing changes then)
+   * @throws IllegalStateException if the node is not running
+   */
+  public void setPeers(Collection<String> peers) {
+    requireNonNull(peers, "peers");
+    runningCluster().setPeers(List.copyOf(peers));
+  }
+
+  /** Returns the current ring: its members are the peers and this node. */
+  public HashRing ring() {
+    return runningCluster().ring();
+  }
+
+  /** Returns the addresses of the other members (not this node), sorted. */
+  public Set<String> peers() {
+    return runningCluster().peers();
+  }
+
+  /** Whether the node is started and not closed. */
+  public boolean isRunning() {
+    return state.get() == State.RUNNING;
+  }
+
+  /**
+   * Returns the cache named {@code name}, defining it with {@code config} on the first call. Later
+   * calls with an equal configuration return the same instance.
+   *
+   * @throws IllegalArgumentException if {@code name} is blank or longer than 256 characters
+   * @throws IllegalStateException if a cache of that name exists with a different configuration,
+   *     or the node is closed
+   */
+  @SuppressWarnings("unchecked")
+  public <K, V> DistributedCache<K, V> cache(String name, CacheConfig<K, V> config) {
+    requireNonNull(name, "name");
+    requireNonNull(config, "config");
+    checkArgument(!name.isBlank(), "cache name must not be blank");
+    checkArgument(name.length() <= 256, "cache name must be at most 256 characters, got %s",
+        name.length());
+    checkState(state.get() != State.CLOSED, "node is closed; caches cannot be defined on it");
+    DefaultDistributedCache<?, ?> cache =
+        caches.computeIfAbsent(
+            name,
+            n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
+    checkState(cache.config().equals(config),
+        "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
+            + " DistributedCache returned the first time)", name, cache.config());
+    return (DistributedCache<K, V>) cache;
+  }
+
+  /**
+   * Stops serving, closes the channels to the peers and drops this node's shards. Waits up to five
+   * seconds for calls in progress to finish. Idempotent; safe to call from any thread.
+   */
+  @Override
+  public void close() {
+    State previous = state.getAndSet(State.CLOSED);
+    if (previous == State.CLOSED) {
+      return;
+    }
+    Server running = server;
+    Cluster joined = cluster;
+    if (running != null) {
+      running.shutdown();
+    }
+    if (joined != null) {
+      joined.close();
+    }
+    ownedExecutor.shutdownNow();
+    try {
+      if (running != null && !running.awaitTermination(5, TimeUnit.SECONDS)) {
+        running.shutdownNow();
+        running.awaitTermination(1, TimeUnit.SECONDS);
+      }
+      if (joined != null) {
+        joined.awaitTermination(Duration.ofSeconds(1));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      if (running != null) {
+        running.shutdownNow();
+      }
+    }
+    caches.values().forEach(DefaultDistributedCache::clear);
+    if (previous == State.RUNNING) {
+      logger.log(Level.INFO, "Shardcache node {0} closed", address);
+    }
+  }
+
+  private Cluster runningCluster() {
+    Cluster joined = cluster;
+    checkState(joined != null && state.get() == State.RUNNING,
+        "node is not running; call start() first (a closed node cannot be restarted)");
+    return joined;
+  }
+
+  @Override
+  public String toString() {
+    return "ShardcacheNode{" + selfOrPending() + ", " + state.get() + "}";
+  }
+
+  /**
+   * Builds a {@link ShardcacheNode}. Each setting may be set once; setting it again throws
+   * {@link IllegalStateException} naming the value already set. Not thread-safe.
+   */
+  public static final class Builder {
+    private @Nullable String host;
+    private int port = -1;
+    private @Nullable String advertiseHost;
+    private @Nullable List<String> peers;
+    private int virtualNodes = -1;
+    private Ticker ticker = Ticker.systemTicker();
+
+    private Builder() {}
+
+    /**
+     * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with
+     * {@link #address()} after start). Required. A wildcard host ("0.0.0.0", "::") also needs
+     * {@link #advertiseHost}.
+     *
+     * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
+     */
+    public Builder listen(String host, int port) {
+      requireNonNull(host, "host");
+      checkState(this.host == null, "listen address was already set to %s:%s", this.host, this.port);
+      checkArgument(!host.isBlank(), "listen host must not be blank; use 127.0.0.1 for a local node");
+      checkArgument(port >= 0 && port <= 65_535, "listen port must be in [0, 65535], got %s", port);
+      this.host = host.trim();
+      this.port = port;
+      return this;
+    }
+
+    /**
+     * Sets the host peers use to reach this node, when it differs from the listen host (such as a
+     * pod IP while listening on 0.0.0.0). The ring names this node {@code advertiseHost:port}.
+     */
+    public Builder advertiseHost(String host) {
+      requireNonNull(host, "host");
+      checkState(advertiseHost == null, "advertiseHost was already set to %s", advertiseHost);
+      checkArgument(!host.isBlank(), "advertiseHost must not be blank");
+      this.advertiseHost = host.trim();
+      return this;
+    }
+
+    /**
+     * Sets the initial members other than this node, as "host:port"; the list may include this
+     * node's own address. Omit it to start a node alone, and add peers later with
+     * {@link ShardcacheNode#setPeers}.
+     *
+     * @throws IllegalArgumentException if the list is empty or an address is malformed
+     */
+    public Builder peers(Collection<String> peers) {
+      requireNonNull(peers, "peers");
+      checkState(this.peers == null, "peers were already set to %s", this.peers);
+      checkArgument(!peers.isEmpty(),
+          "peers must not be empty; omit peers(...) to start a single node and add members later"
+              + " with setPeers");
+      for (String peer : peers) {
+        HostPort.parse(requireNonNull(peer, "peers must not contain null"));
+      }
+      this.peers = List.copyOf(peers);
+      return this;
+    }
+
+    /**
+     * Sets the virtual nodes per member (default {@value HashRing#DEFAULT_VIRTUAL_NODES}). Every
+     * member must use the same number, or nodes disagree about owners.
+     *
+     * @throws IllegalArgumentException if outside [1, 10000]
+     */
+    public Builder virtualNodes(int virtualNodes) {
+      checkState(this.virtualNodes == -1, "virtualNodes was already set to %s", this.virtualNodes);
+      checkArgument(virtualNodes >= 1 && virtualNodes <= 10_000,
+          "virtualNodes must be in [1, 10000], got %s", virtualNodes);
+      this.virtualNodes = virtualNodes;
+      return this;
+    }
+
+    /** Replaces the clock used for peer back-off; for tests. */
+    Builder ticker(Ticker ticker) {
+      this.ticker = requireNonNull(ticker, "ticker");
+      return this;
+    }
+
+    /**
+     * Returns the node, not yet started.
+     *
+     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
+     *     wildcard without {@link #advertiseHost}
+     */
+    public ShardcacheNode build() {
+      checkState(host != null,
+          "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
+      if (advertiseHost == null && isWildcard(host)) {
+        throw new IllegalStateException("listening on " + host + " (all interfaces) needs"
+            + " advertiseHost(...): the address peers use to reach this node");
+      }
+      if (virtualNodes == -1) {
+        virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
+      }
+      return new ShardcacheNode(this);
+    }
+
+    private static boolean isWildcard(String host) {
+      try {
+        return InetAddress.getByName(host).isAnyLocalAddress();
+      } catch (UnknownHostException e) {
+        return false;
+      }
+    }
+  }
+}

@@ -1,0 +1,347 @@
+package dev.shardcache.ring;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Objects;
+import java.util.TreeSet;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * An immutable consistent hash ring that maps keys to the members of a Shardcache cluster.
+ *
+ * <h2>Algorithm</h2>
+ * The ring is the space of signed 64-bit values, closed into a circle: after {@link Long#MAX_VALUE}
+ * comes {@link Long#MIN_VALUE}. Every member (a {@code "host:port"} string) is placed on it at
+ * {@code v} <em>virtual nodes</em>: the points {@link KeyHash#hash KeyHash.hash} of the UTF-8 bytes
+ * of {@code member + "#" + i}, for {@code i} in {@code [0, v)}. A key is hashed with the same
+ * function, and its <em>owner</em> is the member of the first point at or after the key's hash,
+ * going clockwise (in increasing signed order) and wrapping from the end of the ring to its
+ * smallest point. {@link #ownersOf(long, int) ownersOf} keeps walking clockwise past points of
+ * members already chosen, which gives a replica list that starts with the owner.
+ *
+ * <p>With many points per member, each member owns many small arcs instead of one large one, so
+ * every member's share of the key space is close to {@code 1/n}; with the default of
+ * {@value #DEFAULT_VIRTUAL_NODES} virtual nodes, the most loaded member of a cluster of 3 to 50
+ * members carries less than 1.45 times the mean load (measured by the balance property in {@code
+ * HashRingProperties}; see {@link #DEFAULT_VIRTUAL_NODES}). Adding a
+ * member moves only the keys that the new member now owns, about {@code 1/(n+1)} of them; removing
+ * one moves only the keys it owned, each to the next member clockwise.
+ *
+ * <h2>Invariants</h2>
+ * <ul>
+ *   <li>The ring is a pure function of the <em>set</em> of members and the virtual node count:
+ *       the order in which members are given, and duplicates among them, make no difference. The
+ *       members are kept sorted ({@link String#compareTo}), and points that collide are ordered by
+ *       member name, so two nodes that agree on the membership agree on every owner.
+ *   <li>{@code points} is sorted in signed order, has {@code size() * virtualNodes()} entries, and
+ *       {@code owners[i]} is the index, in {@link #nodes()}, of the member of {@code points[i]}.
+ *   <li>Lookups do not allocate: {@link #ownerOf(byte[])} and {@link #ownerOf(long)} hash the key
+ *       in place and run a plain binary search over a primitive array.
+ * </ul>
+ *
+ * <h2>Contract</h2>
+ * Instances are immutable and therefore safe to share between threads without synchronization; a
+ * membership change builds a new ring with {@link #withMembers}, which callers publish (for
+ * example through a {@code volatile} field) in one step. No method accepts or returns {@code null}.
+ * Two rings are {@linkplain #equals equal} when they have the same members and virtual node count,
+ * which implies that they map every key to the same owners.
+ */
+public final class HashRing {
+
+  /**
+   * The virtual node count used by {@link #of(Collection)}: {@value}.
+   *
+   * <p>Measured: over 6,000 rings of 3 to 50 members with random {@code "host:port"} names and
+   * 160 virtual nodes each, with 100,000 random keys hashed onto each ring, the most loaded member
+   * carried at most 1.38 times the mean load (median 1.16, 95th percentile 1.25). The balance
+   * property in {@code HashRingProperties} holds every ring to a bound of 1.45, the measured worst
+   * plus a margin for the cases it did not draw. Fewer virtual nodes balance worse (the spread of
+   * a member's share shrinks only with the square root of the count); more cost memory (12 bytes
+   * per point) and a few more binary search steps for little gain. 160 is also the count that
+   * Ketama popularized, so the trade-off is a familiar one.
+   */
+  public static final int DEFAULT_VIRTUAL_NODES = 160;
+
+  /** The largest virtual node count accepted per member: {@value}. */
+  public static final int MAX_VIRTUAL_NODES = 10_000;
+
+  /** The largest total number of points a ring may hold, to keep the arrays in bounds. */
+  private static final long MAX_POINTS = 1L << 28;
+
+  private final String[] members;
+  private final List<String> nodes;
+  private final int virtualNodes;
+  private final long[] points;
+  private final int[] owners;
+
+  private HashRing(String[] members, int virtualNodes) {
+    this.members = members;
+    this.nodes = List.of(members);
+    this.virtualNodes = virtualNodes;
+    int total = members.length * virtualNodes;
+    long[] pts = new long[total];
+    int[] own = new int[total];
+    int k = 0;
+    for (int m = 0; m < members.length; m++) {
+      for (int i = 0; i < virtualNodes; i++) {
+        pts[k] = pointOf(members[m], i);
+        own[k] = m;
+        k++;
+      }
+    }
+    sortByPointThenOwner(pts, own);
+    this.points = pts;
+    this.owners = own;
+  }
+
+  /**
+   * Returns a ring of {@code members} with {@link #DEFAULT_VIRTUAL_NODES} virtual nodes each.
+   *
+   * @param members the members, usually {@code "host:port"} strings; order and duplicates do not
+   *     matter
+   * @return a new ring
+   * @throws NullPointerException if {@code members} or any member is null
+   * @throws IllegalArgumentException if {@code members} is empty or a member is blank
+   */
+  public static HashRing of(Collection<String> members) {
+    return of(members, DEFAULT_VIRTUAL_NODES);
+  }
+
+  /**
+   * Returns a ring of {@code members} with {@code virtualNodes} virtual nodes each.
+   *
+   * @param members the members, usually {@code "host:port"} strings; order and duplicates do not
+   *     matter
+   * @param virtualNodes the number of points per member, in {@code [1, }{@value
+   *     #MAX_VIRTUAL_NODES}{@code ]}
+   * @return a new ring
+   * @throws NullPointerException if {@code members} or any member is null
+   * @throws IllegalArgumentException if {@code members} is empty, a member is blank, or {@code
+   *     virtualNodes} is out of range
+   */
+  public static HashRing of(Collection<String> members, int virtualNodes) {
+    Objects.requireNonNull(members, "members");
+    if (virtualNodes < 1 || virtualNodes > MAX_VIRTUAL_NODES) {
+      throw new IllegalArgumentException(
+          "virtualNodes must be in [1, " + MAX_VIRTUAL_NODES + "], got " + virtualNodes);
+    }
+    TreeSet<String> sorted = new TreeSet<>();
+    for (String member : members) {
+      Objects.requireNonNull(member, "members must not contain null");
+      if (member.isBlank()) {
+        throw new IllegalArgumentException(
+            "a member must not be blank, got \"" + member + "\" in " + members);
+      }
+      sorted.add(member);
+    }
+    if (sorted.isEmpty()) {
+      throw new IllegalArgumentException(
+          "a ring needs at least one member, got an empty collection");
+    }
+    if ((long) sorted.size() * virtualNodes > MAX_POINTS) {
+      throw new IllegalArgumentException(
+          "a ring holds at most "
+              + MAX_POINTS
+              + " points, got "
+              + sorted.size()
+              + " members * "
+              + virtualNodes
+              + " virtual nodes");
+    }
+    return new HashRing(sorted.toArray(new String[0]), virtualNodes);
+  }
+
+  /**
+   * Returns a new ring of {@code members} with this ring's virtual node count. This ring is not
+   * changed.
+   *
+   * @param members the members of the new ring; order and duplicates do not matter
+   * @return a new ring
+   * @throws NullPointerException if {@code members} or any member is null
+   * @throws IllegalArgumentException if {@code members} is empty or a member is blank
+   */
+  public HashRing withMembers(Collection<String> members) {
+    return of(members, virtualNodes);
+  }
+
+  /**
+   * Returns the member that owns the key whose bytes are {@code keyBytes}. Does not allocate.
+   *
+   * @param keyBytes the encoded key; not modified
+   * @return the owner, one of {@link #nodes()}
+   * @throws NullPointerException if {@code keyBytes} is null
+   */
+  public String ownerOf(byte[] keyBytes) {
+    return ownerOf(KeyHash.hash(keyBytes));
+  }
+
+  /**
+   * Returns the member that owns a key whose {@link KeyHash#hash(byte[])} is {@code keyHash}, so
+   * that a caller that already hashed the key does not hash it again. Does not allocate.
+   *
+   * @param keyHash the key's hash
+   * @return the owner, one of {@link #nodes()}
+   */
+  public String ownerOf(long keyHash) {
+    return members[owners[indexOf(keyHash)]];
+  }
+
+  /**
+   * Returns up to {@code n} distinct members for the key whose bytes are {@code keyBytes}: the
+   * owner first, then the next distinct members clockwise. The result is a prefix of the result
+   * for any larger {@code n}.
+   *
+   * @param keyBytes the encoded key; not modified
+   * @param n the number of members wanted, at least 1
+   * @return an immutable list of {@code min(n, size())} distinct members, owner first
+   * @throws NullPointerException if {@code keyBytes} is null
+   * @throws IllegalArgumentException if {@code n < 1}
+   */
+  public List<String> ownersOf(byte[] keyBytes, int n) {
+    return ownersOf(KeyHash.hash(keyBytes), n);
+  }
+
+  /**
+   * Returns up to {@code n} distinct members for a key whose {@link KeyHash#hash(byte[])} is
+   * {@code keyHash}: the owner first, then the next distinct members clockwise.
+   *
+   * @param keyHash the key's hash
+   * @param n the number of members wanted, at least 1
+   * @return an immutable list of {@code min(n, size())} distinct members, owner first
+   * @throws IllegalArgumentException if {@code n < 1}
+   */
+  public List<String> ownersOf(long keyHash, int n) {
+    if (n < 1) {
+      throw new IllegalArgumentException("n must be at least 1, got " + n);
+    }
+    int wanted = Math.min(n, members.length);
+    String[] result = new String[wanted];
+    boolean[] taken = new boolean[members.length];
+    int found = 0;
+    int i = indexOf(keyHash);
+    // Every member has at least one point, so one lap around the ring finds all of them.
+    while (found < wanted) {
+      int owner = owners[i];
+      if (!taken[owner]) {
+        taken[owner] = true;
+        result[found++] = members[owner];
+      }
+      if (++i == points.length) {
+        i = 0;
+      }
+    }
+    return List.of(result);
+  }
+
+  /**
+   * Returns the members, sorted by {@link String#compareTo}, without duplicates.
+   *
+   * @return an immutable list; the same instance on every call
+   */
+  public List<String> nodes() {
+    return nodes;
+  }
+
+  /**
+   * Returns the number of virtual nodes (points on the ring) of each member.
+   *
+   * @return a value in {@code [1, }{@value #MAX_VIRTUAL_NODES}{@code ]}
+   */
+  public int virtualNodes() {
+    return virtualNodes;
+  }
+
+  /**
+   * Returns the number of distinct members.
+   *
+   * @return at least 1
+   */
+  public int size() {
+    return members.length;
+  }
+
+  /**
+   * Returns whether {@code member} is a member of this ring.
+   *
+   * @param member the member to look for
+   * @return true if {@link #nodes()} contains {@code member}
+   * @throws NullPointerException if {@code member} is null
+   */
+  public boolean contains(String member) {
+    Objects.requireNonNull(member, "member");
+    return Arrays.binarySearch(members, member) >= 0;
+  }
+
+  /**
+   * Returns true if {@code obj} is a ring with the same members and virtual node count, and so the
+   * same owner for every key.
+   */
+  @Override
+  public boolean equals(@Nullable Object obj) {
+    if (this == obj) {
+      return true;
+    }
+    if (!(obj instanceof HashRing)) {
+      return false;
+    }
+    HashRing other = (HashRing) obj;
+    return virtualNodes == other.virtualNodes && Arrays.equals(members, other.members);
+  }
+
+  /** Returns a hash code consistent with {@link #equals}. */
+  @Override
+  public int hashCode() {
+    return 31 * Arrays.hashCode(members) + virtualNodes;
+  }
+
+  /** Returns a description with the members and the virtual node count, for logs. */
+  @Override
+  public String toString() {
+    return "HashRing{members=" + nodes + ", virtualNodes=" + virtualNodes + "}";
+  }
+
+  /** Returns the index of the first point at or after {@code hash}, wrapping to 0 past the end. */
+  private int indexOf(long hash) {
+    long[] pts = points;
+    int lo = 0;
+    int hi = pts.length;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      if (pts[mid] < hash) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo == pts.length ? 0 : lo;
+  }
+
+  /** Returns the position of virtual node {@code i} of {@code member}. */
+  static long pointOf(String member, int i) {
+    return KeyHash.hash((member + "#" + i).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * Sorts the parallel arrays by point, in signed order, then by owner index, so that colliding
+   * points are ordered by member name (owner indexes follow the sorted member names).
+   */
+  static void sortByPointThenOwner(long[] points, int[] owners) {
+    if (points.length != owners.length) {
+      throw new IllegalArgumentException("points and owners differ in length");
+    }
+    Point[] sorted = new Point[points.length];
+    for (int i = 0; i < points.length; i++) {
+      sorted[i] = new Point(points[i], owners[i]);
+    }
+    Arrays.sort(sorted, Comparator.comparingLong(Point::hash).thenComparingInt(Point::owner));
+    for (int i = 0; i < sorted.length; i++) {
+      points[i] = sorted[i].hash();
+      owners[i] = sorted[i].owner();
+    }
+  }
+
+  private record Point(long hash, int owner) {}
+}
