@@ -1,7 +1,12 @@
 package dev.shardcache;
 
 import com.google.common.base.Ticker;
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.MoreExecutors;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.PingRequest;
+import dev.shardcache.internal.proto.PingResponse;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -16,11 +21,12 @@ import java.util.logging.Logger;
  * The channel to one peer, and the peer's reachability as this node sees it.
  *
  * <p>A peer is <em>up</em> until a call to it fails with a transport error (refused, reset,
- * deadline). It is then <em>down</em>: calls are not attempted (callers fall back at once) until a
- * back-off period has passed, after which exactly one call goes through as a probe. The probe's
- * success brings the peer up; its failure doubles the back-off, up to {@link #MAX_BACKOFF}. So a dead
- * peer costs each caller nothing beyond the first failure, and is retried a few times a second at
- * most. State changes are logged once each, never per call.
+ * deadline). It is then <em>down</em>: calls are not attempted (callers fall back at once). The
+ * first caller after each back-off period starts one {@code Ping} probe in the background and falls
+ * back too, so no caller ever waits on a dead peer. The probe waits for the connection (up to
+ * {@link #PROBE_TIMEOUT}); its answer brings the peer up, its failure doubles the back-off, up to
+ * {@link #MAX_BACKOFF}. So a dead peer costs the callers one failed call in all, and is probed a few
+ * times a second at most. State changes are logged once each, never per call.
  *
  * <p>Thread-safe. The up path is one volatile read.
  */
@@ -29,6 +35,7 @@ final class PeerClient implements AutoCloseable {
 
   static final Duration INITIAL_BACKOFF = Duration.ofMillis(200);
   static final Duration MAX_BACKOFF = Duration.ofSeconds(5);
+  static final Duration PROBE_TIMEOUT = Duration.ofSeconds(2);
 
   private final String address;
   private final ManagedChannel channel;
@@ -74,8 +81,8 @@ final class PeerClient implements AutoCloseable {
   }
 
   /**
-   * Returns whether a call may be made now: always while the peer is up; while it is down, only for
-   * the one probe allowed after each back-off period.
+   * Returns whether a call may be made now: true while the peer is up. While it is down this
+   * returns false, and starts a background probe if the back-off period has passed.
    */
   boolean tryAcquire() {
     if (!down) {
@@ -90,9 +97,35 @@ final class PeerClient implements AutoCloseable {
       }
       probeInFlight = true;
     }
-    // gRPC has its own reconnect back-off (up to two minutes); the probe should try now.
+    probe();
+    return false;
+  }
+
+  private void probe() {
+    // gRPC has its own reconnect back-off (up to two minutes); the probe should connect now.
     channel.resetConnectBackoff();
-    return true;
+    Futures.addCallback(
+        futureStub
+            .withWaitForReady()
+            .withDeadlineAfter(PROBE_TIMEOUT.toNanos(), TimeUnit.NANOSECONDS)
+            .ping(PingRequest.getDefaultInstance()),
+        new FutureCallback<PingResponse>() {
+          @Override
+          public void onSuccess(PingResponse response) {
+            onAnswer();
+          }
+
+          @Override
+          public void onFailure(Throwable t) {
+            Status status = Status.fromThrowable(t);
+            if (RemoteErrors.isUnreachable(status) || status.getCode() == Status.Code.CANCELLED) {
+              onUnreachable(status);
+            } else {
+              onAnswer(); // it answered, if only with an error
+            }
+          }
+        },
+        MoreExecutors.directExecutor());
   }
 
   /** Records that the peer answered (successfully or with an application error). */

@@ -7,6 +7,8 @@ import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.InvalidateResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.PingRequest;
+import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
 import io.grpc.Status;
@@ -50,6 +52,11 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
     answer(response, () -> cache(request.getCache()).serveInvalidate(request));
+  }
+
+  @Override
+  public void ping(PingRequest request, StreamObserver<PingResponse> response) {
+    answer(response, () -> PingResponse.newBuilder().setAddress(self.get()).build());
   }
 
   private DefaultDistributedCache<?, ?> cache(String name) {

@@ -68,6 +68,9 @@ public final class HashRing {
   /** The largest virtual node count accepted per member: {@value}. */
   public static final int MAX_VIRTUAL_NODES = 10_000;
 
+  /** Up to this many owners, {@link #ownersOf(long, int)} checks duplicates by scanning. */
+  private static final int SHORT_LIST = 8;
+
   /** The largest total number of points a ring may hold, to keep the arrays in bounds. */
   private static final long MAX_POINTS = 1L << 28;
 
@@ -219,14 +222,28 @@ public final class HashRing {
     }
     int wanted = Math.min(n, members.length);
     String[] result = new String[wanted];
-    boolean[] taken = new boolean[members.length];
+    // Replica lists are short: scanning one beats allocating a flag per member.
+    boolean @Nullable [] taken = wanted <= SHORT_LIST ? null : new boolean[members.length];
     int found = 0;
     int i = indexOf(keyHash);
     // Every member has at least one point, so one lap around the ring finds all of them.
     while (found < wanted) {
       int owner = owners[i];
-      if (!taken[owner]) {
+      boolean seen;
+      if (taken == null) {
+        seen = false;
+        for (int j = 0; j < found; j++) {
+          // Identity is enough: each member is one String instance in members.
+          if (result[j] == members[owner]) {
+            seen = true;
+            break;
+          }
+        }
+      } else {
+        seen = taken[owner];
         taken[owner] = true;
+      }
+      if (!seen) {
         result[found++] = members[owner];
       }
       if (++i == points.length) {

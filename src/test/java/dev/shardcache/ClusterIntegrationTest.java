@@ -1,0 +1,375 @@
+package dev.shardcache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Three or more real nodes on 127.0.0.1 talking real gRPC: the distributed behaviour of issue 2. */
+class ClusterIntegrationTest {
+
+  private TestCluster cluster;
+  private ExecutorService pool;
+
+  @AfterEach
+  void tearDown() {
+    if (pool != null) {
+      pool.shutdownNow();
+    }
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @Test
+  void everyNodeAgreesOnOwnersAndKeysAreLoadedOnTheirOwner() {
+    cluster = new TestCluster(3);
+    for (int k = 0; k < 90; k++) {
+      String key = "user:" + k;
+      String owner = cluster.cache(0).ownerOf(key);
+      assertThat(cluster.cache(1).ownerOf(key)).isEqualTo(owner);
+      assertThat(cluster.cache(2).ownerOf(key)).isEqualTo(owner);
+
+      String value = cluster.cache(k % 3).get(key);
+      assertThat(value).isEqualTo(RecordingLoader.valueOf(key, owner));
+    }
+    assertThat(cluster.totalLoads()).isEqualTo(90);
+    long held = 0;
+    for (int i = 0; i < 3; i++) {
+      // Each node holds exactly the keys it loaded, which are the keys it owns.
+      assertThat(cluster.cache(i).localSize()).isEqualTo(cluster.loader(i).calls());
+      assertThat(cluster.loader(i).calls()).as("node %s owns some keys", i).isPositive();
+      held += cluster.cache(i).localSize();
+    }
+    assertThat(held).isEqualTo(90);
+
+    // Reading again anywhere loads nothing more.
+    for (int k = 0; k < 90; k++) {
+      cluster.cache((k + 1) % 3).get("user:" + k);
+    }
+    assertThat(cluster.totalLoads()).isEqualTo(90);
+  }
+
+  @Test
+  void concurrentMissesFromAllNodesLoadOnceForTheWholeCluster() throws Exception {
+    cluster = new TestCluster(3, b -> b);
+    for (RecordingLoader loader : cluster.loaders) {
+      loader.withDelay(300);
+    }
+    pool = Executors.newFixedThreadPool(48);
+    for (int round = 0; round < 3; round++) {
+      String key = "hot:" + round;
+      CountDownLatch start = new CountDownLatch(1);
+      List<Future<String>> reads = new ArrayList<>();
+      for (int t = 0; t < 48; t++) {
+        DistributedCache<String, String> via = cluster.cache(t % 3);
+        reads.add(pool.submit(() -> {
+          start.await();
+          return via.get(key);
+        }));
+      }
+      start.countDown();
+      String expected = RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key));
+      for (Future<String> read : reads) {
+        assertThat(read.get(30, TimeUnit.SECONDS)).isEqualTo(expected);
+      }
+      assertThat(cluster.totalLoads(key)).as("loader calls for %s", key).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void callersOnOneNodeShareOneRemoteCall() throws Exception {
+    cluster = new TestCluster(3);
+    cluster.loader(1).withDelay(300);
+    String key = cluster.keyOwnedBy(1, "shared:");
+    CacheStats before = cluster.cache(0).stats();
+    List<CompletableFuture<String>> reads = new ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      reads.add(cluster.cache(0).getAsync(key));
+    }
+    for (CompletableFuture<String> read : reads) {
+      assertThat(read.get(30, TimeUnit.SECONDS)).isEqualTo(RecordingLoader.valueOf(key, cluster.node(1).address()));
+    }
+    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(1);
+    assertThat(cluster.totalLoads(key)).isEqualTo(1);
+  }
+
+  @Test
+  void writesThroughAnyNodeAreSeenThroughEveryNode() {
+    cluster = new TestCluster(3);
+    for (int k = 0; k < 30; k++) {
+      String key = "w:" + k;
+      cluster.cache(k % 3).put(key, "written-" + k);
+      for (int i = 0; i < 3; i++) {
+        assertThat(cluster.cache(i).get(key)).isEqualTo("written-" + k);
+        assertThat(cluster.cache(i).getIfPresent(key)).isEqualTo("written-" + k);
+      }
+      cluster.cache((k + 1) % 3).invalidate(key);
+      for (int i = 0; i < 3; i++) {
+        assertThat(cluster.cache(i).getIfPresent(key)).isNull();
+      }
+      // After an invalidation the next read loads again, on the owner.
+      assertThat(cluster.cache((k + 2) % 3).get(key))
+          .isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
+    }
+    assertThat(cluster.totalLoads()).isEqualTo(30);
+  }
+
+  @Test
+  void getAllMakesOneCallPerOwnerNode() {
+    cluster = new TestCluster(3);
+    List<String> keys = new ArrayList<>();
+    for (int k = 0; k < 300; k++) {
+      keys.add("batch:" + k);
+    }
+    CacheStats before = cluster.cache(0).stats();
+    Map<String, String> values = cluster.cache(0).getAll(keys);
+
+    assertThat(values).hasSize(300);
+    for (String key : keys) {
+      assertThat(values.get(key)).isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
+    }
+    // Two other owners: two calls, not 200.
+    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(2);
+    assertThat(cluster.totalLoads()).isEqualTo(300);
+
+    // A second getAll through another node finds everything cached.
+    CacheStats before1 = cluster.cache(1).stats();
+    assertThat(cluster.cache(1).getAll(keys)).isEqualTo(values);
+    assertThat(cluster.cache(1).stats().minus(before1).remoteCallCount()).isEqualTo(2);
+    assertThat(cluster.totalLoads()).isEqualTo(300);
+  }
+
+  @Test
+  void getAllSplitsBatchesOverTheBatchLimit() {
+    cluster = new TestCluster(2);
+    List<String> keys = new ArrayList<>();
+    for (int k = 0; keys.size() < CacheConfig.MAX_KEYS_PER_BATCH + 10; k++) {
+      String key = "big:" + k;
+      if (cluster.cache(0).ownerOf(key).equals(cluster.node(1).address())) {
+        keys.add(key);
+      }
+    }
+    CacheStats before = cluster.cache(0).stats();
+    assertThat(cluster.cache(0).getAll(keys)).hasSize(keys.size());
+    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(2);
+  }
+
+  @Test
+  void aStoppedNodeCostsOneFailedCallThenReadsLoadLocally() {
+    cluster = new TestCluster(3);
+    String deadKey = cluster.keyOwnedBy(2, "dead:");
+    String deadAddress = cluster.node(2).address();
+    assertThat(cluster.cache(0).get(deadKey)).endsWith("@" + cluster.node(2).address());
+    cluster.node(2).close();
+
+    CacheStats before = cluster.cache(0).stats();
+    List<String> keysOfDeadNode = new ArrayList<>();
+    for (int k = 0; keysOfDeadNode.size() < 20; k++) {
+      String key = "gone:" + k;
+      if (cluster.cache(0).ownerOf(key).equals(cluster.node(2).address())) {
+        keysOfDeadNode.add(key);
+      }
+    }
+    for (String key : keysOfDeadNode) {
+      assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, cluster.node(0).address()));
+    }
+    CacheStats delta = cluster.cache(0).stats().minus(before);
+    // The first read found the peer down; the ticker is frozen, so no probe was due afterwards.
+    assertThat(delta.remoteCallCount()).isEqualTo(1);
+    assertThat(delta.remoteFailureCount()).isEqualTo(1);
+    assertThat(delta.fallbackLoadCount()).isEqualTo(20);
+    // Fallback values are not kept in the shard of a node that does not own them.
+    assertThat(cluster.cache(0).localSize()).isEqualTo(cluster.loader(0).calls() - 20);
+
+    // Keys of live nodes are unaffected.
+    String liveKey = cluster.keyOwnedBy(1, "alive:");
+    assertThat(cluster.cache(0).get(liveKey)).isEqualTo(RecordingLoader.valueOf(liveKey, cluster.node(1).address()));
+
+    // Writes to the dead owner fail clearly instead of vanishing.
+    assertThatThrownBy(() -> cluster.cache(0).put(deadKey, "x"))
+        .isInstanceOf(PeerUnavailableException.class)
+        .hasMessageContaining(cluster.node(2).address())
+        .hasMessageContaining("not applied");
+
+    // After the back-off a background probe goes out; callers never wait for it.
+    cluster.ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
+    CacheStats beforeProbe = cluster.cache(0).stats();
+    cluster.cache(0).get(keysOfDeadNode.get(0));
+    cluster.cache(0).get(keysOfDeadNode.get(1));
+    assertThat(cluster.cache(0).stats().minus(beforeProbe).remoteCallCount()).isZero();
+    assertThat(cluster.cache(0).stats().minus(beforeProbe).fallbackLoadCount()).isEqualTo(2);
+
+    // Dropping the dead member re-owns its keys on the survivors.
+    cluster.joinAll();
+    assertThat(cluster.cache(0).ownerOf(deadKey)).isNotEqualTo(deadAddress);
+    assertThat(cluster.node(0).ring().nodes()).hasSize(2);
+  }
+
+  @Test
+  void aPeerThatComesBackIsUsedAgainAfterTheBackOff() throws Exception {
+    cluster = new TestCluster(2);
+    String key = cluster.keyOwnedBy(1, "flap:");
+    String address = cluster.node(1).address();
+    int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+    cluster.node(1).close();
+    assertThat(cluster.cache(0).get(key)).endsWith("@" + cluster.node(0).address());
+
+    // A new process on the same address: the peer is back.
+    try (ShardcacheNode reborn = ShardcacheNode.builder().listen("127.0.0.1", port).build()) {
+      RecordingLoader loader = new RecordingLoader(address);
+      reborn.cache(TestCluster.CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(loader).build());
+      reborn.start();
+      reborn.setPeers(cluster.addresses());
+      cluster.ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
+      // The first read after the back-off starts a probe and loads locally; once the probe has
+      // answered, reads go to the peer again.
+      await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
+          assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, address)));
+      assertThat(loader.calls(key)).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void aNodeAddedAtRunTimeTakesOverOnlyTheKeysThatMoveToIt() {
+    cluster = new TestCluster(3);
+    List<String> keys = new ArrayList<>();
+    Map<String, String> ownerBefore = new HashMap<>();
+    for (int k = 0; k < 2_000; k++) {
+      String key = "move:" + k;
+      keys.add(key);
+      ownerBefore.put(key, cluster.cache(0).ownerOf(key));
+    }
+    cluster.cache(0).getAll(keys);
+    assertThat(cluster.totalLoads()).isEqualTo(2_000);
+
+    int added = cluster.addNode();
+    String newcomer = cluster.node(added).address();
+    cluster.joinAll();
+
+    int moved = 0;
+    for (String key : keys) {
+      String owner = cluster.cache(0).ownerOf(key);
+      for (int i = 1; i <= added; i++) {
+        assertThat(cluster.cache(i).ownerOf(key)).isEqualTo(owner);
+      }
+      if (!owner.equals(ownerBefore.get(key))) {
+        assertThat(owner).as("a key only moves to the new member").isEqualTo(newcomer);
+        moved++;
+      }
+    }
+    // About a quarter of the keys move to the fourth member.
+    assertThat(moved).isBetween(2_000 / 4 / 2, 2_000 * 3 / 8);
+
+    // Moved keys load once on the newcomer; the rest are still cached where they were.
+    cluster.cache(1).getAll(keys);
+    assertThat(cluster.loader(added).calls()).isEqualTo(moved);
+    assertThat(cluster.totalLoads()).isEqualTo(2_000 + moved);
+  }
+
+  @Test
+  void aRequestFromAPeerIsServedWhereItLandsEvenIfRingsDisagree() {
+    cluster = new TestCluster(3);
+    String a = cluster.node(0).address();
+    String b = cluster.node(1).address();
+    String c = cluster.node(2).address();
+    // A sees {A, B}; B sees {B, C}: A sends B keys that B thinks C owns.
+    cluster.node(0).setPeers(List.of(b));
+    cluster.node(1).setPeers(List.of(c));
+    String key = null;
+    for (int k = 0; key == null; k++) {
+      String candidate = "split:" + k;
+      if (cluster.cache(0).ownerOf(candidate).equals(b) && cluster.cache(1).ownerOf(candidate).equals(c)) {
+        key = candidate;
+      }
+    }
+    CacheStats cBefore = cluster.cache(2).stats();
+    assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, b));
+    assertThat(cluster.cache(2).stats().minus(cBefore).peerRequestCount()).isZero();
+    assertThat(cluster.totalLoads(key)).isEqualTo(1);
+    assertThat(a).isNotEqualTo(b);
+  }
+
+  @Test
+  void nearCacheServesHotRemoteKeysWithoutACall() {
+    cluster = new TestCluster(2, b -> b.nearCache(100, Duration.ofMinutes(1)));
+    String key = cluster.keyOwnedBy(1, "hot:");
+    CacheStats before = cluster.cache(0).stats();
+    for (int i = 0; i < 50; i++) {
+      assertThat(cluster.cache(0).get(key)).endsWith("@" + cluster.node(1).address());
+    }
+    CacheStats delta = cluster.cache(0).stats().minus(before);
+    assertThat(delta.remoteCallCount()).isEqualTo(1);
+    assertThat(delta.nearHitCount()).isEqualTo(49);
+
+    // A write through this node clears its own near-cache entry at once.
+    cluster.cache(0).put(key, "fresh");
+    assertThat(cluster.cache(0).get(key)).isEqualTo("fresh");
+  }
+
+  @Test
+  void anUnknownCacheOnThePeerIsAClearError() throws Exception {
+    cluster = new TestCluster(2);
+    DistributedCache<String, String> orphan =
+        cluster.node(0).cache("orders", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> "x").build());
+    String key = null;
+    for (int k = 0; key == null; k++) {
+      if (orphan.ownerOf("o" + k).equals(cluster.node(1).address())) {
+        key = "o" + k;
+      }
+    }
+    String missing = key;
+    assertThatThrownBy(() -> orphan.get(missing))
+        .isInstanceOf(ShardcacheException.class)
+        .hasMessageContaining("no cache named 'orders'")
+        .hasMessageContaining("define it");
+    // The peer keeps serving its real cache.
+    String other = cluster.keyOwnedBy(1, "ok:");
+    assertThat(cluster.cache(0).get(other)).endsWith("@" + cluster.node(1).address());
+  }
+
+  @Test
+  void aLoaderFailureOnTheOwnerReachesTheCallerAndIsNotCached() {
+    cluster = new TestCluster(2);
+    ShardcacheNode failing = cluster.node(1);
+    DistributedCache<String, String> flaky0 = cluster.node(0).cache("flaky",
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> {
+          throw new IllegalStateException("database down");
+        }).build());
+    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+    failing.cache("flaky", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> {
+      if (calls.incrementAndGet() == 1) {
+        throw new java.sql.SQLException("database down for " + k);
+      }
+      return "recovered";
+    }).build());
+    String key = null;
+    for (int k = 0; key == null; k++) {
+      if (flaky0.ownerOf("f" + k).equals(failing.address())) {
+        key = "f" + k;
+      }
+    }
+    String owned = key;
+    assertThatThrownBy(() -> flaky0.get(owned))
+        .isInstanceOf(CacheLoadException.class)
+        .hasMessageContaining(failing.address())
+        .hasMessageContaining("database down for " + owned);
+    // Not cached: the next read loads again, on the owner, not on the caller.
+    assertThat(flaky0.get(owned)).isEqualTo("recovered");
+    assertThat(calls.get()).isEqualTo(2);
+    assertThat(flaky0.stats().fallbackLoadCount()).isZero();
+  }
+}
