@@ -1,0 +1,122 @@
+package dev.shardcache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.InetAddress;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The node's builder, lifecycle and cache registry. */
+class ShardcacheNodeTest {
+
+  private static CacheConfig<String, String> config() {
+    return CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build();
+  }
+
+  @Test
+  void startBindsAFreePortAndTheNodeIsAloneOnItsRing() throws IOException {
+    try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
+      assertThat(node.address()).startsWith("127.0.0.1:").doesNotEndWith(":0");
+      assertThat(node.ring().nodes()).containsExactly(node.address());
+      assertThat(node.peers()).isEmpty();
+      assertThat(node.isRunning()).isTrue();
+    }
+  }
+
+  @Test
+  void peersMayIncludeTheNodeItself() throws IOException {
+    try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
+      node.setPeers(List.of(node.address(), "127.0.0.1:1"));
+      assertThat(node.ring().nodes()).containsExactlyInAnyOrder(node.address(), "127.0.0.1:1");
+      assertThat(node.peers()).containsExactly("127.0.0.1:1");
+    }
+  }
+
+  @Test
+  void aMalformedPeerChangesNothing() throws IOException {
+    try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
+      node.setPeers(List.of("127.0.0.1:1"));
+      assertThatThrownBy(() -> node.setPeers(List.of("127.0.0.1:2", "no-port")))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("'no-port'")
+          .hasMessageContaining("host:port");
+      assertThat(node.peers()).containsExactly("127.0.0.1:1");
+    }
+  }
+
+  @Test
+  void aPortInUseIsAnIoExceptionThatNamesIt() throws IOException {
+    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", taken.getLocalPort()).build();
+      assertThatThrownBy(node::start)
+          .isInstanceOf(IOException.class)
+          .hasMessageContaining("127.0.0.1:" + taken.getLocalPort())
+          .hasMessageContaining("another process");
+      node.close();
+    }
+  }
+
+  @Test
+  void lifecycleErrorsAreClear() throws IOException {
+    ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+    DistributedCache<String, String> cache = node.cache("c", config());
+    assertThatThrownBy(() -> cache.get("k"))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("start()");
+    assertThatThrownBy(node::address).isInstanceOf(IllegalStateException.class);
+    node.start();
+    assertThatThrownBy(node::start).hasMessageContaining("already started");
+    node.close();
+    node.close(); // idempotent
+    assertThatThrownBy(node::start).hasMessageContaining("closed");
+    assertThatThrownBy(() -> cache.get("k")).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> node.cache("d", config())).hasMessageContaining("closed");
+  }
+
+  @Test
+  void aNameHasOneConfiguration() {
+    ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+    CacheConfig<String, String> first = config();
+    DistributedCache<String, String> cache = node.cache("users", first);
+    assertThat(node.cache("users", first)).isSameAs(cache);
+    assertThatThrownBy(
+            () -> node.cache("users", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(5).build()))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("'users' is already defined");
+    assertThatThrownBy(() -> node.cache(" ", first)).isInstanceOf(IllegalArgumentException.class);
+    node.close();
+  }
+
+  @Test
+  void builderRejectsMisconfiguration() {
+    assertThatThrownBy(() -> ShardcacheNode.builder().build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("listen(host, port) is required");
+    assertThatThrownBy(() -> ShardcacheNode.builder().listen("127.0.0.1", 70_000))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[0, 65535]");
+    assertThatThrownBy(() -> ShardcacheNode.builder().listen("127.0.0.1", 0).listen("127.0.0.1", 1))
+        .hasMessageContaining("already set to 127.0.0.1:0");
+    assertThatThrownBy(() -> ShardcacheNode.builder().peers(List.of()))
+        .hasMessageContaining("omit peers(...)");
+    assertThatThrownBy(() -> ShardcacheNode.builder().peers(List.of("10.0.0.1")))
+        .hasMessageContaining("has no port");
+    assertThatThrownBy(() -> ShardcacheNode.builder().virtualNodes(0))
+        .hasMessageContaining("[1, 10000]");
+    assertThatThrownBy(() -> ShardcacheNode.builder().listen("0.0.0.0", 0).build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("advertiseHost");
+  }
+
+  @Test
+  void advertiseHostNamesTheNodeOnTheRing() throws IOException {
+    try (ShardcacheNode node =
+        ShardcacheNode.builder().listen("127.0.0.1", 0).advertiseHost("localhost").build().start()) {
+      assertThat(node.address()).startsWith("localhost:");
+      assertThat(node.ring().nodes()).containsExactly(node.address());
+    }
+  }
+}
