@@ -26,9 +26,9 @@ import org.jspecify.annotations.Nullable;
  * every member's share of the key space is close to {@code 1/n}; with the default of
  * {@value #DEFAULT_VIRTUAL_NODES} virtual nodes, the most loaded member of a cluster of 3 to 50
  * members carries less than 1.45 times the mean load (measured by the balance property in {@code
- * HashRingProperties}; see {@link #DEFAULT_VIRTUAL_NODES}). Adding a
- * member moves only the keys that the new member now owns, about {@code 1/(n+1)} of them; removing
- * one moves only the keys it owned, each to the next member clockwise.
+ * HashRingProperties}; see {@link #DEFAULT_VIRTUAL_NODES}). Adding a member moves only the keys
+ * that the new member now owns, about {@code 1/(n+1)} of them; removing one moves only the keys it
+ * owned, each to the next member clockwise.
  *
  * <h2>Invariants</h2>
  * <ul>

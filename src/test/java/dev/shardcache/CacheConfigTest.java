@@ -1,0 +1,56 @@
+package dev.shardcache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+
+class CacheConfigTest {
+
+  private static CacheConfig.Builder<String, String> builder() {
+    return CacheConfig.builder(Codecs.utf8(), Codecs.utf8());
+  }
+
+  @Test
+  void defaults() {
+    CacheConfig<String, String> config = builder().build();
+    assertThat(config.maximumSize()).isEqualTo(CacheConfig.DEFAULT_MAXIMUM_SIZE);
+    assertThat(config.expireAfterWrite()).isEmpty();
+    assertThat(config.loader()).isEmpty();
+    assertThat(config.nearCacheEnabled()).isFalse();
+    assertThat(config.maxKeyBytes()).isEqualTo(4096);
+    assertThat(config.maxValueBytes()).isEqualTo(1 << 20);
+    assertThat(config.remoteTimeout()).isEqualTo(Duration.ofSeconds(5));
+  }
+
+  @Test
+  void settingsAreSetOnceAndValidated() {
+    assertThatThrownBy(() -> builder().maximumSize(1).maximumSize(2))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("maximumSize was already set to 1");
+    assertThatThrownBy(() -> builder().maximumSize(-1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> builder().expireAfterWrite(Duration.ZERO))
+        .hasMessageContaining("must be positive");
+    assertThatThrownBy(() -> builder().nearCache(0, Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> builder().nearCache(10, Duration.ofSeconds(1)).nearCache(10, Duration.ofSeconds(1)))
+        .hasMessageContaining("nearCache was already set to 10 entries for PT1S");
+    assertThatThrownBy(() -> builder().maxValueBytes(64 << 20)).hasMessageContaining("[1, 33554432]");
+    assertThatThrownBy(() -> builder().maxKeyBytes(0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> builder().remoteTimeout(Duration.ofMillis(-1)))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> builder().loader(k -> k).loader(k -> k)).hasMessageContaining("loader was already set");
+    assertThatThrownBy(() -> CacheConfig.builder(null, Codecs.utf8())).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void equalityComparesSettingsAndInstances() {
+    CacheLoader<String, String> loader = k -> k;
+    assertThat(builder().maximumSize(5).loader(loader).build())
+        .isEqualTo(builder().maximumSize(5).loader(loader).build())
+        .isNotEqualTo(builder().maximumSize(6).loader(loader).build())
+        .isNotEqualTo(builder().maximumSize(5).loader(k -> k).build());
+    assertThat(builder().build().toString()).contains("maximumSize=10000", "nearCache=off");
+  }
+}
