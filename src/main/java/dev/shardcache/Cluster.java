@@ -33,13 +33,20 @@ final class Cluster implements AutoCloseable {
   private final int virtualNodes;
   private final Ticker ticker;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
+  private final Runnable onRingChange;
   private volatile HashRing ring;
   private boolean closed; // guarded by this
 
-  Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker) {
+  /**
+   * Creates the view of a node named {@code self}; {@code onRingChange} runs after each change of
+   * the members, on the thread that made it.
+   */
+  Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
+      Runnable onRingChange) {
     this.self = self;
     this.virtualNodes = virtualNodes;
     this.ticker = ticker;
+    this.onRingChange = onRingChange;
     this.ring = HashRing.of(List.of(self), virtualNodes);
     setPeers(peers);
   }
@@ -107,6 +114,7 @@ final class Cluster implements AutoCloseable {
     removed.forEach(PeerClient::close);
     if (!previous.nodes().equals(next.nodes())) {
       logger.log(Level.INFO, "Node {0}: members are now {1}", new Object[] {self, next.nodes()});
+      onRingChange.run();
     }
   }
 

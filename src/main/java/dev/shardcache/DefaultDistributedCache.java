@@ -793,6 +793,27 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         shardStats.evictionCount());
   }
 
+  /**
+   * Drops the entries of keys this node no longer owns, after a membership change. Without this,
+   * an entry left behind would be served again, stale, if ownership ever moved back here. Costs one
+   * hash per entry; membership changes are rare.
+   */
+  void dropKeysNotOwned() {
+    Cluster cluster;
+    try {
+      cluster = clusters.get();
+    } catch (IllegalStateException closed) {
+      return;
+    }
+    shard.asMap().keySet().removeIf(key -> {
+      try {
+        return !cluster.isSelf(cluster.ownerOf(keyCodec.encode(key)));
+      } catch (RuntimeException e) {
+        return true;
+      }
+    });
+  }
+
   /** Empties the shard and the near cache; used when the node closes. */
   void clear() {
     shard.invalidateAll();

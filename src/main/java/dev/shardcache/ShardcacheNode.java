@@ -123,7 +123,7 @@ public final class ShardcacheNode implements AutoCloseable {
     String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost, port).toString();
     Cluster joined;
     try {
-      joined = new Cluster(self, initialPeers, virtualNodes, ticker);
+      joined = new Cluster(self, initialPeers, virtualNodes, ticker, this::onRingChange);
     } catch (RuntimeException e) {
       started.shutdownNow();
       throw e;
@@ -139,6 +139,16 @@ public final class ShardcacheNode implements AutoCloseable {
     logger.log(Level.INFO, "Shardcache node {0} serving (plaintext gRPC) with members {1}",
         new Object[] {self, joined.ring().nodes()});
     return this;
+  }
+
+  private void onRingChange() {
+    for (DefaultDistributedCache<?, ?> cache : caches.values()) {
+      try {
+        ownedExecutor.execute(cache::dropKeysNotOwned);
+      } catch (java.util.concurrent.RejectedExecutionException closing) {
+        return;
+      }
+    }
   }
 
   private String selfOrPending() {

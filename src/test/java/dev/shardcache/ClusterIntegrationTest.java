@@ -278,6 +278,15 @@ class ClusterIntegrationTest {
     cluster.cache(1).getAll(keys);
     assertThat(cluster.loader(added).calls()).isEqualTo(moved);
     assertThat(cluster.totalLoads()).isEqualTo(2_000 + moved);
+
+    // The old owners dropped the keys they lost, so nothing stale is left to resurface.
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      long held = 0;
+      for (int i = 0; i <= added; i++) {
+        held += cluster.cache(i).localSize();
+      }
+      assertThat(held).isEqualTo(2_000);
+    });
   }
 
   @Test
