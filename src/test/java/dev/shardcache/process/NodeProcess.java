@@ -1,0 +1,174 @@
+package dev.shardcache.process;
+
+import dev.shardcache.CacheConfig;
+import dev.shardcache.Codecs;
+import dev.shardcache.DistributedCache;
+import dev.shardcache.ShardcacheNode;
+import java.io.BufferedReader;
+import java.io.FileOutputStream;
+import java.io.FileDescriptor;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One cluster member in a JVM of its own, driven by line commands on stdin (see {@link
+ * ProcessCluster}). It starts a node on 127.0.0.1 (a free port) with the cache "users" of UTF-8
+ * strings, whose loader answers {@code "v(" + key + ")@" + <this node's address>} and counts its
+ * calls, prints {@code READY <address>}, then answers each command with exactly one line:
+ *
+ * <pre>
+ * PEERS a,b,c   -> OK                      (the members; may include this node)
+ * GET k         -> VALUE v | ERROR message
+ * PUT k v       -> OK | ERROR message      (v is the rest of the line)
+ * INVALIDATE k  -> OK | ERROR message
+ * PRESENT k     -> VALUE v | ABSENT | ERROR message
+ * OWNER k       -> the owner's address
+ * LOADS         -> the number of loader calls on this node
+ * SIZE          -> the size of this node's shard
+ * EXIT          -> OK, then closes the node and exits with status 0
+ * </pre>
+ *
+ * <p>It also closes the node and exits when stdin reaches its end or its parent process ends, so a
+ * test JVM that crashes leaves no member behind. Only the protocol goes to stdout; everything else
+ * (logs included) goes to stderr.
+ */
+public final class NodeProcess {
+
+  static final String CACHE = "users";
+  static final String READY = "READY ";
+
+  private NodeProcess() {}
+
+  public static void main(String[] args) throws Exception {
+    // The protocol owns stdout; anything a library prints must not be taken for an answer.
+    PrintStream protocol =
+        new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
+    System.setOut(System.err);
+
+    // If the parent dies without closing our stdin (it always should), go anyway.
+    ProcessHandle.current()
+        .parent()
+        .ifPresent(
+            parent ->
+                parent
+                    .onExit()
+                    .thenRun(
+                        () -> {
+                          System.err.println("parent process ended; exiting");
+                          Runtime.getRuntime().halt(3);
+                        }));
+
+    AtomicLong loads = new AtomicLong();
+    AtomicReference<String> self = new AtomicReference<>("unstarted");
+    ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+    int status = 0;
+    try {
+      // Defined before start(), so a peer never finds this node without the cache.
+      DistributedCache<String, String> cache =
+          node.cache(
+              CACHE,
+              CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                  .loader(
+                      key -> {
+                        loads.incrementAndGet();
+                        return "v(" + key + ")@" + self.get();
+                      })
+                  .build());
+      node.start();
+      self.set(node.address());
+      protocol.println(READY + node.address());
+
+      BufferedReader in =
+          new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (line.isBlank()) {
+          continue;
+        }
+        if (line.trim().equals("EXIT")) {
+          protocol.println("OK");
+          break;
+        }
+        String answer;
+        try {
+          answer = execute(line.trim(), node, cache, loads);
+        } catch (RuntimeException e) {
+          answer = "ERROR " + oneLine(e);
+        }
+        protocol.println(answer);
+      }
+    } catch (Throwable t) {
+      System.err.println("node process failed");
+      t.printStackTrace();
+      status = 1;
+    } finally {
+      node.close();
+    }
+    System.err.println("node process exiting with status " + status);
+    System.err.flush();
+    protocol.flush();
+    // gRPC and the loader pool may leave threads behind; they must not keep this JVM alive.
+    System.exit(status);
+  }
+
+  private static String execute(
+      String line, ShardcacheNode node, DistributedCache<String, String> cache, AtomicLong loads) {
+    String[] parts = line.split(" ", 3);
+    String command = parts[0];
+    switch (command) {
+      case "PEERS" -> {
+        List<String> peers =
+            parts.length < 2
+                ? List.of()
+                : Arrays.stream(parts[1].split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+        node.setPeers(peers);
+        return "OK";
+      }
+      case "GET" -> {
+        String value = cache.get(argument(parts, 1, line));
+        return value == null ? "ABSENT" : "VALUE " + value;
+      }
+      case "PUT" -> {
+        cache.put(argument(parts, 1, line), argument(parts, 2, line));
+        return "OK";
+      }
+      case "INVALIDATE" -> {
+        cache.invalidate(argument(parts, 1, line));
+        return "OK";
+      }
+      case "PRESENT" -> {
+        String value = cache.getIfPresent(argument(parts, 1, line));
+        return value == null ? "ABSENT" : "VALUE " + value;
+      }
+      case "OWNER" -> {
+        return cache.ownerOf(argument(parts, 1, line));
+      }
+      case "LOADS" -> {
+        return Long.toString(loads.get());
+      }
+      case "SIZE" -> {
+        return Long.toString(cache.localSize());
+      }
+      default -> {
+        return "ERROR unknown command: " + line;
+      }
+    }
+  }
+
+  private static String argument(String[] parts, int index, String line) {
+    if (parts.length <= index) {
+      throw new IllegalArgumentException("missing argument " + index + " in '" + line + "'");
+    }
+    return parts[index];
+  }
+
+  private static String oneLine(Throwable t) {
+    String message = t.getClass().getSimpleName() + ": " + t.getMessage();
+    return message.replace('\r', ' ').replace('\n', ' ');
+  }
+}
