@@ -14,6 +14,8 @@ import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
+import dev.shardcache.internal.proto.InvalidateAllRequest;
+import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
@@ -587,6 +589,65 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     }
   }
 
+  @Override
+  public void invalidateAll() {
+    Cluster cluster = clusters.get();
+    if (nearCache != null) {
+      nearCache.invalidateAll();
+    }
+    InvalidateAllRequest request =
+        InvalidateAllRequest.newBuilder().setCache(name).setCaller(cluster.self()).build();
+    Map<String, com.google.common.util.concurrent.ListenableFuture<InvalidateAllResponse>> calls =
+        new LinkedHashMap<>();
+    List<String> unreachable = new ArrayList<>();
+    for (String member : cluster.ring().nodes()) {
+      if (cluster.isSelf(member)) {
+        continue;
+      }
+      PeerClient peer = cluster.client(member);
+      if (peer == null || !peer.tryAcquire()) {
+        unreachable.add(member);
+        continue;
+      }
+      remoteCalls.increment();
+      calls.put(member, peer.futureStub(config.remoteTimeout()).invalidateAll(request));
+    }
+    serveInvalidateAll();
+    ShardcacheException failure = null;
+    for (Map.Entry<String, com.google.common.util.concurrent.ListenableFuture<InvalidateAllResponse>>
+        call : calls.entrySet()) {
+      PeerClient peer = cluster.client(call.getKey());
+      try {
+        call.getValue().get();
+        if (peer != null) {
+          peer.onAnswer();
+        }
+      } catch (ExecutionException e) {
+        remoteFailures.increment();
+        Status status = Status.fromThrowable(e.getCause());
+        if (RemoteErrors.isUnreachable(status)) {
+          if (peer != null) {
+            peer.onUnreachable(status);
+          }
+          unreachable.add(call.getKey());
+        } else if (failure == null) {
+          failure = RemoteErrors.fromStatus(status, call.getKey(), name);
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new ShardcacheException("interrupted while clearing cache '" + name + "'", e);
+      }
+    }
+    if (!unreachable.isEmpty()) {
+      throw new PeerUnavailableException(unreachable.get(0),
+          "invalidateAll of cache '" + name + "' did not reach " + unreachable
+              + "; the other members were cleared; retry once they are back", null);
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
   private PeerClient requireReachable(String owner, String operation) {
     PeerClient peer = clusters.get().client(owner);
     if (peer == null) {
@@ -682,6 +743,13 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     peerRequests.increment();
     removeHere(decodeKey(request.getKey()));
     return InvalidateResponse.getDefaultInstance();
+  }
+
+  InvalidateAllResponse serveInvalidateAll() {
+    // Clear the flights first: a load still running then finds its flight gone and does not store.
+    loads.clear();
+    shard.invalidateAll();
+    return InvalidateAllResponse.getDefaultInstance();
   }
 
   // ---------------------------------------------------------------- codecs and limits

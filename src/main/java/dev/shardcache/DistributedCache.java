@@ -82,6 +82,16 @@ public interface DistributedCache<K, V> {
    */
   void invalidate(K key);
 
+  /**
+   * Removes every entry of this cache from every member's shard, and from this node's near cache.
+   * Loads in flight when a member clears are not stored. Other nodes' near caches keep their
+   * entries until their TTL passes. Blocks until every member answered; members are cleared in
+   * parallel.
+   *
+   * @throws PeerUnavailableException if a member could not be reached; the others were cleared
+   */
+  void invalidateAll();
+
   /** Returns the "host:port" of the node that owns {@code key} under this node's current ring. */
   String ownerOf(K key);
 

@@ -5,6 +5,8 @@ import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
+import dev.shardcache.internal.proto.InvalidateAllRequest;
+import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
@@ -52,6 +54,12 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
     answer(response, () -> cache(request.getCache()).serveInvalidate(request));
+  }
+
+  @Override
+  public void invalidateAll(
+      InvalidateAllRequest request, StreamObserver<InvalidateAllResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveInvalidateAll());
   }
 
   @Override

@@ -129,6 +129,28 @@ class ClusterIntegrationTest {
   }
 
   @Test
+  void invalidateAllClearsEveryMember() {
+    cluster = new TestCluster(3);
+    for (int k = 0; k < 60; k++) {
+      cluster.cache(0).get("all:" + k);
+    }
+    for (int i = 0; i < 3; i++) {
+      assertThat(cluster.cache(i).localSize()).isPositive();
+    }
+    cluster.cache(1).invalidateAll();
+    for (int i = 0; i < 3; i++) {
+      assertThat(cluster.cache(i).localSize()).isZero();
+    }
+    assertThat(cluster.cache(2).get("all:1")).endsWith("@" + cluster.cache(2).ownerOf("all:1"));
+    assertThat(cluster.totalLoads()).isEqualTo(61);
+
+    cluster.node(2).close();
+    assertThatThrownBy(() -> cluster.cache(0).invalidateAll())
+        .isInstanceOf(PeerUnavailableException.class)
+        .hasMessageContaining("did not reach");
+  }
+
+  @Test
   void getAllMakesOneCallPerOwnerNode() {
     cluster = new TestCluster(3);
     List<String> keys = new ArrayList<>();
