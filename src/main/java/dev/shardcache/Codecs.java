@@ -12,10 +12,10 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The codecs Shardcache ships: UTF-8 strings, byte arrays, longs and protobuf messages. All of them
- * are deterministic (fit for keys), thread-safe and validate what they decode. There is no Java
- * serialization codec, on purpose: decoding untrusted bytes into arbitrary classes is how caches
- * become remote-code-execution holes.
+ * The codecs Shardcache ships: UTF-8 strings, byte arrays, longs, protobuf messages, and Java
+ * serialization restricted to an allow-list of classes. All of them are thread-safe and validate
+ * what they decode. There is no unrestricted Java serialization, on purpose: decoding untrusted
+ * bytes into arbitrary classes is how caches become remote-code-execution holes.
  */
 public final class Codecs {
 
@@ -49,6 +49,35 @@ public final class Codecs {
    */
   public static <M extends MessageLite> Codec<M> protobuf(Parser<M> parser) {
     return new ProtobufCodec<>(requireNonNull(parser, "parser"));
+  }
+
+  /**
+   * Java-serialized objects of {@code type}, decoded only if every class in the stream is
+   * {@code type}, a JDK value or collection class (strings, boxed primitives, {@code BigDecimal},
+   * {@code java.time}, {@code UUID}, the standard lists, sets and maps), or matches one of
+   * {@code allowed}: class names or {@link java.io.ObjectInputFilter} patterns such as
+   * {@code "com.example.model.*"} (one package) or {@code "com.example.**"} (and its
+   * subpackages). Anything else fails with a {@link CodecException} before it is instantiated.
+   *
+   * <p>Use it for values of arbitrary application types (annotated methods' results). Prefer
+   * {@link #utf8()}, {@link #longs()} or {@link #protobuf} where they fit: they are smaller and
+   * faster. Serialized forms of a {@code HashMap} or {@code HashSet} are not deterministic, so do not
+   * use this codec for keys that contain them.
+   */
+  public static <T extends java.io.Serializable> Codec<T> serializable(Class<T> type, String... allowed) {
+    requireNonNull(type, "type");
+    for (String pattern : allowed) {
+      requireNonNull(pattern, "allowed patterns must not be null");
+      if (pattern.isBlank() || pattern.contains(";") || pattern.startsWith("!") || pattern.contains("=")) {
+        throw new IllegalArgumentException("allowed pattern '" + pattern + "' must be a class name"
+            + " or a package pattern such as com.example.* or com.example.**");
+      }
+      if (pattern.equals("*") || pattern.equals("**") || pattern.equals(".**")) {
+        throw new IllegalArgumentException("allowed pattern '" + pattern + "' would allow every"
+            + " class, which makes deserialization unsafe; name your packages instead");
+      }
+    }
+    return new SerializableCodec<>(type, java.util.List.of(allowed));
   }
 
   private enum Utf8Codec implements Codec<String> {

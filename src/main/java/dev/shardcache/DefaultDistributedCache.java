@@ -8,6 +8,8 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CompareAndSetRequest;
+import dev.shardcache.internal.proto.CompareAndSetResponse;
 import dev.shardcache.internal.proto.Entry;
 import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetAllResponse;
@@ -22,6 +24,7 @@ import dev.shardcache.internal.proto.PutResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -146,6 +149,33 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   @Override
+  public V get(K key, CacheLoader<? super K, ? extends V> loader) {
+    requireNonNull(key, "key");
+    requireNonNull(loader, "loader");
+    Cluster cluster = clusters.get();
+    byte[] keyBytes = encodeKey(key);
+    String owner = cluster.ownerOf(keyBytes);
+    if (cluster.isSelf(owner)) {
+      V hit = shard.getIfPresent(key);
+      return hit != null ? hit : loadOnce(key, /* store= */ true, loader);
+    }
+    V present = getIfPresent(key);
+    if (present != null) {
+      return present;
+    }
+    V loaded = loadOnce(key, /* store= */ false, loader);
+    try {
+      if (compareAndSet(key, null, loaded)) {
+        return loaded;
+      }
+    } catch (PeerUnavailableException e) {
+      return loaded; // the owner is gone: answer like any read of an unreachable owner
+    }
+    V winner = getIfPresent(key);
+    return winner != null ? winner : loaded;
+  }
+
+  @Override
   public @Nullable V getIfPresent(K key) {
     requireNonNull(key, "key");
     Cluster cluster = clusters.get();
@@ -191,7 +221,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         if (hit != null || loader == null) {
           return CompletableFuture.completedFuture(hit);
         }
-        return CompletableFuture.supplyAsync(() -> loadOnce(key, /* store= */ true), executor);
+        return CompletableFuture.supplyAsync(() -> loadOnce(key, /* store= */ true, loader), executor);
       }
       return readFromOwner(key, keyBytes, owner);
     } catch (RuntimeException e) {
@@ -269,7 +299,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     if (value != null || loader == null) {
       return value;
     }
-    return loadOnce(key, store);
+    return loadOnce(key, store, loader);
   }
 
   /**
@@ -277,7 +307,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
    * fallback for an unreachable owner) the value is not kept in the shard, since this node does not
    * own the key and would serve it stale once the owner is back.
    */
-  private V loadOnce(K key, boolean store) {
+  private V loadOnce(K key, boolean store, CacheLoader<? super K, ? extends V> with) {
     CompletableFuture<V> flight = new CompletableFuture<>();
     CompletableFuture<V> running = loads.putIfAbsent(key, flight);
     if (running != null) {
@@ -286,7 +316,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     try {
       V value = store ? shard.policy().getIfPresentQuietly(key) : null;
       if (value == null) {
-        value = callLoader(key);
+        value = callLoader(key, with);
         if (store) {
           V loaded = value;
           shard.asMap().compute(key, (k, old) -> loads.get(k) == flight ? loaded : old);
@@ -302,8 +332,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     }
   }
 
-  private V callLoader(K key) {
-    CacheLoader<K, V> cacheLoader = requireNonNull(loader);
+  private V callLoader(K key, CacheLoader<? super K, ? extends V> cacheLoader) {
     long start = System.nanoTime();
     V value;
     try {
@@ -417,7 +446,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     executor.execute(
         () -> {
           try {
-            V value = loadOnce(key, /* store= */ false);
+            V value = loadOnce(key, /* store= */ false, requireNonNull(loader));
             if (nearCache != null) {
               nearCache.put(key, value);
             }
@@ -500,7 +529,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
           try {
             Map<K, V> values = new HashMap<>();
             for (Map.Entry<ByteString, K> entry : chunk) {
-              V value = loadOnce(entry.getValue(), /* store= */ false);
+              V value = loadOnce(entry.getValue(), /* store= */ false, requireNonNull(loader));
               values.put(entry.getValue(), value);
               if (nearCache != null) {
                 nearCache.put(entry.getValue(), value);
@@ -587,6 +616,57 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     } catch (StatusRuntimeException e) {
       throw writeFailed(peer, e, "invalidate");
     }
+  }
+
+  @Override
+  public boolean compareAndSet(K key, @Nullable V expected, @Nullable V update) {
+    requireNonNull(key, "key");
+    Cluster cluster = clusters.get();
+    byte[] keyBytes = encodeKey(key);
+    byte[] expectedBytes = expected == null ? null : encodeValue(expected);
+    byte[] updateBytes = update == null ? null : encodeValue(update);
+    String owner = cluster.ownerOf(keyBytes);
+    if (nearCache != null) {
+      nearCache.invalidate(key);
+    }
+    if (cluster.isSelf(owner)) {
+      return compareAndSetHere(key, expectedBytes, update);
+    }
+    PeerClient peer = requireReachable(owner, "compareAndSet");
+    CompareAndSetRequest.Builder request = CompareAndSetRequest.newBuilder()
+        .setCache(name)
+        .setKey(ByteString.copyFrom(keyBytes))
+        .setCaller(cluster.self());
+    if (expectedBytes != null) {
+      request.setExpected(ByteString.copyFrom(expectedBytes));
+    }
+    if (updateBytes != null) {
+      request.setUpdate(ByteString.copyFrom(updateBytes));
+    }
+    remoteCalls.increment();
+    try {
+      boolean applied = peer.blockingStub(config.remoteTimeout()).compareAndSet(request.build()).getApplied();
+      peer.onAnswer();
+      return applied;
+    } catch (StatusRuntimeException e) {
+      throw writeFailed(peer, e, "compareAndSet");
+    }
+  }
+
+  private boolean compareAndSetHere(K key, byte @Nullable [] expectedBytes, @Nullable V update) {
+    boolean[] applied = {false};
+    shard.asMap().compute(key, (k, current) -> {
+      boolean matches = expectedBytes == null
+          ? current == null
+          : current != null && Arrays.equals(valueCodec.encode(current), expectedBytes);
+      if (!matches) {
+        return current;
+      }
+      applied[0] = true;
+      loads.remove(k); // a load in flight must not overwrite the new state
+      return update;
+    });
+    return applied[0];
   }
 
   @Override
@@ -743,6 +823,24 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     peerRequests.increment();
     removeHere(decodeKey(request.getKey()));
     return InvalidateResponse.getDefaultInstance();
+  }
+
+  CompareAndSetResponse serveCompareAndSet(CompareAndSetRequest request) {
+    peerRequests.increment();
+    K key = decodeKey(request.getKey());
+    V update = null;
+    if (request.hasUpdate()) {
+      if (request.getUpdate().size() > config.maxValueBytes()) {
+        throw new IllegalArgumentException("value for cache '" + name + "' is "
+            + request.getUpdate().size() + " bytes, over this node's maxValueBytes "
+            + config.maxValueBytes() + "; configure the same limits on every member");
+      }
+      update = decode(valueCodec, request.getUpdate(), "value");
+    }
+    byte[] expected = request.hasExpected() ? request.getExpected().toByteArray() : null;
+    return CompareAndSetResponse.newBuilder()
+        .setApplied(compareAndSetHere(key, expected, update))
+        .build();
   }
 
   InvalidateAllResponse serveInvalidateAll() {

@@ -45,6 +45,20 @@ public interface DistributedCache<K, V> {
   @Nullable V get(K key);
 
   /**
+   * Returns the value of {@code key}, computing it with {@code loader} if no node holds it, in the
+   * manner of Caffeine's {@code get(key, mappingFunction)} and Spring's {@code get(key, Callable)}.
+   * The cache's own loader is not used.
+   *
+   * <p>On the owner this is single-flight like {@link #get}. On any other node the loader runs on
+   * this node (it cannot travel), at most once at a time per key here; the result is stored on
+   * the owner only if the key is still absent there, and the value that won is returned. So
+   * concurrent callers on different nodes may each load once, and all of them return one value.
+   *
+   * @throws CacheLoadException if {@code loader} failed or returned {@code null}
+   */
+  V get(K key, CacheLoader<? super K, ? extends V> loader);
+
+  /**
    * Returns the value of {@code key} if its owner holds it, without loading. When the owner cannot
    * be reached this returns {@code null}.
    */
@@ -81,6 +95,16 @@ public interface DistributedCache<K, V> {
    * @throws PeerUnavailableException if the owner cannot be reached; the key was not removed
    */
   void invalidate(K key);
+
+  /**
+   * Atomically, on the key's owner: if the key's value is {@code expected} ({@code null}: if the key
+   * is absent), replaces it with {@code update} ({@code null}: removes it). Values are compared by
+   * their encoded bytes. Returns whether the replacement happened. Building block of
+   * {@code putIfAbsent}, {@code replace} and conditional removes.
+   *
+   * @throws PeerUnavailableException if the owner cannot be reached; nothing was changed
+   */
+  boolean compareAndSet(K key, @Nullable V expected, @Nullable V update);
 
   /**
    * Removes every entry of this cache from every member's shard, and from this node's near cache.

@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import dev.shardcache.internal.proto.CompareAndSetRequest;
+import dev.shardcache.internal.proto.CompareAndSetResponse;
 import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
@@ -54,6 +56,12 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
     answer(response, () -> cache(request.getCache()).serveInvalidate(request));
+  }
+
+  @Override
+  public void compareAndSet(
+      CompareAndSetRequest request, StreamObserver<CompareAndSetResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveCompareAndSet(request));
   }
 
   @Override

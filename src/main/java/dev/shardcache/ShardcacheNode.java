@@ -9,6 +9,8 @@ import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import dev.shardcache.ring.HashRing;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
+import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
+import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -54,6 +56,11 @@ import org.jspecify.annotations.Nullable;
  * service; nodes may see a change at different times, and the protocol tolerates that (requests
  * from peers are served where they land, never forwarded again).
  *
+ * <p>Besides the peer service, the node's port serves the standard gRPC health service
+ * ({@code grpc.health.v1.Health}): {@code SERVING} for the service names {@code ""} and
+ * {@value #PEER_SERVICE} while the node runs, {@code NOT_SERVING} once it closes, so the usual
+ * probes ({@code grpc_health_probe}, Kubernetes gRPC probes) work unchanged.
+ *
  * <p>This class is thread-safe.
  */
 public final class ShardcacheNode implements AutoCloseable {
@@ -61,6 +68,9 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+  /** The service name under which the gRPC health service reports the peer service. */
+  public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
   private enum State { NEW, RUNNING, CLOSED }
 
@@ -73,6 +83,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private final Ticker ticker;
 
   private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
+  private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
   private volatile @Nullable Cluster cluster;
   private volatile @Nullable Server server;
@@ -112,6 +123,7 @@ public final class ShardcacheNode implements AutoCloseable {
         NettyServerBuilder.forAddress(bindAddress, InsecureServerCredentials.create())
             .maxInboundMessageSize(MAX_MESSAGE_BYTES)
             .addService(new PeerService(this::selfOrPending, caches::get))
+            .addService(health.getHealthService())
             .build();
     try {
       started.start();
@@ -136,6 +148,8 @@ public final class ShardcacheNode implements AutoCloseable {
       started.shutdownNow();
       throw new IllegalStateException("node was closed while starting");
     }
+    health.setStatus("", ServingStatus.SERVING);
+    health.setStatus(PEER_SERVICE, ServingStatus.SERVING);
     logger.log(Level.INFO, "Shardcache node {0} serving (plaintext gRPC) with members {1}",
         new Object[] {self, joined.ring().nodes()});
     return this;
@@ -233,6 +247,7 @@ public final class ShardcacheNode implements AutoCloseable {
     }
     Server running = server;
     Cluster joined = cluster;
+    health.enterTerminalState(); // probes see NOT_SERVING while calls drain
     if (running != null) {
       running.shutdown();
     }

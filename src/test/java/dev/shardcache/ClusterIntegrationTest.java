@@ -129,6 +129,56 @@ class ClusterIntegrationTest {
   }
 
   @Test
+  void compareAndSetIsAtomicOnTheOwner() throws Exception {
+    cluster = new TestCluster(3);
+    String key = cluster.keyOwnedBy(2, "cas:");
+    assertThat(cluster.cache(0).compareAndSet(key, null, "first")).isTrue();
+    assertThat(cluster.cache(1).compareAndSet(key, null, "second")).isFalse();
+    assertThat(cluster.cache(1).compareAndSet(key, "wrong", "second")).isFalse();
+    assertThat(cluster.cache(1).compareAndSet(key, "first", "second")).isTrue();
+    assertThat(cluster.cache(2).getIfPresent(key)).isEqualTo("second");
+    assertThat(cluster.cache(0).compareAndSet(key, "second", null)).isTrue();
+    assertThat(cluster.cache(2).getIfPresent(key)).isNull();
+
+    // Concurrent increments through all nodes: each CAS success is one increment, none lost.
+    cluster.cache(0).put(key, "0");
+    pool = Executors.newFixedThreadPool(6);
+    List<Future<?>> workers = new ArrayList<>();
+    for (int t = 0; t < 6; t++) {
+      DistributedCache<String, String> via = cluster.cache(t % 3);
+      workers.add(pool.submit(() -> {
+        for (int i = 0; i < 25; i++) {
+          while (true) {
+            String current = via.getIfPresent(key);
+            if (via.compareAndSet(key, current, String.valueOf(Integer.parseInt(current) + 1))) {
+              break;
+            }
+          }
+        }
+        return null;
+      }));
+    }
+    for (Future<?> worker : workers) {
+      worker.get(60, TimeUnit.SECONDS);
+    }
+    assertThat(cluster.cache(1).get(key)).isEqualTo("150");
+  }
+
+  @Test
+  void getWithALoaderStoresTheFirstValueOnTheOwner() {
+    cluster = new TestCluster(3);
+    String key = cluster.keyOwnedBy(1, "callable:");
+    assertThat(cluster.cache(0).get(key, k -> "from-0")).isEqualTo("from-0");
+    assertThat(cluster.cache(2).get(key, k -> "from-2")).isEqualTo("from-0");
+    assertThat(cluster.cache(1).getIfPresent(key)).isEqualTo("from-0");
+    String owned = cluster.keyOwnedBy(0, "callable:");
+    assertThat(cluster.cache(0).get(owned, k -> "local")).isEqualTo("local");
+    assertThat(cluster.totalLoads()).isZero(); // the cache's own loader was never used
+    assertThatThrownBy(() -> cluster.cache(0).get("callable:x", k -> null))
+        .isInstanceOf(CacheLoadException.class);
+  }
+
+  @Test
   void invalidateAllClearsEveryMember() {
     cluster = new TestCluster(3);
     for (int k = 0; k < 60; k++) {

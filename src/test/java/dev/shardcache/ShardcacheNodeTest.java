@@ -27,6 +27,27 @@ class ShardcacheNodeTest {
   }
 
   @Test
+  void theStandardHealthServiceReportsServing() throws Exception {
+    try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
+      HostPort address = HostPort.parse(node.address());
+      io.grpc.ManagedChannel channel = io.grpc.Grpc.newChannelBuilderForAddress(
+          address.host(), address.port(), io.grpc.InsecureChannelCredentials.create()).build();
+      try {
+        io.grpc.health.v1.HealthGrpc.HealthBlockingStub health =
+            io.grpc.health.v1.HealthGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(10, java.util.concurrent.TimeUnit.SECONDS);
+        for (String service : List.of("", ShardcacheNode.PEER_SERVICE)) {
+          assertThat(health.check(io.grpc.health.v1.HealthCheckRequest.newBuilder().setService(service).build())
+                  .getStatus())
+              .isEqualTo(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
+        }
+      } finally {
+        channel.shutdownNow().awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  @Test
   void peersMayIncludeTheNodeItself() throws IOException {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
       node.setPeers(List.of(node.address(), "127.0.0.1:1"));
