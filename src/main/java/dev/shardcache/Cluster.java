@@ -79,6 +79,17 @@ final class Cluster implements AutoCloseable {
     return ImmutableSortedSet.copyOf(clients.keySet());
   }
 
+  /** The peers not currently marked down, sorted. */
+  Set<String> reachablePeers() {
+    ImmutableSortedSet.Builder<String> up = ImmutableSortedSet.naturalOrder();
+    clients.forEach((address, client) -> {
+      if (client.isUp()) {
+        up.add(address);
+      }
+    });
+    return up.build();
+  }
+
   /**
    * Makes {@code peers} plus this node the members. Addresses are validated and canonicalized;
    * this node's own address may be among them.

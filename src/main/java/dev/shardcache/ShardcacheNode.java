@@ -204,6 +204,19 @@ public final class ShardcacheNode implements AutoCloseable {
     return runningCluster().peers();
   }
 
+  /**
+   * Returns the peers this node currently considers reachable (a subset of {@link #peers()}): those
+   * whose last call did not fail for want of a connection.
+   */
+  public Set<String> reachablePeers() {
+    return runningCluster().reachablePeers();
+  }
+
+  /** Returns the caches defined on this node, in no particular order. */
+  public java.util.Collection<DistributedCache<?, ?>> caches() {
+    return List.copyOf(caches.values());
+  }
+
   /** Whether the node is started and not closed. */
   public boolean isRunning() {
     return state.get() == State.RUNNING;

@@ -264,6 +264,8 @@ class ClusterIntegrationTest {
     assertThat(delta.remoteCallCount()).isEqualTo(1);
     assertThat(delta.remoteFailureCount()).isEqualTo(1);
     assertThat(delta.fallbackLoadCount()).isEqualTo(20);
+    assertThat(cluster.node(0).reachablePeers()).containsExactly(cluster.node(1).address());
+    assertThat(cluster.node(0).peers()).hasSize(2);
     // Fallback values are not kept in the shard of a node that does not own them.
     assertThat(cluster.cache(0).localSize()).isEqualTo(cluster.loader(0).calls() - 20);
 
