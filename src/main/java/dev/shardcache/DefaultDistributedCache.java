@@ -89,6 +89,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final ConcurrentMap<K, CompletableFuture<@Nullable V>> remoteReads =
       new ConcurrentHashMap<>();
 
+  private final LongAdder hits = new LongAdder();
+  private final LongAdder misses = new LongAdder();
+  private final LongAdder evictions = new LongAdder();
   private final LongAdder nearHits = new LongAdder();
   private final LongAdder loadSuccesses = new LongAdder();
   private final LongAdder loadFailures = new LongAdder();
@@ -112,7 +115,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.loader = config.loader().orElse(null);
 
     Caffeine<Object, Object> shardBuilder =
-        Caffeine.newBuilder().maximumSize(config.maximumSize()).recordStats();
+        Caffeine.newBuilder()
+            .maximumSize(config.maximumSize())
+            .evictionListener((k, v, cause) -> evictions.increment());
     config.expireAfterWrite().ifPresent(shardBuilder::expireAfterWrite);
     this.shard = shardBuilder.build();
     this.nearCache =
@@ -140,12 +145,27 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   public @Nullable V get(K key) {
     requireNonNull(key, "key");
     Cluster cluster = clusters.get();
+    // The shard holds only keys this node owns (entries of keys it lost are dropped after each
+    // membership change), so a key found here needs no encoding, hashing or ring lookup.
+    V local = shard.getIfPresent(key);
+    if (local != null) {
+      hits.increment();
+      return local;
+    }
     byte[] keyBytes = encodeKey(key);
     String owner = cluster.ownerOf(keyBytes);
     if (cluster.isSelf(owner)) {
-      return getOrLoadHere(key, /* store= */ true);
+      misses.increment();
+      return loader == null ? null : loadOnce(key, /* store= */ true, loader);
     }
     return await(readFromOwner(key, keyBytes, owner));
+  }
+
+  /** Looks a key up in the shard, counting the hit or miss. */
+  private @Nullable V lookup(K key) {
+    V value = shard.getIfPresent(key);
+    (value == null ? misses : hits).increment();
+    return value;
   }
 
   @Override
@@ -156,7 +176,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     byte[] keyBytes = encodeKey(key);
     String owner = cluster.ownerOf(keyBytes);
     if (cluster.isSelf(owner)) {
-      V hit = shard.getIfPresent(key);
+      V hit = lookup(key);
       return hit != null ? hit : loadOnce(key, /* store= */ true, loader);
     }
     V present = getIfPresent(key);
@@ -182,7 +202,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     byte[] keyBytes = encodeKey(key);
     String owner = cluster.ownerOf(keyBytes);
     if (cluster.isSelf(owner)) {
-      return shard.getIfPresent(key);
+      return lookup(key);
     }
     V near = nearCacheHit(key);
     if (near != null) {
@@ -217,7 +237,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
       byte[] keyBytes = encodeKey(key);
       String owner = cluster.ownerOf(keyBytes);
       if (cluster.isSelf(owner)) {
-        V hit = shard.getIfPresent(key);
+        V hit = lookup(key);
         if (hit != null || loader == null) {
           return CompletableFuture.completedFuture(hit);
         }
@@ -295,7 +315,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   /** Reads a key of this node's shard, loading it here on a miss. */
   private @Nullable V getOrLoadHere(K key, boolean store) {
-    V value = shard.getIfPresent(key);
+    V value = lookup(key);
     if (value != null || loader == null) {
       return value;
     }
@@ -777,7 +797,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   GetResponse serveGet(GetRequest request) {
     peerRequests.increment();
     K key = decodeKey(request.getKey());
-    V value = request.getLoad() ? getOrLoadHere(key, /* store= */ true) : shard.getIfPresent(key);
+    boolean store = ownsHere(request.getKey());
+    V value = request.getLoad() ? getOrLoadHere(key, store) : lookup(key);
     if (value == null) {
       return GetResponse.newBuilder().setFound(false).build();
     }
@@ -797,13 +818,27 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (ByteString keyBytes : request.getKeysList()) {
       K key = decodeKey(keyBytes);
-      V value = request.getLoad() ? getOrLoadHere(key, /* store= */ true) : shard.getIfPresent(key);
+      V value = request.getLoad() ? getOrLoadHere(key, ownsHere(keyBytes)) : lookup(key);
       if (value != null) {
         response.addEntries(
             Entry.newBuilder().setKey(keyBytes).setValue(ByteString.copyFrom(valueCodec.encode(value))));
       }
     }
     return response.build();
+  }
+
+  /**
+   * Whether this node owns a key under its own ring. A peer's request for a key this node does not
+   * own (the two rings disagree) is answered here but its load is not kept: the shard must hold
+   * only owned keys, since reads answer from it without consulting the ring.
+   */
+  private boolean ownsHere(ByteString keyBytes) {
+    try {
+      Cluster cluster = clusters.get();
+      return cluster.isSelf(cluster.ownerOf(keyBytes.toByteArray()));
+    } catch (IllegalStateException closing) {
+      return false;
+    }
   }
 
   PutResponse servePut(PutRequest request) {
@@ -944,10 +979,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   @Override
   public CacheStats stats() {
-    com.github.benmanes.caffeine.cache.stats.CacheStats shardStats = shard.stats();
     return new CacheStats(
-        shardStats.hitCount(),
-        shardStats.missCount(),
+        hits.sum(),
+        misses.sum(),
         nearHits.sum(),
         loadSuccesses.sum(),
         loadFailures.sum(),
@@ -956,7 +990,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         remoteFailures.sum(),
         fallbackLoads.sum(),
         peerRequests.sum(),
-        shardStats.evictionCount());
+        evictions.sum());
   }
 
   /**
