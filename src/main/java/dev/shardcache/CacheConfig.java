@@ -42,6 +42,9 @@ public final class CacheConfig<K, V> {
   /** The deadline of a call to a peer when {@link Builder#remoteTimeout} is not set. */
   public static final Duration DEFAULT_REMOTE_TIMEOUT = Duration.ofSeconds(5);
 
+  /** The tombstone lifetime when {@link Builder#tombstoneLifetime} is not set. */
+  public static final Duration DEFAULT_TOMBSTONE_LIFETIME = Duration.ofMinutes(10);
+
   /** The most keys sent to one peer in one batched call; larger batches are split. */
   static final int MAX_KEYS_PER_BATCH = 1_000;
 
@@ -55,6 +58,8 @@ public final class CacheConfig<K, V> {
   private final int maxKeyBytes;
   private final int maxValueBytes;
   private final Duration remoteTimeout;
+  private final int replicationFactor;
+  private final Duration tombstoneLifetime;
 
   private CacheConfig(Builder<K, V> builder) {
     this.keyCodec = builder.keyCodec;
@@ -69,6 +74,9 @@ public final class CacheConfig<K, V> {
         builder.maxValueBytes == UNSET ? DEFAULT_MAX_VALUE_BYTES : (int) builder.maxValueBytes;
     this.remoteTimeout =
         builder.remoteTimeout == null ? DEFAULT_REMOTE_TIMEOUT : builder.remoteTimeout;
+    this.replicationFactor = builder.replicationFactor == UNSET ? 1 : (int) builder.replicationFactor;
+    this.tombstoneLifetime =
+        builder.tombstoneLifetime == null ? DEFAULT_TOMBSTONE_LIFETIME : builder.tombstoneLifetime;
   }
 
   /**
@@ -132,6 +140,16 @@ public final class CacheConfig<K, V> {
     return remoteTimeout;
   }
 
+  /** How many distinct members hold each key: the owner and {@code replicationFactor - 1} replicas. */
+  public int replicationFactor() {
+    return replicationFactor;
+  }
+
+  /** How long a delete is remembered (as a tombstone) so that older, late writes cannot undo it. */
+  public Duration tombstoneLifetime() {
+    return tombstoneLifetime;
+  }
+
   /**
    * Two configurations are equal when they have the same settings and the same codec and loader
    * instances (codecs and loaders are compared with {@code equals}).
@@ -153,7 +171,9 @@ public final class CacheConfig<K, V> {
         && Objects.equals(expireAfterWrite, that.expireAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
-        && remoteTimeout.equals(that.remoteTimeout);
+        && remoteTimeout.equals(that.remoteTimeout)
+        && replicationFactor == that.replicationFactor
+        && tombstoneLifetime.equals(that.tombstoneLifetime);
   }
 
   @Override
@@ -172,6 +192,8 @@ public final class CacheConfig<K, V> {
         + ", maxKeyBytes=" + maxKeyBytes
         + ", maxValueBytes=" + maxValueBytes
         + ", remoteTimeout=" + remoteTimeout
+        + ", replicationFactor=" + replicationFactor
+        + ", tombstoneLifetime=" + tombstoneLifetime
         + "}";
   }
 
@@ -192,6 +214,8 @@ public final class CacheConfig<K, V> {
     private long maxKeyBytes = UNSET;
     private long maxValueBytes = UNSET;
     private @Nullable Duration remoteTimeout;
+    private long replicationFactor = UNSET;
+    private @Nullable Duration tombstoneLifetime;
 
     private Builder(Codec<K> keyCodec, Codec<V> valueCodec) {
       this.keyCodec = keyCodec;
@@ -293,6 +317,39 @@ public final class CacheConfig<K, V> {
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
       checkArgument(!timeout.isNegative() && !timeout.isZero(), "remoteTimeout must be positive, got %s", timeout);
       this.remoteTimeout = timeout;
+      return this;
+    }
+
+    /**
+     * Keeps each key on {@code n} distinct members (default 1): the first {@code n} members
+     * clockwise from the key on the ring. Writes are applied by the first reachable of them and
+     * copied to the others asynchronously; reads fall over to the next one when the owner is
+     * unreachable; so losing up to {@code n - 1} members loses no cached entry. Every node must use
+     * the same factor. A factor above the member count means every member holds every key.
+     *
+     * @throws IllegalArgumentException if {@code n} is not in [1, 16]
+     */
+    public Builder<K, V> replicationFactor(int n) {
+      checkState(replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
+      checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
+      this.replicationFactor = n;
+      return this;
+    }
+
+    /**
+     * Remembers each delete for {@code lifetime} (default 10 minutes), so that a write older than
+     * the delete that arrives late (a replication delay, a hint delivered after an outage) cannot
+     * bring the key back. A write older than the delete arriving after the lifetime has passed can;
+     * choose a lifetime longer than your longest expected outage of a member.
+     *
+     * @throws IllegalArgumentException if {@code lifetime} is not positive
+     */
+    public Builder<K, V> tombstoneLifetime(Duration lifetime) {
+      requireNonNull(lifetime, "lifetime");
+      checkState(tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
+      checkArgument(!lifetime.isNegative() && !lifetime.isZero(),
+          "tombstoneLifetime must be positive, got %s", lifetime);
+      this.tombstoneLifetime = lifetime;
       return this;
     }
 

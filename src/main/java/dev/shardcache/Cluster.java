@@ -2,52 +2,75 @@ package dev.shardcache;
 
 import com.google.common.base.Ticker;
 import com.google.common.collect.ImmutableSortedSet;
+import dev.shardcache.replication.HybridLogicalClock;
+import dev.shardcache.replication.Version;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.BiConsumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * This node's view of the cluster: its own address, the ring of the current members and a client
- * per peer.
+ * This node's view of the cluster: its own address, the configured members, which of them are
+ * currently considered alive, the ring of the live members, a client per configured peer, the
+ * hybrid logical clock that versions its writes, and the replicator that ships them.
  *
- * <p>The ring is an immutable snapshot swapped atomically on each membership change, so a lookup
- * never sees half a change; a peer's client is created before the ring that names it is published
- * and closed only after a ring without it is. A read that picked an owner from the old ring and
- * finds its client gone falls back like any read of an unreachable owner.
+ * <p>Two member sets are kept apart. The <em>configured</em> members come from
+ * {@link ShardcacheNode#setPeers} (static lists, discovery). The <em>live</em> members are the
+ * configured ones the failure detector does not suspect. The ring holds the live members plus this
+ * node, so routing skips dead nodes; a suspected member keeps its client and its queue of hinted
+ * writes, and rejoins the ring when it answers heartbeats again.
+ *
+ * <p>The ring is an immutable snapshot swapped atomically on each change, so a lookup never sees
+ * half a change. The ring before the latest change is kept too: a new owner that misses a key asks
+ * the key's previous owners before it loads.
  *
  * <p>Thread-safe; membership changes are serialized.
  */
 final class Cluster implements AutoCloseable {
   private static final Logger logger = Logger.getLogger(Cluster.class.getName());
 
+  /** How far ahead of this node's clock a peer's timestamp may pull it. */
+  static final Duration MAX_CLOCK_DRIFT = Duration.ofMinutes(1);
+
   private final String self;
+  private final long writerId;
   private final int virtualNodes;
   private final Ticker ticker;
+  private final HybridLogicalClock clock;
+  private final Replicator replicator;
+  private final BiConsumer<HashRing, HashRing> onRingChange;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
-  private final Runnable onRingChange;
+  private final Set<String> suspected = ConcurrentHashMap.newKeySet();
+  private volatile Set<String> configured = Set.of();
   private volatile HashRing ring;
+  private volatile HashRing previousRing;
   private boolean closed; // guarded by this
 
   /**
    * Creates the view of a node named {@code self}; {@code onRingChange} runs after each change of
-   * the members, on the thread that made it.
+   * the ring with the previous and the new ring, on the thread that made the change.
    */
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
-      Runnable onRingChange) {
+      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange) {
     this.self = self;
+    this.writerId = Version.writerId(self);
     this.virtualNodes = virtualNodes;
     this.ticker = ticker;
+    this.clock = HybridLogicalClock.onSystemClock(MAX_CLOCK_DRIFT);
     this.onRingChange = onRingChange;
     this.ring = HashRing.of(List.of(self), virtualNodes);
+    this.previousRing = ring;
+    this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationCapacity);
     setPeers(peers);
   }
 
@@ -55,8 +78,25 @@ final class Cluster implements AutoCloseable {
     return self;
   }
 
+  long writerId() {
+    return writerId;
+  }
+
+  HybridLogicalClock clock() {
+    return clock;
+  }
+
+  Replicator replicator() {
+    return replicator;
+  }
+
   HashRing ring() {
     return ring;
+  }
+
+  /** The ring before the latest change (the current ring if there was none). */
+  HashRing previousRing() {
+    return previousRing;
   }
 
   /** The owner of a key from its encoded bytes, under the current ring. Allocation-free. */
@@ -69,69 +109,111 @@ final class Cluster implements AutoCloseable {
     return member == self || member.equals(self);
   }
 
-  /** The client of {@code member}, or null if it is no longer a member. */
+  /** The client of configured peer {@code member}, or null if it is not configured. */
   @Nullable PeerClient client(String member) {
     return clients.get(member);
   }
 
-  /** The peers (members other than this node), sorted. */
+  /** The configured peers (members other than this node), sorted. */
   Set<String> peers() {
-    return ImmutableSortedSet.copyOf(clients.keySet());
+    return ImmutableSortedSet.copyOf(configured);
   }
 
-  /** The peers not currently marked down, sorted. */
+  /** The configured peers not currently marked down, sorted. */
   Set<String> reachablePeers() {
     ImmutableSortedSet.Builder<String> up = ImmutableSortedSet.naturalOrder();
     clients.forEach((address, client) -> {
-      if (client.isUp()) {
+      if (client.isUp() && !suspected.contains(address)) {
         up.add(address);
       }
     });
     return up.build();
   }
 
+  /** The configured peers the failure detector suspects, sorted. */
+  Set<String> suspectedPeers() {
+    return ImmutableSortedSet.copyOf(suspected);
+  }
+
   /**
-   * Makes {@code peers} plus this node the members. Addresses are validated and canonicalized;
-   * this node's own address may be among them.
+   * Makes {@code peers} plus this node the configured members. Addresses are validated and
+   * canonicalized; this node's own address may be among them.
    *
-   * @throws IllegalArgumentException if an address is malformed
+   * @throws IllegalArgumentException if an address is malformed (nothing changes then)
    */
   synchronized void setPeers(Collection<String> peers) {
     if (closed) {
       throw new IllegalStateException("the node is closed; start a new node to rejoin the cluster");
     }
-    List<String> members = new ArrayList<>(peers.size() + 1);
-    members.add(self);
+    Set<String> next = new LinkedHashSet<>();
     for (String peer : peers) {
       String canonical = HostPort.parse(peer).toString();
       if (!canonical.equals(self)) {
-        members.add(canonical);
+        next.add(canonical);
       }
     }
-    HashRing next = HashRing.of(members, virtualNodes);
-    for (String member : next.nodes()) {
-      if (!isSelf(member)) {
-        clients.computeIfAbsent(member, address -> new PeerClient(address, ticker));
-      }
+    for (String member : next) {
+      clients.computeIfAbsent(member, address -> new PeerClient(address, ticker));
     }
-    HashRing previous = ring;
-    ring = next;
+    Set<String> previous = configured;
+    configured = Set.copyOf(next);
+    suspected.retainAll(next);
+    rebuildRing();
     List<PeerClient> removed = new ArrayList<>();
-    for (String member : List.copyOf(clients.keySet())) {
+    for (String member : previous) {
       if (!next.contains(member)) {
-        removed.add(clients.remove(member));
+        PeerClient client = clients.remove(member);
+        if (client != null) {
+          removed.add(client);
+        }
+        replicator.forget(member);
       }
     }
     removed.forEach(PeerClient::close);
-    if (!previous.nodes().equals(next.nodes())) {
-      logger.log(Level.INFO, "Node {0}: members are now {1}", new Object[] {self, next.nodes()});
-      onRingChange.run();
+  }
+
+  /**
+   * Marks a configured peer as suspected dead (out of the ring) or alive (back in it), as the
+   * failure detector decides. Returns whether anything changed.
+   */
+  synchronized boolean setAlive(String member, boolean alive) {
+    if (closed || !configured.contains(member)) {
+      return false;
     }
+    boolean changed = alive ? suspected.remove(member) : suspected.add(member);
+    if (changed) {
+      logger.log(alive ? Level.INFO : Level.WARNING,
+          alive ? "Node {0}: peer {1} answers heartbeats again; it rejoins the ring"
+                : "Node {0}: peer {1} missed its heartbeats; it leaves the ring until it answers again",
+          new Object[] {self, member});
+      rebuildRing();
+    }
+    return changed;
+  }
+
+  private void rebuildRing() {
+    List<String> members = new ArrayList<>();
+    members.add(self);
+    for (String member : configured) {
+      if (!suspected.contains(member)) {
+        members.add(member);
+      }
+    }
+    HashRing next = HashRing.of(members, virtualNodes);
+    HashRing current = ring;
+    if (current.nodes().equals(next.nodes())) {
+      return;
+    }
+    previousRing = current;
+    ring = next;
+    logger.log(Level.INFO, "Node {0}: ring members are now {1}", new Object[] {self, next.nodes()});
+    onRingChange.accept(current, next);
   }
 
   @Override
   public synchronized void close() {
     closed = true;
+    replicator.close();
     clients.values().forEach(PeerClient::close);
   }
 

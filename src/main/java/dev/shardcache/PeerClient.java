@@ -75,6 +75,11 @@ final class PeerClient implements AutoCloseable {
     return blockingStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
+  /** Makes the channel try to connect now, skipping gRPC's own reconnect back-off. */
+  void reconnectNow() {
+    channel.resetConnectBackoff();
+  }
+
   /** Whether the peer is currently considered reachable. */
   boolean isUp() {
     return !down;

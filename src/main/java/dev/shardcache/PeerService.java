@@ -2,7 +2,14 @@ package dev.shardcache;
 
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.DigestRequest;
+import dev.shardcache.internal.proto.DigestResponse;
+import dev.shardcache.internal.proto.FetchRequest;
+import dev.shardcache.internal.proto.FetchResponse;
 import dev.shardcache.internal.proto.GetAllRequest;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
@@ -68,6 +75,30 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   public void invalidateAll(
       InvalidateAllRequest request, StreamObserver<InvalidateAllResponse> response) {
     answer(response, () -> cache(request.getCache()).serveInvalidateAll());
+  }
+
+  @Override
+  public void replicate(ReplicateRequest request, StreamObserver<ReplicateResponse> response) {
+    answer(response, () -> {
+      // Check every cache first, so a batch naming an unknown cache changes nothing.
+      for (CacheBatch batch : request.getBatchesList()) {
+        cache(batch.getCache());
+      }
+      for (CacheBatch batch : request.getBatchesList()) {
+        cache(batch.getCache()).serveReplicate(batch, request.getCaller());
+      }
+      return ReplicateResponse.getDefaultInstance();
+    });
+  }
+
+  @Override
+  public void fetch(FetchRequest request, StreamObserver<FetchResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveFetch(request));
+  }
+
+  @Override
+  public void digest(DigestRequest request, StreamObserver<DigestResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveDigest(request));
   }
 
   @Override

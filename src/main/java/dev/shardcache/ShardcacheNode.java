@@ -6,6 +6,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
+import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.Server;
@@ -24,6 +25,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
@@ -66,6 +68,15 @@ import org.jspecify.annotations.Nullable;
 public final class ShardcacheNode implements AutoCloseable {
   private static final Logger logger = Logger.getLogger(ShardcacheNode.class.getName());
 
+  /** How often a node pings each peer when {@link Builder#heartbeatInterval} is not set. */
+  public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofMillis(500);
+
+  /** How often replicas compare digests when {@link Builder#antiEntropyInterval} is not set. */
+  public static final Duration DEFAULT_ANTI_ENTROPY_INTERVAL = Duration.ofSeconds(30);
+
+  /** The deadline of one replication batch. */
+  static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
+
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -81,6 +92,10 @@ public final class ShardcacheNode implements AutoCloseable {
   private final int virtualNodes;
   private final ExecutorService ownedExecutor;
   private final Ticker ticker;
+  private final Duration heartbeatInterval;
+  private final Duration antiEntropyInterval;
+  private final ScheduledExecutorService maintenance;
+  private volatile @Nullable Heartbeats heartbeats;
 
   private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
   private final HealthStatusManager health = new HealthStatusManager();
@@ -96,6 +111,11 @@ public final class ShardcacheNode implements AutoCloseable {
     this.initialPeers = builder.peers == null ? List.of() : builder.peers;
     this.virtualNodes = builder.virtualNodes;
     this.ticker = builder.ticker;
+    this.heartbeatInterval = builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
+    this.antiEntropyInterval =
+        builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
+    this.maintenance = Executors.newSingleThreadScheduledExecutor(
+        new ThreadFactoryBuilder().setNameFormat("shardcache-maintenance").setDaemon(true).build());
     this.ownedExecutor =
         Executors.newCachedThreadPool(
             new ThreadFactoryBuilder().setNameFormat("shardcache-load-%d").setDaemon(true).build());
@@ -135,7 +155,8 @@ public final class ShardcacheNode implements AutoCloseable {
     String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost, port).toString();
     Cluster joined;
     try {
-      joined = new Cluster(self, initialPeers, virtualNodes, ticker, this::onRingChange);
+      joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
+          Replicator.DEFAULT_CAPACITY_PER_PEER, this::onRingChange);
     } catch (RuntimeException e) {
       started.shutdownNow();
       throw e;
@@ -148,6 +169,10 @@ public final class ShardcacheNode implements AutoCloseable {
       started.shutdownNow();
       throw new IllegalStateException("node was closed while starting");
     }
+    heartbeats = new Heartbeats(this::runningCluster, heartbeatInterval,
+        PhiAccrualFailureDetector::withDefaults);
+    long period = antiEntropyInterval.toMillis();
+    maintenance.scheduleWithFixedDelay(this::maintain, period, period, TimeUnit.MILLISECONDS);
     health.setStatus("", ServingStatus.SERVING);
     health.setStatus(PEER_SERVICE, ServingStatus.SERVING);
     logger.log(Level.INFO, "Shardcache node {0} serving (plaintext gRPC) with members {1}",
@@ -155,14 +180,64 @@ public final class ShardcacheNode implements AutoCloseable {
     return this;
   }
 
-  private void onRingChange() {
+  private void onRingChange(HashRing previous, HashRing current) {
+    // Serialized on the maintenance thread, so rebalancing passes never overlap.
+    try {
+      maintenance.execute(() -> {
+        for (DefaultDistributedCache<?, ?> cache : caches.values()) {
+          try {
+            cache.rebalance(previous, current);
+          } catch (RuntimeException e) {
+            logger.log(Level.WARNING, "Rebalancing cache " + cache.name() + " failed", e);
+          }
+        }
+      });
+    } catch (java.util.concurrent.RejectedExecutionException closing) {
+      // the node is closing
+    }
+  }
+
+  /**
+   * The periodic pass: hands off entries this node holds but does not own under the current ring
+   * (writes that landed here while rings disagreed), then runs one anti-entropy round with each
+   * live peer for every replicated cache.
+   */
+  private void maintain() {
+    Cluster joined = cluster;
+    if (joined == null || !isRunning()) {
+      return;
+    }
+    HashRing ring = joined.ring();
     for (DefaultDistributedCache<?, ?> cache : caches.values()) {
       try {
-        ownedExecutor.execute(cache::dropKeysNotOwned);
-      } catch (java.util.concurrent.RejectedExecutionException closing) {
-        return;
+        cache.rebalance(ring, ring);
+        for (String member : ring.nodes()) {
+          if (!joined.isSelf(member)) {
+            cache.antiEntropyWith(member);
+          }
+        }
+      } catch (RuntimeException e) {
+        logger.log(Level.WARNING, "Anti-entropy of cache " + cache.name() + " failed", e);
       }
     }
+  }
+
+  /** Runs the periodic pass now, on the caller's thread; for tests. */
+  void maintainNow() {
+    maintain();
+  }
+
+  /**
+   * Returns the writes and near-cache invalidations queued for peers and not yet delivered,
+   * including hinted writes held for unreachable peers.
+   */
+  public long replicationBacklog() {
+    return runningCluster().replicator().backlog();
+  }
+
+  /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
+  public Set<String> suspectedPeers() {
+    return runningCluster().suspectedPeers();
   }
 
   private String selfOrPending() {
@@ -261,6 +336,11 @@ public final class ShardcacheNode implements AutoCloseable {
     Server running = server;
     Cluster joined = cluster;
     health.enterTerminalState(); // probes see NOT_SERVING while calls drain
+    Heartbeats beating = heartbeats;
+    if (beating != null) {
+      beating.close();
+    }
+    maintenance.shutdownNow();
     if (running != null) {
       running.shutdown();
     }
@@ -311,8 +391,42 @@ public final class ShardcacheNode implements AutoCloseable {
     private @Nullable List<String> peers;
     private int virtualNodes = -1;
     private Ticker ticker = Ticker.systemTicker();
+    private @Nullable Duration heartbeatInterval;
+    private @Nullable Duration antiEntropyInterval;
 
     private Builder() {}
+
+    /**
+     * Sets how often this node pings each peer (default 500 ms). A peer that stops answering is
+     * suspected by a phi-accrual failure detector after a few missed intervals (about 2 s with the
+     * default) and leaves the ring until it answers again.
+     *
+     * @throws IllegalArgumentException if not in [10 ms, 1 min]
+     */
+    public Builder heartbeatInterval(Duration interval) {
+      requireNonNull(interval, "interval");
+      checkState(heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
+      checkArgument(interval.compareTo(Duration.ofMillis(10)) >= 0 && interval.compareTo(Duration.ofMinutes(1)) <= 0,
+          "heartbeatInterval must be in [10 ms, 1 min], got %s", interval);
+      this.heartbeatInterval = interval;
+      return this;
+    }
+
+    /**
+     * Sets how often replicas compare digests of the keys they share and exchange what differs
+     * (default 30 s), and how often entries that landed on the wrong node are handed off. Only
+     * caches with a replication factor above 1 run anti-entropy.
+     *
+     * @throws IllegalArgumentException if not in [10 ms, 1 h]
+     */
+    public Builder antiEntropyInterval(Duration interval) {
+      requireNonNull(interval, "interval");
+      checkState(antiEntropyInterval == null, "antiEntropyInterval was already set to %s", antiEntropyInterval);
+      checkArgument(interval.compareTo(Duration.ofMillis(10)) >= 0 && interval.compareTo(Duration.ofHours(1)) <= 0,
+          "antiEntropyInterval must be in [10 ms, 1 h], got %s", interval);
+      this.antiEntropyInterval = interval;
+      return this;
+    }
 
     /**
      * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with

@@ -1,0 +1,260 @@
+package dev.shardcache;
+
+import com.google.common.util.concurrent.ThreadFactoryBuilder;
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.VersionedEntry;
+import io.grpc.StatusRuntimeException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Sends versioned writes to replicas, and near-cache invalidations to every member, in batches,
+ * off the caller's thread.
+ *
+ * <p>Each peer has one bounded outbound queue keyed by (cache, key): a newer write of a key replaces
+ * the queued one, so the queue holds at most one entry per key and its size is bounded by the
+ * number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable its
+ * queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers again. When a
+ * queue is full the oldest entry is dropped and counted; the replica then converges through
+ * anti-entropy instead. Writers never block and memory never grows without bound.
+ *
+ * <p>One daemon thread drains all queues every few milliseconds, one batch of at most
+ * {@value #MAX_BATCH} entries per call. Thread-safe.
+ */
+final class Replicator implements AutoCloseable {
+  private static final Logger logger = Logger.getLogger(Replicator.class.getName());
+
+  static final int MAX_BATCH = 500;
+  static final int DEFAULT_CAPACITY_PER_PEER = 100_000;
+  private static final long DRAIN_INTERVAL_MILLIS = 5;
+
+  private final String self;
+  private final Function<String, @Nullable PeerClient> clients;
+  private final Duration timeout;
+  private final int capacityPerPeer;
+  private final Map<String, PeerQueue> queues = new ConcurrentHashMap<>();
+  private final LongAdder dropped = new LongAdder();
+  private final LongAdder sent = new LongAdder();
+  private final ScheduledExecutorService sender;
+  private volatile boolean closed;
+
+  Replicator(String self, Function<String, @Nullable PeerClient> clients, Duration timeout,
+      int capacityPerPeer) {
+    this.self = self;
+    this.clients = clients;
+    this.timeout = timeout;
+    this.capacityPerPeer = capacityPerPeer;
+    this.sender = Executors.newSingleThreadScheduledExecutor(
+        new ThreadFactoryBuilder().setNameFormat("shardcache-replicator").setDaemon(true).build());
+    sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
+        TimeUnit.MILLISECONDS);
+  }
+
+  /** Queues a write of {@code cache} for {@code peer}, replacing an older queued write of the key. */
+  void enqueue(String peer, String cache, VersionedEntry entry) {
+    if (!closed) {
+      queues.computeIfAbsent(peer, p -> new PeerQueue()).addEntry(cache, entry);
+    }
+  }
+
+  /** Queues the removal of a key from {@code peer}'s near cache. */
+  void enqueueNearInvalidation(String peer, String cache, ByteString key) {
+    if (!closed) {
+      queues.computeIfAbsent(peer, p -> new PeerQueue()).addInvalidation(cache, key);
+    }
+  }
+
+  /** Forgets what is queued for a peer that left the membership. */
+  void forget(String peer) {
+    PeerQueue queue = queues.remove(peer);
+    if (queue != null) {
+      dropped.add(queue.size());
+    }
+  }
+
+  /** Writes and invalidations queued and not yet delivered, over all peers. */
+  long backlog() {
+    long total = 0;
+    for (PeerQueue queue : queues.values()) {
+      total += queue.size();
+    }
+    return total;
+  }
+
+  /** Queued items dropped because a queue was full or its peer left; repaired by anti-entropy. */
+  long dropped() {
+    return dropped.sum();
+  }
+
+  /** Items delivered. */
+  long sent() {
+    return sent.sum();
+  }
+
+  private void drainAll() {
+    for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
+      try {
+        drain(entry.getKey(), entry.getValue());
+      } catch (RuntimeException e) {
+        logger.log(Level.WARNING, "Replication to " + entry.getKey() + " failed unexpectedly", e);
+      }
+    }
+  }
+
+  private void drain(String peer, PeerQueue queue) {
+    while (!closed && queue.size() > 0) {
+      PeerClient client = clients.apply(peer);
+      if (client == null || !client.tryAcquire()) {
+        return; // keep the hints until the peer answers again
+      }
+      Batch batch = queue.take(MAX_BATCH);
+      if (batch.isEmpty()) {
+        return;
+      }
+      try {
+        client.blockingStub(timeout).replicate(batch.toRequest(self));
+        client.onAnswer();
+        sent.add(batch.size());
+      } catch (StatusRuntimeException e) {
+        if (RemoteErrors.isUnreachable(e.getStatus())) {
+          client.onUnreachable(e.getStatus());
+          queue.putBack(batch);
+          return;
+        }
+        // The peer answered with an error (e.g. it lacks the cache): retrying cannot help.
+        client.onAnswer();
+        dropped.add(batch.size());
+        logger.log(Level.WARNING, "Peer {0} refused replicated writes: {1}",
+            new Object[] {peer, e.getStatus()});
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    sender.shutdownNow();
+  }
+
+  /** (cache, key): the identity of a queued item. */
+  private record Slot(String cache, ByteString key) {}
+
+  /** What one call delivers. */
+  private static final class Batch {
+    final Map<Slot, VersionedEntry> entries = new LinkedHashMap<>();
+    final List<Slot> invalidations = new ArrayList<>();
+
+    boolean isEmpty() {
+      return entries.isEmpty() && invalidations.isEmpty();
+    }
+
+    int size() {
+      return entries.size() + invalidations.size();
+    }
+
+    ReplicateRequest toRequest(String caller) {
+      Map<String, CacheBatch.Builder> byCache = new LinkedHashMap<>();
+      entries.forEach((slot, entry) ->
+          byCache.computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c)).addEntries(entry));
+      for (Slot slot : invalidations) {
+        byCache.computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
+            .addNearInvalidations(slot.key());
+      }
+      ReplicateRequest.Builder request = ReplicateRequest.newBuilder().setCaller(caller);
+      byCache.values().forEach(request::addBatches);
+      return request.build();
+    }
+  }
+
+  /** The bounded queue of one peer. */
+  private final class PeerQueue {
+    private final LinkedHashMap<Slot, VersionedEntry> entries = new LinkedHashMap<>();
+    private final LinkedHashMap<Slot, Boolean> invalidations = new LinkedHashMap<>();
+
+    synchronized void addEntry(String cache, VersionedEntry entry) {
+      Slot slot = new Slot(cache, entry.getKey());
+      VersionedEntry queued = entries.get(slot);
+      if (queued != null && isNewer(queued, entry)) {
+        return; // an even newer write of the key is already queued
+      }
+      entries.remove(slot); // re-insert at the tail
+      entries.put(slot, entry);
+      trim();
+    }
+
+    synchronized void addInvalidation(String cache, ByteString key) {
+      Slot slot = new Slot(cache, key);
+      invalidations.remove(slot);
+      invalidations.put(slot, Boolean.TRUE);
+      trim();
+    }
+
+    synchronized int size() {
+      return entries.size() + invalidations.size();
+    }
+
+    synchronized Batch take(int max) {
+      Batch batch = new Batch();
+      Iterator<Map.Entry<Slot, VersionedEntry>> e = entries.entrySet().iterator();
+      while (e.hasNext() && batch.size() < max) {
+        Map.Entry<Slot, VersionedEntry> next = e.next();
+        batch.entries.put(next.getKey(), next.getValue());
+        e.remove();
+      }
+      Iterator<Slot> i = invalidations.keySet().iterator();
+      while (i.hasNext() && batch.size() < max) {
+        batch.invalidations.add(i.next());
+        i.remove();
+      }
+      return batch;
+    }
+
+    /** Returns an undelivered batch, unless newer writes of its keys were queued meanwhile. */
+    synchronized void putBack(Batch batch) {
+      batch.entries.forEach((slot, entry) -> {
+        VersionedEntry queued = entries.get(slot);
+        if (queued == null || isNewer(entry, queued)) {
+          entries.put(slot, entry);
+        }
+      });
+      batch.invalidations.forEach(slot -> invalidations.putIfAbsent(slot, Boolean.TRUE));
+      trim();
+    }
+
+    private void trim() {
+      while (entries.size() + invalidations.size() > capacityPerPeer) {
+        if (!invalidations.isEmpty()) {
+          Iterator<Slot> oldest = invalidations.keySet().iterator();
+          oldest.next();
+          oldest.remove();
+        } else {
+          Iterator<Slot> oldest = entries.keySet().iterator();
+          oldest.next();
+          oldest.remove();
+        }
+        dropped.increment();
+      }
+    }
+  }
+
+  private static boolean isNewer(VersionedEntry a, VersionedEntry b) {
+    return a.getTimestamp() != b.getTimestamp()
+        ? a.getTimestamp() > b.getTimestamp()
+        : a.getWriter() > b.getWriter();
+  }
+}
