@@ -88,6 +88,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private final String listenHost;
   private final int requestedPort;
   private final @Nullable String advertiseHost;
+  private final int advertisePort;
   private final List<String> initialPeers;
   private final int virtualNodes;
   private final ExecutorService ownedExecutor;
@@ -108,6 +109,7 @@ public final class ShardcacheNode implements AutoCloseable {
     this.listenHost = builder.host;
     this.requestedPort = builder.port;
     this.advertiseHost = builder.advertiseHost;
+    this.advertisePort = builder.advertisePort;
     this.initialPeers = builder.peers == null ? List.of() : builder.peers;
     this.virtualNodes = builder.virtualNodes;
     this.ticker = builder.ticker;
@@ -152,7 +154,8 @@ public final class ShardcacheNode implements AutoCloseable {
           + e.getMessage() + (requestedPort == 0 ? "" : "; is another process using the port?"), e);
     }
     int port = ((InetSocketAddress) started.getListenSockets().get(0)).getPort();
-    String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost, port).toString();
+    String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost,
+        advertisePort > 0 ? advertisePort : port).toString();
     Cluster joined;
     try {
       joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
@@ -388,6 +391,7 @@ public final class ShardcacheNode implements AutoCloseable {
     private @Nullable String host;
     private int port = -1;
     private @Nullable String advertiseHost;
+    private int advertisePort;
     private @Nullable List<String> peers;
     private int virtualNodes = -1;
     private Ticker ticker = Ticker.systemTicker();
@@ -454,6 +458,20 @@ public final class ShardcacheNode implements AutoCloseable {
       checkState(advertiseHost == null, "advertiseHost was already set to %s", advertiseHost);
       checkArgument(!host.isBlank(), "advertiseHost must not be blank");
       this.advertiseHost = host.trim();
+      return this;
+    }
+
+    /**
+     * Sets the port peers use to reach this node, when it differs from the bound port (a port
+     * forwarded by NAT, a container runtime or a proxy). The ring names this node
+     * {@code host:advertisePort}.
+     *
+     * @throws IllegalArgumentException if outside [1, 65535]
+     */
+    public Builder advertisePort(int port) {
+      checkState(advertisePort == 0, "advertisePort was already set to %s", advertisePort);
+      checkArgument(port >= 1 && port <= 65_535, "advertisePort must be in [1, 65535], got %s", port);
+      this.advertisePort = port;
       return this;
     }
 

@@ -1,0 +1,262 @@
+package dev.shardcache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.replication.Version;
+import dev.shardcache.replication.Versioned;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Replication, repair and convergence (issue 3) on real nodes over 127.0.0.1. */
+class ReplicationIntegrationTest {
+
+  private ReplicatedCluster cluster;
+
+  @AfterEach
+  void tearDown() {
+    if (cluster != null) {
+      cluster.close();
+    }
+  }
+
+  @Test
+  void acknowledgedWritesSurviveTheLossOfTheirOwner() {
+    cluster = new ReplicatedCluster(3, 2, false, false);
+    Map<String, String> written = new HashMap<>();
+    for (int k = 0; k < 300; k++) {
+      String key = "w" + k;
+      cluster.cache(k % 3).put(key, "value-" + k);
+      written.put(key, "value-" + k);
+    }
+    cluster.awaitQuiescence();
+    // Every key is held by exactly its two holders.
+    for (String key : written.keySet()) {
+      int holding = 0;
+      for (int i = 0; i < 3; i++) {
+        Versioned<String> copy = cluster.internals(i).peek(key);
+        if (copy != null && !copy.isTombstone()) {
+          holding++;
+        }
+      }
+      assertThat(holding).as("copies of %s", key).isEqualTo(2);
+    }
+
+    cluster.node(2).close();
+    int failedReads = 0;
+    int lost = 0;
+    for (Map.Entry<String, String> write : written.entrySet()) {
+      for (int i = 0; i < 2; i++) {
+        try {
+          if (!write.getValue().equals(cluster.cache(i).get(write.getKey()))) {
+            lost++;
+          }
+        } catch (RuntimeException e) {
+          failedReads++;
+        }
+      }
+    }
+    System.out.printf("replication rf=2, owner lost: %d writes, %d lost, %d failed reads%n",
+        written.size(), lost, failedReads);
+    assertThat(lost).isZero();
+    assertThat(failedReads).isZero();
+    assertThat(cluster.totalLoads()).isZero();
+  }
+
+  @Test
+  void aDeleteIsNotUndoneByALateOlderWrite() throws Exception {
+    cluster = new ReplicatedCluster(2, 2, false, false);
+    cluster.cache(0).put("k", "old");
+    cluster.awaitQuiescence();
+    Version oldVersion = cluster.internals(1).peek("k").version();
+    cluster.cache(1).invalidate("k");
+    cluster.awaitQuiescence();
+    assertThat(cluster.internals(0).peek("k").isTombstone()).isTrue();
+
+    // A copy of the older write arrives late at node 0, as a delayed replication would.
+    HostPort address = HostPort.parse(cluster.node(0).address());
+    ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+        address.host(), address.port(), InsecureChannelCredentials.create()).build();
+    try {
+      PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+          .replicate(ReplicateRequest.newBuilder()
+              .addBatches(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE)
+                  .addEntries(VersionedEntry.newBuilder()
+                      .setKey(ByteString.copyFromUtf8("k"))
+                      .setValue(ByteString.copyFromUtf8("old"))
+                      .setTimestamp(oldVersion.timestamp())
+                      .setWriter(oldVersion.writer())))
+              .build());
+    } finally {
+      channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    assertThat(cluster.internals(0).peek("k").isTombstone()).isTrue();
+    assertThat(cluster.cache(0).getIfPresent("k")).isNull();
+    assertThat(cluster.cache(0).get("k")).startsWith("v(k)@"); // loaded afresh, not "old"
+  }
+
+  @Test
+  void antiEntropyRepairsADivergedReplicaSendingOnlyTheDifference() {
+    cluster = new ReplicatedCluster(2, 2, false, false);
+    String payload = "x".repeat(200);
+    for (int k = 0; k < 2_000; k++) {
+      cluster.cache(k % 2).put("ae" + k, payload + k);
+    }
+    cluster.awaitQuiescence();
+    // Five writes reach node 1 only (as if their replication to node 0 had been dropped).
+    DefaultDistributedCache<String, String> one = cluster.internals(1);
+    for (int k = 0; k < 5; k++) {
+      String key = "ae" + k;
+      Version newer = new Version(cluster.node(1).ring() == null ? 0 : nowTimestamp(), 42L);
+      one.serveReplicate(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE)
+          .addEntries(VersionedEntry.newBuilder()
+              .setKey(ByteString.copyFromUtf8(key))
+              .setValue(ByteString.copyFromUtf8("diverged-" + k))
+              .setTimestamp(newer.timestamp())
+              .setWriter(newer.writer()))
+          .build(), "test");
+    }
+    long before = cluster.internals(0).antiEntropyBytes();
+    cluster.node(0).maintainNow();
+    long bytes = cluster.internals(0).antiEntropyBytes() - before;
+    for (int k = 0; k < 5; k++) {
+      assertThat(cluster.internals(0).peek("ae" + k).value()).isEqualTo("diverged-" + k);
+    }
+    long shardBytes = 2_000L * (payload.length() + 10);
+    System.out.printf("anti-entropy: 5 of 2000 entries differed; %d bytes exchanged (shard ~%d bytes, %.1f%%)%n",
+        bytes, shardBytes, 100.0 * bytes / shardBytes);
+    assertThat(bytes).isLessThan(shardBytes / 10);
+
+    // A second round finds nothing to exchange but the digest.
+    long again = cluster.internals(0).antiEntropyBytes();
+    cluster.node(0).maintainNow();
+    assertThat(cluster.internals(0).antiEntropyBytes() - again).isLessThan(20_000);
+  }
+
+  private static long nowTimestamp() {
+    return dev.shardcache.replication.HybridLogicalClock.pack(System.currentTimeMillis() + 1_000, 0);
+  }
+
+  @Test
+  void hintedWritesReachAPeerWhenItReturns() {
+    cluster = new ReplicatedCluster(2, 2, true, false);
+    cluster.proxies.get(1).cut();
+    for (int k = 0; k < 50; k++) {
+      cluster.cache(0).put("hint" + k, "h" + k);
+    }
+    assertThat(cluster.node(0).replicationBacklog()).isPositive();
+    cluster.proxies.get(1).heal();
+    cluster.awaitQuiescence();
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      for (int k = 0; k < 50; k++) {
+        Versioned<String> copy = cluster.internals(1).peek("hint" + k);
+        assertThat(copy).isNotNull();
+        assertThat(copy.value()).isEqualTo("h" + k);
+      }
+    });
+  }
+
+  @Test
+  void replicasConvergeAfterAPartitionHeals() {
+    cluster = new ReplicatedCluster(3, 2, true, false);
+    for (int k = 0; k < 100; k++) {
+      cluster.cache(k % 3).put("p" + k, "before-" + k);
+    }
+    cluster.awaitQuiescence();
+
+    // Node 2 is cut off from the others; both sides keep serving and writing.
+    cluster.proxies.get(2).cut();
+    await().atMost(Duration.ofSeconds(20))
+        .until(() -> cluster.node(0).suspectedPeers().contains(cluster.node(2).address()));
+    Map<String, String> latest = new HashMap<>();
+    for (int k = 0; k < 100; k++) {
+      String key = "p" + k;
+      if (k % 2 == 0) {
+        cluster.cache(0).put(key, "majority-" + k);
+        latest.put(key, "majority-" + k);
+      }
+    }
+    for (int k = 0; k < 100; k++) {
+      String key = "p" + k;
+      if (k % 4 == 1) {
+        cluster.cache(2).put(key, "minority-" + k);
+        latest.put(key, "minority-" + k);
+      }
+    }
+    long healedAt = System.nanoTime();
+    cluster.proxies.get(2).heal();
+    await().atMost(Duration.ofSeconds(20))
+        .until(() -> cluster.node(0).suspectedPeers().isEmpty() && cluster.node(1).suspectedPeers().isEmpty());
+    cluster.awaitQuiescence();
+    cluster.antiEntropy();
+    cluster.awaitQuiescence();
+    cluster.antiEntropy();
+    long convergedMillis = (System.nanoTime() - healedAt) / 1_000_000;
+
+    int lost = 0;
+    for (int k = 0; k < 100; k++) {
+      String key = "p" + k;
+      String expected = latest.getOrDefault(key, "before-" + k);
+      List<String> holders = cluster.node(0).ring().ownersOf(
+          dev.shardcache.ring.KeyHash.hash(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 2);
+      Version agreed = null;
+      for (String holder : holders) {
+        int i = indexOf(holder);
+        Versioned<String> copy = cluster.internals(i).peek(key);
+        assertThat(copy).as("%s on %s", key, holder).isNotNull();
+        if (agreed == null) {
+          agreed = copy.version();
+        } else {
+          assertThat(copy.version()).as("holders of %s agree", key).isEqualTo(agreed);
+        }
+        if (!expected.equals(copy.value())) {
+          lost++;
+        }
+      }
+    }
+    System.out.printf("partition healed: converged in %d ms, %d latest writes lost%n", convergedMillis, lost);
+    assertThat(lost).isZero();
+  }
+
+  @Test
+  void nearCachesAreInvalidatedByWritesThroughOtherNodes() {
+    cluster = new ReplicatedCluster(3, 1, false, true);
+    String key = null;
+    for (int k = 0; key == null; k++) {
+      if (cluster.cache(0).ownerOf("n" + k).equals(cluster.node(2).address())) {
+        key = "n" + k;
+      }
+    }
+    cluster.cache(2).put(key, "first");
+    cluster.awaitQuiescence(); // the put's own invalidations have been delivered
+    assertThat(cluster.cache(0).get(key)).isEqualTo("first");
+    assertThat(cluster.cache(0).get(key)).isEqualTo("first"); // near-cache hit
+    assertThat(cluster.cache(0).stats().nearHitCount()).isEqualTo(1);
+
+    cluster.cache(1).put(key, "second");
+    String k = key;
+    await().atMost(Duration.ofSeconds(10)).until(() -> "second".equals(cluster.cache(0).get(k)));
+  }
+
+  private int indexOf(String address) {
+    for (int i = 0; i < cluster.nodes.size(); i++) {
+      if (cluster.node(i).isRunning() && cluster.node(i).address().equals(address)) {
+        return i;
+      }
+    }
+    throw new IllegalArgumentException(address);
+  }
+}
