@@ -350,6 +350,9 @@ class ClusterIntegrationTest {
 
     // Moved keys are handed to the newcomer (or fetched by it on a miss), not loaded again.
     cluster.cache(1).getAll(keys);
+    System.out.printf("rebalancing: 4th member joined a warm 3-member cluster of 2000 keys;"
+        + " %d keys moved to it, %d reloaded (%.2f%%)%n", moved, cluster.totalLoads() - 2_000,
+        100.0 * (cluster.totalLoads() - 2_000) / 2_000);
     assertThat(cluster.loader(added).calls()).isZero();
     assertThat(cluster.totalLoads()).isEqualTo(2_000);
 
