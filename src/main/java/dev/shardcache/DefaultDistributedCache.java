@@ -344,7 +344,24 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         CacheLoader<K, V> own = loader;
         return CompletableFuture.supplyAsync(() -> loadOnce(key, keyBytes, hash, true, own), executor);
       }
-      return readFromHolders(key, keyBytes, hash, holders);
+      // Completed on a gRPC transport thread: hand the answer to the node's executor so that the
+      // caller's continuations never run there.
+      CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
+      readFromHolders(key, keyBytes, hash, holders).whenComplete((value, failure) -> {
+        Runnable complete = () -> {
+          if (failure != null) {
+            answer.completeExceptionally(failure);
+          } else {
+            answer.complete(value);
+          }
+        };
+        try {
+          executor.execute(complete);
+        } catch (RuntimeException closing) {
+          complete.run(); // the node is closing; never leave the caller waiting
+        }
+      });
+      return answer;
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
     }
