@@ -3,30 +3,35 @@
  *
  * <h2>Design</h2>
  * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address,
- * one channel per peer, and the {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of
- * the current members (the peers plus the node itself). Each named
- * {@link dev.shardcache.DistributedCache} on a node is a Caffeine cache (the node's <em>shard</em>)
- * plus routing:
+ * one channel per peer, a failure detector fed by pings, and the
+ * {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of the live members (the
+ * configured peers the detector does not suspect, plus the node itself). Each named
+ * {@link dev.shardcache.DistributedCache} on a node is a Caffeine cache of versioned entries (the
+ * node's <em>shard</em>) plus routing:
  * <ul>
  *   <li>the key is encoded with the cache's key {@link dev.shardcache.Codec} and hashed onto the
- *       ring; the member found there owns the key;
- *   <li>the owner answers from its shard, or calls the {@link dev.shardcache.CacheLoader} once
- *       for all concurrent callers (single-flight), stores the value and answers;
- *   <li>any other node forwards the read to the owner over gRPC, coalescing its own concurrent
+ *       ring; the first {@code replicationFactor} members found there hold it, the first owns it;
+ *   <li>a node that holds a key answers from its shard; the owner loads a missing key once for all
+ *       concurrent callers (single-flight), after asking the other holders for a copy;
+ *   <li>any other node asks the holders in ring order over gRPC, coalescing its own concurrent
  *       callers of the same key into one call, and optionally keeps the answer in a small
  *       short-lived near cache;
- *   <li>a request that arrives from a peer is served or loaded where it lands and is never
- *       forwarded again, so two nodes whose rings disagree for a while cannot bounce a request
- *       between them or wait on each other;
- *   <li>when the owner is unreachable, a read loads on the calling node and the peer is skipped
- *       for a back-off period, so a dead peer costs one timeout, not one per call.
+ *   <li>writes are versioned by a hybrid logical clock, applied by the first reachable holder and
+ *       replicated asynchronously through bounded per-peer queues (which keep hints for peers that
+ *       are down); copies merge by last writer wins;
+ *   <li>a request that arrives from a peer is served where it lands and never forwarded for an
+ *       answer, so two nodes whose rings disagree for a while cannot bounce a request between them
+ *       or wait on each other;
+ *   <li>after membership changes entries stream to their new holders, and replicas compare
+ *       digests periodically (anti-entropy), so copies converge after any fault.
  * </ul>
- * The wire protocol and its rules are in {@code docs/protocol.md}.
+ * The wire protocol and the consistency rules are in {@code docs/protocol.md}.
  *
  * <h2>Conventions</h2>
  * Every type is non-null unless annotated {@link org.jspecify.annotations.Nullable}. Public types
  * are thread-safe unless their documentation says otherwise. Everything not public here is an
- * implementation detail; {@code dev.shardcache.internal} packages are not API.
+ * implementation detail; the {@code internal}, {@code replication} and {@code membership} packages
+ * are not API.
  */
 @NullMarked
 package dev.shardcache;
