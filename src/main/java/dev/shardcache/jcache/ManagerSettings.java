@@ -1,0 +1,131 @@
+package dev.shardcache.jcache;
+
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Properties;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What a JCache {@link javax.cache.CacheManager} needs to start its node and define its caches,
+ * read from the manager's URI and properties.
+ *
+ * <p>The URI {@code shardcache://host:port?peers=h1:p1,h2:p2&advertiseHost=name} gives the listen
+ * address, the peers and the advertised host; any other URI (such as the default
+ * {@value ShardcacheCachingProvider#DEFAULT_URI}) leaves them to the properties. Properties win
+ * over the URI:
+ *
+ * <table>
+ *   <caption>Settings</caption>
+ *   <tr><th>property</th><th>default</th><th>meaning</th></tr>
+ *   <tr><td>{@value #LISTEN}</td><td>{@code 127.0.0.1:0}</td><td>host:port the node binds</td></tr>
+ *   <tr><td>{@value #ADVERTISE_HOST}</td><td>none</td><td>host peers use to reach this node</td></tr>
+ *   <tr><td>{@value #PEERS}</td><td>none (alone)</td><td>comma-separated host:port members</td></tr>
+ *   <tr><td>{@value #ALLOWED_CLASSES}</td><td>none</td><td>comma-separated class names or package
+ *       patterns whose serialized instances may be decoded, besides JDK value classes</td></tr>
+ *   <tr><td>{@value #MAXIMUM_SIZE}</td><td>10000</td><td>entries per cache in this node's shard</td></tr>
+ *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
+ * </table>
+ *
+ * The last three may also be JVM system properties of the same name, used when the manager's
+ * properties do not set them. Immutable.
+ */
+record ManagerSettings(
+    String listenHost,
+    int listenPort,
+    @Nullable String advertiseHost,
+    List<String> peers,
+    List<String> allowedClasses,
+    long maximumSize,
+    int maxValueBytes) {
+
+  static final String LISTEN = "shardcache.listen";
+  static final String ADVERTISE_HOST = "shardcache.advertiseHost";
+  static final String PEERS = "shardcache.peers";
+  static final String ALLOWED_CLASSES = "shardcache.allowedClasses";
+  static final String MAXIMUM_SIZE = "shardcache.maximumSize";
+  static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
+
+  /**
+   * @throws IllegalArgumentException if a setting is malformed
+   */
+  static ManagerSettings from(URI uri, Properties properties) {
+    String listen = "127.0.0.1:0";
+    String advertise = null;
+    String peers = null;
+    if ("shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null) {
+      if (uri.getPort() < 0) {
+        throw new IllegalArgumentException("URI " + uri + " names a host but no port;"
+            + " use shardcache://host:port (port 0 picks a free one)");
+      }
+      listen = uri.getHost() + ":" + uri.getPort();
+      String query = uri.getQuery();
+      if (query != null) {
+        for (String pair : query.split("&")) {
+          int eq = pair.indexOf('=');
+          String name = eq < 0 ? pair : pair.substring(0, eq);
+          String value = eq < 0 ? "" : pair.substring(eq + 1);
+          switch (name) {
+            case "peers" -> peers = value;
+            case "advertiseHost" -> advertise = value;
+            default -> throw new IllegalArgumentException("URI " + uri + " has unknown parameter '"
+                + name + "'; known: peers, advertiseHost");
+          }
+        }
+      }
+    }
+    listen = properties.getProperty(LISTEN, listen).trim();
+    advertise = properties.getProperty(ADVERTISE_HOST, advertise);
+    peers = properties.getProperty(PEERS, peers);
+
+    int colon = listen.lastIndexOf(':');
+    if (colon <= 0 || colon == listen.length() - 1) {
+      throw new IllegalArgumentException(LISTEN + " must be host:port, got '" + listen + "'");
+    }
+    String host = listen.substring(0, colon);
+    if (host.startsWith("[") && host.endsWith("]")) {
+      host = host.substring(1, host.length() - 1);
+    }
+    int port;
+    try {
+      port = Integer.parseInt(listen.substring(colon + 1));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(LISTEN + " must be host:port, got '" + listen + "'", e);
+    }
+    return new ManagerSettings(
+        host,
+        port,
+        advertise == null || advertise.isBlank() ? null : advertise.trim(),
+        list(peers),
+        list(setting(properties, ALLOWED_CLASSES)),
+        number(properties, MAXIMUM_SIZE, 10_000L),
+        (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024));
+  }
+
+  private static @Nullable String setting(Properties properties, String name) {
+    String value = properties.getProperty(name);
+    return value != null ? value : System.getProperty(name);
+  }
+
+  private static long number(Properties properties, String name, long fallback) {
+    String value = setting(properties, name);
+    if (value == null || value.isBlank()) {
+      return fallback;
+    }
+    try {
+      return Long.parseLong(value.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + " must be a number, got '" + value + "'", e);
+    }
+  }
+
+  private static List<String> list(@Nullable String commaSeparated) {
+    List<String> items = new ArrayList<>();
+    if (commaSeparated != null) {
+      Arrays.stream(commaSeparated.split(",")).map(String::trim).filter(s -> !s.isEmpty())
+          .forEach(items::add);
+    }
+    return List.copyOf(items);
+  }
+}

@@ -1,0 +1,58 @@
+package dev.shardcache.jcache;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.net.URI;
+import java.util.List;
+import java.util.Properties;
+import org.junit.jupiter.api.Test;
+
+class ManagerSettingsTest {
+
+  @Test
+  void theDefaultUriIsANodeAloneOnLoopback() {
+    ManagerSettings settings = ManagerSettings.from(URI.create("shardcache:default"), new Properties());
+    assertThat(settings.listenHost()).isEqualTo("127.0.0.1");
+    assertThat(settings.listenPort()).isZero();
+    assertThat(settings.peers()).isEmpty();
+    assertThat(settings.advertiseHost()).isNull();
+  }
+
+  @Test
+  void aUriGivesListenAddressPeersAndAdvertisedHost() {
+    ManagerSettings settings = ManagerSettings.from(
+        URI.create("shardcache://0.0.0.0:7070?peers=a:7070,b:7070&advertiseHost=a"), new Properties());
+    assertThat(settings.listenHost()).isEqualTo("0.0.0.0");
+    assertThat(settings.listenPort()).isEqualTo(7070);
+    assertThat(settings.peers()).isEqualTo(List.of("a:7070", "b:7070"));
+    assertThat(settings.advertiseHost()).isEqualTo("a");
+  }
+
+  @Test
+  void propertiesWinOverTheUri() {
+    Properties properties = new Properties();
+    properties.setProperty("shardcache.listen", "127.0.0.1:7071");
+    properties.setProperty("shardcache.peers", "127.0.0.1:7071, 127.0.0.1:7072");
+    properties.setProperty("shardcache.allowedClasses", "com.example.**");
+    properties.setProperty("shardcache.maximumSize", "5");
+    ManagerSettings settings =
+        ManagerSettings.from(URI.create("shardcache://127.0.0.1:7070"), properties);
+    assertThat(settings.listenPort()).isEqualTo(7071);
+    assertThat(settings.peers()).containsExactly("127.0.0.1:7071", "127.0.0.1:7072");
+    assertThat(settings.allowedClasses()).containsExactly("com.example.**");
+    assertThat(settings.maximumSize()).isEqualTo(5);
+  }
+
+  @Test
+  void malformedSettingsAreRefusedWithTheirName() {
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache://host"), new Properties()))
+        .hasMessageContaining("no port");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache://h:1?peer=x"), new Properties()))
+        .hasMessageContaining("unknown parameter 'peer'");
+    Properties bad = new Properties();
+    bad.setProperty("shardcache.maximumSize", "lots");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), bad))
+        .hasMessageContaining("shardcache.maximumSize");
+  }
+}
