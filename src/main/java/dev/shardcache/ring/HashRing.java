@@ -79,6 +79,14 @@ public final class HashRing {
   private final int virtualNodes;
   private final long[] points;
   private final int[] owners;
+  /**
+   * A jump table over the points: {@code starts[b]} is the index of the first point whose top
+   * {@code bucketBits} bits (in signed order) are at least {@code b}. With about one point per
+   * bucket, a lookup reads one table slot and scans a point or two instead of a binary search's
+   * fourteen dependent, cache-missing reads at 16,000 points.
+   */
+  private final int[] starts;
+  private final int bucketBits;
 
   private HashRing(String[] members, int virtualNodes) {
     this.members = members;
@@ -98,6 +106,25 @@ public final class HashRing {
     sortByPointThenOwner(pts, own);
     this.points = pts;
     this.owners = own;
+    int bits = 1;
+    while (bits < 24 && (1 << bits) < total) {
+      bits++;
+    }
+    this.bucketBits = bits;
+    int[] table = new int[(1 << bits) + 1];
+    int index = 0;
+    for (int b = 0; b <= (1 << bits); b++) {
+      while (index < total && bucketOf(pts[index], bits) < b) {
+        index++;
+      }
+      table[b] = index;
+    }
+    this.starts = table;
+  }
+
+  /** The bucket of a hash: its top {@code bits} bits, ordered as the signed hashes are. */
+  private static int bucketOf(long hash, int bits) {
+    return (int) ((hash ^ Long.MIN_VALUE) >>> (64 - bits));
   }
 
   /**
@@ -323,17 +350,15 @@ public final class HashRing {
   /** Returns the index of the first point at or after {@code hash}, wrapping to 0 past the end. */
   private int indexOf(long hash) {
     long[] pts = points;
-    int lo = 0;
-    int hi = pts.length;
-    while (lo < hi) {
-      int mid = (lo + hi) >>> 1;
-      if (pts[mid] < hash) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
+    int bucket = bucketOf(hash, bucketBits);
+    int i = starts[bucket];
+    int end = starts[bucket + 1];
+    // Points before i are in lower buckets (smaller than hash); points from end on are in higher
+    // buckets (larger than hash); only the bucket's own few points need comparing.
+    while (i < end && pts[i] < hash) {
+      i++;
     }
-    return lo == pts.length ? 0 : lo;
+    return i == pts.length ? 0 : i;
   }
 
   /** Returns the position of virtual node {@code i} of {@code member}. */
