@@ -3,6 +3,9 @@ package dev.shardcache;
 import com.google.common.base.Ticker;
 import com.google.common.collect.ImmutableSortedSet;
 import dev.shardcache.replication.HybridLogicalClock;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
+import io.grpc.InsecureChannelCredentials;
 import dev.shardcache.replication.Version;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
@@ -50,6 +53,8 @@ final class Cluster implements AutoCloseable {
   private final Replicator replicator;
   private final BiConsumer<HashRing, HashRing> onRingChange;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
+  private final ChannelCredentials credentials;
+  private final List<ClientInterceptor> interceptors;
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
   private volatile HashRing ring;
@@ -62,6 +67,15 @@ final class Cluster implements AutoCloseable {
    */
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
       Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange) {
+    this(self, peers, virtualNodes, ticker, replicationTimeout, replicationCapacity, onRingChange,
+        InsecureChannelCredentials.create(), List.of());
+  }
+
+  Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
+      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
+      ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+    this.credentials = credentials;
+    this.interceptors = List.copyOf(interceptors);
     this.self = self;
     this.writerId = Version.writerId(self);
     this.virtualNodes = virtualNodes;
@@ -153,7 +167,8 @@ final class Cluster implements AutoCloseable {
       }
     }
     for (String member : next) {
-      clients.computeIfAbsent(member, address -> new PeerClient(address, ticker));
+      clients.computeIfAbsent(member,
+          address -> new PeerClient(address, ticker, credentials, interceptors));
     }
     Set<String> previous = configured;
     configured = Set.copyOf(next);

@@ -7,11 +7,14 @@ import com.google.common.util.concurrent.MoreExecutors;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -50,12 +53,17 @@ final class PeerClient implements AutoCloseable {
   private boolean probeInFlight; // guarded by lock
 
   PeerClient(String address, Ticker ticker) {
+    this(address, ticker, InsecureChannelCredentials.create(), List.of());
+  }
+
+  PeerClient(String address, Ticker ticker, ChannelCredentials credentials,
+      List<ClientInterceptor> interceptors) {
     this.address = address;
     this.ticker = ticker;
     HostPort hostPort = HostPort.parse(address);
     this.channel =
-        Grpc.newChannelBuilderForAddress(
-                hostPort.host(), hostPort.port(), InsecureChannelCredentials.create())
+        Grpc.newChannelBuilderForAddress(hostPort.host(), hostPort.port(), credentials)
+            .intercept(interceptors)
             .maxInboundMessageSize(ShardcacheNode.MAX_MESSAGE_BYTES)
             .userAgent("shardcache")
             // Every callback on this channel is short and non-blocking (loads are handed to the

@@ -8,7 +8,8 @@ import com.google.common.base.Ticker;
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
-import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.Server;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -80,6 +81,12 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+  /** The most header bytes a call may carry. */
+  static final int MAX_METADATA_BYTES = 16 * 1024;
+
+  /** The default bound of calls in progress from one host, and on one connection. */
+  public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
+
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
@@ -93,6 +100,13 @@ public final class ShardcacheNode implements AutoCloseable {
   private final int virtualNodes;
   private final ExecutorService ownedExecutor;
   private final Ticker ticker;
+  private final @Nullable PeerTls tls;
+  private final byte @Nullable [] clusterSecret;
+  private final int maxConcurrentCallsPerPeer;
+  private final int maxInboundMessageBytes;
+  private final CallLimiter limiter;
+  private volatile @Nullable TransportSecurity transportSecurity;
+  private volatile @Nullable PeerAuthentication authentication;
   private final Duration heartbeatInterval;
   private final Duration antiEntropyInterval;
   private final ScheduledExecutorService maintenance;
@@ -113,6 +127,11 @@ public final class ShardcacheNode implements AutoCloseable {
     this.initialPeers = builder.peers == null ? List.of() : builder.peers;
     this.virtualNodes = builder.virtualNodes;
     this.ticker = builder.ticker;
+    this.tls = builder.tls;
+    this.clusterSecret = builder.clusterSecret;
+    this.maxConcurrentCallsPerPeer = builder.maxConcurrentCallsPerPeer;
+    this.maxInboundMessageBytes = builder.maxInboundMessageBytes;
+    this.limiter = new CallLimiter(maxConcurrentCallsPerPeer);
     this.heartbeatInterval = builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
     this.antiEntropyInterval =
         builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
@@ -141,25 +160,50 @@ public final class ShardcacheNode implements AutoCloseable {
     if (bindAddress.isUnresolved()) {
       throw new IOException("cannot resolve listen host '" + listenHost + "'");
     }
+    TransportSecurity security;
+    if (tls == null) {
+      security = TransportSecurity.plaintext();
+    } else {
+      try {
+        security = TransportSecurity.of(tls);
+      } catch (java.security.GeneralSecurityException e) {
+        throw new IOException("cannot load the TLS certificates of " + tls + ": " + e.getMessage()
+            + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted certificates", e);
+      }
+    }
+    PeerAuthentication auth = clusterSecret == null
+        ? null : new PeerAuthentication(clusterSecret, System::currentTimeMillis);
+    List<ServerInterceptor> serverInterceptors = new java.util.ArrayList<>();
+    serverInterceptors.add(limiter);
+    if (auth != null) {
+      serverInterceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
+    }
     Server started =
-        NettyServerBuilder.forAddress(bindAddress, InsecureServerCredentials.create())
-            .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-            .addService(new PeerService(this::selfOrPending, caches::get))
+        NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
+            .maxInboundMessageSize(maxInboundMessageBytes)
+            .maxInboundMetadataSize(MAX_METADATA_BYTES)
+            .maxConcurrentCallsPerConnection(maxConcurrentCallsPerPeer)
+            .addService(ServerInterceptors.intercept(
+                new PeerService(this::selfOrPending, caches::get), serverInterceptors))
             .addService(health.getHealthService())
             .build();
     try {
       started.start();
     } catch (IOException e) {
+      security.close();
       throw new IOException("cannot listen on " + listenHost + ":" + requestedPort + ": "
           + e.getMessage() + (requestedPort == 0 ? "" : "; is another process using the port?"), e);
     }
+    this.transportSecurity = security;
+    this.authentication = auth;
     int port = ((InetSocketAddress) started.getListenSockets().get(0)).getPort();
     String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost,
         advertisePort > 0 ? advertisePort : port).toString();
     Cluster joined;
     try {
       joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
-          Replicator.DEFAULT_CAPACITY_PER_PEER, this::onRingChange);
+          Replicator.DEFAULT_CAPACITY_PER_PEER, this::onRingChange, security.channelCredentials(),
+          auth == null ? List.of() : List.of(auth.clientInterceptor()));
     } catch (RuntimeException e) {
       started.shutdownNow();
       throw e;
@@ -178,8 +222,11 @@ public final class ShardcacheNode implements AutoCloseable {
     maintenance.scheduleWithFixedDelay(this::maintain, period, period, TimeUnit.MILLISECONDS);
     health.setStatus("", ServingStatus.SERVING);
     health.setStatus(PEER_SERVICE, ServingStatus.SERVING);
-    logger.log(Level.INFO, "Shardcache node {0} serving (plaintext gRPC) with members {1}",
-        new Object[] {self, joined.ring().nodes()});
+    logger.log(security.isTls() ? Level.INFO : Level.WARNING,
+        "Shardcache node {0} serving over {1}, {2}, with members {3}",
+        new Object[] {self, security.describe(),
+            auth == null ? "without peer authentication" : "with cluster-secret peer authentication",
+            joined.ring().nodes()});
     return this;
   }
 
@@ -351,6 +398,10 @@ public final class ShardcacheNode implements AutoCloseable {
       joined.close();
     }
     ownedExecutor.shutdownNow();
+    TransportSecurity security = transportSecurity;
+    if (security != null) {
+      security.close();
+    }
     try {
       if (running != null && !running.awaitTermination(5, TimeUnit.SECONDS)) {
         running.shutdownNow();
@@ -397,8 +448,67 @@ public final class ShardcacheNode implements AutoCloseable {
     private Ticker ticker = Ticker.systemTicker();
     private @Nullable Duration heartbeatInterval;
     private @Nullable Duration antiEntropyInterval;
+    private @Nullable PeerTls tls;
+    private byte @Nullable [] clusterSecret;
+    private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
+    private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
 
     private Builder() {}
+
+    /**
+     * Secures peer connections with TLS (mutual TLS unless {@code tls} says otherwise). Every
+     * member must use TLS with certificates its peers trust. Without this the node serves
+     * plaintext, which it logs as a warning at start: fine on a laptop, not on a shared network.
+     */
+    public Builder tls(PeerTls tls) {
+      requireNonNull(tls, "tls");
+      checkState(this.tls == null, "tls was already set to %s", this.tls);
+      this.tls = tls;
+      return this;
+    }
+
+    /**
+     * Authenticates peers by a secret every member shares: each call carries an HMAC-SHA256 token
+     * of it, and calls without a valid token are refused with {@code UNAUTHENTICATED} (counted and
+     * logged, at most once per 10 s). Use it with TLS wherever traffic could be observed. The array
+     * is copied.
+     *
+     * @throws IllegalArgumentException if the secret is shorter than 16 bytes
+     */
+    public Builder clusterSecret(byte[] secret) {
+      requireNonNull(secret, "secret");
+      checkState(clusterSecret == null, "clusterSecret was already set");
+      checkArgument(secret.length >= 16,
+          "clusterSecret must be at least 16 bytes (128 bits), got %s; generate it randomly", secret.length);
+      this.clusterSecret = secret.clone();
+      return this;
+    }
+
+    /**
+     * Bounds the calls in progress from one host (and on one connection) to {@code max} (default
+     * {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER}); further calls are refused with
+     * {@code RESOURCE_EXHAUSTED} until some finish.
+     *
+     * @throws IllegalArgumentException if not in [1, 100000]
+     */
+    public Builder maxConcurrentCallsPerPeer(int max) {
+      checkArgument(max >= 1 && max <= 100_000, "maxConcurrentCallsPerPeer must be in [1, 100000], got %s", max);
+      this.maxConcurrentCallsPerPeer = max;
+      return this;
+    }
+
+    /**
+     * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with
+     * {@code RESOURCE_EXHAUSTED} without being buffered whole.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
+     */
+    public Builder maxInboundMessageBytes(int max) {
+      checkArgument(max >= 64 * 1024 && max <= MAX_MESSAGE_BYTES,
+          "maxInboundMessageBytes must be in [65536, %s], got %s", MAX_MESSAGE_BYTES, max);
+      this.maxInboundMessageBytes = max;
+      return this;
+    }
 
     /**
      * Sets how often this node pings each peer (default 500 ms). A peer that stops answering is

@@ -1,0 +1,96 @@
+package dev.shardcache;
+
+import io.grpc.ForwardingServerCall;
+import io.grpc.ForwardingServerCallListener;
+import io.grpc.Grpc;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Bounds the calls in progress from each remote host: past {@code maxPerPeer}, a new call is
+ * answered {@code RESOURCE_EXHAUSTED} at once, before it reaches the service, so one misbehaving
+ * or flooding peer cannot occupy every handler thread. Thread-safe; counters are removed when
+ * they drop to zero, so the map holds only hosts with calls in progress.
+ */
+final class CallLimiter implements ServerInterceptor {
+  private final int maxPerPeer;
+  private final ConcurrentMap<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
+  private final LongAdder refused = new LongAdder();
+
+  CallLimiter(int maxPerPeer) {
+    this.maxPerPeer = maxPerPeer;
+  }
+
+  long refusedCount() {
+    return refused.sum();
+  }
+
+  @Override
+  public <Q, R> ServerCall.Listener<Q> interceptCall(
+      ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    String host = hostOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
+    AtomicInteger counter = inFlight.compute(host, (h, c) -> {
+      AtomicInteger count = c == null ? new AtomicInteger() : c;
+      count.incrementAndGet();
+      return count;
+    });
+    AtomicBoolean released = new AtomicBoolean();
+    Runnable release = () -> {
+      if (released.compareAndSet(false, true)) {
+        inFlight.computeIfPresent(host, (h, c) -> c.decrementAndGet() == 0 ? null : c);
+      }
+    };
+    if (counter.get() > maxPerPeer) {
+      release.run();
+      refused.increment();
+      call.close(Status.RESOURCE_EXHAUSTED.withDescription("more than " + maxPerPeer
+          + " calls in progress from " + host + "; retry later, or raise"
+          + " ShardcacheNode.Builder.maxConcurrentCallsPerPeer"), new Metadata());
+      return new ServerCall.Listener<>() {};
+    }
+    ServerCall<Q, R> tracked = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+      @Override
+      public void close(Status status, Metadata trailers) {
+        release.run();
+        super.close(status, trailers);
+      }
+    };
+    ServerCall.Listener<Q> listener;
+    try {
+      listener = next.startCall(tracked, headers);
+    } catch (RuntimeException e) {
+      release.run();
+      throw e;
+    }
+    return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(listener) {
+      @Override
+      public void onCancel() {
+        release.run();
+        super.onCancel();
+      }
+
+      @Override
+      public void onComplete() {
+        release.run();
+        super.onComplete();
+      }
+    };
+  }
+
+  private static String hostOf(SocketAddress address) {
+    if (address instanceof InetSocketAddress inet) {
+      return inet.getAddress() == null ? inet.getHostString() : inet.getAddress().getHostAddress();
+    }
+    return String.valueOf(address);
+  }
+}

@@ -1,0 +1,126 @@
+package dev.shardcache;
+
+import com.google.common.util.concurrent.ThreadFactoryBuilder;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerCredentials;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.TlsServerCredentials;
+import io.grpc.util.AdvancedTlsX509KeyManager;
+import io.grpc.util.AdvancedTlsX509TrustManager;
+import java.io.IOException;
+import java.security.GeneralSecurityException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The credentials of a node's server and of its channels to peers: plaintext, or TLS from a
+ * {@link PeerTls} whose files are re-read periodically (grpc-java's advanced TLS managers swap
+ * certificates under live connections; new handshakes use the new ones).
+ *
+ * <p>Clients verify the peer's certificate and that it names the host dialled; servers verify
+ * client certificates against the trusted certificates when mutual TLS is on. Thread-safe.
+ */
+final class TransportSecurity implements AutoCloseable {
+
+  private final @Nullable PeerTls tls;
+  private final ServerCredentials serverCredentials;
+  private final ChannelCredentials channelCredentials;
+  private final List<AutoCloseable> reloads = new ArrayList<>();
+  private final @Nullable ScheduledExecutorService reloader;
+
+  private TransportSecurity() {
+    this.tls = null;
+    this.serverCredentials = InsecureServerCredentials.create();
+    this.channelCredentials = InsecureChannelCredentials.create();
+    this.reloader = null;
+  }
+
+  private TransportSecurity(PeerTls tls) throws IOException, GeneralSecurityException {
+    this.tls = tls;
+    this.reloader = Executors.newSingleThreadScheduledExecutor(
+        new ThreadFactoryBuilder().setNameFormat("shardcache-tls-reload").setDaemon(true).build());
+    long period = tls.reloadInterval().toMillis();
+    try {
+      AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
+      reloads.add(keys.updateIdentityCredentials(tls.certificateChain().toFile(),
+          tls.privateKey().toFile(), period, TimeUnit.MILLISECONDS, reloader));
+      AdvancedTlsX509TrustManager serverTrust = AdvancedTlsX509TrustManager.newBuilder()
+          .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION)
+          .build();
+      reloads.add(serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile(), period,
+          TimeUnit.MILLISECONDS, reloader));
+      AdvancedTlsX509TrustManager clientTrust = AdvancedTlsX509TrustManager.newBuilder()
+          .setVerification(
+              AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
+          .build();
+      reloads.add(clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile(), period,
+          TimeUnit.MILLISECONDS, reloader));
+      this.serverCredentials = TlsServerCredentials.newBuilder()
+          .keyManager(keys)
+          .trustManager(serverTrust)
+          .clientAuth(tls.requireClientCertificates()
+              ? TlsServerCredentials.ClientAuth.REQUIRE
+              : TlsServerCredentials.ClientAuth.NONE)
+          .build();
+      this.channelCredentials =
+          TlsChannelCredentials.newBuilder().keyManager(keys).trustManager(clientTrust).build();
+    } catch (IOException | GeneralSecurityException | RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  static TransportSecurity plaintext() {
+    return new TransportSecurity();
+  }
+
+  /**
+   * Loads the certificates of {@code tls} and starts reloading them.
+   *
+   * @throws IOException if a file cannot be read
+   * @throws GeneralSecurityException if a file does not hold a valid certificate or key
+   */
+  static TransportSecurity of(PeerTls tls) throws IOException, GeneralSecurityException {
+    return new TransportSecurity(tls);
+  }
+
+  boolean isTls() {
+    return tls != null;
+  }
+
+  ServerCredentials serverCredentials() {
+    return serverCredentials;
+  }
+
+  ChannelCredentials channelCredentials() {
+    return channelCredentials;
+  }
+
+  String describe() {
+    if (tls == null) {
+      return "PLAINTEXT (no TLS: traffic is readable and any client may connect; use TLS outside"
+          + " local development)";
+    }
+    return tls.requireClientCertificates() ? "mutual TLS" : "TLS (no client certificates)";
+  }
+
+  @Override
+  public void close() {
+    for (AutoCloseable reload : reloads) {
+      try {
+        reload.close();
+      } catch (Exception ignored) {
+        // stopping a reload task cannot fail in a way worth reporting
+      }
+    }
+    if (reloader != null) {
+      reloader.shutdownNow();
+    }
+  }
+}
