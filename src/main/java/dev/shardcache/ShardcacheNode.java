@@ -216,8 +216,9 @@ public final class ShardcacheNode implements AutoCloseable {
       started.shutdownNow();
       throw new IllegalStateException("node was closed while starting");
     }
-    heartbeats = new Heartbeats(this::runningCluster, heartbeatInterval,
-        PhiAccrualFailureDetector::withDefaults);
+    Duration interval = heartbeatInterval;
+    heartbeats = new Heartbeats(this::runningCluster, interval,
+        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
     long period = antiEntropyInterval.toMillis();
     maintenance.scheduleWithFixedDelay(this::maintain, period, period, TimeUnit.MILLISECONDS);
     health.setStatus("", ServingStatus.SERVING);

@@ -37,8 +37,9 @@ import org.jspecify.annotations.Nullable;
  * a normal curve fits that, and its tail falls off fast, so phi climbs steeply once a heartbeat is
  * clearly overdue. The alternative, an exponential distribution (used by Cassandra), assumes
  * arrivals with no rhythm at all; its phi only grows linearly with the silence (phi = t / (mean ·
- * ln 10)), which tolerates bursty traffic but takes several intervals to reach any useful
- * threshold. Two corrections keep the normal model from being too eager:
+ * ln 10)), which tolerates bursty traffic but reaches 8 only after 18 mean intervals of silence
+ * (18 s at one heartbeat a second, against 2.5 s here). Two corrections keep the normal model from
+ * being too eager:
  *
  * <ul>
  *   <li>the standard deviation used is at least {@code minStdDeviation} (default 100 ms): a peer
