@@ -228,7 +228,7 @@ final class Cluster implements AutoCloseable {
   @Override
   public synchronized void close() {
     closed = true;
-    replicator.close();
+    replicator.close(Duration.ofSeconds(2));
     clients.values().forEach(PeerClient::close);
   }
 

@@ -913,12 +913,69 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     if (nearCache != null) {
       nearCache.invalidate(key);
     }
-    replicate(cluster, keyBytes, hash, entry, valueBytes, /* invalidateNear= */ true);
+    replicateBeforeAck(cluster, keyBytes, hash, entry, valueBytes);
   }
 
   /** Merges a copy into the shard under the key's lock; the higher version wins. */
   private Versioned<V> mergeHere(K key, Versioned<V> incoming) {
     return requireNonNull(shard.asMap().merge(key, incoming, Versioned::merge));
+  }
+
+  /**
+   * Sends a write to the key's other holders and waits (up to the remote timeout) until each has
+   * acknowledged it or proved unreachable, before the write is acknowledged to its caller. So an
+   * acknowledged write is on every reachable holder: losing the node that applied it, even a
+   * millisecond later, loses nothing. Holders that could not be reached get it through their hint
+   * queue; a write acknowledged while no other holder was reachable lives on one node until they
+   * return. Loads are not written this way: a lost load is only a reload.
+   */
+  private void replicateBeforeAck(Cluster cluster, byte[] keyBytes, long hash, Versioned<V> entry,
+      byte @Nullable [] valueBytes) {
+    ByteString key = ByteString.copyFrom(keyBytes);
+    List<String> holders = cluster.ring().ownersOf(hash, replicationFactor);
+    VersionedEntry wire = toWire(key, valueBytes, entry.version());
+    Map<String, ListenableFuture<?>> sends = new LinkedHashMap<>();
+    for (String holder : holders) {
+      if (cluster.isSelf(holder)) {
+        continue;
+      }
+      PeerClient peer = cluster.client(holder);
+      if (peer == null || !peer.tryAcquire()) {
+        cluster.replicator().enqueue(holder, name, wire);
+        continue;
+      }
+      sends.put(holder, peer.futureStub(config.remoteTimeout()).replicate(ReplicateRequest.newBuilder()
+          .setCaller(cluster.self())
+          .addBatches(CacheBatch.newBuilder().setCache(name).addEntries(wire))
+          .build()));
+    }
+    for (Map.Entry<String, ListenableFuture<?>> send : sends.entrySet()) {
+      PeerClient peer = cluster.client(send.getKey());
+      try {
+        send.getValue().get();
+        if (peer != null) {
+          peer.onAnswer();
+        }
+      } catch (ExecutionException e) {
+        Status status = Status.fromThrowable(e.getCause());
+        if (peer != null) {
+          if (RemoteErrors.isUnreachable(status)) {
+            peer.onUnreachable(status);
+          } else {
+            peer.onAnswer();
+          }
+        }
+        cluster.replicator().enqueue(send.getKey(), name, wire); // delivered when it answers again
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        cluster.replicator().enqueue(send.getKey(), name, wire);
+      }
+    }
+    if (nearCache != null) {
+      for (String member : cluster.peers()) {
+        cluster.replicator().enqueueNearInvalidation(member, name, key);
+      }
+    }
   }
 
   /** Queues {@code entry} for the key's holders other than this node. */
@@ -1016,7 +1073,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     if (applied[0] == null) {
       return false;
     }
-    replicate(cluster, keyBytes, hash, applied[0], updateBytes, /* invalidateNear= */ true);
+    replicateBeforeAck(cluster, keyBytes, hash, applied[0], updateBytes);
     return true;
   }
 

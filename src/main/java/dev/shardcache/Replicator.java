@@ -145,10 +145,54 @@ final class Replicator implements AutoCloseable {
     }
   }
 
-  @Override
-  public void close() {
+  /**
+   * Stops the sender after one last attempt, of at most {@code grace}, to deliver what is queued
+   * for reachable peers, so that a node closed in an orderly way leaves no replicated write behind.
+   */
+  void close(Duration grace) {
+    sender.shutdown();
+    try {
+      sender.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
     closed = true;
     sender.shutdownNow();
+    try {
+      long deadline = System.nanoTime() + grace.toNanos();
+      for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
+        if (System.nanoTime() - deadline > 0) {
+          break;
+        }
+        flush(entry.getKey(), entry.getValue());
+      }
+    } catch (RuntimeException e) {
+      logger.log(Level.FINE, "Final replication flush failed", e);
+    }
+  }
+
+  private void flush(String peer, PeerQueue queue) {
+    PeerClient client = clients.apply(peer);
+    if (client == null || !client.isUp()) {
+      return;
+    }
+    while (queue.size() > 0) {
+      Batch batch = queue.take(MAX_BATCH);
+      if (batch.isEmpty()) {
+        return;
+      }
+      try {
+        client.blockingStub(timeout).replicate(batch.toRequest(self));
+        sent.add(batch.size());
+      } catch (StatusRuntimeException e) {
+        return;
+      }
+    }
+  }
+
+  @Override
+  public void close() {
+    close(Duration.ZERO);
   }
 
   /** (cache, key): the identity of a queued item. */

@@ -77,6 +77,29 @@ class ReplicationIntegrationTest {
     assertThat(cluster.totalLoads()).isZero();
   }
 
+  /** Regression: a write acknowledged by a holder that died right after was lost (found by KillUnderLoadTest). */
+  @Test
+  void aWriteIsOnEveryReachableHolderWhenItIsAcknowledged() {
+    cluster = new ReplicatedCluster(3, 2, false, false);
+    int checked = 0;
+    for (int k = 0; checked < 10; k++) {
+      String key = "ack" + k;
+      List<String> holders = cluster.node(0).ring().ownersOf(
+          dev.shardcache.ring.KeyHash.hash(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 2);
+      if (holders.contains(cluster.node(0).address())) {
+        continue; // we want the write applied by another node
+      }
+      cluster.cache(0).put(key, "acknowledged-" + k);
+      // Without waiting for replication, read each holder's own copy.
+      for (String holder : holders) {
+        Versioned<String> copy = cluster.internals(indexOf(holder)).peek(key);
+        assertThat(copy).as("%s on %s", key, holder).isNotNull();
+        assertThat(copy.value()).isEqualTo("acknowledged-" + k);
+      }
+      checked++;
+    }
+  }
+
   @Test
   void aDeleteIsNotUndoneByALateOlderWrite() throws Exception {
     cluster = new ReplicatedCluster(2, 2, false, false);

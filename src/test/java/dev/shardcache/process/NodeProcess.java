@@ -10,10 +10,13 @@ import java.io.FileDescriptor;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One cluster member in a JVM of its own, driven by line commands on stdin (see {@link
@@ -24,14 +27,23 @@ import java.util.concurrent.atomic.AtomicReference;
  * <pre>
  * PEERS a,b,c   -> OK                      (the members; may include this node)
  * GET k         -> VALUE v | ERROR message
+ * GETEACH k1 k2 -> VALUES r1 TAB r2 ...    (one GET per key, in order; each result is =v or !error;
+ *                                          for keys without spaces and values without tabs)
  * PUT k v       -> OK | ERROR message      (v is the rest of the line)
  * INVALIDATE k  -> OK | ERROR message
  * PRESENT k     -> VALUE v | ABSENT | ERROR message
  * OWNER k       -> the owner's address
  * LOADS         -> the number of loader calls on this node
  * SIZE          -> the size of this node's shard
+ * RING          -> the members of this node's ring (the live ones), sorted, comma-separated
+ * BACKLOG       -> the replicated writes this node has queued and not yet delivered
  * EXIT          -> OK, then closes the node and exits with status 0
  * </pre>
+ *
+ * <p>Its settings come from system properties, so a child started without any behaves as before
+ * (see {@link Options}): {@value Options#REPLICATION_FACTOR} (the cache's replication factor,
+ * default 1) and {@value Options#HEARTBEAT_MILLIS} (the node's heartbeat interval in milliseconds,
+ * default the library's).
  *
  * <p>It also closes the node and exits when stdin reaches its end or its parent process ends, so a
  * test JVM that crashes leaves no member behind. Only the protocol goes to stdout; everything else
@@ -43,6 +55,50 @@ public final class NodeProcess {
   static final String READY = "READY ";
 
   private NodeProcess() {}
+
+  /**
+   * How a member is set up: the replication factor of its cache and its heartbeat interval. The
+   * parent passes them to the child JVM as system properties ({@link #jvmArguments()}); the child
+   * reads them back with {@link #fromSystemProperties()}. {@link #DEFAULTS} passes none, so the
+   * child runs exactly as it did before options existed.
+   *
+   * @param replicationFactor the replication factor of the cache (1: each key on its owner only)
+   * @param heartbeatInterval the node's heartbeat interval, or null for the library's default
+   */
+  record Options(int replicationFactor, @Nullable Duration heartbeatInterval) {
+    static final String REPLICATION_FACTOR = "shardcache.process.replicationFactor";
+    static final String HEARTBEAT_MILLIS = "shardcache.process.heartbeatMillis";
+
+    /** Replication factor 1 and the library's heartbeat interval. */
+    static final Options DEFAULTS = new Options(1, null);
+
+    Options {
+      if (replicationFactor < 1) {
+        throw new IllegalArgumentException("replicationFactor must be positive, got "
+            + replicationFactor);
+      }
+    }
+
+    /** The {@code -D} arguments that make a child JVM read these options back. */
+    List<String> jvmArguments() {
+      List<String> arguments = new ArrayList<>();
+      if (replicationFactor != 1) {
+        arguments.add("-D" + REPLICATION_FACTOR + "=" + replicationFactor);
+      }
+      if (heartbeatInterval != null) {
+        arguments.add("-D" + HEARTBEAT_MILLIS + "=" + heartbeatInterval.toMillis());
+      }
+      return arguments;
+    }
+
+    /** The options this JVM was started with. */
+    static Options fromSystemProperties() {
+      int factor = Integer.parseInt(System.getProperty(REPLICATION_FACTOR, "1"));
+      String heartbeat = System.getProperty(HEARTBEAT_MILLIS);
+      return new Options(factor,
+          heartbeat == null ? null : Duration.ofMillis(Long.parseLong(heartbeat)));
+    }
+  }
 
   public static void main(String[] args) throws Exception {
     // The protocol owns stdout; anything a library prints must not be taken for an answer.
@@ -65,20 +121,26 @@ public final class NodeProcess {
 
     AtomicLong loads = new AtomicLong();
     AtomicReference<String> self = new AtomicReference<>("unstarted");
-    ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+    Options options = Options.fromSystemProperties();
+    ShardcacheNode.Builder builder = ShardcacheNode.builder().listen("127.0.0.1", 0);
+    if (options.heartbeatInterval() != null) {
+      builder.heartbeatInterval(options.heartbeatInterval());
+    }
+    ShardcacheNode node = builder.build();
     int status = 0;
     try {
       // Defined before start(), so a peer never finds this node without the cache.
-      DistributedCache<String, String> cache =
-          node.cache(
-              CACHE,
-              CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-                  .loader(
-                      key -> {
-                        loads.incrementAndGet();
-                        return "v(" + key + ")@" + self.get();
-                      })
-                  .build());
+      CacheConfig.Builder<String, String> config =
+          CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+              .loader(
+                  key -> {
+                    loads.incrementAndGet();
+                    return "v(" + key + ")@" + self.get();
+                  });
+      if (options.replicationFactor() != 1) {
+        config.replicationFactor(options.replicationFactor());
+      }
+      DistributedCache<String, String> cache = node.cache(CACHE, config.build());
       node.start();
       self.set(node.address());
       protocol.println(READY + node.address());
@@ -133,6 +195,26 @@ public final class NodeProcess {
         String value = cache.get(argument(parts, 1, line));
         return value == null ? "ABSENT" : "VALUE " + value;
       }
+      case "GETEACH" -> {
+        String list = line.substring(command.length()).trim();
+        if (list.isEmpty()) {
+          throw new IllegalArgumentException("missing keys in '" + line + "'");
+        }
+        String[] keys = list.split(" +");
+        StringBuilder answer = new StringBuilder("VALUES ");
+        for (int k = 0; k < keys.length; k++) {
+          if (k > 0) {
+            answer.append('\t');
+          }
+          try {
+            String value = cache.get(keys[k]);
+            answer.append(value == null ? "!absent" : "=" + value);
+          } catch (RuntimeException e) {
+            answer.append('!').append(oneLine(e).replace('\t', ' '));
+          }
+        }
+        return answer.toString();
+      }
       case "PUT" -> {
         cache.put(argument(parts, 1, line), argument(parts, 2, line));
         return "OK";
@@ -153,6 +235,12 @@ public final class NodeProcess {
       }
       case "SIZE" -> {
         return Long.toString(cache.localSize());
+      }
+      case "RING" -> {
+        return String.join(",", node.ring().nodes().stream().sorted().toList());
+      }
+      case "BACKLOG" -> {
+        return Long.toString(node.replicationBacklog());
       }
       default -> {
         return "ERROR unknown command: " + line;

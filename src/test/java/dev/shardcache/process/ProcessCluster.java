@@ -46,6 +46,14 @@ final class ProcessCluster implements AutoCloseable {
 
   /** Starts {@code size} members, waits until each is ready, and gives all of them the same peers. */
   ProcessCluster(int size, String name) {
+    this(size, name, NodeProcess.Options.DEFAULTS);
+  }
+
+  /**
+   * Starts {@code size} members set up with {@code options} (replication factor, heartbeat
+   * interval), waits until each is ready, and gives all of them the same peers.
+   */
+  ProcessCluster(int size, String name, NodeProcess.Options options) {
     shutdownHook = new Thread(this::destroyAll, "process-cluster-shutdown");
     Runtime.getRuntime().addShutdownHook(shutdownHook);
     try {
@@ -55,7 +63,7 @@ final class ProcessCluster implements AutoCloseable {
         Files.createDirectories(logs);
         // Start them all first: the JVMs boot in parallel.
         for (int i = 0; i < size; i++) {
-          members.add(Member.start(i, logs.resolve(prefix + "-node" + i + ".log")));
+          members.add(Member.start(i, logs.resolve(prefix + "-node" + i + ".log"), options));
         }
       } catch (IOException e) {
         throw new UncheckedIOException("cannot start member " + members.size(), e);
@@ -202,17 +210,17 @@ final class ProcessCluster implements AutoCloseable {
       reader.start();
     }
 
-    static Member start(int index, Path log) throws IOException {
-      List<String> command =
-          List.of(
-              javaCommand(),
-              "-Xmx128m",
-              // Members live for seconds: the C1 compiler and the serial collector boot fastest.
-              "-XX:TieredStopAtLevel=1",
-              "-XX:+UseSerialGC",
-              "-cp",
-              System.getProperty("java.class.path"),
-              NodeProcess.class.getName());
+    static Member start(int index, Path log, NodeProcess.Options options) throws IOException {
+      List<String> command = new ArrayList<>();
+      command.add(javaCommand());
+      command.add("-Xmx128m");
+      // Members live for seconds: the C1 compiler and the serial collector boot fastest.
+      command.add("-XX:TieredStopAtLevel=1");
+      command.add("-XX:+UseSerialGC");
+      command.addAll(options.jvmArguments());
+      command.add("-cp");
+      command.add(System.getProperty("java.class.path"));
+      command.add(NodeProcess.class.getName());
       Process process =
           new ProcessBuilder(command)
               .redirectError(ProcessBuilder.Redirect.to(log.toFile()))
