@@ -1,0 +1,222 @@
+package dev.shardcache.spring.boot;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+/**
+ * The {@code shardcache.*} properties of {@link ShardcacheAutoConfiguration}.
+ *
+ * <pre>
+ * shardcache.listen-host=10.0.0.1          # default 127.0.0.1
+ * shardcache.port=7070                     # default 7070; 0 picks a free port
+ * shardcache.advertise-host=               # needed with a wildcard listen host
+ * shardcache.peers=10.0.0.1:7070,10.0.0.2:7070,10.0.0.3:7070
+ * shardcache.virtual-nodes=160
+ * shardcache.allow-null-values=true
+ * shardcache.dynamic-caches=true
+ * shardcache.cache-defaults.maximum-size=10000
+ * shardcache.cache-defaults.allowed-value-classes=com.example.model.**
+ * shardcache.caches.books.expire-after-write=10m
+ * shardcache.caches.books.near-cache.maximum-size=1000
+ * shardcache.caches.books.near-cache.ttl=2s
+ * shardcache.caches.books.replication=2
+ * </pre>
+ *
+ * <p>A mutable bean, as Spring Boot binds it; not thread-safe, read once at startup.
+ */
+@ConfigurationProperties("shardcache")
+public class ShardcacheProperties {
+  /** Whether to start a node and its cache manager at all. */
+  private boolean enabled = true;
+  /** The address this node's gRPC server binds. */
+  private String listenHost = "127.0.0.1";
+  /** The port of this node's gRPC server; 0 picks a free one. */
+  private int port = 7070;
+  /** The host peers use to reach this node, when it differs from the listen host. */
+  private @Nullable String advertiseHost;
+  /** The members of the cluster as host:port; may include this node. Empty: a cluster of one. */
+  private List<String> peers = new ArrayList<>();
+  /** Virtual nodes per member on the ring; the same on every member. Unset: the library default. */
+  private @Nullable Integer virtualNodes;
+  /** Whether null method results are cached (as a marker). */
+  private boolean allowNullValues = true;
+  /** Whether a cache name seen only at run time is defined then (with a warning). */
+  private boolean dynamicCaches = true;
+  /** Settings of every cache that does not set its own. */
+  private Cache cacheDefaults = new Cache();
+  /** Settings per cache name; each named cache is defined at startup. */
+  private Map<String, Cache> caches = new LinkedHashMap<>();
+
+  public boolean isEnabled() {
+    return enabled;
+  }
+
+  public void setEnabled(boolean enabled) {
+    this.enabled = enabled;
+  }
+
+  public String getListenHost() {
+    return listenHost;
+  }
+
+  public void setListenHost(String listenHost) {
+    this.listenHost = listenHost;
+  }
+
+  public int getPort() {
+    return port;
+  }
+
+  public void setPort(int port) {
+    this.port = port;
+  }
+
+  public @Nullable String getAdvertiseHost() {
+    return advertiseHost;
+  }
+
+  public void setAdvertiseHost(@Nullable String advertiseHost) {
+    this.advertiseHost = advertiseHost;
+  }
+
+  public List<String> getPeers() {
+    return peers;
+  }
+
+  public void setPeers(List<String> peers) {
+    this.peers = peers;
+  }
+
+  public @Nullable Integer getVirtualNodes() {
+    return virtualNodes;
+  }
+
+  public void setVirtualNodes(@Nullable Integer virtualNodes) {
+    this.virtualNodes = virtualNodes;
+  }
+
+  public boolean isAllowNullValues() {
+    return allowNullValues;
+  }
+
+  public void setAllowNullValues(boolean allowNullValues) {
+    this.allowNullValues = allowNullValues;
+  }
+
+  public boolean isDynamicCaches() {
+    return dynamicCaches;
+  }
+
+  public void setDynamicCaches(boolean dynamicCaches) {
+    this.dynamicCaches = dynamicCaches;
+  }
+
+  public Cache getCacheDefaults() {
+    return cacheDefaults;
+  }
+
+  public void setCacheDefaults(Cache cacheDefaults) {
+    this.cacheDefaults = cacheDefaults;
+  }
+
+  public Map<String, Cache> getCaches() {
+    return caches;
+  }
+
+  public void setCaches(Map<String, Cache> caches) {
+    this.caches = caches;
+  }
+
+  /** The settings of one cache (or of all, as {@code cache-defaults}); unset values are inherited. */
+  public static class Cache {
+    /** The most entries each node's shard holds. */
+    private @Nullable Long maximumSize;
+    /** How long an entry lives after it was written. */
+    private @Nullable Duration expireAfterWrite;
+    /** How long a call to a peer may take. */
+    private @Nullable Duration remoteTimeout;
+    /** How many members hold each key: the owner and replication - 1 replicas (1 to 16). */
+    private @Nullable Integer replication;
+    /** Classes or packages (com.example.model.**) whose instances may be decoded as values. */
+    private List<String> allowedValueClasses = new ArrayList<>();
+    /** A near cache of values of remote keys on this node. */
+    private NearCache nearCache = new NearCache();
+
+    public @Nullable Long getMaximumSize() {
+      return maximumSize;
+    }
+
+    public void setMaximumSize(@Nullable Long maximumSize) {
+      this.maximumSize = maximumSize;
+    }
+
+    public @Nullable Duration getExpireAfterWrite() {
+      return expireAfterWrite;
+    }
+
+    public void setExpireAfterWrite(@Nullable Duration expireAfterWrite) {
+      this.expireAfterWrite = expireAfterWrite;
+    }
+
+    public @Nullable Duration getRemoteTimeout() {
+      return remoteTimeout;
+    }
+
+    public void setRemoteTimeout(@Nullable Duration remoteTimeout) {
+      this.remoteTimeout = remoteTimeout;
+    }
+
+    public @Nullable Integer getReplication() {
+      return replication;
+    }
+
+    public void setReplication(@Nullable Integer replication) {
+      this.replication = replication;
+    }
+
+    public List<String> getAllowedValueClasses() {
+      return allowedValueClasses;
+    }
+
+    public void setAllowedValueClasses(List<String> allowedValueClasses) {
+      this.allowedValueClasses = allowedValueClasses;
+    }
+
+    public NearCache getNearCache() {
+      return nearCache;
+    }
+
+    public void setNearCache(NearCache nearCache) {
+      this.nearCache = nearCache;
+    }
+  }
+
+  /** A near cache: off unless {@code maximum-size} is set (0 turns a default one off). */
+  public static class NearCache {
+    /** The most values kept; 0 or unset: no near cache. */
+    private @Nullable Long maximumSize;
+    /** How long a near-cached value is served without asking its owner; keep it short. */
+    private Duration ttl = Duration.ofSeconds(1);
+
+    public @Nullable Long getMaximumSize() {
+      return maximumSize;
+    }
+
+    public void setMaximumSize(@Nullable Long maximumSize) {
+      this.maximumSize = maximumSize;
+    }
+
+    public Duration getTtl() {
+      return ttl;
+    }
+
+    public void setTtl(Duration ttl) {
+      this.ttl = ttl;
+    }
+  }
+}

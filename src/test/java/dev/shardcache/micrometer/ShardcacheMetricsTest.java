@@ -1,0 +1,113 @@
+package dev.shardcache.micrometer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shardcache.CacheConfig;
+import dev.shardcache.CacheStats;
+import dev.shardcache.Codecs;
+import dev.shardcache.DistributedCache;
+import dev.shardcache.testing.LoopbackCluster;
+import io.micrometer.core.instrument.FunctionTimer;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** The binder against a real two-node cluster, read back from a {@link SimpleMeterRegistry}. */
+class ShardcacheMetricsTest {
+
+  @Test
+  void publishesEachCachesStatisticsAndTheNodesMembership() {
+    try (LoopbackCluster cluster = LoopbackCluster.of(2)) {
+      List<DistributedCache<String, String>> caches = new ArrayList<>();
+      for (int i = 0; i < 2; i++) {
+        caches.add(cluster.node(i).cache("users", CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+            .loader(key -> {
+              if (key.startsWith("bad")) {
+                throw new IllegalStateException("no such user");
+              }
+              return "user " + key;
+            })
+            .build()));
+      }
+      cluster.startAndJoin();
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      ShardcacheMetrics metrics = new ShardcacheMetrics(cluster.node(0), Tags.of("node", "a"));
+      metrics.bindTo(registry);
+      metrics.bindTo(registry); // idempotent
+
+      DistributedCache<String, String> users = caches.get(0);
+      for (int k = 0; k < 40; k++) {
+        users.get("u" + k);
+        users.get("u" + k);
+      }
+      try {
+        users.get("bad-" + localKey(users, cluster.node(0).address()));
+      } catch (RuntimeException expected) {
+        // counted as a load failure
+      }
+
+      CacheStats stats = users.stats();
+      assertThat(stats.loadSuccessCount()).isPositive();
+      assertThat(counter(registry, "shardcache.cache.gets", "result", "hit")).isEqualTo(stats.hitCount());
+      assertThat(counter(registry, "shardcache.cache.gets", "result", "miss")).isEqualTo(stats.missCount());
+      assertThat(counter(registry, "shardcache.cache.loads", "result", "success"))
+          .isEqualTo(stats.loadSuccessCount());
+      assertThat(counter(registry, "shardcache.cache.loads", "result", "failure")).isEqualTo(1);
+      assertThat(counter(registry, "shardcache.cache.remote.calls", null, null))
+          .isEqualTo(stats.remoteCallCount()).isPositive();
+      assertThat(counter(registry, "shardcache.cache.remote.failures", null, null)).isZero();
+      assertThat(counter(registry, "shardcache.cache.fallback.loads", null, null)).isZero();
+      assertThat(counter(registry, "shardcache.cache.peer.requests", null, null))
+          .isEqualTo(stats.peerRequestCount());
+      assertThat(counter(registry, "shardcache.cache.evictions", null, null)).isZero();
+      assertThat(counter(registry, "shardcache.cache.near.hits", null, null)).isZero();
+      assertThat(registry.get("shardcache.cache.size").tags("cache", "users", "node", "a").gauge().value())
+          .isEqualTo(users.localSize()).isPositive();
+      FunctionTimer loadTime =
+          registry.get("shardcache.cache.load.duration").tags("cache", "users").functionTimer();
+      assertThat(loadTime.count()).isEqualTo(stats.loadCount());
+      assertThat(loadTime.totalTime(TimeUnit.NANOSECONDS)).isEqualTo(stats.totalLoadTimeNanos());
+
+      assertThat(registry.get("shardcache.ring.members").tag("node", "a").gauge().value()).isEqualTo(2);
+      assertThat(registry.get("shardcache.peers").gauge().value()).isEqualTo(1);
+      assertThat(registry.get("shardcache.peers.reachable").gauge().value()).isEqualTo(1);
+      assertThat(registry.get("shardcache.peers.suspected").gauge().value()).isZero();
+      assertThat(registry.get("shardcache.replication.backlog").gauge().value()).isZero();
+
+      cluster.node(1).close();
+      users.get("after-close-" + remoteKey(users, cluster.node(1).address()));
+      assertThat(registry.get("shardcache.peers.reachable").gauge().value()).isZero();
+      assertThat(counter(registry, "shardcache.cache.fallback.loads", null, null)).isEqualTo(1);
+
+      cluster.node(0).close();
+      assertThat(registry.get("shardcache.ring.members").gauge().value()).isNaN();
+    }
+  }
+
+  private static double counter(SimpleMeterRegistry registry, String name, String tag, String value) {
+    var search = registry.get(name).tags("cache", "users");
+    if (tag != null) {
+      search = search.tag(tag, value);
+    }
+    return search.functionCounter().count();
+  }
+
+  private static int localKey(DistributedCache<String, String> cache, String self) {
+    for (int k = 0; ; k++) {
+      if (cache.ownerOf("bad-" + k).equals(self)) {
+        return k;
+      }
+    }
+  }
+
+  private static int remoteKey(DistributedCache<String, String> cache, String peer) {
+    for (int k = 0; ; k++) {
+      if (cache.ownerOf("after-close-" + k).equals(peer)) {
+        return k;
+      }
+    }
+  }
+}

@@ -1,0 +1,174 @@
+package dev.shardcache.spring.boot;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.shardcache.CacheConfig;
+import dev.shardcache.DistributedCache;
+import dev.shardcache.ShardcacheNode;
+import dev.shardcache.micrometer.ShardcacheMetrics;
+import dev.shardcache.spring.ShardcacheCacheManager;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.cache.CacheManager;
+import org.springframework.cache.annotation.Cacheable;
+import org.springframework.cache.annotation.EnableCaching;
+import org.springframework.cache.concurrent.ConcurrentMapCacheManager;
+import org.springframework.context.ConfigurableApplicationContext;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+/** The Boot auto-configuration, with Spring Boot's own test runner and with two real contexts. */
+class ShardcacheAutoConfigurationTest {
+  private final ApplicationContextRunner runner = new ApplicationContextRunner()
+      .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+      .withPropertyValues("shardcache.port=0");
+
+  @Test
+  void startsANodeFromPropertiesAndClosesItWithTheContext() {
+    ShardcacheNode[] seen = new ShardcacheNode[1];
+    runner
+        .withPropertyValues(
+            "shardcache.virtual-nodes=64",
+            "shardcache.cache-defaults.maximum-size=2000",
+            "shardcache.cache-defaults.allowed-value-classes=com.example.model.**",
+            "shardcache.caches.books.maximum-size=500",
+            "shardcache.caches.books.expire-after-write=10m",
+            "shardcache.caches.books.near-cache.maximum-size=100",
+            "shardcache.caches.books.near-cache.ttl=2s",
+            "shardcache.caches.books.replication=2",
+            "shardcache.caches.authors.remote-timeout=750ms")
+        .run(context -> {
+          assertThat(context).hasNotFailed();
+          ShardcacheNode node = context.getBean(ShardcacheNode.class);
+          seen[0] = node;
+          assertThat(node.isRunning()).isTrue();
+          assertThat(node.address()).startsWith("127.0.0.1:");
+          assertThat(node.ring().virtualNodes()).isEqualTo(64);
+          assertThat(context.getBean(CacheManager.class)).isInstanceOf(ShardcacheCacheManager.class);
+          assertThat(context.getBean(CacheManager.class).getCacheNames())
+              .containsExactlyInAnyOrder("books", "authors");
+
+          CacheConfig<?, ?> books = cacheConfig(node, "books");
+          assertThat(books.maximumSize()).isEqualTo(500);
+          assertThat(books.expireAfterWrite()).contains(Duration.ofMinutes(10));
+          assertThat(books.nearCacheMaximumSize()).isEqualTo(100);
+          assertThat(books.nearCacheTtl()).isEqualTo(Duration.ofSeconds(2));
+          assertThat(books.replicationFactor()).isEqualTo(2);
+          assertThat(books.valueCodec().toString()).contains("com.example.model.**");
+          CacheConfig<?, ?> authors = cacheConfig(node, "authors");
+          assertThat(authors.maximumSize()).isEqualTo(2000);
+          assertThat(authors.remoteTimeout()).isEqualTo(Duration.ofMillis(750));
+          assertThat(authors.nearCacheEnabled()).isFalse();
+          assertThat(authors.replicationFactor()).isEqualTo(1);
+        });
+    assertThat(seen[0].isRunning()).isFalse();
+  }
+
+  @Test
+  void definesTheCachesTheAnnotationsNameBeforeTheNodeServes() {
+    runner.withUserConfiguration(AnnotatedService.class).run(context -> {
+      ShardcacheNode node = context.getBean(ShardcacheNode.class);
+      assertThat(node.caches()).extracting(DistributedCache::name).contains("quotes");
+      AnnotatedService service = context.getBean(AnnotatedService.class);
+      assertThat(service.quote("a")).isEqualTo(service.quote("a"));
+      assertThat(service.calls()).isEqualTo(1);
+    });
+  }
+
+  @Test
+  void backsOffWhenTheApplicationHasACacheManager() {
+    runner.withUserConfiguration(OwnCacheManager.class).run(context -> {
+      assertThat(context).hasSingleBean(CacheManager.class);
+      assertThat(context.getBean(CacheManager.class)).isInstanceOf(ConcurrentMapCacheManager.class);
+    });
+  }
+
+  @Test
+  void doesNothingWhenDisabled() {
+    runner.withPropertyValues("shardcache.enabled=false").run(context -> {
+      assertThat(context).doesNotHaveBean(ShardcacheNode.class);
+      assertThat(context).doesNotHaveBean(CacheManager.class);
+    });
+  }
+
+  @Test
+  void bindsMetricsToAMeterRegistryBean() {
+    runner
+        .withPropertyValues("shardcache.caches.books.maximum-size=10")
+        .withBean(SimpleMeterRegistry.class, SimpleMeterRegistry::new)
+        .run(context -> {
+          assertThat(context).hasSingleBean(ShardcacheMetrics.class);
+          MeterRegistry registry = context.getBean(MeterRegistry.class);
+          assertThat(registry.get("shardcache.ring.members").gauge().value()).isEqualTo(1.0);
+          assertThat(registry.get("shardcache.cache.size").tag("cache", "books").gauge().value())
+              .isZero();
+        });
+  }
+
+  @Test
+  void twoApplicationsConfiguredByPropertiesShareTheirCache() throws IOException {
+    int portA = freePort();
+    int portB = freePort();
+    String peers = "shardcache.peers=127.0.0.1:" + portA + ",127.0.0.1:" + portB;
+    ApplicationContextRunner app = new ApplicationContextRunner()
+        .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+        .withUserConfiguration(AnnotatedService.class)
+        .withPropertyValues(peers);
+    app.withPropertyValues("shardcache.port=" + portA).run(a ->
+        app.withPropertyValues("shardcache.port=" + portB).run(b -> {
+          AnnotatedService serviceA = a.getBean(AnnotatedService.class);
+          AnnotatedService serviceB = b.getBean(AnnotatedService.class);
+          for (int k = 0; k < 20; k++) {
+            String throughA = serviceA.quote("q" + k);
+            assertThat(serviceB.quote("q" + k)).isEqualTo(throughA);
+          }
+          assertThat(serviceA.calls() + serviceB.calls()).isEqualTo(20);
+          assertThat(serviceA.calls()).isEqualTo(20); // B found every one of them cached
+          ShardcacheNode nodeB = b.getBean(ShardcacheNode.class);
+          assertThat(nodeB.ring().size()).isEqualTo(2);
+          assertThat(((ConfigurableApplicationContext) b).isRunning()).isTrue();
+        }));
+  }
+
+  private static CacheConfig<?, ?> cacheConfig(ShardcacheNode node, String name) {
+    return node.caches().stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow().config();
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      return socket.getLocalPort();
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  @EnableCaching
+  static class AnnotatedService {
+    private final AtomicInteger calls = new AtomicInteger();
+
+    @Cacheable("quotes")
+    public String quote(String id) {
+      calls.incrementAndGet();
+      return "quote " + id;
+    }
+
+    public int calls() {
+      return calls.get();
+    }
+  }
+
+  @Configuration(proxyBeanMethods = false)
+  static class OwnCacheManager {
+    @Bean
+    CacheManager cacheManager() {
+      return new ConcurrentMapCacheManager();
+    }
+  }
+}
