@@ -8,12 +8,14 @@ import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Real nodes on 127.0.0.1 with a replicated cache "kv" of UTF-8 strings. With {@code proxied},
  * every node is reached by its peers only through its own {@link TcpProxy} (the ring names the
- * proxy's port), so a test can cut a node off and heal it like a network would. Closing it closes
- * every node and proxy it started.
+ * proxy's port), so a test can cut a node off and heal it like a network would. A node can be
+ * {@linkplain #stop stopped} and {@linkplain #restart restarted} empty at the same address. Closing
+ * it closes every node and proxy it started.
  */
 final class ReplicatedCluster implements AutoCloseable {
   static final String CACHE = "kv";
@@ -22,6 +24,8 @@ final class ReplicatedCluster implements AutoCloseable {
   final List<DistributedCache<String, String>> caches = new ArrayList<>();
   final List<RecordingLoader> loaders = new ArrayList<>();
   final List<TcpProxy> proxies = new ArrayList<>();
+  /** The port each node listens on (behind its proxy when proxied); a restart binds it again. */
+  private final List<Integer> listenPorts = new ArrayList<>();
   private final int replicationFactor;
   private final boolean proxied;
   private final boolean nearCache;
@@ -43,32 +47,128 @@ final class ReplicatedCluster implements AutoCloseable {
 
   private void start() {
     try {
-      ShardcacheNode.Builder builder = ShardcacheNode.builder()
-          .heartbeatInterval(Duration.ofMillis(100))
-          .antiEntropyInterval(Duration.ofHours(1)); // tests run rounds with maintainNow()
+      int listenPort = 0;
+      TcpProxy proxy = null;
       if (proxied) {
-        int port = freePort();
-        TcpProxy proxy = TcpProxy.start(port);
+        listenPort = freePort();
+        proxy = TcpProxy.start(listenPort);
         proxies.add(proxy);
-        builder.listen("127.0.0.1", port).advertisePort(proxy.port());
-      } else {
-        builder.listen("127.0.0.1", 0);
       }
-      ShardcacheNode node = builder.build();
+      ShardcacheNode node = newNode(listenPort, proxy);
       nodes.add(node);
       node.start();
+      listenPorts.add(proxied ? listenPort : HostPort.parse(node.address()).port());
       RecordingLoader loader = new RecordingLoader(node.address());
-      CacheConfig.Builder<String, String> config = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-          .replicationFactor(replicationFactor)
-          .remoteTimeout(Duration.ofSeconds(2))
-          .loader(loader);
-      if (nearCache) {
-        config.nearCache(1_000, Duration.ofMinutes(5));
-      }
-      caches.add(node.cache(CACHE, config.build()));
+      caches.add(node.cache(CACHE, cacheConfig(loader)));
       loaders.add(loader);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  private ShardcacheNode newNode(int listenPort, @Nullable TcpProxy proxy) {
+    ShardcacheNode.Builder builder = ShardcacheNode.builder()
+        .heartbeatInterval(Duration.ofMillis(100))
+        .antiEntropyInterval(Duration.ofHours(1)) // tests run rounds with maintainNow()
+        .listen("127.0.0.1", listenPort);
+    if (proxy != null) {
+      builder.advertisePort(proxy.port());
+    }
+    return builder.build();
+  }
+
+  private CacheConfig<String, String> cacheConfig(RecordingLoader loader) {
+    CacheConfig.Builder<String, String> config = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+        .replicationFactor(replicationFactor)
+        .remoteTimeout(Duration.ofSeconds(2))
+        .loader(loader);
+    if (nearCache) {
+      config.nearCache(1_000, Duration.ofMinutes(5));
+    }
+    return config.build();
+  }
+
+  /**
+   * Stops node {@code i} as a crash would, as far as its data goes: its shard, hints and clock are
+   * gone. Its proxy (if any) stays, so peers calling it are refused. Idempotent.
+   */
+  void stop(int i) {
+    nodes.get(i).close();
+  }
+
+  /**
+   * Replaces node {@code i} (stopping it first if it runs) by a new, empty node on the same listen
+   * port and, when proxied, behind the same proxy, so its address on the ring is unchanged. The new
+   * node defines the cache before it starts serving (so no peer's hinted write is refused for want
+   * of the cache), then every running node, the new one included, is given all nodes' addresses as
+   * its members: stopped nodes stay members (the failure detectors keep them out of the rings).
+   */
+  void restart(int i) {
+    ShardcacheNode old = nodes.get(i);
+    String address = old.address();
+    old.close();
+    TcpProxy proxy = proxied ? proxies.get(i) : null;
+    RecordingLoader loader = new RecordingLoader(address);
+    ShardcacheNode node = null;
+    DistributedCache<String, String> cache = null;
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (node == null) {
+      ShardcacheNode fresh = newNode(listenPorts.get(i), proxy);
+      DistributedCache<String, String> freshCache = fresh.cache(CACHE, cacheConfig(loader));
+      try {
+        fresh.start();
+        node = fresh;
+        cache = freshCache;
+      } catch (IOException e) { // the old server's port may take a moment to be free again
+        fresh.close();
+        if (System.nanoTime() - deadline > 0) {
+          throw new UncheckedIOException("node " + i + " could not listen again on port "
+              + listenPorts.get(i), e);
+        }
+        sleep(50);
+      }
+    }
+    if (!node.address().equals(address)) {
+      node.close();
+      throw new IllegalStateException("restarted node " + i + " is " + node.address()
+          + ", not " + address);
+    }
+    nodes.set(i, node);
+    caches.set(i, cache);
+    loaders.set(i, loader);
+    List<String> members = addresses();
+    for (ShardcacheNode member : nodes) {
+      if (member.isRunning()) {
+        member.setPeers(members);
+      }
+    }
+  }
+
+  /** The ring addresses of all nodes, running or stopped, in index order. */
+  List<String> addresses() {
+    List<String> addresses = new ArrayList<>();
+    for (ShardcacheNode node : nodes) {
+      addresses.add(node.address());
+    }
+    return addresses;
+  }
+
+  /** The index of the node whose ring address is {@code address}. */
+  int indexOf(String address) {
+    for (int i = 0; i < nodes.size(); i++) {
+      if (nodes.get(i).address().equals(address)) {
+        return i;
+      }
+    }
+    throw new IllegalArgumentException("no node has address " + address);
+  }
+
+  private static void sleep(long millis) {
+    try {
+      Thread.sleep(millis);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
     }
   }
 

@@ -63,6 +63,25 @@ public class ShardcacheAutoConfiguration {
     if (properties.getVirtualNodes() != null) {
       builder.virtualNodes(properties.getVirtualNodes());
     }
+    ShardcacheProperties.Tls tls = properties.getTls();
+    if (tls.getCertificateChain() != null && !tls.getCertificateChain().isBlank()) {
+      if (tls.getPrivateKey() == null || tls.getTrustedCertificates() == null) {
+        throw new IllegalStateException("shardcache.tls.certificate-chain is set, so"
+            + " shardcache.tls.private-key and shardcache.tls.trusted-certificates must be set too");
+      }
+      builder.tls(dev.shardcache.PeerTls.fromPemFiles(
+              java.nio.file.Path.of(tls.getCertificateChain()),
+              java.nio.file.Path.of(tls.getPrivateKey()),
+              java.nio.file.Path.of(tls.getTrustedCertificates()))
+          .withClientCertificates(tls.isRequireClientCertificates())
+          .withReloadInterval(tls.getReloadInterval()));
+    }
+    if (properties.getClusterSecret() != null && !properties.getClusterSecret().isEmpty()) {
+      builder.clusterSecret(properties.getClusterSecret().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+    if (properties.getMaxConcurrentCallsPerPeer() != null) {
+      builder.maxConcurrentCallsPerPeer(properties.getMaxConcurrentCallsPerPeer());
+    }
     return builder.build();
   }
 

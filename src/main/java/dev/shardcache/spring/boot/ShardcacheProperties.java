@@ -128,6 +128,101 @@ public class ShardcacheProperties {
     return caches;
   }
 
+  /** TLS between members; off when {@code certificate-chain} is not set. */
+  private Tls tls = new Tls();
+
+  /**
+   * The secret every member shares, at least 16 bytes (UTF-8); when set, peers authenticate each
+   * call with an HMAC token of it. Keep it out of source control (an environment variable or a
+   * secret store).
+   */
+  private @Nullable String clusterSecret;
+
+  /** Calls in progress allowed from one host before further calls are refused. */
+  private @Nullable Integer maxConcurrentCallsPerPeer;
+
+  public Tls getTls() {
+    return tls;
+  }
+
+  public void setTls(Tls tls) {
+    this.tls = tls;
+  }
+
+  public @Nullable String getClusterSecret() {
+    return clusterSecret;
+  }
+
+  public void setClusterSecret(@Nullable String clusterSecret) {
+    this.clusterSecret = clusterSecret;
+  }
+
+  public @Nullable Integer getMaxConcurrentCallsPerPeer() {
+    return maxConcurrentCallsPerPeer;
+  }
+
+  public void setMaxConcurrentCallsPerPeer(@Nullable Integer maxConcurrentCallsPerPeer) {
+    this.maxConcurrentCallsPerPeer = maxConcurrentCallsPerPeer;
+  }
+
+  /** PEM files for TLS between members; see {@link dev.shardcache.PeerTls}. */
+  public static class Tls {
+    /** This node's certificate chain (PEM). Setting it turns TLS on. */
+    private @Nullable String certificateChain;
+
+    /** This node's private key (PKCS#8 PEM). */
+    private @Nullable String privateKey;
+
+    /** The certificates that sign members' certificates (PEM). */
+    private @Nullable String trustedCertificates;
+
+    /** Whether members must present client certificates (mutual TLS). */
+    private boolean requireClientCertificates = true;
+
+    /** How often the files are re-read, so rotated certificates apply without a restart. */
+    private Duration reloadInterval = dev.shardcache.PeerTls.DEFAULT_RELOAD_INTERVAL;
+
+    public @Nullable String getCertificateChain() {
+      return certificateChain;
+    }
+
+    public void setCertificateChain(@Nullable String certificateChain) {
+      this.certificateChain = certificateChain;
+    }
+
+    public @Nullable String getPrivateKey() {
+      return privateKey;
+    }
+
+    public void setPrivateKey(@Nullable String privateKey) {
+      this.privateKey = privateKey;
+    }
+
+    public @Nullable String getTrustedCertificates() {
+      return trustedCertificates;
+    }
+
+    public void setTrustedCertificates(@Nullable String trustedCertificates) {
+      this.trustedCertificates = trustedCertificates;
+    }
+
+    public boolean isRequireClientCertificates() {
+      return requireClientCertificates;
+    }
+
+    public void setRequireClientCertificates(boolean requireClientCertificates) {
+      this.requireClientCertificates = requireClientCertificates;
+    }
+
+    public Duration getReloadInterval() {
+      return reloadInterval;
+    }
+
+    public void setReloadInterval(Duration reloadInterval) {
+      this.reloadInterval = reloadInterval;
+    }
+  }
+
   public void setCaches(Map<String, Cache> caches) {
     this.caches = caches;
   }

@@ -138,6 +138,34 @@ class ShardcacheAutoConfigurationTest {
         }));
   }
 
+  @Test
+  void aClusterSecretFromPropertiesLetsMembersTalkAndKeepsOthersOut() throws IOException {
+    int portA = freePort();
+    int portB = freePort();
+    String peers = "shardcache.peers=127.0.0.1:" + portA + ",127.0.0.1:" + portB;
+    ApplicationContextRunner app = new ApplicationContextRunner()
+        .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+        .withUserConfiguration(AnnotatedService.class)
+        .withPropertyValues(peers);
+    app.withPropertyValues("shardcache.port=" + portA, "shardcache.cluster-secret=correct horse battery staple")
+        .run(a -> app.withPropertyValues("shardcache.port=" + portB,
+                "shardcache.cluster-secret=correct horse battery staple").run(b -> {
+          for (int k = 0; k < 10; k++) {
+            assertThat(b.getBean(AnnotatedService.class).quote("s" + k))
+                .isEqualTo(a.getBean(AnnotatedService.class).quote("s" + k));
+          }
+          assertThat(a.getBean(AnnotatedService.class).calls() + b.getBean(AnnotatedService.class).calls())
+              .isEqualTo(10);
+        }));
+  }
+
+  @Test
+  void incompleteTlsPropertiesFailAtStartWithAMessage() {
+    runner.withPropertyValues("shardcache.tls.certificate-chain=/nonexistent/node.crt")
+        .run(context -> assertThat(context).hasFailed()
+            .getFailure().rootCause().hasMessageContaining("shardcache.tls.private-key"));
+  }
+
   private static CacheConfig<?, ?> cacheConfig(ShardcacheNode node, String name) {
     return node.caches().stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow().config();
   }
