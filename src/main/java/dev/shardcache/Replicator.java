@@ -42,6 +42,7 @@ final class Replicator implements AutoCloseable {
   static final int MAX_BATCH = 500;
   static final int DEFAULT_CAPACITY_PER_PEER = 100_000;
   private static final long DRAIN_INTERVAL_MILLIS = 5;
+  private static final Duration NOT_FOUND_RETRY = Duration.ofSeconds(1);
 
   private final String self;
   private final Function<String, @Nullable PeerClient> clients;
@@ -117,6 +118,9 @@ final class Replicator implements AutoCloseable {
   }
 
   private void drain(String peer, PeerQueue queue) {
+    if (!queue.due(System.nanoTime())) {
+      return;
+    }
     while (!closed && queue.size() > 0) {
       PeerClient client = clients.apply(peer);
       if (client == null || !client.tryAcquire()) {
@@ -136,8 +140,14 @@ final class Replicator implements AutoCloseable {
           queue.putBack(batch);
           return;
         }
-        // The peer answered with an error (e.g. it lacks the cache): retrying cannot help.
         client.onAnswer();
+        if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+          // The peer has not defined the cache yet (it is starting): keep the batch, retry later.
+          queue.putBack(batch);
+          queue.retryAfter(System.nanoTime() + NOT_FOUND_RETRY.toNanos());
+          return;
+        }
+        // The peer refused the batch for another reason: retrying cannot help.
         dropped.add(batch.size());
         logger.log(Level.WARNING, "Peer {0} refused replicated writes: {1}",
             new Object[] {peer, e.getStatus()});
@@ -229,6 +239,21 @@ final class Replicator implements AutoCloseable {
   private final class PeerQueue {
     private final LinkedHashMap<Slot, VersionedEntry> entries = new LinkedHashMap<>();
     private final LinkedHashMap<Slot, Boolean> invalidations = new LinkedHashMap<>();
+    private long retryAtNanos;
+    private boolean waiting;
+
+    synchronized void retryAfter(long nanos) {
+      retryAtNanos = nanos;
+      waiting = true;
+    }
+
+    synchronized boolean due(long now) {
+      if (waiting && now - retryAtNanos < 0) {
+        return false;
+      }
+      waiting = false;
+      return true;
+    }
 
     synchronized void addEntry(String cache, VersionedEntry entry) {
       Slot slot = new Slot(cache, entry.getKey());

@@ -100,6 +100,26 @@ class ReplicationIntegrationTest {
     }
   }
 
+  /** Regression: writes queued for a peer that had not defined the cache yet were dropped for good. */
+  @Test
+  void writesQueuedForAPeerStillDefiningItsCacheAreDeliveredOnceItHas() throws Exception {
+    try (ShardcacheNode a = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+        ShardcacheNode b = ShardcacheNode.builder().listen("127.0.0.1", 0).build()) {
+      CacheConfig<String, String> config =
+          CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).replicationFactor(2).build();
+      DistributedCache<String, String> onA = a.cache("late", config);
+      a.start();
+      b.start();
+      a.setPeers(List.of(b.address()));
+      b.setPeers(List.of(a.address()));
+      onA.put("k", "v"); // b has no cache "late" yet: its copy waits in a's queue
+      DistributedCache<String, String> onB = b.cache("late", config);
+      await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
+          assertThat(((DefaultDistributedCache<String, String>) onB).peek("k")).isNotNull());
+      assertThat(onB.getIfPresent("k")).isEqualTo("v");
+    }
+  }
+
   @Test
   void aDeleteIsNotUndoneByALateOlderWrite() throws Exception {
     cluster = new ReplicatedCluster(2, 2, false, false);
