@@ -73,8 +73,14 @@ final class Replicator implements AutoCloseable {
     }
   }
 
+  /** For tests: near-cache invalidations matching this are silently dropped, as a lossy network would. */
+  volatile java.util.function.Predicate<String> dropNearInvalidationsTo = peer -> false;
+
   /** Queues the removal of a key from {@code peer}'s near cache. */
   void enqueueNearInvalidation(String peer, String cache, ByteString key) {
+    if (dropNearInvalidationsTo.test(peer)) {
+      return;
+    }
     if (!closed) {
       queues.computeIfAbsent(peer, p -> new PeerQueue()).addInvalidation(cache, key);
     }

@@ -273,6 +273,11 @@ public final class ShardcacheNode implements AutoCloseable {
     }
   }
 
+  /** For tests: drops every near-cache invalidation this node would send, as a lossy network would. */
+  void dropNearCacheInvalidations(boolean drop) {
+    runningCluster().replicator().dropNearInvalidationsTo = peer -> drop;
+  }
+
   /** Runs the periodic pass now, on the caller's thread; for tests. */
   void maintainNow() {
     maintain();

@@ -295,6 +295,51 @@ class ReplicationIntegrationTest {
     await().atMost(Duration.ofSeconds(10)).until(() -> "second".equals(cluster.cache(0).get(k)));
   }
 
+  @Test
+  void aLostNearCacheInvalidationIsBoundedByTheNearCacheTtl() throws Exception {
+    Duration ttl = Duration.ofMillis(800);
+    try (ShardcacheNode a = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+        ShardcacheNode b = ShardcacheNode.builder().listen("127.0.0.1", 0).build()) {
+      CacheConfig<String, String> config =
+          CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).nearCache(100, ttl).build();
+      DistributedCache<String, String> onA = a.cache("near", config);
+      DistributedCache<String, String> onB = b.cache("near", config);
+      a.start();
+      b.start();
+      a.setPeers(List.of(b.address()));
+      b.setPeers(List.of(a.address()));
+      String key = null;
+      for (int k = 0; key == null; k++) {
+        if (onA.ownerOf("near" + k).equals(b.address())) {
+          key = "near" + k;
+        }
+      }
+      onB.put(key, "v1");
+      await().atMost(Duration.ofSeconds(5)).until(() -> b.replicationBacklog() == 0);
+      assertThat(onA.get(key)).isEqualTo("v1"); // now near-cached on a
+
+      b.dropNearCacheInvalidations(true); // every invalidation b sends is lost
+      long written = System.nanoTime();
+      onB.put(key, "v2");
+      // Stale reads on a are possible, but never for longer than the TTL.
+      String k = key;
+      await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+          .until(() -> "v2".equals(onA.get(k)));
+      long staleMillis = (System.nanoTime() - written) / 1_000_000;
+      System.out.printf("near cache: invalidation dropped, stale for %d ms (ttl %d ms)%n",
+          staleMillis, ttl.toMillis());
+      assertThat(staleMillis).isLessThanOrEqualTo(ttl.toMillis() + 500);
+
+      // Reordered or repeated invalidations are harmless: an invalidation only drops an entry.
+      b.dropNearCacheInvalidations(false);
+      onB.put(key, "v3");
+      onB.invalidate(key);
+      onB.put(key, "v4");
+      await().atMost(Duration.ofSeconds(5)).until(() -> b.replicationBacklog() == 0);
+      assertThat(onA.get(key)).isEqualTo("v4");
+    }
+  }
+
   private int indexOf(String address) {
     for (int i = 0; i < cluster.nodes.size(); i++) {
       if (cluster.node(i).isRunning() && cluster.node(i).address().equals(address)) {
