@@ -139,6 +139,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final LongAdder fetchedCopies = new LongAdder();
   private final LongAdder repairs = new LongAdder();
   private final LongAdder antiEntropyBytes = new LongAdder();
+  private final LongAdder handedOff = new LongAdder();
 
   DefaultDistributedCache(
       String name, CacheConfig<K, V> config, Supplier<Cluster> clusters, Executor executor) {
@@ -1317,6 +1318,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     outgoing.forEach((holder, entries) -> {
       if (stream(cluster, holder, entries)) {
         delivered.add(holder);
+        handedOff.add(entries.size());
       }
     });
     toDrop.forEach((key, entry) -> {
@@ -1623,6 +1625,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** Copies taken from another holder instead of loading. */
   long fetchedCopyCount() {
     return fetchedCopies.sum();
+  }
+
+  /** Entries streamed to new holders by rebalancing passes, acknowledged. */
+  long handedOffCount() {
+    return handedOff.sum();
   }
 
   /** Holders repaired by reads. */

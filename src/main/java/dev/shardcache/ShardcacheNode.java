@@ -291,6 +291,18 @@ public final class ShardcacheNode implements AutoCloseable {
     return runningCluster().replicator().backlog();
   }
 
+  /**
+   * Returns how many entries rebalancing has handed to new holders since the node started: it
+   * rises after each membership change while keys stream to the members that now hold them.
+   */
+  public long handedOffEntries() {
+    long total = 0;
+    for (DefaultDistributedCache<?, ?> cache : caches.values()) {
+      total += cache.handedOffCount();
+    }
+    return total;
+  }
+
   /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
   public Set<String> suspectedPeers() {
     return runningCluster().suspectedPeers();

@@ -354,6 +354,11 @@ class ClusterIntegrationTest {
         + " %d keys moved to it, %d reloaded (%.2f%%)%n", moved, cluster.totalLoads() - 2_000,
         100.0 * (cluster.totalLoads() - 2_000) / 2_000);
     assertThat(cluster.loader(added).calls()).isZero();
+    long handedOff = 0;
+    for (int i = 0; i < added; i++) {
+      handedOff += cluster.node(i).handedOffEntries();
+    }
+    assertThat(handedOff).as("entries streamed to the newcomer").isPositive();
     assertThat(cluster.totalLoads()).isEqualTo(2_000);
 
     // The old owners dropped the keys they lost, so nothing stale is left to resurface.

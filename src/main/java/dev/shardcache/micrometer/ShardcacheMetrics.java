@@ -48,10 +48,11 @@ import java.util.function.ToLongFunction;
  * failure detector has taken out of the ring) and {@code shardcache.replication.backlog}
  * ({@link ShardcacheNode#replicationBacklog()}: replica writes and invalidations not yet delivered,
  * hinted writes held for unreachable peers included, so a backlog that drains to zero after an
- * outage is the hinted handoff completing). They read {@code NaN} while the node is not running.
+ * outage is the hinted handoff completing) and {@code shardcache.rebalance.handed.off} (entries
+ * streamed to new holders after membership changes: the progress of rebalancing). They read
+ * {@code NaN} while the node is not running.
  *
- * <p><b>Not reported:</b> a separate figure for hinted-handoff progress (the node exposes none
- * beyond the backlog above), and anti-entropy repairs.
+ * <p><b>Not reported:</b> anti-entropy repairs.
  *
  * <p>The caches reported are those the node defines when {@link #bindTo} runs; bind after defining
  * them (the Spring Boot auto-configuration binds once the context's singletons exist). Several
@@ -105,6 +106,11 @@ public final class ShardcacheMetrics implements MeterBinder {
             n -> whileRunning(n, () -> (int) Math.min(Integer.MAX_VALUE, n.replicationBacklog())))
         .tags(tags)
         .description("Replica writes and invalidations not yet delivered, hinted writes included")
+        .register(registry);
+    FunctionCounter.builder("shardcache.rebalance.handed.off", node,
+            n -> n.isRunning() ? n.handedOffEntries() : Double.NaN)
+        .tags(tags)
+        .description("Entries streamed to their new holders after membership changes")
         .register(registry);
     for (DistributedCache<?, ?> cache : node.caches()) {
       bindCache(registry, cache);
