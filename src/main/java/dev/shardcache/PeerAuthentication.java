@@ -7,6 +7,8 @@ import io.grpc.Channel;
 import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
 import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
+import io.grpc.ForwardingServerCall;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
@@ -33,6 +35,12 @@ import javax.crypto.spec.SecretKeySpec;
  * answered {@code UNAUTHENTICATED} before the call reaches the service, counted, and logged at
  * most once per {@link #LOG_INTERVAL}.
  *
+ * <p>Authentication is mutual: the serving node answers with a {@code shardcache-auth-reply}
+ * header, an HMAC of the caller's token, and the caller refuses an answer without a valid one
+ * ({@code UNAUTHENTICATED}, which callers treat like an unreachable peer). So a process listening
+ * at a member's address without the secret can neither call the cluster nor be trusted by it: its
+ * heartbeats fail, it is suspected, and no entry is read from or written to it.
+ *
  * <p>The token proves the caller knows the secret; it does not hide traffic, and a captured token
  * can be replayed for the same method within the skew window. Use it with TLS (which stops both)
  * wherever the network is not trusted. Thread-safe.
@@ -42,6 +50,8 @@ final class PeerAuthentication {
 
   static final Metadata.Key<String> TOKEN =
       Metadata.Key.of("shardcache-auth", Metadata.ASCII_STRING_MARSHALLER);
+  static final Metadata.Key<String> REPLY =
+      Metadata.Key.of("shardcache-auth-reply", Metadata.ASCII_STRING_MARSHALLER);
   static final Duration MAX_SKEW = Duration.ofMinutes(5);
   static final Duration LOG_INTERVAL = Duration.ofSeconds(10);
   private static final String ALGORITHM = "HmacSHA256";
@@ -90,11 +100,21 @@ final class PeerAuthentication {
     } catch (NumberFormatException e) {
       return false;
     }
-    if (Math.abs(clock.getAsLong() - millis) > MAX_SKEW.toMillis()) {
-      return false;
+    if (millis < 0 || Math.abs(clock.getAsLong() - millis) > MAX_SKEW.toMillis()) {
+      return false; // (a negative stamp could also overflow the subtraction)
     }
     byte[] expected = sign("v1." + millis + "." + method).getBytes(UTF_8);
     return MessageDigest.isEqual(expected, parts[2].getBytes(UTF_8));
+  }
+
+  /** The reply a server that knows the secret gives to {@code token}. */
+  String reply(String token) {
+    return sign("reply." + token);
+  }
+
+  boolean verifyReply(String token, @org.jspecify.annotations.Nullable String reply) {
+    return reply != null && reply.length() <= 256
+        && MessageDigest.isEqual(reply(token).getBytes(UTF_8), reply.getBytes(UTF_8));
   }
 
   ClientInterceptor clientInterceptor() {
@@ -102,11 +122,32 @@ final class PeerAuthentication {
       @Override
       public <Q, R> ClientCall<Q, R> interceptCall(
           MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+        String token = token(method.getFullMethodName(), clock.getAsLong());
         return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
           @Override
           public void start(Listener<R> listener, Metadata headers) {
-            headers.put(TOKEN, token(method.getFullMethodName(), clock.getAsLong()));
-            super.start(listener, headers);
+            headers.put(TOKEN, token);
+            super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+              private boolean verified;
+
+              @Override
+              public void onHeaders(Metadata responseHeaders) {
+                verified = verifyReply(token, responseHeaders.get(REPLY));
+                super.onHeaders(responseHeaders);
+              }
+
+              @Override
+              public void onClose(Status status, Metadata trailers) {
+                if (status.isOk() && !verified) {
+                  // Whatever it sent, a peer that cannot prove the secret is not a member.
+                  rejected.increment();
+                  super.onClose(Status.UNAUTHENTICATED.withDescription("the peer did not prove the"
+                      + " cluster secret; is it a member configured with the same secret?"), trailers);
+                  return;
+                }
+                super.onClose(status, trailers);
+              }
+            }, headers);
           }
         };
       }
@@ -119,8 +160,16 @@ final class PeerAuthentication {
       public <Q, R> ServerCall.Listener<Q> interceptCall(
           ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         String method = call.getMethodDescriptor().getFullMethodName();
-        if (verify(method, headers.get(TOKEN))) {
-          return next.startCall(call, headers);
+        String token = headers.get(TOKEN);
+        if (verify(method, token)) {
+          String answer = reply(token);
+          return next.startCall(new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+            @Override
+            public void sendHeaders(Metadata responseHeaders) {
+              responseHeaders.put(REPLY, answer);
+              super.sendHeaders(responseHeaders);
+            }
+          }, headers);
         }
         rejected.increment();
         long now = System.nanoTime();

@@ -16,10 +16,13 @@ final class RemoteErrors {
 
   private RemoteErrors() {}
 
-  /** Whether a call failed because the peer could not be reached, rather than by its answer. */
+  /**
+   * Whether a call failed because the peer could not be reached, rather than by its answer. A peer
+   * that fails authentication either way counts as unreachable: it is not a member to trust.
+   */
   static boolean isUnreachable(Status status) {
     return switch (status.getCode()) {
-      case UNAVAILABLE, DEADLINE_EXCEEDED -> true;
+      case UNAVAILABLE, DEADLINE_EXCEEDED, UNAUTHENTICATED -> true;
       default -> false;
     };
   }

@@ -48,19 +48,30 @@ final class TransportSecurity implements AutoCloseable {
     long period = tls.reloadInterval().toMillis();
     try {
       AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
-      reloads.add(keys.updateIdentityCredentials(tls.certificateChain().toFile(),
-          tls.privateKey().toFile(), period, TimeUnit.MILLISECONDS, reloader));
       AdvancedTlsX509TrustManager serverTrust = AdvancedTlsX509TrustManager.newBuilder()
           .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION)
           .build();
-      reloads.add(serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile(), period,
-          TimeUnit.MILLISECONDS, reloader));
       AdvancedTlsX509TrustManager clientTrust = AdvancedTlsX509TrustManager.newBuilder()
           .setVerification(
               AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
           .build();
-      reloads.add(clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile(), period,
-          TimeUnit.MILLISECONDS, reloader));
+      keys.updateIdentityCredentials(tls.certificateChain().toFile(), tls.privateKey().toFile());
+      serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+      clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+      // grpc-util's own scheduled reload raises any period under a minute to a minute, and reloads
+      // the key only when both files changed; re-reading on our own schedule honours the interval
+      // and picks up a renewed certificate alone.
+      reloader.scheduleWithFixedDelay(() -> {
+        try {
+          keys.updateIdentityCredentials(tls.certificateChain().toFile(), tls.privateKey().toFile());
+          serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+          clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+          java.util.logging.Logger.getLogger(TransportSecurity.class.getName()).log(
+              java.util.logging.Level.WARNING, "Cannot reload the TLS files of " + tls
+                  + "; the previous certificates stay in use: " + e.getMessage());
+        }
+      }, period, period, TimeUnit.MILLISECONDS);
       this.serverCredentials = TlsServerCredentials.newBuilder()
           .keyManager(keys)
           .trustManager(serverTrust)
