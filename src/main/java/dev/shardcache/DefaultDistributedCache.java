@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.Expiry;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
@@ -119,6 +118,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final @Nullable CacheLoader<K, V> loader;
   private final int replicationFactor;
   private final Cache<K, Versioned<V>> shard;
+  private final long ttlMillis;
+  private final long tombstoneMillis;
   private final @Nullable Cache<K, V> nearCache;
 
   private final ConcurrentMap<K, CompletableFuture<V>> loads = new ConcurrentHashMap<>();
@@ -151,12 +152,17 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.valueCodec = config.valueCodec();
     this.loader = config.loader().orElse(null);
     this.replicationFactor = config.replicationFactor();
-    this.shard =
-        Caffeine.newBuilder()
-            .maximumSize(config.maximumSize())
-            .expireAfter(new VersionExpiry())
-            .evictionListener((k, v, cause) -> evictions.increment())
-            .build();
+    this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
+    this.tombstoneMillis = config.tombstoneLifetime().toMillis();
+    Caffeine<Object, Object> shardBuilder = Caffeine.newBuilder()
+        .maximumSize(config.maximumSize())
+        .evictionListener((k, v, cause) -> evictions.increment());
+    if (ttlMillis >= 0) {
+      // A fixed policy, long enough for values and tombstones alike; see isLive for the exact
+      // lifetime of each entry. (Caffeine's per-entry expiry would double the cost of a hit.)
+      shardBuilder.expireAfterWrite(Duration.ofMillis(Math.max(ttlMillis, tombstoneMillis)));
+    }
+    this.shard = shardBuilder.build();
     this.nearCache =
         config.nearCacheEnabled()
             ? Caffeine.newBuilder()
@@ -167,38 +173,29 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   /**
-   * Expires an entry relative to the time its version was written, not the time this node received
-   * it, so every holder drops a key at about the same moment. Tombstones live for the configured
-   * tombstone lifetime.
+   * Whether an entry is a value still within its lifetime. Lifetimes count from the time the
+   * version was written, not the time this node received the copy, so every holder drops a key at
+   * about the same moment. Without a TTL this reads no clock.
    */
-  private final class VersionExpiry implements Expiry<K, Versioned<V>> {
-    private final long ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
-    private final long tombstoneMillis = config.tombstoneLifetime().toMillis();
-
-    private long remainingNanos(Versioned<V> entry) {
-      long lifetime = entry.isTombstone() ? tombstoneMillis : ttlMillis;
-      if (lifetime < 0) {
-        return Long.MAX_VALUE;
-      }
-      long writtenAt = HybridLogicalClock.physicalMillis(entry.version().timestamp());
-      long remaining = writtenAt + lifetime - System.currentTimeMillis();
-      return remaining <= 0 ? 0 : TimeUnit.MILLISECONDS.toNanos(Math.min(remaining, lifetime));
+  private boolean isLive(Versioned<V> entry) {
+    if (entry.isTombstone()) {
+      return false;
     }
+    return ttlMillis < 0
+        || System.currentTimeMillis() - HybridLogicalClock.physicalMillis(entry.version().timestamp())
+            < ttlMillis;
+  }
 
-    @Override
-    public long expireAfterCreate(K key, Versioned<V> value, long currentTime) {
-      return remainingNanos(value);
-    }
-
-    @Override
-    public long expireAfterUpdate(K key, Versioned<V> value, long currentTime, long currentDuration) {
-      return remainingNanos(value);
-    }
-
-    @Override
-    public long expireAfterRead(K key, Versioned<V> value, long currentTime, long currentDuration) {
-      return currentDuration;
-    }
+  /**
+   * Removes values past their TTL and tombstones past their lifetime; run by the node's periodic
+   * maintenance so that neither outlives its time by more than one maintenance interval.
+   */
+  void sweep() {
+    long now = System.currentTimeMillis();
+    shard.asMap().values().removeIf(entry -> {
+      long age = now - HybridLogicalClock.physicalMillis(entry.version().timestamp());
+      return entry.isTombstone() ? age >= tombstoneMillis : ttlMillis >= 0 && age >= ttlMillis;
+    });
   }
 
   @Override
@@ -220,7 +217,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     // The shard holds the keys this node holds (entries of keys it lost are handed off and dropped
     // after each membership change), so a key found here needs no encoding, hashing or ring lookup.
     Versioned<V> local = shard.getIfPresent(key);
-    if (local != null && !local.isTombstone()) {
+    if (local != null && isLive(local)) {
       hits.increment();
       return local.value();
     }
@@ -241,7 +238,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** Looks a key up in the shard, counting the hit or miss; tombstones read as absent. */
   private @Nullable V lookup(K key) {
     Versioned<V> entry = shard.getIfPresent(key);
-    if (entry == null || entry.isTombstone()) {
+    if (entry == null || !isLive(entry)) {
       misses.increment();
       return null;
     }
@@ -330,7 +327,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     try {
       Cluster cluster = clusters.get();
       Versioned<V> local = shard.getIfPresent(key);
-      if (local != null && !local.isTombstone()) {
+      if (local != null && isLive(local)) {
         hits.increment();
         return CompletableFuture.completedFuture(local.value());
       }
@@ -381,7 +378,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     Map<String, Map<ByteString, K>> remoteByOwner = new HashMap<>();
     for (K key : distinct) {
       Versioned<V> held = shard.getIfPresent(key);
-      if (held != null && !held.isTombstone()) {
+      if (held != null && isLive(held)) {
         hits.increment();
         result.put(key, held.value());
         continue;
@@ -470,7 +467,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
       V value = null;
       if (store) {
         Versioned<V> again = shard.policy().getIfPresentQuietly(key);
-        value = again == null ? null : again.value();
+        value = again == null || !isLive(again) ? null : again.value();
         if (value == null) {
           value = copyFromOtherHolders(key, keyBytes, hash);
         }
@@ -607,7 +604,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         logger.log(Level.FINE, "Ignoring an unreadable copy from " + call.getKey(), e);
       }
     }
-    if (newest == null || newest.isTombstone()) {
+    if (newest == null || !isLive(newest)) {
       return null;
     }
     fetchedCopies.increment();
@@ -1599,7 +1596,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   public long localSize() {
     long values = 0;
     for (Versioned<V> entry : shard.asMap().values()) {
-      if (!entry.isTombstone()) {
+      if (isLive(entry)) {
         values++;
       }
     }

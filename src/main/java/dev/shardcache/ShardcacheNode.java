@@ -261,6 +261,7 @@ public final class ShardcacheNode implements AutoCloseable {
     HashRing ring = joined.ring();
     for (DefaultDistributedCache<?, ?> cache : caches.values()) {
       try {
+        cache.sweep();
         cache.rebalance(ring, ring);
         for (String member : ring.nodes()) {
           if (!joined.isSelf(member)) {
