@@ -479,8 +479,14 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         value = loaded.value();
         if (store) {
           Versioned<V> entry = Versioned.of(value, version);
-          mergeHere(key, entry);
-          replicate(cluster, keyBytes, hash, entry, loaded.bytes(), /* invalidateNear= */ false);
+          Versioned<V> winner = mergeHere(key, entry);
+          if (winner == entry) {
+            replicate(cluster, keyBytes, hash, entry, loaded.bytes(), /* invalidateNear= */ false);
+          } else if (isLive(winner)) {
+            // A write made while we loaded (a put, or another node's compare-and-set) is newer:
+            // answer with it, so every caller agrees on the value the cache holds.
+            value = winner.value();
+          }
         }
       }
       flight.complete(value);

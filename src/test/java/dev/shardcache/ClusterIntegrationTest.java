@@ -178,6 +178,20 @@ class ClusterIntegrationTest {
         .isInstanceOf(CacheLoadException.class);
   }
 
+  /** Regression: an owner's load that lost to a newer compare-and-set answered its own value. */
+  @Test
+  void aLoadThatLosesToANewerWriteAnswersTheWinner() throws Exception {
+    cluster = new TestCluster(2);
+    cluster.loader(1).withDelay(500);
+    String key = cluster.keyOwnedBy(1, "race:");
+    CompletableFuture<String> ownerRead = cluster.cache(1).getAsync(key); // loads slowly on the owner
+    Thread.sleep(100);
+    String other = cluster.cache(0).get(key, k -> "from-0"); // stored by compare-and-set meanwhile
+    assertThat(other).isEqualTo("from-0");
+    assertThat(ownerRead.get(10, TimeUnit.SECONDS)).isEqualTo("from-0");
+    assertThat(cluster.cache(1).getIfPresent(key)).isEqualTo("from-0");
+  }
+
   @Test
   void invalidateAllClearsEveryMember() {
     cluster = new TestCluster(3);
