@@ -353,8 +353,16 @@ public final class CacheConfig<K, V> {
       return this;
     }
 
-    /** Returns the configuration; the builder may not be used afterwards to change it. */
+    /**
+     * Returns the configuration; the builder may not be used afterwards to change it.
+     *
+     * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()}: Java arrays are
+     *     equal only to themselves, so two equal byte arrays would be two different keys
+     */
     public CacheConfig<K, V> build() {
+      checkArgument(keyCodec != (Object) Codecs.bytes(),
+          "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
+              + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
       return new CacheConfig<>(this);
     }
   }

@@ -30,8 +30,9 @@ public final class Codecs {
   }
 
   /**
-   * Byte arrays as themselves. Encoding and decoding copy, so neither the caller nor the cache can
-   * change the other's array afterwards.
+   * Byte arrays as themselves, for values. Encoding and decoding copy, so neither the caller nor the
+   * cache can change the other's array afterwards. Not for keys: Java arrays are equal only to
+   * themselves, so {@link CacheConfig.Builder#build()} refuses it as a key codec.
    */
   public static Codec<byte[]> bytes() {
     return BytesCodec.INSTANCE;

@@ -45,6 +45,14 @@ class CacheConfigTest {
   }
 
   @Test
+  void byteArrayKeysAreRefusedBecauseArraysCompareByIdentity() {
+    assertThatThrownBy(() -> CacheConfig.builder(Codecs.bytes(), Codecs.utf8()).build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("compare by identity");
+    assertThat(CacheConfig.builder(Codecs.utf8(), Codecs.bytes()).build().valueCodec()).isEqualTo(Codecs.bytes());
+  }
+
+  @Test
   void equalityComparesSettingsAndInstances() {
     CacheLoader<String, String> loader = k -> k;
     assertThat(builder().maximumSize(5).loader(loader).build())
