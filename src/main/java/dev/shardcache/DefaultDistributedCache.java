@@ -311,11 +311,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         return response.getFound() ? decodeValue(response.getValue(), holder) : null;
       } catch (StatusRuntimeException e) {
         remoteFailures.increment();
-        if (!RemoteErrors.isUnreachable(e.getStatus())) {
-          peer.onAnswer();
+        if (!peer.recordFailure(e.getStatus())) {
           throw RemoteErrors.fromStatus(e.getStatus(), holder, name);
         }
-        peer.onUnreachable(e.getStatus());
       }
     }
     return null;
@@ -700,11 +698,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             public void onFailure(Throwable t) {
               remoteFailures.increment();
               Status status = Status.fromThrowable(t);
-              if (RemoteErrors.isUnreachable(status)) {
-                peer.onUnreachable(status);
+              if (peer.recordFailure(status)) {
                 tryHolder(read, key, keyBytes, hash, holders, next);
               } else {
-                peer.onAnswer();
                 read.completeExceptionally(RemoteErrors.fromStatus(status, holder, name));
               }
             }
@@ -790,11 +786,9 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
           public void onFailure(Throwable t) {
             remoteFailures.increment();
             Status status = Status.fromThrowable(t);
-            if (RemoteErrors.isUnreachable(status)) {
-              peer.onUnreachable(status);
+            if (peer.recordFailure(status)) {
               completeBatchOneByOne(batch, chunk);
             } else {
-              peer.onAnswer();
               batch.completeExceptionally(RemoteErrors.fromStatus(status, owner, name));
             }
           }
@@ -1005,14 +999,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private ShardcacheException writeFailed(PeerClient peer, StatusRuntimeException e, String operation) {
     remoteFailures.increment();
     Status status = e.getStatus();
-    if (RemoteErrors.isUnreachable(status)) {
-      peer.onUnreachable(status);
+    if (peer.recordFailure(status)) {
       return new PeerUnavailableException(peer.address(),
           operation + " of cache '" + name + "' not applied: holder " + peer.address()
               + " could not be reached (" + status.getCode() + ": " + status.getDescription()
               + "); retry", e);
     }
-    peer.onAnswer();
     return RemoteErrors.fromStatus(status, peer.address(), name);
   }
 
@@ -1356,11 +1348,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             .build());
         peer.onAnswer();
       } catch (StatusRuntimeException e) {
-        if (RemoteErrors.isUnreachable(e.getStatus())) {
-          peer.onUnreachable(e.getStatus());
-        } else {
-          peer.onAnswer();
-        }
+        peer.recordFailure(e.getStatus());
         return false;
       }
     }
@@ -1400,11 +1388,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
       response = peer.blockingStub(config.remoteTimeout()).digest(built);
       peer.onAnswer();
     } catch (StatusRuntimeException e) {
-      if (RemoteErrors.isUnreachable(e.getStatus())) {
-        peer.onUnreachable(e.getStatus());
-      } else {
-        peer.onAnswer();
-      }
+      peer.recordFailure(e.getStatus());
       return;
     }
     antiEntropyBytes.add(response.getSerializedSize());

@@ -160,6 +160,19 @@ final class PeerClient implements AutoCloseable {
     logger.log(Level.INFO, "Peer {0} is reachable again; its keys are read from it once more", address);
   }
 
+  /**
+   * Records how a call failed: a failure to reach the peer marks it down, any other failure is an
+   * answer from it. Returns whether the peer was unreachable.
+   */
+  boolean recordFailure(Status status) {
+    if (RemoteErrors.isUnreachable(status)) {
+      onUnreachable(status);
+      return true;
+    }
+    onAnswer();
+    return false;
+  }
+
   /** Records that a call failed because the peer could not be reached. */
   void onUnreachable(Status status) {
     boolean wentDown = false;
