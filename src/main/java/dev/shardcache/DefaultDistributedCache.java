@@ -685,9 +685,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
               }
               try {
                 V value = decodeValue(response.getValue(), holder);
-                if (nearCache != null) {
-                  nearCache.put(key, value);
-                }
+                keepNear(key, value);
                 read.complete(value);
               } catch (RuntimeException e) {
                 read.completeExceptionally(e);
@@ -717,9 +715,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     CacheLoader<K, V> own = loader;
     loadInBackground(read, () -> {
       V value = loadOnce(key, keyBytes, hash, false, own);
-      if (nearCache != null) {
-        nearCache.put(key, value);
-      }
+      keepNear(key, value);
       return value;
     });
   }
@@ -772,9 +768,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
                 }
                 V value = decodeValue(entry.getValue(), owner);
                 values.put(key, value);
-                if (nearCache != null) {
-                  nearCache.put(key, value);
-                }
+                keepNear(key, value);
               }
               batch.complete(values);
             } catch (RuntimeException e) {
@@ -817,6 +811,13 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
       });
     } catch (RuntimeException rejected) {
       batch.completeExceptionally(new IllegalStateException("the node is closing", rejected));
+    }
+  }
+
+  /** Keeps a value of a key held elsewhere in the near cache, if there is one. */
+  private void keepNear(K key, V value) {
+    if (nearCache != null) {
+      nearCache.put(key, value);
     }
   }
 
