@@ -45,6 +45,9 @@ public final class CacheConfig<K, V> {
   /** The tombstone lifetime when {@link Builder#tombstoneLifetime} is not set. */
   public static final Duration DEFAULT_TOMBSTONE_LIFETIME = Duration.ofMinutes(10);
 
+  /** How long a read waits for a key's load when {@link Builder#loadTimeout} is not set: 60 s. */
+  public static final Duration DEFAULT_LOAD_TIMEOUT = Duration.ofSeconds(60);
+
   /** The most keys sent to one peer in one batched call; larger batches are split. */
   static final int MAX_KEYS_PER_BATCH = 1_000;
 
@@ -60,6 +63,7 @@ public final class CacheConfig<K, V> {
   private final Duration remoteTimeout;
   private final int replicationFactor;
   private final Duration tombstoneLifetime;
+  private final Duration loadTimeout;
 
   private CacheConfig(Builder<K, V> builder) {
     this.keyCodec = builder.keyCodec;
@@ -77,6 +81,7 @@ public final class CacheConfig<K, V> {
     this.replicationFactor = builder.replicationFactor == UNSET ? 1 : (int) builder.replicationFactor;
     this.tombstoneLifetime =
         builder.tombstoneLifetime == null ? DEFAULT_TOMBSTONE_LIFETIME : builder.tombstoneLifetime;
+    this.loadTimeout = builder.loadTimeout == null ? DEFAULT_LOAD_TIMEOUT : builder.loadTimeout;
   }
 
   /**
@@ -146,6 +151,12 @@ public final class CacheConfig<K, V> {
   }
 
   /** How long a delete is remembered (as a tombstone) so that older, late writes cannot undo it. */
+  /** How long a read waits for a key's load, on the owner or for the owner's answer. */
+  public Duration loadTimeout() {
+    return loadTimeout;
+  }
+
+  /** How long a delete is remembered, so that an older write arriving late cannot undo it. */
   public Duration tombstoneLifetime() {
     return tombstoneLifetime;
   }
@@ -173,7 +184,8 @@ public final class CacheConfig<K, V> {
         && nearCacheTtl.equals(that.nearCacheTtl)
         && remoteTimeout.equals(that.remoteTimeout)
         && replicationFactor == that.replicationFactor
-        && tombstoneLifetime.equals(that.tombstoneLifetime);
+        && tombstoneLifetime.equals(that.tombstoneLifetime)
+        && loadTimeout.equals(that.loadTimeout);
   }
 
   @Override
@@ -194,6 +206,7 @@ public final class CacheConfig<K, V> {
         + ", remoteTimeout=" + remoteTimeout
         + ", replicationFactor=" + replicationFactor
         + ", tombstoneLifetime=" + tombstoneLifetime
+        + ", loadTimeout=" + loadTimeout
         + "}";
   }
 
@@ -216,6 +229,7 @@ public final class CacheConfig<K, V> {
     private @Nullable Duration remoteTimeout;
     private long replicationFactor = UNSET;
     private @Nullable Duration tombstoneLifetime;
+    private @Nullable Duration loadTimeout;
 
     private Builder(Codec<K> keyCodec, Codec<V> valueCodec) {
       this.keyCodec = keyCodec;
@@ -309,8 +323,12 @@ public final class CacheConfig<K, V> {
     }
 
     /**
-     * Sets the deadline of each call to a peer (default 5 s). It must exceed the loader's slowest
-     * expected load: a read whose owner does not answer in time is loaded on the calling node too.
+     * Sets the deadline of each call to a peer that does not wait for a load (default 5 s): a
+     * {@code getIfPresent}, a write, a replication batch. A peer that misses it while it still
+     * answers heartbeats is <em>slow</em>, not down: the call fails (a write with
+     * {@link OutcomeUnknownException}) and the peer keeps its keys. A read that waits for a load is
+     * bounded by {@link #loadTimeout} instead. The owner waits for replicas at most half of this, so
+     * that it answers its caller within the caller's deadline.
      */
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
@@ -322,8 +340,8 @@ public final class CacheConfig<K, V> {
 
     /**
      * Keeps each key on {@code n} distinct members (default 1): the first {@code n} members
-     * clockwise from the key on the ring. Writes are applied by the first reachable of them and
-     * copied to the others asynchronously; reads fall over to the next one when the owner is
+     * clockwise from the key on the ring. Writes are applied by a holder and sent to the
+     * others before they are acknowledged (waiting at most half of {@code remoteTimeout}); reads fall over to the next one when the owner is
      * unreachable; so losing up to {@code n - 1} members loses no cached entry. Every node must use
      * the same factor. A factor above the member count means every member holds every key.
      *
@@ -333,6 +351,23 @@ public final class CacheConfig<K, V> {
       checkState(replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
+      return this;
+    }
+
+    /**
+     * Sets how long a read waits for a key's load (default 60 s): on the owner, for the one load all
+     * readers share; on any other node, for the owner's answer. A read that waits longer fails with
+     * {@link CacheLoadException}; the load itself goes on and is stored when it ends. Set it above
+     * the loader's slowest expected load: the cluster never loads a key a second time because the
+     * first load is slow.
+     *
+     * @throws IllegalArgumentException if {@code timeout} is not positive
+     */
+    public Builder<K, V> loadTimeout(Duration timeout) {
+      requireNonNull(timeout, "timeout");
+      checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
+      checkArgument(!timeout.isNegative() && !timeout.isZero(), "loadTimeout must be positive, got %s", timeout);
+      this.loadTimeout = timeout;
       return this;
     }
 

@@ -34,16 +34,23 @@ import org.jspecify.annotations.Nullable;
  * writes, and rejoins the ring when it answers heartbeats again.
  *
  * <p>The ring is an immutable snapshot swapped atomically on each change, so a lookup never sees
- * half a change. The ring before the latest change is kept too: a new owner that misses a key asks
- * the key's previous owners before it loads.
+ * half a change. Each ring carries an <em>epoch</em>, a number that grows with every change: a
+ * shard entry remembers the epoch at which this node last confirmed that it holds the key, so a hit
+ * under an unchanged ring costs no encoding, hashing or ring lookup, and the first read after a
+ * change re-checks. The last {@value #RING_HISTORY} rings are kept too: a new owner that misses a
+ * key asks the key's holders under each of them before it loads, so a key is not reloaded (and a
+ * write still being handed off is not overwritten by a load) after several quick changes.
  *
  * <p>Thread-safe; membership changes are serialized.
  */
 final class Cluster implements AutoCloseable {
   private static final Logger logger = Logger.getLogger(Cluster.class.getName());
 
-  /** How far ahead of this node's clock a peer's timestamp may pull it. */
-  static final Duration MAX_CLOCK_DRIFT = Duration.ofMinutes(1);
+  /** How many rings before the current one a miss consults before loading. */
+  static final int RING_HISTORY = 4;
+
+  /** How long after a ring change a miss still asks the key's earlier holders for a copy. */
+  static final Duration RECENT_CHANGE_WINDOW = Duration.ofSeconds(60);
 
   private final String self;
   private final long writerId;
@@ -57,8 +64,11 @@ final class Cluster implements AutoCloseable {
   private final List<ClientInterceptor> interceptors;
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
+  private final long maxClockSkewMillis;
   private volatile HashRing ring;
-  private volatile HashRing previousRing;
+  private volatile int ringEpoch;
+  private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
+  private volatile long lastRingChangeNanos;
   private boolean closed; // guarded by this
 
   /**
@@ -68,22 +78,23 @@ final class Cluster implements AutoCloseable {
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
       Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange) {
     this(self, peers, virtualNodes, ticker, replicationTimeout, replicationCapacity, onRingChange,
-        InsecureChannelCredentials.create(), List.of());
+        InsecureChannelCredentials.create(), List.of(), ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
   }
 
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
       Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
-      ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+      ChannelCredentials credentials, List<ClientInterceptor> interceptors, Duration maxClockSkew) {
     this.credentials = credentials;
     this.interceptors = List.copyOf(interceptors);
     this.self = self;
     this.writerId = Version.writerId(self);
     this.virtualNodes = virtualNodes;
     this.ticker = ticker;
-    this.clock = HybridLogicalClock.onSystemClock(MAX_CLOCK_DRIFT);
+    this.maxClockSkewMillis = maxClockSkew.toMillis();
+    // The clock follows a peer's timestamp only as far as a version is accepted at all.
+    this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
     this.onRingChange = onRingChange;
     this.ring = HashRing.of(List.of(self), virtualNodes);
-    this.previousRing = ring;
     this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationCapacity);
     setPeers(peers);
   }
@@ -108,9 +119,39 @@ final class Cluster implements AutoCloseable {
     return ring;
   }
 
+  /** A number that grows with every change of {@link #ring()}. */
+  int ringEpoch() {
+    return ringEpoch;
+  }
+
+  /** Up to {@value #RING_HISTORY} rings before the current one, newest first. */
+  List<HashRing> ringHistory() {
+    return history;
+  }
+
+  /**
+   * The rings before the current one, newest first, if the latest change was less than
+   * {@link #RECENT_CHANGE_WINDOW} ago (entries may still be on their way to their new holders);
+   * otherwise none.
+   */
+  List<HashRing> recentRings() {
+    List<HashRing> before = history;
+    if (before.isEmpty()
+        || System.nanoTime() - lastRingChangeNanos > RECENT_CHANGE_WINDOW.toNanos()) {
+      return List.of();
+    }
+    return before;
+  }
+
   /** The ring before the latest change (the current ring if there was none). */
   HashRing previousRing() {
-    return previousRing;
+    List<HashRing> before = history;
+    return before.isEmpty() ? ring : before.get(0);
+  }
+
+  /** How far ahead of this node's clock a version may be stamped and still be accepted. */
+  long maxClockSkewMillis() {
+    return maxClockSkewMillis;
   }
 
   /** The owner of a key from its encoded bytes, under the current ring. Allocation-free. */
@@ -219,8 +260,18 @@ final class Cluster implements AutoCloseable {
     if (current.nodes().equals(next.nodes())) {
       return;
     }
-    previousRing = current;
+    List<HashRing> older = new ArrayList<>(RING_HISTORY);
+    older.add(current);
+    for (HashRing before : history) {
+      if (older.size() == RING_HISTORY) {
+        break;
+      }
+      older.add(before);
+    }
+    history = List.copyOf(older);
+    lastRingChangeNanos = System.nanoTime();
     ring = next;
+    ringEpoch++; // written only here, under this object's lock
     logger.log(Level.INFO, "Node {0}: ring members are now {1}", new Object[] {self, next.nodes()});
     onRingChange.accept(current, next);
   }

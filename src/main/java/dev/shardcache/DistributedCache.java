@@ -8,19 +8,21 @@ import org.jspecify.annotations.Nullable;
  * One named cache shared by every node of a cluster. Get it from
  * {@link ShardcacheNode#cache(String, CacheConfig)}.
  *
- * <p>Each key has one <em>owner</em>, the node the consistent hash ring maps it to. Reads and
- * writes of a key go to its owner: from the owner itself they touch the local Caffeine shard; from
- * any other node they cost one gRPC call (or none, when a near cache holds the value). On a miss the
- * owner calls the {@link CacheLoader} once for all concurrent readers in the cluster.
+ * <p>Each key has one <em>owner</em>, the node the consistent hash ring maps it to (and, with
+ * {@link CacheConfig.Builder#replicationFactor replication}, further holders). Reads and writes of
+ * a key go to its holders: on a holder they touch the local Caffeine shard; from any other node they
+ * cost one gRPC call (or none, when a near cache holds the value). On a miss the owner calls the
+ * {@link CacheLoader} once for all concurrent readers in the cluster.
  *
  * <p>Consistency is eventual: a read through another node may see a value up to the near cache's
- * TTL old, and while nodes disagree about membership (between {@link ShardcacheNode#setPeers}
- * calls on different nodes) two nodes may each hold a copy of a key.
+ * TTL old, and a replica's copy may lag its owner's by the replication delay. Writing and reading a
+ * key through the same node reads your writes, also while members join and leave.
  *
  * <p>Implementations are thread-safe. Keys and values are never {@code null}. The blocking methods
- * may wait for a peer call (bounded by {@link CacheConfig#remoteTimeout()}) or a load (unbounded:
- * as long as the loader takes). They throw {@link IllegalStateException} if the node was not
- * started or was closed.
+ * wait at most {@link CacheConfig#loadTimeout()} for a load (on this node or on the owner) and
+ * {@link CacheConfig#remoteTimeout()} for any other peer call. A peer that is slow is waited for,
+ * not routed around. They throw {@link IllegalStateException} if the node was not started or was
+ * closed.
  *
  * @param <K> the key type
  * @param <V> the value type
@@ -35,10 +37,12 @@ public interface DistributedCache<K, V> {
 
   /**
    * Returns the value of {@code key}, loading it on its owner if no node holds it. Blocks until the
-   * owner answers or, if the owner cannot be reached, until this node has loaded the value itself.
+   * owner answers (at most {@link CacheConfig#loadTimeout()} while it loads) or, if no holder can be
+   * reached, until this node has loaded the value itself.
    *
    * @return the value, or {@code null} only if the cache has no loader and the key is absent
-   * @throws CacheLoadException if the loader failed or returned {@code null}
+   * @throws CacheLoadException if the loader failed or returned {@code null}, or the load did not
+   *     finish within {@code loadTimeout} (it goes on, and is kept when it ends)
    * @throws IllegalArgumentException if the encoded key is over {@link CacheConfig#maxKeyBytes()}
    * @throws ShardcacheException if the owner answered with an error (such as an unknown cache)
    */
@@ -81,18 +85,23 @@ public interface DistributedCache<K, V> {
   Map<K, V> getAll(Iterable<? extends K> keys);
 
   /**
-   * Stores {@code value} for {@code key} on the key's owner, replacing any value.
+   * Stores {@code value} for {@code key} on the key's holders, replacing any value. Returns once a
+   * holder applied it and every other holder confirmed it (or did not within half of
+   * {@code remoteTimeout}; it then gets the write when it answers again).
    *
    * @throws IllegalArgumentException if the encoded key or value is over its limit
-   * @throws PeerUnavailableException if the owner cannot be reached; the write was not applied
+   * @throws PeerUnavailableException if no holder could be reached; the write was not applied
+   * @throws OutcomeUnknownException if a holder received the write but did not answer in time
    */
   void put(K key, V value);
 
   /**
-   * Removes {@code key} from its owner. A load of the key that is in flight when the invalidation
-   * arrives is not stored.
+   * Removes {@code key} from its holders (a versioned delete, which an older write arriving late
+   * cannot undo). A load of the key that is in flight when the invalidation arrives is not stored,
+   * and reads that start afterwards do not join it.
    *
-   * @throws PeerUnavailableException if the owner cannot be reached; the key was not removed
+   * @throws PeerUnavailableException if no holder could be reached; the key was not removed
+   * @throws OutcomeUnknownException if a holder received the delete but did not answer in time
    */
   void invalidate(K key);
 
@@ -102,17 +111,23 @@ public interface DistributedCache<K, V> {
    * their encoded bytes. Returns whether the replacement happened. Building block of
    * {@code putIfAbsent}, {@code replace} and conditional removes.
    *
-   * @throws PeerUnavailableException if the owner cannot be reached; nothing was changed
+   * <p>A value past its TTL counts as absent.
+   *
+   * @throws PeerUnavailableException if no holder could be reached; nothing was changed
+   * @throws OutcomeUnknownException if the deciding holder did not answer in time; read the key to
+   *     learn whether the replacement happened
    */
   boolean compareAndSet(K key, @Nullable V expected, @Nullable V update);
 
   /**
-   * Removes every entry of this cache from every member's shard, and from this node's near cache.
-   * Loads in flight when a member clears are not stored. Other nodes' near caches keep their
-   * entries until their TTL passes. Blocks until every member answered; members are cleared in
-   * parallel.
+   * Removes every entry of this cache from every member, as a versioned clear: every entry written
+   * before it is dead wherever it is or later arrives (held, loading, queued for a member that was
+   * away, exchanged by anti-entropy), while writes made after this returns are kept. Also empties
+   * this node's near cache; other nodes' near caches keep their entries until their TTL passes.
+   * Blocks for two rounds of calls to every member, made in parallel.
    *
-   * @throws PeerUnavailableException if a member could not be reached; the others were cleared
+   * @throws PeerUnavailableException if a member did not confirm; the others were cleared, and the
+   *     clear is queued for that member and applied when it answers again
    */
   void invalidateAll();
 

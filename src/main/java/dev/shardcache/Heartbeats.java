@@ -23,6 +23,11 @@ import java.util.logging.Logger;
  * phi-accrual detector per peer; a peer whose suspicion passes the threshold leaves the ring, and
  * rejoins it when it answers again.
  *
+ * <p>Pings go over each peer's control connection, never behind data calls, so a peer busy with
+ * large batches or slow loads is not taken for a dead one. When a peer is suspected, the calls in
+ * progress to it are cancelled: a caller waiting for a slow load there falls over now, not at its
+ * deadline. This is the only place that decides a peer is gone (see {@link PeerCalls}).
+ *
  * <p>A peer is assumed alive when it is first configured (its detector starts with one heartbeat),
  * so a peer that never answers is suspected after the detector's first silence period rather than
  * never. Pings do not wait for a connection (a dead peer fails at once) and reset gRPC's reconnect
@@ -76,7 +81,7 @@ final class Heartbeats implements AutoCloseable {
           client.reconnectNow();
         }
         Futures.addCallback(
-            client.futureStub(interval.multipliedBy(2)).ping(
+            client.controlStub(interval.multipliedBy(2)).ping(
                 PingRequest.newBuilder().setCaller(cluster.self()).build()),
             new FutureCallback<PingResponse>() {
               @Override
@@ -91,11 +96,15 @@ final class Heartbeats implements AutoCloseable {
               @Override
               public void onFailure(Throwable t) {
                 // Silence is the signal: the detector's suspicion grows until the next answer.
+                // gRPC would back off reconnecting for up to two minutes; the next tick should
+                // try again, so a peer that starts late or comes back is heard at once.
+                client.resetControlBackoff();
               }
             },
             MoreExecutors.directExecutor());
-        if (!detector.isAvailable(now) && !suspected.contains(peer)) {
-          cluster.setAlive(peer, false);
+        if (!detector.isAvailable(now) && !suspected.contains(peer)
+            && cluster.setAlive(peer, false)) {
+          client.abandonCalls(); // outside the cluster's lock: callbacks may run here
         }
       }
     } catch (RuntimeException e) {

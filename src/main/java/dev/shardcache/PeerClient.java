@@ -15,16 +15,24 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * The channel to one peer, and the peer's reachability as this node sees it.
+ * The channels to one peer, and the peer's reachability as this node sees it.
  *
- * <p>A peer is <em>up</em> until a call to it fails with a transport error (refused, reset,
- * deadline). It is then <em>down</em>: calls are not attempted (callers fall back at once). The
+ * <p>Two channels, two connections: one for data calls and one for heartbeats and probes, so a ping
+ * never queues behind large replication batches or slow loads on the same connection, and a busy
+ * peer is not taken for a dead one.
+ *
+ * <p>A peer is <em>up</em> until a call to it fails because it could not be reached (refused,
+ * reset, authentication failed: see {@link PeerCalls}); a call that merely runs past its deadline
+ * says the peer is slow, not down, and changes nothing here. A down peer: calls are not attempted (callers fall back at once). The
  * first caller after each back-off period starts one {@code Ping} probe in the background and falls
  * back too, so no caller ever waits on a dead peer. The probe waits for the connection (up to
  * {@link #PROBE_TIMEOUT}); its answer brings the peer up, its failure doubles the back-off, up to
@@ -42,9 +50,12 @@ final class PeerClient implements AutoCloseable {
 
   private final String address;
   private final ManagedChannel channel;
+  private final ManagedChannel controlChannel;
   private final PeerServiceGrpc.PeerServiceFutureStub futureStub;
-  private final PeerServiceGrpc.PeerServiceBlockingStub blockingStub;
+  private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
   private final Ticker ticker;
+  /** Calls in progress, cancelled when the failure detector gives up on the peer. */
+  private final Set<Future<?>> inFlight = ConcurrentHashMap.newKeySet();
 
   private final Object lock = new Object();
   private volatile boolean down;
@@ -58,20 +69,31 @@ final class PeerClient implements AutoCloseable {
 
   PeerClient(String address, Ticker ticker, ChannelCredentials credentials,
       List<ClientInterceptor> interceptors) {
+    this(address, ticker, newChannel(address, credentials, interceptors),
+        newChannel(address, credentials, interceptors));
+  }
+
+  /** A client over the given channels; tests pass in-process channels here. */
+  PeerClient(String address, Ticker ticker, ManagedChannel channel, ManagedChannel controlChannel) {
     this.address = address;
     this.ticker = ticker;
-    HostPort hostPort = HostPort.parse(address);
-    this.channel =
-        Grpc.newChannelBuilderForAddress(hostPort.host(), hostPort.port(), credentials)
-            .intercept(interceptors)
-            .maxInboundMessageSize(ShardcacheNode.MAX_MESSAGE_BYTES)
-            .userAgent("shardcache")
-            // Every callback on this channel is short and non-blocking (loads are handed to the
-            // node's executor), so running them on the transport thread saves a thread hop per call.
-            .directExecutor()
-            .build();
+    this.channel = channel;
+    this.controlChannel = controlChannel;
     this.futureStub = PeerServiceGrpc.newFutureStub(channel);
-    this.blockingStub = PeerServiceGrpc.newBlockingStub(channel);
+    this.controlStub = PeerServiceGrpc.newFutureStub(controlChannel);
+  }
+
+  private static ManagedChannel newChannel(String address, ChannelCredentials credentials,
+      List<ClientInterceptor> interceptors) {
+    HostPort hostPort = HostPort.parse(address);
+    return Grpc.newChannelBuilderForAddress(hostPort.host(), hostPort.port(), credentials)
+        .intercept(interceptors)
+        .maxInboundMessageSize(ShardcacheNode.MAX_MESSAGE_BYTES)
+        .userAgent("shardcache")
+        // Every callback on this channel is short and non-blocking (loads are handed to the
+        // node's executor), so running them on the transport thread saves a thread hop per call.
+        .directExecutor()
+        .build();
   }
 
   String address() {
@@ -82,13 +104,43 @@ final class PeerClient implements AutoCloseable {
     return futureStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
-  PeerServiceGrpc.PeerServiceBlockingStub blockingStub(Duration timeout) {
-    return blockingStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  /** The stub of the heartbeat connection, with a deadline {@code timeout} from now. */
+  PeerServiceGrpc.PeerServiceFutureStub controlStub(Duration timeout) {
+    return controlStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
-  /** Makes the channel try to connect now, skipping gRPC's own reconnect back-off. */
+  /** Tracks a call in progress until it completes, so {@link #abandonCalls} can cancel it. */
+  void track(Future<?> call) {
+    inFlight.add(call);
+    if (call.isDone()) {
+      inFlight.remove(call);
+    }
+  }
+
+  /** Stops tracking a completed call. */
+  void untrack(Future<?> call) {
+    inFlight.remove(call);
+  }
+
+  /**
+   * Cancels every call in progress to this peer: the failure detector decided it is gone, so a
+   * caller waiting for its answer (a slow load, say) falls over now instead of at its deadline.
+   */
+  void abandonCalls() {
+    for (Future<?> call : inFlight) {
+      call.cancel(false);
+    }
+  }
+
+  /** Makes the heartbeat channel try to connect now, skipping gRPC's own reconnect back-off. */
+  void resetControlBackoff() {
+    controlChannel.resetConnectBackoff();
+  }
+
+  /** Makes the channels try to connect now, skipping gRPC's own reconnect back-off. */
   void reconnectNow() {
     channel.resetConnectBackoff();
+    controlChannel.resetConnectBackoff();
   }
 
   /** Whether the peer is currently considered reachable. */
@@ -121,7 +173,7 @@ final class PeerClient implements AutoCloseable {
     // gRPC has its own reconnect back-off (up to two minutes); the probe should connect now.
     channel.resetConnectBackoff();
     Futures.addCallback(
-        futureStub
+        futureStub // the data connection: a probe's answer means data calls work again
             .withWaitForReady()
             .withDeadlineAfter(PROBE_TIMEOUT.toNanos(), TimeUnit.NANOSECONDS)
             .ping(PingRequest.getDefaultInstance()),
@@ -134,7 +186,8 @@ final class PeerClient implements AutoCloseable {
           @Override
           public void onFailure(Throwable t) {
             Status status = Status.fromThrowable(t);
-            if (RemoteErrors.isUnreachable(status) || status.getCode() == Status.Code.CANCELLED) {
+            // The probe waits for a connection: running out of time means there was none.
+            if (RemoteErrors.isUnreachable(status) || RemoteErrors.isSlow(status)) {
               onUnreachable(status);
             } else {
               onAnswer(); // it answered, if only with an error
@@ -158,19 +211,6 @@ final class PeerClient implements AutoCloseable {
       backoffNanos = INITIAL_BACKOFF.toNanos();
     }
     logger.log(Level.INFO, "Peer {0} is reachable again; its keys are read from it once more", address);
-  }
-
-  /**
-   * Records how a call failed: a failure to reach the peer marks it down, any other failure is an
-   * answer from it. Returns whether the peer was unreachable.
-   */
-  boolean recordFailure(Status status) {
-    if (RemoteErrors.isUnreachable(status)) {
-      onUnreachable(status);
-      return true;
-    }
-    onAnswer();
-    return false;
   }
 
   /** Records that a call failed because the peer could not be reached. */
@@ -202,10 +242,14 @@ final class PeerClient implements AutoCloseable {
   @Override
   public void close() {
     channel.shutdownNow();
+    controlChannel.shutdownNow();
   }
 
   void awaitTermination(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
     channel.awaitTermination(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    controlChannel.awaitTermination(
+        Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
   }
 
   @Override

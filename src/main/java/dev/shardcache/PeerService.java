@@ -24,6 +24,8 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -33,7 +35,9 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>Handlers may block while a key loads; they run on the server's executor.
+ * <p>Reads that must load never block a handler: the cache answers with a future that completes
+ * on the node's load executor, and the handler returns at once. Writes block their handler for at
+ * most half the caller's deadline (the wait for replicas).
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
@@ -47,22 +51,28 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   @Override
   public void get(GetRequest request, StreamObserver<GetResponse> response) {
-    answer(response, () -> cache(request.getCache()).serveGet(request));
+    answerLater(response, () -> cache(request.getCache()).serveGet(request));
   }
 
   @Override
   public void getAll(GetAllRequest request, StreamObserver<GetAllResponse> response) {
-    answer(response, () -> cache(request.getCache()).serveGetAll(request));
+    answerLater(response, () -> cache(request.getCache()).serveGetAll(request));
   }
 
   @Override
   public void put(PutRequest request, StreamObserver<PutResponse> response) {
-    answer(response, () -> cache(request.getCache()).servePut(request));
+    answer(response, () -> {
+      cache(request.getCache()).servePut(request);
+      return PutResponse.getDefaultInstance();
+    });
   }
 
   @Override
   public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
-    answer(response, () -> cache(request.getCache()).serveInvalidate(request));
+    answer(response, () -> {
+      cache(request.getCache()).serveInvalidate(request);
+      return InvalidateResponse.getDefaultInstance();
+    });
   }
 
   @Override
@@ -74,7 +84,7 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void invalidateAll(
       InvalidateAllRequest request, StreamObserver<InvalidateAllResponse> response) {
-    answer(response, () -> cache(request.getCache()).serveInvalidateAll());
+    answer(response, () -> cache(request.getCache()).serveInvalidateAll(request));
   }
 
   @Override
@@ -119,6 +129,43 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   private interface Call<T> {
     T run();
+  }
+
+  /** Answers with a future's result when it completes, on whatever thread completes it. */
+  private static <T> void answerLater(StreamObserver<T> response, Call<CompletableFuture<T>> call) {
+    CompletableFuture<T> result;
+    try {
+      result = call.run();
+    } catch (Throwable t) {
+      fail(response, t);
+      return;
+    }
+    result.whenComplete((value, failure) -> {
+      if (failure != null) {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
+            ? failure.getCause()
+            : failure;
+        fail(response, cause);
+        return;
+      }
+      try {
+        response.onNext(value);
+        response.onCompleted();
+      } catch (RuntimeException cancelled) {
+        // The caller went away (cancelled, deadline): nobody is left to answer.
+      }
+    });
+  }
+
+  private static <T> void fail(StreamObserver<T> response, Throwable t) {
+    try {
+      response.onError(RemoteErrors.toStatus(t));
+    } catch (RuntimeException cancelled) {
+      // The caller went away.
+    }
+    if (t instanceof Error error && !(t instanceof AssertionError)) {
+      throw error;
+    }
   }
 
   private static <T> void answer(StreamObserver<T> response, Call<T> call) {

@@ -9,7 +9,8 @@ import java.util.logging.Logger;
  * The one mapping between local exceptions and gRPC {@link Status} on the wire, in both directions
  * (see docs/protocol.md, "Errors"). Keeping it in one place is what lets a caller tell an owner that
  * could not load a key (the caller must not load it again) from an owner it could not reach (the
- * caller loads the key itself).
+ * caller falls over to the next holder), and both from an owner that is only slow (nobody falls
+ * over: see {@link PeerCalls}).
  */
 final class RemoteErrors {
   private static final Logger logger = Logger.getLogger(RemoteErrors.class.getName());
@@ -17,14 +18,22 @@ final class RemoteErrors {
   private RemoteErrors() {}
 
   /**
-   * Whether a call failed because the peer could not be reached, rather than by its answer. A peer
-   * that fails authentication either way counts as unreachable: it is not a member to trust.
+   * Whether a call failed because the peer could not be reached, rather than by its answer or its
+   * slowness. A peer that fails authentication counts as unreachable: it is not a member to trust.
+   * A call cancelled because the failure detector gave up on the peer counts too. A deadline that
+   * expired does <em>not</em>: the peer may be busy with a slow load while it answers heartbeats,
+   * and only the failure detector decides that a peer is gone.
    */
   static boolean isUnreachable(Status status) {
     return switch (status.getCode()) {
-      case UNAVAILABLE, DEADLINE_EXCEEDED, UNAUTHENTICATED -> true;
+      case UNAVAILABLE, UNAUTHENTICATED, CANCELLED -> true;
       default -> false;
     };
+  }
+
+  /** Whether a call ran past its deadline: the peer is slow, and the outcome of a write unknown. */
+  static boolean isSlow(Status status) {
+    return status.getCode() == Status.Code.DEADLINE_EXCEEDED;
   }
 
   /** The status a serving node answers with for {@code failure}. */
@@ -34,6 +43,9 @@ final class RemoteErrors {
     }
     if (failure instanceof CacheLoadException) {
       return Status.FAILED_PRECONDITION.withDescription(failure.getMessage()).asRuntimeException();
+    }
+    if (failure instanceof NotHolderException) {
+      return Status.ABORTED.withDescription(failure.getMessage()).asRuntimeException();
     }
     if (failure instanceof CodecException || failure instanceof IllegalArgumentException) {
       return Status.INVALID_ARGUMENT.withDescription(failure.getMessage()).asRuntimeException();
@@ -55,11 +67,14 @@ final class RemoteErrors {
     return switch (status.getCode()) {
       case FAILED_PRECONDITION -> new CacheLoadException(
           "owner " + peer + " could not load a key of cache '" + cache + "': " + description, null);
+      case ABORTED -> new PeerUnavailableException(peer,
+          "peer " + peer + " did not apply a write of cache '" + cache + "': " + description, null);
       case NOT_FOUND, INVALID_ARGUMENT -> new ShardcacheException(
           "peer " + peer + " rejected a request for cache '" + cache + "': " + description, null);
       case RESOURCE_EXHAUSTED -> new ShardcacheException(
-          "peer " + peer + " refused a request for cache '" + cache + "' as too large: "
-              + description + "; lower maxValueBytes or the size of getAll batches", null);
+          "peer " + peer + " refused a request for cache '" + cache + "' for want of resources: "
+              + description + " (a message over its maxInboundMessageBytes, or more calls in"
+              + " progress than its maxConcurrentCallsPerPeer)", null);
       default -> new ShardcacheException(
           "peer " + peer + " failed a request for cache '" + cache + "' with " + status.getCode()
               + ": " + description, status.asRuntimeException());

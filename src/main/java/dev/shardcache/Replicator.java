@@ -5,7 +5,6 @@ import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
-import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -23,17 +22,23 @@ import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Sends versioned writes to replicas, and near-cache invalidations to every member, in batches,
- * off the caller's thread.
+ * Sends versioned entries that need no acknowledgement (hints for holders that did not confirm a
+ * write, loads, read repairs), cache-wide clears a peer missed, and near-cache invalidations, in
+ * batches, off the caller's thread.
  *
  * <p>Each peer has one bounded outbound queue keyed by (cache, key): a newer write of a key replaces
  * the queued one, so the queue holds at most one entry per key and its size is bounded by the
- * number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable its
- * queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers again. When a
- * queue is full the oldest entry is dropped and counted; the replica then converges through
- * anti-entropy instead. Writers never block and memory never grows without bound.
+ * number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable or
+ * slow its queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers
+ * again. When a queue is full the oldest entry is dropped and counted; the replica then converges
+ * through anti-entropy instead. Enqueuing never blocks and memory never grows without bound.
  *
- * <p>One daemon thread drains all queues every few milliseconds, one batch of at most
+ * <p>A clear of a cache removes the queued entries it makes dead ({@link #dropOlderThan}), and a
+ * clear queued for a peer travels in front of the entries of the same batch, so a hint can never
+ * bring back what a clear removed.
+ *
+ * <p>Every call goes through {@link PeerCalls}: a slow peer keeps its queue and is not marked down.
+ * One daemon thread drains all queues every few milliseconds, one batch of at most
  * {@value #MAX_BATCH} entries per call. Thread-safe.
  */
 final class Replicator implements AutoCloseable {
@@ -83,6 +88,20 @@ final class Replicator implements AutoCloseable {
     }
     if (!closed) {
       queues.computeIfAbsent(peer, p -> new PeerQueue()).addInvalidation(cache, key);
+    }
+  }
+
+  /** Queues a cache-wide clear for {@code peer}; the latest clear of a cache replaces older ones. */
+  void enqueueClear(String peer, String cache, long clearedBefore) {
+    if (!closed) {
+      queues.computeIfAbsent(peer, p -> new PeerQueue()).addClear(cache, clearedBefore);
+    }
+  }
+
+  /** Removes queued entries of {@code cache} versioned before {@code clearedBefore}: they are dead. */
+  void dropOlderThan(String cache, long clearedBefore) {
+    for (PeerQueue queue : queues.values()) {
+      queue.dropOlderThan(cache, clearedBefore);
     }
   }
 
@@ -137,17 +156,16 @@ final class Replicator implements AutoCloseable {
         return;
       }
       try {
-        client.blockingStub(timeout).replicate(batch.toRequest(self));
-        client.onAnswer();
+        ReplicateRequest request = batch.toRequest(self);
+        PeerCalls.await(PeerCalls.call(client, peer, timeout, PeerCalls.Counter.NONE,
+            stub -> stub.replicate(request)));
         sent.add(batch.size());
-      } catch (StatusRuntimeException e) {
-        if (RemoteErrors.isUnreachable(e.getStatus())) {
-          client.onUnreachable(e.getStatus());
-          queue.putBack(batch);
+      } catch (PeerCalls.PeerCallException e) {
+        if (e.failure() != PeerCalls.Failure.REFUSED) {
+          queue.putBack(batch); // unreachable or slow: keep the hints until it answers in time
           return;
         }
-        client.onAnswer();
-        if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+        if (e.status().getCode() == io.grpc.Status.Code.NOT_FOUND) {
           // The peer has not defined the cache yet (it is starting): keep the batch, retry later.
           queue.putBack(batch);
           queue.retryAfter(System.nanoTime() + NOT_FOUND_RETRY.toNanos());
@@ -156,7 +174,7 @@ final class Replicator implements AutoCloseable {
         // The peer refused the batch for another reason: retrying cannot help.
         dropped.add(batch.size());
         logger.log(Level.WARNING, "Peer {0} refused replicated writes: {1}",
-            new Object[] {peer, e.getStatus()});
+            new Object[] {peer, e.status()});
       }
     }
   }
@@ -198,9 +216,11 @@ final class Replicator implements AutoCloseable {
         return;
       }
       try {
-        client.blockingStub(timeout).replicate(batch.toRequest(self));
+        ReplicateRequest request = batch.toRequest(self);
+        PeerCalls.await(PeerCalls.call(client, peer, timeout, PeerCalls.Counter.NONE,
+            stub -> stub.replicate(request)));
         sent.add(batch.size());
-      } catch (StatusRuntimeException e) {
+      } catch (PeerCalls.PeerCallException e) {
         return;
       }
     }
@@ -218,17 +238,21 @@ final class Replicator implements AutoCloseable {
   private static final class Batch {
     final Map<Slot, VersionedEntry> entries = new LinkedHashMap<>();
     final List<Slot> invalidations = new ArrayList<>();
+    final Map<String, Long> clears = new LinkedHashMap<>();
 
     boolean isEmpty() {
-      return entries.isEmpty() && invalidations.isEmpty();
+      return entries.isEmpty() && invalidations.isEmpty() && clears.isEmpty();
     }
 
     int size() {
-      return entries.size() + invalidations.size();
+      return entries.size() + invalidations.size() + clears.size();
     }
 
     ReplicateRequest toRequest(String caller) {
       Map<String, CacheBatch.Builder> byCache = new LinkedHashMap<>();
+      clears.forEach((cache, clearedBefore) ->
+          byCache.computeIfAbsent(cache, c -> CacheBatch.newBuilder().setCache(c))
+              .setClearedBefore(clearedBefore));
       entries.forEach((slot, entry) ->
           byCache.computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c)).addEntries(entry));
       for (Slot slot : invalidations) {
@@ -245,6 +269,7 @@ final class Replicator implements AutoCloseable {
   private final class PeerQueue {
     private final LinkedHashMap<Slot, VersionedEntry> entries = new LinkedHashMap<>();
     private final LinkedHashMap<Slot, Boolean> invalidations = new LinkedHashMap<>();
+    private final Map<String, Long> clears = new LinkedHashMap<>();
     private long retryAtNanos;
     private boolean waiting;
 
@@ -279,12 +304,24 @@ final class Replicator implements AutoCloseable {
       trim();
     }
 
+    synchronized void addClear(String cache, long clearedBefore) {
+      clears.merge(cache, clearedBefore, Math::max);
+      dropOlderThan(cache, clearedBefore);
+    }
+
+    synchronized void dropOlderThan(String cache, long clearedBefore) {
+      entries.entrySet().removeIf(e ->
+          e.getKey().cache().equals(cache) && e.getValue().getTimestamp() < clearedBefore);
+    }
+
     synchronized int size() {
-      return entries.size() + invalidations.size();
+      return entries.size() + invalidations.size() + clears.size();
     }
 
     synchronized Batch take(int max) {
       Batch batch = new Batch();
+      batch.clears.putAll(clears); // always first: they must reach the peer before the entries
+      clears.clear();
       Iterator<Map.Entry<Slot, VersionedEntry>> e = entries.entrySet().iterator();
       while (e.hasNext() && batch.size() < max) {
         Map.Entry<Slot, VersionedEntry> next = e.next();
@@ -308,6 +345,7 @@ final class Replicator implements AutoCloseable {
         }
       });
       batch.invalidations.forEach(slot -> invalidations.putIfAbsent(slot, Boolean.TRUE));
+      batch.clears.forEach((cache, clearedBefore) -> clears.merge(cache, clearedBefore, Math::max));
       trim();
     }
 

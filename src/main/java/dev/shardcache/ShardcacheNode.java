@@ -8,15 +8,9 @@ import com.google.common.base.Ticker;
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
-import io.grpc.ServerInterceptor;
-import io.grpc.ServerInterceptors;
-import io.grpc.Server;
-import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.protobuf.services.HealthStatusManager;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.Collection;
@@ -26,8 +20,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -75,6 +67,9 @@ public final class ShardcacheNode implements AutoCloseable {
   /** How often replicas compare digests when {@link Builder#antiEntropyInterval} is not set. */
   public static final Duration DEFAULT_ANTI_ENTROPY_INTERVAL = Duration.ofSeconds(30);
 
+  /** How far ahead of a node's clock a version may be stamped when {@link Builder#maxClockSkew} is not set. */
+  public static final Duration DEFAULT_MAX_CLOCK_SKEW = Duration.ofSeconds(1);
+
   /** The deadline of one replication batch. */
   static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
 
@@ -105,18 +100,17 @@ public final class ShardcacheNode implements AutoCloseable {
   private final int maxConcurrentCallsPerPeer;
   private final int maxInboundMessageBytes;
   private final CallLimiter limiter;
-  private volatile @Nullable TransportSecurity transportSecurity;
-  private volatile @Nullable PeerAuthentication authentication;
   private final Duration heartbeatInterval;
   private final Duration antiEntropyInterval;
-  private final ScheduledExecutorService maintenance;
+  private final Duration maxClockSkew;
+  private final Maintenance maintenance;
   private volatile @Nullable Heartbeats heartbeats;
 
   private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
   private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
   private volatile @Nullable Cluster cluster;
-  private volatile @Nullable Server server;
+  private volatile @Nullable NodeServer server;
   private volatile @Nullable String address;
 
   private ShardcacheNode(Builder builder) {
@@ -135,8 +129,8 @@ public final class ShardcacheNode implements AutoCloseable {
     this.heartbeatInterval = builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
     this.antiEntropyInterval =
         builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
-    this.maintenance = Executors.newSingleThreadScheduledExecutor(
-        new ThreadFactoryBuilder().setNameFormat("shardcache-maintenance").setDaemon(true).build());
+    this.maxClockSkew = builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
+    this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
     this.ownedExecutor =
         Executors.newCachedThreadPool(
             new ThreadFactoryBuilder().setNameFormat("shardcache-load-%d").setDaemon(true).build());
@@ -156,56 +150,21 @@ public final class ShardcacheNode implements AutoCloseable {
   public ShardcacheNode start() throws IOException {
     checkState(state.get() == State.NEW, "node was already %s",
         state.get() == State.RUNNING ? "started" : "closed");
-    InetSocketAddress bindAddress = new InetSocketAddress(listenHost, requestedPort);
-    if (bindAddress.isUnresolved()) {
-      throw new IOException("cannot resolve listen host '" + listenHost + "'");
-    }
-    TransportSecurity security;
-    if (tls == null) {
-      security = TransportSecurity.plaintext();
-    } else {
-      try {
-        security = TransportSecurity.of(tls);
-      } catch (java.security.GeneralSecurityException e) {
-        throw new IOException("cannot load the TLS certificates of " + tls + ": " + e.getMessage()
-            + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted certificates", e);
-      }
-    }
-    PeerAuthentication auth = clusterSecret == null
-        ? null : new PeerAuthentication(clusterSecret, System::currentTimeMillis);
-    List<ServerInterceptor> serverInterceptors = new java.util.ArrayList<>();
-    serverInterceptors.add(limiter);
-    if (auth != null) {
-      serverInterceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
-    }
-    Server started =
-        NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
-            .maxInboundMessageSize(maxInboundMessageBytes)
-            .maxInboundMetadataSize(MAX_METADATA_BYTES)
-            .maxConcurrentCallsPerConnection(maxConcurrentCallsPerPeer)
-            .addService(ServerInterceptors.intercept(
-                new PeerService(this::selfOrPending, caches::get), serverInterceptors))
-            .addService(health.getHealthService())
-            .build();
-    try {
-      started.start();
-    } catch (IOException e) {
-      security.close();
-      throw new IOException("cannot listen on " + listenHost + ":" + requestedPort + ": "
-          + e.getMessage() + (requestedPort == 0 ? "" : "; is another process using the port?"), e);
-    }
-    this.transportSecurity = security;
-    this.authentication = auth;
-    int port = ((InetSocketAddress) started.getListenSockets().get(0)).getPort();
+    NodeServer started = NodeServer.start(
+        new NodeServer.Settings(listenHost, requestedPort, tls, clusterSecret,
+            maxConcurrentCallsPerPeer, maxInboundMessageBytes, MAX_METADATA_BYTES),
+        new PeerService(this::selfOrPending, caches::get), limiter, health);
+    PeerAuthentication auth = started.authentication();
     String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost,
-        advertisePort > 0 ? advertisePort : port).toString();
+        advertisePort > 0 ? advertisePort : started.port()).toString();
     Cluster joined;
     try {
       joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
-          Replicator.DEFAULT_CAPACITY_PER_PEER, this::onRingChange, security.channelCredentials(),
-          auth == null ? List.of() : List.of(auth.clientInterceptor()));
+          Replicator.DEFAULT_CAPACITY_PER_PEER, maintenance::onRingChange,
+          started.security().channelCredentials(),
+          auth == null ? List.of() : List.of(auth.clientInterceptor()), maxClockSkew);
     } catch (RuntimeException e) {
-      started.shutdownNow();
+      started.abort();
       throw e;
     }
     this.address = self;
@@ -213,65 +172,20 @@ public final class ShardcacheNode implements AutoCloseable {
     this.server = started;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
       joined.close();
-      started.shutdownNow();
+      started.abort();
       throw new IllegalStateException("node was closed while starting");
     }
     Duration interval = heartbeatInterval;
     heartbeats = new Heartbeats(this::runningCluster, interval,
         () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
-    long period = antiEntropyInterval.toMillis();
-    maintenance.scheduleWithFixedDelay(this::maintain, period, period, TimeUnit.MILLISECONDS);
-    health.setStatus("", ServingStatus.SERVING);
-    health.setStatus(PEER_SERVICE, ServingStatus.SERVING);
-    logger.log(security.isTls() ? Level.INFO : Level.WARNING,
+    maintenance.start(antiEntropyInterval);
+    started.markServing();
+    logger.log(started.security().isTls() ? Level.INFO : Level.WARNING,
         "Shardcache node {0} serving over {1}, {2}, with members {3}",
-        new Object[] {self, security.describe(),
+        new Object[] {self, started.security().describe(),
             auth == null ? "without peer authentication" : "with cluster-secret peer authentication",
             joined.ring().nodes()});
     return this;
-  }
-
-  private void onRingChange(HashRing previous, HashRing current) {
-    // Serialized on the maintenance thread, so rebalancing passes never overlap.
-    try {
-      maintenance.execute(() -> {
-        for (DefaultDistributedCache<?, ?> cache : caches.values()) {
-          try {
-            cache.rebalance(previous, current);
-          } catch (RuntimeException e) {
-            logger.log(Level.WARNING, "Rebalancing cache " + cache.name() + " failed", e);
-          }
-        }
-      });
-    } catch (java.util.concurrent.RejectedExecutionException closing) {
-      // the node is closing
-    }
-  }
-
-  /**
-   * The periodic pass: hands off entries this node holds but does not own under the current ring
-   * (writes that landed here while rings disagreed), then runs one anti-entropy round with each
-   * live peer for every replicated cache.
-   */
-  private void maintain() {
-    Cluster joined = cluster;
-    if (joined == null || !isRunning()) {
-      return;
-    }
-    HashRing ring = joined.ring();
-    for (DefaultDistributedCache<?, ?> cache : caches.values()) {
-      try {
-        cache.sweep();
-        cache.rebalance(ring, ring);
-        for (String member : ring.nodes()) {
-          if (!joined.isSelf(member)) {
-            cache.antiEntropyWith(member);
-          }
-        }
-      } catch (RuntimeException e) {
-        logger.log(Level.WARNING, "Anti-entropy of cache " + cache.name() + " failed", e);
-      }
-    }
   }
 
   /** For tests: drops every near-cache invalidation this node would send, as a lossy network would. */
@@ -279,9 +193,15 @@ public final class ShardcacheNode implements AutoCloseable {
     runningCluster().replicator().dropNearInvalidationsTo = peer -> drop;
   }
 
+  /** The peer authentication of a running node with a cluster secret; for tests. */
+  @Nullable PeerAuthentication authentication() {
+    NodeServer running = server;
+    return running == null ? null : running.authentication();
+  }
+
   /** Runs the periodic pass now, on the caller's thread; for tests. */
   void maintainNow() {
-    maintain();
+    maintenance.runNow();
   }
 
   /**
@@ -402,38 +322,29 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.CLOSED) {
       return;
     }
-    Server running = server;
+    NodeServer running = server;
     Cluster joined = cluster;
-    health.enterTerminalState(); // probes see NOT_SERVING while calls drain
     Heartbeats beating = heartbeats;
     if (beating != null) {
       beating.close();
     }
-    maintenance.shutdownNow();
+    maintenance.close();
     if (running != null) {
-      running.shutdown();
+      running.beginShutdown(); // probes see NOT_SERVING while calls drain
     }
     if (joined != null) {
       joined.close();
     }
     ownedExecutor.shutdownNow();
-    TransportSecurity security = transportSecurity;
-    if (security != null) {
-      security.close();
-    }
     try {
-      if (running != null && !running.awaitTermination(5, TimeUnit.SECONDS)) {
-        running.shutdownNow();
-        running.awaitTermination(1, TimeUnit.SECONDS);
+      if (running != null) {
+        running.awaitShutdown(Duration.ofSeconds(5));
       }
       if (joined != null) {
         joined.awaitTermination(Duration.ofSeconds(1));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      if (running != null) {
-        running.shutdownNow();
-      }
     }
     caches.values().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
@@ -467,6 +378,7 @@ public final class ShardcacheNode implements AutoCloseable {
     private Ticker ticker = Ticker.systemTicker();
     private @Nullable Duration heartbeatInterval;
     private @Nullable Duration antiEntropyInterval;
+    private @Nullable Duration maxClockSkew;
     private @Nullable PeerTls tls;
     private byte @Nullable [] clusterSecret;
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
@@ -542,6 +454,24 @@ public final class ShardcacheNode implements AutoCloseable {
       checkArgument(interval.compareTo(Duration.ofMillis(10)) >= 0 && interval.compareTo(Duration.ofMinutes(1)) <= 0,
           "heartbeatInterval must be in [10 ms, 1 min], got %s", interval);
       this.heartbeatInterval = interval;
+      return this;
+    }
+
+    /**
+     * Sets how far ahead of this node's clock a peer's version may be stamped (default
+     * {@code 1 s}). A write, replicated copy or clear stamped later than that is refused with
+     * {@code INVALID_ARGUMENT}, counted and logged: accepted, a clock that stepped forward (or a
+     * forged message) would win over every later write until real time caught up. Keep members'
+     * clocks synchronized (NTP) well within this bound; every member should use the same value.
+     *
+     * @throws IllegalArgumentException if not in [10 ms, 1 h]
+     */
+    public Builder maxClockSkew(Duration skew) {
+      requireNonNull(skew, "skew");
+      checkState(maxClockSkew == null, "maxClockSkew was already set to %s", maxClockSkew);
+      checkArgument(skew.compareTo(Duration.ofMillis(10)) >= 0 && skew.compareTo(Duration.ofHours(1)) <= 0,
+          "maxClockSkew must be in [10 ms, 1 h], got %s", skew);
+      this.maxClockSkew = skew;
       return this;
     }
 

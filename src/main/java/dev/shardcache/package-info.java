@@ -2,30 +2,40 @@
  * Shardcache: one cache shared by the JVMs of a service, each holding one Caffeine shard.
  *
  * <h2>Design</h2>
- * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address,
- * one channel per peer, a failure detector fed by pings, and the
- * {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of the live members (the
- * configured peers the detector does not suspect, plus the node itself). Each named
- * {@link dev.shardcache.DistributedCache} on a node is a Caffeine cache of versioned entries (the
- * node's <em>shard</em>) plus routing:
+ * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address
+ * ({@code NodeServer}), one client per peer with a data connection and a heartbeat connection
+ * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the
+ * {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of the live members
+ * ({@code Cluster}), and background upkeep ({@code Maintenance}). Each named
+ * {@link dev.shardcache.DistributedCache} is a facade ({@code DefaultDistributedCache}) over parts
+ * that each own one invariant:
  * <ul>
- *   <li>the key is encoded with the cache's key {@link dev.shardcache.Codec} and hashed onto the
- *       ring; the first {@code replicationFactor} members found there hold it, the first owns it;
- *   <li>a node that holds a key answers from its shard; the owner loads a missing key once for all
- *       concurrent callers (single-flight), after asking the other holders for a copy;
- *   <li>any other node asks the holders in ring order over gRPC, coalescing its own concurrent
- *       callers of the same key into one call, and optionally keeps the answer in a small
- *       short-lived near cache;
- *   <li>writes are versioned by a hybrid logical clock, applied by the first reachable holder and
- *       replicated asynchronously through bounded per-peer queues (which keep hints for peers that
- *       are down); copies merge by last writer wins;
- *   <li>a request that arrives from a peer is served where it lands and never forwarded for an
- *       answer, so two nodes whose rings disagree for a while cannot bounce a request between them
- *       or wait on each other;
- *   <li>after membership changes entries stream to their new holders, and replicas compare
- *       digests periodically (anti-entropy), so copies converge after any fault.
+ *   <li>{@code Shard}: versioned entries merged by last writer wins; tombstones kept apart from the
+ *       size bound; cache-wide clears as a version; lifetimes on the receiver's clock;
+ *   <li>{@code Router}/{@code KeyRoute}: a key's holders under this node's current ring, computed
+ *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
+ *       hits stay free of hashing while moved keys stop being answered at once;
+ *   <li>{@code LoadFlights}/{@code Loads}: one resolution of a miss per key at a time, on the
+ *       node's executor (never a gRPC thread), asking other holders before loading;
+ *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
+ *       {@code Replication}: where reads are answered, and how writes are applied, replicated
+ *       (bounded wait), acknowledged or forwarded;
+ *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
+ *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
+ *       {@code CacheCounters}: statistics;
+ *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count,
+ *       deadline, classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector
+ *       removes a member from the ring; a call that outlives its deadline fails that call (a write
+ *       with {@link dev.shardcache.OutcomeUnknownException}) but never routes around a live owner
+ *       or loads a key a second time.
  * </ul>
  * The wire protocol and the consistency rules are in {@code docs/protocol.md}.
+ *
+ * <h2>Why the parts are package-private here</h2>
+ * The internals stay in this package, package-private, as Caffeine keeps its cache internals in
+ * one package: moving them to packages of their own would force them to be public, and users
+ * would come to depend on them. The leaf packages without I/O ({@code ring}, {@code replication},
+ * {@code membership}, {@code objects}) are public because they are useful and stable on their own.
  *
  * <h2>Conventions</h2>
  * Every type is non-null unless annotated {@link org.jspecify.annotations.Nullable}. Public types

@@ -31,7 +31,6 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.MetadataUtils;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.reflect.Field;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -50,8 +49,7 @@ import org.junit.jupiter.api.Test;
  * by {@link PeerAuthentication#rejectedCount()}, and change nothing; the cluster keeps serving.
  *
  * <p>In package {@code dev.shardcache} for {@link PeerAuthentication} (its token format and its
- * count). The node does not expose its {@code PeerAuthentication}, so {@link #authenticationOf}
- * reads the private field.
+ * count), which {@link #authenticationOf} reads through the node's package-private accessor.
  */
 class SecurityClusterSecretTest {
 
@@ -296,17 +294,11 @@ class SecurityClusterSecretTest {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Reads the node's private {@code authentication} field: the node exposes no accessor. */
+  /** The node's peer authentication, through its package-private accessor. */
   static PeerAuthentication authenticationOf(ShardcacheNode node) {
-    try {
-      Field field = ShardcacheNode.class.getDeclaredField("authentication");
-      field.setAccessible(true);
-      PeerAuthentication auth = (PeerAuthentication) field.get(node);
-      assertThat(auth).as("node %s has peer authentication", node).isNotNull();
-      return auth;
-    } catch (ReflectiveOperationException e) {
-      throw new AssertionError("ShardcacheNode no longer has the field 'authentication'", e);
-    }
+    PeerAuthentication auth = node.authentication();
+    assertThat(auth).as("node %s has peer authentication", node).isNotNull();
+    return java.util.Objects.requireNonNull(auth);
   }
 
   private static List<ThrowingCallable> everyRpc(PeerServiceGrpc.PeerServiceBlockingStub stub, ByteString key) {

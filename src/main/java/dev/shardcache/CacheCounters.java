@@ -1,0 +1,58 @@
+package dev.shardcache;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The counters of one cache on one node, written by every part of its data path and read as a
+ * {@link CacheStats} snapshot. Each counter only grows. Thread-safe; increments never block.
+ */
+final class CacheCounters implements PeerCalls.Counter {
+  final LongAdder hits = new LongAdder();
+  final LongAdder misses = new LongAdder();
+  final LongAdder evictions = new LongAdder();
+  final LongAdder nearHits = new LongAdder();
+  final LongAdder loadSuccesses = new LongAdder();
+  final LongAdder loadFailures = new LongAdder();
+  final LongAdder loadTimeNanos = new LongAdder();
+  final LongAdder remoteCalls = new LongAdder();
+  final LongAdder remoteFailures = new LongAdder();
+  final LongAdder fallbackLoads = new LongAdder();
+  final LongAdder peerRequests = new LongAdder();
+  /** Copies taken from another holder instead of loading. */
+  final LongAdder fetchedCopies = new LongAdder();
+  /** Holders sent a newer copy by a read (read repair). */
+  final LongAdder repairs = new LongAdder();
+  /** Bytes of digests and entries in anti-entropy rounds this node started. */
+  final LongAdder antiEntropyBytes = new LongAdder();
+  /** Entries streamed to new holders by rebalancing, acknowledged. */
+  final LongAdder handedOff = new LongAdder();
+  /** Versions refused for being stamped further ahead than the maximum clock skew. */
+  final LongAdder futureVersionsRefused = new LongAdder();
+  /** Writes passed on to a holder by this node, which did not hold the key. */
+  final LongAdder forwardedWrites = new LongAdder();
+
+  @Override
+  public void callStarted() {
+    remoteCalls.increment();
+  }
+
+  @Override
+  public void callFailed() {
+    remoteFailures.increment();
+  }
+
+  CacheStats snapshot() {
+    return new CacheStats(
+        hits.sum(),
+        misses.sum(),
+        nearHits.sum(),
+        loadSuccesses.sum(),
+        loadFailures.sum(),
+        loadTimeNanos.sum(),
+        remoteCalls.sum(),
+        remoteFailures.sum(),
+        fallbackLoads.sum(),
+        peerRequests.sum(),
+        evictions.sum());
+  }
+}

@@ -1,0 +1,34 @@
+package dev.shardcache;
+
+import java.util.concurrent.Executor;
+import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What every part of one cache's data path shares: its name and configuration, this node's view
+ * of the cluster, the executor loads run on, the counters, the codec, the shard, the router and
+ * the near cache. Immutable; the parts it holds are thread-safe.
+ *
+ * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
+ *     not running
+ * @param executor runs loads and anything else that may block; never a gRPC thread
+ */
+record CacheScope<K, V>(
+    String name,
+    CacheConfig<K, V> config,
+    Supplier<Cluster> clusters,
+    Executor executor,
+    CacheCounters counters,
+    EntryCodec<K, V> codec,
+    Shard<K, V> shard,
+    Router<K> router,
+    NearCache<K, V> near) {
+
+  @Nullable CacheLoader<K, V> loader() {
+    return config.loader().orElse(null);
+  }
+
+  int replicationFactor() {
+    return config.replicationFactor();
+  }
+}

@@ -1,0 +1,296 @@
+package dev.shardcache;
+
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.Entry;
+import dev.shardcache.internal.proto.FetchRequest;
+import dev.shardcache.internal.proto.FetchResponse;
+import dev.shardcache.internal.proto.GetAllRequest;
+import dev.shardcache.internal.proto.GetAllResponse;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
+import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.replication.Versioned;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The serving side of one cache: what this node does with the reads, fetches and replicated
+ * entries peers send it (writes are served by {@link WritePath}, digests by {@link AntiEntropy}).
+ *
+ * <h2>Reads from peers</h2>
+ * A node answers a peer's read of a key it holds under its own ring: from its shard, or by joining
+ * or starting the key's single load ({@link LoadFlights}). A read of a key it does not hold (the
+ * peer's view of the ring differs) is passed on once, marked {@code forwarded}, to a holder under
+ * this node's ring; a forwarded read is answered where it lands and never passed on again, so two
+ * nodes whose views disagree cannot bounce a request. If no holder can be reached the node answers
+ * without keeping: from a copy it still has, or a load it does not store.
+ *
+ * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
+ * is answered when the load completes on the node's executor. A {@code GetAll} starts the loads of
+ * its missing keys concurrently, at most {@value #BATCH_LOAD_CONCURRENCY} at a time, instead of one
+ * after another.
+ *
+ * <p>Thread-safe.
+ */
+final class PeerRequests<K, V> {
+  /** The most loads one GetAll runs at once. */
+  static final int BATCH_LOAD_CONCURRENCY = 32;
+
+  private final CacheScope<K, V> scope;
+  private final LoadFlights<K, V> flights;
+  private final LoadFlights<K, V> copies;
+  private final Loads<K, V> loads;
+  private final RemoteReads<K, V> remote;
+  private final WritePath<K, V> writes;
+
+  /** See {@link ReadPath} for why {@code flights} and {@code copies} are apart. */
+  PeerRequests(CacheScope<K, V> scope, LoadFlights<K, V> flights, LoadFlights<K, V> copies,
+      Loads<K, V> loads, RemoteReads<K, V> remote, WritePath<K, V> writes) {
+    this.scope = scope;
+    this.flights = flights;
+    this.copies = copies;
+    this.loads = loads;
+    this.remote = remote;
+    this.writes = writes;
+  }
+
+  CompletableFuture<GetResponse> serveGet(GetRequest request) {
+    scope.counters().peerRequests.increment();
+    K key = scope.codec().decodeKey(request.getKey());
+    return read(key, request.getKey(), request.getLoad(), request.getForwarded(), request.getCaller())
+        .thenApply(value -> value == null
+            ? GetResponse.newBuilder().setFound(false).build()
+            : GetResponse.newBuilder()
+                .setFound(true)
+                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                .build());
+  }
+
+  CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request) {
+    scope.counters().peerRequests.increment();
+    if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
+      throw new IllegalArgumentException("getAll of cache '" + scope.name() + "' asked for "
+          + request.getKeysCount() + " keys, over the batch limit of "
+          + CacheConfig.MAX_KEYS_PER_BATCH + "; split the batch");
+    }
+    List<ByteString> keyBytes = request.getKeysList();
+    List<K> keys = new ArrayList<>(keyBytes.size());
+    for (ByteString bytes : keyBytes) {
+      keys.add(scope.codec().decodeKey(bytes));
+    }
+    @SuppressWarnings("unchecked")
+    CompletableFuture<@Nullable V>[] answers =
+        (CompletableFuture<@Nullable V>[]) new CompletableFuture<?>[keys.size()];
+    CompletableFuture<GetAllResponse> response = new CompletableFuture<>();
+    AtomicInteger next = new AtomicInteger();
+    AtomicInteger done = new AtomicInteger();
+    Runnable[] worker = new Runnable[1];
+    worker[0] = () -> {
+      // Loops over answers that are ready at once (hits); returns to wait for the first that is not.
+      while (!response.isDone()) {
+        int i = next.getAndIncrement();
+        if (i >= keys.size()) {
+          return;
+        }
+        CompletableFuture<@Nullable V> answer;
+        try {
+          answer = read(keys.get(i), keyBytes.get(i), request.getLoad(), request.getForwarded(),
+              request.getCaller());
+        } catch (RuntimeException e) {
+          answer = CompletableFuture.failedFuture(e);
+        }
+        answers[i] = answer;
+        if (answer.isDone()) {
+          settle(answer, done, keys.size(), response, keyBytes, answers);
+          continue;
+        }
+        CompletableFuture<@Nullable V> pending = answer;
+        answer.whenComplete((value, failure) -> {
+          settle(pending, done, keys.size(), response, keyBytes, answers);
+          worker[0].run();
+        });
+        return;
+      }
+    };
+    if (keys.isEmpty()) {
+      return CompletableFuture.completedFuture(GetAllResponse.getDefaultInstance());
+    }
+    for (int i = 0; i < Math.min(BATCH_LOAD_CONCURRENCY, keys.size()); i++) {
+      worker[0].run();
+    }
+    return response;
+  }
+
+  private void settle(CompletableFuture<@Nullable V> answer, AtomicInteger done, int total,
+      CompletableFuture<GetAllResponse> response, List<ByteString> keyBytes,
+      CompletableFuture<@Nullable V>[] answers) {
+    if (answer.isCompletedExceptionally()) {
+      answer.whenComplete((value, failure) -> response.completeExceptionally(failure));
+    } else if (done.incrementAndGet() == total) {
+      try {
+        response.complete(collect(keyBytes, answers));
+      } catch (RuntimeException e) {
+        response.completeExceptionally(e);
+      }
+    }
+  }
+
+  private GetAllResponse collect(List<ByteString> keyBytes, CompletableFuture<@Nullable V>[] answers) {
+    GetAllResponse.Builder response = GetAllResponse.newBuilder();
+    for (int i = 0; i < answers.length; i++) {
+      V value = answers[i].join();
+      if (value != null) {
+        response.addEntries(Entry.newBuilder()
+            .setKey(keyBytes.get(i))
+            .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
+      }
+    }
+    return response.build();
+  }
+
+  /** Answers a peer's read of one key; see the class documentation. */
+  private CompletableFuture<@Nullable V> read(K key, ByteString keyBytes, boolean load,
+      boolean forwarded, String caller) {
+    Cluster cluster = scope.clusters().get();
+    KeyRoute route = scope.router().route(cluster, keyBytes.toByteArray());
+    if (route.holdsHere()) {
+      Shard.Held<V> held = scope.shard().get(key);
+      if (held != null) {
+        held.confirmedEpoch = route.epoch();
+        scope.counters().hits.increment();
+        return CompletableFuture.completedFuture(held.value());
+      }
+      scope.counters().misses.increment();
+      CacheLoader<K, V> loader = load ? scope.loader() : null;
+      if (loader != null) {
+        return flights.join(key, () -> loads.resolve(key, route, loader, true));
+      }
+      if (cluster.recentRings().isEmpty()) {
+        return CompletableFuture.completedFuture(null);
+      }
+      return copies.join(key, () -> loads.resolve(key, route, null, true));
+    }
+    if (forwarded) {
+      return answerWithoutKeeping(key, route, load);
+    }
+    return forwardRead(cluster, key, route, keyBytes, load, caller, 0);
+  }
+
+  /** Answers a read of a key this node does not hold: a copy it still has, or an unkept load. */
+  private CompletableFuture<@Nullable V> answerWithoutKeeping(K key, KeyRoute route, boolean load) {
+    Shard.Held<V> held = scope.shard().get(key);
+    if (held != null) {
+      return CompletableFuture.completedFuture(held.value());
+    }
+    CacheLoader<K, V> loader = load ? scope.loader() : null;
+    if (loader == null) {
+      return CompletableFuture.completedFuture(null);
+    }
+    return flights.join(key, () -> loads.resolve(key, route, loader, false));
+  }
+
+  private CompletableFuture<@Nullable V> forwardRead(Cluster cluster, K key, KeyRoute route,
+      ByteString keyBytes, boolean load, String caller, int index) {
+    List<String> holders = route.holders();
+    for (int i = index; i < holders.size(); i++) {
+      String holder = holders.get(i);
+      if (cluster.isSelf(holder)) {
+        continue;
+      }
+      int next = i + 1;
+      Duration deadline = load && scope.loader() != null
+          ? scope.config().loadTimeout()
+          : scope.config().remoteTimeout();
+      GetRequest forwarded = GetRequest.newBuilder()
+          .setCache(scope.name())
+          .setKey(keyBytes)
+          .setLoad(load)
+          .setCaller(caller)
+          .setForwarded(true)
+          .build();
+      CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
+      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
+              stub -> stub.get(forwarded))
+          .whenComplete((response, failure) -> {
+            if (failure == null) {
+              try {
+                answer.complete(response.getFound()
+                    ? scope.codec().decodeValue(response.getValue(), holder)
+                    : null);
+              } catch (RuntimeException e) {
+                answer.completeExceptionally(e);
+              }
+            } else if (failure instanceof PeerCalls.PeerCallException failed
+                && failed.isUnreachable()) {
+              forwardRead(cluster, key, route, keyBytes, load, caller, next)
+                  .whenComplete((value, again) -> {
+                    if (again != null) {
+                      answer.completeExceptionally(again);
+                    } else {
+                      answer.complete(value);
+                    }
+                  });
+            } else if (failure instanceof PeerCalls.PeerCallException failed) {
+              answer.completeExceptionally(failed.status().asRuntimeException());
+            } else {
+              answer.completeExceptionally(failure);
+            }
+          });
+      return answer;
+    }
+    return answerWithoutKeeping(key, route, load);
+  }
+
+  FetchResponse serveFetch(FetchRequest request) {
+    scope.counters().peerRequests.increment();
+    if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
+      throw new IllegalArgumentException("fetch of cache '" + scope.name() + "' asked for "
+          + request.getKeysCount() + " keys, over the batch limit of "
+          + CacheConfig.MAX_KEYS_PER_BATCH + "; split the batch");
+    }
+    FetchResponse.Builder response = FetchResponse.newBuilder();
+    for (ByteString keyBytes : request.getKeysList()) {
+      K key = scope.codec().decodeKey(keyBytes);
+      Shard.Held<V> held = scope.shard().peek(key);
+      if (held != null) {
+        response.addEntries(scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
+        continue;
+      }
+      Versioned<V> deleted = scope.shard().newest(key);
+      if (deleted != null) {
+        response.addEntries(scope.codec().toWire(keyBytes, deleted, 0));
+      }
+    }
+    return response.build();
+  }
+
+  /**
+   * Applies a batch of replicated entries: first the sender's last clear, then each entry by
+   * merge; then drops the listed near-cache entries. Never forwards anything.
+   */
+  void serveReplicate(CacheBatch batch, String caller) {
+    scope.counters().peerRequests.increment();
+    Cluster cluster = scope.clusters().get();
+    if (batch.getClearedBefore() > scope.shard().clearedBefore()) {
+      scope.codec().checkTimestamp(cluster, batch.getClearedBefore(), caller);
+      cluster.clock().observe(batch.getClearedBefore());
+      writes.clearHere(batch.getClearedBefore());
+    }
+    for (VersionedEntry wire : batch.getEntriesList()) {
+      K key = scope.codec().decodeKey(wire.getKey());
+      EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, caller);
+      scope.shard().merge(key, copy.entry(), copy.ageMillis(), -1);
+      flights.detach(key);
+      copies.detach(key);
+      remote.detach(key);
+    }
+    for (ByteString key : batch.getNearInvalidationsList()) {
+      remote.detach(scope.codec().decodeKey(key));
+    }
+  }
+}

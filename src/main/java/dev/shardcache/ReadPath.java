@@ -1,0 +1,499 @@
+package dev.shardcache;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.Entry;
+import dev.shardcache.internal.proto.GetAllRequest;
+import dev.shardcache.internal.proto.GetAllResponse;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The reads of one cache on this node: {@code get}, {@code getIfPresent}, {@code getAsync},
+ * {@code getAll} and {@code get(key, loader)}.
+ *
+ * <h2>Where a read is answered</h2>
+ * <ol>
+ *   <li><b>The shard</b>, only for a key this node holds under its current ring. A held value
+ *       remembers the ring epoch at which holdership was last confirmed, so a hit under an
+ *       unchanged ring costs no encoding, hashing or ring lookup; the first read after a ring change
+ *       re-checks, and a key that moved away is no longer answered here (its entry stays only until
+ *       hand-off has copied it). This is what keeps read-your-writes through one node while members
+ *       join and leave.
+ *   <li><b>The near cache</b>, for keys held elsewhere, if configured.
+ *   <li><b>The holders</b>, in ring order, sharing one call among this node's concurrent readers
+ *       of a key ({@link RemoteReads}). A holder that cannot be reached is skipped; a holder that is
+ *       slow is waited for ({@code loadTimeout} when it may load, {@code remoteTimeout} when not),
+ *       never skipped: routing around a live owner would load the key a second time.
+ *   <li><b>A local load</b> ({@link LoadFlights}, {@link Loads}): kept when this node is the first
+ *       reachable holder, only answered when no holder can be reached.
+ * </ol>
+ *
+ * <p>Thread-safe. Blocking methods wait at most {@code loadTimeout} for a load and the call
+ * deadlines for peers; asynchronous continuations never run on gRPC threads.
+ */
+final class ReadPath<K, V> {
+  private final CacheScope<K, V> scope;
+  private final LoadFlights<K, V> flights;
+  private final LoadFlights<K, V> copies;
+  private final Loads<K, V> loads;
+  private final RemoteReads<K, V> remote;
+
+  /**
+   * @param flights resolutions that may load
+   * @param copies resolutions that only look for copies (reads without a loader); kept apart so a
+   *     reader that may load never joins one that may not, and the other way round
+   */
+  ReadPath(CacheScope<K, V> scope, LoadFlights<K, V> flights, LoadFlights<K, V> copies,
+      Loads<K, V> loads, RemoteReads<K, V> remote) {
+    this.scope = scope;
+    this.flights = flights;
+    this.copies = copies;
+    this.loads = loads;
+    this.remote = remote;
+  }
+
+  /** The held value of a key this node holds under the current ring, or null. */
+  private Shard.@Nullable Held<V> confirmedHit(Cluster cluster, K key) {
+    int epoch = cluster.ringEpoch();
+    Shard.Held<V> held = scope.shard().get(key);
+    return held != null && held.confirmedEpoch == epoch ? held : null;
+  }
+
+  /** The held value of {@code key} if {@code route} says this node holds it; confirms it. */
+  private Shard.@Nullable Held<V> heldUnder(KeyRoute route, K key) {
+    if (!route.holdsHere()) {
+      return null;
+    }
+    Shard.Held<V> held = scope.shard().get(key);
+    if (held != null) {
+      held.confirmedEpoch = route.epoch();
+    }
+    return held;
+  }
+
+  private Duration readDeadline() {
+    return scope.loader() != null ? scope.config().loadTimeout() : scope.config().remoteTimeout();
+  }
+
+  /** What a reader waits at most for a read that may load: the load, plus a call to the owner. */
+  private Duration readWait() {
+    return scope.config().loadTimeout().plus(scope.config().remoteTimeout());
+  }
+
+  @Nullable V get(K key) {
+    Cluster cluster = scope.clusters().get();
+    Shard.Held<V> hit = confirmedHit(cluster, key);
+    if (hit != null) {
+      scope.counters().hits.increment();
+      return hit.value();
+    }
+    KeyRoute route = scope.router().route(cluster, key);
+    Shard.Held<V> held = heldUnder(route, key);
+    if (held != null) {
+      scope.counters().hits.increment();
+      return held.value();
+    }
+    if (route.holdsHere() && cluster.isSelf(route.owner())) {
+      scope.counters().misses.increment();
+      return LoadFlights.await(resolveHere(cluster, key, route), scope.config().loadTimeout(),
+          scope.name());
+    }
+    return LoadFlights.await(readFromHolders(key, route), readWait(), scope.name());
+  }
+
+  /** Resolves a miss of a key this node holds: copies, then the cache's loader, once. */
+  private CompletableFuture<@Nullable V> resolveHere(Cluster cluster, K key, KeyRoute route) {
+    CacheLoader<K, V> loader = scope.loader();
+    if (loader != null) {
+      return flights.join(key, () -> loads.resolve(key, route, loader, true));
+    }
+    if (cluster.recentRings().isEmpty()) {
+      return CompletableFuture.completedFuture(null); // nobody else can have it
+    }
+    return copies.join(key, () -> loads.resolve(key, route, null, true));
+  }
+
+  @Nullable V getIfPresent(K key) {
+    Cluster cluster = scope.clusters().get();
+    Shard.Held<V> hit = confirmedHit(cluster, key);
+    if (hit != null) {
+      scope.counters().hits.increment();
+      return hit.value();
+    }
+    KeyRoute route = scope.router().route(cluster, key);
+    if (route.holdsHere()) {
+      Shard.Held<V> held = heldUnder(route, key);
+      if (held != null) {
+        scope.counters().hits.increment();
+        return held.value();
+      }
+      scope.counters().misses.increment();
+      if (cluster.recentRings().isEmpty()) {
+        return null;
+      }
+      return LoadFlights.await(copies.join(key, () -> loads.resolve(key, route, null, true)),
+          scope.config().loadTimeout(), scope.name());
+    }
+    V near = scope.near().get(key);
+    if (near != null) {
+      return near;
+    }
+    GetRequest request = getRequest(cluster, route, false);
+    Duration deadline = scope.config().remoteTimeout();
+    for (String holder : route.holders()) {
+      try {
+        GetResponse response = PeerCalls.await(PeerCalls.call(cluster.client(holder), holder,
+            deadline, scope.counters(), stub -> stub.get(request)));
+        return response.getFound() ? scope.codec().decodeValue(response.getValue(), holder) : null;
+      } catch (PeerCalls.PeerCallException e) {
+        if (!e.isUnreachable()) {
+          throw e.forRead(scope.name(), false, deadline);
+        }
+      }
+    }
+    return null;
+  }
+
+  CompletableFuture<@Nullable V> getAsync(K key) {
+    try {
+      Cluster cluster = scope.clusters().get();
+      Shard.Held<V> hit = confirmedHit(cluster, key);
+      if (hit != null) {
+        scope.counters().hits.increment();
+        return CompletableFuture.completedFuture(hit.value());
+      }
+      KeyRoute route = scope.router().route(cluster, key);
+      Shard.Held<V> held = heldUnder(route, key);
+      if (held != null) {
+        scope.counters().hits.increment();
+        return CompletableFuture.completedFuture(held.value());
+      }
+      if (route.holdsHere() && cluster.isSelf(route.owner())) {
+        scope.counters().misses.increment();
+        return resolveHere(cluster, key, route); // completes on the node's executor
+      }
+      return onExecutor(readFromHolders(key, route));
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /** Hands a future completed on a gRPC thread to the node's executor, for the caller's sake. */
+  private <T> CompletableFuture<T> onExecutor(CompletableFuture<T> future) {
+    CompletableFuture<T> handed = new CompletableFuture<>();
+    future.whenComplete((value, failure) -> {
+      Runnable complete = () -> {
+        if (failure != null) {
+          handed.completeExceptionally(failure);
+        } else {
+          handed.complete(value);
+        }
+      };
+      try {
+        scope.executor().execute(complete);
+      } catch (RejectedExecutionException closing) {
+        complete.run(); // the node is closing; never leave the caller waiting
+      }
+    });
+    return handed;
+  }
+
+  V get(K key, CacheLoader<? super K, ? extends V> loader, WritePath<K, V> writes) {
+    Cluster cluster = scope.clusters().get();
+    KeyRoute route = scope.router().route(cluster, key);
+    String decider = firstReachableHolder(cluster, route);
+    if (decider != null && cluster.isSelf(decider)) {
+      Shard.Held<V> held = heldUnder(route, key);
+      if (held != null) {
+        scope.counters().hits.increment();
+        return held.value();
+      }
+      scope.counters().misses.increment();
+      V value = LoadFlights.await(flights.join(key, () -> loads.resolve(key, route, loader, true)),
+          scope.config().loadTimeout(), scope.name());
+      return requireNonNull(value, "a load with a loader answers a value");
+    }
+    V present = getIfPresent(key);
+    if (present != null) {
+      return present;
+    }
+    // The loader cannot travel: load here, then store it on the decider if still absent there.
+    V loaded = requireNonNull(LoadFlights.await(
+        flights.join(key, () -> loads.resolve(key, route, loader, false)),
+        scope.config().loadTimeout(), scope.name()));
+    try {
+      if (writes.compareAndSet(key, null, loaded)) {
+        return loaded;
+      }
+    } catch (PeerUnavailableException e) {
+      return loaded; // no holder is reachable: answer like any read of an unreachable owner
+    }
+    V winner = getIfPresent(key);
+    return winner != null ? winner : loaded;
+  }
+
+  Map<K, V> getAll(Iterable<? extends K> keys) {
+    Cluster cluster = scope.clusters().get();
+    Set<K> distinct = new LinkedHashSet<>();
+    for (K key : keys) {
+      distinct.add(requireNonNull(key, "keys must not contain null"));
+    }
+    Map<K, V> result = new LinkedHashMap<>();
+    Map<K, CompletableFuture<@Nullable V>> singles = new LinkedHashMap<>();
+    Map<String, Map<ByteString, K>> byHolder = new LinkedHashMap<>();
+    for (K key : distinct) {
+      Shard.Held<V> hit = confirmedHit(cluster, key);
+      if (hit != null) {
+        scope.counters().hits.increment();
+        result.put(key, hit.value());
+        continue;
+      }
+      KeyRoute route = scope.router().route(cluster, key);
+      Shard.Held<V> held = heldUnder(route, key);
+      if (held != null) {
+        scope.counters().hits.increment();
+        result.put(key, held.value());
+        continue;
+      }
+      String decider = firstReachableHolder(cluster, route);
+      if (decider == null) {
+        singles.put(key, readFromHolders(key, route)); // no holder reachable: a fallback load
+      } else if (cluster.isSelf(decider)) {
+        scope.counters().misses.increment();
+        singles.put(key, resolveHere(cluster, key, route)); // loads run concurrently
+      } else {
+        V near = scope.near().get(key);
+        if (near != null) {
+          result.put(key, near);
+        } else {
+          byHolder.computeIfAbsent(decider, h -> new LinkedHashMap<>())
+              .put(ByteString.copyFrom(route.keyBytes()), key);
+        }
+      }
+    }
+    List<CompletableFuture<Map<K, V>>> batches = new ArrayList<>();
+    byHolder.forEach((holder, holderKeys) -> {
+      List<Map.Entry<ByteString, K>> entries = new ArrayList<>(holderKeys.entrySet());
+      for (int from = 0; from < entries.size(); from += CacheConfig.MAX_KEYS_PER_BATCH) {
+        batches.add(readBatch(cluster, holder, entries.subList(from,
+            Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
+      }
+    });
+    RuntimeException failure = null;
+    for (Map.Entry<K, CompletableFuture<@Nullable V>> single : singles.entrySet()) {
+      try {
+        V value = LoadFlights.await(single.getValue(), readWait(), scope.name());
+        if (value != null) {
+          result.put(single.getKey(), value);
+        }
+      } catch (RuntimeException e) {
+        failure = failure == null ? e : failure;
+      }
+    }
+    for (CompletableFuture<Map<K, V>> batch : batches) {
+      try {
+        result.putAll(LoadFlights.await(batch, readWait(), scope.name()));
+      } catch (RuntimeException e) {
+        failure = failure == null ? e : failure;
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+    return result;
+  }
+
+  /** The first holder that is this node or a peer not marked down, or null if none is. */
+  static @Nullable String firstReachableHolder(Cluster cluster, KeyRoute route) {
+    for (String holder : route.holders()) {
+      if (cluster.isSelf(holder)) {
+        return holder;
+      }
+      PeerClient peer = cluster.client(holder);
+      if (peer != null && peer.isUp()) {
+        return holder;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Asks the key's holders in ring order, sharing one call among this node's concurrent readers;
+   * see the class documentation.
+   */
+  private CompletableFuture<@Nullable V> readFromHolders(K key, KeyRoute route) {
+    V near = scope.near().get(key);
+    if (near != null) {
+      return CompletableFuture.completedFuture(near);
+    }
+    return remote.join(key, read -> tryHolder(read, key, route, 0));
+  }
+
+  private void tryHolder(RemoteReads.Read<V> read, K key, KeyRoute route, int index) {
+    Cluster cluster;
+    try {
+      cluster = scope.clusters().get();
+    } catch (IllegalStateException closed) {
+      read.answer.completeExceptionally(closed);
+      return;
+    }
+    List<String> holders = route.holders();
+    for (int i = index; i < holders.size(); i++) {
+      String holder = holders.get(i);
+      if (cluster.isSelf(holder)) {
+        scope.counters().misses.increment(); // every holder before this one is unreachable
+        complete(read, resolveHere(cluster, key, route), key, false);
+        return;
+      }
+      int next = i + 1;
+      boolean loading = scope.loader() != null;
+      Duration deadline = readDeadline();
+      GetRequest request = getRequest(cluster, route, loading);
+      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
+              stub -> stub.get(request))
+          .whenComplete((response, failure) -> {
+            if (failure == null) {
+              try {
+                V value = response.getFound()
+                    ? scope.codec().decodeValue(response.getValue(), holder)
+                    : null;
+                if (value != null) {
+                  remote.keepNear(read, key, value);
+                }
+                read.answer.complete(value);
+              } catch (RuntimeException e) {
+                read.answer.completeExceptionally(e);
+              }
+            } else if (failure instanceof PeerCalls.PeerCallException failed) {
+              if (failed.isUnreachable()) {
+                tryHolder(read, key, route, next);
+              } else {
+                read.answer.completeExceptionally(failed.forRead(scope.name(), loading, deadline));
+              }
+            } else {
+              read.answer.completeExceptionally(failure);
+            }
+          });
+      return;
+    }
+    CacheLoader<K, V> loader = scope.loader();
+    if (loader == null) {
+      read.answer.complete(null);
+      return;
+    }
+    scope.counters().fallbackLoads.increment();
+    complete(read, flights.join(key, () -> loads.resolve(key, route, loader, false)), key, true);
+  }
+
+  private void complete(RemoteReads.Read<V> read, CompletableFuture<@Nullable V> value, K key,
+      boolean keepNear) {
+    value.whenComplete((v, failure) -> {
+      if (failure != null) {
+        read.answer.completeExceptionally(failure);
+        return;
+      }
+      if (keepNear && v != null) {
+        remote.keepNear(read, key, v);
+      }
+      read.answer.complete(v);
+    });
+  }
+
+  private CompletableFuture<Map<K, V>> readBatch(Cluster cluster, String holder,
+      List<Map.Entry<ByteString, K>> chunk) {
+    boolean loading = scope.loader() != null;
+    GetAllRequest.Builder request = GetAllRequest.newBuilder()
+        .setCache(scope.name())
+        .setLoad(loading)
+        .setCaller(cluster.self());
+    Map<ByteString, K> keysByBytes = new HashMap<>();
+    for (Map.Entry<ByteString, K> entry : chunk) {
+      request.addKeys(entry.getKey());
+      keysByBytes.put(entry.getKey(), entry.getValue());
+    }
+    GetAllRequest built = request.build();
+    long detaches = remote.detachCount();
+    Duration deadline = readDeadline();
+    CompletableFuture<Map<K, V>> batch = new CompletableFuture<>();
+    PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
+            stub -> stub.getAll(built))
+        .whenComplete((response, failure) -> {
+          if (failure == null) {
+            try {
+              batch.complete(decodeBatch(response, keysByBytes, holder, detaches));
+            } catch (RuntimeException e) {
+              batch.completeExceptionally(e);
+            }
+          } else if (failure instanceof PeerCalls.PeerCallException failed
+              && failed.isUnreachable()) {
+            oneByOne(batch, chunk); // each key falls over to its next holder
+          } else if (failure instanceof PeerCalls.PeerCallException failed) {
+            batch.completeExceptionally(failed.forRead(scope.name(), loading, deadline));
+          } else {
+            batch.completeExceptionally(failure);
+          }
+        });
+    return batch;
+  }
+
+  private Map<K, V> decodeBatch(GetAllResponse response, Map<ByteString, K> keysByBytes,
+      String holder, long detaches) {
+    Map<K, V> values = new HashMap<>();
+    for (Entry entry : response.getEntriesList()) {
+      K key = keysByBytes.get(entry.getKey());
+      if (key == null) {
+        throw new ShardcacheException("peer " + holder + " answered a getAll of cache '"
+            + scope.name() + "' with a key that was not asked for; is it running a compatible"
+            + " version?");
+      }
+      V value = scope.codec().decodeValue(entry.getValue(), holder);
+      values.put(key, value);
+      remote.keepNearSince(detaches, key, value);
+    }
+    return values;
+  }
+
+  /** Reads a batch key by key, off the gRPC threads. */
+  private void oneByOne(CompletableFuture<Map<K, V>> batch, List<Map.Entry<ByteString, K>> chunk) {
+    try {
+      scope.executor().execute(() -> {
+        try {
+          Map<K, V> values = new HashMap<>();
+          for (Map.Entry<ByteString, K> entry : chunk) {
+            V value = get(entry.getValue());
+            if (value != null) {
+              values.put(entry.getValue(), value);
+            }
+          }
+          batch.complete(values);
+        } catch (Throwable t) {
+          batch.completeExceptionally(t);
+        }
+      });
+    } catch (RejectedExecutionException rejected) {
+      batch.completeExceptionally(new IllegalStateException("the node is closing", rejected));
+    }
+  }
+
+  private GetRequest getRequest(Cluster cluster, KeyRoute route, boolean load) {
+    return GetRequest.newBuilder()
+        .setCache(scope.name())
+        .setKey(ByteString.copyFrom(route.keyBytes()))
+        .setLoad(load)
+        .setCaller(cluster.self())
+        .build();
+  }
+}

@@ -1,0 +1,116 @@
+package dev.shardcache;
+
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.VersionedEntry;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * How one cache's versioned entries reach the key's other holders.
+ *
+ * <ul>
+ *   <li>{@link #sendBeforeAck}: a write is sent to every other holder and awaited before it is
+ *       acknowledged to its caller, so an acknowledged write is on every holder that answered.
+ *       The wait is bounded by {@link #replicaTimeout()}, half of {@code remoteTimeout}, so a
+ *       paused replica cannot make the caller's own deadline (a full {@code remoteTimeout}) expire
+ *       on a healthy owner. A holder that does not confirm in time gets the write from its hint
+ *       queue (the {@link Replicator}) when it answers again.
+ *   <li>{@link #enqueue}: loads, read repairs and copies that need no acknowledgement go through
+ *       the hint queues only; a lost load is a reload, not a lost write.
+ * </ul>
+ *
+ * <p>Every batch carries the cache's last clear time, so a holder that missed an
+ * {@code invalidateAll} applies it before the entries. Thread-safe.
+ */
+final class Replication<K, V> {
+  private final CacheScope<K, V> scope;
+
+  Replication(CacheScope<K, V> scope) {
+    this.scope = scope;
+  }
+
+  /** The longest the applying node waits for replicas: half of the caller's deadline. */
+  Duration replicaTimeout() {
+    return scope.config().remoteTimeout().dividedBy(2);
+  }
+
+  /**
+   * Sends {@code wire} to {@code holders} other than this node and waits (at most
+   * {@link #replicaTimeout()}) for each to confirm; those that do not are sent it later from their
+   * hint queues.
+   */
+  void sendBeforeAck(Cluster cluster, List<String> holders, VersionedEntry wire) {
+    ReplicateRequest request = null;
+    Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
+    for (String holder : holders) {
+      if (cluster.isSelf(holder)) {
+        continue;
+      }
+      if (request == null) {
+        request = ReplicateRequest.newBuilder()
+            .setCaller(cluster.self())
+            .addBatches(CacheBatch.newBuilder()
+                .setCache(scope.name())
+                .setClearedBefore(scope.shard().clearedBefore())
+                .addEntries(wire))
+            .build();
+      }
+      ReplicateRequest built = request;
+      sends.put(holder, PeerCalls.call(cluster.client(holder), holder, replicaTimeout(),
+          PeerCalls.Counter.NONE, stub -> stub.replicate(built)));
+    }
+    PeerCalls.awaitAll(sends).forEach((holder, outcome) -> {
+      if (outcome.failure() != null) {
+        cluster.replicator().enqueue(holder, scope.name(), wire);
+      }
+    });
+  }
+
+  /**
+   * Sends entries to one peer in batches of at most {@value Replicator#MAX_BATCH}, one call at a
+   * time (so a large shard streams rather than floods), and returns whether all were acknowledged.
+   * Used by hand-off and anti-entropy.
+   */
+  boolean stream(Cluster cluster, String peer, List<VersionedEntry> entries) {
+    for (int from = 0; from < entries.size(); from += Replicator.MAX_BATCH) {
+      ReplicateRequest request = ReplicateRequest.newBuilder()
+          .setCaller(cluster.self())
+          .addBatches(CacheBatch.newBuilder()
+              .setCache(scope.name())
+              .setClearedBefore(scope.shard().clearedBefore())
+              .addAllEntries(entries.subList(from, Math.min(entries.size(), from + Replicator.MAX_BATCH))))
+          .build();
+      try {
+        PeerCalls.await(PeerCalls.call(cluster.client(peer), peer, scope.config().remoteTimeout(),
+            PeerCalls.Counter.NONE, stub -> stub.replicate(request)));
+      } catch (PeerCalls.PeerCallException e) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Queues {@code wire} for {@code holders} other than this node, without waiting. */
+  void enqueue(Cluster cluster, List<String> holders, VersionedEntry wire) {
+    for (String holder : holders) {
+      if (!cluster.isSelf(holder)) {
+        cluster.replicator().enqueue(holder, scope.name(), wire);
+      }
+    }
+  }
+
+  /** Queues the removal of {@code key} from every other member's near cache, if near caches are on. */
+  void invalidateNearCaches(Cluster cluster, ByteString key) {
+    if (scope.near().enabled()) {
+      for (String member : cluster.peers()) {
+        cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+      }
+    }
+  }
+}

@@ -1,0 +1,54 @@
+package dev.shardcache;
+
+import dev.shardcache.ring.HashRing;
+import dev.shardcache.ring.KeyHash;
+import java.util.List;
+
+/**
+ * Maps keys of one cache to their holders under this node's current ring: encode, hash, look up
+ * the first {@code replicationFactor} members. One node's view decides where a key lives: the
+ * answer is always the current ring's, never a ring captured earlier.
+ *
+ * <p>The epoch is read before the ring (the writer sets the ring, then the epoch), so a route never
+ * claims a newer epoch than the ring it was computed on; at worst it claims an older one, which
+ * only makes a later read re-check. Thread-safe; allocation is the key's bytes and the holder list.
+ */
+final class Router<K> {
+  private final EntryCodec<K, ?> codec;
+  private final int replicationFactor;
+
+  Router(EntryCodec<K, ?> codec, int replicationFactor) {
+    this.codec = codec;
+    this.replicationFactor = replicationFactor;
+  }
+
+  KeyRoute route(Cluster cluster, K key) {
+    return route(cluster, codec.encodeKey(key));
+  }
+
+  KeyRoute route(Cluster cluster, byte[] keyBytes) {
+    int epoch = cluster.ringEpoch();
+    HashRing ring = cluster.ring();
+    long hash = KeyHash.hash(keyBytes);
+    List<String> holders = ring.ownersOf(hash, replicationFactor);
+    return new KeyRoute(keyBytes, hash, epoch, holders, contains(cluster, holders));
+  }
+
+  /** Whether this node holds the key of {@code hash} under {@code ring}. */
+  boolean holds(Cluster cluster, HashRing ring, long hash) {
+    return contains(cluster, ring.ownersOf(hash, replicationFactor));
+  }
+
+  List<String> holders(HashRing ring, long hash) {
+    return ring.ownersOf(hash, replicationFactor);
+  }
+
+  private static boolean contains(Cluster cluster, List<String> holders) {
+    for (String holder : holders) {
+      if (cluster.isSelf(holder)) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,276 @@
+package dev.shardcache;
+
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import dev.shardcache.replication.Version;
+import dev.shardcache.replication.Versioned;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BiConsumer;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One cache's entries on this node: live values in a size-bounded Caffeine cache, deletes
+ * (tombstones) in a structure of their own, and the time of the last cache-wide clear.
+ *
+ * <h2>Invariants</h2>
+ * <ul>
+ *   <li><b>One version per key, the highest.</b> Every change of a key, local or from a peer, goes
+ *       through {@link #merge} or {@link #compareAndSet}, which run under the key's lock in the
+ *       values map and keep the higher {@link Version} of the value or tombstone held and the one
+ *       arriving (last writer wins). Merging is commutative, associative and idempotent.
+ *   <li><b>Deletes stick.</b> Tombstones are not in the size-bounded values map, so size pressure
+ *       on values never evicts a delete; they live for {@code tombstoneLifetime} (measured on this
+ *       node's clock from when they were stored) in a map bounded by
+ *       {@code max(maximumSize, 10,000)} entries. A copy older than a kept tombstone is dropped.
+ *   <li><b>Clears stick.</b> {@link #clear} records a hybrid-clock time; every entry with an older
+ *       version is dead from then on, whether it is held, in flight in a load, queued in a hint,
+ *       streamed by hand-off or sent by anti-entropy: {@link #merge} drops it and reads do not see
+ *       it. The clear time only grows and travels with replication batches and digests, so every
+ *       member converges to the latest clear.
+ *   <li><b>Lifetimes on this node's clock.</b> A value's TTL counts from when this node stored it,
+ *       less the age the sender reported, so a skewed clock elsewhere can neither stretch nor cut
+ *       it. A value past its lifetime reads as absent, also inside {@link #compareAndSet}.
+ *   <li><b>Holdership memo.</b> A held value remembers the ring epoch at which this node last
+ *       confirmed that it holds the key ({@link Held#confirmedEpoch}); readers re-check after any
+ *       ring change. The shard itself never routes.
+ * </ul>
+ *
+ * <p>Thread-safe. Reads are lock-free; changes of one key are serialized.
+ */
+final class Shard<K, V> {
+  /** Tombstones kept at least, whatever the values bound. */
+  static final long MIN_TOMBSTONE_CAPACITY = 10_000;
+
+  /** A value this node holds. Immutable but for the holdership memo. */
+  static final class Held<V> {
+    final Versioned<V> entry;
+    /** When the value expires on this node's wall clock; {@link Long#MAX_VALUE} without a TTL. */
+    final long expiresAtMillis;
+    /** The ring epoch at which this node last confirmed it holds the key; -1: not confirmed. */
+    volatile int confirmedEpoch;
+
+    Held(Versioned<V> entry, long expiresAtMillis, int confirmedEpoch) {
+      this.entry = entry;
+      this.expiresAtMillis = expiresAtMillis;
+      this.confirmedEpoch = confirmedEpoch;
+    }
+
+    V value() {
+      V value = entry.value();
+      if (value == null) {
+        throw new AssertionError("a held entry is never a tombstone");
+      }
+      return value;
+    }
+  }
+
+  private final Cache<K, Held<V>> values;
+  private final Cache<K, Version> tombstones;
+  private final long ttlMillis;
+  private volatile long clearedBefore;
+
+  Shard(CacheConfig<K, V> config, LongAdder evictions) {
+    this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
+    Caffeine<Object, Object> valuesBuilder = Caffeine.newBuilder()
+        .maximumSize(config.maximumSize())
+        .evictionListener((k, v, cause) -> evictions.increment());
+    if (ttlMillis >= 0) {
+      // A fixed policy as the upper bound (a copy's lifetime only shortens with its age); isLive
+      // applies the exact one. Caffeine's per-entry expiry would double the cost of a hit.
+      valuesBuilder.expireAfterWrite(Duration.ofMillis(ttlMillis));
+    }
+    this.values = valuesBuilder.build();
+    this.tombstones = Caffeine.newBuilder()
+        .maximumSize(Math.max(MIN_TOMBSTONE_CAPACITY, config.maximumSize()))
+        .expireAfterWrite(config.tombstoneLifetime())
+        .build();
+  }
+
+  /** Whether a held value is visible: not cleared and within its lifetime. */
+  boolean isLive(Held<V> held) {
+    return held.entry.version().timestamp() >= clearedBefore
+        && (ttlMillis < 0 || System.currentTimeMillis() < held.expiresAtMillis);
+  }
+
+  /** The live value of {@code key}, or null; records the access for eviction. */
+  @Nullable Held<V> get(K key) {
+    Held<V> held = values.getIfPresent(key);
+    return held != null && isLive(held) ? held : null;
+  }
+
+  /** The live value of {@code key}, or null, without recording an access. */
+  @Nullable Held<V> peek(K key) {
+    Held<V> held = values.policy().getIfPresentQuietly(key);
+    return held != null && isLive(held) ? held : null;
+  }
+
+  /** The newest entry of {@code key} this node knows, live value or tombstone, or null. */
+  @Nullable Versioned<V> newest(K key) {
+    Held<V> held = peek(key);
+    if (held != null) {
+      return held.entry;
+    }
+    Version deleted = tombstones.getIfPresent(key);
+    return deleted == null || deleted.timestamp() < clearedBefore ? null : Versioned.tombstone(deleted);
+  }
+
+  /**
+   * Merges a copy of {@code key} into the shard and returns the entry held afterwards (value or
+   * tombstone), or null if there is none (the copy predates the last clear and nothing newer is
+   * held).
+   *
+   * @param ageMillis how long the copy's value has already lived (0 for a fresh write)
+   * @param confirmedEpoch the ring epoch at which the caller confirmed this node holds the key, or
+   *     -1
+   */
+  @Nullable Versioned<V> merge(K key, Versioned<V> incoming, long ageMillis, int confirmedEpoch) {
+    @SuppressWarnings("unchecked")
+    Versioned<V>[] result = (Versioned<V>[]) new Versioned<?>[1];
+    values.asMap().compute(key, (k, held) -> {
+      Versioned<V> current = held != null && isLive(held) ? held.entry : null;
+      Version deleted = tombstones.getIfPresent(k);
+      if (deleted != null && deleted.timestamp() < clearedBefore) {
+        deleted = null;
+      }
+      if (current == null && deleted != null) {
+        current = Versioned.tombstone(deleted);
+      }
+      if (incoming.version().timestamp() < clearedBefore
+          || (current != null && !incoming.version().isNewerThan(current.version()))) {
+        result[0] = current;
+        return held != null && isLive(held) ? held : null;
+      }
+      result[0] = incoming;
+      return store(k, incoming, ageMillis, confirmedEpoch, deleted);
+    });
+    return result[0];
+  }
+
+  /**
+   * Atomically, under the key's lock: if {@code matches} accepts the key's live value (null when
+   * there is none, it expired or it was cleared), stores {@code next.get()} (a value or a
+   * tombstone, which must be newer than anything held) and returns it; otherwise returns null.
+   */
+  @Nullable Versioned<V> compareAndSet(K key, Predicate<@Nullable V> matches,
+      Supplier<Versioned<V>> next, int confirmedEpoch) {
+    @SuppressWarnings("unchecked")
+    Versioned<V>[] applied = (Versioned<V>[]) new Versioned<?>[1];
+    values.asMap().compute(key, (k, held) -> {
+      Held<V> live = held != null && isLive(held) ? held : null;
+      if (!matches.test(live == null ? null : live.entry.value())) {
+        return live;
+      }
+      Versioned<V> entry = next.get();
+      applied[0] = entry;
+      return store(k, entry, 0, confirmedEpoch, tombstones.getIfPresent(k));
+    });
+    return applied[0];
+  }
+
+  /** Called under the key's lock: the new content of the values map for {@code key}. */
+  private @Nullable Held<V> store(K key, Versioned<V> entry, long ageMillis, int confirmedEpoch,
+      @Nullable Version deleted) {
+    if (entry.isTombstone()) {
+      tombstones.put(key, entry.version());
+      return null;
+    }
+    if (deleted != null) {
+      tombstones.invalidate(key);
+    }
+    long expiresAt = ttlMillis < 0
+        ? Long.MAX_VALUE
+        : System.currentTimeMillis() + Math.max(0, ttlMillis - ageMillis);
+    return new Held<>(entry, expiresAt, confirmedEpoch);
+  }
+
+  /**
+   * Records a cache-wide clear at hybrid-clock time {@code before}: every entry versioned earlier
+   * is dead from now on. Returns whether this moved the clear time forward.
+   */
+  boolean clear(long before) {
+    synchronized (this) {
+      if (before <= clearedBefore) {
+        return false;
+      }
+      clearedBefore = before;
+    }
+    // Reads already ignore what is removed here; this only frees the memory.
+    values.asMap().values().removeIf(held -> held.entry.version().timestamp() < before);
+    tombstones.asMap().values().removeIf(version -> version.timestamp() < before);
+    return true;
+  }
+
+  /** The hybrid-clock time of the last clear this node knows of; 0 if none. */
+  long clearedBefore() {
+    return clearedBefore;
+  }
+
+  /** How long a held value has lived on this node, as a peer receiving a copy should count it. */
+  long ageMillis(Held<V> held) {
+    if (ttlMillis < 0) {
+      return 0;
+    }
+    long left = held.expiresAtMillis - System.currentTimeMillis();
+    return Math.max(0, Math.min(ttlMillis, ttlMillis - left));
+  }
+
+  /** Visits every live value and every tombstone, with the value's age; weakly consistent. */
+  void forEach(BiConsumer<K, Stored<V>> visitor) {
+    for (Map.Entry<K, Held<V>> held : values.asMap().entrySet()) {
+      if (isLive(held.getValue())) {
+        visitor.accept(held.getKey(),
+            new Stored<>(held.getValue().entry, ageMillis(held.getValue())));
+      }
+    }
+    for (Map.Entry<K, Version> deleted : tombstones.asMap().entrySet()) {
+      if (deleted.getValue().timestamp() >= clearedBefore) {
+        visitor.accept(deleted.getKey(), new Stored<>(Versioned.tombstone(deleted.getValue()), 0));
+      }
+    }
+  }
+
+  /** An entry as it is sent to a peer: the versioned value or tombstone, and the value's age. */
+  record Stored<V>(Versioned<V> entry, long ageMillis) {}
+
+  /** Removes {@code key}'s entry if it is still exactly {@code entry} (nothing newer arrived). */
+  void removeIfUnchanged(K key, Versioned<V> entry) {
+    if (entry.isTombstone()) {
+      tombstones.asMap().remove(key, entry.version());
+    } else {
+      values.asMap().computeIfPresent(key, (k, held) -> held.entry.equals(entry) ? null : held);
+    }
+  }
+
+  /** Drops values past their lifetime; Caffeine expires tombstones. Run periodically. */
+  void sweep() {
+    values.asMap().values().removeIf(held -> !isLive(held));
+    values.cleanUp();
+    tombstones.cleanUp();
+  }
+
+  /** The number of live values; walks the shard when entries expire or were cleared. */
+  long liveCount() {
+    long count = 0;
+    for (Held<V> held : values.asMap().values()) {
+      if (isLive(held)) {
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** Tombstones held now; for tests and diagnostics. */
+  long tombstoneCount() {
+    return tombstones.estimatedSize();
+  }
+
+  /** Empties the shard; the node is closing. */
+  void invalidateAll() {
+    values.invalidateAll();
+    tombstones.invalidateAll();
+  }
+}
