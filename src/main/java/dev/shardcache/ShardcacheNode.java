@@ -48,8 +48,8 @@ import org.jspecify.annotations.Nullable;
  * <p>Membership: the ring's members are the peers given plus this node. Every member must list the
  * same set and spell each address the same way ("localhost:7070" and "127.0.0.1:7070" are two
  * different members). Change it at run time with {@link #setPeers}, for example from a discovery
- * service; nodes may see a change at different times, and the protocol tolerates that (requests
- * from peers are served where they land, never forwarded again).
+ * service; nodes may see a change at different times, and the protocol tolerates that (a request
+ * reaching a node that does not hold its key is passed on at most once).
  *
  * <p>Besides the peer service, the node's port serves the standard gRPC health service
  * ({@code grpc.health.v1.Health}): {@code SERVING} for the service names {@code ""} and
@@ -451,8 +451,7 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder heartbeatInterval(Duration interval) {
       requireNonNull(interval, "interval");
       checkState(heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
-      checkArgument(interval.compareTo(Duration.ofMillis(10)) >= 0 && interval.compareTo(Duration.ofMinutes(1)) <= 0,
-          "heartbeatInterval must be in [10 ms, 1 min], got %s", interval);
+      checkRange(interval, Duration.ofMillis(10), Duration.ofMinutes(1), "heartbeatInterval", "[10 ms, 1 min]");
       this.heartbeatInterval = interval;
       return this;
     }
@@ -469,8 +468,7 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder maxClockSkew(Duration skew) {
       requireNonNull(skew, "skew");
       checkState(maxClockSkew == null, "maxClockSkew was already set to %s", maxClockSkew);
-      checkArgument(skew.compareTo(Duration.ofMillis(10)) >= 0 && skew.compareTo(Duration.ofHours(1)) <= 0,
-          "maxClockSkew must be in [10 ms, 1 h], got %s", skew);
+      checkRange(skew, Duration.ofMillis(10), Duration.ofHours(1), "maxClockSkew", "[10 ms, 1 h]");
       this.maxClockSkew = skew;
       return this;
     }
@@ -485,8 +483,7 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder antiEntropyInterval(Duration interval) {
       requireNonNull(interval, "interval");
       checkState(antiEntropyInterval == null, "antiEntropyInterval was already set to %s", antiEntropyInterval);
-      checkArgument(interval.compareTo(Duration.ofMillis(10)) >= 0 && interval.compareTo(Duration.ofHours(1)) <= 0,
-          "antiEntropyInterval must be in [10 ms, 1 h], got %s", interval);
+      checkRange(interval, Duration.ofMillis(10), Duration.ofHours(1), "antiEntropyInterval", "[10 ms, 1 h]");
       this.antiEntropyInterval = interval;
       return this;
     }
@@ -591,6 +588,12 @@ public final class ShardcacheNode implements AutoCloseable {
         virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
       }
       return new ShardcacheNode(this);
+    }
+
+    private static void checkRange(Duration value, Duration min, Duration max, String setting,
+        String range) {
+      checkArgument(value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
+          "%s must be in %s, got %s", setting, range, value);
     }
 
     private static boolean isWildcard(String host) {
