@@ -41,7 +41,7 @@ import org.junit.jupiter.api.Test;
  * <p>Expected: the write returns normally (A applied it; B gets it once it resumes), or throws an
  * exception whose class is named {@code OutcomeUnknownException} (a {@link ShardcacheException});
  * it never throws {@link PeerUnavailableException}, which says the write was not applied. C never
- * marks A down: A stays in {@code C.reachablePeers()} throughout (sampled every few ms). Once B
+ * marks A down: A stays in {@code C.reachablePeers()} throughout (sampled continuously). Once B
  * resumes, a read through C returns the written value.
  *
  * <p>Defect: A waits for B's acknowledgement as long as C waits for A (the remote timeout, 5 s),

@@ -7,10 +7,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 
 /**
- * Samples, every few milliseconds on a daemon thread, whether each watched node still counts each
+ * Samples, every quarter of a millisecond on a daemon thread, whether each watched node still counts each
  * watched peer as reachable ({@link ShardcacheNode#reachablePeers()}), and records every lapse:
  * when it began, how long it lasted, and whether the failure detector suspected the peer
  * ({@link ShardcacheNode#suspectedPeers()}) or a failed call marked it down.
@@ -20,7 +21,8 @@ import java.util.function.Function;
  * not. Nodes that are not running are skipped.
  */
 final class ReachabilityWatch implements AutoCloseable {
-  private static final long SAMPLE_MILLIS = 2;
+  /** Between samples: a heartbeat answer can end a lapse a millisecond after it began. */
+  private static final long SAMPLE_NANOS = 250_000;
 
   /** One period during which {@code observer} did not count {@code peer} as reachable. */
   record Lapse(String observer, String peer, long fromMillis, long toMillis, boolean suspected) {
@@ -79,13 +81,9 @@ final class ReachabilityWatch implements AutoCloseable {
   }
 
   private void run() {
-    while (!stopped) {
+    while (!stopped && !Thread.currentThread().isInterrupted()) {
       sample();
-      try {
-        Thread.sleep(SAMPLE_MILLIS);
-      } catch (InterruptedException e) {
-        return;
-      }
+      LockSupport.parkNanos(SAMPLE_NANOS);
     }
   }
 
