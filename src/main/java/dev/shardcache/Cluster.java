@@ -68,6 +68,8 @@ final class Cluster implements AutoCloseable {
   private volatile HashRing ring;
   private volatile int ringEpoch;
   private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
+  /** The history, plus the current ring without this node: where its keys were before it joined. */
+  private volatile List<HashRing> recent = List.of();
   private volatile long lastRingChangeNanos;
   private boolean closed; // guarded by this
 
@@ -130,17 +132,17 @@ final class Cluster implements AutoCloseable {
   }
 
   /**
-   * The rings before the current one, newest first, if the latest change was less than
-   * {@link #RECENT_CHANGE_WINDOW} ago (entries may still be on their way to their new holders);
-   * otherwise none.
+   * Where a key may still be while entries travel to their new holders, if the latest change was
+   * less than {@link #RECENT_CHANGE_WINDOW} ago (otherwise none): the rings before the current one,
+   * newest first, and the current ring without this node. The last one matters to a node that just
+   * joined, whose own history never held the cluster's previous ring: without it, the holders a key
+   * had before the node joined are exactly the key's holders when this node is left out.
    */
   List<HashRing> recentRings() {
-    List<HashRing> before = history;
-    if (before.isEmpty()
-        || System.nanoTime() - lastRingChangeNanos > RECENT_CHANGE_WINDOW.toNanos()) {
+    if (System.nanoTime() - lastRingChangeNanos > RECENT_CHANGE_WINDOW.toNanos()) {
       return List.of();
     }
-    return before;
+    return recent;
   }
 
   /** The ring before the latest change (the current ring if there was none). */
@@ -269,6 +271,11 @@ final class Cluster implements AutoCloseable {
       older.add(before);
     }
     history = List.copyOf(older);
+    List<HashRing> withoutSelf = new ArrayList<>(older);
+    if (members.size() > 1) {
+      withoutSelf.add(HashRing.of(members.subList(1, members.size()), virtualNodes));
+    }
+    recent = List.copyOf(withoutSelf);
     lastRingChangeNanos = System.nanoTime();
     ring = next;
     ringEpoch++; // written only here, under this object's lock
