@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -252,7 +253,7 @@ final class ReadPath<K, V> {
       distinct.add(requireNonNull(key, "keys must not contain null"));
     }
     Map<K, V> result = new LinkedHashMap<>();
-    Map<K, CompletableFuture<@Nullable V>> singles = new LinkedHashMap<>();
+    Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
     Map<String, Map<ByteString, K>> byHolder = new LinkedHashMap<>();
     for (K key : distinct) {
       Shard.Held<V> hit = confirmedHit(cluster, key);
@@ -270,10 +271,10 @@ final class ReadPath<K, V> {
       }
       String decider = firstReachableHolder(cluster, route);
       if (decider == null) {
-        singles.put(key, readFromHolders(key, route)); // no holder reachable: a fallback load
+        singles.put(key, () -> readFromHolders(key, route)); // no holder reachable: fallback
       } else if (cluster.isSelf(decider)) {
         scope.counters().misses.increment();
-        singles.put(key, resolveHere(cluster, key, route)); // loads run concurrently
+        singles.put(key, () -> resolveHere(cluster, key, route)); // loads run concurrently
       } else {
         V near = scope.near().get(key);
         if (near != null) {
@@ -292,12 +293,15 @@ final class ReadPath<K, V> {
             Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
       }
     });
+    List<K> singleKeys = new ArrayList<>(singles.keySet());
+    List<CompletableFuture<@Nullable V>> singleAnswers = BoundedFanOut.start(
+        new ArrayList<>(singles.values()), PeerRequests.BATCH_LOAD_CONCURRENCY);
     RuntimeException failure = null;
-    for (Map.Entry<K, CompletableFuture<@Nullable V>> single : singles.entrySet()) {
+    for (int i = 0; i < singleKeys.size(); i++) {
       try {
-        V value = LoadFlights.await(single.getValue(), readWait(), scope.name());
+        V value = LoadFlights.await(singleAnswers.get(i), readWait(), scope.name());
         if (value != null) {
-          result.put(single.getKey(), value);
+          result.put(singleKeys.get(i), value);
         }
       } catch (RuntimeException e) {
         failure = failure == null ? e : failure;

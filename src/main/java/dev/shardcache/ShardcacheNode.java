@@ -19,7 +19,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -79,6 +81,12 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The most header bytes a call may carry. */
   static final int MAX_METADATA_BYTES = 16 * 1024;
 
+  /** The default bound of loads running at once on a node. */
+  public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
+
+  /** How many loads may wait for a thread, per load thread. */
+  static final int LOADS_WAITING_PER_THREAD = 16;
+
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
@@ -131,9 +139,20 @@ public final class ShardcacheNode implements AutoCloseable {
         builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
     this.maxClockSkew = builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
     this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor =
-        Executors.newCachedThreadPool(
-            new ThreadFactoryBuilder().setNameFormat("shardcache-load-%d").setDaemon(true).build());
+    this.ownedExecutor = boundedPool("shardcache-load-%d", builder.maxConcurrentLoads,
+        LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
+  }
+
+  /**
+   * A pool of at most {@code threads} daemon threads (idle ones end after 30 s) with at most
+   * {@code queued} tasks waiting; past that it rejects, and the caller reports the limit.
+   */
+  static ThreadPoolExecutor boundedPool(String nameFormat, int threads, int queued) {
+    ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(queued),
+        new ThreadFactoryBuilder().setNameFormat(nameFormat).setDaemon(true).build());
+    pool.allowCoreThreadTimeOut(true);
+    return pool;
   }
 
   /** Returns a builder of a node. */
@@ -383,6 +402,7 @@ public final class ShardcacheNode implements AutoCloseable {
     private byte @Nullable [] clusterSecret;
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
+    private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
 
     private Builder() {}
 
@@ -425,6 +445,21 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder maxConcurrentCallsPerPeer(int max) {
       checkArgument(max >= 1 && max <= 100_000, "maxConcurrentCallsPerPeer must be in [1, 100000], got %s", max);
       this.maxConcurrentCallsPerPeer = max;
+      return this;
+    }
+
+    /**
+     * Bounds the loads (loader calls, and the fetches of copies before them) running at once on
+     * this node to {@code max} threads (default {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_LOADS}),
+     * with 16 times as many waiting; past that a read that must load fails with a
+     * {@link ShardcacheException} naming this limit (a peer's request with
+     * {@code RESOURCE_EXHAUSTED}). A load whose every caller has gone before it starts is skipped.
+     *
+     * @throws IllegalArgumentException if not in [1, 10000]
+     */
+    public Builder maxConcurrentLoads(int max) {
+      checkArgument(max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
+      this.maxConcurrentLoads = max;
       return this;
     }
 
