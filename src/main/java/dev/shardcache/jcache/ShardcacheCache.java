@@ -94,7 +94,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private final EventDispatcher<K, V> events;
   private final JCacheStatistics statistics;
   private final ConfigurationBean configurationBean;
-  private volatile boolean statisticsEnabled;
   private volatile boolean closed;
 
   ShardcacheCache(
@@ -141,16 +140,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     Envelope found = readLive(k, key, now);
     V value;
     if (found != null) {
-      hit();
+      statistics.hit();
       touch(k, found, now);
       value = decode(found);
     } else {
-      miss();
+      statistics.miss();
       value = readThrough ? loadThrough(k, key) : null;
     }
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-    }
+    statistics.getTime(start);
     return value;
   }
 
@@ -171,10 +168,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         envelope = null;
       }
       if (envelope == null) {
-        miss();
+        statistics.miss();
         missing.add(entry.getValue());
       } else {
-        hit();
+        statistics.hit();
         touch(entry.getKey(), envelope, now);
         result.put(entry.getValue(), decode(envelope));
       }
@@ -188,9 +185,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         }
       }
     }
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-    }
+    statistics.getTime(start);
     return result;
   }
 
@@ -256,9 +251,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     Envelope current = readLive(k, key, now);
     writeThrough(key, value);
     write(k, key, value, valueBytes, current, now);
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
+    statistics.putTime(start);
   }
 
   @Override
@@ -270,16 +263,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     long now = now();
     Envelope current = readLive(k, key, now);
     if (current == null) {
-      miss();
+      statistics.miss();
     } else {
-      hit();
+      statistics.hit();
     }
     writeThrough(key, value);
     V previous = write(k, key, value, valueBytes, current, now);
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-      statistics.putTime(start);
-    }
+    statistics.getTime(start);
+    statistics.putTime(start);
     return previous;
   }
 
@@ -320,9 +311,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       KeyBytes k = keyOf(key);
       write(k, key, entry.getValue(), encoded.get(key), readLive(k, key, now), now);
     }
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
+    statistics.putTime(start);
     if (failure != null) {
       throw failure;
     }
@@ -336,10 +325,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     byte[] valueBytes = encodeValue(value);
     long now = now();
     if (readLive(k, key, now) != null) {
-      hit();
+      statistics.hit();
       return false;
     }
-    miss();
+    statistics.miss();
     writeThrough(key, value);
     long expireAt = expiry.onCreation(now);
     if (expireAt <= now) {
@@ -349,10 +338,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       return false; // another writer created it first
     }
     index.add(k);
-    put();
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
+    statistics.put();
+    statistics.putTime(start);
     fire(EntryEvent.created(this, key, value));
     return true;
   }
@@ -385,10 +372,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     long now = now();
     Envelope current = readLive(k, key, now);
     if (current == null) {
-      miss();
+      statistics.miss();
       return false;
     }
-    hit();
+    statistics.hit();
     if (!decode(current).equals(oldValue)) {
       touch(k, current, now);
       return false;
@@ -417,17 +404,15 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     deleteThrough(key);
     for (int attempt = 0; current != null; attempt++) {
       if (cas(k, current, null)) {
-        hit();
+        statistics.hit();
         removed(k, key, current, start);
-        if (statisticsEnabled) {
-          statistics.getTime(start);
-        }
+        statistics.getTime(start);
         return decode(current);
       }
       checkAttempts(attempt, key);
       current = readLive(k, key, now);
     }
-    miss();
+    statistics.miss();
     return null;
   }
 
@@ -441,10 +426,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     long now = now();
     Envelope current = readLive(k, key, now);
     if (current == null) {
-      miss();
+      statistics.miss();
       return false;
     }
-    hit();
+    statistics.hit();
     if (!decode(current).equals(oldValue)) {
       touch(k, current, now);
       return false;
@@ -452,9 +437,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     writeThrough(key, newValue);
     for (int attempt = 0; ; attempt++) {
       if (update(k, key, newValue, valueBytes, current, now)) {
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
+        statistics.putTime(start);
         return true;
       }
       checkAttempts(attempt, key);
@@ -484,16 +467,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     long now = now();
     Envelope current = readLive(k, key, now);
     if (current == null) {
-      miss();
+      statistics.miss();
       return null;
     }
-    hit();
+    statistics.hit();
     writeThrough(key, value);
     for (int attempt = 0; current != null; attempt++) {
       if (update(k, key, value, valueBytes, current, now)) {
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
+        statistics.putTime(start);
         return decode(current);
       }
       checkAttempts(attempt, key);
@@ -608,9 +589,9 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       }
       if (apply(k, key, current, original, entry, now, start)) {
         if (current == null) {
-          miss();
+          statistics.miss();
         } else {
-          hit();
+          statistics.hit();
         }
         return result;
       }
@@ -651,10 +632,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
           return false;
         }
         index.add(k);
-        put();
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
+        statistics.put();
+        statistics.putTime(start);
         fire(EntryEvent.created(this, key, created));
         return true;
       }
@@ -732,7 +711,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
             index.remove(k);
             continue;
           }
-          hit();
+          statistics.hit();
           touch(k, found, now);
           next = new CacheEntry<>(key, decode(found));
         }
@@ -816,7 +795,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   void setStatisticsEnabled(boolean enabled) {
     synchronized (configuration) {
       configuration.setStatisticsEnabled(enabled);
-      statisticsEnabled = enabled;
+      statistics.setEnabled(enabled);
     }
     ObjectName beanName = MBeans.name(MBeans.Kind.STATISTICS, manager.getURI(), name);
     if (enabled) {
@@ -910,7 +889,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         }
         if (cas(k, null, Envelope.of(expireAt, valueBytes))) {
           index.add(k);
-          put();
+          statistics.put();
           fire(EntryEvent.created(this, key, value));
           return null;
         }
@@ -930,7 +909,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       return false;
     }
     index.add(k);
-    put();
+    statistics.put();
     fire(EntryEvent.updated(this, key, value, decode(current)));
     return true;
   }
@@ -938,10 +917,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   /** Records a removal this node's compare-and-set made. */
   private void removed(KeyBytes k, K key, Envelope old, long start) {
     index.remove(k);
-    if (statisticsEnabled) {
-      statistics.removal();
-      statistics.removeTime(start);
-    }
+    statistics.removal();
+    statistics.removeTime(start);
     fire(EntryEvent.removed(this, key, decode(old)));
   }
 
@@ -1183,24 +1160,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
 
   private static long now() {
     return System.currentTimeMillis();
-  }
-
-  private void hit() {
-    if (statisticsEnabled) {
-      statistics.hit();
-    }
-  }
-
-  private void miss() {
-    if (statisticsEnabled) {
-      statistics.miss();
-    }
-  }
-
-  private void put() {
-    if (statisticsEnabled) {
-      statistics.put();
-    }
   }
 
   /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
