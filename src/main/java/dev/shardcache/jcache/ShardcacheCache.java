@@ -6,9 +6,7 @@ import dev.shardcache.CacheLoadException;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheException;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +25,6 @@ import javax.cache.configuration.Factory;
 import javax.cache.configuration.MutableConfiguration;
 import javax.cache.integration.CacheLoader;
 import javax.cache.integration.CacheLoaderException;
-import javax.cache.integration.CacheWriter;
 import javax.cache.integration.CacheWriterException;
 import javax.cache.integration.CompletionListener;
 import javax.cache.management.CacheStatisticsMXBean;
@@ -90,7 +87,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private final ExpiryTimes expiry;
   private final @Nullable CacheLoader<K, V> loader;
   private final boolean readThrough;
-  private final @Nullable CacheWriter<K, V> writer;
+  private final WriteThrough<K, V> writeThrough;
   private final EventDispatcher<K, V> events;
   private final JCacheStatistics statistics;
   private final ConfigurationBean configurationBean;
@@ -117,8 +114,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     Factory<CacheLoader<K, V>> loaderFactory = config.getCacheLoaderFactory();
     this.loader = loaderFactory == null ? null : loaderFactory.create();
     this.readThrough = config.isReadThrough() && loader != null;
-    Factory<CacheWriter<? super K, ? super V>> writerFactory = config.getCacheWriterFactory();
-    this.writer = config.isWriteThrough() && writerFactory != null ? narrow(writerFactory.create()) : null;
+    this.writeThrough = new WriteThrough<>(config);
     this.events = new EventDispatcher<>(executor);
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
@@ -249,7 +245,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     byte[] valueBytes = encodeValue(value);
     long now = now();
     Envelope current = readLive(k, key, now);
-    writeThrough(key, value);
+    writeThrough.write(key, value);
     write(k, key, value, valueBytes, current, now);
     statistics.putTime(start);
   }
@@ -267,7 +263,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     } else {
       statistics.hit();
     }
-    writeThrough(key, value);
+    writeThrough.write(key, value);
     V previous = write(k, key, value, valueBytes, current, now);
     statistics.getTime(start);
     statistics.putTime(start);
@@ -286,35 +282,18 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       checkKey(key);
       encoded.put(key, encodeValue(value));
     }
-    Set<Object> failed = new HashSet<>();
-    CacheWriterException failure = null;
-    if (writer != null && !entries.isEmpty()) {
-      Collection<Cache.Entry<? extends K, ? extends V>> batch = new ArrayList<>();
-      for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-        batch.add(new CacheEntry<K, V>(entry.getKey(), entry.getValue()));
-      }
-      try {
-        writer.writeAll(batch);
-      } catch (Exception e) {
-        failure = asWriterException(e);
-        for (Cache.Entry<? extends K, ? extends V> notWritten : batch) {
-          failed.add(notWritten.getKey());
-        }
-      }
-    }
+    WriteThrough.Unwritten unwritten = writeThrough.writeAll(entries);
     long now = now();
     for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
       K key = entry.getKey();
-      if (failed.contains(key)) {
+      if (unwritten.contains(key)) {
         continue;
       }
       KeyBytes k = keyOf(key);
       write(k, key, entry.getValue(), encoded.get(key), readLive(k, key, now), now);
     }
     statistics.putTime(start);
-    if (failure != null) {
-      throw failure;
-    }
+    unwritten.throwFailure();
   }
 
   @Override
@@ -329,7 +308,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       return false;
     }
     statistics.miss();
-    writeThrough(key, value);
+    writeThrough.write(key, value);
     long expireAt = expiry.onCreation(now);
     if (expireAt <= now) {
       return true; // expires on creation: never visible
@@ -351,7 +330,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     KeyBytes k = keyOf(key);
     long now = now();
     Envelope current = readLive(k, key, now);
-    deleteThrough(key);
+    writeThrough.delete(key);
     for (int attempt = 0; current != null; attempt++) {
       if (cas(k, current, null)) {
         removed(k, key, current, start);
@@ -380,7 +359,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       touch(k, current, now);
       return false;
     }
-    deleteThrough(key);
+    writeThrough.delete(key);
     for (int attempt = 0; ; attempt++) {
       if (cas(k, current, null)) {
         removed(k, key, current, start);
@@ -401,7 +380,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     KeyBytes k = keyOf(key);
     long now = now();
     Envelope current = readLive(k, key, now);
-    deleteThrough(key);
+    writeThrough.delete(key);
     for (int attempt = 0; current != null; attempt++) {
       if (cas(k, current, null)) {
         statistics.hit();
@@ -434,7 +413,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       touch(k, current, now);
       return false;
     }
-    writeThrough(key, newValue);
+    writeThrough.write(key, newValue);
     for (int attempt = 0; ; attempt++) {
       if (update(k, key, newValue, valueBytes, current, now)) {
         statistics.putTime(start);
@@ -471,7 +450,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       return null;
     }
     statistics.hit();
-    writeThrough(key, value);
+    writeThrough.write(key, value);
     for (int attempt = 0; current != null; attempt++) {
       if (update(k, key, value, valueBytes, current, now)) {
         statistics.putTime(start);
@@ -520,20 +499,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
    * @throws CacheWriterException if the writer failed for some keys (the others were removed)
    */
   private void removeEntries(List<K> keys) {
-    Set<Object> failed = new HashSet<>();
-    CacheWriterException failure = null;
-    if (writer != null && !keys.isEmpty()) {
-      Collection<Object> batch = new ArrayList<>(keys);
-      try {
-        writer.deleteAll(batch);
-      } catch (Exception e) {
-        failure = asWriterException(e);
-        failed.addAll(batch);
-      }
-    }
+    WriteThrough.Unwritten unwritten = writeThrough.deleteAll(keys);
     long now = now();
     for (K key : keys) {
-      if (failed.contains(key)) {
+      if (unwritten.contains(key)) {
         continue;
       }
       long start = System.nanoTime();
@@ -548,9 +517,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         current = readLive(k, key, now);
       }
     }
-    if (failure != null) {
-      throw failure;
-    }
+    unwritten.throwFailure();
   }
 
   @Override
@@ -623,7 +590,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       case CREATE: {
         V created = requireNonNull(value);
         byte[] bytes = encodeValue(created);
-        writeThrough(key, created);
+        writeThrough.write(key, created);
         long expireAt = expiry.onCreation(now);
         if (expireAt <= now) {
           return true;
@@ -640,14 +607,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       case UPDATE: {
         V updated = requireNonNull(value);
         byte[] bytes = encodeValue(updated);
-        writeThrough(key, updated);
+        writeThrough.write(key, updated);
         if (current == null) {
           return false; // it vanished after the snapshot: run again as a create
         }
         return update(k, key, updated, bytes, current, now);
       }
       case REMOVE:
-        deleteThrough(key);
+        writeThrough.delete(key);
         if (current == null) {
           return true;
         }
@@ -848,7 +815,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     MBeans.unregister(MBeans.name(MBeans.Kind.STATISTICS, manager.getURI(), name));
     events.close();
     ListenerRegistration.closeQuietly(loader);
-    ListenerRegistration.closeQuietly(writer);
+    writeThrough.close();
     ListenerRegistration.closeQuietly(expiry.policy());
   }
 
@@ -1021,38 +988,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       throw new CacheLoaderException("loader of cache '" + name + "' failed loading " + keys.size()
           + " keys: " + e, e);
     }
-  }
-
-  private void writeThrough(K key, V value) {
-    if (writer == null) {
-      return;
-    }
-    try {
-      writer.write(new CacheEntry<>(key, value));
-    } catch (Exception e) {
-      throw asWriterException(e);
-    }
-  }
-
-  private void deleteThrough(K key) {
-    if (writer == null) {
-      return;
-    }
-    try {
-      writer.delete(key);
-    } catch (Exception e) {
-      throw asWriterException(e);
-    }
-  }
-
-  /** A writer of supertypes of K and V writes K and V: the cast only forgets the wildcard. */
-  @SuppressWarnings("unchecked")
-  private static <K, V> CacheWriter<K, V> narrow(CacheWriter<? super K, ? super V> writer) {
-    return (CacheWriter<K, V>) writer;
-  }
-
-  private static CacheWriterException asWriterException(Exception e) {
-    return e instanceof CacheWriterException cwe ? cwe : new CacheWriterException(e);
   }
 
   /** The envelope of {@code k} on its owner, expired or not. */
