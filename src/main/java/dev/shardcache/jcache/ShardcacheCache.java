@@ -1,5 +1,7 @@
 package dev.shardcache.jcache;
 
+import static dev.shardcache.jcache.AtomicUpdate.done;
+import static dev.shardcache.jcache.AtomicUpdate.retry;
 import static java.util.Objects.requireNonNull;
 
 import dev.shardcache.CacheLoadException;
@@ -14,7 +16,6 @@ import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.concurrent.Executor;
-import java.util.function.Supplier;
 import javax.cache.Cache;
 import javax.cache.CacheException;
 import javax.cache.CacheManager;
@@ -25,7 +26,6 @@ import javax.cache.configuration.Factory;
 import javax.cache.configuration.MutableConfiguration;
 import javax.cache.integration.CacheLoader;
 import javax.cache.integration.CacheLoaderException;
-import javax.cache.integration.CacheWriterException;
 import javax.cache.integration.CompletionListener;
 import javax.cache.management.CacheStatisticsMXBean;
 import javax.cache.processor.EntryProcessor;
@@ -51,6 +51,13 @@ import org.jspecify.annotations.Nullable;
  * {@link DistributedCache#get(Object, dev.shardcache.CacheLoader)}, so on the owner concurrent
  * misses of a key share one load.
  *
+ * <h2>How it is built</h2>
+ * This class is the facade: it checks that the cache is open and the arguments, times the calls,
+ * and hands each operation to the part that owns its concern. {@link EntryStore} makes the single
+ * steps (read, compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the
+ * one retry loop that every conditional change goes through; {@link EntryWrites} builds the
+ * changing operations from the two; {@link WriteThrough} holds the writer.
+ *
  * <h2>Costs and limits</h2>
  * <ul>
  *   <li>A write is a read plus a compare-and-set: two calls to a remote owner. A read of a cache
@@ -66,30 +73,25 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Thread-safe. Methods block on calls to the owner (bounded by the core's remote timeout), on the
  * loader, the writer and synchronous listeners. A failure of the core (an unreachable owner, a
- * member that does not define the cache) surfaces as {@link CacheException}.
+ * member that does not define the cache) surfaces as {@link CacheException}; it is not retried.
  *
  * @param <K> the key type
  * @param <V> the value type
  */
 public final class ShardcacheCache<K, V> implements Cache<K, V> {
-  /** Compare-and-set attempts before an operation gives up on a key that keeps changing. */
-  private static final int MAX_ATTEMPTS = 1_000;
-
   private final ShardcacheCacheManager manager;
   private final String name;
-  private final DistributedCache<KeyBytes, byte[]> store;
-  private final ObjectCodec codec;
-  private final KeyIndex index;
-  private final Executor executor;
   private final MutableConfiguration<K, V> configuration; // guarded by itself
-  private final Class<?> keyType;
-  private final Class<?> valueType;
   private final ExpiryTimes expiry;
+  private final EventDispatcher<K, V> events;
+  private final JCacheStatistics statistics;
+  private final EntryStore<K, V> entries;
+  private final AtomicUpdate<K, V> atomic;
+  private final Executor executor;
   private final @Nullable CacheLoader<K, V> loader;
   private final boolean readThrough;
   private final WriteThrough<K, V> writeThrough;
-  private final EventDispatcher<K, V> events;
-  private final JCacheStatistics statistics;
+  private final EntryWrites<K, V> writes;
   private final ConfigurationBean configurationBean;
   private volatile boolean closed;
 
@@ -103,23 +105,24 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       Executor executor) {
     this.manager = manager;
     this.name = name;
-    this.store = store;
-    this.codec = codec;
-    this.index = index;
-    this.executor = executor;
     this.configuration = new MutableConfiguration<>(config);
-    this.keyType = config.getKeyType();
-    this.valueType = config.getValueType();
+    // Building the parts calls the user's factories, which may have side effects: keep their order
+    // (expiry policy, loader, writer, listeners) stable.
     this.expiry = new ExpiryTimes(config.getExpiryPolicyFactory().create());
+    this.events = new EventDispatcher<>(executor);
+    this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
+    this.entries = new EntryStore<>(this, name, store, codec, index, config.getKeyType(),
+        config.getValueType(), expiry, events, statistics);
+    this.atomic = new AtomicUpdate<>(entries);
+    this.executor = executor;
     Factory<CacheLoader<K, V>> loaderFactory = config.getCacheLoaderFactory();
     this.loader = loaderFactory == null ? null : loaderFactory.create();
     this.readThrough = config.isReadThrough() && loader != null;
     this.writeThrough = new WriteThrough<>(config);
-    this.events = new EventDispatcher<>(executor);
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
     }
-    this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
+    this.writes = new EntryWrites<>(entries, atomic, writeThrough, statistics);
     this.configurationBean = new ConfigurationBean(this);
     setStatisticsEnabled(config.isStatisticsEnabled());
     setManagementEnabled(config.isManagementEnabled());
@@ -131,14 +134,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   public @Nullable V get(K key) {
     requireOpen();
     long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope found = readLive(k, key, now);
+    KeyBytes k = entries.keyOf(key);
+    long now = EntryStore.now();
+    Envelope found = entries.readLive(k, key, now);
     V value;
     if (found != null) {
       statistics.hit();
-      touch(k, found, now);
-      value = decode(found);
+      entries.touch(k, found, now);
+      value = entries.decode(found);
     } else {
       statistics.miss();
       value = readThrough ? loadThrough(k, key) : null;
@@ -151,16 +154,16 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   public Map<K, V> getAll(Set<? extends K> keys) {
     requireOpen();
     long start = System.nanoTime();
-    Map<KeyBytes, K> byBytes = encodeKeys(keys);
-    Map<KeyBytes, byte[]> found = call(() -> store.getAll(byBytes.keySet()));
+    Map<KeyBytes, K> byBytes = entries.keysOf(keys);
+    Map<KeyBytes, byte[]> found = entries.readAll(byBytes.keySet());
     Map<K, V> result = new LinkedHashMap<>();
     List<K> missing = new ArrayList<>();
-    long now = now();
+    long now = EntryStore.now();
     for (Map.Entry<KeyBytes, K> entry : byBytes.entrySet()) {
       byte[] raw = found.get(entry.getKey());
       Envelope envelope = raw == null ? null : Envelope.wrap(raw);
       if (envelope != null && envelope.isExpiredAt(now)) {
-        expire(entry.getKey(), entry.getValue(), envelope);
+        entries.expire(entry.getKey(), entry.getValue(), envelope);
         envelope = null;
       }
       if (envelope == null) {
@@ -168,15 +171,15 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         missing.add(entry.getValue());
       } else {
         statistics.hit();
-        touch(entry.getKey(), envelope, now);
-        result.put(entry.getValue(), decode(envelope));
+        entries.touch(entry.getKey(), envelope, now);
+        result.put(entry.getValue(), entries.decode(envelope));
       }
     }
     if (readThrough && !missing.isEmpty()) {
       Map<K, V> loaded = loadAllFromLoader(missing);
       for (Map.Entry<K, V> entry : loaded.entrySet()) {
         if (entry.getKey() != null && entry.getValue() != null) {
-          storeLoaded(keyOf(entry.getKey()), entry.getKey(), entry.getValue(), false);
+          storeLoaded(entry.getKey(), entry.getValue(), false);
           result.put(entry.getKey(), entry.getValue());
         }
       }
@@ -188,8 +191,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public boolean containsKey(K key) {
     requireOpen();
-    Envelope found = read(keyOf(key));
-    return found != null && !found.isExpiredAt(now());
+    Envelope found = entries.read(entries.keyOf(key));
+    return found != null && !found.isExpiredAt(EntryStore.now());
   }
 
   @Override
@@ -220,7 +223,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
           Map<K, V> loaded = loadAllFromLoader(toLoad);
           for (Map.Entry<K, V> entry : loaded.entrySet()) {
             if (entry.getKey() != null && entry.getValue() != null) {
-              storeLoaded(keyOf(entry.getKey()), entry.getKey(), entry.getValue(), replaceExistingValues);
+              storeLoaded(entry.getKey(), entry.getValue(), replaceExistingValues);
             }
           }
         }
@@ -240,226 +243,61 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public void put(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    writeThrough.write(key, value);
-    write(k, key, value, valueBytes, current, now);
-    statistics.putTime(start);
+    writes.put(key, value, false);
   }
 
   @Override
   public @Nullable V getAndPut(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      statistics.miss();
-    } else {
-      statistics.hit();
-    }
-    writeThrough.write(key, value);
-    V previous = write(k, key, value, valueBytes, current, now);
-    statistics.getTime(start);
-    statistics.putTime(start);
-    return previous;
+    return writes.put(key, value, true);
   }
 
   @Override
-  public void putAll(Map<? extends K, ? extends V> entries) {
+  public void putAll(Map<? extends K, ? extends V> map) {
     requireOpen();
-    requireNonNull(entries, "entries");
-    long start = System.nanoTime();
-    Map<K, byte[]> encoded = new LinkedHashMap<>();
-    for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-      K key = requireNonNull(entry.getKey(), "entries must not have a null key");
-      V value = requireNonNull(entry.getValue(), "entries must not have a null value");
-      checkKey(key);
-      encoded.put(key, encodeValue(value));
-    }
-    WriteThrough.Unwritten unwritten = writeThrough.writeAll(entries);
-    long now = now();
-    for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-      K key = entry.getKey();
-      if (unwritten.contains(key)) {
-        continue;
-      }
-      KeyBytes k = keyOf(key);
-      write(k, key, entry.getValue(), encoded.get(key), readLive(k, key, now), now);
-    }
-    statistics.putTime(start);
-    unwritten.throwFailure();
+    writes.putAll(requireNonNull(map, "entries"));
   }
 
   @Override
   public boolean putIfAbsent(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    if (readLive(k, key, now) != null) {
-      statistics.hit();
-      return false;
-    }
-    statistics.miss();
-    writeThrough.write(key, value);
-    long expireAt = expiry.onCreation(now);
-    if (expireAt <= now) {
-      return true; // expires on creation: never visible
-    }
-    if (!cas(k, null, Envelope.of(expireAt, valueBytes))) {
-      return false; // another writer created it first
-    }
-    index.add(k);
-    statistics.put();
-    statistics.putTime(start);
-    fire(EntryEvent.created(this, key, value));
-    return true;
+    return writes.putIfAbsent(key, value);
   }
 
   @Override
   public boolean remove(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    writeThrough.delete(key);
-    for (int attempt = 0; current != null; attempt++) {
-      if (cas(k, current, null)) {
-        removed(k, key, current, start);
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    return false;
+    return writes.remove(key);
   }
 
   @Override
   public boolean remove(K key, V oldValue) {
     requireOpen();
-    requireNonNull(oldValue, "oldValue");
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      statistics.miss();
-      return false;
-    }
-    statistics.hit();
-    if (!decode(current).equals(oldValue)) {
-      touch(k, current, now);
-      return false;
-    }
-    writeThrough.delete(key);
-    for (int attempt = 0; ; attempt++) {
-      if (cas(k, current, null)) {
-        removed(k, key, current, start);
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-      if (current == null || !decode(current).equals(oldValue)) {
-        return false;
-      }
-    }
+    return writes.remove(key, requireNonNull(oldValue, "oldValue"));
   }
 
   @Override
   public @Nullable V getAndRemove(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    writeThrough.delete(key);
-    for (int attempt = 0; current != null; attempt++) {
-      if (cas(k, current, null)) {
-        statistics.hit();
-        removed(k, key, current, start);
-        statistics.getTime(start);
-        return decode(current);
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    statistics.miss();
-    return null;
+    return writes.getAndRemove(key);
   }
 
   @Override
   public boolean replace(K key, V oldValue, V newValue) {
     requireOpen();
-    requireNonNull(oldValue, "oldValue");
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(newValue);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      statistics.miss();
-      return false;
-    }
-    statistics.hit();
-    if (!decode(current).equals(oldValue)) {
-      touch(k, current, now);
-      return false;
-    }
-    writeThrough.write(key, newValue);
-    for (int attempt = 0; ; attempt++) {
-      if (update(k, key, newValue, valueBytes, current, now)) {
-        statistics.putTime(start);
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-      if (current == null || !decode(current).equals(oldValue)) {
-        return false;
-      }
-    }
+    return writes.replace(key, requireNonNull(oldValue, "oldValue"), newValue);
   }
 
   @Override
   public boolean replace(K key, V value) {
-    return replaceExisting(key, value) != null;
+    requireOpen();
+    return writes.replace(key, value) != null;
   }
 
   @Override
   public @Nullable V getAndReplace(K key, V value) {
-    return replaceExisting(key, value);
-  }
-
-  /** Replaces the value of a present key; returns the old value, or {@code null} if absent. */
-  private @Nullable V replaceExisting(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      statistics.miss();
-      return null;
-    }
-    statistics.hit();
-    writeThrough.write(key, value);
-    for (int attempt = 0; current != null; attempt++) {
-      if (update(k, key, value, valueBytes, current, now)) {
-        statistics.putTime(start);
-        return decode(current);
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    return null;
+    return writes.replace(key, value);
   }
 
   @Override
@@ -467,67 +305,33 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     requireOpen();
     requireNonNull(keys, "keys");
     for (K key : keys) {
-      checkKey(requireNonNull(key, "keys must not contain null"));
+      entries.checkKey(requireNonNull(key, "keys must not contain null"));
     }
-    removeEntries(new ArrayList<>(keys));
+    writes.removeAll(new ArrayList<>(keys));
   }
 
   @Override
   public void removeAll() {
     requireOpen();
-    long now = now();
+    long now = EntryStore.now();
     List<K> live = new ArrayList<>();
-    for (KeyBytes k : index.snapshot()) {
-      K key = decodeKey(k);
-      if (readLive(k, key, now) == null) {
-        index.remove(k);
+    for (KeyBytes k : entries.knownKeys()) {
+      K key = entries.decodeKey(k);
+      if (entries.readLive(k, key, now) == null) {
+        entries.forget(k);
       } else {
         live.add(key);
       }
     }
-    removeEntries(live);
-    call(() -> {
-      store.invalidateAll(); // entries this node cannot list, such as other nodes' writes
-      return null;
-    });
-  }
-
-  /**
-   * Deletes {@code keys} through the writer, then removes those it deleted from the cache, with
-   * events and statistics.
-   *
-   * @throws CacheWriterException if the writer failed for some keys (the others were removed)
-   */
-  private void removeEntries(List<K> keys) {
-    WriteThrough.Unwritten unwritten = writeThrough.deleteAll(keys);
-    long now = now();
-    for (K key : keys) {
-      if (unwritten.contains(key)) {
-        continue;
-      }
-      long start = System.nanoTime();
-      KeyBytes k = keyOf(key);
-      Envelope current = readLive(k, key, now);
-      for (int attempt = 0; current != null; attempt++) {
-        if (cas(k, current, null)) {
-          removed(k, key, current, start);
-          break;
-        }
-        checkAttempts(attempt, key);
-        current = readLive(k, key, now);
-      }
-    }
-    unwritten.throwFailure();
+    writes.removeAll(live);
+    entries.invalidateAll(); // entries this node cannot list, such as other nodes' writes
   }
 
   @Override
   public void clear() {
     requireOpen();
-    call(() -> {
-      store.invalidateAll();
-      return null;
-    });
-    index.clear();
+    entries.invalidateAll();
+    entries.forgetAll();
   }
 
   // ---------------------------------------------------------------- entry processors
@@ -537,11 +341,9 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     requireOpen();
     requireNonNull(entryProcessor, "entryProcessor");
     long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    for (int attempt = 0; ; attempt++) {
-      long now = now();
-      Envelope current = readLive(k, key, now);
-      V original = current == null ? null : decode(current);
+    KeyBytes k = entries.keyOf(key);
+    return atomic.runFromNewReads(k, key, (current, now) -> {
+      V original = current == null ? null : entries.decode(current);
       ProcessorEntry<K, V> entry =
           new ProcessorEntry<>(key, original, readThrough ? this::loadOne : null);
       T result;
@@ -554,78 +356,16 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       } catch (Exception | Error e) {
         throw new EntryProcessorException("entry processor failed on key " + key + ": " + e, e);
       }
-      if (apply(k, key, current, original, entry, now, start)) {
-        if (current == null) {
-          statistics.miss();
-        } else {
-          statistics.hit();
-        }
-        return result;
+      if (!apply(k, key, current, entry, now, start)) {
+        return retry();
       }
-      checkAttempts(attempt, key);
-    }
-  }
-
-  /**
-   * Applies the net effect of an entry processor with one compare-and-set from {@code current}.
-   * Returns false if the entry changed meanwhile, so the processor must run again.
-   */
-  private boolean apply(KeyBytes k, K key, @Nullable Envelope current, @Nullable V original,
-      ProcessorEntry<K, V> entry, long now, long start) {
-    V value = entry.value();
-    switch (entry.operation()) {
-      case NONE:
-        return true;
-      case ACCESS:
-        touch(k, requireNonNull(current), now);
-        return true;
-      case LOAD: {
-        long expireAt = expiry.onCreation(now);
-        if (expireAt > now && cas(k, null, Envelope.of(expireAt, encodeValue(requireNonNull(value))))) {
-          index.add(k);
-          fire(EntryEvent.created(this, key, value));
-        }
-        return true;
+      if (current == null) {
+        statistics.miss();
+      } else {
+        statistics.hit();
       }
-      case CREATE: {
-        V created = requireNonNull(value);
-        byte[] bytes = encodeValue(created);
-        writeThrough.write(key, created);
-        long expireAt = expiry.onCreation(now);
-        if (expireAt <= now) {
-          return true;
-        }
-        if (!cas(k, null, Envelope.of(expireAt, bytes))) {
-          return false;
-        }
-        index.add(k);
-        statistics.put();
-        statistics.putTime(start);
-        fire(EntryEvent.created(this, key, created));
-        return true;
-      }
-      case UPDATE: {
-        V updated = requireNonNull(value);
-        byte[] bytes = encodeValue(updated);
-        writeThrough.write(key, updated);
-        if (current == null) {
-          return false; // it vanished after the snapshot: run again as a create
-        }
-        return update(k, key, updated, bytes, current, now);
-      }
-      case REMOVE:
-        writeThrough.delete(key);
-        if (current == null) {
-          return true;
-        }
-        if (!cas(k, current, null)) {
-          return false;
-        }
-        removed(k, key, current, start);
-        return true;
-      default:
-        throw new AssertionError(entry.operation());
-    }
+      return done(result);
+    });
   }
 
   @Override
@@ -661,7 +401,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public Iterator<Cache.Entry<K, V>> iterator() {
     requireOpen();
-    List<KeyBytes> keys = index.snapshot();
+    List<KeyBytes> keys = entries.knownKeys();
     return new Iterator<>() {
       private int position;
       private @Nullable CacheEntry<K, V> next;
@@ -671,16 +411,16 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       public boolean hasNext() {
         while (next == null && position < keys.size()) {
           KeyBytes k = keys.get(position++);
-          K key = decodeKey(k);
-          long now = now();
-          Envelope found = readLive(k, key, now);
+          K key = entries.decodeKey(k);
+          long now = EntryStore.now();
+          Envelope found = entries.readLive(k, key, now);
           if (found == null) {
-            index.remove(k);
+            entries.forget(k);
             continue;
           }
           statistics.hit();
-          touch(k, found, now);
-          next = new CacheEntry<>(key, decode(found));
+          entries.touch(k, found, now);
+          next = new CacheEntry<>(key, entries.decode(found));
         }
         return next != null;
       }
@@ -838,75 +578,27 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     return "ShardcacheCache{" + name + " on " + manager.getURI() + "}";
   }
 
-  // ---------------------------------------------------------------- the machinery
+  // ---------------------------------------------------------------- read-through
 
   /**
-   * Stores {@code value}, created if {@code current} is null and updated from it otherwise, and
-   * returns the value it replaced. Retries from a fresh read if another writer changed the entry.
-   * A creation whose expiry is zero stores nothing. Does not call the writer.
-   */
-  private @Nullable V write(KeyBytes k, K key, V value, byte[] valueBytes, @Nullable Envelope current,
-      long now) {
-    Envelope seen = current;
-    for (int attempt = 0; ; attempt++) {
-      if (seen == null) {
-        long expireAt = expiry.onCreation(now);
-        if (expireAt <= now) {
-          return null;
-        }
-        if (cas(k, null, Envelope.of(expireAt, valueBytes))) {
-          index.add(k);
-          statistics.put();
-          fire(EntryEvent.created(this, key, value));
-          return null;
-        }
-      } else if (update(k, key, value, valueBytes, seen, now)) {
-        return decode(seen);
-      }
-      checkAttempts(attempt, key);
-      seen = readLive(k, key, now);
-    }
-  }
-
-  /** Replaces {@code current} with {@code value}; false if the entry is no longer {@code current}. */
-  private boolean update(KeyBytes k, K key, V value, byte[] valueBytes, Envelope current, long now) {
-    Long expireAt = expiry.onUpdate(now);
-    Envelope next = Envelope.of(expireAt == null ? current.expireAt() : expireAt, valueBytes);
-    if (!cas(k, current, next)) {
-      return false;
-    }
-    index.add(k);
-    statistics.put();
-    fire(EntryEvent.updated(this, key, value, decode(current)));
-    return true;
-  }
-
-  /** Records a removal this node's compare-and-set made. */
-  private void removed(KeyBytes k, K key, Envelope old, long start) {
-    index.remove(k);
-    statistics.removal();
-    statistics.removeTime(start);
-    fire(EntryEvent.removed(this, key, decode(old)));
-  }
-
-  /**
-   * Loads {@code key} through the core's {@code get(key, loader)}: on the owner, concurrent misses
-   * of the key share one load. The load stored by this call is recognised by identity (the core
-   * returns the very array the loader returned), and only that call fires CREATED.
+   * Loads {@code key} after a miss and returns its value; null if the loader found none. The load
+   * that stored the value is recognised by identity (the core returns the very array that its
+   * loader returned), and only that caller fires CREATED. If the core held an expired entry, that
+   * entry is expired and the key loaded again.
    */
   private @Nullable V loadThrough(KeyBytes k, K key) {
-    for (int attempt = 0; ; attempt++) {
+    return atomic.repeat(k, key, () -> {
       Envelope[] mine = new Envelope[1];
       List<V> loaded = new ArrayList<>(1);
       byte[] raw;
       try {
-        raw = store.get(k, ignored -> {
+        raw = entries.getOrLoad(k, ignored -> {
           V value = loadOne(key);
           if (value == null) {
             throw NothingLoaded.INSTANCE;
           }
-          long now = now();
-          Envelope envelope = Envelope.of(expiry.onCreation(now), encodeValue(value));
+          Envelope envelope = Envelope.of(entries.expiry().onCreation(EntryStore.now()),
+              entries.encodeValue(value));
           mine[0] = envelope;
           loaded.add(value);
           return envelope.raw();
@@ -914,7 +606,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       } catch (CacheLoadException e) {
         Throwable cause = e.getCause();
         if (cause instanceof NothingLoaded) {
-          return null;
+          return done(null);
         }
         if (cause instanceof CacheLoaderException loaderFailure) {
           throw loaderFailure;
@@ -923,46 +615,42 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       } catch (ShardcacheException e) {
         throw new CacheException(e.getMessage(), e);
       }
-      long now = now();
+      long now = EntryStore.now();
       if (mine[0] != null && raw == mine[0].raw()) {
         V value = loaded.get(0);
         if (mine[0].isExpiredAt(now)) {
-          cas(k, mine[0], null); // a zero creation expiry: the caller gets the value, the cache keeps nothing
-          return value;
+          // A zero creation expiry: the caller gets the value, the cache keeps nothing.
+          entries.cas(k, mine[0], null);
+          return done(value);
         }
-        index.add(k);
-        fire(EntryEvent.created(this, key, value));
-        return value;
+        entries.loaded(k, key, value);
+        return done(value);
       }
       Envelope theirs = Envelope.wrap(raw);
       if (!theirs.isExpiredAt(now)) {
-        return decode(theirs);
+        return done(entries.decode(theirs));
       }
-      expire(k, key, theirs); // the core still held an expired entry: drop it and load again
-      checkAttempts(attempt, key);
-    }
+      entries.expire(k, key, theirs); // the core still held an expired entry: drop it, load again
+      return retry();
+    });
   }
 
-  /** Stores a value the loader produced (no writer, no put statistic), replacing only if asked. */
-  private void storeLoaded(KeyBytes k, K key, V value, boolean replace) {
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current != null) {
-      if (replace) {
-        Long expireAt = expiry.onUpdate(now);
-        Envelope next = Envelope.of(expireAt == null ? current.expireAt() : expireAt, valueBytes);
-        if (cas(k, current, next)) {
-          fire(EntryEvent.updated(this, key, value, decode(current)));
-        }
+  /**
+   * Stores a loaded value if the key is absent, or replaces its value if {@code replace}. Tried
+   * once: losing to another writer means that writer's value is newer than the load.
+   */
+  private void storeLoaded(K key, V value, boolean replace) {
+    KeyBytes k = entries.keyOf(key);
+    byte[] valueBytes = entries.encodeValue(value);
+    long now = EntryStore.now();
+    atomic.run(k, key, now, entries.readLive(k, key, now), (current, at) -> {
+      if (current == null) {
+        entries.createLoaded(k, key, value, valueBytes, at);
+      } else if (replace) {
+        entries.updateLoaded(k, key, value, valueBytes, current, at);
       }
-      return;
-    }
-    long expireAt = expiry.onCreation(now);
-    if (expireAt > now && cas(k, null, Envelope.of(expireAt, valueBytes))) {
-      index.add(k);
-      fire(EntryEvent.created(this, key, value));
-    }
+      return done(null);
+    });
   }
 
   /** Calls the loader for one key; its failures become {@link CacheLoaderException}. */
@@ -973,7 +661,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     } catch (CacheLoaderException e) {
       throw e;
     } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + name + "' failed for key " + key + ": " + e, e);
+      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed for key "
+          + key + ": " + e, e);
     }
   }
 
@@ -985,105 +674,58 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     } catch (CacheLoaderException e) {
       throw e;
     } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + name + "' failed loading " + keys.size()
-          + " keys: " + e, e);
+      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed loading "
+          + keys.size() + " keys: " + e, e);
     }
   }
 
-  /** The envelope of {@code k} on its owner, expired or not. */
-  private @Nullable Envelope read(KeyBytes k) {
-    byte[] raw = call(() -> store.getIfPresent(k));
-    return raw == null ? null : Envelope.wrap(raw);
-  }
+  // ---------------------------------------------------------------- entry processors
 
-  /** The live envelope of {@code k}; an expired one is removed (EXPIRED event) and reads as absent. */
-  private @Nullable Envelope readLive(KeyBytes k, K key, long now) {
-    Envelope found = read(k);
-    if (found != null && found.isExpiredAt(now)) {
-      expire(k, key, found);
-      return null;
-    }
-    return found;
-  }
-
-  private void expire(KeyBytes k, K key, Envelope expired) {
-    if (cas(k, expired, null)) {
-      index.remove(k);
-      fire(EntryEvent.expired(this, key, decode(expired)));
-    }
-  }
-
-  /** Applies the access expiry to an entry just read; losing a race to a writer is fine. */
-  private void touch(KeyBytes k, Envelope found, long now) {
-    Long expireAt = expiry.onAccess(now);
-    if (expireAt != null && expireAt != found.expireAt()) {
-      cas(k, found, found.withExpireAt(expireAt));
-    }
-  }
-
-  private boolean cas(KeyBytes k, @Nullable Envelope expected, @Nullable Envelope update) {
-    return call(() -> store.compareAndSet(k, expected == null ? null : expected.raw(),
-        update == null ? null : update.raw()));
-  }
-
-  private void fire(EntryEvent<K, V> event) {
-    if (!events.isEmpty()) {
-      events.fire(event);
-    }
-  }
-
-  private KeyBytes keyOf(K key) {
-    checkKey(requireNonNull(key, "key"));
-    return new KeyBytes(codec.encode(key));
-  }
-
-  private void checkKey(K key) {
-    if (!keyType.isInstance(key)) {
-      throw new ClassCastException("key " + key + " is a " + key.getClass().getName()
-          + ", but cache '" + name + "' is configured for keys of " + keyType.getName());
-    }
-  }
-
-  private byte[] encodeValue(V value) {
-    requireNonNull(value, "value");
-    if (!valueType.isInstance(value)) {
-      throw new ClassCastException("value " + value + " is a " + value.getClass().getName()
-          + ", but cache '" + name + "' is configured for values of " + valueType.getName());
-    }
-    return codec.encode(value);
-  }
-
-  private Map<KeyBytes, K> encodeKeys(Set<? extends K> keys) {
-    requireNonNull(keys, "keys");
-    Map<KeyBytes, K> byBytes = new LinkedHashMap<>();
-    for (K key : keys) {
-      byBytes.put(keyOf(requireNonNull(key, "keys must not contain null")), key);
-    }
-    return byBytes;
-  }
-
-  @SuppressWarnings("unchecked")
-  private V decode(Envelope envelope) {
-    return (V) call(() -> codec.decode(envelope.value()));
-  }
-
-  @SuppressWarnings("unchecked")
-  private K decodeKey(KeyBytes k) {
-    return (K) call(() -> codec.decode(k.bytes()));
-  }
-
-  private <T> T call(Supplier<T> operation) {
-    try {
-      return operation.get();
-    } catch (ShardcacheException e) {
-      throw new CacheException("cache '" + name + "': " + e.getMessage(), e);
-    }
-  }
-
-  private void checkAttempts(int attempt, K key) {
-    if (attempt >= MAX_ATTEMPTS) {
-      throw new CacheException("cache '" + name + "': key " + key + " changed under " + MAX_ATTEMPTS
-          + " consecutive attempts to update it; giving up");
+  /**
+   * Applies the net effect of a processor with at most one compare-and-set from {@code current}.
+   * Returns false if that lost, so the processor must run again.
+   */
+  private boolean apply(KeyBytes k, K key, @Nullable Envelope current, ProcessorEntry<K, V> entry,
+      long now, long start) {
+    V value = entry.value();
+    switch (entry.operation()) {
+      case NONE:
+        return true;
+      case ACCESS:
+        entries.touch(k, requireNonNull(current), now);
+        return true;
+      case LOAD:
+        entries.createLoaded(k, key, requireNonNull(value),
+            entries.encodeValue(requireNonNull(value)), now);
+        return true;
+      case CREATE: {
+        V created = requireNonNull(value);
+        byte[] bytes = entries.encodeValue(created);
+        writeThrough.write(key, created);
+        switch (entries.create(k, key, created, bytes, now)) {
+          case LOST:
+            return false;
+          case STORED:
+            statistics.putTime(start);
+            return true;
+          default:
+            return true; // expired as it was made: nothing to store
+        }
+      }
+      case UPDATE: {
+        V updated = requireNonNull(value);
+        byte[] bytes = entries.encodeValue(updated);
+        writeThrough.write(key, updated);
+        if (current == null) {
+          return false; // it vanished after the snapshot: run again as a create
+        }
+        return entries.update(k, key, updated, bytes, current, now);
+      }
+      case REMOVE:
+        writeThrough.delete(key);
+        return current == null || entries.remove(k, key, current, start);
+      default:
+        throw new AssertionError(entry.operation());
     }
   }
 
@@ -1091,10 +733,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     if (closed) {
       throw new IllegalStateException("cache '" + name + "' is closed");
     }
-  }
-
-  private static long now() {
-    return System.currentTimeMillis();
   }
 
   /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
