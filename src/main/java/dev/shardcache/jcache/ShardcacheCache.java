@@ -4,9 +4,7 @@ import static dev.shardcache.jcache.AtomicUpdate.done;
 import static dev.shardcache.jcache.AtomicUpdate.retry;
 import static java.util.Objects.requireNonNull;
 
-import dev.shardcache.CacheLoadException;
 import dev.shardcache.DistributedCache;
-import dev.shardcache.ShardcacheException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
@@ -22,10 +20,7 @@ import javax.cache.CacheManager;
 import javax.cache.configuration.CacheEntryListenerConfiguration;
 import javax.cache.configuration.CompleteConfiguration;
 import javax.cache.configuration.Configuration;
-import javax.cache.configuration.Factory;
 import javax.cache.configuration.MutableConfiguration;
-import javax.cache.integration.CacheLoader;
-import javax.cache.integration.CacheLoaderException;
 import javax.cache.integration.CompletionListener;
 import javax.cache.management.CacheStatisticsMXBean;
 import javax.cache.processor.EntryProcessor;
@@ -56,7 +51,8 @@ import org.jspecify.annotations.Nullable;
  * and hands each operation to the part that owns its concern. {@link EntryStore} makes the single
  * steps (read, compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the
  * one retry loop that every conditional change goes through; {@link EntryWrites} builds the
- * changing operations from the two; {@link WriteThrough} holds the writer.
+ * changing operations from the two; {@link ReadThrough} and {@link WriteThrough} hold the loader
+ * and the writer.
  *
  * <h2>Costs and limits</h2>
  * <ul>
@@ -87,9 +83,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private final JCacheStatistics statistics;
   private final EntryStore<K, V> entries;
   private final AtomicUpdate<K, V> atomic;
-  private final Executor executor;
-  private final @Nullable CacheLoader<K, V> loader;
-  private final boolean readThrough;
+  private final ReadThrough<K, V> readThrough;
   private final WriteThrough<K, V> writeThrough;
   private final EntryWrites<K, V> writes;
   private final ConfigurationBean configurationBean;
@@ -114,10 +108,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     this.entries = new EntryStore<>(this, name, store, codec, index, config.getKeyType(),
         config.getValueType(), expiry, events, statistics);
     this.atomic = new AtomicUpdate<>(entries);
-    this.executor = executor;
-    Factory<CacheLoader<K, V>> loaderFactory = config.getCacheLoaderFactory();
-    this.loader = loaderFactory == null ? null : loaderFactory.create();
-    this.readThrough = config.isReadThrough() && loader != null;
+    this.readThrough = new ReadThrough<>(config, entries, atomic, executor);
     this.writeThrough = new WriteThrough<>(config);
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
@@ -144,7 +135,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       value = entries.decode(found);
     } else {
       statistics.miss();
-      value = readThrough ? loadThrough(k, key) : null;
+      value = readThrough.isEnabled() ? readThrough.load(k, key) : null;
     }
     statistics.getTime(start);
     return value;
@@ -175,14 +166,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
         result.put(entry.getValue(), entries.decode(envelope));
       }
     }
-    if (readThrough && !missing.isEmpty()) {
-      Map<K, V> loaded = loadAllFromLoader(missing);
-      for (Map.Entry<K, V> entry : loaded.entrySet()) {
-        if (entry.getKey() != null && entry.getValue() != null) {
-          storeLoaded(entry.getKey(), entry.getValue(), false);
-          result.put(entry.getKey(), entry.getValue());
-        }
-      }
+    if (readThrough.isEnabled() && !missing.isEmpty()) {
+      result.putAll(readThrough.loadMissing(missing));
     }
     statistics.getTime(start);
     return result;
@@ -203,39 +188,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     for (K key : keys) {
       requireNonNull(key, "keys must not contain null");
     }
-    CacheLoader<K, V> with = loader;
-    if (with == null) {
-      if (completionListener != null) {
-        completionListener.onCompletion();
-      }
-      return;
-    }
-    List<K> requested = List.copyOf(keys);
-    executor.execute(() -> {
-      try {
-        List<K> toLoad = new ArrayList<>();
-        for (K key : requested) {
-          if (replaceExistingValues || !containsKey(key)) {
-            toLoad.add(key);
-          }
-        }
-        if (!toLoad.isEmpty()) {
-          Map<K, V> loaded = loadAllFromLoader(toLoad);
-          for (Map.Entry<K, V> entry : loaded.entrySet()) {
-            if (entry.getKey() != null && entry.getValue() != null) {
-              storeLoaded(entry.getKey(), entry.getValue(), replaceExistingValues);
-            }
-          }
-        }
-        if (completionListener != null) {
-          completionListener.onCompletion();
-        }
-      } catch (Exception e) {
-        if (completionListener != null) {
-          completionListener.onException(e);
-        }
-      }
-    });
+    readThrough.loadAll(List.copyOf(keys), replaceExistingValues, completionListener,
+        this::containsKey);
   }
 
   // ---------------------------------------------------------------- writes
@@ -345,7 +299,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     return atomic.runFromNewReads(k, key, (current, now) -> {
       V original = current == null ? null : entries.decode(current);
       ProcessorEntry<K, V> entry =
-          new ProcessorEntry<>(key, original, readThrough ? this::loadOne : null);
+          new ProcessorEntry<>(key, original, readThrough.forProcessor());
       T result;
       try {
         result = entryProcessor.process(entry, arguments);
@@ -554,7 +508,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     MBeans.unregister(MBeans.name(MBeans.Kind.CONFIGURATION, manager.getURI(), name));
     MBeans.unregister(MBeans.name(MBeans.Kind.STATISTICS, manager.getURI(), name));
     events.close();
-    ListenerRegistration.closeQuietly(loader);
+    readThrough.close();
     writeThrough.close();
     ListenerRegistration.closeQuietly(expiry.policy());
   }
@@ -576,107 +530,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public String toString() {
     return "ShardcacheCache{" + name + " on " + manager.getURI() + "}";
-  }
-
-  // ---------------------------------------------------------------- read-through
-
-  /**
-   * Loads {@code key} after a miss and returns its value; null if the loader found none. The load
-   * that stored the value is recognised by identity (the core returns the very array that its
-   * loader returned), and only that caller fires CREATED. If the core held an expired entry, that
-   * entry is expired and the key loaded again.
-   */
-  private @Nullable V loadThrough(KeyBytes k, K key) {
-    return atomic.repeat(k, key, () -> {
-      Envelope[] mine = new Envelope[1];
-      List<V> loaded = new ArrayList<>(1);
-      byte[] raw;
-      try {
-        raw = entries.getOrLoad(k, ignored -> {
-          V value = loadOne(key);
-          if (value == null) {
-            throw NothingLoaded.INSTANCE;
-          }
-          Envelope envelope = Envelope.of(entries.expiry().onCreation(EntryStore.now()),
-              entries.encodeValue(value));
-          mine[0] = envelope;
-          loaded.add(value);
-          return envelope.raw();
-        });
-      } catch (CacheLoadException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof NothingLoaded) {
-          return done(null);
-        }
-        if (cause instanceof CacheLoaderException loaderFailure) {
-          throw loaderFailure;
-        }
-        throw new CacheLoaderException(e.getMessage(), cause != null ? cause : e);
-      } catch (ShardcacheException e) {
-        throw new CacheException(e.getMessage(), e);
-      }
-      long now = EntryStore.now();
-      if (mine[0] != null && raw == mine[0].raw()) {
-        V value = loaded.get(0);
-        if (mine[0].isExpiredAt(now)) {
-          // A zero creation expiry: the caller gets the value, the cache keeps nothing.
-          entries.cas(k, mine[0], null);
-          return done(value);
-        }
-        entries.loaded(k, key, value);
-        return done(value);
-      }
-      Envelope theirs = Envelope.wrap(raw);
-      if (!theirs.isExpiredAt(now)) {
-        return done(entries.decode(theirs));
-      }
-      entries.expire(k, key, theirs); // the core still held an expired entry: drop it, load again
-      return retry();
-    });
-  }
-
-  /**
-   * Stores a loaded value if the key is absent, or replaces its value if {@code replace}. Tried
-   * once: losing to another writer means that writer's value is newer than the load.
-   */
-  private void storeLoaded(K key, V value, boolean replace) {
-    KeyBytes k = entries.keyOf(key);
-    byte[] valueBytes = entries.encodeValue(value);
-    long now = EntryStore.now();
-    atomic.run(k, key, now, entries.readLive(k, key, now), (current, at) -> {
-      if (current == null) {
-        entries.createLoaded(k, key, value, valueBytes, at);
-      } else if (replace) {
-        entries.updateLoaded(k, key, value, valueBytes, current, at);
-      }
-      return done(null);
-    });
-  }
-
-  /** Calls the loader for one key; its failures become {@link CacheLoaderException}. */
-  private @Nullable V loadOne(K key) {
-    CacheLoader<K, V> with = requireNonNull(loader);
-    try {
-      return with.load(key);
-    } catch (CacheLoaderException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed for key "
-          + key + ": " + e, e);
-    }
-  }
-
-  private Map<K, V> loadAllFromLoader(List<K> keys) {
-    CacheLoader<K, V> with = requireNonNull(loader);
-    try {
-      Map<K, V> loaded = with.loadAll(keys);
-      return loaded == null ? Map.of() : loaded;
-    } catch (CacheLoaderException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed loading "
-          + keys.size() + " keys: " + e, e);
-    }
   }
 
   // ---------------------------------------------------------------- entry processors
@@ -732,16 +585,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private void requireOpen() {
     if (closed) {
       throw new IllegalStateException("cache '" + name + "' is closed");
-    }
-  }
-
-  /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
-  private static final class NothingLoaded extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-    static final NothingLoaded INSTANCE = new NothingLoaded();
-
-    private NothingLoaded() {
-      super("the loader returned null", null, false, false);
     }
   }
 }
