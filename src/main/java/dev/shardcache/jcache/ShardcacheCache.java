@@ -1,7 +1,5 @@
 package dev.shardcache.jcache;
 
-import static dev.shardcache.jcache.AtomicUpdate.done;
-import static dev.shardcache.jcache.AtomicUpdate.retry;
 import static java.util.Objects.requireNonNull;
 
 import dev.shardcache.DistributedCache;
@@ -11,7 +9,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.concurrent.Executor;
 import javax.cache.Cache;
@@ -52,7 +49,7 @@ import org.jspecify.annotations.Nullable;
  * steps (read, compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the
  * one retry loop that every conditional change goes through; {@link EntryWrites} builds the
  * changing operations from the two; {@link ReadThrough} and {@link WriteThrough} hold the loader
- * and the writer.
+ * and the writer; {@link ProcessorInvoker} runs entry processors; {@link EntryIterator} iterates.
  *
  * <h2>Costs and limits</h2>
  * <ul>
@@ -82,10 +79,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private final EventDispatcher<K, V> events;
   private final JCacheStatistics statistics;
   private final EntryStore<K, V> entries;
-  private final AtomicUpdate<K, V> atomic;
   private final ReadThrough<K, V> readThrough;
   private final WriteThrough<K, V> writeThrough;
   private final EntryWrites<K, V> writes;
+  private final ProcessorInvoker<K, V> processors;
   private final ConfigurationBean configurationBean;
   private volatile boolean closed;
 
@@ -107,13 +104,14 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
     this.entries = new EntryStore<>(this, name, store, codec, index, config.getKeyType(),
         config.getValueType(), expiry, events, statistics);
-    this.atomic = new AtomicUpdate<>(entries);
+    AtomicUpdate<K, V> atomic = new AtomicUpdate<>(entries);
     this.readThrough = new ReadThrough<>(config, entries, atomic, executor);
     this.writeThrough = new WriteThrough<>(config);
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
     }
     this.writes = new EntryWrites<>(entries, atomic, writeThrough, statistics);
+    this.processors = new ProcessorInvoker<>(entries, atomic, readThrough, writeThrough, statistics);
     this.configurationBean = new ConfigurationBean(this);
     setStatisticsEnabled(config.isStatisticsEnabled());
     setManagementEnabled(config.isManagementEnabled());
@@ -294,32 +292,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   public <T> @Nullable T invoke(K key, EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
     requireOpen();
     requireNonNull(entryProcessor, "entryProcessor");
-    long start = System.nanoTime();
-    KeyBytes k = entries.keyOf(key);
-    return atomic.runFromNewReads(k, key, (current, now) -> {
-      V original = current == null ? null : entries.decode(current);
-      ProcessorEntry<K, V> entry =
-          new ProcessorEntry<>(key, original, readThrough.forProcessor());
-      T result;
-      try {
-        result = entryProcessor.process(entry, arguments);
-      } catch (EntryProcessorException e) {
-        throw e;
-      } catch (VirtualMachineError e) {
-        throw e;
-      } catch (Exception | Error e) {
-        throw new EntryProcessorException("entry processor failed on key " + key + ": " + e, e);
-      }
-      if (!apply(k, key, current, entry, now, start)) {
-        return retry();
-      }
-      if (current == null) {
-        statistics.miss();
-      } else {
-        statistics.hit();
-      }
-      return done(result);
-    });
+    return processors.invoke(key, entryProcessor, arguments);
   }
 
   @Override
@@ -355,50 +328,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public Iterator<Cache.Entry<K, V>> iterator() {
     requireOpen();
-    List<KeyBytes> keys = entries.knownKeys();
-    return new Iterator<>() {
-      private int position;
-      private @Nullable CacheEntry<K, V> next;
-      private @Nullable CacheEntry<K, V> last;
-
-      @Override
-      public boolean hasNext() {
-        while (next == null && position < keys.size()) {
-          KeyBytes k = keys.get(position++);
-          K key = entries.decodeKey(k);
-          long now = EntryStore.now();
-          Envelope found = entries.readLive(k, key, now);
-          if (found == null) {
-            entries.forget(k);
-            continue;
-          }
-          statistics.hit();
-          entries.touch(k, found, now);
-          next = new CacheEntry<>(key, entries.decode(found));
-        }
-        return next != null;
-      }
-
-      @Override
-      public Cache.Entry<K, V> next() {
-        if (!hasNext()) {
-          throw new NoSuchElementException();
-        }
-        last = next;
-        next = null;
-        return requireNonNull(last);
-      }
-
-      @Override
-      public void remove() {
-        CacheEntry<K, V> removing = last;
-        if (removing == null) {
-          throw new IllegalStateException("next() was not called, or remove() was already called");
-        }
-        last = null;
-        ShardcacheCache.this.remove(removing.getKey());
-      }
-    };
+    return new EntryIterator<>(entries, statistics, this::remove);
   }
 
   // ---------------------------------------------------------------- listeners and configuration
@@ -530,56 +460,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public String toString() {
     return "ShardcacheCache{" + name + " on " + manager.getURI() + "}";
-  }
-
-  // ---------------------------------------------------------------- entry processors
-
-  /**
-   * Applies the net effect of a processor with at most one compare-and-set from {@code current}.
-   * Returns false if that lost, so the processor must run again.
-   */
-  private boolean apply(KeyBytes k, K key, @Nullable Envelope current, ProcessorEntry<K, V> entry,
-      long now, long start) {
-    V value = entry.value();
-    switch (entry.operation()) {
-      case NONE:
-        return true;
-      case ACCESS:
-        entries.touch(k, requireNonNull(current), now);
-        return true;
-      case LOAD:
-        entries.createLoaded(k, key, requireNonNull(value),
-            entries.encodeValue(requireNonNull(value)), now);
-        return true;
-      case CREATE: {
-        V created = requireNonNull(value);
-        byte[] bytes = entries.encodeValue(created);
-        writeThrough.write(key, created);
-        switch (entries.create(k, key, created, bytes, now)) {
-          case LOST:
-            return false;
-          case STORED:
-            statistics.putTime(start);
-            return true;
-          default:
-            return true; // expired as it was made: nothing to store
-        }
-      }
-      case UPDATE: {
-        V updated = requireNonNull(value);
-        byte[] bytes = entries.encodeValue(updated);
-        writeThrough.write(key, updated);
-        if (current == null) {
-          return false; // it vanished after the snapshot: run again as a create
-        }
-        return entries.update(k, key, updated, bytes, current, now);
-      }
-      case REMOVE:
-        writeThrough.delete(key);
-        return current == null || entries.remove(k, key, current, start);
-      default:
-        throw new AssertionError(entry.operation());
-    }
   }
 
   private void requireOpen() {
