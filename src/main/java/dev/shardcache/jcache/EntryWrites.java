@@ -4,6 +4,7 @@ import static dev.shardcache.jcache.AtomicUpdate.done;
 import static dev.shardcache.jcache.AtomicUpdate.retry;
 import static java.util.Objects.requireNonNull;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,7 +19,8 @@ import org.jspecify.annotations.Nullable;
  * compare-and-set won.
  *
  * <p>The writer is called before the change (see {@link WriteThrough}); when it fails, the entry is
- * left as it was. Arguments are checked by the caller, except the types of keys and values.
+ * left as it was. Keys and values are checked (null, configured type) as they are encoded; the
+ * caller checks the other arguments and that the cache is open.
  *
  * <p>Thread-safe; blocks on the owner, the writer and synchronous listeners.
  */
@@ -104,7 +106,10 @@ final class EntryWrites<K, V> {
     });
   }
 
-  /** {@code putIfAbsent}. A creation lost to another writer answers false: that writer's was there. */
+  /**
+   * {@code putIfAbsent}. A creation lost to another writer answers false without a retry: that
+   * writer's value was there first.
+   */
   boolean putIfAbsent(K key, V value) {
     long start = System.nanoTime();
     KeyBytes k = entries.keyOf(key);
@@ -268,5 +273,26 @@ final class EntryWrites<K, V> {
       removeFrom(k, key, now, entries.readLive(k, key, now), start);
     }
     unwritten.throwFailure();
+  }
+
+  /**
+   * {@code removeAll()}: removes, as {@link #removeAll(List)} does, every live entry whose key this
+   * node knows ({@link KeyIndex}); then clears the cache on every member, because the keys
+   * written only through other nodes cannot be listed here. Those go without events or writer
+   * calls.
+   */
+  void removeAllEntries() {
+    long now = EntryStore.now();
+    List<K> live = new ArrayList<>();
+    for (KeyBytes k : entries.knownKeys()) {
+      K key = entries.decodeKey(k);
+      if (entries.readLive(k, key, now) == null) {
+        entries.forget(k);
+      } else {
+        live.add(key);
+      }
+    }
+    removeAll(live);
+    entries.invalidateAll();
   }
 }

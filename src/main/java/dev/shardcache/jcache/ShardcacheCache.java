@@ -6,7 +6,6 @@ import dev.shardcache.DistributedCache;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -44,12 +43,13 @@ import org.jspecify.annotations.Nullable;
  * misses of a key share one load.
  *
  * <h2>How it is built</h2>
- * This class is the facade: it checks that the cache is open and the arguments, times the calls,
- * and hands each operation to the part that owns its concern. {@link EntryStore} makes the single
- * steps (read, compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the
- * one retry loop that every conditional change goes through; {@link EntryWrites} builds the
- * changing operations from the two; {@link ReadThrough} and {@link WriteThrough} hold the loader
- * and the writer; {@link ProcessorInvoker} runs entry processors; {@link EntryIterator} iterates.
+ * This class is the facade: it checks its arguments and that the cache is open, and hands each
+ * operation to the part that owns its concern. {@link EntryStore} makes the single steps (read,
+ * compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the one retry loop
+ * that every conditional change goes through; {@link EntryWrites} builds the changing operations
+ * from the two, {@link EntryReads} the reading ones; {@link ReadThrough} and {@link WriteThrough}
+ * hold the loader and the writer; {@link ProcessorInvoker} runs entry processors;
+ * {@link EntryIterator} iterates.
  *
  * <h2>Costs and limits</h2>
  * <ul>
@@ -81,6 +81,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   private final EntryStore<K, V> entries;
   private final ReadThrough<K, V> readThrough;
   private final WriteThrough<K, V> writeThrough;
+  private final EntryReads<K, V> reads;
   private final EntryWrites<K, V> writes;
   private final ProcessorInvoker<K, V> processors;
   private final ConfigurationBean configurationBean;
@@ -110,8 +111,10 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
     }
+    this.reads = new EntryReads<>(entries, readThrough, statistics);
     this.writes = new EntryWrites<>(entries, atomic, writeThrough, statistics);
-    this.processors = new ProcessorInvoker<>(entries, atomic, readThrough, writeThrough, statistics);
+    this.processors =
+        new ProcessorInvoker<>(entries, atomic, readThrough, writeThrough, statistics);
     this.configurationBean = new ConfigurationBean(this);
     setStatisticsEnabled(config.isStatisticsEnabled());
     setManagementEnabled(config.isManagementEnabled());
@@ -122,60 +125,19 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public @Nullable V get(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = entries.keyOf(key);
-    long now = EntryStore.now();
-    Envelope found = entries.readLive(k, key, now);
-    V value;
-    if (found != null) {
-      statistics.hit();
-      entries.touch(k, found, now);
-      value = entries.decode(found);
-    } else {
-      statistics.miss();
-      value = readThrough.isEnabled() ? readThrough.load(k, key) : null;
-    }
-    statistics.getTime(start);
-    return value;
+    return reads.get(key);
   }
 
   @Override
   public Map<K, V> getAll(Set<? extends K> keys) {
     requireOpen();
-    long start = System.nanoTime();
-    Map<KeyBytes, K> byBytes = entries.keysOf(keys);
-    Map<KeyBytes, byte[]> found = entries.readAll(byBytes.keySet());
-    Map<K, V> result = new LinkedHashMap<>();
-    List<K> missing = new ArrayList<>();
-    long now = EntryStore.now();
-    for (Map.Entry<KeyBytes, K> entry : byBytes.entrySet()) {
-      byte[] raw = found.get(entry.getKey());
-      Envelope envelope = raw == null ? null : Envelope.wrap(raw);
-      if (envelope != null && envelope.isExpiredAt(now)) {
-        entries.expire(entry.getKey(), entry.getValue(), envelope);
-        envelope = null;
-      }
-      if (envelope == null) {
-        statistics.miss();
-        missing.add(entry.getValue());
-      } else {
-        statistics.hit();
-        entries.touch(entry.getKey(), envelope, now);
-        result.put(entry.getValue(), entries.decode(envelope));
-      }
-    }
-    if (readThrough.isEnabled() && !missing.isEmpty()) {
-      result.putAll(readThrough.loadMissing(missing));
-    }
-    statistics.getTime(start);
-    return result;
+    return reads.getAll(keys);
   }
 
   @Override
   public boolean containsKey(K key) {
     requireOpen();
-    Envelope found = entries.read(entries.keyOf(key));
-    return found != null && !found.isExpiredAt(EntryStore.now());
+    return reads.containsKey(key);
   }
 
   @Override
@@ -265,18 +227,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public void removeAll() {
     requireOpen();
-    long now = EntryStore.now();
-    List<K> live = new ArrayList<>();
-    for (KeyBytes k : entries.knownKeys()) {
-      K key = entries.decodeKey(k);
-      if (entries.readLive(k, key, now) == null) {
-        entries.forget(k);
-      } else {
-        live.add(key);
-      }
-    }
-    writes.removeAll(live);
-    entries.invalidateAll(); // entries this node cannot list, such as other nodes' writes
+    writes.removeAllEntries();
   }
 
   @Override
