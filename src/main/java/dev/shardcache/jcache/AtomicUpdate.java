@@ -7,9 +7,10 @@ import org.jspecify.annotations.Nullable;
 /**
  * The one retry loop of the JCache layer: read an entry, decide, compare-and-set on the owner, and
  * read again if another writer changed the entry in between. Every operation that changes an entry
- * depending on what it holds goes through here: {@code put} and {@code getAndPut},
- * {@code putIfAbsent}, both {@code replace}s and {@code getAndReplace}, both {@code remove}s and
- * {@code getAndRemove}, {@code removeAll}, {@code invoke}, and the storing of loaded values.
+ * depending on what it holds goes through here: {@code put}, {@code getAndPut} and
+ * {@code putAll}, {@code putIfAbsent}, both {@code replace}s and {@code getAndReplace}, both
+ * {@code remove}s, {@code getAndRemove} and {@code removeAll}, {@code invoke}, and the loading and
+ * storing of loaded values.
  *
  * <p>The caller gives an {@link Attempt}: from the live envelope it is handed, it decides the
  * answer and makes at most one compare-and-set. It returns {@link #retry()} if that
@@ -28,10 +29,11 @@ import org.jspecify.annotations.Nullable;
  *       the operation at once as a {@link CacheException} ({@link EntryStore} maps it); a failed
  *       compare-and-set was not applied, and looping on a peer that is down would only delay the
  *       error. Exceptions of user code (a writer, a listener, an entry processor) end it too.
- *   <li><b>It terminates.</b> An attempt loses only when another writer's compare-and-set on the
- *       same key won since its read, so every retry means that some operation made progress. Only a
- *       caller starved by a key that never stops changing could loop on; it retries at most
- *       {@value #MAX_RETRIES} times, then gives up with a {@link CacheException}.
+ *   <li><b>It terminates.</b> An attempt loses only when the entry changed since its read, that
+ *       is when some other compare-and-set on the key won (a write, an access-expiry update, an
+ *       expiry), so every retry is paid for by progress elsewhere. Only a caller starved by a key
+ *       that never stops changing could loop on; it retries at most {@value #MAX_RETRIES} times,
+ *       then gives up with a {@link CacheException}.
  *   <li><b>A lost attempt leaves no trace.</b> {@link EntryStore} records events and statistics
  *       only for a compare-and-set that won. Work done inside an attempt is done again on a retry
  *       (an entry processor, and the writer it calls). Work done before the loop, such as the
@@ -60,8 +62,8 @@ final class AtomicUpdate<K, V> {
   interface Attempt<R extends @Nullable Object> {
     /**
      * Decides from {@code current}, the live envelope of the key as read at {@code now} (null if
-     * absent), making at most one compare-and-set, and returns {@link #done} with the answer or,
-     * if that compare-and-set lost, {@link #retry()}.
+     * absent), making at most one compare-and-set, and returns {@link AtomicUpdate#done} with the
+     * answer or, if that compare-and-set lost, {@link AtomicUpdate#retry()}.
      */
     Outcome<R> from(@Nullable Envelope current, long now);
   }

@@ -11,9 +11,10 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The iterator of a JCache cache: over the keys this node wrote or loaded ({@link KeyIndex}), as
- * they were when the iteration began, reading each entry from its owner when it is reached. An entry
- * that is gone by then is skipped and its key forgotten; one that has expired is removed as any read
- * would. Each entry returned counts as a hit and gets the access expiry, as a {@code get} would.
+ * they were when the iteration began, reading each entry from its owner when it is reached. An
+ * entry that is gone by then is skipped and its key forgotten; one that has expired is removed as
+ * any read would. Each entry returned counts as a hit and gets the access expiry, as a
+ * {@code get} would.
  *
  * <p>Used by one thread, as iterators are; not thread-safe. Blocks on the owner in
  * {@link #hasNext} and {@link #next}.

@@ -172,7 +172,7 @@ final class EntryStore<K, V> {
   /**
    * The core's {@code get(k, loader)}: the entry of {@code k}, or the value {@code loader} stored
    * for it. Unlike the other methods this passes the core's exceptions on unchanged, because
-   * the read-through tells a loader's failure from the core's.
+   * {@link ReadThrough} tells a loader's failure from the core's.
    */
   byte[] getOrLoad(KeyBytes k, CacheLoader<KeyBytes, byte[]> loader) {
     return store.get(k, loader);
@@ -322,8 +322,8 @@ final class EntryStore<K, V> {
     }
   }
 
-  /** Runs a call to the core, turning its failures into the {@link CacheException} JCache throws. */
-  <T> T call(Supplier<T> operation) {
+  /** Runs a call to the core; its failures become the {@link CacheException} JCache throws. */
+  private <T> T call(Supplier<T> operation) {
     try {
       return operation.get();
     } catch (ShardcacheException e) {

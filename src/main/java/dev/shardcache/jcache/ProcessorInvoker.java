@@ -9,16 +9,17 @@ import javax.cache.processor.EntryProcessorException;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Runs {@link EntryProcessor}s: {@code Cache.invoke}. The processor runs on the calling node against
- * a {@link ProcessorEntry}, a snapshot of the entry, and the net effect of what it did is then
- * applied with one compare-and-set from that snapshot. If the entry changed in between, the effect
- * is discarded and the processor runs again on a new snapshot ({@link AtomicUpdate}), so that a
- * processor is atomic on the owner without holding a lock across the network. The price: under
- * contention a processor, and with write-through the writer, may be called more than once; only the
- * run that was applied fires events and counts statistics.
+ * Runs {@link EntryProcessor}s: {@code Cache.invoke}. The processor runs on the calling node
+ * against a {@link ProcessorEntry}, a snapshot of the entry, and the net effect of what it did is
+ * then applied with one compare-and-set from that snapshot. If the entry changed in between, the
+ * effect is discarded and the processor runs again on a new snapshot ({@link AtomicUpdate}), so
+ * that a processor is atomic on the owner without holding a lock across the network. The price:
+ * under contention a processor, and with write-through the writer, may be called more than once;
+ * only the run that was applied fires events and counts statistics.
  *
  * <p>A processor's exception, other than an {@link EntryProcessorException} or a
- * {@link VirtualMachineError}, is wrapped in an {@link EntryProcessorException}; nothing is applied.
+ * {@link VirtualMachineError}, is wrapped in an {@link EntryProcessorException}; nothing is
+ * applied.
  *
  * <p>Thread-safe; blocks on the processor, the owner, the writer and the loader.
  */
