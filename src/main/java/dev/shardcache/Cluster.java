@@ -284,15 +284,31 @@ final class Cluster implements AutoCloseable {
   }
 
   @Override
-  public synchronized void close() {
-    closed = true;
-    replicator.close(Duration.ofSeconds(2));
+  public void close() {
+    close(Duration.ofSeconds(2));
+  }
+
+  /**
+   * Stops membership changes, flushes queued replication to reachable peers for at most
+   * {@code grace}, then closes the channels. The flush runs outside this object's lock: gRPC
+   * callbacks (heartbeat answers) take it, and must never wait for a flush.
+   */
+  void close(Duration grace) {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    replicator.close(grace);
     clients.values().forEach(PeerClient::close);
   }
 
+  /** Waits, at most {@code timeout} in all, for the channels to terminate. */
   void awaitTermination(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
     for (PeerClient client : clients.values()) {
-      client.awaitTermination(timeout);
+      client.awaitTermination(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
     }
     clients.clear();
   }

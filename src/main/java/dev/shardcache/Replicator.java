@@ -184,40 +184,46 @@ final class Replicator implements AutoCloseable {
    * for reachable peers, so that a node closed in an orderly way leaves no replicated write behind.
    */
   void close(Duration grace) {
+    long deadline = System.nanoTime() + grace.toNanos();
     sender.shutdown();
     try {
-      sender.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS);
+      sender.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
     closed = true;
     sender.shutdownNow();
     try {
-      long deadline = System.nanoTime() + grace.toNanos();
       for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
-        if (System.nanoTime() - deadline > 0) {
+        if (deadline - System.nanoTime() <= 0) {
           break;
         }
-        flush(entry.getKey(), entry.getValue());
+        flush(entry.getKey(), entry.getValue(), deadline);
       }
     } catch (RuntimeException e) {
       logger.log(Level.FINE, "Final replication flush failed", e);
     }
   }
 
-  private void flush(String peer, PeerQueue queue) {
+  /** Sends what is queued for a reachable peer, each call bounded by what is left of the grace. */
+  private void flush(String peer, PeerQueue queue, long deadline) {
     PeerClient client = clients.apply(peer);
     if (client == null || !client.isUp()) {
       return;
     }
     while (queue.size() > 0) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return;
+      }
       Batch batch = queue.take(MAX_BATCH);
       if (batch.isEmpty()) {
         return;
       }
       try {
         ReplicateRequest request = batch.toRequest(self);
-        PeerCalls.await(PeerCalls.call(client, peer, timeout, PeerCalls.Counter.NONE,
+        Duration callDeadline = Duration.ofNanos(Math.min(left, timeout.toNanos()));
+        PeerCalls.await(PeerCalls.call(client, peer, callDeadline, PeerCalls.Counter.NONE,
             stub -> stub.replicate(request)));
         sent.add(batch.size());
       } catch (PeerCalls.PeerCallException e) {

@@ -72,6 +72,9 @@ public final class ShardcacheNode implements AutoCloseable {
   /** How far ahead of a node's clock a version may be stamped when {@link Builder#maxClockSkew} is not set. */
   public static final Duration DEFAULT_MAX_CLOCK_SKEW = Duration.ofSeconds(1);
 
+  /** The longest {@link #close()} takes, all steps together. */
+  static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
+
   /** The deadline of one replication batch. */
   static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
 
@@ -189,15 +192,23 @@ public final class ShardcacheNode implements AutoCloseable {
     this.address = self;
     this.cluster = joined;
     this.server = started;
+    // Everything a close() must stop exists before the node is RUNNING: a close() racing this
+    // start either sees it all, or makes the state change below fail and this method clean up.
+    Duration interval = heartbeatInterval;
+    Heartbeats beating = new Heartbeats(this::runningCluster, interval,
+        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
+    heartbeats = beating;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      joined.close();
+      beating.close();
+      joined.close(Duration.ZERO);
       started.abort();
       throw new IllegalStateException("node was closed while starting");
     }
-    Duration interval = heartbeatInterval;
-    heartbeats = new Heartbeats(this::runningCluster, interval,
-        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
-    maintenance.start(antiEntropyInterval);
+    try {
+      maintenance.start(antiEntropyInterval);
+    } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
+      throw new IllegalStateException("node was closed while starting", closedMeanwhile);
+    }
     started.markServing();
     logger.log(started.security().isTls() ? Level.INFO : Level.WARNING,
         "Shardcache node {0} serving over {1}, {2}, with members {3}",
@@ -332,8 +343,10 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Stops serving, closes the channels to the peers and drops this node's shards. Waits up to five
-   * seconds for calls in progress to finish. Idempotent; safe to call from any thread.
+   * Stops serving, flushes queued replication to reachable peers, closes the channels to the peers
+   * and drops this node's shards, in at most five seconds in all (calls in progress and the flush
+   * get what is left of them). Idempotent; safe to call from any thread, also while another thread
+   * is in {@link #start()}.
    */
   @Override
   public void close() {
@@ -341,6 +354,9 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.CLOSED) {
       return;
     }
+    // One deadline for the whole close: calls in progress drain, queued replication is flushed to
+    // reachable peers, channels terminate; whatever is left at the deadline is cut.
+    long deadline = System.nanoTime() + CLOSE_GRACE.toNanos();
     NodeServer running = server;
     Cluster joined = cluster;
     Heartbeats beating = heartbeats;
@@ -352,15 +368,15 @@ public final class ShardcacheNode implements AutoCloseable {
       running.beginShutdown(); // probes see NOT_SERVING while calls drain
     }
     if (joined != null) {
-      joined.close();
+      joined.close(remaining(deadline).dividedBy(2));
     }
     ownedExecutor.shutdownNow();
     try {
       if (running != null) {
-        running.awaitShutdown(Duration.ofSeconds(5));
+        running.awaitShutdown(remaining(deadline));
       }
       if (joined != null) {
-        joined.awaitTermination(Duration.ofSeconds(1));
+        joined.awaitTermination(remaining(deadline));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -369,6 +385,10 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.RUNNING) {
       logger.log(Level.INFO, "Shardcache node {0} closed", address);
     }
+  }
+
+  private static Duration remaining(long deadlineNanos) {
+    return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
   }
 
   private Cluster runningCluster() {
