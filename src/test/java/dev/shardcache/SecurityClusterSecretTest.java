@@ -305,7 +305,7 @@ class SecurityClusterSecretTest {
       assertThat(auth).as("node %s has peer authentication", node).isNotNull();
       return auth;
     } catch (ReflectiveOperationException e) {
-      throw new AssertionError("ShardcacheNode no longer has the field 'authentication'", e);
+      throw new LinkageError("ShardcacheNode no longer has the field 'authentication'", e);
     }
   }
 
