@@ -9,6 +9,7 @@ import java.io.ObjectInputStream;
 import java.io.ObjectOutputStream;
 import java.io.Serializable;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Java serialization restricted by an allow-list: decoding checks every class in the stream against
@@ -103,7 +104,7 @@ final class SerializableCodec<T extends Serializable> implements Codec<T> {
   /** The same filter call without the class, so that only the limits are checked. */
   private record LimitsOnly(ObjectInputFilter.FilterInfo info) implements ObjectInputFilter.FilterInfo {
     @Override
-    public Class<?> serialClass() {
+    public @Nullable Class<?> serialClass() {
       return null;
     }
 
