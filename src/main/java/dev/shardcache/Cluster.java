@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -66,7 +67,7 @@ final class Cluster implements AutoCloseable {
   private volatile Set<String> configured = Set.of();
   private final long maxClockSkewMillis;
   private volatile HashRing ring;
-  private volatile int ringEpoch;
+  private final AtomicInteger ringEpoch = new AtomicInteger();
   private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
   /** The history, plus the current ring without this node: where its keys were before it joined. */
   private volatile List<HashRing> recent = List.of();
@@ -123,7 +124,7 @@ final class Cluster implements AutoCloseable {
 
   /** A number that grows with every change of {@link #ring()}. */
   int ringEpoch() {
-    return ringEpoch;
+    return ringEpoch.get();
   }
 
   /** Up to {@value #RING_HISTORY} rings before the current one, newest first. */
@@ -163,7 +164,9 @@ final class Cluster implements AutoCloseable {
 
   boolean isSelf(String member) {
     // The ring hands back the very string it was built from, so identity is the common case.
-    return member == self || member.equals(self);
+    @SuppressWarnings("ReferenceEquality") // a shortcut before equals, not instead of it
+    boolean same = member == self || member.equals(self);
+    return same;
   }
 
   /** The client of configured peer {@code member}, or null if it is not configured. */
@@ -278,7 +281,7 @@ final class Cluster implements AutoCloseable {
     recent = List.copyOf(withoutSelf);
     lastRingChangeNanos = System.nanoTime();
     ring = next;
-    ringEpoch++; // written only here, under this object's lock
+    ringEpoch.incrementAndGet(); // after the ring: see Router
     logger.log(Level.INFO, "Node {0}: ring members are now {1}", new Object[] {self, next.nodes()});
     onRingChange.accept(current, next);
   }

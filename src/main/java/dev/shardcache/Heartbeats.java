@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Failure detection: pings every configured peer each interval and feeds the answers to one
@@ -85,7 +86,7 @@ final class Heartbeats implements AutoCloseable {
                 PingRequest.newBuilder().setCaller(cluster.self()).build()),
             new FutureCallback<PingResponse>() {
               @Override
-              public void onSuccess(PingResponse response) {
+              public void onSuccess(@Nullable PingResponse response) {
                 detector.heartbeat(System.nanoTime());
                 client.onAnswer();
                 if (cluster.suspectedPeers().contains(peer)) {

@@ -28,6 +28,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class NodeServer implements AutoCloseable {
   /** The settings the server is built from. */
+  @SuppressWarnings("ArrayRecordComponent") // settings are never compared or hashed
   record Settings(String host, int port, @Nullable PeerTls tls, byte @Nullable [] clusterSecret,
       int maxConcurrentCallsPerPeer, int maxInboundMessageBytes, int maxMetadataBytes) {}
 

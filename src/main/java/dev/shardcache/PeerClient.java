@@ -22,6 +22,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The channels to one peer, and the peer's reachability as this node sees it.
@@ -55,6 +56,8 @@ final class PeerClient implements AutoCloseable {
   private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
   private final Ticker ticker;
   /** Calls in progress, cancelled when the failure detector gives up on the peer. */
+  @SuppressWarnings("CollectionUndefinedEquality") // a call is tracked by identity, which is
+  // what Future's inherited equals gives
   private final Set<Future<?>> inFlight = ConcurrentHashMap.newKeySet();
 
   private final Object lock = new Object();
@@ -128,7 +131,7 @@ final class PeerClient implements AutoCloseable {
    */
   void abandonCalls() {
     for (Future<?> call : inFlight) {
-      call.cancel(false);
+      call.cancel(true); // a gRPC future cancels its RPC on the wire only when asked to interrupt
     }
   }
 
@@ -179,7 +182,7 @@ final class PeerClient implements AutoCloseable {
             .ping(PingRequest.getDefaultInstance()),
         new FutureCallback<PingResponse>() {
           @Override
-          public void onSuccess(PingResponse response) {
+          public void onSuccess(@Nullable PingResponse response) {
             onAnswer();
           }
 

@@ -41,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  * node.start();
  * }</pre>
  *
- * <p>Lifecycle: {@link #build} gives a node that is not yet serving; define its caches, then
+ * <p>Lifecycle: {@link Builder#build} gives a node that is not yet serving; define its caches, then
  * {@link #start()} binds the port. Caches may also be defined after start, but a peer's request for
  * a cache this node does not define yet fails with "no cache named", so define them first.
  * {@link #close()} stops the server and the channels; it is idempotent. A closed node cannot be
@@ -125,7 +125,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private volatile @Nullable String address;
 
   private ShardcacheNode(Builder builder) {
-    this.listenHost = builder.host;
+    this.listenHost = requireNonNull(builder.host); // build() checked it
     this.requestedPort = builder.port;
     this.advertiseHost = builder.advertiseHost;
     this.advertisePort = builder.advertisePort;

@@ -70,6 +70,9 @@ final class AtomicUpdate<K, V> {
 
   /** What an attempt came to: an answer, or a lost compare-and-set to retry. Immutable. */
   static final class Outcome<R extends @Nullable Object> {
+    // NullAway 0.14 outside JSpecify mode (which needs javac 22+) takes a type variable bounded by
+    // @Nullable Object for a non-null type; null is a legitimate value of R here.
+    @SuppressWarnings("NullAway")
     private static final Outcome<@Nullable Object> RETRY = new Outcome<>(null);
 
     private final R value;
@@ -82,6 +85,12 @@ final class AtomicUpdate<K, V> {
   /** The outcome that answers the operation with {@code value}. */
   static <R extends @Nullable Object> Outcome<R> done(R value) {
     return new Outcome<>(value);
+  }
+
+  /** The outcome that answers the operation without a value (a void or absent answer). */
+  @SuppressWarnings("NullAway") // see Outcome.RETRY: null is a legitimate value of R
+  static <R extends @Nullable Object> Outcome<R> doneWithoutValue() {
+    return new Outcome<>(null);
   }
 
   /** The outcome of an attempt whose compare-and-set lost: read the entry again and retry. */

@@ -82,7 +82,8 @@ final class EntryWrites<K, V> {
         continue;
       }
       KeyBytes k = entries.keyOf(key);
-      store(k, key, entry.getValue(), encoded.get(key), entries.readLive(k, key, now), now);
+      store(k, key, entry.getValue(), requireNonNull(encoded.get(key)),
+          entries.readLive(k, key, now), now);
     }
     statistics.putTime(start);
     unwritten.throwFailure();
@@ -98,7 +99,7 @@ final class EntryWrites<K, V> {
       if (seen == null) {
         return entries.create(k, key, value, valueBytes, at) == EntryStore.Creation.LOST
             ? retry()
-            : done(null);
+            : AtomicUpdate.doneWithoutValue();
       }
       return entries.update(k, key, value, valueBytes, seen, at)
           ? done(entries.decode(seen))
@@ -189,7 +190,7 @@ final class EntryWrites<K, V> {
     return atomic.run(k, key, now, current, (seen, at) -> {
       if (seen == null) {
         statistics.miss();
-        return done(null);
+        return AtomicUpdate.doneWithoutValue();
       }
       if (!entries.remove(k, key, seen, start)) {
         return retry();
@@ -247,7 +248,7 @@ final class EntryWrites<K, V> {
     writeThrough.write(key, value);
     return atomic.run(k, key, now, current, (seen, at) -> {
       if (seen == null) {
-        return done(null);
+        return AtomicUpdate.doneWithoutValue();
       }
       if (!entries.update(k, key, value, valueBytes, seen, at)) {
         return retry();

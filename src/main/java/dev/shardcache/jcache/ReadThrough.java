@@ -93,7 +93,7 @@ final class ReadThrough<K, V> {
       } catch (CacheLoadException e) {
         Throwable cause = e.getCause();
         if (cause instanceof NothingLoaded) {
-          return done(null);
+          return AtomicUpdate.doneWithoutValue();
         }
         if (cause instanceof CacheLoaderException loaderFailure) {
           throw loaderFailure;
@@ -193,7 +193,7 @@ final class ReadThrough<K, V> {
       } else if (replace) {
         entries.updateLoaded(k, key, value, valueBytes, current, at);
       }
-      return done(null);
+      return AtomicUpdate.doneWithoutValue();
     });
   }
 
