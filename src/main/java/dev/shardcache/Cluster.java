@@ -19,6 +19,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
@@ -56,13 +57,11 @@ final class Cluster implements AutoCloseable {
   private final String self;
   private final long writerId;
   private final int virtualNodes;
-  private final Ticker ticker;
   private final HybridLogicalClock clock;
   private final Replicator replicator;
   private final BiConsumer<HashRing, HashRing> onRingChange;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
-  private final ChannelCredentials credentials;
-  private final List<ClientInterceptor> interceptors;
+  private final Function<String, PeerClient> newClient;
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
   private final long maxClockSkewMillis;
@@ -87,12 +86,21 @@ final class Cluster implements AutoCloseable {
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
       Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
       ChannelCredentials credentials, List<ClientInterceptor> interceptors, Duration maxClockSkew) {
-    this.credentials = credentials;
-    this.interceptors = List.copyOf(interceptors);
+    this(self, peers, virtualNodes, replicationTimeout, replicationCapacity, onRingChange,
+        clientsOver(ticker, credentials, List.copyOf(interceptors)), maxClockSkew);
+  }
+
+  /**
+   * A view whose peer clients come from {@code newClient}, called with each canonical address as it
+   * is configured; tests pass clients over in-process channels here.
+   */
+  Cluster(String self, Collection<String> peers, int virtualNodes,
+      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
+      Function<String, PeerClient> newClient, Duration maxClockSkew) {
+    this.newClient = newClient;
     this.self = self;
     this.writerId = Version.writerId(self);
     this.virtualNodes = virtualNodes;
-    this.ticker = ticker;
     this.maxClockSkewMillis = maxClockSkew.toMillis();
     // The clock follows a peer's timestamp only as far as a version is accepted at all.
     this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
@@ -100,6 +108,11 @@ final class Cluster implements AutoCloseable {
     this.ring = HashRing.of(List.of(self), virtualNodes);
     this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationCapacity);
     setPeers(peers);
+  }
+
+  private static Function<String, PeerClient> clientsOver(Ticker ticker,
+      ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+    return address -> new PeerClient(address, ticker, credentials, interceptors);
   }
 
   String self() {
@@ -213,8 +226,7 @@ final class Cluster implements AutoCloseable {
       }
     }
     for (String member : next) {
-      clients.computeIfAbsent(member,
-          address -> new PeerClient(address, ticker, credentials, interceptors));
+      clients.computeIfAbsent(member, newClient);
     }
     Set<String> previous = configured;
     configured = Set.copyOf(next);
