@@ -653,13 +653,17 @@ class ClusterConvergenceProperties {
           + (far ? " (listen port)" : "") + " -> " + outcome);
     }
 
-    /** Sends one {@code Replicate} on a channel of its own (no reconnect back-off carried over). */
+    /**
+     * Sends one {@code Replicate} on a channel of its own (no reconnect back-off carried over). The
+     * deadline is generous, as the connection is set up within it: on a starved machine a late
+     * arrival only means the stamp is less far ahead when checked, never a different rule.
+     */
     private static Status replicate(String target, ReplicateRequest request) {
       HostPort address = HostPort.parse(target);
       ManagedChannel channel = Grpc.newChannelBuilderForAddress(address.host(), address.port(),
           InsecureChannelCredentials.create()).build();
       try {
-        PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
+        PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
             .replicate(request);
         return Status.OK;
       } catch (StatusRuntimeException e) {
