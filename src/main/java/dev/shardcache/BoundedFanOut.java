@@ -38,7 +38,7 @@ final class BoundedFanOut {
           relay(task, result);
           continue;
         }
-        task.whenComplete((value, failure) -> {
+        Completions.whenDone(task, (value, failure) -> {
           relay(task, result);
           worker[0].run();
         });
@@ -60,7 +60,7 @@ final class BoundedFanOut {
   }
 
   private static <T> void relay(CompletableFuture<T> from, CompletableFuture<T> to) {
-    from.whenComplete((value, failure) -> {
+    Completions.whenDone(from, (value, failure) -> {
       if (failure != null) {
         to.completeExceptionally(failure);
       } else {

@@ -56,8 +56,6 @@ final class PeerClient implements AutoCloseable {
   private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
   private final Ticker ticker;
   /** Calls in progress, cancelled when the failure detector gives up on the peer. */
-  @SuppressWarnings("CollectionUndefinedEquality") // a call is tracked by identity, which is
-  // what Future's inherited equals gives
   private final Set<Future<?>> inFlight = ConcurrentHashMap.newKeySet();
 
   private final Object lock = new Object();
@@ -113,6 +111,7 @@ final class PeerClient implements AutoCloseable {
   }
 
   /** Tracks a call in progress until it completes, so {@link #abandonCalls} can cancel it. */
+  @SuppressWarnings("CollectionUndefinedEquality") // tracked by identity, Future's own equals
   void track(Future<?> call) {
     inFlight.add(call);
     if (call.isDone()) {
@@ -121,6 +120,7 @@ final class PeerClient implements AutoCloseable {
   }
 
   /** Stops tracking a completed call. */
+  @SuppressWarnings("CollectionUndefinedEquality") // tracked by identity, Future's own equals
   void untrack(Future<?> call) {
     inFlight.remove(call);
   }

@@ -179,9 +179,8 @@ final class PeerRequests<K, V> {
           .setForwarded(true)
           .build();
       CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
-      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-              stub -> stub.get(forwarded))
-          .whenComplete((response, failure) -> {
+      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+              scope.counters(), stub -> stub.get(forwarded)), (response, failure) -> {
             if (failure == null) {
               try {
                 answer.complete(response.getFound()
@@ -192,8 +191,9 @@ final class PeerRequests<K, V> {
               }
             } else if (failure instanceof PeerCalls.PeerCallException failed
                 && failed.isUnreachable()) {
-              forwardRead(cluster, key, route, keyBytes, load, caller, next, interest)
-                  .whenComplete((value, again) -> {
+              Completions.whenDone(
+                  forwardRead(cluster, key, route, keyBytes, load, caller, next, interest),
+                  (value, again) -> {
                     if (again != null) {
                       answer.completeExceptionally(again);
                     } else {

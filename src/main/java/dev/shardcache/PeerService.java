@@ -153,7 +153,7 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
       fail(response, t);
       return;
     }
-    result.whenComplete((value, failure) -> {
+    Completions.whenDone(result, (value, failure) -> {
       if (failure != null) {
         Throwable cause = failure instanceof CompletionException && failure.getCause() != null
             ? failure.getCause()

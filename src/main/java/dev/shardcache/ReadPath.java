@@ -195,7 +195,7 @@ final class ReadPath<K, V> {
   /** Hands a future completed on a gRPC thread to the node's executor, for the caller's sake. */
   private <T> CompletableFuture<T> onExecutor(CompletableFuture<T> future) {
     CompletableFuture<T> handed = new CompletableFuture<>();
-    future.whenComplete((value, failure) -> {
+    Completions.whenDone(future, (value, failure) -> {
       Runnable complete = () -> {
         if (failure != null) {
           handed.completeExceptionally(failure);
@@ -366,9 +366,8 @@ final class ReadPath<K, V> {
       boolean loading = scope.loader() != null;
       Duration deadline = readDeadline();
       GetRequest request = getRequest(cluster, route, loading);
-      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-              stub -> stub.get(request))
-          .whenComplete((response, failure) -> {
+      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+              scope.counters(), stub -> stub.get(request)), (response, failure) -> {
             if (failure == null) {
               try {
                 V value = response.getFound()
@@ -404,7 +403,7 @@ final class ReadPath<K, V> {
 
   private void complete(RemoteReads.Read<V> read, CompletableFuture<@Nullable V> value, K key,
       boolean keepNear) {
-    value.whenComplete((v, failure) -> {
+    Completions.whenDone(value, (v, failure) -> {
       if (failure != null) {
         read.answer.completeExceptionally(failure);
         return;
@@ -432,9 +431,8 @@ final class ReadPath<K, V> {
     long detaches = remote.detachCount();
     Duration deadline = readDeadline();
     CompletableFuture<Map<K, V>> batch = new CompletableFuture<>();
-    PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-            stub -> stub.getAll(built))
-        .whenComplete((response, failure) -> {
+    Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+            scope.counters(), stub -> stub.getAll(built)), (response, failure) -> {
           if (failure == null) {
             try {
               batch.complete(decodeBatch(response, keysByBytes, holder, detaches));

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
@@ -57,6 +58,7 @@ final class Replicator implements AutoCloseable {
   private final LongAdder dropped = new LongAdder();
   private final LongAdder sent = new LongAdder();
   private final ScheduledExecutorService sender;
+  private final ScheduledFuture<?> draining; // ends with the sender
   private volatile boolean closed;
 
   Replicator(String self, Function<String, @Nullable PeerClient> clients, Duration timeout,
@@ -67,7 +69,7 @@ final class Replicator implements AutoCloseable {
     this.capacityPerPeer = capacityPerPeer;
     this.sender = Executors.newSingleThreadScheduledExecutor(
         new ThreadFactoryBuilder().setNameFormat("shardcache-replicator").setDaemon(true).build());
-    sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
+    this.draining = sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
         TimeUnit.MILLISECONDS);
   }
 
@@ -185,6 +187,7 @@ final class Replicator implements AutoCloseable {
    */
   void close(Duration grace) {
     long deadline = System.nanoTime() + grace.toNanos();
+    draining.cancel(false); // a drain in progress finishes; no new one starts
     sender.shutdown();
     try {
       sender.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
