@@ -165,7 +165,13 @@ class ClusterViewTest {
     assertThat(cluster.ringHistory())
         .containsExactly(rings.get(5), rings.get(4), rings.get(3), rings.get(2));
     assertThat(cluster.previousRing()).isSameAs(rings.get(5));
-    assertThat(cluster.recentRings()).isEqualTo(cluster.ringHistory());
+    // Recent rings: the history, then the current ring without this node (where keys were before
+    // it joined).
+    assertThat(cluster.recentRings()).hasSize(5);
+    assertThat(cluster.recentRings().subList(0, 4)).isEqualTo(cluster.ringHistory());
+    assertThat(cluster.recentRings().get(4).nodes())
+        .containsExactlyElementsOf(cluster.ring().nodes().stream()
+            .filter(member -> !member.equals(SELF)).toList());
   }
 
   @Test
@@ -183,7 +189,9 @@ class ClusterViewTest {
     HashRing before = cluster.ring();
     cluster.setPeers(List.of(A));
     assertThat(cluster.previousRing()).isSameAs(before);
-    assertThat(cluster.recentRings()).containsExactly(before);
+    assertThat(cluster.recentRings()).hasSize(2);
+    assertThat(cluster.recentRings().get(0)).isSameAs(before);
+    assertThat(cluster.recentRings().get(1).nodes()).containsExactly(A);
   }
 
   @Test

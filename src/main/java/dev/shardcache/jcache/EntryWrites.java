@@ -124,15 +124,14 @@ final class EntryWrites<K, V> {
     statistics.miss();
     writeThrough.write(key, value);
     return atomic.run(k, key, now, null, (seen, at) -> {
-      switch (entries.create(k, key, value, valueBytes, at)) {
-        case LOST:
-          return done(false);
-        case STORED:
+      return switch (entries.create(k, key, value, valueBytes, at)) {
+        case LOST -> done(false);
+        case STORED -> {
           statistics.putTime(start);
-          return done(true);
-        default:
-          return done(true); // expired as it was made: never visible, but it was absent
-      }
+          yield done(true);
+        }
+        default -> done(true); // expired as it was made: never visible, but it was absent
+      };
     });
   }
 

@@ -82,7 +82,7 @@ final class ReadThrough<K, V> {
         raw = entries.getOrLoad(k, ignored -> {
           V value = loadOne(key);
           if (value == null) {
-            throw NothingLoaded.INSTANCE;
+            throw new NothingLoaded(); // stackless: cheap to make
           }
           Envelope envelope = Envelope.of(entries.expiry().onCreation(EntryStore.now()),
               entries.encodeValue(value));
@@ -231,8 +231,6 @@ final class ReadThrough<K, V> {
   /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
   private static final class NothingLoaded extends RuntimeException {
     private static final long serialVersionUID = 1L;
-    static final NothingLoaded INSTANCE = new NothingLoaded();
-
     private NothingLoaded() {
       super("the loader returned null", null, false, false);
     }
