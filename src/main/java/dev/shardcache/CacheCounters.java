@@ -18,6 +18,8 @@ final class CacheCounters implements PeerCalls.Counter {
   final LongAdder remoteFailures = new LongAdder();
   final LongAdder fallbackLoads = new LongAdder();
   final LongAdder peerRequests = new LongAdder();
+  /** Fetch calls made by misses to ask other holders (now or recently) for a copy. */
+  final LongAdder fetchCalls = new LongAdder();
   /** Copies taken from another holder instead of loading. */
   final LongAdder fetchedCopies = new LongAdder();
   /** Holders sent a newer copy by a read (read repair). */

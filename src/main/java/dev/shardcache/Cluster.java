@@ -61,6 +61,7 @@ final class Cluster implements AutoCloseable {
   private final Replicator replicator;
   private final BiConsumer<HashRing, HashRing> onRingChange;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
+  private final Map<String, Departed> departed = new ConcurrentHashMap<>();
   private final Function<String, PeerClient> newClient;
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
@@ -226,23 +227,58 @@ final class Cluster implements AutoCloseable {
       }
     }
     for (String member : next) {
+      Departed back = departed.remove(member);
+      if (back != null) {
+        clients.putIfAbsent(member, back.client());
+      }
       clients.computeIfAbsent(member, newClient);
     }
     Set<String> previous = configured;
     configured = Set.copyOf(next);
     suspected.retainAll(next);
     rebuildRing();
-    List<PeerClient> removed = new ArrayList<>();
     for (String member : previous) {
       if (!next.contains(member)) {
         PeerClient client = clients.remove(member);
         if (client != null) {
-          removed.add(client);
+          // Kept for fetches during the recent-change window: a member that left may still hold
+          // keys that are on their way to their new holders.
+          departed.put(member, new Departed(client, System.nanoTime()));
         }
         replicator.forget(member);
       }
     }
-    removed.forEach(PeerClient::close);
+    closeExpiredDeparted();
+  }
+
+  /** A client of a member that left, kept for fetches for {@link #RECENT_CHANGE_WINDOW}. */
+  private record Departed(PeerClient client, long leftAtNanos) {}
+
+  /**
+   * The client of {@code member} for a fetch of copies: a configured peer's, or that of a member
+   * that left less than {@link #RECENT_CHANGE_WINDOW} ago. Never used to route reads or writes.
+   */
+  @Nullable PeerClient recentClient(String member) {
+    PeerClient client = clients.get(member);
+    if (client != null) {
+      return client;
+    }
+    Departed left = departed.get(member);
+    return left == null || System.nanoTime() - left.leftAtNanos() > RECENT_CHANGE_WINDOW.toNanos()
+        ? null
+        : left.client();
+  }
+
+  /** Closes the clients of members that left longer ago than the recent-change window. */
+  void closeExpiredDeparted() {
+    long now = System.nanoTime();
+    departed.entrySet().removeIf(entry -> {
+      if (now - entry.getValue().leftAtNanos() <= RECENT_CHANGE_WINDOW.toNanos()) {
+        return false;
+      }
+      entry.getValue().client().close();
+      return true;
+    });
   }
 
   /**
@@ -317,6 +353,7 @@ final class Cluster implements AutoCloseable {
     }
     replicator.close(grace);
     clients.values().forEach(PeerClient::close);
+    departed.values().forEach(left -> left.client().close());
   }
 
   /** Waits, at most {@code timeout} in all, for the channels to terminate. */

@@ -196,6 +196,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     rebalancer.rebalance(previous);
   }
 
+  /** Hands every entry to its holders under {@code without} before this node leaves. */
+  void handOffAll(Cluster cluster, HashRing without, long deadlineNanos) {
+    rebalancer.handOffAll(cluster, without, deadlineNanos);
+  }
+
   void antiEntropyWith(String peer) {
     antiEntropy.roundWith(peer);
   }
@@ -220,6 +225,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   long fetchedCopyCount() {
     return scope.counters().fetchedCopies.sum();
+  }
+
+  /** Fetch calls this node's misses made to other holders; for tests. */
+  long fetchCallCount() {
+    return scope.counters().fetchCalls.sum();
   }
 
   long handedOffCount() {

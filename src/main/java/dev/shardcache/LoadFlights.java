@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -51,27 +52,37 @@ final class LoadFlights<K, V> {
   private static final class Flight<V> {
     final CompletableFuture<@Nullable V> result = new CompletableFuture<>();
     final AtomicInteger interest = new AtomicInteger(1);
+    /** Set by whichever comes first: the body starting, or the last caller abandoning it. */
+    final AtomicBoolean started = new AtomicBoolean();
+    /** Takes the flight out of the map and the pool's queue; set before anyone can release. */
+    volatile Runnable abandon = () -> {};
   }
 
   /** One caller's stake in a flight. */
   static final class Ticket<V> {
-    private final CompletableFuture<@Nullable V> result;
-    private final AtomicInteger interest;
+    private final Flight<V> flight;
     private final AtomicBoolean released = new AtomicBoolean();
 
     private Ticket(Flight<V> flight) {
-      this.result = flight.result;
-      this.interest = flight.interest;
+      this.flight = flight;
     }
 
     CompletableFuture<@Nullable V> result() {
-      return result;
+      return flight.result;
     }
 
-    /** Gives up this caller's interest; idempotent. */
+    /**
+     * Gives up this caller's interest; idempotent. The last release of a flight that has not
+     * started seals it (nobody joins it any more) and takes it out of the pool's queue at once, so
+     * abandoned loads do not hold queue places either.
+     */
     void release() {
-      if (released.compareAndSet(false, true)) {
-        interest.decrementAndGet();
+      if (released.compareAndSet(false, true)
+          && flight.interest.decrementAndGet() == 0
+          && !flight.started.get() // a running flight stays joinable
+          && flight.interest.compareAndSet(0, SEALED)
+          && flight.started.compareAndSet(false, true)) {
+        flight.abandon.run();
       }
     }
   }
@@ -112,13 +123,18 @@ final class LoadFlights<K, V> {
   }
 
   private void start(K key, Flight<V> flight, Callable<@Nullable V> body) {
-    try {
-      executor.execute(() -> {
-        if (flight.interest.compareAndSet(0, SEALED)) {
-          flights.remove(key, flight);
-          flight.result.completeExceptionally(
-              new CancellationException("every caller went away before the load started"));
-          return;
+    Runnable[] task = new Runnable[1];
+    flight.abandon = () -> {
+      flights.remove(key, flight);
+      if (executor instanceof ThreadPoolExecutor pool && task[0] != null) {
+        pool.remove(task[0]);
+      }
+      flight.result.completeExceptionally(
+          new CancellationException("every caller went away before the load started"));
+    };
+    task[0] = () -> {
+        if (!flight.started.compareAndSet(false, true)) {
+          return; // abandoned while it waited for a thread
         }
         // Leave the map before completing: a caller woken by the completion that reads again must
         // not join this finished flight (a failure would be answered twice). The body has stored
@@ -133,7 +149,9 @@ final class LoadFlights<K, V> {
         }
         flights.remove(key, flight);
         flight.result.complete(value);
-      });
+    };
+    try {
+      executor.execute(task[0]);
     } catch (RejectedExecutionException e) {
       flights.remove(key, flight);
       flight.result.completeExceptionally(OverloadedException.of(executor, e));

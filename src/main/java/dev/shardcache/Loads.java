@@ -168,7 +168,8 @@ final class Loads<K, V> {
         .build();
     Map<String, CompletableFuture<FetchResponse>> calls = new LinkedHashMap<>();
     for (String candidate : candidates) {
-      calls.put(candidate, PeerCalls.call(cluster.client(candidate), candidate,
+      scope.counters().fetchCalls.increment();
+      calls.put(candidate, PeerCalls.call(cluster.recentClient(candidate), candidate,
           scope.config().remoteTimeout(), scope.counters(), stub -> stub.fetch(request)));
     }
     Versioned<V> newest = null;

@@ -76,6 +76,7 @@ final class Maintenance implements AutoCloseable {
     } catch (IllegalStateException closed) {
       return;
     }
+    cluster.closeExpiredDeparted();
     for (DefaultDistributedCache<?, ?> cache : caches.get()) {
       try {
         cache.sweep();

@@ -239,6 +239,9 @@ final class PeerClient implements AutoCloseable {
           "Peer {0} is unreachable ({1}: {2}); reads of its keys load locally and writes to it fail"
               + " until it answers again (retried with back-off up to {3})",
           new Object[] {address, status.getCode(), status.getDescription(), MAX_BACKOFF});
+      if (status.getCause() != null) {
+        logger.log(Level.FINE, "Why peer " + address + " is unreachable", status.getCause());
+      }
     }
   }
 

@@ -44,6 +44,40 @@ final class Rebalancer<K, V> {
   }
 
   /**
+   * Before this node leaves: sends every entry to its holders under {@code without}, the ring
+   * without this node, so a member that is closed in an orderly way takes no key with it (with
+   * replication factor 1 it is the only holder). Stops at {@code deadlineNanos}; nothing is
+   * dropped, since the node is closing.
+   */
+  void handOffAll(Cluster cluster, HashRing without, long deadlineNanos) {
+    Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
+    scope.shard().forEach((key, stored) -> {
+      byte[] keyBytes;
+      try {
+        keyBytes = scope.config().keyCodec().encode(key);
+      } catch (RuntimeException e) {
+        return;
+      }
+      VersionedEntry wire = null;
+      for (String holder : scope.router().holders(without, KeyHash.hash(keyBytes))) {
+        if (wire == null) {
+          wire = scope.codec().toWire(ByteString.copyFrom(keyBytes), stored.entry(),
+              stored.ageMillis());
+        }
+        outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
+      }
+    });
+    for (Map.Entry<String, List<VersionedEntry>> target : outgoing.entrySet()) {
+      if (deadlineNanos - System.nanoTime() <= 0) {
+        return;
+      }
+      if (replication.stream(cluster, target.getKey(), target.getValue())) {
+        scope.counters().handedOff.add(target.getValue().size());
+      }
+    }
+  }
+
+  /**
    * One pass: copies entries to the members that became their holders since {@code previous}
    * (pass the current ring for a periodic pass), and drops what this node no longer holds.
    */

@@ -354,41 +354,12 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.CLOSED) {
       return;
     }
-    // One deadline for the whole close: calls in progress drain, queued replication is flushed to
-    // reachable peers, channels terminate; whatever is left at the deadline is cut.
-    long deadline = System.nanoTime() + CLOSE_GRACE.toNanos();
-    NodeServer running = server;
-    Cluster joined = cluster;
-    Heartbeats beating = heartbeats;
-    if (beating != null) {
-      beating.close();
-    }
-    maintenance.close();
-    if (running != null) {
-      running.beginShutdown(); // probes see NOT_SERVING while calls drain
-    }
-    if (joined != null) {
-      joined.close(remaining(deadline).dividedBy(2));
-    }
-    ownedExecutor.shutdownNow();
-    try {
-      if (running != null) {
-        running.awaitShutdown(remaining(deadline));
-      }
-      if (joined != null) {
-        joined.awaitTermination(remaining(deadline));
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
+    new NodeShutdown(server, cluster, heartbeats, maintenance, ownedExecutor, virtualNodes)
+        .run(CLOSE_GRACE, previous == State.RUNNING, caches.values());
     caches.values().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
       logger.log(Level.INFO, "Shardcache node {0} closed", address);
     }
-  }
-
-  private static Duration remaining(long deadlineNanos) {
-    return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
   }
 
   private Cluster runningCluster() {

@@ -74,7 +74,7 @@ final class WritePath<K, V> {
     Cluster cluster = scope.clusters().get();
     KeyRoute route = scope.router().route(cluster, key);
     byte[] valueBytes = value == null ? null : scope.codec().encodeValue(value);
-    remote.detach(key);
+    detachReads(key);
     if (route.holdsHere()) {
       applyHere(cluster, key, route, value, valueBytes);
       return;
@@ -153,7 +153,7 @@ final class WritePath<K, V> {
     KeyRoute route = scope.router().route(cluster, key);
     byte[] expectedBytes = expected == null ? null : scope.codec().encodeValue(expected);
     byte[] updateBytes = update == null ? null : scope.codec().encodeValue(update);
-    remote.detach(key);
+    detachReads(key);
     // Atomic on one node: the first reachable holder decides.
     String decider = ReadPath.firstReachableHolder(cluster, route);
     if (decider == null) {
@@ -272,6 +272,13 @@ final class WritePath<K, V> {
           scope.config().remoteTimeout(), scope.counters(), stub -> stub.invalidateAll(request)));
     }
     return calls;
+  }
+
+  /** Readers arriving after a write made through this node never join a read from before it. */
+  private void detachReads(K key) {
+    flights.detach(key);
+    copies.detach(key);
+    remote.detach(key);
   }
 
   /** Records a clear at {@code clearedBefore} on this node: shard, flights, reads, near cache. */

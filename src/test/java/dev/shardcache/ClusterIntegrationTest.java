@@ -222,20 +222,25 @@ class ClusterIntegrationTest {
       keys.add("batch:" + k);
     }
     CacheStats before = cluster.cache(0).stats();
+    long fetchesBefore = fetchCalls(0);
     Map<String, String> values = cluster.cache(0).getAll(keys);
 
     assertThat(values).hasSize(300);
     for (String key : keys) {
       assertThat(values.get(key)).isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
     }
-    // Two other owners: two calls, not 200.
-    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(2);
+    // Two other owners: two calls, not 200. (Node 0's own misses, right after the members joined,
+    // also ask the keys' earlier holders for a copy: those Fetch calls are not reads.)
+    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()
+        - (fetchCalls(0) - fetchesBefore)).isEqualTo(2);
     assertThat(cluster.totalLoads()).isEqualTo(300);
 
     // A second getAll through another node finds everything cached.
     CacheStats before1 = cluster.cache(1).stats();
+    long fetchesBefore1 = fetchCalls(1);
     assertThat(cluster.cache(1).getAll(keys)).isEqualTo(values);
-    assertThat(cluster.cache(1).stats().minus(before1).remoteCallCount()).isEqualTo(2);
+    assertThat(cluster.cache(1).stats().minus(before1).remoteCallCount()
+        - (fetchCalls(1) - fetchesBefore1)).isEqualTo(2);
     assertThat(cluster.totalLoads()).isEqualTo(300);
   }
 
@@ -280,8 +285,11 @@ class ClusterIntegrationTest {
     assertThat(delta.fallbackLoadCount()).isEqualTo(20);
     assertThat(cluster.node(0).reachablePeers()).containsExactly(cluster.node(1).address());
     assertThat(cluster.node(0).peers()).hasSize(2);
-    // Fallback values are not kept in the shard of a node that does not own them.
-    assertThat(cluster.cache(0).localSize()).isEqualTo(cluster.loader(0).calls() - 20);
+    // Fallback values are not kept in the shard of a node that does not own them. (Node 2 closed
+    // in an orderly way and handed its one entry, deadKey's, to its holder without node 2, which
+    // may be node 0.)
+    assertThat(cluster.cache(0).localSize())
+        .isBetween((long) cluster.loader(0).calls() - 20, (long) cluster.loader(0).calls() - 19);
 
     // Keys of live nodes are unaffected.
     String liveKey = cluster.keyOwnedBy(1, "alive:");
@@ -480,5 +488,9 @@ class ClusterIntegrationTest {
     assertThat(flaky0.get(owned)).isEqualTo("recovered");
     assertThat(calls.get()).isEqualTo(2);
     assertThat(flaky0.stats().fallbackLoadCount()).isZero();
+  }
+
+  private long fetchCalls(int node) {
+    return ((DefaultDistributedCache<?, ?>) cluster.cache(node)).fetchCallCount();
   }
 }
