@@ -22,8 +22,8 @@ import java.util.logging.Logger;
  * Redis rows {@code redis-server}, e.g. {@code apt-get install -y redis-server}):
  *
  * <pre>{@code
- * benchmarks/run.sh              # the full matrix, about 13 minutes on 2 cores
- * benchmarks/run.sh --quick      # the same matrix with short cells, about 3 minutes
+ * benchmarks/run.sh              # the full matrix: 14 min on a loaded 2-core machine
+ * benchmarks/run.sh --quick      # the same matrix with short cells: 6 min there, mostly setup
  * benchmarks/run.sh --runs 3     # the matrix 3 times: median and range per cell
  * }</pre>
  *
