@@ -16,9 +16,9 @@ import org.jspecify.annotations.Nullable;
  * Shardcache with three members on 127.0.0.1: the driver JVM's node and two {@link MemberMain}
  * JVMs. Every member defines the same cache ({@link #cacheConfig}): UTF-8 keys, {@code byte[]}
  * values ({@link Codecs#bytes()}: the bytes as they are, no serialization framework), a loader
- * that only fills it, no near cache, replication factor {@link Settings#shardcacheReplication()} (default 2: each key
- * on two members, like a Hazelcast map with one backup), each shard bounded to twice the key
- * count. Each member keeps one gRPC channel (one HTTP/2 connection) to each peer, shared by all of
+ * that only fills it, no near cache, replication factor {@link Settings#shardcacheReplication()}
+ * (default 2: each key on two members, like a Hazelcast map with one backup), each shard bounded
+ * to twice the key count. Each member keeps one gRPC channel (one HTTP/2 connection) to each peer, shared by all of
  * its caller threads.
  *
  * <p>A key is local to the driver when the driver is one of its holders under the ring: a get of
@@ -81,6 +81,7 @@ final class ShardcacheSystem implements CacheSystem {
     long maximumSize = 2L * settings.keys();
     List<MemberJvm> members = new ArrayList<>();
     ShardcacheNode node = null;
+    DistributedCache<String, byte[]> cache;
     try {
       for (int i = 1; i <= 2; i++) { // both boot while the driver's node starts
         members.add(
@@ -91,11 +92,8 @@ final class ShardcacheSystem implements CacheSystem {
                 logs.resolve("run" + run + "-shardcache-member-" + i + ".log")));
       }
       node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
-      DistributedCache<String, byte[]> cache = node.cache(CACHE, cacheConfig(replication, maximumSize, settings.valueBytes()));
+      cache = node.cache(CACHE, cacheConfig(replication, maximumSize, settings.valueBytes()));
       node.start();
-      ShardcacheSystem system = new ShardcacheSystem(replication, members, node, cache);
-      system.join();
-      return system;
     } catch (Exception | Error e) {
       if (node != null) {
         node.close();
@@ -103,6 +101,14 @@ final class ShardcacheSystem implements CacheSystem {
       for (MemberJvm member : members) {
         member.close();
       }
+      throw e;
+    }
+    ShardcacheSystem system = new ShardcacheSystem(replication, members, node, cache);
+    try {
+      system.join();
+      return system;
+    } catch (Exception | Error e) {
+      system.close();
       throw e;
     }
   }

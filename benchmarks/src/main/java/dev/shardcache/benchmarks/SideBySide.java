@@ -23,7 +23,7 @@ import java.util.logging.Logger;
  *
  * <pre>{@code
  * benchmarks/run.sh              # the full matrix: 14 min on a loaded 2-core machine
- * benchmarks/run.sh --quick      # the same matrix with short cells: 6 min there, mostly setup
+ * benchmarks/run.sh --quick      # the same matrix with short cells: 4 to 6 min there, mostly setup
  * benchmarks/run.sh --runs 3     # the matrix 3 times: median and range per cell
  * }</pre>
  *
