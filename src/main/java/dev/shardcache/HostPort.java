@@ -39,4 +39,13 @@ record HostPort(String host, int port) {
   public String toString() {
     return HostAndPort.fromParts(host, port).toString();
   }
+
+  /** Whether {@code host} is a wildcard address (all interfaces), such as 0.0.0.0 or ::. */
+  static boolean isWildcard(String host) {
+    try {
+      return java.net.InetAddress.getByName(host).isAnyLocalAddress();
+    } catch (java.net.UnknownHostException e) {
+      return false;
+    }
+  }
 }

@@ -118,6 +118,18 @@ final class NodeServer implements AutoCloseable {
     return authentication;
   }
 
+  /** Logs that the node serves: a warning without TLS, which is fine only on a laptop. */
+  void logServing(String self, List<String> members) {
+    java.util.logging.Logger.getLogger(ShardcacheNode.class.getName()).log(
+        security.isTls() ? java.util.logging.Level.INFO : java.util.logging.Level.WARNING,
+        "Shardcache node {0} serving over {1}, {2}, with members {3}",
+        new Object[] {self, security.describe(),
+            authentication == null
+                ? "without peer authentication"
+                : "with cluster-secret peer authentication",
+            members});
+  }
+
   /** Reports SERVING for the node and its peer service. */
   void markServing() {
     health.setStatus("", ServingStatus.SERVING);

@@ -5,13 +5,10 @@ import static com.google.common.base.Preconditions.checkState;
 import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
-import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
 import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -19,9 +16,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -142,20 +136,8 @@ public final class ShardcacheNode implements AutoCloseable {
         builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
     this.maxClockSkew = builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
     this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor = boundedPool("shardcache-load-%d", builder.maxConcurrentLoads,
+    this.ownedExecutor = BoundedPools.create("shardcache-load-%d", builder.maxConcurrentLoads,
         LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
-  }
-
-  /**
-   * A pool of at most {@code threads} daemon threads (idle ones end after 30 s) with at most
-   * {@code queued} tasks waiting; past that it rejects, and the caller reports the limit.
-   */
-  static ThreadPoolExecutor boundedPool(String nameFormat, int threads, int queued) {
-    ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-        new LinkedBlockingQueue<>(queued),
-        new ThreadFactoryBuilder().setNameFormat(nameFormat).setDaemon(true).build());
-    pool.allowCoreThreadTimeOut(true);
-    return pool;
   }
 
   /** Returns a builder of a node. */
@@ -210,11 +192,7 @@ public final class ShardcacheNode implements AutoCloseable {
       throw new IllegalStateException("node was closed while starting", closedMeanwhile);
     }
     started.markServing();
-    logger.log(started.security().isTls() ? Level.INFO : Level.WARNING,
-        "Shardcache node {0} serving over {1}, {2}, with members {3}",
-        new Object[] {self, started.security().describe(),
-            auth == null ? "without peer authentication" : "with cluster-secret peer authentication",
-            joined.ring().nodes()});
+    started.logServing(self, joined.ring().nodes());
     return this;
   }
 
@@ -247,11 +225,7 @@ public final class ShardcacheNode implements AutoCloseable {
    * rises after each membership change while keys stream to the members that now hold them.
    */
   public long handedOffEntries() {
-    long total = 0;
-    for (DefaultDistributedCache<?, ?> cache : caches.values()) {
-      total += cache.handedOffCount();
-    }
-    return total;
+    return caches.values().stream().mapToLong(DefaultDistributedCache::handedOffCount).sum();
   }
 
   /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
@@ -606,7 +580,7 @@ public final class ShardcacheNode implements AutoCloseable {
     public ShardcacheNode build() {
       checkState(host != null,
           "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
-      if (advertiseHost == null && isWildcard(host)) {
+      if (advertiseHost == null && HostPort.isWildcard(host)) {
         throw new IllegalStateException("listening on " + host + " (all interfaces) needs"
             + " advertiseHost(...): the address peers use to reach this node");
       }
@@ -620,14 +594,6 @@ public final class ShardcacheNode implements AutoCloseable {
         String range) {
       checkArgument(value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
           "%s must be in %s, got %s", setting, range, value);
-    }
-
-    private static boolean isWildcard(String host) {
-      try {
-        return InetAddress.getByName(host).isAnyLocalAddress();
-      } catch (UnknownHostException e) {
-        return false;
-      }
     }
   }
 }
