@@ -17,7 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
@@ -55,19 +57,19 @@ final class Cluster implements AutoCloseable {
   private final String self;
   private final long writerId;
   private final int virtualNodes;
-  private final Ticker ticker;
   private final HybridLogicalClock clock;
   private final Replicator replicator;
   private final BiConsumer<HashRing, HashRing> onRingChange;
   private final Map<String, PeerClient> clients = new ConcurrentHashMap<>();
-  private final ChannelCredentials credentials;
-  private final List<ClientInterceptor> interceptors;
+  private final Function<String, PeerClient> newClient;
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
   private final long maxClockSkewMillis;
   private volatile HashRing ring;
-  private volatile int ringEpoch;
+  private final AtomicInteger ringEpoch = new AtomicInteger();
   private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
+  /** The history, plus the current ring without this node: where its keys were before it joined. */
+  private volatile List<HashRing> recent = List.of();
   private volatile long lastRingChangeNanos;
   private boolean closed; // guarded by this
 
@@ -84,12 +86,21 @@ final class Cluster implements AutoCloseable {
   Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
       Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
       ChannelCredentials credentials, List<ClientInterceptor> interceptors, Duration maxClockSkew) {
-    this.credentials = credentials;
-    this.interceptors = List.copyOf(interceptors);
+    this(self, peers, virtualNodes, replicationTimeout, replicationCapacity, onRingChange,
+        clientsOver(ticker, credentials, List.copyOf(interceptors)), maxClockSkew);
+  }
+
+  /**
+   * A view whose peer clients come from {@code newClient}, called with each canonical address as it
+   * is configured; tests pass clients over in-process channels here.
+   */
+  Cluster(String self, Collection<String> peers, int virtualNodes,
+      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
+      Function<String, PeerClient> newClient, Duration maxClockSkew) {
+    this.newClient = newClient;
     this.self = self;
     this.writerId = Version.writerId(self);
     this.virtualNodes = virtualNodes;
-    this.ticker = ticker;
     this.maxClockSkewMillis = maxClockSkew.toMillis();
     // The clock follows a peer's timestamp only as far as a version is accepted at all.
     this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
@@ -97,6 +108,11 @@ final class Cluster implements AutoCloseable {
     this.ring = HashRing.of(List.of(self), virtualNodes);
     this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationCapacity);
     setPeers(peers);
+  }
+
+  private static Function<String, PeerClient> clientsOver(Ticker ticker,
+      ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+    return address -> new PeerClient(address, ticker, credentials, interceptors);
   }
 
   String self() {
@@ -121,7 +137,7 @@ final class Cluster implements AutoCloseable {
 
   /** A number that grows with every change of {@link #ring()}. */
   int ringEpoch() {
-    return ringEpoch;
+    return ringEpoch.get();
   }
 
   /** Up to {@value #RING_HISTORY} rings before the current one, newest first. */
@@ -130,17 +146,17 @@ final class Cluster implements AutoCloseable {
   }
 
   /**
-   * The rings before the current one, newest first, if the latest change was less than
-   * {@link #RECENT_CHANGE_WINDOW} ago (entries may still be on their way to their new holders);
-   * otherwise none.
+   * Where a key may still be while entries travel to their new holders, if the latest change was
+   * less than {@link #RECENT_CHANGE_WINDOW} ago (otherwise none): the rings before the current one,
+   * newest first, and the current ring without this node. The last one matters to a node that just
+   * joined, whose own history never held the cluster's previous ring: without it, the holders a key
+   * had before the node joined are exactly the key's holders when this node is left out.
    */
   List<HashRing> recentRings() {
-    List<HashRing> before = history;
-    if (before.isEmpty()
-        || System.nanoTime() - lastRingChangeNanos > RECENT_CHANGE_WINDOW.toNanos()) {
+    if (System.nanoTime() - lastRingChangeNanos > RECENT_CHANGE_WINDOW.toNanos()) {
       return List.of();
     }
-    return before;
+    return recent;
   }
 
   /** The ring before the latest change (the current ring if there was none). */
@@ -161,7 +177,9 @@ final class Cluster implements AutoCloseable {
 
   boolean isSelf(String member) {
     // The ring hands back the very string it was built from, so identity is the common case.
-    return member == self || member.equals(self);
+    @SuppressWarnings("ReferenceEquality") // a shortcut before equals, not instead of it
+    boolean same = member == self || member.equals(self);
+    return same;
   }
 
   /** The client of configured peer {@code member}, or null if it is not configured. */
@@ -208,8 +226,7 @@ final class Cluster implements AutoCloseable {
       }
     }
     for (String member : next) {
-      clients.computeIfAbsent(member,
-          address -> new PeerClient(address, ticker, credentials, interceptors));
+      clients.computeIfAbsent(member, newClient);
     }
     Set<String> previous = configured;
     configured = Set.copyOf(next);
@@ -269,23 +286,44 @@ final class Cluster implements AutoCloseable {
       older.add(before);
     }
     history = List.copyOf(older);
+    List<HashRing> withoutSelf = new ArrayList<>(older);
+    if (members.size() > 1) {
+      withoutSelf.add(HashRing.of(members.subList(1, members.size()), virtualNodes));
+    }
+    recent = List.copyOf(withoutSelf);
     lastRingChangeNanos = System.nanoTime();
     ring = next;
-    ringEpoch++; // written only here, under this object's lock
+    ringEpoch.incrementAndGet(); // after the ring: see Router
     logger.log(Level.INFO, "Node {0}: ring members are now {1}", new Object[] {self, next.nodes()});
     onRingChange.accept(current, next);
   }
 
   @Override
-  public synchronized void close() {
-    closed = true;
-    replicator.close(Duration.ofSeconds(2));
+  public void close() {
+    close(Duration.ofSeconds(2));
+  }
+
+  /**
+   * Stops membership changes, flushes queued replication to reachable peers for at most
+   * {@code grace}, then closes the channels. The flush runs outside this object's lock: gRPC
+   * callbacks (heartbeat answers) take it, and must never wait for a flush.
+   */
+  void close(Duration grace) {
+    synchronized (this) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    replicator.close(grace);
     clients.values().forEach(PeerClient::close);
   }
 
+  /** Waits, at most {@code timeout} in all, for the channels to terminate. */
   void awaitTermination(Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
     for (PeerClient client : clients.values()) {
-      client.awaitTermination(timeout);
+      client.awaitTermination(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
     }
     clients.clear();
   }

@@ -147,12 +147,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   // ---------------------------------------------------------------- serving peers
 
-  CompletableFuture<GetResponse> serveGet(GetRequest request) {
-    return peerRequests.serveGet(request);
+  CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
+    return peerRequests.serveGet(request, interest);
   }
 
-  CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request) {
-    return peerRequests.serveGetAll(request);
+  CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request, CallInterest interest) {
+    return peerRequests.serveGetAll(request, interest);
   }
 
   void servePut(PutRequest request) {

@@ -13,10 +13,12 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Failure detection: pings every configured peer each interval and feeds the answers to one
@@ -52,7 +54,8 @@ final class Heartbeats implements AutoCloseable {
     this.scheduler = Executors.newSingleThreadScheduledExecutor(
         new ThreadFactoryBuilder().setNameFormat("shardcache-heartbeats").setDaemon(true).build());
     long millis = interval.toMillis();
-    scheduler.scheduleWithFixedDelay(this::tick, millis, millis, TimeUnit.MILLISECONDS);
+    ScheduledFuture<?> unused = // runs until close() shuts the scheduler down
+        scheduler.scheduleWithFixedDelay(this::tick, millis, millis, TimeUnit.MILLISECONDS);
   }
 
   private void tick() {
@@ -85,7 +88,7 @@ final class Heartbeats implements AutoCloseable {
                 PingRequest.newBuilder().setCaller(cluster.self()).build()),
             new FutureCallback<PingResponse>() {
               @Override
-              public void onSuccess(PingResponse response) {
+              public void onSuccess(@Nullable PingResponse response) {
                 detector.heartbeat(System.nanoTime());
                 client.onAnswer();
                 if (cluster.suspectedPeers().contains(peer)) {

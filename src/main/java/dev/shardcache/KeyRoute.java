@@ -8,6 +8,7 @@ import java.util.List;
  *
  * @param epoch the ring epoch the holders were computed under (see {@link Cluster#ringEpoch()})
  */
+@SuppressWarnings("ArrayRecordComponent") // a route is never compared or hashed
 record KeyRoute(byte[] keyBytes, long hash, int epoch, List<String> holders, boolean holdsHere) {
 
   String owner() {

@@ -2,6 +2,7 @@ package dev.shardcache;
 
 import java.time.Duration;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
@@ -10,6 +11,8 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -18,11 +21,21 @@ import org.jspecify.annotations.Nullable;
  * with routing every miss of a key to its owner, this makes one loader call per key for the whole
  * cluster.
  *
- * <p>The flight runs on the node's executor, never on the caller's thread, so a gRPC handler that
- * joins a load returns at once and answers when the flight completes. A flight stays in the map
- * until its body has stored its result; the body re-reads the shard before loading, because of
- * this interleaving: (1) A misses the shard; (2) flight B stores the value and leaves the map;
- * (3) A finds no flight and starts one. Since B stores before leaving, A's re-read sees B's value.
+ * <p>The flight runs on the node's bounded load executor, never on the caller's thread, so a gRPC
+ * handler that joins a load returns at once and answers when the flight completes. When the
+ * executor is full (every load thread busy and the queue full) a new flight fails at once with
+ * {@link OverloadedException} instead of queueing without bound.
+ *
+ * <p>A flight stays in the map until its body has stored its result; the body re-reads the shard
+ * before loading, because of this interleaving: (1) A misses the shard; (2) flight B stores the
+ * value and leaves the map; (3) A finds no flight and starts one. Since B stores before leaving,
+ * A's re-read sees B's value.
+ *
+ * <p><b>Interest.</b> Each caller holds a {@link Ticket} on the flight it joined; a peer whose call
+ * is cancelled releases its ticket. A flight whose every ticket was released before it started is
+ * not started at all (the load of an abandoned request costs nothing); once started it runs to
+ * the end, since other callers may join it. Sealing an unstarted flight and joining it are ordered
+ * by one atomic counter, so a caller never joins a flight that will not run.
  *
  * <p>A write on this node {@linkplain #detach detaches} the key's flight: readers that arrive after
  * the write start a new resolution instead of joining one that began before it (whose result the
@@ -32,22 +45,81 @@ import org.jspecify.annotations.Nullable;
  * <p>Thread-safe.
  */
 final class LoadFlights<K, V> {
-  private final ConcurrentMap<K, CompletableFuture<@Nullable V>> flights = new ConcurrentHashMap<>();
+  /** The interest count of a flight that was abandoned before it started. */
+  private static final int SEALED = -1;
+
+  private static final class Flight<V> {
+    final CompletableFuture<@Nullable V> result = new CompletableFuture<>();
+    final AtomicInteger interest = new AtomicInteger(1);
+  }
+
+  /** One caller's stake in a flight. */
+  static final class Ticket<V> {
+    private final CompletableFuture<@Nullable V> result;
+    private final AtomicInteger interest;
+    private final AtomicBoolean released = new AtomicBoolean();
+
+    private Ticket(Flight<V> flight) {
+      this.result = flight.result;
+      this.interest = flight.interest;
+    }
+
+    CompletableFuture<@Nullable V> result() {
+      return result;
+    }
+
+    /** Gives up this caller's interest; idempotent. */
+    void release() {
+      if (released.compareAndSet(false, true)) {
+        interest.decrementAndGet();
+      }
+    }
+  }
+
+  private final ConcurrentMap<K, Flight<V>> flights = new ConcurrentHashMap<>();
   private final Executor executor;
 
   LoadFlights(Executor executor) {
     this.executor = executor;
   }
 
-  /** Returns the flight of {@code key}, starting {@code body} on the executor if none is running. */
+  /**
+   * Returns the flight of {@code key}, starting {@code body} on the executor if none is running.
+   * The caller keeps its interest until the flight ends.
+   */
   CompletableFuture<@Nullable V> join(K key, Callable<@Nullable V> body) {
-    CompletableFuture<@Nullable V> mine = new CompletableFuture<>();
-    CompletableFuture<@Nullable V> running = flights.putIfAbsent(key, mine);
-    if (running != null) {
-      return running;
+    return ticket(key, body).result();
+  }
+
+  /** Like {@link #join}, for a caller that may go away: release the ticket when it does. */
+  Ticket<V> ticket(K key, Callable<@Nullable V> body) {
+    while (true) {
+      Flight<V> mine = new Flight<>();
+      Flight<V> running = flights.putIfAbsent(key, mine);
+      if (running == null) {
+        start(key, mine, body);
+        return new Ticket<>(mine);
+      }
+      int interest;
+      do {
+        interest = running.interest.get();
+      } while (interest != SEALED && !running.interest.compareAndSet(interest, interest + 1));
+      if (interest != SEALED) {
+        return new Ticket<>(running);
+      }
+      flights.remove(key, running); // abandoned before it started: start afresh
     }
+  }
+
+  private void start(K key, Flight<V> flight, Callable<@Nullable V> body) {
     try {
       executor.execute(() -> {
+        if (flight.interest.compareAndSet(0, SEALED)) {
+          flights.remove(key, flight);
+          flight.result.completeExceptionally(
+              new CancellationException("every caller went away before the load started"));
+          return;
+        }
         // Leave the map before completing: a caller woken by the completion that reads again must
         // not join this finished flight (a failure would be answered twice). The body has stored
         // its value by now, so a reader arriving in between finds it in the shard.
@@ -55,18 +127,17 @@ final class LoadFlights<K, V> {
         try {
           value = body.call();
         } catch (Throwable t) {
-          flights.remove(key, mine);
-          mine.completeExceptionally(t);
+          flights.remove(key, flight);
+          flight.result.completeExceptionally(t);
           return;
         }
-        flights.remove(key, mine);
-        mine.complete(value);
+        flights.remove(key, flight);
+        flight.result.complete(value);
       });
     } catch (RejectedExecutionException e) {
-      flights.remove(key, mine);
-      mine.completeExceptionally(new IllegalStateException("the node is closing", e));
+      flights.remove(key, flight);
+      flight.result.completeExceptionally(OverloadedException.of(executor, e));
     }
-    return mine;
   }
 
   /** Readers arriving from now on start a new flight of {@code key}. */

@@ -81,7 +81,9 @@ final class Loads<K, V> {
     }
     Versioned<V> entry = Versioned.of(loaded.value(), version);
     Versioned<V> winner = scope.shard().merge(key, entry, 0, route.holdsHere() ? route.epoch() : -1);
-    if (winner == entry) {
+    @SuppressWarnings("ReferenceEquality") // did this very load win the merge?
+    boolean won = winner == entry;
+    if (won) {
       replication.enqueue(cluster, route.holders(), EntryCodec.toWire(
           ByteString.copyFrom(route.keyBytes()), loaded.bytes(), version, 0));
       return loaded.value();
@@ -92,6 +94,7 @@ final class Loads<K, V> {
     return loaded.value();
   }
 
+  @SuppressWarnings("ArrayRecordComponent") // never compared or hashed
   private record LoadedValue<T>(T value, byte[] bytes) {}
 
   private LoadedValue<V> callLoader(K key, CacheLoader<? super K, ? extends V> loader) {

@@ -7,6 +7,7 @@ import java.util.Collection;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.logging.Level;
@@ -38,7 +39,8 @@ final class Maintenance implements AutoCloseable {
   /** Starts the periodic pass. */
   void start(Duration interval) {
     long period = interval.toMillis();
-    thread.scheduleWithFixedDelay(this::periodicPass, period, period, TimeUnit.MILLISECONDS);
+    ScheduledFuture<?> unused = // runs until close() shuts the thread down
+        thread.scheduleWithFixedDelay(this::periodicPass, period, period, TimeUnit.MILLISECONDS);
   }
 
   /** Queues a hand-off pass for a ring change; each pass routes with the ring current when it runs. */

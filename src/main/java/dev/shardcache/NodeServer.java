@@ -1,5 +1,6 @@
 package dev.shardcache;
 
+import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
@@ -12,6 +13,8 @@ import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
@@ -25,17 +28,23 @@ import org.jspecify.annotations.Nullable;
  */
 final class NodeServer implements AutoCloseable {
   /** The settings the server is built from. */
+  @SuppressWarnings("ArrayRecordComponent") // settings are never compared or hashed
   record Settings(String host, int port, @Nullable PeerTls tls, byte @Nullable [] clusterSecret,
       int maxConcurrentCallsPerPeer, int maxInboundMessageBytes, int maxMetadataBytes) {}
 
+  /** Handler threads: writes block one for at most half a remoteTimeout; reads never block one. */
+  static final int HANDLER_THREADS = 64;
+
   private final Server server;
+  private final ExecutorService handlers;
   private final TransportSecurity security;
   private final @Nullable PeerAuthentication authentication;
   private final HealthStatusManager health;
 
-  private NodeServer(Server server, TransportSecurity security,
+  private NodeServer(Server server, ExecutorService handlers, TransportSecurity security,
       @Nullable PeerAuthentication authentication, HealthStatusManager health) {
     this.server = server;
+    this.handlers = handlers;
     this.security = security;
     this.authentication = authentication;
     this.health = health;
@@ -73,7 +82,12 @@ final class NodeServer implements AutoCloseable {
     if (auth != null) {
       interceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
     }
+    // A fixed pool with a queue: the calls waiting for a thread are bounded by the call limiter
+    // (maxConcurrentCallsPerPeer per host), not by this pool.
+    ExecutorService handlers = Executors.newFixedThreadPool(HANDLER_THREADS,
+        new ThreadFactoryBuilder().setNameFormat("shardcache-handler-%d").setDaemon(true).build());
     Server server = NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
+        .executor(handlers)
         .maxInboundMessageSize(settings.maxInboundMessageBytes())
         .maxInboundMetadataSize(settings.maxMetadataBytes())
         .maxConcurrentCallsPerConnection(settings.maxConcurrentCallsPerPeer())
@@ -84,10 +98,11 @@ final class NodeServer implements AutoCloseable {
       server.start();
     } catch (IOException e) {
       security.close();
+      handlers.shutdownNow();
       throw new IOException("cannot listen on " + settings.host() + ":" + settings.port() + ": "
           + e.getMessage() + (settings.port() == 0 ? "" : "; is another process using the port?"), e);
     }
-    return new NodeServer(server, security, auth, health);
+    return new NodeServer(server, handlers, security, auth, health);
   }
 
   /** The port the server is bound to. */
@@ -112,6 +127,7 @@ final class NodeServer implements AutoCloseable {
   /** Stops accepting calls at once, without waiting: start() failed half-way. */
   void abort() {
     server.shutdownNow();
+    handlers.shutdownNow();
     security.close();
   }
 
@@ -132,6 +148,7 @@ final class NodeServer implements AutoCloseable {
         server.awaitTermination(1, TimeUnit.SECONDS);
       }
     } finally {
+      handlers.shutdownNow();
       security.close();
     }
   }

@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import static java.util.Objects.requireNonNull;
+
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
@@ -176,10 +178,11 @@ final class PeerCalls {
     }
     Futures.addCallback(call, new FutureCallback<R>() {
       @Override
-      public void onSuccess(R response) {
+      public void onSuccess(@Nullable R response) {
         peer.untrack(call);
         peer.onAnswer();
-        result.complete(response);
+        // gRPC completes a unary call with its one response, never null.
+        result.complete(requireNonNull(response, "a unary call's response"));
       }
 
       @Override

@@ -22,6 +22,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The channels to one peer, and the peer's reachability as this node sees it.
@@ -110,6 +111,7 @@ final class PeerClient implements AutoCloseable {
   }
 
   /** Tracks a call in progress until it completes, so {@link #abandonCalls} can cancel it. */
+  @SuppressWarnings("CollectionUndefinedEquality") // tracked by identity, Future's own equals
   void track(Future<?> call) {
     inFlight.add(call);
     if (call.isDone()) {
@@ -118,6 +120,7 @@ final class PeerClient implements AutoCloseable {
   }
 
   /** Stops tracking a completed call. */
+  @SuppressWarnings("CollectionUndefinedEquality") // tracked by identity, Future's own equals
   void untrack(Future<?> call) {
     inFlight.remove(call);
   }
@@ -128,7 +131,7 @@ final class PeerClient implements AutoCloseable {
    */
   void abandonCalls() {
     for (Future<?> call : inFlight) {
-      call.cancel(false);
+      call.cancel(true); // a gRPC future cancels its RPC on the wire only when asked to interrupt
     }
   }
 
@@ -179,7 +182,7 @@ final class PeerClient implements AutoCloseable {
             .ping(PingRequest.getDefaultInstance()),
         new FutureCallback<PingResponse>() {
           @Override
-          public void onSuccess(PingResponse response) {
+          public void onSuccess(@Nullable PingResponse response) {
             onAnswer();
           }
 

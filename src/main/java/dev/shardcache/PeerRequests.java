@@ -15,7 +15,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -59,10 +59,11 @@ final class PeerRequests<K, V> {
     this.writes = writes;
   }
 
-  CompletableFuture<GetResponse> serveGet(GetRequest request) {
+  CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     K key = scope.codec().decodeKey(request.getKey());
-    return read(key, request.getKey(), request.getLoad(), request.getForwarded(), request.getCaller())
+    return read(key, request.getKey(), request.getLoad(), request.getForwarded(), request.getCaller(),
+            interest)
         .thenApply(value -> value == null
             ? GetResponse.newBuilder().setFound(false).build()
             : GetResponse.newBuilder()
@@ -71,7 +72,7 @@ final class PeerRequests<K, V> {
                 .build());
   }
 
-  CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request) {
+  CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
       throw new IllegalArgumentException("getAll of cache '" + scope.name() + "' asked for "
@@ -83,67 +84,24 @@ final class PeerRequests<K, V> {
     for (ByteString bytes : keyBytes) {
       keys.add(scope.codec().decodeKey(bytes));
     }
-    @SuppressWarnings("unchecked")
-    CompletableFuture<@Nullable V>[] answers =
-        (CompletableFuture<@Nullable V>[]) new CompletableFuture<?>[keys.size()];
-    CompletableFuture<GetAllResponse> response = new CompletableFuture<>();
-    AtomicInteger next = new AtomicInteger();
-    AtomicInteger done = new AtomicInteger();
-    Runnable[] worker = new Runnable[1];
-    worker[0] = () -> {
-      // Loops over answers that are ready at once (hits); returns to wait for the first that is not.
-      while (!response.isDone()) {
-        int i = next.getAndIncrement();
-        if (i >= keys.size()) {
-          return;
-        }
-        CompletableFuture<@Nullable V> answer;
-        try {
-          answer = read(keys.get(i), keyBytes.get(i), request.getLoad(), request.getForwarded(),
-              request.getCaller());
-        } catch (RuntimeException e) {
-          answer = CompletableFuture.failedFuture(e);
-        }
-        answers[i] = answer;
-        if (answer.isDone()) {
-          settle(answer, done, keys.size(), response, keyBytes, answers);
-          continue;
-        }
-        CompletableFuture<@Nullable V> pending = answer;
-        answer.whenComplete((value, failure) -> {
-          settle(pending, done, keys.size(), response, keyBytes, answers);
-          worker[0].run();
-        });
-        return;
-      }
-    };
-    if (keys.isEmpty()) {
-      return CompletableFuture.completedFuture(GetAllResponse.getDefaultInstance());
+    List<Supplier<CompletableFuture<@Nullable V>>> reads = new ArrayList<>(keys.size());
+    for (int i = 0; i < keys.size(); i++) {
+      K key = keys.get(i);
+      ByteString bytes = keyBytes.get(i);
+      reads.add(() -> read(key, bytes, request.getLoad(), request.getForwarded(),
+          request.getCaller(), interest));
     }
-    for (int i = 0; i < Math.min(BATCH_LOAD_CONCURRENCY, keys.size()); i++) {
-      worker[0].run();
-    }
-    return response;
+    List<CompletableFuture<@Nullable V>> answers =
+        BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
+    return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
+        .thenApply(done -> collect(keyBytes, answers));
   }
 
-  private void settle(CompletableFuture<@Nullable V> answer, AtomicInteger done, int total,
-      CompletableFuture<GetAllResponse> response, List<ByteString> keyBytes,
-      CompletableFuture<@Nullable V>[] answers) {
-    if (answer.isCompletedExceptionally()) {
-      answer.whenComplete((value, failure) -> response.completeExceptionally(failure));
-    } else if (done.incrementAndGet() == total) {
-      try {
-        response.complete(collect(keyBytes, answers));
-      } catch (RuntimeException e) {
-        response.completeExceptionally(e);
-      }
-    }
-  }
-
-  private GetAllResponse collect(List<ByteString> keyBytes, CompletableFuture<@Nullable V>[] answers) {
+  private GetAllResponse collect(List<ByteString> keyBytes,
+      List<CompletableFuture<@Nullable V>> answers) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
-    for (int i = 0; i < answers.length; i++) {
-      V value = answers[i].join();
+    for (int i = 0; i < answers.size(); i++) {
+      V value = answers.get(i).join();
       if (value != null) {
         response.addEntries(Entry.newBuilder()
             .setKey(keyBytes.get(i))
@@ -155,7 +113,7 @@ final class PeerRequests<K, V> {
 
   /** Answers a peer's read of one key; see the class documentation. */
   private CompletableFuture<@Nullable V> read(K key, ByteString keyBytes, boolean load,
-      boolean forwarded, String caller) {
+      boolean forwarded, String caller, CallInterest interest) {
     Cluster cluster = scope.clusters().get();
     KeyRoute route = scope.router().route(cluster, keyBytes.toByteArray());
     if (route.holdsHere()) {
@@ -168,21 +126,28 @@ final class PeerRequests<K, V> {
       scope.counters().misses.increment();
       CacheLoader<K, V> loader = load ? scope.loader() : null;
       if (loader != null) {
-        return flights.join(key, () -> loads.resolve(key, route, loader, true));
+        return interested(interest, flights.ticket(key, () -> loads.resolve(key, route, loader, true)));
       }
       if (cluster.recentRings().isEmpty()) {
         return CompletableFuture.completedFuture(null);
       }
-      return copies.join(key, () -> loads.resolve(key, route, null, true));
+      return interested(interest, copies.ticket(key, () -> loads.resolve(key, route, null, true)));
     }
     if (forwarded) {
-      return answerWithoutKeeping(key, route, load);
+      return answerWithoutKeeping(key, route, load, interest);
     }
-    return forwardRead(cluster, key, route, keyBytes, load, caller, 0);
+    return forwardRead(cluster, key, route, keyBytes, load, caller, 0, interest);
+  }
+
+  private static <T> CompletableFuture<@Nullable T> interested(CallInterest interest,
+      LoadFlights.Ticket<T> ticket) {
+    interest.onCancel(ticket::release);
+    return ticket.result();
   }
 
   /** Answers a read of a key this node does not hold: a copy it still has, or an unkept load. */
-  private CompletableFuture<@Nullable V> answerWithoutKeeping(K key, KeyRoute route, boolean load) {
+  private CompletableFuture<@Nullable V> answerWithoutKeeping(K key, KeyRoute route, boolean load,
+      CallInterest interest) {
     Shard.Held<V> held = scope.shard().get(key);
     if (held != null) {
       return CompletableFuture.completedFuture(held.value());
@@ -191,11 +156,11 @@ final class PeerRequests<K, V> {
     if (loader == null) {
       return CompletableFuture.completedFuture(null);
     }
-    return flights.join(key, () -> loads.resolve(key, route, loader, false));
+    return interested(interest, flights.ticket(key, () -> loads.resolve(key, route, loader, false)));
   }
 
   private CompletableFuture<@Nullable V> forwardRead(Cluster cluster, K key, KeyRoute route,
-      ByteString keyBytes, boolean load, String caller, int index) {
+      ByteString keyBytes, boolean load, String caller, int index, CallInterest interest) {
     List<String> holders = route.holders();
     for (int i = index; i < holders.size(); i++) {
       String holder = holders.get(i);
@@ -214,9 +179,8 @@ final class PeerRequests<K, V> {
           .setForwarded(true)
           .build();
       CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
-      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-              stub -> stub.get(forwarded))
-          .whenComplete((response, failure) -> {
+      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+              scope.counters(), stub -> stub.get(forwarded)), (response, failure) -> {
             if (failure == null) {
               try {
                 answer.complete(response.getFound()
@@ -227,8 +191,9 @@ final class PeerRequests<K, V> {
               }
             } else if (failure instanceof PeerCalls.PeerCallException failed
                 && failed.isUnreachable()) {
-              forwardRead(cluster, key, route, keyBytes, load, caller, next)
-                  .whenComplete((value, again) -> {
+              Completions.whenDone(
+                  forwardRead(cluster, key, route, keyBytes, load, caller, next, interest),
+                  (value, again) -> {
                     if (again != null) {
                       answer.completeExceptionally(again);
                     } else {
@@ -243,7 +208,7 @@ final class PeerRequests<K, V> {
           });
       return answer;
     }
-    return answerWithoutKeeping(key, route, load);
+    return answerWithoutKeeping(key, route, load, interest);
   }
 
   FetchResponse serveFetch(FetchRequest request) {

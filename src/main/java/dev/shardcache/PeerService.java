@@ -23,6 +23,7 @@ import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -51,12 +52,24 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   @Override
   public void get(GetRequest request, StreamObserver<GetResponse> response) {
-    answerLater(response, () -> cache(request.getCache()).serveGet(request));
+    CallInterest interest = interestOf(response);
+    answerLater(response, () -> cache(request.getCache()).serveGet(request, interest));
   }
 
   @Override
   public void getAll(GetAllRequest request, StreamObserver<GetAllResponse> response) {
-    answerLater(response, () -> cache(request.getCache()).serveGetAll(request));
+    CallInterest interest = interestOf(response);
+    answerLater(response, () -> cache(request.getCache()).serveGetAll(request, interest));
+  }
+
+  /** The interest of a call: released when the caller cancels, so unstarted loads are skipped. */
+  private static CallInterest interestOf(StreamObserver<?> response) {
+    if (!(response instanceof ServerCallStreamObserver<?> call)) {
+      return CallInterest.NONE;
+    }
+    CallInterest interest = new CallInterest();
+    call.setOnCancelHandler(interest::cancel);
+    return interest;
   }
 
   @Override
@@ -140,7 +153,7 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
       fail(response, t);
       return;
     }
-    result.whenComplete((value, failure) -> {
+    Completions.whenDone(result, (value, failure) -> {
       if (failure != null) {
         Throwable cause = failure instanceof CompletionException && failure.getCause() != null
             ? failure.getCause()

@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -194,7 +195,7 @@ final class ReadPath<K, V> {
   /** Hands a future completed on a gRPC thread to the node's executor, for the caller's sake. */
   private <T> CompletableFuture<T> onExecutor(CompletableFuture<T> future) {
     CompletableFuture<T> handed = new CompletableFuture<>();
-    future.whenComplete((value, failure) -> {
+    Completions.whenDone(future, (value, failure) -> {
       Runnable complete = () -> {
         if (failure != null) {
           handed.completeExceptionally(failure);
@@ -252,7 +253,7 @@ final class ReadPath<K, V> {
       distinct.add(requireNonNull(key, "keys must not contain null"));
     }
     Map<K, V> result = new LinkedHashMap<>();
-    Map<K, CompletableFuture<@Nullable V>> singles = new LinkedHashMap<>();
+    Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
     Map<String, Map<ByteString, K>> byHolder = new LinkedHashMap<>();
     for (K key : distinct) {
       Shard.Held<V> hit = confirmedHit(cluster, key);
@@ -270,10 +271,10 @@ final class ReadPath<K, V> {
       }
       String decider = firstReachableHolder(cluster, route);
       if (decider == null) {
-        singles.put(key, readFromHolders(key, route)); // no holder reachable: a fallback load
+        singles.put(key, () -> readFromHolders(key, route)); // no holder reachable: fallback
       } else if (cluster.isSelf(decider)) {
         scope.counters().misses.increment();
-        singles.put(key, resolveHere(cluster, key, route)); // loads run concurrently
+        singles.put(key, () -> resolveHere(cluster, key, route)); // loads run concurrently
       } else {
         V near = scope.near().get(key);
         if (near != null) {
@@ -292,12 +293,15 @@ final class ReadPath<K, V> {
             Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
       }
     });
+    List<K> singleKeys = new ArrayList<>(singles.keySet());
+    List<CompletableFuture<@Nullable V>> singleAnswers = BoundedFanOut.start(
+        new ArrayList<>(singles.values()), PeerRequests.BATCH_LOAD_CONCURRENCY);
     RuntimeException failure = null;
-    for (Map.Entry<K, CompletableFuture<@Nullable V>> single : singles.entrySet()) {
+    for (int i = 0; i < singleKeys.size(); i++) {
       try {
-        V value = LoadFlights.await(single.getValue(), readWait(), scope.name());
+        V value = LoadFlights.await(singleAnswers.get(i), readWait(), scope.name());
         if (value != null) {
-          result.put(single.getKey(), value);
+          result.put(singleKeys.get(i), value);
         }
       } catch (RuntimeException e) {
         failure = failure == null ? e : failure;
@@ -362,9 +366,8 @@ final class ReadPath<K, V> {
       boolean loading = scope.loader() != null;
       Duration deadline = readDeadline();
       GetRequest request = getRequest(cluster, route, loading);
-      PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-              stub -> stub.get(request))
-          .whenComplete((response, failure) -> {
+      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+              scope.counters(), stub -> stub.get(request)), (response, failure) -> {
             if (failure == null) {
               try {
                 V value = response.getFound()
@@ -400,7 +403,7 @@ final class ReadPath<K, V> {
 
   private void complete(RemoteReads.Read<V> read, CompletableFuture<@Nullable V> value, K key,
       boolean keepNear) {
-    value.whenComplete((v, failure) -> {
+    Completions.whenDone(value, (v, failure) -> {
       if (failure != null) {
         read.answer.completeExceptionally(failure);
         return;
@@ -428,9 +431,8 @@ final class ReadPath<K, V> {
     long detaches = remote.detachCount();
     Duration deadline = readDeadline();
     CompletableFuture<Map<K, V>> batch = new CompletableFuture<>();
-    PeerCalls.read(cluster.client(holder), holder, deadline, scope.counters(),
-            stub -> stub.getAll(built))
-        .whenComplete((response, failure) -> {
+    Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
+            scope.counters(), stub -> stub.getAll(built)), (response, failure) -> {
           if (failure == null) {
             try {
               batch.complete(decodeBatch(response, keysByBytes, holder, detaches));

@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import static java.util.Objects.requireNonNull;
+
 import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Versioned;
@@ -54,6 +56,7 @@ final class Rebalancer<K, V> {
     }
     int epoch = cluster.ringEpoch();
     HashRing current = cluster.ring();
+    boolean unchanged = previous.equals(current);
     Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
     Map<K, Versioned<V>> toDrop = new HashMap<>();
     Map<K, List<String>> dropAfter = new HashMap<>();
@@ -67,7 +70,7 @@ final class Rebalancer<K, V> {
       long hash = KeyHash.hash(keyBytes);
       List<String> now = scope.router().holders(current, hash);
       boolean stillHeld = now.contains(cluster.self());
-      List<String> before = previous == current ? now : scope.router().holders(previous, hash);
+      List<String> before = unchanged ? now : scope.router().holders(previous, hash);
       VersionedEntry wire = null;
       for (String holder : now) {
         if (cluster.isSelf(holder) || (stillHeld && before.contains(holder))) {
@@ -95,7 +98,7 @@ final class Rebalancer<K, V> {
       return; // the ring moved under this pass: the pass queued for that change decides drops
     }
     toDrop.forEach((key, entry) -> {
-      for (String holder : dropAfter.get(key)) {
+      for (String holder : requireNonNull(dropAfter.get(key))) {
         if (!cluster.isSelf(holder) && !delivered.contains(holder)) {
           return;
         }

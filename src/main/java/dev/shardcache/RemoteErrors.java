@@ -44,6 +44,9 @@ final class RemoteErrors {
     if (failure instanceof CacheLoadException) {
       return Status.FAILED_PRECONDITION.withDescription(failure.getMessage()).asRuntimeException();
     }
+    if (failure instanceof OverloadedException) {
+      return Status.RESOURCE_EXHAUSTED.withDescription(failure.getMessage()).asRuntimeException();
+    }
     if (failure instanceof NotHolderException) {
       return Status.ABORTED.withDescription(failure.getMessage()).asRuntimeException();
     }
@@ -73,8 +76,9 @@ final class RemoteErrors {
           "peer " + peer + " rejected a request for cache '" + cache + "': " + description, null);
       case RESOURCE_EXHAUSTED -> new ShardcacheException(
           "peer " + peer + " refused a request for cache '" + cache + "' for want of resources: "
-              + description + " (a message over its maxInboundMessageBytes, or more calls in"
-              + " progress than its maxConcurrentCallsPerPeer)", null);
+              + description + " (a message over its maxInboundMessageBytes, more calls in"
+              + " progress than its maxConcurrentCallsPerPeer, or more loads than its"
+              + " maxConcurrentLoads)", null);
       default -> new ShardcacheException(
           "peer " + peer + " failed a request for cache '" + cache + "' with " + status.getCode()
               + ": " + description, status.asRuntimeException());

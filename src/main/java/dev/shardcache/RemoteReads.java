@@ -45,7 +45,7 @@ final class RemoteReads<K, V> {
     if (running != null) {
       return running.answer;
     }
-    mine.answer.whenComplete((value, failure) -> reads.remove(key, mine));
+    Completions.whenDone(mine.answer, (value, failure) -> reads.remove(key, mine));
     start.accept(mine);
     return mine.answer;
   }

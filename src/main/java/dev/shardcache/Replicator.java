@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
@@ -57,6 +58,7 @@ final class Replicator implements AutoCloseable {
   private final LongAdder dropped = new LongAdder();
   private final LongAdder sent = new LongAdder();
   private final ScheduledExecutorService sender;
+  private final ScheduledFuture<?> draining; // ends with the sender
   private volatile boolean closed;
 
   Replicator(String self, Function<String, @Nullable PeerClient> clients, Duration timeout,
@@ -67,7 +69,7 @@ final class Replicator implements AutoCloseable {
     this.capacityPerPeer = capacityPerPeer;
     this.sender = Executors.newSingleThreadScheduledExecutor(
         new ThreadFactoryBuilder().setNameFormat("shardcache-replicator").setDaemon(true).build());
-    sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
+    this.draining = sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
         TimeUnit.MILLISECONDS);
   }
 
@@ -184,40 +186,47 @@ final class Replicator implements AutoCloseable {
    * for reachable peers, so that a node closed in an orderly way leaves no replicated write behind.
    */
   void close(Duration grace) {
+    long deadline = System.nanoTime() + grace.toNanos();
+    draining.cancel(false); // a drain in progress finishes; no new one starts
     sender.shutdown();
     try {
-      sender.awaitTermination(grace.toMillis(), TimeUnit.MILLISECONDS);
+      sender.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
     closed = true;
     sender.shutdownNow();
     try {
-      long deadline = System.nanoTime() + grace.toNanos();
       for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
-        if (System.nanoTime() - deadline > 0) {
+        if (deadline - System.nanoTime() <= 0) {
           break;
         }
-        flush(entry.getKey(), entry.getValue());
+        flush(entry.getKey(), entry.getValue(), deadline);
       }
     } catch (RuntimeException e) {
       logger.log(Level.FINE, "Final replication flush failed", e);
     }
   }
 
-  private void flush(String peer, PeerQueue queue) {
+  /** Sends what is queued for a reachable peer, each call bounded by what is left of the grace. */
+  private void flush(String peer, PeerQueue queue, long deadline) {
     PeerClient client = clients.apply(peer);
     if (client == null || !client.isUp()) {
       return;
     }
     while (queue.size() > 0) {
+      long left = deadline - System.nanoTime();
+      if (left <= 0) {
+        return;
+      }
       Batch batch = queue.take(MAX_BATCH);
       if (batch.isEmpty()) {
         return;
       }
       try {
         ReplicateRequest request = batch.toRequest(self);
-        PeerCalls.await(PeerCalls.call(client, peer, timeout, PeerCalls.Counter.NONE,
+        Duration callDeadline = Duration.ofNanos(Math.min(left, timeout.toNanos()));
+        PeerCalls.await(PeerCalls.call(client, peer, callDeadline, PeerCalls.Counter.NONE,
             stub -> stub.replicate(request)));
         sent.add(batch.size());
       } catch (PeerCalls.PeerCallException e) {

@@ -19,7 +19,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -39,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  * node.start();
  * }</pre>
  *
- * <p>Lifecycle: {@link #build} gives a node that is not yet serving; define its caches, then
+ * <p>Lifecycle: {@link Builder#build} gives a node that is not yet serving; define its caches, then
  * {@link #start()} binds the port. Caches may also be defined after start, but a peer's request for
  * a cache this node does not define yet fails with "no cache named", so define them first.
  * {@link #close()} stops the server and the channels; it is idempotent. A closed node cannot be
@@ -70,6 +72,9 @@ public final class ShardcacheNode implements AutoCloseable {
   /** How far ahead of a node's clock a version may be stamped when {@link Builder#maxClockSkew} is not set. */
   public static final Duration DEFAULT_MAX_CLOCK_SKEW = Duration.ofSeconds(1);
 
+  /** The longest {@link #close()} takes, all steps together. */
+  static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
+
   /** The deadline of one replication batch. */
   static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
 
@@ -78,6 +83,12 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /** The most header bytes a call may carry. */
   static final int MAX_METADATA_BYTES = 16 * 1024;
+
+  /** The default bound of loads running at once on a node. */
+  public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
+
+  /** How many loads may wait for a thread, per load thread. */
+  static final int LOADS_WAITING_PER_THREAD = 16;
 
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
@@ -114,7 +125,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private volatile @Nullable String address;
 
   private ShardcacheNode(Builder builder) {
-    this.listenHost = builder.host;
+    this.listenHost = requireNonNull(builder.host); // build() checked it
     this.requestedPort = builder.port;
     this.advertiseHost = builder.advertiseHost;
     this.advertisePort = builder.advertisePort;
@@ -131,9 +142,20 @@ public final class ShardcacheNode implements AutoCloseable {
         builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
     this.maxClockSkew = builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
     this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor =
-        Executors.newCachedThreadPool(
-            new ThreadFactoryBuilder().setNameFormat("shardcache-load-%d").setDaemon(true).build());
+    this.ownedExecutor = boundedPool("shardcache-load-%d", builder.maxConcurrentLoads,
+        LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
+  }
+
+  /**
+   * A pool of at most {@code threads} daemon threads (idle ones end after 30 s) with at most
+   * {@code queued} tasks waiting; past that it rejects, and the caller reports the limit.
+   */
+  static ThreadPoolExecutor boundedPool(String nameFormat, int threads, int queued) {
+    ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(queued),
+        new ThreadFactoryBuilder().setNameFormat(nameFormat).setDaemon(true).build());
+    pool.allowCoreThreadTimeOut(true);
+    return pool;
   }
 
   /** Returns a builder of a node. */
@@ -173,15 +195,23 @@ public final class ShardcacheNode implements AutoCloseable {
     this.address = self;
     this.cluster = joined;
     this.server = started;
+    // Everything a close() must stop exists before the node is RUNNING: a close() racing this
+    // start either sees it all, or makes the state change below fail and this method clean up.
+    Duration interval = heartbeatInterval;
+    Heartbeats beating = new Heartbeats(this::runningCluster, interval,
+        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
+    heartbeats = beating;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      joined.close();
+      beating.close();
+      joined.close(Duration.ZERO);
       started.abort();
       throw new IllegalStateException("node was closed while starting");
     }
-    Duration interval = heartbeatInterval;
-    heartbeats = new Heartbeats(this::runningCluster, interval,
-        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
-    maintenance.start(antiEntropyInterval);
+    try {
+      maintenance.start(antiEntropyInterval);
+    } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
+      throw new IllegalStateException("node was closed while starting", closedMeanwhile);
+    }
     started.markServing();
     logger.log(started.security().isTls() ? Level.INFO : Level.WARNING,
         "Shardcache node {0} serving over {1}, {2}, with members {3}",
@@ -316,8 +346,10 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Stops serving, closes the channels to the peers and drops this node's shards. Waits up to five
-   * seconds for calls in progress to finish. Idempotent; safe to call from any thread.
+   * Stops serving, flushes queued replication to reachable peers, closes the channels to the peers
+   * and drops this node's shards, in at most five seconds in all (calls in progress and the flush
+   * get what is left of them). Idempotent; safe to call from any thread, also while another thread
+   * is in {@link #start()}.
    */
   @Override
   public void close() {
@@ -325,6 +357,9 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.CLOSED) {
       return;
     }
+    // One deadline for the whole close: calls in progress drain, queued replication is flushed to
+    // reachable peers, channels terminate; whatever is left at the deadline is cut.
+    long deadline = System.nanoTime() + CLOSE_GRACE.toNanos();
     NodeServer running = server;
     Cluster joined = cluster;
     Heartbeats beating = heartbeats;
@@ -336,15 +371,15 @@ public final class ShardcacheNode implements AutoCloseable {
       running.beginShutdown(); // probes see NOT_SERVING while calls drain
     }
     if (joined != null) {
-      joined.close();
+      joined.close(remaining(deadline).dividedBy(2));
     }
     ownedExecutor.shutdownNow();
     try {
       if (running != null) {
-        running.awaitShutdown(Duration.ofSeconds(5));
+        running.awaitShutdown(remaining(deadline));
       }
       if (joined != null) {
-        joined.awaitTermination(Duration.ofSeconds(1));
+        joined.awaitTermination(remaining(deadline));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -353,6 +388,10 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.RUNNING) {
       logger.log(Level.INFO, "Shardcache node {0} closed", address);
     }
+  }
+
+  private static Duration remaining(long deadlineNanos) {
+    return Duration.ofNanos(Math.max(0, deadlineNanos - System.nanoTime()));
   }
 
   private Cluster runningCluster() {
@@ -386,6 +425,7 @@ public final class ShardcacheNode implements AutoCloseable {
     private byte @Nullable [] clusterSecret;
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
+    private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
 
     private Builder() {}
 
@@ -428,6 +468,21 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder maxConcurrentCallsPerPeer(int max) {
       checkArgument(max >= 1 && max <= 100_000, "maxConcurrentCallsPerPeer must be in [1, 100000], got %s", max);
       this.maxConcurrentCallsPerPeer = max;
+      return this;
+    }
+
+    /**
+     * Bounds the loads (loader calls, and the fetches of copies before them) running at once on
+     * this node to {@code max} threads (default {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_LOADS}),
+     * with 16 times as many waiting; past that a read that must load fails with a
+     * {@link ShardcacheException} naming this limit (a peer's request with
+     * {@code RESOURCE_EXHAUSTED}). A load whose every caller has gone before it starts is skipped.
+     *
+     * @throws IllegalArgumentException if not in [1, 10000]
+     */
+    public Builder maxConcurrentLoads(int max) {
+      checkArgument(max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
+      this.maxConcurrentLoads = max;
       return this;
     }
 

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
@@ -60,8 +61,9 @@ final class TransportSecurity implements AutoCloseable {
       clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
       // grpc-util's own scheduled reload raises any period under a minute to a minute, and reloads
       // the key only when both files changed; re-reading on our own schedule honours the interval
-      // and picks up a renewed certificate alone.
-      reloader.scheduleWithFixedDelay(() -> {
+      // and picks up a renewed certificate alone. The future is not kept: the task logs its own
+      // failures (so it never stops), and close() ends it by shutting the executor down.
+      ScheduledFuture<?> unused = reloader.scheduleWithFixedDelay(() -> {
         try {
           keys.updateIdentityCredentials(tls.certificateChain().toFile(), tls.privateKey().toFile());
           serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());

@@ -221,8 +221,12 @@ final class WritePath<K, V> {
         PeerCalls.awaitAll(toMembers(cluster, prepare)).values()) {
       InvalidateAllResponse response = outcome.response();
       if (response != null && response.getClock() > 0) {
-        scope.codec().checkTimestamp(cluster, response.getClock(), "a member");
-        cluster.clock().observe(response.getClock());
+        try {
+          scope.codec().checkTimestamp(cluster, response.getClock(), "a member's clock");
+          cluster.clock().observe(response.getClock());
+        } catch (IllegalArgumentException tooFarAhead) {
+          // Logged and counted; that member's writes are refused everywhere anyway.
+        }
       }
     }
     // Round 2: apply it everywhere; each member's clock moves past it, so no write made after this

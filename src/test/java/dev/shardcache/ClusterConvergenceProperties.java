@@ -2,9 +2,21 @@ package dev.shardcache;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.replication.HybridLogicalClock;
+import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -12,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
@@ -28,10 +41,11 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The stateful convergence property of issue 3: a proxied 3-node cluster with replication factor 2
- * is driven through random sequences of puts, invalidates, gets, partitions (a node's {@link
- * dev.shardcache.testing.TcpProxy} cut and healed), node stops and restarts, pauses (so the failure
- * detectors act) and anti-entropy passes; then every fault is repaired and the replicas must agree
- * on the last acknowledged write of every key.
+ * is driven through random sequences of puts, invalidates, gets, cache-wide clears, writes from a
+ * peer whose clock runs ahead, partitions (a node's {@link dev.shardcache.testing.TcpProxy} cut and
+ * healed), node stops and restarts, pauses (so the failure detectors act) and anti-entropy passes;
+ * then every fault is repaired and the replicas must agree on the last acknowledged write of every
+ * key.
  *
  * <h2>The actions</h2>
  * <ul>
@@ -51,6 +65,20 @@ import org.jspecify.annotations.Nullable;
  *   <li><b>pause</b> 30 ms, 0.5 s or 2 s (2 s is long enough for the phi-accrual detectors to drop
  *       a cut or stopped node from the rings, 0.5 s usually not), and <b>maintain</b>: one
  *       {@code maintainNow()} pass (rebalancing and anti-entropy) on a running node mid-sequence.
+ *   <li><b>invalidateAll</b> through a random running node (see the model for what it means when it
+ *       throws).
+ *   <li><b>put ahead</b>: a peer whose clock runs {@value #AHEAD_MILLIS} ms ahead, within the
+ *       default {@code maxClockSkew} of 1 s. Each {@code Cluster} makes its own
+ *       {@code HybridLogicalClock.onSystemClock}, so a node's clock cannot be skewed without a seam
+ *       in main code; skew enters the way a fast peer's does, through the versions it sends. The
+ *       test sends a raw {@code Replicate} (as hand-off and hints do) to a random running node,
+ *       through its proxy, with a put of a random key ({@code "k3=a18"}) stamped
+ *       {@value #AHEAD_MILLIS} ms ahead of the wall clock and a member's writer id. The node must
+ *       accept it (unless it is cut off), and every node that hears of it moves its clock past it.
+ *   <li><b>put far ahead</b>: the same, stamped an hour ahead ({@code "k3=f19"}) and sent straight
+ *       to the node's listen port, past its proxy, so a cut does not hide the answer: it must be
+ *       refused with {@code INVALID_ARGUMENT} and counted, and its value must never be held by any
+ *       node, then or at the end.
  * </ul>
  *
  * <h2>The model</h2>
@@ -59,17 +87,35 @@ import org.jspecify.annotations.Nullable;
  * before the answer was lost). A get that made some node call its loader (seen in that node's
  * {@link RecordingLoader} count) adds a maybe-applied write of the loaded value at that point: the
  * load is stored, versioned at its start, if the loading node holds the key under its ring, and
- * only returned otherwise (a fallback load). At the end, with every proxy healed, every stopped node restarted,
+ * only returned otherwise (a fallback load). A put ahead that the node accepted is acknowledged:
+ * the node holds it, and a receiver that does not hold the key hands it over in its next
+ * rebalancing pass, which settling runs; one that failed is maybe applied.
+ *
+ * <p>An <b>invalidateAll</b> is a write of absence to every key, versioned with the clear's stamp.
+ * One that returned is acknowledged. So is one that threw {@link PeerUnavailableException}: as
+ * {@code WritePath.invalidateAll} and rule 11 of {@code docs/protocol.md} have it, the coordinator
+ * records the clear itself before round 2, every member that confirmed records it, and a member
+ * that did not confirm gets it from the coordinator's hint queue (which carries the clear in front
+ * of any entries, is kept while the member is unreachable, and is dropped only for a member that
+ * leaves the membership, which never happens here) or from the next digest. The generator stops a
+ * node only after every queue is empty, so the queued clear is never lost with its coordinator. So
+ * the model assumes that such a clear is applied on every member eventually, and that every copy
+ * versioned before it dies wherever it is (held, queued, handed off, loading). Any other exception
+ * makes it maybe applied (and is reported as unexpected).
+ *
+ * <p>At the end, with every proxy healed, every stopped node restarted,
  * all replication queues empty, every failure detector re-admitting every peer, and a few
  * {@code maintainNow()} rounds run on every node, the test checks for every key, with its holders
  * taken from the final ring ({@code ring().ownersOf(KeyHash.hash(utf8(key)), 2)}):
  * <ol>
  *   <li>every node has the same ring, of all three members;
  *   <li>both holders hold the same version (or both hold nothing);
- *   <li>that copy is the key's last acknowledged write, or a maybe-applied write issued after it
- *       (an invalidate reads as absent or a tombstone; a key never acknowledged may also be
- *       absent);
- *   <li>{@code getIfPresent} through every node answers that value.
+ *   <li>that copy is a write the model allows: one that no acknowledged write or clear
+ *       <em>certainly supersedes</em> (see "What the model assumes"). An invalidate or a clear
+ *       reads as absent or a tombstone; a key never acknowledged may also be absent. Without puts
+ *       ahead this is: the last acknowledged write, or a maybe-applied write issued after it;
+ *   <li>{@code getIfPresent} through every node answers that value;
+ *   <li>no node holds a value that was put far ahead.
  * </ol>
  *
  * <h2>Which losses the design allows, and how the generator avoids them</h2>
@@ -107,8 +153,23 @@ import org.jspecify.annotations.Nullable;
  * The test therefore leaves at least {@value #WRITE_SPACING_MILLIS} ms between the end of one write
  * and the start of the next: all clocks read the same wall clock, so a later write then carries a
  * larger timestamp than any write before it, and the model's order is the versions' order (gets
- * are spaced the same way, as a stored load is versioned when it starts). Tombstones outlive a run
- * by far (10 minutes).
+ * and clears are spaced the same way, as a stored load is versioned when it starts). Tombstones
+ * outlive a run by far (10 minutes).
+ *
+ * <p>Puts ahead break that order for a while, as a fast clock does: a node that accepts a version
+ * stamped {@code S} moves its hybrid clock past {@code S}, passes {@code S} on to every node it
+ * replicates to, and until the wall clock reaches {@code S} their writes (and clear stamps) carry
+ * timestamps just above {@code S} while the other nodes' writes carry the wall clock: writes issued
+ * in one order may be versioned in the other. So the model gives each write an interval of
+ * milliseconds its version's physical part lies in: from the wall clock when the test started it
+ * (a clock never issues a timestamp below its wall clock) to the later of the wall clock when it
+ * returned and the largest stamp put ahead so far, accepted or not (a clock moves only to the wall
+ * clock and past the timestamps it accepts, and a far-ahead stamp is refused before the clock sees
+ * it). A put ahead's interval is its stamp. An acknowledged write <em>certainly supersedes</em> a
+ * write whose interval ends before its own begins; writes whose intervals overlap may have been
+ * versioned either way, and the model allows both. With writes spaced apart and nothing put ahead,
+ * the intervals are disjoint and in issue order, and the rule is the plain "last acknowledged
+ * write" above.
  *
  * <p>Cost: each try starts 3 nodes and 3 proxies, runs at most {@value #MAX_ACTIONS} actions, and
  * closes everything in a {@code finally}. Shrinking is bounded: a try takes seconds, and a failure
@@ -121,6 +182,10 @@ class ClusterConvergenceProperties {
   static final int KEYS = 6;
   static final int MAX_ACTIONS = 25;
   static final long WRITE_SPACING_MILLIS = 2;
+  /** How far ahead of the wall clock a put ahead is stamped: within the default skew of 1 s. */
+  static final long AHEAD_MILLIS = 300;
+  /** How far ahead a put far ahead is stamped: far past the default skew, so it is refused. */
+  static final long FAR_AHEAD_MILLIS = Duration.ofHours(1).toMillis();
   private static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(30);
 
   private final List<World> worlds = new CopyOnWriteArrayList<>();
@@ -153,6 +218,9 @@ class ClusterConvergenceProperties {
         .withAction(3, new Restart())
         .withAction(3, new Pause())
         .withAction(1, new Maintain())
+        .withAction(1, new InvalidateAll())
+        .withAction(1, new PutAhead(false))
+        .withAction(1, new PutAhead(true))
         .withMaxTransformations(MAX_ACTIONS);
   }
 
@@ -277,16 +345,76 @@ class ClusterConvergenceProperties {
     }
   }
 
-  // ---------------------------------------------------------------- the world and its model
+  /** A cache-wide clear through a random running node. */
+  static final class InvalidateAll implements Action.Dependent<World> {
+    @Override
+    public boolean precondition(World world) {
+      return !world.running().isEmpty();
+    }
+
+    @Override
+    public Arbitrary<Transformer<World>> transformer(World world) {
+      return Arbitraries.of(world.running())
+          .map(n -> Transformer.mutate("invalidateAll via n" + n, w -> w.invalidateAll(n)));
+    }
+  }
 
   /**
-   * One write as the test issued it, or a load a read caused; {@code value} null for an
-   * invalidate.
+   * A put of a random key, sent by "a peer" to a random running node as a raw {@code Replicate},
+   * stamped {@value #AHEAD_MILLIS} ms ahead, or an hour ahead when {@code far}.
    */
-  record Issued(int seq, @Nullable String value, boolean acknowledged, boolean load) {
-    String describe() {
-      return "w" + seq + (value == null ? " invalidate" : load ? " load " + value : " put " + value)
-          + (acknowledged ? " (ack)" : " (maybe)");
+  static final class PutAhead implements Action.Dependent<World> {
+    private final boolean far;
+
+    PutAhead(boolean far) {
+      this.far = far;
+    }
+
+    @Override
+    public boolean precondition(World world) {
+      return !world.running().isEmpty();
+    }
+
+    @Override
+    public Arbitrary<Transformer<World>> transformer(World world) {
+      return Combinators.combine(Arbitraries.integers().between(0, KEYS - 1),
+              Arbitraries.of(world.running()))
+          .as((k, n) -> Transformer.mutate(
+              "put " + key(k) + (far ? " 1 h" : " " + AHEAD_MILLIS + " ms") + " ahead to n" + n,
+              w -> w.putAhead(k, n, far)));
+    }
+  }
+
+  // ---------------------------------------------------------------- the world and its model
+
+  enum Kind { PUT, INVALIDATE, LOAD, CLEAR, AHEAD }
+
+  /**
+   * One write as the test issued it, a load a read caused, or a clear (recorded for every key);
+   * {@code value} null for an invalidate or a clear. Its version's physical part lies in
+   * [{@code lo}, {@code hi}] (wall-clock milliseconds; see "What the model assumes").
+   */
+  record Issued(int seq, Kind kind, @Nullable String value, boolean acknowledged, long lo,
+      long hi) {
+    boolean load() {
+      return kind == Kind.LOAD;
+    }
+
+    /** Whether this write's version is certainly higher than {@code other}'s. */
+    boolean certainlySupersedes(Issued other) {
+      return acknowledged && lo > other.hi;
+    }
+
+    String describe(long originMillis) {
+      String what = switch (kind) {
+        case PUT -> " put " + value;
+        case INVALIDATE -> " invalidate";
+        case LOAD -> " load " + value;
+        case CLEAR -> " invalidateAll";
+        case AHEAD -> " put ahead " + value;
+      };
+      return "w" + seq + what + (acknowledged ? " (ack" : " (maybe") + ", version in +"
+          + (lo - originMillis) + (hi == lo ? "" : "..+" + (hi - originMillis)) + " ms)";
     }
   }
 
@@ -298,9 +426,18 @@ class ClusterConvergenceProperties {
     final Map<String, List<Issued>> writes = new LinkedHashMap<>();
     final List<String> log = new ArrayList<>();
     final List<String> unexpectedFailures = new ArrayList<>();
+    /** Values put far ahead: refused, they must never be held anywhere. */
+    final List<String> refusedValues = new ArrayList<>();
     private final long startedNanos = System.nanoTime();
+    private final long startedMillis = System.currentTimeMillis();
     private int seq;
     private long lastWriteEndNanos;
+    /** The largest stamp (physical milliseconds) put ahead so far, accepted or not; 0 if none. */
+    private long aheadCeilingMillis;
+    private int clears;
+    private int clearsUnconfirmed;
+    private int putsAhead;
+    private int putsFarAhead;
     private int stops;
     private int cuts;
     private int unacknowledged;
@@ -360,6 +497,7 @@ class ClusterConvergenceProperties {
       String value = put ? key + "=w" + id : null;
       boolean acknowledged;
       String outcome;
+      long lo = System.currentTimeMillis();
       try {
         if (put) {
           cluster.cache(n).put(key, value);
@@ -378,8 +516,10 @@ class ClusterConvergenceProperties {
         outcome = e.getClass().getSimpleName() + ": " + e.getMessage() + " (maybe applied)";
         unexpectedFailures.add("w" + id + " via n" + n + ": " + e);
       }
+      long hi = versionCeiling();
       lastWriteEndNanos = System.nanoTime();
-      writes.get(key).add(new Issued(id, value, acknowledged, false));
+      writes.get(key).add(
+          new Issued(id, put ? Kind.PUT : Kind.INVALIDATE, value, acknowledged, lo, hi));
       record("w" + id + " " + (put ? "put " + value : "invalidate " + key) + " via n" + n + " -> "
           + outcome);
     }
@@ -397,23 +537,153 @@ class ClusterConvergenceProperties {
         loadsBefore[i] = cluster.loaders.get(i).calls(key);
       }
       String outcome;
+      long lo = System.currentTimeMillis();
       try {
         outcome = "read " + cluster.cache(n).get(key);
       } catch (RuntimeException e) {
         outcome = e.getClass().getSimpleName() + ": " + e.getMessage();
         unexpectedFailures.add("get " + key + " via n" + n + ": " + e);
       }
+      long hi = versionCeiling();
       lastWriteEndNanos = System.nanoTime();
       for (int i = 0; i < NODES; i++) {
         if (cluster.loaders.get(i).calls(key) > loadsBefore[i]) {
           int id = ++seq;
           String loaded = RecordingLoader.valueOf(key, cluster.node(i).address());
-          writes.get(key).add(new Issued(id, loaded, false, true));
+          writes.get(key).add(new Issued(id, Kind.LOAD, loaded, false, lo, hi));
           outcome += "; w" + id + " n" + i + " loaded " + loaded;
         }
       }
       reads++;
       record("get " + key + " via n" + n + " -> " + outcome);
+    }
+
+    /**
+     * A clear through node n: a write of absence to every key. Acknowledged if it returned or threw
+     * {@link PeerUnavailableException} (the members that did not confirm get it later); see the
+     * class comment.
+     */
+    void invalidateAll(int n) {
+      spaceWrites();
+      int id = ++seq;
+      boolean acknowledged;
+      String outcome;
+      long lo = System.currentTimeMillis();
+      try {
+        cluster.cache(n).invalidateAll();
+        acknowledged = true;
+        outcome = "ack";
+      } catch (PeerUnavailableException e) {
+        acknowledged = true;
+        clearsUnconfirmed++;
+        outcome = "PeerUnavailableException (applied; queued for the others): " + e.getMessage();
+      } catch (RuntimeException e) {
+        acknowledged = false;
+        unacknowledged++;
+        outcome = e.getClass().getSimpleName() + ": " + e.getMessage() + " (maybe applied)";
+        unexpectedFailures.add("w" + id + " invalidateAll via n" + n + ": " + e);
+      }
+      long hi = versionCeiling();
+      lastWriteEndNanos = System.nanoTime();
+      for (List<Issued> issued : writes.values()) {
+        issued.add(new Issued(id, Kind.CLEAR, null, acknowledged, lo, hi));
+      }
+      clears++;
+      record("w" + id + " invalidateAll via n" + n + " -> " + outcome);
+    }
+
+    /**
+     * Sends node n, as a peer would, a put of key k stamped {@value #AHEAD_MILLIS} ms ahead
+     * (through n's proxy), or an hour ahead when {@code far} (straight to n's listen port).
+     */
+    void putAhead(int k, int n, boolean far) {
+      String key = key(k);
+      spaceWrites();
+      int id = ++seq;
+      String value = key + (far ? "=f" : "=a") + id;
+      long stampMillis = System.currentTimeMillis() + (far ? FAR_AHEAD_MILLIS : AHEAD_MILLIS);
+      String sender = cluster.node((n + 1) % NODES).address();
+      VersionedEntry entry = VersionedEntry.newBuilder()
+          .setKey(ByteString.copyFromUtf8(key))
+          .setValue(ByteString.copyFromUtf8(value))
+          .setTimestamp(HybridLogicalClock.pack(stampMillis, 0))
+          .setWriter(Version.writerId(sender))
+          .build();
+      ReplicateRequest request = ReplicateRequest.newBuilder()
+          .addBatches(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE).addEntries(entry))
+          .setCaller(sender)
+          .build();
+      String target = far
+          ? "127.0.0.1:" + cluster.listenPort(n)
+          : cluster.node(n).address();
+      long refusedBefore = cluster.internals(n).futureVersionsRefused();
+      Status status = replicate(target, request);
+      lastWriteEndNanos = System.nanoTime();
+      String outcome = status.getCode()
+          + (status.getDescription() == null ? "" : ": " + status.getDescription());
+      if (far) {
+        putsFarAhead++;
+        refusedValues.add(value);
+        if (status.getCode() != Status.Code.INVALID_ARGUMENT) {
+          unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
+              + " was not refused with INVALID_ARGUMENT: " + outcome);
+        } else if (cluster.internals(n).futureVersionsRefused() <= refusedBefore) {
+          unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
+              + " was refused but not counted in futureVersionsRefused");
+        }
+        Versioned<String> held = cluster.internals(n).peek(key);
+        if (held != null && value.equals(held.value())) {
+          unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead is held by n" + n);
+        }
+      } else {
+        putsAhead++;
+        aheadCeilingMillis = Math.max(aheadCeilingMillis, stampMillis);
+        boolean acknowledged = status.isOk();
+        if (!acknowledged) {
+          unacknowledged++;
+          if (status.getCode() != Status.Code.UNAVAILABLE || !cut[n]) {
+            unexpectedFailures.add("w" + id + " put " + value + " ahead to n" + n + ": " + outcome);
+          }
+        }
+        writes.get(key).add(
+            new Issued(id, Kind.AHEAD, value, acknowledged, stampMillis, stampMillis));
+      }
+      record("w" + id + " put " + value + " stamped " + (far ? "1 h" : AHEAD_MILLIS + " ms")
+          + " ahead (+" + (stampMillis - startedMillis) + " ms) to n" + n
+          + (far ? " (listen port)" : "") + " -> " + outcome);
+    }
+
+    /**
+     * Sends one {@code Replicate} on a channel of its own (no reconnect back-off carried over). The
+     * deadline is generous, as the connection is set up within it: on a starved machine a late
+     * arrival only means the stamp is less far ahead when checked, never a different rule.
+     */
+    private static Status replicate(String target, ReplicateRequest request) {
+      HostPort address = HostPort.parse(target);
+      ManagedChannel channel = Grpc.newChannelBuilderForAddress(address.host(), address.port(),
+          InsecureChannelCredentials.create()).build();
+      try {
+        PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+            .replicate(request);
+        return Status.OK;
+      } catch (StatusRuntimeException e) {
+        return e.getStatus();
+      } finally {
+        channel.shutdownNow();
+        try {
+          channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+    }
+
+    /**
+     * The latest a write that returns now can be versioned: now, or the largest stamp put ahead so
+     * far if that is later.
+     */
+    private long versionCeiling() {
+      return Math.max(System.currentTimeMillis(), aheadCeilingMillis);
     }
 
     /** Leaves {@value #WRITE_SPACING_MILLIS} ms between writes; see the class comment. */
@@ -593,7 +863,15 @@ class ClusterConvergenceProperties {
             : allowed.stream().anyMatch(w -> value.equals(w.value()));
         if (!ok) {
           problems.add(key + ": holder " + describe(holders.get(0), first) + " but the model allows "
-              + (allowed.isEmpty() ? "only absence" : allowed.stream().map(Issued::describe).toList()));
+              + (allowed.isEmpty() ? "only absence"
+                  : allowed.stream().map(w -> w.describe(startedMillis)).toList()));
+        }
+        for (int i = 0; i < NODES; i++) {
+          Versioned<String> copy = cluster.internals(i).peek(key);
+          if (copy != null && refusedValues.contains(copy.value())) {
+            problems.add(key + ": n" + i + " holds " + copy
+                + ", which was put far ahead and refused");
+          }
         }
         for (int i = 0; i < NODES; i++) {
           String read = cluster.cache(i).getIfPresent(key);
@@ -609,15 +887,18 @@ class ClusterConvergenceProperties {
       }
     }
 
-    /** The last acknowledged write and the maybe-applied ones after it (all writes if none). */
+    /**
+     * The writes no acknowledged write certainly supersedes; without puts ahead, the last
+     * acknowledged write and the maybe-applied ones after it (all writes if none).
+     */
     static List<Issued> allowed(List<Issued> issued) {
-      int last = -1;
-      for (int i = 0; i < issued.size(); i++) {
-        if (issued.get(i).acknowledged()) {
-          last = i;
+      List<Issued> allowed = new ArrayList<>();
+      for (Issued write : issued) {
+        if (issued.stream().noneMatch(other -> other.certainlySupersedes(write))) {
+          allowed.add(write);
         }
       }
-      return issued.subList(Math.max(last, 0), issued.size());
+      return allowed;
     }
 
     private @Nullable Versioned<String> copyOn(String address, String key) {
@@ -637,7 +918,7 @@ class ClusterConvergenceProperties {
       text.append("\nwrites and copies (n0, n1, n2):");
       for (Map.Entry<String, List<Issued>> entry : writes.entrySet()) {
         text.append("\n  ").append(entry.getKey()).append(": ")
-            .append(entry.getValue().stream().map(Issued::describe).toList());
+            .append(entry.getValue().stream().map(w -> w.describe(startedMillis)).toList());
         for (int i = 0; i < NODES; i++) {
           ShardcacheNode node = cluster.node(i);
           text.append("\n      n").append(i).append(": ")
@@ -654,9 +935,16 @@ class ClusterConvergenceProperties {
       Statistics.label("2 s pauses").collect(Math.min(longPauses, 3));
       long loads = writes.values().stream().flatMap(List::stream).filter(Issued::load).count();
       Statistics.label("loads").collect(loads == 0 ? "0" : "1+");
+      Statistics.label("invalidateAll").collect(Math.min(clears, 2));
+      Statistics.label("invalidateAll not confirmed by every member")
+          .collect(Math.min(clearsUnconfirmed, 2));
+      Statistics.label("puts ahead (accepted or not)").collect(Math.min(putsAhead, 2));
+      Statistics.label("puts far ahead").collect(Math.min(putsFarAhead, 2));
       System.out.printf("convergence try: %d actions, %d writes (%d unacknowledged), %d reads"
-              + " (%d loads), %d stops, %d cuts, %d long pauses, %d ms%n", log.size(), seq - loads,
-          unacknowledged, reads, loads, stops, cuts, longPauses,
+              + " (%d loads), %d clears (%d unconfirmed), %d puts ahead, %d far ahead, %d stops,"
+              + " %d cuts, %d long pauses, %d ms%n", log.size(),
+          seq - loads - clears - putsAhead - putsFarAhead, unacknowledged, reads, loads, clears,
+          clearsUnconfirmed, putsAhead, putsFarAhead, stops, cuts, longPauses,
           (System.nanoTime() - startedNanos) / 1_000_000);
     }
 

@@ -153,6 +153,14 @@ final class ReplicatedCluster implements AutoCloseable {
     return addresses;
   }
 
+  /**
+   * The port node {@code i} itself listens on: behind its proxy when proxied, so a call to it
+   * bypasses a cut.
+   */
+  int listenPort(int i) {
+    return listenPorts.get(i);
+  }
+
   /** The index of the node whose ring address is {@code address}. */
   int indexOf(String address) {
     for (int i = 0; i < nodes.size(); i++) {
@@ -173,7 +181,7 @@ final class ReplicatedCluster implements AutoCloseable {
   }
 
   private static int freePort() throws IOException {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       return socket.getLocalPort();
     }
   }

@@ -70,7 +70,7 @@ class ShardcacheNodeTest {
 
   @Test
   void aPortInUseIsAnIoExceptionThatNamesIt() throws IOException {
-    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", taken.getLocalPort()).build();
       assertThatThrownBy(node::start)
           .isInstanceOf(IOException.class)

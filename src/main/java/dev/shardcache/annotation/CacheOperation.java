@@ -1,5 +1,6 @@
 package dev.shardcache.annotation;
 
+import com.google.common.primitives.ImmutableIntArray;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.objects.StableKey;
 
@@ -13,13 +14,14 @@ sealed interface CacheOperation {
   DistributedCache<StableKey, Object> cache();
 
   /** {@code @CacheResult}: return the cached value, or call the method and cache a non-null result. */
-  record Result(DistributedCache<StableKey, Object> cache, int[] keyParameters, boolean skipGet)
+  record Result(
+      DistributedCache<StableKey, Object> cache, ImmutableIntArray keyParameters, boolean skipGet)
       implements CacheOperation {}
 
   /** {@code @CachePut}: cache the {@code @CacheValue} argument under the key. */
   record Put(
       DistributedCache<StableKey, Object> cache,
-      int[] keyParameters,
+      ImmutableIntArray keyParameters,
       int valueParameter,
       boolean afterInvocation,
       ExceptionRule cacheFor)
@@ -28,7 +30,7 @@ sealed interface CacheOperation {
   /** {@code @CacheRemove}: remove the key. */
   record Remove(
       DistributedCache<StableKey, Object> cache,
-      int[] keyParameters,
+      ImmutableIntArray keyParameters,
       boolean afterInvocation,
       ExceptionRule evictFor)
       implements CacheOperation {}

@@ -1,5 +1,6 @@
 package dev.shardcache.annotation;
 
+import com.google.common.primitives.ImmutableIntArray;
 import dev.shardcache.CacheLoadException;
 import dev.shardcache.objects.StableKey;
 import dev.shardcache.objects.StableKeyEncoder;
@@ -81,16 +82,17 @@ final class CachingHandler implements InvocationHandler {
         try {
           value = method.invoke(target, arguments);
         } catch (InvocationTargetException e) {
-          throw asException(e.getCause());
+          // The target exception, never null when Method.invoke throws (getCause() may be null).
+          throw asException(e.getTargetException());
         }
         if (value == null) {
-          throw NullResult.INSTANCE;
+          throw new NullResult();
         }
         return value;
       });
     } catch (CacheLoadException e) {
       Throwable cause = e.getCause();
-      if (cause == NullResult.INSTANCE) {
+      if (cause instanceof NullResult) {
         return null;
       }
       throw cause != null ? cause : e;
@@ -117,10 +119,10 @@ final class CachingHandler implements InvocationHandler {
     return value;
   }
 
-  private StableKey key(int[] parameters, Object[] arguments) {
-    Object[] keyArguments = new Object[parameters.length];
-    for (int i = 0; i < parameters.length; i++) {
-      keyArguments[i] = arguments[parameters[i]];
+  private StableKey key(ImmutableIntArray parameters, Object[] arguments) {
+    Object[] keyArguments = new Object[parameters.length()];
+    for (int i = 0; i < parameters.length(); i++) {
+      keyArguments[i] = arguments[parameters.get(i)];
     }
     return keys.encodeArguments(keyArguments);
   }
@@ -129,21 +131,18 @@ final class CachingHandler implements InvocationHandler {
     try {
       return method.invoke(target, arguments);
     } catch (InvocationTargetException e) {
-      throw e.getCause();
+      throw e.getTargetException();
     }
   }
 
-  private Object objectMethod(Object proxy, Method method, Object[] arguments) throws Throwable {
-    switch (method.getName()) {
-      case "equals":
-        return proxy == arguments[0];
-      case "hashCode":
-        return System.identityHashCode(proxy);
-      case "toString":
-        return "CachingProxy(" + target + ")";
-      default:
-        return call(method, arguments);
-    }
+  private @Nullable Object objectMethod(Object proxy, Method method, Object[] arguments)
+      throws Throwable {
+    return switch (method.getName()) {
+      case "equals" -> proxy == arguments[0];
+      case "hashCode" -> System.identityHashCode(proxy);
+      case "toString" -> "CachingProxy(" + target + ")";
+      default -> call(method, arguments);
+    };
   }
 
   private static Exception asException(Throwable t) {
@@ -156,12 +155,15 @@ final class CachingHandler implements InvocationHandler {
     return new UndeclaredThrowableException(t);
   }
 
-  /** Thrown by a result loader whose method returned {@code null}: return it, cache nothing. */
+  /**
+   * Thrown by a result loader whose method returned {@code null}: return it, cache nothing. One is
+   * made per null result rather than kept in a static field; it records no stack trace, so that is
+   * cheap.
+   */
   private static final class NullResult extends RuntimeException {
     private static final long serialVersionUID = 1L;
-    static final NullResult INSTANCE = new NullResult();
 
-    private NullResult() {
+    NullResult() {
       super("the method returned null", null, false, false);
     }
   }

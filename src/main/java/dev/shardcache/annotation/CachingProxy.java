@@ -90,9 +90,11 @@ public final class CachingProxy {
 
   private CachingProxy(Builder builder) {
     this.node = builder.node;
+    List<String> allowed =
+        builder.allowedValueClasses != null ? builder.allowedValueClasses : List.of();
     this.valueCodec = builder.valueCodec != null
         ? builder.valueCodec
-        : ObjectCodecs.serializable(builder.allowedValueClasses.toArray(new String[0]));
+        : ObjectCodecs.serializable(allowed.toArray(new String[0]));
     this.configurer = builder.configurer;
     this.keys = builder.keys.build();
   }
@@ -205,9 +207,6 @@ public final class CachingProxy {
     }
 
     public CachingProxy build() {
-      if (allowedValueClasses == null) {
-        allowedValueClasses = List.of();
-      }
       return new CachingProxy(this);
     }
   }

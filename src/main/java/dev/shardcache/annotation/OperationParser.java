@@ -1,5 +1,6 @@
 package dev.shardcache.annotation;
 
+import com.google.common.primitives.ImmutableIntArray;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.objects.StableKey;
 import java.lang.annotation.Annotation;
@@ -129,7 +130,7 @@ final class OperationParser {
    * The key: the {@code @CacheKey} arguments if any, else every argument (but the
    * {@code @CacheValue} one, for a put).
    */
-  private static int[] keyParameters(Method method, boolean skipValue) {
+  private static ImmutableIntArray keyParameters(Method method, boolean skipValue) {
     Annotation[][] annotations = method.getParameterAnnotations();
     List<Integer> marked = new ArrayList<>();
     List<Integer> all = new ArrayList<>();
@@ -143,7 +144,7 @@ final class OperationParser {
         all.add(i);
       }
     }
-    return (marked.isEmpty() ? all : marked).stream().mapToInt(Integer::intValue).toArray();
+    return ImmutableIntArray.copyOf(marked.isEmpty() ? all : marked);
   }
 
   private static int valueParameter(Method method) {

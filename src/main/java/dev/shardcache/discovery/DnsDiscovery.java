@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.TreeSet;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -137,7 +138,10 @@ public final class DnsDiscovery implements AutoCloseable {
         thread.setDaemon(true);
         return thread;
       });
-      started.scheduleWithFixedDelay(this::pollQuietly, 0, interval.toNanos(), TimeUnit.NANOSECONDS);
+      // The future is not kept: pollQuietly logs its own failures (so the polling never stops),
+      // and close() ends it by shutting the executor down.
+      ScheduledFuture<?> unused = started.scheduleWithFixedDelay(
+          this::pollQuietly, 0, interval.toNanos(), TimeUnit.NANOSECONDS);
       scheduler = started;
       lifecycle = Lifecycle.STARTED;
     }

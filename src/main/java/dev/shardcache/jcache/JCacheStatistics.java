@@ -14,7 +14,11 @@ import javax.cache.management.CacheStatisticsMXBean;
  * miss for the lookup they make; a put is counted when a value was stored (not when a zero
  * creation expiry kept it out); a removal when an entry was removed; {@code clear} counts nothing.
  * Evictions are those of this node's shard (for size), which the core counts. Times are in
- * microseconds. Thread-safe.
+ * microseconds.
+ *
+ * <p>Counts only while enabled ({@link #setEnabled}), as the cache's {@code statisticsEnabled}
+ * setting says; the recording methods are no-ops otherwise, so callers need not ask first. The
+ * counts kept while disabled stay as they were. Thread-safe.
  */
 final class JCacheStatistics implements CacheStatisticsMXBean {
   private final LongAdder hits = new LongAdder();
@@ -26,6 +30,7 @@ final class JCacheStatistics implements CacheStatisticsMXBean {
   private final LongAdder removeNanos = new LongAdder();
   private final LongSupplier coreEvictions;
   private volatile long evictionsAtClear;
+  private volatile boolean enabled;
 
   /** @param coreEvictions the eviction count of the core shard that holds this cache's entries */
   JCacheStatistics(LongSupplier coreEvictions) {
@@ -33,40 +38,51 @@ final class JCacheStatistics implements CacheStatisticsMXBean {
     this.evictionsAtClear = coreEvictions.getAsLong();
   }
 
-  void hit() {
-    hits.increment();
+  /** Starts or stops counting. */
+  void setEnabled(boolean enabled) {
+    this.enabled = enabled;
   }
 
-  void hits(long n) {
-    hits.add(n);
+  void hit() {
+    if (enabled) {
+      hits.increment();
+    }
   }
 
   void miss() {
-    misses.increment();
-  }
-
-  void misses(long n) {
-    misses.add(n);
+    if (enabled) {
+      misses.increment();
+    }
   }
 
   void put() {
-    puts.increment();
+    if (enabled) {
+      puts.increment();
+    }
   }
 
   void removal() {
-    removals.increment();
+    if (enabled) {
+      removals.increment();
+    }
   }
 
   void getTime(long startNanos) {
-    getNanos.add(System.nanoTime() - startNanos);
+    if (enabled) {
+      getNanos.add(System.nanoTime() - startNanos);
+    }
   }
 
   void putTime(long startNanos) {
-    putNanos.add(System.nanoTime() - startNanos);
+    if (enabled) {
+      putNanos.add(System.nanoTime() - startNanos);
+    }
   }
 
   void removeTime(long startNanos) {
-    removeNanos.add(System.nanoTime() - startNanos);
+    if (enabled) {
+      removeNanos.add(System.nanoTime() - startNanos);
+    }
   }
 
   @Override

@@ -1,5 +1,7 @@
 package dev.shardcache.jcache;
 
+import com.google.common.base.Splitter;
+
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -62,7 +64,7 @@ record ManagerSettings(
       listen = uri.getHost() + ":" + uri.getPort();
       String query = uri.getQuery();
       if (query != null) {
-        for (String pair : query.split("&")) {
+        for (String pair : Splitter.on('&').omitEmptyStrings().split(query)) {
           int eq = pair.indexOf('=');
           String name = eq < 0 ? pair : pair.substring(0, eq);
           String value = eq < 0 ? "" : pair.substring(eq + 1);

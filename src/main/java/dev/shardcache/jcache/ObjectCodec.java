@@ -68,21 +68,20 @@ final class ObjectCodec implements Codec<Object> {
       throw new CodecException("an encoded JCache key or value is never empty");
     }
     ByteBuffer body = ByteBuffer.wrap(bytes, 1, bytes.length - 1);
-    switch (bytes[0]) {
-      case STRING:
-        return Codecs.utf8().decode(remaining(body));
-      case LONG:
+    return switch (bytes[0]) {
+      case STRING -> Codecs.utf8().decode(remaining(body));
+      case LONG -> {
         checkLength(bytes, Long.BYTES);
-        return body.getLong();
-      case INT:
+        yield body.getLong();
+      }
+      case INT -> {
         checkLength(bytes, Integer.BYTES);
-        return body.getInt();
-      case SERIALIZED:
-        return serialized.decode(remaining(body));
-      default:
-        throw new CodecException("unknown JCache encoding tag " + bytes[0]
-            + "; was this cache written by another codec?");
-    }
+        yield body.getInt();
+      }
+      case SERIALIZED -> serialized.decode(remaining(body));
+      default -> throw new CodecException("unknown JCache encoding tag " + bytes[0]
+          + "; was this cache written by another codec?");
+    };
   }
 
   private static byte[] remaining(ByteBuffer body) {

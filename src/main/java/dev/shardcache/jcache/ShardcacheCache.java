@@ -2,33 +2,21 @@ package dev.shardcache.jcache;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.shardcache.CacheLoadException;
 import dev.shardcache.DistributedCache;
-import dev.shardcache.ShardcacheException;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Set;
 import java.util.concurrent.Executor;
-import java.util.function.Supplier;
 import javax.cache.Cache;
 import javax.cache.CacheException;
 import javax.cache.CacheManager;
 import javax.cache.configuration.CacheEntryListenerConfiguration;
 import javax.cache.configuration.CompleteConfiguration;
 import javax.cache.configuration.Configuration;
-import javax.cache.configuration.Factory;
 import javax.cache.configuration.MutableConfiguration;
-import javax.cache.integration.CacheLoader;
-import javax.cache.integration.CacheLoaderException;
-import javax.cache.integration.CacheWriter;
-import javax.cache.integration.CacheWriterException;
 import javax.cache.integration.CompletionListener;
 import javax.cache.management.CacheStatisticsMXBean;
 import javax.cache.processor.EntryProcessor;
@@ -54,6 +42,15 @@ import org.jspecify.annotations.Nullable;
  * {@link DistributedCache#get(Object, dev.shardcache.CacheLoader)}, so on the owner concurrent
  * misses of a key share one load.
  *
+ * <h2>How it is built</h2>
+ * This class is the facade: it checks its arguments and that the cache is open, and hands each
+ * operation to the part that owns its concern. {@link EntryStore} makes the single steps (read,
+ * compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the one retry loop
+ * that every conditional change goes through; {@link EntryWrites} builds the changing operations
+ * from the two, {@link EntryReads} the reading ones; {@link ReadThrough} and {@link WriteThrough}
+ * hold the loader and the writer; {@link ProcessorInvoker} runs entry processors;
+ * {@link EntryIterator} iterates.
+ *
  * <h2>Costs and limits</h2>
  * <ul>
  *   <li>A write is a read plus a compare-and-set: two calls to a remote owner. A read of a cache
@@ -69,32 +66,25 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Thread-safe. Methods block on calls to the owner (bounded by the core's remote timeout), on the
  * loader, the writer and synchronous listeners. A failure of the core (an unreachable owner, a
- * member that does not define the cache) surfaces as {@link CacheException}.
+ * member that does not define the cache) surfaces as {@link CacheException}; it is not retried.
  *
  * @param <K> the key type
  * @param <V> the value type
  */
 public final class ShardcacheCache<K, V> implements Cache<K, V> {
-  /** Compare-and-set attempts before an operation gives up on a key that keeps changing. */
-  private static final int MAX_ATTEMPTS = 1_000;
-
   private final ShardcacheCacheManager manager;
   private final String name;
-  private final DistributedCache<KeyBytes, byte[]> store;
-  private final ObjectCodec codec;
-  private final KeyIndex index;
-  private final Executor executor;
   private final MutableConfiguration<K, V> configuration; // guarded by itself
-  private final Class<?> keyType;
-  private final Class<?> valueType;
   private final ExpiryTimes expiry;
-  private final @Nullable CacheLoader<K, V> loader;
-  private final boolean readThrough;
-  private final @Nullable CacheWriter<K, V> writer;
   private final EventDispatcher<K, V> events;
   private final JCacheStatistics statistics;
+  private final EntryStore<K, V> entries;
+  private final ReadThrough<K, V> readThrough;
+  private final WriteThrough<K, V> writeThrough;
+  private final EntryReads<K, V> reads;
+  private final EntryWrites<K, V> writes;
+  private final ProcessorInvoker<K, V> processors;
   private final ConfigurationBean configurationBean;
-  private volatile boolean statisticsEnabled;
   private volatile boolean closed;
 
   ShardcacheCache(
@@ -107,24 +97,24 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       Executor executor) {
     this.manager = manager;
     this.name = name;
-    this.store = store;
-    this.codec = codec;
-    this.index = index;
-    this.executor = executor;
     this.configuration = new MutableConfiguration<>(config);
-    this.keyType = config.getKeyType();
-    this.valueType = config.getValueType();
+    // Building the parts calls the user's factories, which may have side effects: keep their order
+    // (expiry policy, loader, writer, listeners) stable.
     this.expiry = new ExpiryTimes(config.getExpiryPolicyFactory().create());
-    Factory<CacheLoader<K, V>> loaderFactory = config.getCacheLoaderFactory();
-    this.loader = loaderFactory == null ? null : loaderFactory.create();
-    this.readThrough = config.isReadThrough() && loader != null;
-    Factory<CacheWriter<? super K, ? super V>> writerFactory = config.getCacheWriterFactory();
-    this.writer = config.isWriteThrough() && writerFactory != null ? narrow(writerFactory.create()) : null;
     this.events = new EventDispatcher<>(executor);
+    this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
+    this.entries = new EntryStore<>(this, name, store, codec, index, config.getKeyType(),
+        config.getValueType(), expiry, events, statistics);
+    AtomicUpdate<K, V> atomic = new AtomicUpdate<>(entries);
+    this.readThrough = new ReadThrough<>(config, entries, atomic, executor);
+    this.writeThrough = new WriteThrough<>(config);
     for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
     }
-    this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
+    this.reads = new EntryReads<>(entries, readThrough, statistics);
+    this.writes = new EntryWrites<>(entries, atomic, writeThrough, statistics);
+    this.processors =
+        new ProcessorInvoker<>(entries, atomic, readThrough, writeThrough, statistics);
     this.configurationBean = new ConfigurationBean(this);
     setStatisticsEnabled(config.isStatisticsEnabled());
     setManagementEnabled(config.isManagementEnabled());
@@ -135,70 +125,19 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public @Nullable V get(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope found = readLive(k, key, now);
-    V value;
-    if (found != null) {
-      hit();
-      touch(k, found, now);
-      value = decode(found);
-    } else {
-      miss();
-      value = readThrough ? loadThrough(k, key) : null;
-    }
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-    }
-    return value;
+    return reads.get(key);
   }
 
   @Override
   public Map<K, V> getAll(Set<? extends K> keys) {
     requireOpen();
-    long start = System.nanoTime();
-    Map<KeyBytes, K> byBytes = encodeKeys(keys);
-    Map<KeyBytes, byte[]> found = call(() -> store.getAll(byBytes.keySet()));
-    Map<K, V> result = new LinkedHashMap<>();
-    List<K> missing = new ArrayList<>();
-    long now = now();
-    for (Map.Entry<KeyBytes, K> entry : byBytes.entrySet()) {
-      byte[] raw = found.get(entry.getKey());
-      Envelope envelope = raw == null ? null : Envelope.wrap(raw);
-      if (envelope != null && envelope.isExpiredAt(now)) {
-        expire(entry.getKey(), entry.getValue(), envelope);
-        envelope = null;
-      }
-      if (envelope == null) {
-        miss();
-        missing.add(entry.getValue());
-      } else {
-        hit();
-        touch(entry.getKey(), envelope, now);
-        result.put(entry.getValue(), decode(envelope));
-      }
-    }
-    if (readThrough && !missing.isEmpty()) {
-      Map<K, V> loaded = loadAllFromLoader(missing);
-      for (Map.Entry<K, V> entry : loaded.entrySet()) {
-        if (entry.getKey() != null && entry.getValue() != null) {
-          storeLoaded(keyOf(entry.getKey()), entry.getKey(), entry.getValue(), false);
-          result.put(entry.getKey(), entry.getValue());
-        }
-      }
-    }
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-    }
-    return result;
+    return reads.getAll(keys);
   }
 
   @Override
   public boolean containsKey(K key) {
     requireOpen();
-    Envelope found = read(keyOf(key));
-    return found != null && !found.isExpiredAt(now());
+    return reads.containsKey(key);
   }
 
   @Override
@@ -209,39 +148,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     for (K key : keys) {
       requireNonNull(key, "keys must not contain null");
     }
-    CacheLoader<K, V> with = loader;
-    if (with == null) {
-      if (completionListener != null) {
-        completionListener.onCompletion();
-      }
-      return;
-    }
-    List<K> requested = List.copyOf(keys);
-    executor.execute(() -> {
-      try {
-        List<K> toLoad = new ArrayList<>();
-        for (K key : requested) {
-          if (replaceExistingValues || !containsKey(key)) {
-            toLoad.add(key);
-          }
-        }
-        if (!toLoad.isEmpty()) {
-          Map<K, V> loaded = loadAllFromLoader(toLoad);
-          for (Map.Entry<K, V> entry : loaded.entrySet()) {
-            if (entry.getKey() != null && entry.getValue() != null) {
-              storeLoaded(keyOf(entry.getKey()), entry.getKey(), entry.getValue(), replaceExistingValues);
-            }
-          }
-        }
-        if (completionListener != null) {
-          completionListener.onCompletion();
-        }
-      } catch (Exception e) {
-        if (completionListener != null) {
-          completionListener.onException(e);
-        }
-      }
-    });
+    readThrough.loadAll(List.copyOf(keys), replaceExistingValues, completionListener,
+        this::containsKey);
   }
 
   // ---------------------------------------------------------------- writes
@@ -249,257 +157,61 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public void put(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    writeThrough(key, value);
-    write(k, key, value, valueBytes, current, now);
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
+    writes.put(key, value, false);
   }
 
   @Override
   public @Nullable V getAndPut(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      miss();
-    } else {
-      hit();
-    }
-    writeThrough(key, value);
-    V previous = write(k, key, value, valueBytes, current, now);
-    if (statisticsEnabled) {
-      statistics.getTime(start);
-      statistics.putTime(start);
-    }
-    return previous;
+    return writes.put(key, value, true);
   }
 
   @Override
-  public void putAll(Map<? extends K, ? extends V> entries) {
+  public void putAll(Map<? extends K, ? extends V> map) {
     requireOpen();
-    requireNonNull(entries, "entries");
-    long start = System.nanoTime();
-    Map<K, byte[]> encoded = new LinkedHashMap<>();
-    for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-      K key = requireNonNull(entry.getKey(), "entries must not have a null key");
-      V value = requireNonNull(entry.getValue(), "entries must not have a null value");
-      checkKey(key);
-      encoded.put(key, encodeValue(value));
-    }
-    Set<Object> failed = new HashSet<>();
-    CacheWriterException failure = null;
-    if (writer != null && !entries.isEmpty()) {
-      Collection<Cache.Entry<? extends K, ? extends V>> batch = new ArrayList<>();
-      for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-        batch.add(new CacheEntry<K, V>(entry.getKey(), entry.getValue()));
-      }
-      try {
-        writer.writeAll(batch);
-      } catch (Exception e) {
-        failure = asWriterException(e);
-        for (Cache.Entry<? extends K, ? extends V> notWritten : batch) {
-          failed.add(notWritten.getKey());
-        }
-      }
-    }
-    long now = now();
-    for (Map.Entry<? extends K, ? extends V> entry : entries.entrySet()) {
-      K key = entry.getKey();
-      if (failed.contains(key)) {
-        continue;
-      }
-      KeyBytes k = keyOf(key);
-      write(k, key, entry.getValue(), encoded.get(key), readLive(k, key, now), now);
-    }
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
-    if (failure != null) {
-      throw failure;
-    }
+    writes.putAll(requireNonNull(map, "entries"));
   }
 
   @Override
   public boolean putIfAbsent(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    if (readLive(k, key, now) != null) {
-      hit();
-      return false;
-    }
-    miss();
-    writeThrough(key, value);
-    long expireAt = expiry.onCreation(now);
-    if (expireAt <= now) {
-      return true; // expires on creation: never visible
-    }
-    if (!cas(k, null, Envelope.of(expireAt, valueBytes))) {
-      return false; // another writer created it first
-    }
-    index.add(k);
-    put();
-    if (statisticsEnabled) {
-      statistics.putTime(start);
-    }
-    fire(EntryEvent.created(this, key, value));
-    return true;
+    return writes.putIfAbsent(key, value);
   }
 
   @Override
   public boolean remove(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    deleteThrough(key);
-    for (int attempt = 0; current != null; attempt++) {
-      if (cas(k, current, null)) {
-        removed(k, key, current, start);
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    return false;
+    return writes.remove(key);
   }
 
   @Override
   public boolean remove(K key, V oldValue) {
     requireOpen();
-    requireNonNull(oldValue, "oldValue");
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      miss();
-      return false;
-    }
-    hit();
-    if (!decode(current).equals(oldValue)) {
-      touch(k, current, now);
-      return false;
-    }
-    deleteThrough(key);
-    for (int attempt = 0; ; attempt++) {
-      if (cas(k, current, null)) {
-        removed(k, key, current, start);
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-      if (current == null || !decode(current).equals(oldValue)) {
-        return false;
-      }
-    }
+    return writes.remove(key, requireNonNull(oldValue, "oldValue"));
   }
 
   @Override
   public @Nullable V getAndRemove(K key) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    deleteThrough(key);
-    for (int attempt = 0; current != null; attempt++) {
-      if (cas(k, current, null)) {
-        hit();
-        removed(k, key, current, start);
-        if (statisticsEnabled) {
-          statistics.getTime(start);
-        }
-        return decode(current);
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    miss();
-    return null;
+    return writes.getAndRemove(key);
   }
 
   @Override
   public boolean replace(K key, V oldValue, V newValue) {
     requireOpen();
-    requireNonNull(oldValue, "oldValue");
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(newValue);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      miss();
-      return false;
-    }
-    hit();
-    if (!decode(current).equals(oldValue)) {
-      touch(k, current, now);
-      return false;
-    }
-    writeThrough(key, newValue);
-    for (int attempt = 0; ; attempt++) {
-      if (update(k, key, newValue, valueBytes, current, now)) {
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
-        return true;
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-      if (current == null || !decode(current).equals(oldValue)) {
-        return false;
-      }
-    }
+    return writes.replace(key, requireNonNull(oldValue, "oldValue"), newValue);
   }
 
   @Override
   public boolean replace(K key, V value) {
-    return replaceExisting(key, value) != null;
+    requireOpen();
+    return writes.replace(key, value) != null;
   }
 
   @Override
   public @Nullable V getAndReplace(K key, V value) {
-    return replaceExisting(key, value);
-  }
-
-  /** Replaces the value of a present key; returns the old value, or {@code null} if absent. */
-  private @Nullable V replaceExisting(K key, V value) {
     requireOpen();
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current == null) {
-      miss();
-      return null;
-    }
-    hit();
-    writeThrough(key, value);
-    for (int attempt = 0; current != null; attempt++) {
-      if (update(k, key, value, valueBytes, current, now)) {
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
-        return decode(current);
-      }
-      checkAttempts(attempt, key);
-      current = readLive(k, key, now);
-    }
-    return null;
+    return writes.replace(key, value);
   }
 
   @Override
@@ -507,79 +219,22 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     requireOpen();
     requireNonNull(keys, "keys");
     for (K key : keys) {
-      checkKey(requireNonNull(key, "keys must not contain null"));
+      entries.checkKey(requireNonNull(key, "keys must not contain null"));
     }
-    removeEntries(new ArrayList<>(keys));
+    writes.removeAll(new ArrayList<>(keys));
   }
 
   @Override
   public void removeAll() {
     requireOpen();
-    long now = now();
-    List<K> live = new ArrayList<>();
-    for (KeyBytes k : index.snapshot()) {
-      K key = decodeKey(k);
-      if (readLive(k, key, now) == null) {
-        index.remove(k);
-      } else {
-        live.add(key);
-      }
-    }
-    removeEntries(live);
-    call(() -> {
-      store.invalidateAll(); // entries this node cannot list, such as other nodes' writes
-      return null;
-    });
-  }
-
-  /**
-   * Deletes {@code keys} through the writer, then removes those it deleted from the cache, with
-   * events and statistics.
-   *
-   * @throws CacheWriterException if the writer failed for some keys (the others were removed)
-   */
-  private void removeEntries(List<K> keys) {
-    Set<Object> failed = new HashSet<>();
-    CacheWriterException failure = null;
-    if (writer != null && !keys.isEmpty()) {
-      Collection<Object> batch = new ArrayList<>(keys);
-      try {
-        writer.deleteAll(batch);
-      } catch (Exception e) {
-        failure = asWriterException(e);
-        failed.addAll(batch);
-      }
-    }
-    long now = now();
-    for (K key : keys) {
-      if (failed.contains(key)) {
-        continue;
-      }
-      long start = System.nanoTime();
-      KeyBytes k = keyOf(key);
-      Envelope current = readLive(k, key, now);
-      for (int attempt = 0; current != null; attempt++) {
-        if (cas(k, current, null)) {
-          removed(k, key, current, start);
-          break;
-        }
-        checkAttempts(attempt, key);
-        current = readLive(k, key, now);
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
+    writes.removeAllEntries();
   }
 
   @Override
   public void clear() {
     requireOpen();
-    call(() -> {
-      store.invalidateAll();
-      return null;
-    });
-    index.clear();
+    entries.invalidateAll();
+    entries.forgetAll();
   }
 
   // ---------------------------------------------------------------- entry processors
@@ -588,98 +243,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   public <T> @Nullable T invoke(K key, EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
     requireOpen();
     requireNonNull(entryProcessor, "entryProcessor");
-    long start = System.nanoTime();
-    KeyBytes k = keyOf(key);
-    for (int attempt = 0; ; attempt++) {
-      long now = now();
-      Envelope current = readLive(k, key, now);
-      V original = current == null ? null : decode(current);
-      ProcessorEntry<K, V> entry =
-          new ProcessorEntry<>(key, original, readThrough ? this::loadOne : null);
-      T result;
-      try {
-        result = entryProcessor.process(entry, arguments);
-      } catch (EntryProcessorException e) {
-        throw e;
-      } catch (VirtualMachineError e) {
-        throw e;
-      } catch (Exception | Error e) {
-        throw new EntryProcessorException("entry processor failed on key " + key + ": " + e, e);
-      }
-      if (apply(k, key, current, original, entry, now, start)) {
-        if (current == null) {
-          miss();
-        } else {
-          hit();
-        }
-        return result;
-      }
-      checkAttempts(attempt, key);
-    }
-  }
-
-  /**
-   * Applies the net effect of an entry processor with one compare-and-set from {@code current}.
-   * Returns false if the entry changed meanwhile, so the processor must run again.
-   */
-  private boolean apply(KeyBytes k, K key, @Nullable Envelope current, @Nullable V original,
-      ProcessorEntry<K, V> entry, long now, long start) {
-    V value = entry.value();
-    switch (entry.operation()) {
-      case NONE:
-        return true;
-      case ACCESS:
-        touch(k, requireNonNull(current), now);
-        return true;
-      case LOAD: {
-        long expireAt = expiry.onCreation(now);
-        if (expireAt > now && cas(k, null, Envelope.of(expireAt, encodeValue(requireNonNull(value))))) {
-          index.add(k);
-          fire(EntryEvent.created(this, key, value));
-        }
-        return true;
-      }
-      case CREATE: {
-        V created = requireNonNull(value);
-        byte[] bytes = encodeValue(created);
-        writeThrough(key, created);
-        long expireAt = expiry.onCreation(now);
-        if (expireAt <= now) {
-          return true;
-        }
-        if (!cas(k, null, Envelope.of(expireAt, bytes))) {
-          return false;
-        }
-        index.add(k);
-        put();
-        if (statisticsEnabled) {
-          statistics.putTime(start);
-        }
-        fire(EntryEvent.created(this, key, created));
-        return true;
-      }
-      case UPDATE: {
-        V updated = requireNonNull(value);
-        byte[] bytes = encodeValue(updated);
-        writeThrough(key, updated);
-        if (current == null) {
-          return false; // it vanished after the snapshot: run again as a create
-        }
-        return update(k, key, updated, bytes, current, now);
-      }
-      case REMOVE:
-        deleteThrough(key);
-        if (current == null) {
-          return true;
-        }
-        if (!cas(k, current, null)) {
-          return false;
-        }
-        removed(k, key, current, start);
-        return true;
-      default:
-        throw new AssertionError(entry.operation());
-    }
+    return processors.invoke(key, entryProcessor, arguments);
   }
 
   @Override
@@ -715,50 +279,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   @Override
   public Iterator<Cache.Entry<K, V>> iterator() {
     requireOpen();
-    List<KeyBytes> keys = index.snapshot();
-    return new Iterator<>() {
-      private int position;
-      private @Nullable CacheEntry<K, V> next;
-      private @Nullable CacheEntry<K, V> last;
-
-      @Override
-      public boolean hasNext() {
-        while (next == null && position < keys.size()) {
-          KeyBytes k = keys.get(position++);
-          K key = decodeKey(k);
-          long now = now();
-          Envelope found = readLive(k, key, now);
-          if (found == null) {
-            index.remove(k);
-            continue;
-          }
-          hit();
-          touch(k, found, now);
-          next = new CacheEntry<>(key, decode(found));
-        }
-        return next != null;
-      }
-
-      @Override
-      public Cache.Entry<K, V> next() {
-        if (!hasNext()) {
-          throw new NoSuchElementException();
-        }
-        last = next;
-        next = null;
-        return requireNonNull(last);
-      }
-
-      @Override
-      public void remove() {
-        CacheEntry<K, V> removing = last;
-        if (removing == null) {
-          throw new IllegalStateException("next() was not called, or remove() was already called");
-        }
-        last = null;
-        ShardcacheCache.this.remove(removing.getKey());
-      }
-    };
+    return new EntryIterator<>(entries, statistics, this::remove);
   }
 
   // ---------------------------------------------------------------- listeners and configuration
@@ -816,7 +337,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   void setStatisticsEnabled(boolean enabled) {
     synchronized (configuration) {
       configuration.setStatisticsEnabled(enabled);
-      statisticsEnabled = enabled;
+      statistics.setEnabled(enabled);
     }
     ObjectName beanName = MBeans.name(MBeans.Kind.STATISTICS, manager.getURI(), name);
     if (enabled) {
@@ -868,8 +389,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     MBeans.unregister(MBeans.name(MBeans.Kind.CONFIGURATION, manager.getURI(), name));
     MBeans.unregister(MBeans.name(MBeans.Kind.STATISTICS, manager.getURI(), name));
     events.close();
-    ListenerRegistration.closeQuietly(loader);
-    ListenerRegistration.closeQuietly(writer);
+    readThrough.close();
+    writeThrough.close();
     ListenerRegistration.closeQuietly(expiry.policy());
   }
 
@@ -892,324 +413,9 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     return "ShardcacheCache{" + name + " on " + manager.getURI() + "}";
   }
 
-  // ---------------------------------------------------------------- the machinery
-
-  /**
-   * Stores {@code value}, created if {@code current} is null and updated from it otherwise, and
-   * returns the value it replaced. Retries from a fresh read if another writer changed the entry.
-   * A creation whose expiry is zero stores nothing. Does not call the writer.
-   */
-  private @Nullable V write(KeyBytes k, K key, V value, byte[] valueBytes, @Nullable Envelope current,
-      long now) {
-    Envelope seen = current;
-    for (int attempt = 0; ; attempt++) {
-      if (seen == null) {
-        long expireAt = expiry.onCreation(now);
-        if (expireAt <= now) {
-          return null;
-        }
-        if (cas(k, null, Envelope.of(expireAt, valueBytes))) {
-          index.add(k);
-          put();
-          fire(EntryEvent.created(this, key, value));
-          return null;
-        }
-      } else if (update(k, key, value, valueBytes, seen, now)) {
-        return decode(seen);
-      }
-      checkAttempts(attempt, key);
-      seen = readLive(k, key, now);
-    }
-  }
-
-  /** Replaces {@code current} with {@code value}; false if the entry is no longer {@code current}. */
-  private boolean update(KeyBytes k, K key, V value, byte[] valueBytes, Envelope current, long now) {
-    Long expireAt = expiry.onUpdate(now);
-    Envelope next = Envelope.of(expireAt == null ? current.expireAt() : expireAt, valueBytes);
-    if (!cas(k, current, next)) {
-      return false;
-    }
-    index.add(k);
-    put();
-    fire(EntryEvent.updated(this, key, value, decode(current)));
-    return true;
-  }
-
-  /** Records a removal this node's compare-and-set made. */
-  private void removed(KeyBytes k, K key, Envelope old, long start) {
-    index.remove(k);
-    if (statisticsEnabled) {
-      statistics.removal();
-      statistics.removeTime(start);
-    }
-    fire(EntryEvent.removed(this, key, decode(old)));
-  }
-
-  /**
-   * Loads {@code key} through the core's {@code get(key, loader)}: on the owner, concurrent misses
-   * of the key share one load. The load stored by this call is recognised by identity (the core
-   * returns the very array the loader returned), and only that call fires CREATED.
-   */
-  private @Nullable V loadThrough(KeyBytes k, K key) {
-    for (int attempt = 0; ; attempt++) {
-      Envelope[] mine = new Envelope[1];
-      List<V> loaded = new ArrayList<>(1);
-      byte[] raw;
-      try {
-        raw = store.get(k, ignored -> {
-          V value = loadOne(key);
-          if (value == null) {
-            throw NothingLoaded.INSTANCE;
-          }
-          long now = now();
-          Envelope envelope = Envelope.of(expiry.onCreation(now), encodeValue(value));
-          mine[0] = envelope;
-          loaded.add(value);
-          return envelope.raw();
-        });
-      } catch (CacheLoadException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof NothingLoaded) {
-          return null;
-        }
-        if (cause instanceof CacheLoaderException loaderFailure) {
-          throw loaderFailure;
-        }
-        throw new CacheLoaderException(e.getMessage(), cause != null ? cause : e);
-      } catch (ShardcacheException e) {
-        throw new CacheException(e.getMessage(), e);
-      }
-      long now = now();
-      if (mine[0] != null && raw == mine[0].raw()) {
-        V value = loaded.get(0);
-        if (mine[0].isExpiredAt(now)) {
-          cas(k, mine[0], null); // a zero creation expiry: the caller gets the value, the cache keeps nothing
-          return value;
-        }
-        index.add(k);
-        fire(EntryEvent.created(this, key, value));
-        return value;
-      }
-      Envelope theirs = Envelope.wrap(raw);
-      if (!theirs.isExpiredAt(now)) {
-        return decode(theirs);
-      }
-      expire(k, key, theirs); // the core still held an expired entry: drop it and load again
-      checkAttempts(attempt, key);
-    }
-  }
-
-  /** Stores a value the loader produced (no writer, no put statistic), replacing only if asked. */
-  private void storeLoaded(KeyBytes k, K key, V value, boolean replace) {
-    byte[] valueBytes = encodeValue(value);
-    long now = now();
-    Envelope current = readLive(k, key, now);
-    if (current != null) {
-      if (replace) {
-        Long expireAt = expiry.onUpdate(now);
-        Envelope next = Envelope.of(expireAt == null ? current.expireAt() : expireAt, valueBytes);
-        if (cas(k, current, next)) {
-          fire(EntryEvent.updated(this, key, value, decode(current)));
-        }
-      }
-      return;
-    }
-    long expireAt = expiry.onCreation(now);
-    if (expireAt > now && cas(k, null, Envelope.of(expireAt, valueBytes))) {
-      index.add(k);
-      fire(EntryEvent.created(this, key, value));
-    }
-  }
-
-  /** Calls the loader for one key; its failures become {@link CacheLoaderException}. */
-  private @Nullable V loadOne(K key) {
-    CacheLoader<K, V> with = requireNonNull(loader);
-    try {
-      return with.load(key);
-    } catch (CacheLoaderException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + name + "' failed for key " + key + ": " + e, e);
-    }
-  }
-
-  private Map<K, V> loadAllFromLoader(List<K> keys) {
-    CacheLoader<K, V> with = requireNonNull(loader);
-    try {
-      Map<K, V> loaded = with.loadAll(keys);
-      return loaded == null ? Map.of() : loaded;
-    } catch (CacheLoaderException e) {
-      throw e;
-    } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + name + "' failed loading " + keys.size()
-          + " keys: " + e, e);
-    }
-  }
-
-  private void writeThrough(K key, V value) {
-    if (writer == null) {
-      return;
-    }
-    try {
-      writer.write(new CacheEntry<>(key, value));
-    } catch (Exception e) {
-      throw asWriterException(e);
-    }
-  }
-
-  private void deleteThrough(K key) {
-    if (writer == null) {
-      return;
-    }
-    try {
-      writer.delete(key);
-    } catch (Exception e) {
-      throw asWriterException(e);
-    }
-  }
-
-  /** A writer of supertypes of K and V writes K and V: the cast only forgets the wildcard. */
-  @SuppressWarnings("unchecked")
-  private static <K, V> CacheWriter<K, V> narrow(CacheWriter<? super K, ? super V> writer) {
-    return (CacheWriter<K, V>) writer;
-  }
-
-  private static CacheWriterException asWriterException(Exception e) {
-    return e instanceof CacheWriterException cwe ? cwe : new CacheWriterException(e);
-  }
-
-  /** The envelope of {@code k} on its owner, expired or not. */
-  private @Nullable Envelope read(KeyBytes k) {
-    byte[] raw = call(() -> store.getIfPresent(k));
-    return raw == null ? null : Envelope.wrap(raw);
-  }
-
-  /** The live envelope of {@code k}; an expired one is removed (EXPIRED event) and reads as absent. */
-  private @Nullable Envelope readLive(KeyBytes k, K key, long now) {
-    Envelope found = read(k);
-    if (found != null && found.isExpiredAt(now)) {
-      expire(k, key, found);
-      return null;
-    }
-    return found;
-  }
-
-  private void expire(KeyBytes k, K key, Envelope expired) {
-    if (cas(k, expired, null)) {
-      index.remove(k);
-      fire(EntryEvent.expired(this, key, decode(expired)));
-    }
-  }
-
-  /** Applies the access expiry to an entry just read; losing a race to a writer is fine. */
-  private void touch(KeyBytes k, Envelope found, long now) {
-    Long expireAt = expiry.onAccess(now);
-    if (expireAt != null && expireAt != found.expireAt()) {
-      cas(k, found, found.withExpireAt(expireAt));
-    }
-  }
-
-  private boolean cas(KeyBytes k, @Nullable Envelope expected, @Nullable Envelope update) {
-    return call(() -> store.compareAndSet(k, expected == null ? null : expected.raw(),
-        update == null ? null : update.raw()));
-  }
-
-  private void fire(EntryEvent<K, V> event) {
-    if (!events.isEmpty()) {
-      events.fire(event);
-    }
-  }
-
-  private KeyBytes keyOf(K key) {
-    checkKey(requireNonNull(key, "key"));
-    return new KeyBytes(codec.encode(key));
-  }
-
-  private void checkKey(K key) {
-    if (!keyType.isInstance(key)) {
-      throw new ClassCastException("key " + key + " is a " + key.getClass().getName()
-          + ", but cache '" + name + "' is configured for keys of " + keyType.getName());
-    }
-  }
-
-  private byte[] encodeValue(V value) {
-    requireNonNull(value, "value");
-    if (!valueType.isInstance(value)) {
-      throw new ClassCastException("value " + value + " is a " + value.getClass().getName()
-          + ", but cache '" + name + "' is configured for values of " + valueType.getName());
-    }
-    return codec.encode(value);
-  }
-
-  private Map<KeyBytes, K> encodeKeys(Set<? extends K> keys) {
-    requireNonNull(keys, "keys");
-    Map<KeyBytes, K> byBytes = new LinkedHashMap<>();
-    for (K key : keys) {
-      byBytes.put(keyOf(requireNonNull(key, "keys must not contain null")), key);
-    }
-    return byBytes;
-  }
-
-  @SuppressWarnings("unchecked")
-  private V decode(Envelope envelope) {
-    return (V) call(() -> codec.decode(envelope.value()));
-  }
-
-  @SuppressWarnings("unchecked")
-  private K decodeKey(KeyBytes k) {
-    return (K) call(() -> codec.decode(k.bytes()));
-  }
-
-  private <T> T call(Supplier<T> operation) {
-    try {
-      return operation.get();
-    } catch (ShardcacheException e) {
-      throw new CacheException("cache '" + name + "': " + e.getMessage(), e);
-    }
-  }
-
-  private void checkAttempts(int attempt, K key) {
-    if (attempt >= MAX_ATTEMPTS) {
-      throw new CacheException("cache '" + name + "': key " + key + " changed under " + MAX_ATTEMPTS
-          + " consecutive attempts to update it; giving up");
-    }
-  }
-
   private void requireOpen() {
     if (closed) {
       throw new IllegalStateException("cache '" + name + "' is closed");
-    }
-  }
-
-  private static long now() {
-    return System.currentTimeMillis();
-  }
-
-  private void hit() {
-    if (statisticsEnabled) {
-      statistics.hit();
-    }
-  }
-
-  private void miss() {
-    if (statisticsEnabled) {
-      statistics.miss();
-    }
-  }
-
-  private void put() {
-    if (statisticsEnabled) {
-      statistics.put();
-    }
-  }
-
-  /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
-  private static final class NothingLoaded extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-    static final NothingLoaded INSTANCE = new NothingLoaded();
-
-    private NothingLoaded() {
-      super("the loader returned null", null, false, false);
     }
   }
 }

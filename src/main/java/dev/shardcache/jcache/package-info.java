@@ -18,7 +18,10 @@
  *   <li><b>Atomic operations by compare-and-set.</b> Every change is an optimistic read followed
  *       by {@link dev.shardcache.DistributedCache#compareAndSet} on the key's owner, retried on
  *       conflict; entry processors apply their net effect the same way ({@code ProcessorEntry}).
- *       Events and statistics are recorded by the node whose compare-and-set won.
+ *       Events and statistics are recorded by the node whose compare-and-set won. There is one
+ *       retry loop ({@code AtomicUpdate}): it retries only a lost compare-and-set, never a failure
+ *       such as an unreachable owner, and gives up after 1,000 retries on a key that keeps
+ *       changing.
  *   <li><b>Local listeners and statistics.</b> Listeners fire, and statistics count, on the node
  *       where an operation was invoked ({@code EventDispatcher}, {@code JCacheStatistics}); the
  *       {@code CacheMXBean} and {@code CacheStatisticsMXBean} of each cache are registered with the
@@ -28,6 +31,25 @@
  *       those. On a single node that is every entry; in a cluster, iteration misses entries written
  *       only through other nodes (a core call listing a member's shard would fix that).
  * </ul>
+ *
+ * <h2>Parts</h2>
+ * {@link dev.shardcache.jcache.ShardcacheCache} is the facade of the {@code javax.cache.Cache}
+ * API: it checks its arguments and that the cache is open, and delegates each operation to
+ * package-private parts, one concern each:
+ * <ul>
+ *   <li>{@code EntryStore}: the single steps on the owner (encode, read, one compare-and-set) and
+ *       the recording of what a step that won changed (key index, event, statistics).
+ *   <li>{@code AtomicUpdate}: the retry loop around those steps, with its invariant.
+ *   <li>{@code EntryReads} and {@code EntryWrites}: the reading and the changing operations, built
+ *       from the two.
+ *   <li>{@code ReadThrough} and {@code WriteThrough}: the {@code CacheLoader} and the
+ *       {@code CacheWriter}, with the spec's rules for their failures.
+ *   <li>{@code ProcessorInvoker}: entry processors, run on a snapshot and applied by their net
+ *       effect; {@code EntryIterator}: iteration over the key index.
+ * </ul>
+ * They share the cache's {@code ExpiryTimes}, {@code EventDispatcher} and
+ * {@code JCacheStatistics}, which the facade builds once per cache, and the immutable values
+ * {@code Envelope} and {@code KeyBytes}.
  *
  * <h2>Conventions</h2>
  * Non-null unless annotated {@link org.jspecify.annotations.Nullable}. The public types are

@@ -253,7 +253,9 @@ public final class PhiAccrualFailureDetector {
     }
     double stdDev = Math.sqrt(squares / size);
     return new Snapshot(
-        lastHeartbeatNanos, mean + acceptablePauseNanos, Math.max(stdDev, minStdDeviationNanos));
+        lastHeartbeatNanos,
+        mean + acceptablePauseNanos,
+        Math.max(stdDev, (double) minStdDeviationNanos));
   }
 
   /**

@@ -172,9 +172,12 @@ public final class StableKeyEncoder {
       out.tag(StableKeyFormat.UUID);
       out.fixed(u.getMostSignificantBits(), 8);
       out.fixed(u.getLeastSignificantBits(), 8);
-    } else if (key.getClass() == Date.class) {
+    } else if (key instanceof Date date && key.getClass() == Date.class) {
       out.tag(StableKeyFormat.DATE);
-      out.fixed(((Date) key).getTime(), 8);
+      // An application's Date key is encoded as it is: its millisecond instant is all it holds.
+      @SuppressWarnings("JavaUtilDate")
+      long millis = date.getTime();
+      out.fixed(millis, 8);
     } else if (key instanceof Enum<?> e) {
       out.tag(StableKeyFormat.ENUM);
       out.text(e.getDeclaringClass().getName());
@@ -193,8 +196,8 @@ public final class StableKeyEncoder {
       writeAll(out, StableKeyFormat.ARRAY, Arrays.asList(array), depth);
     } else if (key.getClass().isArray()) {
       writePrimitiveArray(out, key);
-    } else if (key instanceof Record) {
-      writeRecord(out, (Record) key, depth);
+    } else if (key instanceof Record record) {
+      writeRecord(out, record, depth);
     } else {
       throw new IllegalArgumentException("cannot use a " + key.getClass().getName() + " as a cache"
           + " key: keys are encoded by value, and only strings, numbers, booleans, characters,"

@@ -58,6 +58,10 @@ public final class BucketDigest {
   public static final int MAX_BUCKETS = 1 << 20;
 
   private static final long GOLDEN_GAMMA = 0x9e3779b97f4a7c15L;
+  // 2 and 3 times GOLDEN_GAMMA, wrapped to 64 bits: written out, since the wrap is intended and a
+  // constant expression that overflows usually is not (Error Prone's ConstantOverflow).
+  private static final long GOLDEN_GAMMA_2 = 0x3c6ef372fe94f82aL;
+  private static final long GOLDEN_GAMMA_3 = 0xdaa66d2c7ddf743fL;
 
   private final long[] buckets;
 
@@ -219,8 +223,8 @@ public final class BucketDigest {
   static long mix(long keyHash, Version version) {
     Objects.requireNonNull(version, "version");
     long h = finalizer(keyHash + GOLDEN_GAMMA);
-    h = finalizer(h ^ (version.timestamp() + 2 * GOLDEN_GAMMA));
-    return finalizer(h ^ (version.writer() + 3 * GOLDEN_GAMMA));
+    h = finalizer(h ^ (version.timestamp() + GOLDEN_GAMMA_2));
+    return finalizer(h ^ (version.writer() + GOLDEN_GAMMA_3));
   }
 
   /** The SplitMix64 output function (Stafford's "Mix13"): a bijection of 64-bit values. */

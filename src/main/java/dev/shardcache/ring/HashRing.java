@@ -260,8 +260,11 @@ public final class HashRing {
       if (taken == null) {
         seen = false;
         for (int j = 0; j < found; j++) {
-          // Identity is enough: each member is one String instance in members.
-          if (result[j] == members[owner]) {
+          // Identity is enough, and cheaper than equals(): each member is one String instance in
+          // members, and result holds only those instances.
+          @SuppressWarnings("ReferenceEquality")
+          boolean same = result[j] == members[owner];
+          if (same) {
             seen = true;
             break;
           }
@@ -328,10 +331,9 @@ public final class HashRing {
     if (this == obj) {
       return true;
     }
-    if (!(obj instanceof HashRing)) {
+    if (!(obj instanceof HashRing other)) {
       return false;
     }
-    HashRing other = (HashRing) obj;
     return virtualNodes == other.virtualNodes && Arrays.equals(members, other.members);
   }
 

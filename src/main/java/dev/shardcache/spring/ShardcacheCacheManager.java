@@ -46,11 +46,12 @@ import org.springframework.cache.CacheManager;
  *
  * <h2>Define every cache on every node before it serves</h2>
  * A node answers a peer's request for a cache it has not defined with an error, so each cache
- * should exist on every node before the node starts serving. {@link #build} defines the caches
- * named on the builder; {@link AnnotatedCacheRegistrar} defines those that the context's caching
- * annotations name. A name seen only at run time ({@code getCache} of an unknown name) is defined
- * then on this node, with the defaults and a warning, unless {@link Builder#dynamic dynamic} is
- * off, in which case {@code getCache} returns {@code null} and Spring reports the unknown cache.
+ * should exist on every node before the node starts serving. {@link Builder#build} defines the
+ * caches named on the builder; {@link AnnotatedCacheRegistrar} defines those that the context's
+ * caching annotations name. A name seen only at run time ({@code getCache} of an unknown name) is
+ * defined then on this node, with the defaults and a warning, unless {@link Builder#dynamic
+ * dynamic} is off, in which case {@code getCache} returns {@code null} and Spring reports the
+ * unknown cache.
  *
  * <p>This class is thread-safe. {@link #getCache} does not block.
  */

@@ -32,17 +32,18 @@ final class SpringKeys {
 
   /** Returns a builder of an encoder that knows Spring's key types besides the standard ones. */
   static StableKeyEncoder.Builder encoderBuilder() {
-    if (PARAMS == null) {
+    Field params = PARAMS;
+    if (params == null) {
       throw new IllegalStateException("this version of Spring's SimpleKey has no readable 'params'"
           + " field, so its arguments cannot be encoded by value; configure a KeyGenerator that"
           + " returns keys of standard types (such as a List of the arguments)");
     }
-    return StableKeyEncoder.builder().parameterList(SimpleKey.class, SpringKeys::params);
+    return StableKeyEncoder.builder().parameterList(SimpleKey.class, key -> params(params, key));
   }
 
-  private static @Nullable Object[] params(SimpleKey key) {
+  private static @Nullable Object[] params(Field params, SimpleKey key) {
     try {
-      return (Object[]) PARAMS.get(key);
+      return (Object[]) params.get(key);
     } catch (IllegalAccessException e) {
       throw new IllegalStateException("cannot read the arguments of " + key, e);
     }

@@ -94,7 +94,7 @@ class DnsDiscoveryTest {
   }
 
   private List<String> messages(Level level) {
-    return logged.stream().filter(r -> r.getLevel() == level)
+    return logged.stream().filter(r -> level.equals(r.getLevel()))
         .map(r -> r.getParameters() == null || r.getParameters().length == 0
             ? r.getMessage()
             : java.text.MessageFormat.format(r.getMessage(), r.getParameters()))

@@ -55,6 +55,7 @@ class JCacheProviderTest {
   }
 
   @Test
+  @SuppressWarnings("JavaUtilDate") // Date is the mutable value class whose copying is under test
   void valuesAreStoredByValue() {
     Cache<String, Date> cache = manager.createCache("dates",
         new MutableConfiguration<String, Date>().setTypes(String.class, Date.class));

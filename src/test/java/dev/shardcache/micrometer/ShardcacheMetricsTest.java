@@ -51,24 +51,26 @@ class ShardcacheMetricsTest {
 
       CacheStats stats = users.stats();
       assertThat(stats.loadSuccessCount()).isPositive();
-      assertThat(counter(registry, "shardcache.cache.gets", "result", "hit")).isEqualTo(stats.hitCount());
-      assertThat(counter(registry, "shardcache.cache.gets", "result", "miss")).isEqualTo(stats.missCount());
+      assertThat(counter(registry, "shardcache.cache.gets", "result", "hit"))
+          .isEqualTo((double) stats.hitCount());
+      assertThat(counter(registry, "shardcache.cache.gets", "result", "miss"))
+          .isEqualTo((double) stats.missCount());
       assertThat(counter(registry, "shardcache.cache.loads", "result", "success"))
-          .isEqualTo(stats.loadSuccessCount());
+          .isEqualTo((double) stats.loadSuccessCount());
       assertThat(counter(registry, "shardcache.cache.loads", "result", "failure")).isEqualTo(1);
       assertThat(counter(registry, "shardcache.cache.remote.calls", null, null))
-          .isEqualTo(stats.remoteCallCount()).isPositive();
+          .isEqualTo((double) stats.remoteCallCount()).isPositive();
       assertThat(counter(registry, "shardcache.cache.remote.failures", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.fallback.loads", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.peer.requests", null, null))
-          .isEqualTo(stats.peerRequestCount());
+          .isEqualTo((double) stats.peerRequestCount());
       assertThat(counter(registry, "shardcache.cache.evictions", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.near.hits", null, null)).isZero();
       assertThat(registry.get("shardcache.cache.size").tags("cache", "users", "node", "a").gauge().value())
-          .isEqualTo(users.localSize()).isPositive();
+          .isEqualTo((double) users.localSize()).isPositive();
       FunctionTimer loadTime =
           registry.get("shardcache.cache.load.duration").tags("cache", "users").functionTimer();
-      assertThat(loadTime.count()).isEqualTo(stats.loadCount());
+      assertThat(loadTime.count()).isEqualTo((double) stats.loadCount());
       // Micrometer converts through seconds as a double, so the nanoseconds may not round-trip exactly.
       assertThat(loadTime.totalTime(TimeUnit.NANOSECONDS))
           .isCloseTo((double) stats.totalLoadTimeNanos(), org.assertj.core.data.Offset.offset(1_000.0));

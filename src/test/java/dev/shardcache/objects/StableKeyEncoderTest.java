@@ -56,6 +56,7 @@ class StableKeyEncoderTest {
   }
 
   @Test
+  @SuppressWarnings("JdkObsolete") // LinkedList is here as one more List class that must encode alike
   void equalCollectionsOfDifferentClassesEncodeAlike() {
     assertThat(encoder.encode(new HashSet<>(List.of("b", "a", "c"))))
         .isEqualTo(encoder.encode(new TreeSet<>(List.of("c", "a", "b"))))

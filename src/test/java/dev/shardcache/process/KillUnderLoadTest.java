@@ -331,7 +331,6 @@ class KillUnderLoadTest {
     long acknowledgedWrites;
     long writesAfterKill;
     long failedWrites;
-    long reads;
     long failedReads;
     long staleReads;
     long readsAfterKill;
@@ -384,7 +383,6 @@ class KillUnderLoadTest {
         started = System.nanoTime();
         try {
           String answer = cache.get(readKey);
-          reads++;
           boolean stale = !acked.containsKey(readKey)
               ? false
               : !accepted(acked.get(readKey), uncertain.get(readKey), answer);
@@ -399,7 +397,6 @@ class KillUnderLoadTest {
             }
           }
         } catch (RuntimeException e) {
-          reads++;
           failedReads++;
           if (afterKill) {
             readsAfterKill++;

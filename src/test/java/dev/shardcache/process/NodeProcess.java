@@ -1,5 +1,6 @@
 package dev.shardcache.process;
 
+import com.google.common.base.Splitter;
 import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
@@ -14,6 +15,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
@@ -106,18 +108,21 @@ public final class NodeProcess {
         new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
     System.setOut(System.err);
 
-    // If the parent dies without closing our stdin (it always should), go anyway.
+    // If the parent dies without closing our stdin (it always should), go anyway. Nothing waits
+    // for the future: its action ends this process.
     ProcessHandle.current()
         .parent()
         .ifPresent(
-            parent ->
-                parent
-                    .onExit()
-                    .thenRun(
-                        () -> {
-                          System.err.println("parent process ended; exiting");
-                          Runtime.getRuntime().halt(3);
-                        }));
+            parent -> {
+              CompletableFuture<Void> unused =
+                  parent
+                      .onExit()
+                      .thenRun(
+                          () -> {
+                            System.err.println("parent process ended; exiting");
+                            Runtime.getRuntime().halt(3);
+                          });
+            });
 
     AtomicLong loads = new AtomicLong();
     AtomicReference<String> self = new AtomicReference<>("unstarted");
@@ -200,14 +205,14 @@ public final class NodeProcess {
         if (list.isEmpty()) {
           throw new IllegalArgumentException("missing keys in '" + line + "'");
         }
-        String[] keys = list.split(" +");
+        List<String> keys = Splitter.on(' ').omitEmptyStrings().splitToList(list);
         StringBuilder answer = new StringBuilder("VALUES ");
-        for (int k = 0; k < keys.length; k++) {
+        for (int k = 0; k < keys.size(); k++) {
           if (k > 0) {
             answer.append('\t');
           }
           try {
-            String value = cache.get(keys[k]);
+            String value = cache.get(keys.get(k));
             answer.append(value == null ? "!absent" : "=" + value);
           } catch (RuntimeException e) {
             answer.append('!').append(oneLine(e).replace('\t', ' '));

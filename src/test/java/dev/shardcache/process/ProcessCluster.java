@@ -280,7 +280,10 @@ final class ProcessCluster implements AutoCloseable {
         throw new IllegalStateException(describe() + " did not print " + what + " within "
             + timeout.toSeconds() + " s" + logTail());
       }
-      if (line == EOF) {
+      // EOF is told apart by identity from a printed line with the same text.
+      @SuppressWarnings("ReferenceEquality")
+      boolean ended = line == EOF;
+      if (ended) {
         lines.add(EOF); // later callers see the end too
         throw new IllegalStateException(describe() + " closed its stdout before printing " + what
             + (process.isAlive() ? "" : " (exit status " + process.exitValue() + ")") + logTail());

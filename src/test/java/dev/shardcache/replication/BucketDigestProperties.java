@@ -115,14 +115,11 @@ class BucketDigestProperties {
 
   /** A version other than {@code v}: a later timestamp, another writer, or an arbitrary one. */
   private static Version otherThan(Version v, int change, Version arbitrary) {
-    switch (change) {
-      case 0:
-        return new Version(v.timestamp() == Long.MAX_VALUE ? 0 : v.timestamp() + 1, v.writer());
-      case 1:
-        return new Version(v.timestamp(), v.writer() + 1);
-      default:
-        return arbitrary.equals(v) ? new Version(v.timestamp(), ~v.writer()) : arbitrary;
-    }
+    return switch (change) {
+      case 0 -> new Version(v.timestamp() == Long.MAX_VALUE ? 0 : v.timestamp() + 1, v.writer());
+      case 1 -> new Version(v.timestamp(), v.writer() + 1);
+      default -> arbitrary.equals(v) ? new Version(v.timestamp(), ~v.writer()) : arbitrary;
+    };
   }
 
   /** A key one replica holds and the other lacks makes exactly its bucket differ. */

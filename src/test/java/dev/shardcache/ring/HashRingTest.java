@@ -181,7 +181,7 @@ class HashRingTest {
 
   @Test
   void validationMessages() {
-    assertThatThrownBy(() -> HashRing.of(nullValue()))
+    assertThatThrownBy(() -> HashRing.of((Collection<String>) null))
         .isInstanceOf(NullPointerException.class);
     assertThatThrownBy(() -> HashRing.of(Arrays.asList("a:1", null)))
         .isInstanceOf(NullPointerException.class);
@@ -209,10 +209,10 @@ class HashRingTest {
         .hasMessageContaining("at least 1");
     assertThatThrownBy(() -> ring.ownersOf(utf8("k"), -1))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> ring.ownerOf(HashRingTest.<byte[]>nullValue()))
+    assertThatThrownBy(() -> ring.ownerOf((byte[]) null))
         .isInstanceOf(NullPointerException.class);
-    assertThatThrownBy(() -> ring.contains(nullValue())).isInstanceOf(NullPointerException.class);
-    assertThatThrownBy(() -> ring.withMembers(HashRingTest.<Collection<String>>nullValue()))
+    assertThatThrownBy(() -> ring.contains((String) null)).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> ring.withMembers((Collection<String>) null))
         .isInstanceOf(NullPointerException.class);
   }
 
@@ -250,10 +250,9 @@ class HashRingTest {
   @Test
   void ownerOfDoesNotAllocate() {
     java.lang.management.ThreadMXBean plain = ManagementFactory.getThreadMXBean();
-    if (!(plain instanceof com.sun.management.ThreadMXBean)) {
+    if (!(plain instanceof com.sun.management.ThreadMXBean threads)) {
       return; // not a HotSpot-style JVM: nothing to measure with
     }
-    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) plain;
     if (!threads.isThreadAllocatedMemorySupported() || !threads.isThreadAllocatedMemoryEnabled()) {
       return;
     }
@@ -293,10 +292,5 @@ class HashRingTest {
       seen.add(ring.ownerOf(utf8("user:" + i)));
     }
     assertThat(seen).containsExactlyInAnyOrderElementsOf(THREE);
-  }
-
-  @SuppressWarnings("unchecked")
-  private static <T> T nullValue() {
-    return (T) null;
   }
 }

@@ -43,6 +43,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -346,7 +347,7 @@ class FuzzPeerServiceProperties {
     Status status;
     long started = System.nanoTime();
     try {
-      call.invoke().apply(stub);
+      Object unused = call.invoke().apply(stub); // only the status is judged, not the answer
       status = Status.OK;
     } catch (StatusRuntimeException e) {
       status = e.getStatus();
@@ -375,11 +376,13 @@ class FuzzPeerServiceProperties {
   /** Returns why {@code status} is not an acceptable answer to {@code call}, or null if it is. */
   private static String judge(FuzzCall call, Status status) {
     switch (status.getCode()) {
-      case OK, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, RESOURCE_EXHAUSTED:
+      case OK, INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, RESOURCE_EXHAUSTED -> {
         return null;
-      case UNIMPLEMENTED:
+      }
+      case UNIMPLEMENTED -> {
         return call.unknownMethod() ? null : "UNIMPLEMENTED for a method the node serves";
-      case INTERNAL, UNKNOWN:
+      }
+      case INTERNAL, UNKNOWN -> {
         String description = String.valueOf(status.getDescription());
         if (call.transportHeaders() && status.getCode() == Status.Code.INTERNAL
             && (description.startsWith("RST_STREAM closed stream. HTTP/2 error code: PROTOCOL_ERROR")
@@ -409,7 +412,8 @@ class FuzzPeerServiceProperties {
           return null;
         }
         return status.getCode().toString();
-      case UNAVAILABLE:
+      }
+      case UNAVAILABLE -> {
         if (call.transportHeaders()) {
           // The same refusal when the node's GOAWAY and close overtake the client's writes (a
           // broken pipe or reset on the call's own connection).
@@ -417,10 +421,13 @@ class FuzzPeerServiceProperties {
           return null;
         }
         return "UNAVAILABLE";
-      case DEADLINE_EXCEEDED:
+      }
+      case DEADLINE_EXCEEDED -> {
         return "no answer within " + DEADLINE_SECONDS + " s (a hang)";
-      default:
+      }
+      default -> {
         return "unexpected status";
+      }
     }
   }
 
@@ -428,7 +435,7 @@ class FuzzPeerServiceProperties {
     rawInputs.increment();
     ShardcacheNode target = input.tls() ? tlsNode : node;
     try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress("127.0.0.1", SecureNodes.port(target)), 5_000);
+      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), SecureNodes.port(target)), 5_000);
       socket.setSoTimeout(100);
       OutputStream out = socket.getOutputStream();
       try {
@@ -876,7 +883,7 @@ class FuzzPeerServiceProperties {
     long now = System.currentTimeMillis() << 16;
     return Arbitraries.frequencyOf(
         Tuple.of(3, Arbitraries.of(Long.MIN_VALUE, -1L, 0L, 1L, Long.MAX_VALUE, now, now + (60_000L << 16),
-            now + (3_600_000L << 16), (1L << 48) - 1 << 16, Long.MAX_VALUE >>> 1)),
+            now + (3_600_000L << 16), ((1L << 48) - 1) << 16, Long.MAX_VALUE >>> 1)),
         Tuple.of(2, Arbitraries.longs()),
         Tuple.of(2, Arbitraries.longs().between(0, now)));
   }
@@ -943,6 +950,7 @@ class FuzzPeerServiceProperties {
   // ---------------------------------------------------------------- raw socket inputs
 
   /** Bytes for a TCP connection to the plaintext node, or the TLS one. */
+  @SuppressWarnings("ArrayRecordComponent") // a fuzz input, printed but never compared by value
   record RawInput(String kind, byte[] bytes, boolean tls, boolean readAnswer) {
     @Override
     public String toString() {
@@ -953,6 +961,10 @@ class FuzzPeerServiceProperties {
 
   @Provide
   Arbitrary<RawInput> rawInputs() {
+    // The CRLF line ends are the point of this input; a text block would hide them in escapes.
+    @SuppressWarnings("StringConcatToTextBlock")
+    byte[] h2cUpgrade = ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+        + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").getBytes(US_ASCII);
     Arbitrary<Map.Entry<String, byte[]>> payloads = Arbitraries.frequencyOf(
         Tuple.of(2, Arbitraries.bytes().array(byte[].class).ofMinSize(1).ofMaxSize(4096)
             .map(b -> Map.entry("random bytes", b))),
@@ -965,8 +977,7 @@ class FuzzPeerServiceProperties {
             .as((method, seed) -> Map.entry("broken gRPC call", brokenGrpcCall(method, seed)))),
         Tuple.of(1, Arbitraries.of(
             Map.entry("HTTP/1.1 request", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(US_ASCII)),
-            Map.entry("HTTP/1.1 upgrade to h2c", ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").getBytes(US_ASCII)),
+            Map.entry("HTTP/1.1 upgrade to h2c", h2cUpgrade),
             Map.entry("TLS ClientHello prefix", new byte[] {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, (byte) 0xfc, 0x03, 0x03}),
             Map.entry("TLS record of 16 MiB", new byte[] {0x16, 0x03, 0x03, (byte) 0xff, (byte) 0xff}),
             Map.entry("nothing", new byte[0]))));

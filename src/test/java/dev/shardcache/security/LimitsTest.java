@@ -26,6 +26,7 @@ import io.grpc.health.v1.HealthGrpc;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
@@ -224,7 +225,7 @@ class LimitsTest {
     byte[] message = PutRequest.newBuilder().setCache("data").setKey(ByteString.copyFromUtf8(key))
         .setValue(ByteString.copyFrom("v", StandardCharsets.UTF_8)).build().toByteArray();
     try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress("127.0.0.1", SecureNodes.port(node)), 5_000);
+      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), SecureNodes.port(node)), 5_000);
       socket.setSoTimeout(200);
       try {
         socket.getOutputStream().write(Http2Frames.unaryCall(headers.toByteArray(), message));

@@ -19,8 +19,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A real TCP proxy on 127.0.0.1 in front of one local port, for partition tests: point a peer or a
- * channel at {@link #port()} instead of the target, then {@link #cut()}, {@link #blackHole()} and
- * {@link #heal()} the link while the test runs.
+ * channel at {@link #port()} instead of the target, then {@link #cut()}, {@link #blackHole()},
+ * {@link #stall()} and {@link #heal()} the link while the test runs.
  *
  * <pre>{@code
  * try (TcpProxy proxy = TcpProxy.start(node.port)) {
@@ -30,7 +30,7 @@ import org.jspecify.annotations.Nullable;
  * }
  * }</pre>
  *
- * <h2>The three modes</h2>
+ * <h2>The four modes</h2>
  *
  * <ul>
  *   <li><b>Forwarding</b> (the initial mode): each accepted connection gets its own connection to
@@ -48,13 +48,21 @@ import org.jspecify.annotations.Nullable;
  *       DEADLINE_EXCEEDED}). A connection that lost bytes can never be used again (its stream is
  *       corrupt), so {@link #heal()} resets it; connections that carried nothing during the black
  *       hole carry on.
+ *   <li><b>Stall</b>: a paused process (a long garbage-collection pause, {@code SIGSTOP}), whose
+ *       kernel still accepts connections and buffers what is sent to it. Connections stay open and
+ *       new ones are accepted (and connected to the target), but nothing is forwarded either way:
+ *       bytes are held, neither delivered nor dropped, and the proxy stops reading, so further
+ *       bytes wait in the kernel's buffers as they would for the paused process. Callers see
+ *       nothing until their own deadline, like a black hole. {@link #heal()} forwards everything
+ *       held, in order, and the connections carry on intact; {@link #cut()} resets them and
+ *       {@link #blackHole()} drops what was held.
  * </ul>
  *
  * <h2>Threads</h2>
  *
- * <p>One accepting thread, plus two copying threads per forwarded connection (one per direction)
- * or one per black-holed connection, all daemon platform threads from one bounded pool named
- * {@code tcp-proxy-<port>-<n>}. At most {@value #MAX_CONNECTIONS} connections are open at once;
+ * <p>One accepting thread, plus two copying threads per forwarded or stalled connection (one per
+ * direction) or one per black-holed connection, all daemon platform threads from one bounded pool
+ * named {@code tcp-proxy-<port>-<n>}. At most {@value #MAX_CONNECTIONS} connections are open at once;
  * further ones are reset. {@link #close()} resets every connection, closes the listening socket and
  * waits for every thread to end.
  *
@@ -70,7 +78,7 @@ public final class TcpProxy implements AutoCloseable {
 
   private static final int CONNECT_TIMEOUT_MILLIS = 2_000;
 
-  private enum Mode { FORWARDING, CUT, BLACK_HOLE }
+  private enum Mode { FORWARDING, CUT, BLACK_HOLE, STALLED }
 
   private final int targetPort;
   private final ServerSocket server;
@@ -78,6 +86,8 @@ public final class TcpProxy implements AutoCloseable {
   private final Set<Link> links = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicInteger accepted = new AtomicInteger();
+  /** Notified on every change of mode, and on close: stalled copiers wait on it. */
+  private final Object modeChanged = new Object();
   private volatile Mode mode = Mode.FORWARDING;
 
   private TcpProxy(int targetPort, ServerSocket server) {
@@ -141,7 +151,7 @@ public final class TcpProxy implements AutoCloseable {
    * accepted. When this returns, no byte is forwarded any more.
    */
   public void cut() {
-    mode = Mode.CUT;
+    setMode(Mode.CUT);
     for (Link link : links) {
       link.reset();
     }
@@ -152,15 +162,25 @@ public final class TcpProxy implements AutoCloseable {
    * connections and accepts new ones without forwarding them, without closing anything.
    */
   public void blackHole() {
-    mode = Mode.BLACK_HOLE;
+    setMode(Mode.BLACK_HOLE);
   }
 
   /**
-   * Forwards new connections again. Connections that lost bytes in a black hole are reset (their
-   * streams are corrupt); the others carry on.
+   * Until {@link #heal()}, {@link #cut()} or {@link #blackHole()}, holds every byte in both
+   * directions without forwarding or dropping it, and accepts new connections without forwarding
+   * them, closing nothing: the target looks paused. {@link #heal()} then forwards what was held,
+   * in order, and every connection carries on.
+   */
+  public void stall() {
+    setMode(Mode.STALLED);
+  }
+
+  /**
+   * Forwards new connections again, and the bytes held by a {@link #stall()}. Connections that
+   * lost bytes in a black hole are reset (their streams are corrupt); the others carry on.
    */
   public void heal() {
-    mode = Mode.FORWARDING;
+    setMode(Mode.FORWARDING);
     for (Link link : links) {
       if (link.lostBytes) {
         link.reset();
@@ -177,7 +197,7 @@ public final class TcpProxy implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    mode = Mode.CUT;
+    setMode(Mode.CUT);
     try {
       server.close();
     } catch (IOException ignored) {
@@ -194,6 +214,28 @@ public final class TcpProxy implements AutoCloseable {
     } catch (InterruptedException e) {
       threads.shutdownNow();
       Thread.currentThread().interrupt();
+    }
+  }
+
+  private void setMode(Mode next) {
+    synchronized (modeChanged) {
+      mode = next;
+      modeChanged.notifyAll();
+    }
+  }
+
+  /** Waits while the proxy is stalled; returns the mode it left the stall for. */
+  private Mode awaitNotStalled() {
+    synchronized (modeChanged) {
+      while (mode == Mode.STALLED && !closed.get()) {
+        try {
+          modeChanged.wait();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return Mode.CUT; // the pool is shutting down
+        }
+      }
+      return closed.get() ? Mode.CUT : mode;
     }
   }
 
@@ -234,7 +276,9 @@ public final class TcpProxy implements AutoCloseable {
     links.add(link);
     // cut() and heal() set the mode, then reset the links they see; this adds the link, then
     // reads the mode. Whichever runs second notices the other, so no link slips past a change.
-    if (mode != now) {
+    // (Between forwarding and stalled nothing needs a reset: the copiers read the mode per read.)
+    Mode then = mode;
+    if (then != now && !(carriesBytes(now) && carriesBytes(then))) {
       link.reset();
       return;
     }
@@ -263,6 +307,11 @@ public final class TcpProxy implements AutoCloseable {
     run(link, () -> copy(link, upstream, client));
   }
 
+  /** Whether connections in this mode are connected to the target (bytes forwarded or held). */
+  private static boolean carriesBytes(Mode mode) {
+    return mode == Mode.FORWARDING || mode == Mode.STALLED;
+  }
+
   private void run(Link link, Runnable copier) {
     try {
       threads.execute(copier);
@@ -273,7 +322,8 @@ public final class TcpProxy implements AutoCloseable {
 
   /**
    * Copies {@code from} to {@code to} until end of stream (then half-closes {@code to}) or an error
-   * (then resets the link). With {@code to} null, or while in a black hole, bytes are dropped.
+   * (then resets the link). With {@code to} null, or while in a black hole, bytes are dropped;
+   * while stalled, they are held until the stall ends.
    */
   private void copy(Link link, Socket from, @Nullable Socket to) {
     byte[] buffer = new byte[16 * 1024];
@@ -285,7 +335,12 @@ public final class TcpProxy implements AutoCloseable {
         if (read < 0) {
           break;
         }
-        if (out == null || link.lostBytes || mode != Mode.FORWARDING) {
+        Mode now = mode;
+        if (now == Mode.STALLED && out != null && !link.lostBytes) {
+          // Hold these bytes, and read no more, until the stall ends: a heal forwards them below.
+          now = awaitNotStalled();
+        }
+        if (out == null || link.lostBytes || now != Mode.FORWARDING) {
           link.lostBytes = true;
           // heal() sets the mode, then resets the links that lost bytes; this marks the link, then
           // reads the mode: a heal racing this drop resets the link one way or the other.
@@ -296,6 +351,9 @@ public final class TcpProxy implements AutoCloseable {
           continue;
         }
         out.write(buffer, 0, read);
+      }
+      if (to != null && !link.lostBytes && mode == Mode.STALLED) {
+        awaitNotStalled(); // an end of stream is held like the bytes before it
       }
       if (to == null || link.lostBytes) {
         link.reset();

@@ -11,7 +11,9 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import com.google.common.util.concurrent.ListenableFuture;
 import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import java.io.IOException;
@@ -32,9 +34,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The proxy against a plain echo server (bytes, half-close, cut, black hole, heal, close) and
- * against a real node's gRPC health service (a call through the proxy works, fails fast with
- * UNAVAILABLE once cut, and works again once healed).
+ * The proxy against a plain echo server (bytes, half-close, cut, black hole, stall, heal, close)
+ * and against a real node's gRPC health service (a call through the proxy works, fails fast with
+ * UNAVAILABLE once cut, works again once healed, and waits out a stall).
  */
 class TcpProxyTest {
   private static final Duration FAST = Duration.ofSeconds(1);
@@ -240,6 +242,88 @@ class TcpProxyTest {
   }
 
   @Test
+  void aStallHoldsBytesBothWaysWithoutClosingAndHealForwardsThemInOrder() throws Exception {
+    try (Socket talking = connect(); Socket quiet = connect()) {
+      assertThat(roundTrip(talking, "1")).isEqualTo("1");
+      assertThat(roundTrip(quiet, "1")).isEqualTo("1");
+      proxy.stall();
+
+      talking.setSoTimeout(300);
+      talking.getOutputStream().write("held-".getBytes(UTF_8));
+      talking.getOutputStream().write("in-order".getBytes(UTF_8));
+      assertThatThrownBy(() -> talking.getInputStream().read())
+          .isInstanceOf(SocketTimeoutException.class); // no answer, and no error either
+
+      try (Socket newcomer = connect()) { // accepted, connected, then held
+        newcomer.setSoTimeout(300);
+        newcomer.getOutputStream().write("anyone?".getBytes(UTF_8));
+        assertThatThrownBy(() -> newcomer.getInputStream().read())
+            .isInstanceOf(SocketTimeoutException.class);
+        assertThat(proxy.openConnections()).isEqualTo(3); // nothing was closed
+
+        proxy.heal();
+        newcomer.setSoTimeout(5_000);
+        talking.setSoTimeout(5_000);
+        assertThat(new String(talking.getInputStream().readNBytes(13), UTF_8))
+            .isEqualTo("held-in-order");
+        assertThat(new String(newcomer.getInputStream().readNBytes(7), UTF_8))
+            .isEqualTo("anyone?");
+        // every connection carries on: nothing was lost, so nothing is reset
+        assertThat(roundTrip(newcomer, "again")).isEqualTo("again");
+      }
+      assertThat(roundTrip(talking, "still here")).isEqualTo("still here");
+      assertThat(roundTrip(quiet, "still here")).isEqualTo("still here");
+    }
+  }
+
+  @Test
+  void aStallHoldsAnEndOfStreamUntilHealed() throws Exception {
+    try (Socket socket = connect()) {
+      assertThat(roundTrip(socket, "1")).isEqualTo("1");
+      proxy.stall();
+      socket.getOutputStream().write("last".getBytes(UTF_8));
+      socket.shutdownOutput(); // the echo server closes its side only once it sees this
+      socket.setSoTimeout(300);
+      assertThatThrownBy(() -> socket.getInputStream().read())
+          .isInstanceOf(SocketTimeoutException.class);
+
+      proxy.heal();
+      socket.setSoTimeout(5_000);
+      InputStream in = socket.getInputStream();
+      assertThat(new String(in.readNBytes(4), UTF_8)).isEqualTo("last");
+      assertThat(in.read()).isEqualTo(-1); // then the orderly end, not a reset
+    }
+  }
+
+  @Test
+  void cutEndsAStallAndBlackHoleDropsWhatWasHeld() throws Exception {
+    try (Socket cutOff = connect()) {
+      assertThat(roundTrip(cutOff, "1")).isEqualTo("1");
+      proxy.stall();
+      cutOff.getOutputStream().write("never".getBytes(UTF_8));
+      proxy.cut();
+      assertThat(endsSoon(cutOff)).isTrue();
+    }
+    proxy.heal();
+    try (Socket dropped = connect()) {
+      assertThat(roundTrip(dropped, "1")).isEqualTo("1");
+      proxy.stall();
+      dropped.getOutputStream().write("dropped".getBytes(UTF_8));
+      Thread.sleep(100); // let the proxy read and hold the bytes
+      proxy.blackHole();
+      dropped.setSoTimeout(300);
+      assertThatThrownBy(() -> dropped.getInputStream().read())
+          .isInstanceOf(SocketTimeoutException.class);
+      proxy.heal(); // the connection lost bytes: it is reset, as after any black hole
+      dropped.setSoTimeout(5_000);
+      assertThat(endsSoon(dropped)).isTrue();
+    }
+    try (Socket after = connect()) {
+      assertThat(roundTrip(after, "after")).isEqualTo("after");
+    }
+  }
+
+  @Test
   void aDownTargetLooksLikeAResetConnection() throws Exception {
     int deadPort;
     try (ServerSocket reserved = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -326,6 +410,37 @@ class TcpProxyTest {
         await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
             .ignoreExceptionsInstanceOf(StatusRuntimeException.class)
             .until(() -> health(channel, "") == ServingStatus.SERVING);
+      } finally {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  @Test
+  void aGrpcCallIntoAStallWaitsAndCompletesOnTheSameConnectionOnceHealed() throws Exception {
+    try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start();
+        TcpProxy nodeProxy = TcpProxy.start(portOf(node))) {
+      ManagedChannel channel = Grpc.newChannelBuilderForAddress(
+          "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create()).build();
+      try {
+        assertThat(health(channel, "")).isEqualTo(ServingStatus.SERVING);
+        nodeProxy.stall();
+        // a call whose deadline passes during the stall fails as in a black hole...
+        assertThatThrownBy(() -> HealthGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                .check(HealthCheckRequest.newBuilder().setService("").build()))
+            .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
+                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+        // ...but one with a longer deadline is answered once the stall ends
+        ListenableFuture<HealthCheckResponse> waiting = HealthGrpc.newFutureStub(channel)
+            .withDeadlineAfter(10, TimeUnit.SECONDS)
+            .check(HealthCheckRequest.newBuilder().setService("").build());
+        Thread.sleep(500);
+        assertThat(waiting.isDone()).isFalse();
+        nodeProxy.heal();
+        assertThat(waiting.get(5, TimeUnit.SECONDS).getStatus()).isEqualTo(ServingStatus.SERVING);
+        assertThat(health(channel, "")).isEqualTo(ServingStatus.SERVING);
+        assertThat(nodeProxy.acceptedConnections()).isEqualTo(1); // never reconnected
       } finally {
         channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
       }

@@ -22,7 +22,7 @@ public final class TckMBeanServerBuilder extends MBeanServerBuilder {
   /** A delegate that reports the TCK's agent id as the server id. */
   static final class AgentIdDelegate extends MBeanServerDelegate {
     @Override
-    public String getMBeanServerId() {
+    public synchronized String getMBeanServerId() {
       return System.getProperty(AGENT_ID, "ShardcacheTckMBeanServer");
     }
   }
