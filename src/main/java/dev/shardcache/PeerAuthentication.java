@@ -1,7 +1,9 @@
 package dev.shardcache;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
+import static java.util.Objects.requireNonNull;
 
+import com.google.common.hash.HashCode;
 import com.google.protobuf.MessageLite;
 import io.grpc.ClientInterceptor;
 import io.grpc.ForwardingServerCall;
@@ -181,7 +183,11 @@ final class PeerAuthentication {
 
   /** Calls (or, for {@link Refusal#UNPROVEN_REPLY}, answers) refused for {@code reason}. */
   long rejectedCount(Refusal reason) {
-    return refused.get(reason).sum();
+    return counter(reason).sum();
+  }
+
+  private LongAdder counter(Refusal reason) {
+    return requireNonNull(refused.get(reason)); // the constructor put one for every Refusal
   }
 
   // ---------------------------------------------------------------- tokens
@@ -192,7 +198,7 @@ final class PeerAuthentication {
     random.nextBytes(nonce);
     java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(nonce);
     PeerToken unsigned = new PeerToken(millis, buffer.getLong(), buffer.getLong(), caller, target,
-        sha256(request), "");
+        HashCode.fromBytes(sha256(request)), "");
     return unsigned.withMac(sign(unsigned.signedText(method))).format();
   }
 
@@ -212,18 +218,24 @@ final class PeerAuthentication {
     return BASE64URL.encodeToString(macs.get().doFinal(message.getBytes(UTF_8)));
   }
 
-  /** The verdict on a call's headers: its token, or why it is refused. */
-  record Verdict(@Nullable PeerToken token, @Nullable Refusal refusal, String detail) {
-    static Verdict accept(PeerToken token) {
-      return new Verdict(token, null, "");
+  /** The verdict on a call's headers: either its token ({@link Accept}) or why it is refused. */
+  sealed interface Verdict permits Verdict.Accept, Verdict.Refuse {
+    /** The call may go on, with this token; its body is still to be checked. */
+    record Accept(PeerToken token) implements Verdict {
+      @Override
+      public @Nullable Refusal refusal() {
+        return null;
+      }
     }
 
-    static Verdict refuse(Refusal refusal, String detail) {
-      return new Verdict(null, refusal, detail);
-    }
+    /** The call is refused for {@code refusal}; {@code detail} says what was wrong, for the log. */
+    record Refuse(Refusal refusal, String detail) implements Verdict {}
 
-    boolean accepted() {
-      return refusal == null;
+    /** Why the call is refused, or null if it is accepted. */
+    @Nullable Refusal refusal();
+
+    default boolean accepted() {
+      return this instanceof Accept;
     }
   }
 
@@ -233,32 +245,32 @@ final class PeerAuthentication {
    */
   Verdict check(String method, @Nullable String text) {
     if (text == null) {
-      return Verdict.refuse(Refusal.MISSING, "no token");
+      return new Verdict.Refuse(Refusal.MISSING, "no token");
     }
     PeerToken token;
     try {
       token = PeerToken.parse(text);
     } catch (PeerToken.Unreadable e) {
-      return Verdict.refuse(e.otherVersion ? Refusal.OLD_VERSION : Refusal.MALFORMED, e.getMessage());
+      return new Verdict.Refuse(e.otherVersion ? Refusal.OLD_VERSION : Refusal.MALFORMED, e.getMessage());
     }
     byte[] expected = sign(token.signedText(method)).getBytes(UTF_8);
     if (!MessageDigest.isEqual(expected, token.mac().getBytes(UTF_8))) {
-      return Verdict.refuse(Refusal.SIGNATURE, "a MAC that is not this cluster's for " + method);
+      return new Verdict.Refuse(Refusal.SIGNATURE, "a MAC that is not this cluster's for " + method);
     }
     long now = clock.getAsLong();
     long skew = token.millis() - now; // no overflow: both are non-negative
     if (Math.abs(skew) > WINDOW.toMillis()) {
-      return Verdict.refuse(Refusal.STALE, "a token stamped " + skew + " ms from this node's clock");
+      return new Verdict.Refuse(Refusal.STALE, "a token stamped " + skew + " ms from this node's clock");
     }
     String me = self.get();
     if (me == null || !token.target().equalsIgnoreCase(me)) {
-      return Verdict.refuse(Refusal.WRONG_TARGET,
+      return new Verdict.Refuse(Refusal.WRONG_TARGET,
           "a token made for " + token.target() + " (this node is " + me + ")");
     }
     return switch (nonces.remember(token.nonceHigh(), token.nonceLow(), token.millis())) {
-      case FIRST -> Verdict.accept(token);
-      case SEEN -> Verdict.refuse(Refusal.REPLAY, "a token already used");
-      case FULL -> Verdict.refuse(Refusal.NONCE_CAPACITY, "no room for its nonce");
+      case FIRST -> new Verdict.Accept(token);
+      case SEEN -> new Verdict.Refuse(Refusal.REPLAY, "a token already used");
+      case FULL -> new Verdict.Refuse(Refusal.NONCE_CAPACITY, "no room for its nonce");
     };
   }
 
@@ -280,7 +292,7 @@ final class PeerAuthentication {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    return MessageDigest.isEqual(digest.digest(), token.digest());
+    return MessageDigest.isEqual(digest.digest(), token.digest().asBytes());
   }
 
   /** The proof a node that knows the secret gives in its answer to {@code token}. */
@@ -294,7 +306,7 @@ final class PeerAuthentication {
   }
 
   void count(Refusal reason) {
-    refused.get(reason).increment();
+    counter(reason).increment();
   }
 
   long now() {
@@ -334,13 +346,13 @@ final class PeerAuthentication {
         }
         String text = headers.get(TOKEN);
         Verdict verdict = check(method.getFullMethodName(), text);
-        if (!verdict.accepted()) {
+        if (verdict instanceof Verdict.Refuse denied) {
           // A node short of room for nonces still proves the secret: the token was good.
-          refuse(call, verdict.refusal(), verdict.detail(), null,
-              verdict.refusal() == Refusal.NONCE_CAPACITY ? reply(text) : null);
+          refuse(call, denied.refusal(), denied.detail(), null,
+              denied.refusal() == Refusal.NONCE_CAPACITY ? reply(text) : null);
           return new ServerCall.Listener<>() {};
         }
-        PeerToken token = verdict.token();
+        PeerToken token = ((Verdict.Accept) verdict).token(); // a Verdict is one or the other
         String answer = reply(text);
         ServerCall<Q, R> proving = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
           @Override

@@ -2,6 +2,7 @@ package dev.shardcache;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import com.google.common.hash.HashCode;
 import java.nio.ByteBuffer;
 import java.util.Base64;
 import org.jspecify.annotations.Nullable;
@@ -23,10 +24,12 @@ import org.jspecify.annotations.Nullable;
  *
  * Every field but {@code millis} is unpadded base64url ({@code caller} and {@code target} of their
  * UTF-8 bytes), so no field holds a dot and the method name, last in the signed text, cannot be
- * confused with a field. A token is at most {@value #MAX_CHARS} characters. Immutable.
+ * confused with a field. A token is at most {@value #MAX_CHARS} characters. Immutable: the digest is
+ * a {@link HashCode}, which copies the bytes it is made from and hands out copies, so two tokens
+ * are equal exactly when their header values are.
  */
 record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, String target,
-    byte[] digest, String mac) {
+    HashCode digest, String mac) {
 
   static final String VERSION = "v2";
   static final int MAX_CHARS = 1024;
@@ -44,10 +47,18 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
 
     /** Whether it is a token of another version, such as an older node's v1. */
     final boolean otherVersion;
+    private final String reason;
 
     Unreadable(String reason, boolean otherVersion) {
       super(reason, null, false, false);
+      this.reason = reason;
       this.otherVersion = otherVersion;
+    }
+
+    /** Why the token cannot be read; never null, unlike a Throwable's message in general. */
+    @Override
+    public String getMessage() {
+      return reason;
     }
   }
 
@@ -61,7 +72,7 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
     return VERSION + "." + millis + "." + ENCODER.encodeToString(nonce)
         + "." + ENCODER.encodeToString(caller.getBytes(UTF_8))
         + "." + ENCODER.encodeToString(target.getBytes(UTF_8))
-        + "." + ENCODER.encodeToString(digest);
+        + "." + ENCODER.encodeToString(digest.asBytes());
   }
 
   /** The header value. */
@@ -106,7 +117,7 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
     ByteBuffer nonce = ByteBuffer.wrap(decode(parts[2], NONCE_BYTES, NONCE_BYTES, "nonce"));
     String caller = new String(decode(parts[3], 1, MAX_ADDRESS_BYTES, "caller"), UTF_8);
     String target = new String(decode(parts[4], 1, MAX_ADDRESS_BYTES, "target"), UTF_8);
-    byte[] digest = decode(parts[5], DIGEST_BYTES, DIGEST_BYTES, "digest");
+    HashCode digest = HashCode.fromBytes(decode(parts[5], DIGEST_BYTES, DIGEST_BYTES, "digest"));
     decode(parts[6], DIGEST_BYTES, DIGEST_BYTES, "mac"); // the form only; compared as text
     return new PeerToken(millis, nonce.getLong(), nonce.getLong(), caller, target, digest, parts[6]);
   }
@@ -128,16 +139,6 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
 
   private static String abbreviate(String s) {
     return s.length() <= 8 ? s : s.substring(0, 8) + "...";
-  }
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof PeerToken other && other.format().equals(format());
-  }
-
-  @Override
-  public int hashCode() {
-    return format().hashCode();
   }
 
   @Override

@@ -40,7 +40,6 @@ final class SeenNonces {
 
   private final long capacity;
   private final long keepMillis;
-  private final LongSupplier clockMillis;
   private final Cache<Nonce, Long> seen;
 
   /**
@@ -51,7 +50,8 @@ final class SeenNonces {
   SeenNonces(long capacity, Duration keep, LongSupplier clockMillis) {
     this.capacity = capacity;
     this.keepMillis = keep.toMillis();
-    this.clockMillis = clockMillis;
+    // The clock is read once per nonce, to turn its keep-until time into a duration; Caffeine
+    // counts that duration on its own monotonic ticker, so stepping the clock cannot shorten it.
     this.seen = Caffeine.newBuilder()
         .maximumSize(2 * capacity)
         .expireAfter(Expiry.creating((Nonce nonce, Long until) ->
