@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Predicate;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Reads the structure of a Java serialization stream, without loading a class or building an
@@ -108,10 +109,18 @@ final class SerializedGraph {
 
     /** Whether the stream broke the grammar (rather than a limit). */
     final boolean malformed;
+    private final String reason;
 
     Refused(String reason, boolean malformed) {
       super(reason, null, false, false);
+      this.reason = reason;
       this.malformed = malformed;
+    }
+
+    /** Why the stream is refused; never null, unlike a Throwable's message in general. */
+    @Override
+    public String getMessage() {
+      return reason;
     }
   }
 
@@ -120,10 +129,14 @@ final class SerializedGraph {
     final byte[] name;
     int flags;
     byte[] fieldTypes = new byte[0];
-    Desc parent;
+    /** The superclass's descriptor; null for the topmost serializable class. */
+    @Nullable Desc parent;
     boolean complete;
-    /** Whether keys of this class are ordered, not compared, when their hashes collide; lazily. */
-    Boolean comparable;
+    /**
+     * Whether keys of this class are ordered, not compared, when their hashes collide; null until
+     * a key of the class is met and the predicate asked.
+     */
+    @Nullable Boolean comparable;
 
     Desc(byte[] name) {
       this.name = name;
@@ -146,7 +159,7 @@ final class SerializedGraph {
   private final List<Desc> descs = new ArrayList<>();
   private int nodeCount;
   /** Each node's class, for objects; null for strings, arrays, enum constants and classes. */
-  private Desc[] nodeClass = new Desc[64];
+  private @Nullable Desc[] nodeClass = new Desc[64];
   private int[] edgeFrom = new int[64];
   private int[] edgeTo = new int[64];
   private int edgeCount;
@@ -154,10 +167,6 @@ final class SerializedGraph {
   private int[] keyNode = new int[16];
   private boolean[] keyProbed = new boolean[16];
   private int keyCount;
-  /** The children of node n are children[first[n] .. first[n + 1]), once the stream is read. */
-  private int[] first;
-  private int[] children;
-  private long[] expansion;
 
   private SerializedGraph(byte[] in, Limits limits, Predicate<String> comparableKey) {
     this.in = in;
@@ -187,9 +196,10 @@ final class SerializedGraph {
     }
     int root = graph.readContent(0);
     if (root != NONE) {
-      graph.index();
-      graph.checkExpansion(root);
-      graph.checkComparisons();
+      int[] first = graph.firstChildren();
+      int[] children = graph.children(first);
+      long[] expansion = graph.checkExpansion(root, first, children);
+      graph.checkComparisons(first, expansion);
     }
   }
 
@@ -217,30 +227,31 @@ final class SerializedGraph {
       throw limit("the stream has more than " + maxReferences + " object references");
     }
     pos++;
-    switch (tc) {
-      case TC_NULL:
-        return NONE;
-      case TC_REFERENCE: {
+    return switch (tc) {
+      case TC_NULL -> NONE;
+      case TC_REFERENCE -> {
         int handle = handle(i4());
-        return handle >= 0 ? handle : NONE;
+        yield handle >= 0 ? handle : NONE;
       }
-      case TC_CLASS:
+      case TC_CLASS -> {
         readClassDesc(depth, false);
-        return newNode(null);
-      case TC_CLASSDESC:
-      case TC_PROXYCLASSDESC:
+        yield newNode(null);
+      }
+      case TC_CLASSDESC, TC_PROXYCLASSDESC -> {
         pos--;
         readClassDesc(depth, false);
-        return NONE;
-      case TC_STRING:
+        yield NONE;
+      }
+      case TC_STRING -> {
         skip(u2());
-        return newNode(null);
-      case TC_LONGSTRING:
+        yield newNode(null);
+      }
+      case TC_LONGSTRING -> {
         skip(i8());
-        return newNode(null);
-      case TC_ARRAY:
-        return readArray(depth);
-      case TC_ENUM: {
+        yield newNode(null);
+      }
+      case TC_ARRAY -> readArray(depth);
+      case TC_ENUM -> {
         requireDesc(readClassDesc(depth, false));
         int node = newNode(null);
         byte nameTag = u1();
@@ -252,17 +263,16 @@ final class SerializedGraph {
           throw malformed("an enum constant without a name");
         }
         newNode(null);
-        return node;
+        yield node;
       }
-      case TC_OBJECT: {
+      case TC_OBJECT -> {
         Desc desc = requireDesc(readClassDesc(depth, false));
         int node = newNode(desc);
         readClassData(node, desc, depth);
-        return node;
+        yield node;
       }
-      default:
-        throw malformed(String.format("type code 0x%02X where an object was expected", tc));
-    }
+      default -> throw malformed(String.format("type code 0x%02X where an object was expected", tc));
+    };
   }
 
   private int readArray(int depth) throws Refused {
@@ -287,10 +297,11 @@ final class SerializedGraph {
   }
 
   /**
-   * A class descriptor: new, a reference to one, or null. {@code depth} is the depth of the
-   * object it describes; its superclass is read one level deeper, as ObjectInputStream does.
+   * A class descriptor: new, a reference to one, or null (TC_NULL: no class, or no serializable
+   * superclass). {@code depth} is the depth of the object it describes; its superclass is read one
+   * level deeper, as ObjectInputStream does.
    */
-  private Desc readClassDesc(int depth, boolean superclass) throws Refused {
+  private @Nullable Desc readClassDesc(int depth, boolean superclass) throws Refused {
     byte tc = u1();
     if (tc == TC_NULL) {
       return null;
@@ -298,16 +309,16 @@ final class SerializedGraph {
     if (superclass && depth > maxDepth) {
       throw limit("objects are nested more than " + maxDepth + " levels deep");
     }
-    switch (tc) {
-      case TC_REFERENCE: {
+    return switch (tc) {
+      case TC_REFERENCE -> {
         int handle = handle(i4());
         Desc desc = handle <= -2 ? descs.get(-handle - 2) : null;
         if (desc == null || !desc.complete) {
           throw malformed("a reference to a class descriptor that is not one");
         }
-        return desc;
+        yield desc;
       }
-      case TC_CLASSDESC: {
+      case TC_CLASSDESC -> {
         byte[] name = bytes(u2());
         skip(8); // serialVersionUID
         Desc desc = newDesc(name);
@@ -330,9 +341,9 @@ final class SerializedGraph {
         readAnnotation(NONE, depth, NO_KEYS);
         desc.parent = readSuperclass(depth);
         desc.complete = true;
-        return desc;
+        yield desc;
       }
-      case TC_PROXYCLASSDESC: {
+      case TC_PROXYCLASSDESC -> {
         Desc desc = newDesc(new byte[0]);
         desc.flags = SC_SERIALIZABLE;
         int interfaces = i4();
@@ -345,14 +356,13 @@ final class SerializedGraph {
         readAnnotation(NONE, depth, NO_KEYS);
         desc.parent = readSuperclass(depth);
         desc.complete = true;
-        return desc;
+        yield desc;
       }
-      default:
-        throw malformed(String.format("type code 0x%02X where a class descriptor was expected", tc));
-    }
+      default -> throw malformed(String.format("type code 0x%02X where a class descriptor was expected", tc));
+    };
   }
 
-  private Desc readSuperclass(int depth) throws Refused {
+  private @Nullable Desc readSuperclass(int depth) throws Refused {
     if (++references > maxReferences) {
       throw limit("the stream has more than " + maxReferences + " object references");
     }
@@ -363,23 +373,21 @@ final class SerializedGraph {
   private void readTypeName() throws Refused {
     byte tc = u1();
     switch (tc) {
-      case TC_NULL:
-        return;
-      case TC_REFERENCE:
+      case TC_NULL -> {} // no type name
+      case TC_REFERENCE -> {
         if (handle(i4()) < 0) {
           throw malformed("a field type that is not a string");
         }
-        return;
-      case TC_STRING:
+      }
+      case TC_STRING -> {
         skip(u2());
         newNode(null);
-        return;
-      case TC_LONGSTRING:
+      }
+      case TC_LONGSTRING -> {
         skip(i8());
         newNode(null);
-        return;
-      default:
-        throw malformed(String.format("type code 0x%02X where a field type was expected", tc));
+      }
+      default -> throw malformed(String.format("type code 0x%02X where a field type was expected", tc));
     }
   }
 
@@ -460,7 +468,8 @@ final class SerializedGraph {
 
   // ------------------------------------------------------------------ the graph
 
-  private int newNode(Desc desc) {
+  /** A new node, of class {@code desc} for an object, null for other contents. */
+  private int newNode(@Nullable Desc desc) {
     int node = nodeCount++;
     if (node == nodeClass.length) {
       nodeClass = Arrays.copyOf(nodeClass, node * 2);
@@ -517,29 +526,38 @@ final class SerializedGraph {
     edgeCount++;
   }
 
-  /** Lays the edges out by node: children[first[n] .. first[n + 1]). */
-  private void index() {
-    first = new int[nodeCount + 1];
+  /**
+   * Where each node's children start in the array {@link #children(int[])} lays out; one element
+   * longer than the nodes, so that node n's children end where node n + 1's start.
+   */
+  private int[] firstChildren() {
+    int[] first = new int[nodeCount + 1];
     for (int e = 0; e < edgeCount; e++) {
       first[edgeFrom[e] + 1]++;
     }
     for (int n = 0; n < nodeCount; n++) {
       first[n + 1] += first[n];
     }
-    children = new int[edgeCount];
+    return first;
+  }
+
+  /** The edges' targets laid out by node: node n's children are {@code [first[n], first[n + 1])}. */
+  private int[] children(int[] first) {
+    int[] children = new int[edgeCount];
     int[] fill = Arrays.copyOf(first, nodeCount);
     for (int e = 0; e < edgeCount; e++) {
       children[fill[edgeFrom[e]]++] = edgeTo[e];
     }
+    return children;
   }
 
   /**
    * Counts the nodes of the graph unfolded from {@code root} into a tree, depth first without
    * recursion (a chain of references can be as long as the stream), each node's count kept once.
-   * Nodes not reachable from the root keep an expansion of 0.
+   * Returns each node's expansion; nodes not reachable from the root have 0.
    */
-  private void checkExpansion(int root) throws Refused {
-    expansion = new long[nodeCount];
+  private long[] checkExpansion(int root, int[] first, int[] children) throws Refused {
+    long[] expansion = new long[nodeCount];
     byte[] state = new byte[nodeCount]; // 0 not seen, 1 on the path being unfolded, 2 counted
     int[] path = new int[nodeCount];
     int[] next = new int[nodeCount];
@@ -574,6 +592,7 @@ final class SerializedGraph {
             + " to it), are more than " + maxExpansion + ", so hashing them would take too long");
       }
     }
+    return expansion;
   }
 
   /**
@@ -582,7 +601,7 @@ final class SerializedGraph {
    * {@code e} is their expansion (plus {@link #TREE_BIN_OVERHEAD} each in a tree bin); refused if
    * the sum over the tables is over the limit.
    */
-  private void checkComparisons() throws Refused {
+  private void checkComparisons(int[] first, long[] expansion) throws Refused {
     if (keyCount == 0) {
       return;
     }
@@ -593,8 +612,9 @@ final class SerializedGraph {
       if (expansion[keyTable[k]] == 0) {
         continue; // not part of the value
       }
-      if (!keyProbed[k] && (nodeClass[node] == null || first[node] == first[node + 1]
-          || isComparable(nodeClass[node]))) {
+      Desc keyClass = nodeClass[node];
+      if (!keyProbed[k] && (keyClass == null || first[node] == first[node + 1]
+          || isComparable(keyClass))) {
         // A string, a number, an array (compared by identity), or a key ordered when colliding.
         continue;
       }
@@ -637,7 +657,7 @@ final class SerializedGraph {
     };
   }
 
-  private Desc requireDesc(Desc desc) throws Refused {
+  private Desc requireDesc(@Nullable Desc desc) throws Refused {
     if (desc == null) {
       throw malformed("an object without a class descriptor");
     }
