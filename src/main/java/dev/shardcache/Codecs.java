@@ -58,7 +58,9 @@ public final class Codecs {
    * {@code java.time}, {@code UUID}, the standard lists, sets and maps), or matches one of
    * {@code allowed}: class names or {@link java.io.ObjectInputFilter} patterns such as
    * {@code "com.example.model.*"} (one package) or {@code "com.example.**"} (and its
-   * subpackages). Anything else fails with a {@link CodecException} before it is instantiated.
+   * subpackages). Anything else fails with a {@link CodecException} before it is instantiated, as
+   * does a stream over the fixed limits on depth, size and hashing work that bound its decoding
+   * cost (20 levels, 100,000 references; see the README's Security section).
    *
    * <p>Use it for values of arbitrary application types (annotated methods' results). Prefer
    * {@link #utf8()}, {@link #longs()} or {@link #protobuf} where they fit: they are smaller and

@@ -161,6 +161,9 @@ public final class ShardcacheNode implements AutoCloseable {
     PeerAuthentication auth = started.authentication();
     String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost,
         advertisePort > 0 ? advertisePort : started.port()).toString();
+    if (auth != null) {
+      auth.identify(self); // tokens name the target they are for, and the caller
+    }
     Cluster joined;
     try {
       joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
