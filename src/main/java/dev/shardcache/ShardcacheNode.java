@@ -215,10 +215,7 @@ public final class ShardcacheNode implements AutoCloseable {
     maintenance.runNow();
   }
 
-  /**
-   * Returns the writes and near-cache invalidations queued for peers and not yet delivered,
-   * including hinted writes held for unreachable peers.
-   */
+  /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
   public long replicationBacklog() {
     return runningCluster().replicator().backlog();
   }
