@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import static dev.shardcache.TestClusters.internals;
+import static dev.shardcache.TestClusters.loader;
 import static java.nio.charset.StandardCharsets.UTF_8;
 
 import com.google.protobuf.ByteString;
@@ -12,6 +14,7 @@ import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
+import dev.shardcache.testing.TestCluster;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -60,7 +63,7 @@ import org.jspecify.annotations.Nullable;
  *       others still go through, as with a one-way partition); heal forwards again.
  *   <li><b>stop</b> node i (its shard, hints and clock are lost) and later <b>restart</b> it: a new,
  *       empty {@link ShardcacheNode} on the same listen port behind the same proxy, re-joined with
- *       {@code setPeers} on all nodes ({@link ReplicatedCluster#restart}). A stopped node may stay
+ *       {@code setPeers} on all nodes ({@link TestCluster#restart}). A stopped node may stay
  *       stopped for any number of actions.
  *   <li><b>pause</b> 30 ms, 0.5 s or 2 s (2 s is long enough for the phi-accrual detectors to drop
  *       a cut or stopped node from the rings, 0.5 s usually not), and <b>maintain</b>: one
@@ -420,7 +423,7 @@ class ClusterConvergenceProperties {
 
   /** The cluster under test, what the test did to it, and the model of the writes. */
   static final class World implements AutoCloseable {
-    final ReplicatedCluster cluster = new ReplicatedCluster(NODES, REPLICATION_FACTOR, true, false);
+    final TestCluster cluster = TestClusters.replicated(NODES, REPLICATION_FACTOR, true, false);
     final boolean[] stopped = new boolean[NODES];
     final boolean[] cut = new boolean[NODES];
     final Map<String, List<Issued>> writes = new LinkedHashMap<>();
@@ -534,7 +537,7 @@ class ClusterConvergenceProperties {
       spaceWrites(); // a stored load is versioned when it starts, like a write
       int[] loadsBefore = new int[NODES];
       for (int i = 0; i < NODES; i++) {
-        loadsBefore[i] = cluster.loaders.get(i).calls(key);
+        loadsBefore[i] = loader(cluster, i).calls(key);
       }
       String outcome;
       long lo = System.currentTimeMillis();
@@ -547,7 +550,7 @@ class ClusterConvergenceProperties {
       long hi = versionCeiling();
       lastWriteEndNanos = System.nanoTime();
       for (int i = 0; i < NODES; i++) {
-        if (cluster.loaders.get(i).calls(key) > loadsBefore[i]) {
+        if (loader(cluster, i).calls(key) > loadsBefore[i]) {
           int id = ++seq;
           String loaded = RecordingLoader.valueOf(key, cluster.node(i).address());
           writes.get(key).add(new Issued(id, Kind.LOAD, loaded, false, lo, hi));
@@ -610,13 +613,13 @@ class ClusterConvergenceProperties {
           .setWriter(Version.writerId(sender))
           .build();
       ReplicateRequest request = ReplicateRequest.newBuilder()
-          .addBatches(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE).addEntries(entry))
+          .addBatches(CacheBatch.newBuilder().setCache(TestClusters.KV).addEntries(entry))
           .setCaller(sender)
           .build();
       String target = far
           ? "127.0.0.1:" + cluster.listenPort(n)
           : cluster.node(n).address();
-      long refusedBefore = cluster.internals(n).futureVersionsRefused();
+      long refusedBefore = internals(cluster, n).futureVersionsRefused();
       Status status = replicate(target, request);
       lastWriteEndNanos = System.nanoTime();
       String outcome = status.getCode()
@@ -627,11 +630,11 @@ class ClusterConvergenceProperties {
         if (status.getCode() != Status.Code.INVALID_ARGUMENT) {
           unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
               + " was not refused with INVALID_ARGUMENT: " + outcome);
-        } else if (cluster.internals(n).futureVersionsRefused() <= refusedBefore) {
+        } else if (internals(cluster, n).futureVersionsRefused() <= refusedBefore) {
           unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
               + " was refused but not counted in futureVersionsRefused");
         }
-        Versioned<String> held = cluster.internals(n).peek(key);
+        Versioned<String> held = internals(cluster, n).peek(key);
         if (held != null && value.equals(held.value())) {
           unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead is held by n" + n);
         }
@@ -695,14 +698,14 @@ class ClusterConvergenceProperties {
     }
 
     void cut(int i) {
-      cluster.proxies.get(i).cut();
+      cluster.proxy(i).cut();
       cut[i] = true;
       cuts++;
       record("cut n" + i);
     }
 
     void heal(int i) {
-      cluster.proxies.get(i).heal();
+      cluster.proxy(i).heal();
       cut[i] = false;
       record("heal n" + i);
     }
@@ -867,7 +870,7 @@ class ClusterConvergenceProperties {
                   : allowed.stream().map(w -> w.describe(startedMillis)).toList()));
         }
         for (int i = 0; i < NODES; i++) {
-          Versioned<String> copy = cluster.internals(i).peek(key);
+          Versioned<String> copy = internals(cluster, i).peek(key);
           if (copy != null && refusedValues.contains(copy.value())) {
             problems.add(key + ": n" + i + " holds " + copy
                 + ", which was put far ahead and refused");
@@ -902,7 +905,7 @@ class ClusterConvergenceProperties {
     }
 
     private @Nullable Versioned<String> copyOn(String address, String key) {
-      return cluster.internals(cluster.indexOf(address)).peek(key);
+      return internals(cluster, cluster.indexOf(address)).peek(key);
     }
 
     private String describe(String address, @Nullable Versioned<String> copy) {
@@ -922,7 +925,7 @@ class ClusterConvergenceProperties {
         for (int i = 0; i < NODES; i++) {
           ShardcacheNode node = cluster.node(i);
           text.append("\n      n").append(i).append(": ")
-              .append(node.isRunning() ? String.valueOf(cluster.internals(i).peek(entry.getKey())) : "stopped");
+              .append(node.isRunning() ? String.valueOf(internals(cluster, i).peek(entry.getKey())) : "stopped");
         }
       }
       return text.toString();

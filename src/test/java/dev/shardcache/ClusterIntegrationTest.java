@@ -1,9 +1,13 @@
 package dev.shardcache;
 
+import static dev.shardcache.TestClusters.loader;
+import static dev.shardcache.TestClusters.recordingCache;
+import static dev.shardcache.TestClusters.totalLoads;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -15,12 +19,16 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Three or more real nodes on 127.0.0.1 talking real gRPC: the distributed behaviour of issue 2. */
 class ClusterIntegrationTest {
+  private static final String CACHE = "users";
 
+  /** The nodes' ticker: it moves only when a test advances it. */
+  private final FakeTicker ticker = new FakeTicker();
   private TestCluster cluster;
   private ExecutorService pool;
 
@@ -36,7 +44,7 @@ class ClusterIntegrationTest {
 
   @Test
   void everyNodeAgreesOnOwnersAndKeysAreLoadedOnTheirOwner() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     for (int k = 0; k < 90; k++) {
       String key = "user:" + k;
       String owner = cluster.cache(0).ownerOf(key);
@@ -46,12 +54,12 @@ class ClusterIntegrationTest {
       String value = cluster.cache(k % 3).get(key);
       assertThat(value).isEqualTo(RecordingLoader.valueOf(key, owner));
     }
-    assertThat(cluster.totalLoads()).isEqualTo(90);
+    assertThat(totalLoads(cluster)).isEqualTo(90);
     long held = 0;
     for (int i = 0; i < 3; i++) {
       // Each node holds exactly the keys it loaded, which are the keys it owns.
-      assertThat(cluster.cache(i).localSize()).isEqualTo(cluster.loader(i).calls());
-      assertThat(cluster.loader(i).calls()).as("node %s owns some keys", i).isPositive();
+      assertThat(cluster.cache(i).localSize()).isEqualTo(loader(cluster, i).calls());
+      assertThat(loader(cluster, i).calls()).as("node %s owns some keys", i).isPositive();
       held += cluster.cache(i).localSize();
     }
     assertThat(held).isEqualTo(90);
@@ -60,14 +68,14 @@ class ClusterIntegrationTest {
     for (int k = 0; k < 90; k++) {
       cluster.cache((k + 1) % 3).get("user:" + k);
     }
-    assertThat(cluster.totalLoads()).isEqualTo(90);
+    assertThat(totalLoads(cluster)).isEqualTo(90);
   }
 
   @Test
   void concurrentMissesFromAllNodesLoadOnceForTheWholeCluster() throws Exception {
-    cluster = new TestCluster(3, b -> b);
-    for (RecordingLoader loader : cluster.loaders) {
-      loader.withDelay(300);
+    cluster = startCluster(3);
+    for (int i = 0; i < 3; i++) {
+      loader(cluster, i).withDelay(300);
     }
     pool = Executors.newFixedThreadPool(48);
     for (int round = 0; round < 3; round++) {
@@ -86,14 +94,14 @@ class ClusterIntegrationTest {
       for (Future<String> read : reads) {
         assertThat(read.get(30, TimeUnit.SECONDS)).isEqualTo(expected);
       }
-      assertThat(cluster.totalLoads(key)).as("loader calls for %s", key).isEqualTo(1);
+      assertThat(totalLoads(cluster, key)).as("loader calls for %s", key).isEqualTo(1);
     }
   }
 
   @Test
   void callersOnOneNodeShareOneRemoteCall() throws Exception {
-    cluster = new TestCluster(3);
-    cluster.loader(1).withDelay(300);
+    cluster = startCluster(3);
+    loader(cluster, 1).withDelay(300);
     String key = cluster.keyOwnedBy(1, "shared:");
     CacheStats before = cluster.cache(0).stats();
     List<CompletableFuture<String>> reads = new ArrayList<>();
@@ -104,12 +112,12 @@ class ClusterIntegrationTest {
       assertThat(read.get(30, TimeUnit.SECONDS)).isEqualTo(RecordingLoader.valueOf(key, cluster.node(1).address()));
     }
     assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(1);
-    assertThat(cluster.totalLoads(key)).isEqualTo(1);
+    assertThat(totalLoads(cluster, key)).isEqualTo(1);
   }
 
   @Test
   void writesThroughAnyNodeAreSeenThroughEveryNode() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     for (int k = 0; k < 30; k++) {
       String key = "w:" + k;
       cluster.cache(k % 3).put(key, "written-" + k);
@@ -125,12 +133,12 @@ class ClusterIntegrationTest {
       assertThat(cluster.cache((k + 2) % 3).get(key))
           .isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
     }
-    assertThat(cluster.totalLoads()).isEqualTo(30);
+    assertThat(totalLoads(cluster)).isEqualTo(30);
   }
 
   @Test
   void compareAndSetIsAtomicOnTheOwner() throws Exception {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     String key = cluster.keyOwnedBy(2, "cas:");
     assertThat(cluster.cache(0).compareAndSet(key, null, "first")).isTrue();
     assertThat(cluster.cache(1).compareAndSet(key, null, "second")).isFalse();
@@ -166,14 +174,14 @@ class ClusterIntegrationTest {
 
   @Test
   void getWithALoaderStoresTheFirstValueOnTheOwner() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     String key = cluster.keyOwnedBy(1, "callable:");
     assertThat(cluster.cache(0).get(key, k -> "from-0")).isEqualTo("from-0");
     assertThat(cluster.cache(2).get(key, k -> "from-2")).isEqualTo("from-0");
     assertThat(cluster.cache(1).getIfPresent(key)).isEqualTo("from-0");
     String owned = cluster.keyOwnedBy(0, "callable:");
     assertThat(cluster.cache(0).get(owned, k -> "local")).isEqualTo("local");
-    assertThat(cluster.totalLoads()).isZero(); // the cache's own loader was never used
+    assertThat(totalLoads(cluster)).isZero(); // the cache's own loader was never used
     assertThatThrownBy(() -> cluster.cache(0).get("callable:x", k -> null))
         .isInstanceOf(CacheLoadException.class);
   }
@@ -181,8 +189,8 @@ class ClusterIntegrationTest {
   /** Regression: an owner's load that lost to a newer compare-and-set answered its own value. */
   @Test
   void aLoadThatLosesToANewerWriteAnswersTheWinner() throws Exception {
-    cluster = new TestCluster(2);
-    cluster.loader(1).withDelay(500);
+    cluster = startCluster(2);
+    loader(cluster, 1).withDelay(500);
     String key = cluster.keyOwnedBy(1, "race:");
     CompletableFuture<String> ownerRead = cluster.cache(1).getAsync(key); // loads slowly on the owner
     Thread.sleep(100);
@@ -194,7 +202,7 @@ class ClusterIntegrationTest {
 
   @Test
   void invalidateAllClearsEveryMember() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     for (int k = 0; k < 60; k++) {
       cluster.cache(0).get("all:" + k);
     }
@@ -206,7 +214,7 @@ class ClusterIntegrationTest {
       assertThat(cluster.cache(i).localSize()).isZero();
     }
     assertThat(cluster.cache(2).get("all:1")).endsWith("@" + cluster.cache(2).ownerOf("all:1"));
-    assertThat(cluster.totalLoads()).isEqualTo(61);
+    assertThat(totalLoads(cluster)).isEqualTo(61);
 
     cluster.node(2).close();
     assertThatThrownBy(() -> cluster.cache(0).invalidateAll())
@@ -216,7 +224,7 @@ class ClusterIntegrationTest {
 
   @Test
   void getAllMakesOneCallPerOwnerNode() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     List<String> keys = new ArrayList<>();
     for (int k = 0; k < 300; k++) {
       keys.add("batch:" + k);
@@ -233,7 +241,7 @@ class ClusterIntegrationTest {
     // also ask the keys' earlier holders for a copy: those Fetch calls are not reads.)
     assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()
         - (fetchCalls(0) - fetchesBefore)).isEqualTo(2);
-    assertThat(cluster.totalLoads()).isEqualTo(300);
+    assertThat(totalLoads(cluster)).isEqualTo(300);
 
     // A second getAll through another node finds everything cached.
     CacheStats before1 = cluster.cache(1).stats();
@@ -241,12 +249,12 @@ class ClusterIntegrationTest {
     assertThat(cluster.cache(1).getAll(keys)).isEqualTo(values);
     assertThat(cluster.cache(1).stats().minus(before1).remoteCallCount()
         - (fetchCalls(1) - fetchesBefore1)).isEqualTo(2);
-    assertThat(cluster.totalLoads()).isEqualTo(300);
+    assertThat(totalLoads(cluster)).isEqualTo(300);
   }
 
   @Test
   void getAllSplitsBatchesOverTheBatchLimit() {
-    cluster = new TestCluster(2);
+    cluster = startCluster(2);
     List<String> keys = new ArrayList<>();
     for (int k = 0; keys.size() < CacheConfig.MAX_KEYS_PER_BATCH + 10; k++) {
       String key = "big:" + k;
@@ -261,7 +269,7 @@ class ClusterIntegrationTest {
 
   @Test
   void aStoppedNodeCostsOneFailedCallThenReadsLoadLocally() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     String deadKey = cluster.keyOwnedBy(2, "dead:");
     String deadAddress = cluster.node(2).address();
     assertThat(cluster.cache(0).get(deadKey)).endsWith("@" + cluster.node(2).address());
@@ -289,7 +297,7 @@ class ClusterIntegrationTest {
     // in an orderly way and handed its one entry, deadKey's, to its holder without node 2, which
     // may be node 0.)
     assertThat(cluster.cache(0).localSize())
-        .isBetween((long) cluster.loader(0).calls() - 20, (long) cluster.loader(0).calls() - 19);
+        .isBetween((long) loader(cluster, 0).calls() - 20, (long) loader(cluster, 0).calls() - 19);
 
     // Keys of live nodes are unaffected.
     String liveKey = cluster.keyOwnedBy(1, "alive:");
@@ -302,7 +310,7 @@ class ClusterIntegrationTest {
         .hasMessageContaining("not applied");
 
     // After the back-off a background probe goes out; callers never wait for it.
-    cluster.ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
+    ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
     CacheStats beforeProbe = cluster.cache(0).stats();
     cluster.cache(0).get(keysOfDeadNode.get(0));
     cluster.cache(0).get(keysOfDeadNode.get(1));
@@ -317,7 +325,7 @@ class ClusterIntegrationTest {
 
   @Test
   void aPeerThatComesBackIsUsedAgainAfterTheBackOff() throws Exception {
-    cluster = new TestCluster(2);
+    cluster = startCluster(2);
     String key = cluster.keyOwnedBy(1, "flap:");
     String address = cluster.node(1).address();
     int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
@@ -327,10 +335,10 @@ class ClusterIntegrationTest {
     // A new process on the same address: the peer is back.
     try (ShardcacheNode reborn = ShardcacheNode.builder().listen("127.0.0.1", port).build()) {
       RecordingLoader loader = new RecordingLoader(address);
-      reborn.cache(TestCluster.CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(loader).build());
+      reborn.cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(loader).build());
       reborn.start();
-      reborn.setPeers(cluster.addresses());
-      cluster.ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
+      reborn.setPeers(cluster.runningAddresses());
+      ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
       // The first read after the back-off starts a probe and loads locally; once the probe has
       // answered, reads go to the peer again.
       await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
@@ -341,7 +349,7 @@ class ClusterIntegrationTest {
 
   @Test
   void aNodeAddedAtRunTimeTakesOverOnlyTheKeysThatMoveToIt() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     List<String> keys = new ArrayList<>();
     Map<String, String> ownerBefore = new HashMap<>();
     for (int k = 0; k < 2_000; k++) {
@@ -350,9 +358,9 @@ class ClusterIntegrationTest {
       ownerBefore.put(key, cluster.cache(0).ownerOf(key));
     }
     cluster.cache(0).getAll(keys);
-    assertThat(cluster.totalLoads()).isEqualTo(2_000);
+    assertThat(totalLoads(cluster)).isEqualTo(2_000);
 
-    int added = cluster.addNode();
+    int added = cluster.add();
     String newcomer = cluster.node(added).address();
     cluster.joinAll();
 
@@ -373,15 +381,15 @@ class ClusterIntegrationTest {
     // Moved keys are handed to the newcomer (or fetched by it on a miss), not loaded again.
     cluster.cache(1).getAll(keys);
     System.out.printf("rebalancing: 4th member joined a warm 3-member cluster of 2000 keys;"
-        + " %d keys moved to it, %d reloaded (%.2f%%)%n", moved, cluster.totalLoads() - 2_000,
-        100.0 * (cluster.totalLoads() - 2_000) / 2_000);
-    assertThat(cluster.loader(added).calls()).isZero();
+        + " %d keys moved to it, %d reloaded (%.2f%%)%n", moved, totalLoads(cluster) - 2_000,
+        100.0 * (totalLoads(cluster) - 2_000) / 2_000);
+    assertThat(loader(cluster, added).calls()).isZero();
     long handedOff = 0;
     for (int i = 0; i < added; i++) {
       handedOff += cluster.node(i).handedOffEntries();
     }
     assertThat(handedOff).as("entries streamed to the newcomer").isPositive();
-    assertThat(cluster.totalLoads()).isEqualTo(2_000);
+    assertThat(totalLoads(cluster)).isEqualTo(2_000);
 
     // The old owners dropped the keys they lost, so nothing stale is left to resurface.
     await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
@@ -399,7 +407,7 @@ class ClusterIntegrationTest {
    */
   @Test
   void aReadReachingANonHolderIsPassedOnOnceToTheHolderUnderItsRing() {
-    cluster = new TestCluster(3);
+    cluster = startCluster(3);
     String a = cluster.node(0).address();
     String b = cluster.node(1).address();
     String c = cluster.node(2).address();
@@ -416,13 +424,13 @@ class ClusterIntegrationTest {
     CacheStats cBefore = cluster.cache(2).stats();
     assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, c));
     assertThat(cluster.cache(2).stats().minus(cBefore).peerRequestCount()).isEqualTo(1);
-    assertThat(cluster.totalLoads(key)).isEqualTo(1);
+    assertThat(totalLoads(cluster, key)).isEqualTo(1);
     assertThat(a).isNotEqualTo(b);
   }
 
   @Test
   void nearCacheServesHotRemoteKeysWithoutACall() {
-    cluster = new TestCluster(2, b -> b.nearCache(100, Duration.ofMinutes(1)));
+    cluster = startCluster(2, config -> config.nearCache(100, Duration.ofMinutes(1)));
     String key = cluster.keyOwnedBy(1, "hot:");
     CacheStats before = cluster.cache(0).stats();
     for (int i = 0; i < 50; i++) {
@@ -439,7 +447,7 @@ class ClusterIntegrationTest {
 
   @Test
   void anUnknownCacheOnThePeerIsAClearError() throws Exception {
-    cluster = new TestCluster(2);
+    cluster = startCluster(2);
     DistributedCache<String, String> orphan =
         cluster.node(0).cache("orders", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> "x").build());
     String key = null;
@@ -460,7 +468,7 @@ class ClusterIntegrationTest {
 
   @Test
   void aLoaderFailureOnTheOwnerReachesTheCallerAndIsNotCached() {
-    cluster = new TestCluster(2);
+    cluster = startCluster(2);
     ShardcacheNode failing = cluster.node(1);
     DistributedCache<String, String> flaky0 = cluster.node(0).cache("flaky",
         CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> {
@@ -492,5 +500,18 @@ class ClusterIntegrationTest {
 
   private long fetchCalls(int node) {
     return ((DefaultDistributedCache<?, ?>) cluster.cache(node)).fetchCallCount();
+  }
+
+  /** Started and joined nodes, each with a {@link #CACHE} whose loader records its calls. */
+  private TestCluster startCluster(int size) {
+    return startCluster(size, config -> config);
+  }
+
+  private TestCluster startCluster(int size, UnaryOperator<CacheConfig.Builder<String, String>> cache) {
+    return TestCluster.builder()
+        .size(size)
+        .nodeSettings(node -> node.ticker(ticker))
+        .cache(CACHE, recordingCache(cache))
+        .build();
   }
 }

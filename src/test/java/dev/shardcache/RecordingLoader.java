@@ -4,18 +4,24 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
  * A loader that answers {@code "v(key)@node"} and records every call, so tests can assert where and
  * how often keys were loaded. Thread-safe.
  */
 final class RecordingLoader implements CacheLoader<String, String> {
-  private final String node;
+  private final Supplier<String> node;
   private final List<String> calls = new CopyOnWriteArrayList<>();
   private final ConcurrentHashMap<String, AtomicInteger> callsPerKey = new ConcurrentHashMap<>();
   private volatile long delayMillis;
 
   RecordingLoader(String node) {
+    this(() -> node);
+  }
+
+  /** For a node whose address is known only once it runs: {@code node} is read at each load. */
+  RecordingLoader(Supplier<String> node) {
     this.node = node;
   }
 
@@ -31,7 +37,7 @@ final class RecordingLoader implements CacheLoader<String, String> {
     if (delayMillis > 0) {
       Thread.sleep(delayMillis);
     }
-    return valueOf(key, node);
+    return valueOf(key, node.get());
   }
 
   static String valueOf(String key, String node) {

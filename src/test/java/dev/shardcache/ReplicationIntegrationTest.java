@@ -1,5 +1,9 @@
 package dev.shardcache;
 
+import static dev.shardcache.TestClusters.internals;
+import static dev.shardcache.TestClusters.maintainAll;
+import static dev.shardcache.TestClusters.replicated;
+import static dev.shardcache.TestClusters.totalLoads;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -10,6 +14,7 @@ import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
+import dev.shardcache.testing.TestCluster;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -24,7 +29,7 @@ import org.junit.jupiter.api.Test;
 /** Replication, repair and convergence (issue 3) on real nodes over 127.0.0.1. */
 class ReplicationIntegrationTest {
 
-  private ReplicatedCluster cluster;
+  private TestCluster cluster;
 
   @AfterEach
   void tearDown() {
@@ -35,7 +40,7 @@ class ReplicationIntegrationTest {
 
   @Test
   void acknowledgedWritesSurviveTheLossOfTheirOwner() {
-    cluster = new ReplicatedCluster(3, 2, false, false);
+    cluster = replicated(3, 2, false, false);
     Map<String, String> written = new HashMap<>();
     for (int k = 0; k < 300; k++) {
       String key = "w" + k;
@@ -48,7 +53,7 @@ class ReplicationIntegrationTest {
     for (String key : written.keySet()) {
       int holding = 0;
       for (int i = 0; i < 3; i++) {
-        Versioned<String> copy = cluster.internals(i).peek(key);
+        Versioned<String> copy = internals(cluster, i).peek(key);
         if (copy != null && !copy.isTombstone()) {
           holding++;
         }
@@ -74,13 +79,13 @@ class ReplicationIntegrationTest {
         written.size(), lost, failedReads);
     assertThat(lost).isZero();
     assertThat(failedReads).isZero();
-    assertThat(cluster.totalLoads()).isZero();
+    assertThat(totalLoads(cluster)).isZero();
   }
 
   /** Regression: a write acknowledged by a holder that died right after was lost (found by KillUnderLoadTest). */
   @Test
   void aWriteIsOnEveryReachableHolderWhenItIsAcknowledged() {
-    cluster = new ReplicatedCluster(3, 2, false, false);
+    cluster = replicated(3, 2, false, false);
     int checked = 0;
     for (int k = 0; checked < 10; k++) {
       String key = "ack" + k;
@@ -92,7 +97,7 @@ class ReplicationIntegrationTest {
       cluster.cache(0).put(key, "acknowledged-" + k);
       // Without waiting for replication, read each holder's own copy.
       for (String holder : holders) {
-        Versioned<String> copy = cluster.internals(indexOf(holder)).peek(key);
+        Versioned<String> copy = internals(cluster, cluster.indexOf(holder)).peek(key);
         assertThat(copy).as("%s on %s", key, holder).isNotNull();
         assertThat(copy.value()).isEqualTo("acknowledged-" + k);
       }
@@ -122,13 +127,13 @@ class ReplicationIntegrationTest {
 
   @Test
   void aDeleteIsNotUndoneByALateOlderWrite() throws Exception {
-    cluster = new ReplicatedCluster(2, 2, false, false);
+    cluster = replicated(2, 2, false, false);
     cluster.cache(0).put("k", "old");
     cluster.awaitQuiescence();
-    Version oldVersion = cluster.internals(1).peek("k").version();
+    Version oldVersion = internals(cluster, 1).peek("k").version();
     cluster.cache(1).invalidate("k");
     cluster.awaitQuiescence();
-    assertThat(cluster.internals(0).peek("k").isTombstone()).isTrue();
+    assertThat(internals(cluster, 0).peek("k").isTombstone()).isTrue();
 
     // A copy of the older write arrives late at node 0, as a delayed replication would.
     HostPort address = HostPort.parse(cluster.node(0).address());
@@ -137,7 +142,7 @@ class ReplicationIntegrationTest {
     try {
       PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
           .replicate(ReplicateRequest.newBuilder()
-              .addBatches(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE)
+              .addBatches(CacheBatch.newBuilder().setCache(TestClusters.KV)
                   .addEntries(VersionedEntry.newBuilder()
                       .setKey(ByteString.copyFromUtf8("k"))
                       .setValue(ByteString.copyFromUtf8("old"))
@@ -147,25 +152,25 @@ class ReplicationIntegrationTest {
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
-    assertThat(cluster.internals(0).peek("k").isTombstone()).isTrue();
+    assertThat(internals(cluster, 0).peek("k").isTombstone()).isTrue();
     assertThat(cluster.cache(0).getIfPresent("k")).isNull();
     assertThat(cluster.cache(0).get("k")).startsWith("v(k)@"); // loaded afresh, not "old"
   }
 
   @Test
   void antiEntropyRepairsADivergedReplicaSendingOnlyTheDifference() {
-    cluster = new ReplicatedCluster(2, 2, false, false);
+    cluster = replicated(2, 2, false, false);
     String payload = "x".repeat(200);
     for (int k = 0; k < 2_000; k++) {
       cluster.cache(k % 2).put("ae" + k, payload + k);
     }
     cluster.awaitQuiescence();
     // Five writes reach node 1 only (as if their replication to node 0 had been dropped).
-    DefaultDistributedCache<String, String> one = cluster.internals(1);
+    DefaultDistributedCache<String, String> one = internals(cluster, 1);
     for (int k = 0; k < 5; k++) {
       String key = "ae" + k;
       Version newer = new Version(cluster.node(1).ring() == null ? 0 : nowTimestamp(), 42L);
-      one.serveReplicate(CacheBatch.newBuilder().setCache(ReplicatedCluster.CACHE)
+      one.serveReplicate(CacheBatch.newBuilder().setCache(TestClusters.KV)
           .addEntries(VersionedEntry.newBuilder()
               .setKey(ByteString.copyFromUtf8(key))
               .setValue(ByteString.copyFromUtf8("diverged-" + k))
@@ -173,11 +178,11 @@ class ReplicationIntegrationTest {
               .setWriter(newer.writer()))
           .build(), "test");
     }
-    long before = cluster.internals(0).antiEntropyBytes();
+    long before = internals(cluster, 0).antiEntropyBytes();
     cluster.node(0).maintainNow();
-    long bytes = cluster.internals(0).antiEntropyBytes() - before;
+    long bytes = internals(cluster, 0).antiEntropyBytes() - before;
     for (int k = 0; k < 5; k++) {
-      assertThat(cluster.internals(0).peek("ae" + k).value()).isEqualTo("diverged-" + k);
+      assertThat(internals(cluster, 0).peek("ae" + k).value()).isEqualTo("diverged-" + k);
     }
     long shardBytes = 2_000L * (payload.length() + 10);
     System.out.printf("anti-entropy: 5 of 2000 entries differed; %d bytes exchanged (shard ~%d bytes, %.1f%%)%n",
@@ -185,9 +190,9 @@ class ReplicationIntegrationTest {
     assertThat(bytes).isLessThan(shardBytes / 10);
 
     // A second round finds nothing to exchange but the digest.
-    long again = cluster.internals(0).antiEntropyBytes();
+    long again = internals(cluster, 0).antiEntropyBytes();
     cluster.node(0).maintainNow();
-    assertThat(cluster.internals(0).antiEntropyBytes() - again).isLessThan(20_000);
+    assertThat(internals(cluster, 0).antiEntropyBytes() - again).isLessThan(20_000);
   }
 
   private static long nowTimestamp() {
@@ -196,17 +201,17 @@ class ReplicationIntegrationTest {
 
   @Test
   void hintedWritesReachAPeerWhenItReturns() {
-    cluster = new ReplicatedCluster(2, 2, true, false);
-    cluster.proxies.get(1).cut();
+    cluster = replicated(2, 2, true, false);
+    cluster.proxy(1).cut();
     for (int k = 0; k < 50; k++) {
       cluster.cache(0).put("hint" + k, "h" + k);
     }
     assertThat(cluster.node(0).replicationBacklog()).isPositive();
-    cluster.proxies.get(1).heal();
+    cluster.proxy(1).heal();
     cluster.awaitQuiescence();
     await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
       for (int k = 0; k < 50; k++) {
-        Versioned<String> copy = cluster.internals(1).peek("hint" + k);
+        Versioned<String> copy = internals(cluster, 1).peek("hint" + k);
         assertThat(copy).isNotNull();
         assertThat(copy.value()).isEqualTo("h" + k);
       }
@@ -215,14 +220,14 @@ class ReplicationIntegrationTest {
 
   @Test
   void replicasConvergeAfterAPartitionHeals() {
-    cluster = new ReplicatedCluster(3, 2, true, false);
+    cluster = replicated(3, 2, true, false);
     for (int k = 0; k < 100; k++) {
       cluster.cache(k % 3).put("p" + k, "before-" + k);
     }
     cluster.awaitQuiescence();
 
     // Node 2 is cut off from the others; both sides keep serving and writing.
-    cluster.proxies.get(2).cut();
+    cluster.proxy(2).cut();
     await().atMost(Duration.ofSeconds(20))
         .until(() -> cluster.node(0).suspectedPeers().contains(cluster.node(2).address()));
     Map<String, String> latest = new HashMap<>();
@@ -241,13 +246,13 @@ class ReplicationIntegrationTest {
       }
     }
     long healedAt = System.nanoTime();
-    cluster.proxies.get(2).heal();
+    cluster.proxy(2).heal();
     await().atMost(Duration.ofSeconds(20))
         .until(() -> cluster.node(0).suspectedPeers().isEmpty() && cluster.node(1).suspectedPeers().isEmpty());
     cluster.awaitQuiescence();
-    cluster.antiEntropy();
+    maintainAll(cluster);
     cluster.awaitQuiescence();
-    cluster.antiEntropy();
+    maintainAll(cluster);
     long convergedMillis = (System.nanoTime() - healedAt) / 1_000_000;
 
     int lost = 0;
@@ -258,8 +263,8 @@ class ReplicationIntegrationTest {
           dev.shardcache.ring.KeyHash.hash(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 2);
       Version agreed = null;
       for (String holder : holders) {
-        int i = indexOf(holder);
-        Versioned<String> copy = cluster.internals(i).peek(key);
+        int i = cluster.indexOf(holder);
+        Versioned<String> copy = internals(cluster, i).peek(key);
         assertThat(copy).as("%s on %s", key, holder).isNotNull();
         if (agreed == null) {
           agreed = copy.version();
@@ -277,7 +282,7 @@ class ReplicationIntegrationTest {
 
   @Test
   void nearCachesAreInvalidatedByWritesThroughOtherNodes() {
-    cluster = new ReplicatedCluster(3, 1, false, true);
+    cluster = replicated(3, 1, false, true);
     String key = null;
     for (int k = 0; key == null; k++) {
       if (cluster.cache(0).ownerOf("n" + k).equals(cluster.node(2).address())) {
@@ -338,14 +343,5 @@ class ReplicationIntegrationTest {
       await().atMost(Duration.ofSeconds(5)).until(() -> b.replicationBacklog() == 0);
       assertThat(onA.get(key)).isEqualTo("v4");
     }
-  }
-
-  private int indexOf(String address) {
-    for (int i = 0; i < cluster.nodes.size(); i++) {
-      if (cluster.node(i).isRunning() && cluster.node(i).address().equals(address)) {
-        return i;
-      }
-    }
-    throw new IllegalArgumentException(address);
   }
 }

@@ -7,7 +7,7 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.objects.StableKey;
 import dev.shardcache.objects.StableKeyEncoder;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.io.IOException;
 import java.io.Serializable;
 import java.util.ArrayList;
@@ -191,14 +191,14 @@ class CachingProxyTest {
     }
   }
 
-  private LoopbackCluster cluster;
+  private TestCluster cluster;
   private final List<Library> libraries = new ArrayList<>();
   private final List<Books> books = new ArrayList<>();
   private final List<Prices> prices = new ArrayList<>();
 
   @BeforeEach
   void startCluster() {
-    cluster = LoopbackCluster.of(2);
+    cluster = TestCluster.builder().size(2).started(false).build();
     for (int i = 0; i < 2; i++) {
       Library library = new Library("node" + i);
       CachingProxy proxies = CachingProxy.builder(cluster.node(i))

@@ -1,6 +1,5 @@
 package dev.shardcache.faults;
 
-import static dev.shardcache.faults.DefectTests2Nodes.CACHE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -20,6 +19,7 @@ import org.junit.jupiter.api.Test;
  * expected value, and "expected absent" matches.
  */
 class CompareAndSetExpiryTest {
+  private static final String CACHE = "kv";
   private static final Duration TTL = Duration.ofMillis(300);
 
   private ShardcacheNode node;

@@ -1,6 +1,5 @@
 package dev.shardcache.faults;
 
-import static dev.shardcache.faults.DefectTests2Nodes.CACHE;
 import static dev.shardcache.faults.DefectTests2RawPeer.timestampAt;
 import static dev.shardcache.faults.DefectTests2RawPeer.value;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -27,6 +26,7 @@ import org.junit.jupiter.api.Test;
  * {@code Replicate} call by a caller that is not a member.
  */
 class FutureVersionTest {
+  private static final String CACHE = "kv";
   private static final long ONE_HOUR_MILLIS = 3_600_000L;
   private static final long WRITER = 0x5eedL;
 

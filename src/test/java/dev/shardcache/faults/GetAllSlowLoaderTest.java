@@ -6,7 +6,7 @@ import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -43,20 +43,24 @@ class GetAllSlowLoaderTest {
     Map<String, AtomicInteger> loadsPerKey = new ConcurrentHashMap<>();
     AtomicInteger[] loadsPerNode = {new AtomicInteger(), new AtomicInteger(), new AtomicInteger()};
     ExecutorService caller = Executors.newSingleThreadExecutor();
-    try (LoopbackCluster cluster = LoopbackCluster.of(3)) {
+    try (TestCluster cluster = TestCluster.builder()
+        .size(3)
+        .cache(CACHE, (i, node) -> {
+          AtomicInteger mine = loadsPerNode[i];
+          return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+              .loader(key -> {
+                loadsPerKey.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
+                mine.incrementAndGet();
+                Thread.sleep(LOAD_TIME.toMillis());
+                return "value of " + key;
+              })
+              .build();
+        })
+        .build()) {
       List<DistributedCache<String, String>> caches = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
-        AtomicInteger mine = loadsPerNode[i];
-        caches.add(cluster.node(i).cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .loader(key -> {
-              loadsPerKey.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
-              mine.incrementAndGet();
-              Thread.sleep(LOAD_TIME.toMillis());
-              return "value of " + key;
-            })
-            .build()));
+        caches.add(cluster.cache(i));
       }
-      cluster.startAndJoin();
 
       // 66 keys owned by node0 (the caller), 67 by node1, 67 by node2.
       int[] quota = {66, 67, 67};

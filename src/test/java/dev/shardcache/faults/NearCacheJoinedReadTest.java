@@ -1,16 +1,12 @@
 package dev.shardcache.faults;
 
-import static dev.shardcache.faults.DefectTests2Nodes.CACHE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shardcache.CacheConfig;
 import dev.shardcache.CacheLoader;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
-import dev.shardcache.ShardcacheNode;
-import dev.shardcache.faults.DefectTests2Nodes.GatedLoader;
-import dev.shardcache.faults.DefectTests2Nodes.Started;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -30,7 +26,9 @@ import org.junit.jupiter.api.Test;
  * loader blocks on its first call (answering "v1") and answers "v2", "v3"... at once afterwards.
  */
 class NearCacheJoinedReadTest {
-  private LoopbackCluster cluster;
+  private static final String CACHE = "kv";
+
+  private TestCluster cluster;
   private DistributedCache<String, String> a;
   private GatedLoader ownerLoader;
   private final AtomicInteger loadsOnA = new AtomicInteger();
@@ -38,17 +36,21 @@ class NearCacheJoinedReadTest {
 
   @BeforeEach
   void startNodes() {
-    cluster = LoopbackCluster.of(2);
     ownerLoader = new GatedLoader();
     CacheLoader<String, String> loaderOnA = k -> "loaded-on-A-" + loadsOnA.incrementAndGet();
-    a = cluster.node(0).cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+    CacheConfig<String, String> onA = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
         .loader(loaderOnA)
         .remoteTimeout(Duration.ofSeconds(20))
         .nearCache(1_000, Duration.ofMinutes(1))
-        .build());
-    DistributedCache<String, String> b = cluster.node(1).cache(CACHE,
-        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(ownerLoader).build());
-    cluster.startAndJoin();
+        .build();
+    CacheConfig<String, String> onB =
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(ownerLoader).build();
+    cluster = TestCluster.builder()
+        .size(2)
+        .cache(CACHE, (i, node) -> i == 0 ? onA : onB)
+        .build();
+    a = cluster.cache(0);
+    DistributedCache<String, String> b = cluster.cache(1);
     String bAddress = cluster.node(1).address();
     key = IntStream.range(0, 10_000).mapToObj(i -> "joined-" + i)
         .filter(k -> a.ownerOf(k).equals(bAddress) && b.ownerOf(k).equals(bAddress))
@@ -106,10 +108,10 @@ class NearCacheJoinedReadTest {
    * reads k through A while T1 is in flight; then B's load is released.
    */
   private Outcome race(Consumer<DistributedCache<String, String>> write) throws Exception {
-    Started<String> first = DefectTests2Nodes.startThread("T1", () -> a.get(key));
+    Started<String> first = Started.onNewThread("T1", () -> a.get(key));
     ownerLoader.awaitEntered();
     write.accept(a);
-    Started<String> second = DefectTests2Nodes.startThread("T2", () -> a.get(key));
+    Started<String> second = Started.onNewThread("T2", () -> a.get(key));
     second.awaitDoneOrParked();
     assertThat(first.future().isDone()).as("T1 is still in flight when T2 starts").isFalse();
     ownerLoader.release();

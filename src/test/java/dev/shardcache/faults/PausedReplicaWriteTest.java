@@ -10,8 +10,8 @@ import dev.shardcache.PeerUnavailableException;
 import dev.shardcache.ShardcacheException;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.ring.KeyHash;
-import dev.shardcache.testing.LoopbackCluster;
 import dev.shardcache.testing.TcpProxy;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -56,20 +56,21 @@ class PausedReplicaWriteTest {
   private static final int B = 1; // behind the proxy
   private static final int C = 2;
 
-  private LoopbackCluster cluster;
+  private TestCluster cluster;
   private final List<DistributedCache<String, String>> caches = new ArrayList<>();
   private ExecutorService pool;
 
   @BeforeEach
   void startCluster() {
     pool = Executors.newSingleThreadExecutor();
-    cluster = LoopbackCluster.of(3, B);
+    cluster = TestCluster.builder()
+        .size(3)
+        .behindProxy(B)
+        .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).replicationFactor(2).build())
+        .build();
     for (int i = 0; i < 3; i++) {
-      caches.add(cluster.node(i).cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-          .replicationFactor(2)
-          .build()));
+      caches.add(cluster.cache(i));
     }
-    cluster.startAndJoin();
     // Open every connection the write will use while all is well: C -> A, and A -> B via the proxy.
     caches.get(C).put(keyHeldByAThenB("warm-up:"), "warm");
   }

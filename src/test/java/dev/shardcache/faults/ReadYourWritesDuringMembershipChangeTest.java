@@ -8,8 +8,7 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.PeerUnavailableException;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.ring.HashRing;
-import dev.shardcache.testing.LoopbackCluster;
-import java.io.IOException;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -55,7 +54,7 @@ class ReadYourWritesDuringMembershipChangeTest {
    */
   private static final Duration BETWEEN_NODES = Duration.ofMillis(250);
 
-  private LoopbackCluster cluster;
+  private TestCluster cluster;
   private ExecutorService threads;
 
   @AfterEach
@@ -70,13 +69,10 @@ class ReadYourWritesDuringMembershipChangeTest {
 
   @Test
   void aNodeReadsBackItsOwnWriteWhileAFourthMemberJoins() throws Exception {
-    cluster = LoopbackCluster.of(3);
-    List<DistributedCache<String, String>> caches = defineAndStart(3);
+    List<DistributedCache<String, String>> caches = start(3);
     List<String> keys = preload(caches);
 
-    ShardcacheNode joining = cluster.add();
-    joining.cache(CACHE, config());
-    joining.start();
+    ShardcacheNode joining = cluster.node(cluster.add()); // started with the cache, not joined
     List<String> members = addresses(cluster.nodes());
     HashRing before = cluster.node(0).ring();
     HashRing after = HashRing.of(members);
@@ -106,8 +102,7 @@ class ReadYourWritesDuringMembershipChangeTest {
       + " ~200 ms after every remaining member dropped the leaving one and before it closed"
       + " (148 before the fixes); run it with -Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition")
   void aNodeReadsBackItsOwnWriteWhileAMemberLeaves() throws Exception {
-    cluster = LoopbackCluster.of(4);
-    List<DistributedCache<String, String>> caches = defineAndStart(4);
+    List<DistributedCache<String, String>> caches = start(4);
     List<String> keys = preload(caches);
 
     ShardcacheNode leaving = cluster.node(3);
@@ -139,17 +134,17 @@ class ReadYourWritesDuringMembershipChangeTest {
 
   // ---------------------------------------------------------------- the cluster
 
-  private static CacheConfig<String, String> config() {
-    return CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build();
-  }
-
-  private List<DistributedCache<String, String>> defineAndStart(int size) throws IOException {
+  /** Starts {@code size} joined nodes with the cache; returns their caches. */
+  private List<DistributedCache<String, String>> start(int size) {
     threads = Executors.newCachedThreadPool();
+    cluster = TestCluster.builder()
+        .size(size)
+        .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build())
+        .build();
     List<DistributedCache<String, String>> caches = new ArrayList<>();
     for (int i = 0; i < size; i++) {
-      caches.add(cluster.node(i).cache(CACHE, config()));
+      caches.add(cluster.cache(i));
     }
-    cluster.startAndJoin();
     return caches;
   }
 

@@ -6,7 +6,7 @@ import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -44,20 +44,24 @@ class SlowLoaderTest {
     AtomicInteger loaderCalls = new AtomicInteger();
     List<String> loads = Collections.synchronizedList(new ArrayList<>());
     ExecutorService readers = Executors.newFixedThreadPool(9);
-    try (LoopbackCluster cluster = LoopbackCluster.of(3)) {
+    try (TestCluster cluster = TestCluster.builder()
+        .size(3)
+        .cache(CACHE, (i, built) -> {
+          String node = "node" + i;
+          return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+              .loader(key -> {
+                int call = loaderCalls.incrementAndGet();
+                loads.add(node + " (call " + call + ")");
+                Thread.sleep(LOAD_TIME.toMillis());
+                return key + " loaded by " + node + " in call " + call;
+              })
+              .build();
+        })
+        .build()) {
       List<DistributedCache<String, String>> caches = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
-        String node = "node" + i;
-        caches.add(cluster.node(i).cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .loader(key -> {
-              int call = loaderCalls.incrementAndGet();
-              loads.add(node + " (call " + call + ")");
-              Thread.sleep(LOAD_TIME.toMillis());
-              return key + " loaded by " + node + " in call " + call;
-            })
-            .build()));
+        caches.add(cluster.cache(i));
       }
-      cluster.startAndJoin();
       int owner = cluster.indexOf(caches.get(0).ownerOf(KEY));
 
       List<String> answers = new ArrayList<>();

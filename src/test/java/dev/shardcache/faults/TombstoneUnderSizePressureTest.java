@@ -1,6 +1,5 @@
 package dev.shardcache.faults;
 
-import static dev.shardcache.faults.DefectTests2Nodes.CACHE;
 import static dev.shardcache.faults.DefectTests2RawPeer.timestampAt;
 import static dev.shardcache.faults.DefectTests2RawPeer.value;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -21,6 +20,7 @@ import org.junit.jupiter.api.Test;
  * read repair) then brings the deleted value back.
  */
 class TombstoneUnderSizePressureTest {
+  private static final String CACHE = "kv";
   private static final int MAXIMUM_SIZE = 100;
   private static final int OTHER_KEYS = 1_000;
 

@@ -1,6 +1,5 @@
 package dev.shardcache.faults;
 
-import static dev.shardcache.faults.DefectTests2Nodes.CACHE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shardcache.CacheConfig;
@@ -8,6 +7,7 @@ import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheException;
 import dev.shardcache.ShardcacheNode;
+import dev.shardcache.testing.TestCluster;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.IntStream;
@@ -24,18 +24,21 @@ import org.junit.jupiter.api.Test;
  * not suspect D during the test and its ring keeps D.
  */
 class WriteToNonHolderTest {
+  private static final String CACHE = "kv";
 
   @Test
   void aWriteLandingOnANonHolderIsNotAcknowledgedFromAQueue() throws Exception {
-    String dead = "127.0.0.1:" + DefectTests2Nodes.freePort();
-    try (ShardcacheNode nodeA = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
-        ShardcacheNode nodeB = ShardcacheNode.builder().listen("127.0.0.1", 0)
-            .heartbeatInterval(Duration.ofMinutes(1))
-            .build()) {
-      DistributedCache<String, String> a = nodeA.cache(CACHE, config());
-      DistributedCache<String, String> b = nodeB.cache(CACHE, config());
-      nodeA.start();
-      nodeB.start();
+    String dead = "127.0.0.1:" + TestCluster.freePort();
+    try (TestCluster cluster = TestCluster.builder()
+        .size(2)
+        .nodeSettings((i, node) -> i == 1 ? node.heartbeatInterval(Duration.ofMinutes(1)) : node)
+        .cache(CACHE, config())
+        .joined(false)
+        .build()) {
+      ShardcacheNode nodeA = cluster.node(0);
+      ShardcacheNode nodeB = cluster.node(1);
+      DistributedCache<String, String> a = cluster.cache(0);
+      DistributedCache<String, String> b = cluster.cache(1);
       nodeA.setPeers(List.of(nodeA.address(), nodeB.address()));
       nodeB.setPeers(List.of(nodeA.address(), nodeB.address(), dead));
       String key = IntStream.range(0, 10_000).mapToObj(i -> "landing-" + i)

@@ -6,12 +6,10 @@ import dev.shardcache.CacheConfig;
 import dev.shardcache.CacheStats;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -20,25 +18,23 @@ class ShardcacheMetricsTest {
 
   @Test
   void publishesEachCachesStatisticsAndTheNodesMembership() {
-    try (LoopbackCluster cluster = LoopbackCluster.of(2)) {
-      List<DistributedCache<String, String>> caches = new ArrayList<>();
-      for (int i = 0; i < 2; i++) {
-        caches.add(cluster.node(i).cache("users", CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+    try (TestCluster cluster = TestCluster.builder()
+        .size(2)
+        .cache("users", (i, node) -> CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
             .loader(key -> {
               if (key.startsWith("bad")) {
                 throw new IllegalStateException("no such user");
               }
               return "user " + key;
             })
-            .build()));
-      }
-      cluster.startAndJoin();
+            .build())
+        .build()) {
       SimpleMeterRegistry registry = new SimpleMeterRegistry();
       ShardcacheMetrics metrics = new ShardcacheMetrics(cluster.node(0), Tags.of("node", "a"));
       metrics.bindTo(registry);
       metrics.bindTo(registry); // idempotent
 
-      DistributedCache<String, String> users = caches.get(0);
+      DistributedCache<String, String> users = cluster.cache(0);
       for (int k = 0; k < 40; k++) {
         users.get("u" + k);
         users.get("u" + k);

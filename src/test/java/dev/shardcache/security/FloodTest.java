@@ -100,7 +100,7 @@ class FloodTest {
     byte[] kept = new byte[1000];
     data.put("kept", kept);
     for (int i = 0; i < CONNECTIONS; i++) {
-      channels.add(Grpc.newChannelBuilderForAddress("127.0.0.1", SecureNodes.port(node),
+      channels.add(Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(node),
           InsecureChannelCredentials.create()).build());
     }
     // Warm every connection up, so the flood measures the node, not connection set-up.

@@ -209,7 +209,7 @@ class FuzzPeerServiceProperties {
         .keyManager(client.chain().toFile(), client.key().toFile())
         .trustManager(client.trust().toFile())
         .build();
-    tlsChannel = Grpc.newChannelBuilderForAddress("127.0.0.1", SecureNodes.port(tlsNode), credentials).build();
+    tlsChannel = Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(tlsNode), credentials).build();
   }
 
   @AfterContainer
@@ -332,7 +332,7 @@ class FuzzPeerServiceProperties {
   }
 
   private static ManagedChannel newChannel() {
-    return Grpc.newChannelBuilderForAddress("127.0.0.1", SecureNodes.port(node), InsecureChannelCredentials.create())
+    return Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(node), InsecureChannelCredentials.create())
         .maxInboundMessageSize(64 * 1024 * 1024)
         .maxInboundMetadataSize(1024 * 1024)
         .build();
@@ -435,7 +435,7 @@ class FuzzPeerServiceProperties {
     rawInputs.increment();
     ShardcacheNode target = input.tls() ? tlsNode : node;
     try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), SecureNodes.port(target)), 5_000);
+      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), PeerChannels.port(target)), 5_000);
       socket.setSoTimeout(100);
       OutputStream out = socket.getOutputStream();
       try {

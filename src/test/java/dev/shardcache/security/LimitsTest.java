@@ -190,7 +190,7 @@ class LimitsTest {
   }
 
   private ManagedChannel channel(ShardcacheNode node) {
-    ManagedChannel channel = Grpc.newChannelBuilderForAddress("127.0.0.1", SecureNodes.port(node),
+    ManagedChannel channel = Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(node),
         InsecureChannelCredentials.create()).build();
     channels.add(channel);
     return channel;
@@ -225,7 +225,7 @@ class LimitsTest {
     byte[] message = PutRequest.newBuilder().setCache("data").setKey(ByteString.copyFromUtf8(key))
         .setValue(ByteString.copyFrom("v", StandardCharsets.UTF_8)).build().toByteArray();
     try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), SecureNodes.port(node)), 5_000);
+      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), PeerChannels.port(node)), 5_000);
       socket.setSoTimeout(200);
       try {
         socket.getOutputStream().write(Http2Frames.unaryCall(headers.toByteArray(), message));

@@ -5,11 +5,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import com.google.protobuf.ByteString;
+import dev.shardcache.CacheConfig;
+import dev.shardcache.Codecs;
 import dev.shardcache.ShardcacheException;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.security.TestCertificates.Authority;
 import dev.shardcache.security.TestCertificates.NodeFiles;
+import dev.shardcache.testing.TestCluster;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -23,8 +26,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
@@ -41,15 +46,22 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Only the public API and raw gRPC stubs are used.
  */
 class MutualTlsIntegrationTest {
+  private static final String CACHE = "users";
 
   @TempDir Path dir;
 
-  private final SecureNodes nodes = new SecureNodes();
+  /** The indexes of the nodes whose cache has no loader. */
+  private final Set<Integer> withoutLoader = new HashSet<>();
+  /** Nodes added one by one, with no peers until joined; see {@link #usersConfig}. */
+  private final TestCluster nodes =
+      TestCluster.builder().cache(CACHE, (i, node) -> usersConfig(i)).build();
+  private final PeerChannels channels = new PeerChannels();
   private final Authority ca = TestCertificates.authority("cluster CA");
   private final Authority rogue = TestCertificates.authority("rogue CA");
 
   @AfterEach
   void tearDown() {
+    channels.close();
     nodes.close();
   }
 
@@ -57,7 +69,7 @@ class MutualTlsIntegrationTest {
   void aThreeNodeMutualTlsClusterServesReadsAndWritesAcrossNodes() {
     for (int i = 0; i < 3; i++) {
       NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
-      nodes.start(b -> b.tls(files.peerTls()));
+      nodes.add(b -> b.tls(files.peerTls()));
     }
     nodes.join(0, 1, 2);
 
@@ -83,11 +95,12 @@ class MutualTlsIntegrationTest {
   void aMemberWithACertificateFromAnotherCaIsRefusedAndTheOthersKeepServing() {
     for (int i = 0; i < 3; i++) {
       NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
-      nodes.start(b -> b.tls(files.peerTls()));
+      nodes.add(b -> b.tls(files.peerTls()));
     }
     // The intruder knows the cluster CA's (public) certificate, but its own comes from another CA.
     NodeFiles intruderFiles = rogue.issue("intruder").writeTo(dir.resolve("intruder"), ca);
-    int intruder = nodes.start(b -> b.tls(intruderFiles.peerTls()), false);
+    withoutLoader.add(nodes.size());
+    int intruder = nodes.add(b -> b.tls(intruderFiles.peerTls()));
     String intruderAddress = nodes.node(intruder).address();
     nodes.join(0, 1, 2);
     Map<String, String> written = putThroughRotatingNodes(60);
@@ -107,14 +120,14 @@ class MutualTlsIntegrationTest {
     // The intruder's own calls fail during the handshake: its raw calls never reach the service...
     ManagedChannel[] intruderChannels = new ManagedChannel[3];
     for (int i = 0; i < 3; i++) {
-      intruderChannels[i] = nodes.channel(i, credentials(intruderFiles));
-      assertThat(SecureNodes.ping(intruderChannels[i])).isEqualTo(Status.Code.UNAVAILABLE);
+      intruderChannels[i] = channels.open(nodes.node(i), credentials(intruderFiles));
+      assertThat(PeerChannels.ping(intruderChannels[i])).isEqualTo(Status.Code.UNAVAILABLE);
       ManagedChannel channel = intruderChannels[i];
       String key = written.keySet().iterator().next();
-      assertUnavailable(() -> SecureNodes.stub(channel).put(PutRequest.newBuilder()
-          .setCache(SecureNodes.CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
-      assertUnavailable(() -> SecureNodes.stub(channel).get(GetRequest.newBuilder()
-          .setCache(SecureNodes.CACHE).setKey(utf8(key)).build()));
+      assertUnavailable(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
+          .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
+      assertUnavailable(() -> PeerChannels.stub(channel).get(GetRequest.newBuilder()
+          .setCache(CACHE).setKey(utf8(key)).build()));
     }
     // ...and through its node it can neither read the cluster's entries nor change them.
     for (Map.Entry<String, String> entry : written.entrySet()) {
@@ -143,23 +156,23 @@ class MutualTlsIntegrationTest {
   @Test
   void aClientWithoutACertificateIsRefused() throws IOException {
     NodeFiles files = ca.issue("node0").writeTo(dir.resolve("node0"), ca);
-    nodes.start(b -> b.tls(files.peerTls()));
+    nodes.add(b -> b.tls(files.peerTls()));
     nodes.cache(0).put("kept", "v");
 
     // TLS that trusts the cluster CA, but presents no certificate of its own.
     ChannelCredentials anonymous = TlsChannelCredentials.newBuilder().trustManager(files.trust().toFile()).build();
-    ManagedChannel channel = nodes.channel(0, anonymous);
-    assertThat(SecureNodes.ping(channel)).isEqualTo(Status.Code.UNAVAILABLE);
-    assertUnavailable(() -> SecureNodes.stub(channel).put(PutRequest.newBuilder()
-        .setCache(SecureNodes.CACHE).setKey(utf8("kept")).setValue(utf8("evil")).build()));
-    assertUnavailable(() -> SecureNodes.stub(channel).get(GetRequest.newBuilder()
-        .setCache(SecureNodes.CACHE).setKey(utf8("kept")).build()));
+    ManagedChannel channel = channels.open(nodes.node(0), anonymous);
+    assertThat(PeerChannels.ping(channel)).isEqualTo(Status.Code.UNAVAILABLE);
+    assertUnavailable(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
+        .setCache(CACHE).setKey(utf8("kept")).setValue(utf8("evil")).build()));
+    assertUnavailable(() -> PeerChannels.stub(channel).get(GetRequest.newBuilder()
+        .setCache(CACHE).setKey(utf8("kept")).build()));
 
     assertThat(nodes.cache(0).get("kept")).isEqualTo("v");
     assertThat(nodes.cache(0).stats().peerRequestCount()).isZero();
     // A client with a certificate of the cluster CA is served.
     NodeFiles client = ca.issue("client").writeTo(dir.resolve("client"), ca);
-    assertThat(nodes.pingOnce(0, credentials(client))).isEqualTo(Status.Code.OK);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), credentials(client))).isEqualTo(Status.Code.OK);
   }
 
   @Test
@@ -167,7 +180,7 @@ class MutualTlsIntegrationTest {
     byte[] secret = "a cluster secret of 32 bytes....".getBytes(StandardCharsets.US_ASCII);
     for (int i = 0; i < 2; i++) {
       NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
-      nodes.start(b -> b.tls(files.peerTls().withClientCertificates(false)).clusterSecret(secret));
+      nodes.add(b -> b.tls(files.peerTls().withClientCertificates(false)).clusterSecret(secret));
     }
     nodes.join(0, 1);
     String key = nodes.keyOwnedBy(0, "k");
@@ -177,11 +190,11 @@ class MutualTlsIntegrationTest {
 
     ChannelCredentials anonymous =
         TlsChannelCredentials.newBuilder().trustManager(dir.resolve("node0/trust.pem").toFile()).build();
-    ManagedChannel channel = nodes.channel(0, anonymous);
+    ManagedChannel channel = channels.open(nodes.node(0), anonymous);
     // The handshake succeeds (server-only TLS), the call is refused for want of a token.
-    assertThat(SecureNodes.ping(channel)).isEqualTo(Status.Code.UNAUTHENTICATED);
-    assertThatThrownBy(() -> SecureNodes.stub(channel).put(PutRequest.newBuilder()
-            .setCache(SecureNodes.CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()))
+    assertThat(PeerChannels.ping(channel)).isEqualTo(Status.Code.UNAUTHENTICATED);
+    assertThatThrownBy(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
+            .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()))
         .isInstanceOfSatisfying(StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
     assertThat(nodes.cache(0).get(key)).isEqualTo("v");
@@ -192,19 +205,19 @@ class MutualTlsIntegrationTest {
   void aPlaintextClientAgainstATlsNodeFailsAndChangesNothing() {
     for (int i = 0; i < 2; i++) {
       NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
-      nodes.start(b -> b.tls(files.peerTls()));
+      nodes.add(b -> b.tls(files.peerTls()));
     }
     nodes.join(0, 1);
     String key = nodes.keyOwnedBy(0, "k");
     nodes.cache(1).put(key, "v");
     long served = nodes.cache(0).stats().peerRequestCount();
 
-    ManagedChannel plaintext = nodes.channel(0, InsecureChannelCredentials.create());
-    assertThat(SecureNodes.ping(plaintext)).isEqualTo(Status.Code.UNAVAILABLE);
-    assertUnavailable(() -> SecureNodes.stub(plaintext).put(PutRequest.newBuilder()
-        .setCache(SecureNodes.CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
-    assertUnavailable(() -> SecureNodes.stub(plaintext).get(GetRequest.newBuilder()
-        .setCache(SecureNodes.CACHE).setKey(utf8(key)).setLoad(true).build()));
+    ManagedChannel plaintext = channels.open(nodes.node(0), InsecureChannelCredentials.create());
+    assertThat(PeerChannels.ping(plaintext)).isEqualTo(Status.Code.UNAVAILABLE);
+    assertUnavailable(() -> PeerChannels.stub(plaintext).put(PutRequest.newBuilder()
+        .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
+    assertUnavailable(() -> PeerChannels.stub(plaintext).get(GetRequest.newBuilder()
+        .setCache(CACHE).setKey(utf8(key)).setLoad(true).build()));
 
     assertThat(nodes.cache(0).stats().peerRequestCount()).isEqualTo(served);
     assertThat(nodes.cache(0).get(key)).isEqualTo("v");
@@ -220,14 +233,14 @@ class MutualTlsIntegrationTest {
     NodeFiles good = ca.issue("node0").writeTo(dir.resolve("node0"), ca);
     NodeFiles misnamed = ca.issueForDnsNameOnly("node1", "cache.example.invalid")
         .writeTo(dir.resolve("node1"), ca);
-    nodes.start(b -> b.tls(good.peerTls()));
-    nodes.start(b -> b.tls(misnamed.peerTls()));
+    nodes.add(b -> b.tls(good.peerTls()));
+    nodes.add(b -> b.tls(misnamed.peerTls()));
     nodes.join(0, 1);
 
     NodeFiles client = ca.issue("client").writeTo(dir.resolve("client"), ca);
-    assertThat(nodes.pingOnce(0, credentials(client))).isEqualTo(Status.Code.OK);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), credentials(client))).isEqualTo(Status.Code.OK);
     // 127.0.0.1 is not the name in node1's certificate: clients (raw and peers) refuse it.
-    assertThat(nodes.pingOnce(1, credentials(client))).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(1), credentials(client))).isEqualTo(Status.Code.UNAVAILABLE);
     String address1 = nodes.node(1).address();
     await().atMost(Duration.ofSeconds(20))
         .untilAsserted(() -> assertThat(nodes.node(0).suspectedPeers()).contains(address1));
@@ -262,8 +275,8 @@ class MutualTlsIntegrationTest {
     Authority next = TestCertificates.authority("next cluster CA");
     NodeFiles files0 = ca.issue("node0").writeTo(dir.resolve("node0"), ca);
     NodeFiles files1 = ca.issue("node1").writeTo(dir.resolve("node1"), ca);
-    nodes.start(b -> b.tls(files0.peerTls().withReloadInterval(Duration.ofSeconds(1))));
-    nodes.start(b -> b.tls(files1.peerTls().withReloadInterval(Duration.ofSeconds(1))));
+    nodes.add(b -> b.tls(files0.peerTls().withReloadInterval(Duration.ofSeconds(1))));
+    nodes.add(b -> b.tls(files1.peerTls().withReloadInterval(Duration.ofSeconds(1))));
     nodes.join(0, 1);
     String key0 = nodes.keyOwnedBy(0, "k");
     nodes.cache(1).put(key0, "before");
@@ -274,9 +287,9 @@ class MutualTlsIntegrationTest {
     ChannelCredentials newOnly = nodeLikeCredentials(next.issue("new").writeTo(dir.resolve("new"), next));
     // a certificate node0 trusts today, but trusting only the next CA for the server
     ChannelCredentials mixed = nodeLikeCredentials(ca.issue("mixed").writeTo(dir.resolve("mixed"), next));
-    assertThat(nodes.pingOnce(0, oldOnly)).isEqualTo(Status.Code.OK);
-    assertThat(nodes.pingOnce(0, mixed)).as("node0's certificate is from the old CA").isEqualTo(Status.Code.UNAVAILABLE);
-    assertThat(nodes.pingOnce(0, newOnly)).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), oldOnly)).isEqualTo(Status.Code.OK);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), mixed)).as("node0's certificate is from the old CA").isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), newOnly)).isEqualTo(Status.Code.UNAVAILABLE);
 
     // Rotation: both nodes trust both CAs, and node0 gets a certificate of the next CA.
     files0.trust(ca, next);
@@ -286,15 +299,15 @@ class MutualTlsIntegrationTest {
 
     await("a client trusting only the new CA connects to node0 (reload interval 1 s)")
         .atMost(budget).pollInterval(Duration.ofMillis(200))
-        .until(() -> nodes.pingOnce(0, newOnly) == Status.Code.OK);
+        .until(() -> PeerChannels.pingOnce(nodes.node(0), newOnly) == Status.Code.OK);
     long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - changed);
     // node0 now presents the new certificate, and accepts both CAs' clients.
-    assertThat(nodes.pingOnce(0, mixed)).isEqualTo(Status.Code.OK);
-    assertThat(nodes.pingOnce(0, oldOnly)).as("a client trusting only the old CA").isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), mixed)).isEqualTo(Status.Code.OK);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), oldOnly)).as("a client trusting only the old CA").isEqualTo(Status.Code.UNAVAILABLE);
 
     // node1's reloaded trust lets it open a new connection to a node of the next CA.
     NodeFiles files2 = next.issue("node2").writeTo(dir.resolve("node2"), ca, next);
-    nodes.start(b -> b.tls(files2.peerTls()));
+    nodes.add(b -> b.tls(files2.peerTls()));
     nodes.join(0, 1, 2);
     String key2 = nodes.keyOwnedBy(2, "fresh-");
     await("node1 reads from a new node of the new CA").atMost(budget).untilAsserted(
@@ -306,6 +319,15 @@ class MutualTlsIntegrationTest {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Node i's cache: its loader answers {@code "loaded:<key>@node<i>"}, unless it has none. */
+  private CacheConfig<String, String> usersConfig(int i) {
+    CacheConfig.Builder<String, String> config = CacheConfig.builder(Codecs.utf8(), Codecs.utf8());
+    if (!withoutLoader.contains(i)) {
+      config.loader(key -> "loaded:" + key + "@node" + i);
+    }
+    return config.build();
+  }
 
   /** Writes {@code count} new entries through nodes 0, 1, 2 in turn; returns them. */
   private Map<String, String> putThroughRotatingNodes(int count) {

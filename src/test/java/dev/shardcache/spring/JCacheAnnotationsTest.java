@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.spring.boot.ShardcacheNodeLifecycle;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -35,12 +35,12 @@ import org.springframework.context.annotation.Configuration;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class JCacheAnnotationsTest {
-  private LoopbackCluster cluster;
+  private TestCluster cluster;
   private final List<AnnotationConfigApplicationContext> contexts = new ArrayList<>();
 
   @BeforeAll
   void startCluster() {
-    cluster = LoopbackCluster.of(2);
+    cluster = TestCluster.builder().size(2).started(false).build();
     for (int i = 0; i < 2; i++) {
       ShardcacheNode node = cluster.node(i);
       AnnotationConfigApplicationContext context = new AnnotationConfigApplicationContext();
@@ -49,7 +49,7 @@ class JCacheAnnotationsTest {
       context.refresh();
       contexts.add(context);
     }
-    cluster.join();
+    cluster.joinAll();
   }
 
   @AfterAll

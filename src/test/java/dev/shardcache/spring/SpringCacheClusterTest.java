@@ -6,7 +6,7 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.objects.StableKey;
 import dev.shardcache.spring.boot.ShardcacheNodeLifecycle;
-import dev.shardcache.testing.LoopbackCluster;
+import dev.shardcache.testing.TestCluster;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -48,13 +48,13 @@ import org.springframework.context.annotation.Configuration;
 class SpringCacheClusterTest {
   private static final int NODES = 3;
 
-  private LoopbackCluster cluster;
+  private TestCluster cluster;
   private final List<AnnotationConfigApplicationContext> contexts = new ArrayList<>();
   private ExecutorService pool;
 
   @BeforeAll
   void startCluster() {
-    cluster = LoopbackCluster.of(NODES);
+    cluster = TestCluster.builder().size(NODES).started(false).build();
     for (int i = 0; i < NODES; i++) {
       ShardcacheNode node = cluster.node(i);
       AnnotationConfigApplicationContext context = new AnnotationConfigApplicationContext();
@@ -65,7 +65,7 @@ class SpringCacheClusterTest {
       contexts.add(context);
       context.refresh(); // defines the annotated caches, then starts the node (lifecycle bean)
     }
-    cluster.join();
+    cluster.joinAll();
     pool = Executors.newFixedThreadPool(48);
   }
 
