@@ -18,9 +18,9 @@ import java.util.function.LongConsumer;
  * so the bytes on the wire follow the difference, not the shard.
  *
  * <p>The shard is walked twice per round (once to digest, once to collect the differing buckets'
- * entries) rather than copied: memory per round is the digest plus the differing entries. Each
- * side also tells the other its last clear time, so a member that missed an {@code invalidateAll}
- * learns it here at the latest.
+ * entries) rather than copied: memory per round is the digest plus the differing entries. Each side
+ * also tells the other its last clear time, so a member that missed an {@code invalidateAll} learns
+ * it here at the latest.
  *
  * <p>Blocking; rounds run on the maintenance thread. Thread-safe.
  */
@@ -30,8 +30,8 @@ final class AntiEntropy<K, V> {
   private final LongConsumer clear;
 
   /**
-   * @param clear applies a clear time learned from a peer on this node (see
-   *     {@link WritePath#clearHere})
+   * @param clear applies a clear time learned from a peer on this node (see {@link
+   *     WritePath#clearHere})
    */
   AntiEntropy(CacheScope<K, V> scope, Replication<K, V> replication, LongConsumer clear) {
     this.scope = scope;
@@ -47,10 +47,11 @@ final class AntiEntropy<K, V> {
     Cluster cluster = scope.clusters().get();
     HashRing ring = cluster.ring();
     BucketDigest digest = digestShared(cluster, ring, peer, BucketDigest.DEFAULT_BUCKETS);
-    DigestRequest.Builder request = DigestRequest.newBuilder()
-        .setCache(scope.name())
-        .setCaller(cluster.self())
-        .setClearedBefore(scope.shard().clearedBefore());
+    DigestRequest.Builder request =
+        DigestRequest.newBuilder()
+            .setCache(scope.name())
+            .setCaller(cluster.self())
+            .setClearedBefore(scope.shard().clearedBefore());
     for (long bucket : digest.buckets()) {
       request.addBuckets(bucket);
     }
@@ -58,8 +59,14 @@ final class AntiEntropy<K, V> {
     scope.counters().antiEntropyBytes.add(built.getSerializedSize());
     DigestResponse response;
     try {
-      response = PeerCalls.await(PeerCalls.call(cluster.client(peer), peer,
-          scope.config().remoteTimeout(), PeerCalls.Counter.NONE, stub -> stub.digest(built)));
+      response =
+          PeerCalls.await(
+              PeerCalls.call(
+                  cluster.client(peer),
+                  peer,
+                  scope.config().remoteTimeout(),
+                  PeerCalls.Counter.NONE,
+                  stub -> stub.digest(built)));
     } catch (PeerCalls.PeerCallException e) {
       return; // the next round retries
     }
@@ -67,7 +74,9 @@ final class AntiEntropy<K, V> {
     adoptClear(cluster, response.getClearedBefore(), peer);
     for (VersionedEntry wire : response.getEntriesList()) {
       EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, peer);
-      scope.shard().merge(scope.codec().decodeKey(wire.getKey()), copy.entry(), copy.ageMillis(), -1);
+      scope
+          .shard()
+          .merge(scope.codec().decodeKey(wire.getKey()), copy.entry(), copy.ageMillis(), -1);
     }
     BitSet differing = new BitSet();
     for (int bucket : response.getDifferingList()) {
@@ -88,8 +97,11 @@ final class AntiEntropy<K, V> {
     scope.counters().peerRequests.increment();
     int buckets = request.getBucketsCount();
     if (buckets == 0 || Integer.bitCount(buckets) != 1 || buckets > BucketDigest.MAX_BUCKETS) {
-      throw new IllegalArgumentException("a digest needs a power-of-two number of buckets up to "
-          + BucketDigest.MAX_BUCKETS + ", got " + buckets);
+      throw new IllegalArgumentException(
+          "a digest needs a power-of-two number of buckets up to "
+              + BucketDigest.MAX_BUCKETS
+              + ", got "
+              + buckets);
     }
     Cluster cluster = scope.clusters().get();
     adoptClear(cluster, request.getClearedBefore(), request.getCaller());
@@ -100,9 +112,11 @@ final class AntiEntropy<K, V> {
       theirs[i] = request.getBuckets(i);
     }
     BitSet differing = BucketDigest.differing(digest.buckets(), theirs);
-    DigestResponse.Builder response = DigestResponse.newBuilder()
-        .setClearedBefore(scope.shard().clearedBefore());
-    for (int bucket = differing.nextSetBit(0); bucket >= 0; bucket = differing.nextSetBit(bucket + 1)) {
+    DigestResponse.Builder response =
+        DigestResponse.newBuilder().setClearedBefore(scope.shard().clearedBefore());
+    for (int bucket = differing.nextSetBit(0);
+        bucket >= 0;
+        bucket = differing.nextSetBit(bucket + 1)) {
       response.addDiffering(bucket);
     }
     response.addAllEntries(entriesIn(cluster, ring, request.getCaller(), digest, differing));
@@ -119,22 +133,32 @@ final class AntiEntropy<K, V> {
 
   private BucketDigest digestShared(Cluster cluster, HashRing ring, String peer, int buckets) {
     BucketDigest digest = new BucketDigest(buckets);
-    forEachShared(cluster, ring, peer, (keyBytes, hash, stored) -> digest.add(hash, stored.entry().version()));
+    forEachShared(
+        cluster,
+        ring,
+        peer,
+        (keyBytes, hash, stored) -> digest.add(hash, stored.entry().version()));
     return digest;
   }
 
-  private List<VersionedEntry> entriesIn(Cluster cluster, HashRing ring, String peer,
-      BucketDigest digest, BitSet buckets) {
+  private List<VersionedEntry> entriesIn(
+      Cluster cluster, HashRing ring, String peer, BucketDigest digest, BitSet buckets) {
     List<VersionedEntry> entries = new ArrayList<>();
     if (buckets.isEmpty()) {
       return entries;
     }
-    forEachShared(cluster, ring, peer, (keyBytes, hash, stored) -> {
-      if (buckets.get(digest.bucketOf(hash))) {
-        entries.add(scope.codec().toWire(ByteString.copyFrom(keyBytes), stored.entry(),
-            stored.ageMillis()));
-      }
-    });
+    forEachShared(
+        cluster,
+        ring,
+        peer,
+        (keyBytes, hash, stored) -> {
+          if (buckets.get(digest.bucketOf(hash))) {
+            entries.add(
+                scope
+                    .codec()
+                    .toWire(ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis()));
+          }
+        });
     return entries;
   }
 
@@ -142,21 +166,26 @@ final class AntiEntropy<K, V> {
     void visit(byte[] keyBytes, long hash, Shard.Stored<V> stored);
   }
 
-  /** Visits the entries whose holders, under {@code ring}, include both this node and {@code peer}. */
-  private void forEachShared(Cluster cluster, HashRing ring, String peer,
-      SharedEntryVisitor<V> visitor) {
-    scope.shard().forEach((key, stored) -> {
-      byte[] keyBytes;
-      try {
-        keyBytes = scope.config().keyCodec().encode(key);
-      } catch (RuntimeException e) {
-        return;
-      }
-      long hash = KeyHash.hash(keyBytes);
-      List<String> holders = scope.router().holders(ring, hash);
-      if (holders.contains(peer) && holders.contains(cluster.self())) {
-        visitor.visit(keyBytes, hash, stored);
-      }
-    });
+  /**
+   * Visits the entries whose holders, under {@code ring}, include both this node and {@code peer}.
+   */
+  private void forEachShared(
+      Cluster cluster, HashRing ring, String peer, SharedEntryVisitor<V> visitor) {
+    scope
+        .shard()
+        .forEach(
+            (key, stored) -> {
+              byte[] keyBytes;
+              try {
+                keyBytes = scope.config().keyCodec().encode(key);
+              } catch (RuntimeException e) {
+                return;
+              }
+              long hash = KeyHash.hash(keyBytes);
+              List<String> holders = scope.router().holders(ring, hash);
+              if (holders.contains(peer) && holders.contains(cluster.self())) {
+                visitor.visit(keyBytes, hash, stored);
+              }
+            });
   }
 }

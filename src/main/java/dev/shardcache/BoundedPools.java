@@ -10,14 +10,19 @@ final class BoundedPools {
   private BoundedPools() {}
 
   /**
-   * A pool of at most {@code threads} daemon threads (idle ones end after 30 s) with at most
-   * {@code queued} tasks waiting; past that it rejects, and the caller reports the limit
-   * ({@link OverloadedException}).
+   * A pool of at most {@code threads} daemon threads (idle ones end after 30 s) with at most {@code
+   * queued} tasks waiting; past that it rejects, and the caller reports the limit ({@link
+   * OverloadedException}).
    */
   static ThreadPoolExecutor create(String nameFormat, int threads, int queued) {
-    ThreadPoolExecutor pool = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
-        new LinkedBlockingQueue<>(queued),
-        new ThreadFactoryBuilder().setNameFormat(nameFormat).setDaemon(true).build());
+    ThreadPoolExecutor pool =
+        new ThreadPoolExecutor(
+            threads,
+            threads,
+            30,
+            TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(queued),
+            new ThreadFactoryBuilder().setNameFormat(nameFormat).setDaemon(true).build());
     pool.allowCoreThreadTimeOut(true);
     return pool;
   }

@@ -10,8 +10,8 @@ import java.util.Optional;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The settings of one named {@link DistributedCache}: how its keys and values become bytes, how large
- * this node's shard may grow, how long entries live, and how values are loaded on a miss.
+ * The settings of one named {@link DistributedCache}: how its keys and values become bytes, how
+ * large this node's shard may grow, how long entries live, and how values are loaded on a miss.
  *
  * <p>Instances are immutable and thread-safe; build them with {@link #builder(Codec, Codec)}. Every
  * node of a cluster should define a cache with the same name and equivalent settings: the key codec
@@ -71,14 +71,17 @@ public final class CacheConfig<K, V> {
     this.maximumSize = builder.maximumSize == UNSET ? DEFAULT_MAXIMUM_SIZE : builder.maximumSize;
     this.expireAfterWrite = builder.expireAfterWrite;
     this.loader = builder.loader;
-    this.nearCacheMaximumSize = builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
+    this.nearCacheMaximumSize =
+        builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
     this.nearCacheTtl = builder.nearCacheTtl == null ? Duration.ZERO : builder.nearCacheTtl;
-    this.maxKeyBytes = builder.maxKeyBytes == UNSET ? DEFAULT_MAX_KEY_BYTES : (int) builder.maxKeyBytes;
+    this.maxKeyBytes =
+        builder.maxKeyBytes == UNSET ? DEFAULT_MAX_KEY_BYTES : (int) builder.maxKeyBytes;
     this.maxValueBytes =
         builder.maxValueBytes == UNSET ? DEFAULT_MAX_VALUE_BYTES : (int) builder.maxValueBytes;
     this.remoteTimeout =
         builder.remoteTimeout == null ? DEFAULT_REMOTE_TIMEOUT : builder.remoteTimeout;
-    this.replicationFactor = builder.replicationFactor == UNSET ? 1 : (int) builder.replicationFactor;
+    this.replicationFactor =
+        builder.replicationFactor == UNSET ? 1 : (int) builder.replicationFactor;
     this.tombstoneLifetime =
         builder.tombstoneLifetime == null ? DEFAULT_TOMBSTONE_LIFETIME : builder.tombstoneLifetime;
     this.loadTimeout = builder.loadTimeout == null ? DEFAULT_LOAD_TIMEOUT : builder.loadTimeout;
@@ -89,7 +92,8 @@ public final class CacheConfig<K, V> {
    * {@code valueCodec}. The key codec must be deterministic (see {@link Codec}).
    */
   public static <K, V> Builder<K, V> builder(Codec<K> keyCodec, Codec<V> valueCodec) {
-    return new Builder<>(requireNonNull(keyCodec, "keyCodec"), requireNonNull(valueCodec, "valueCodec"));
+    return new Builder<>(
+        requireNonNull(keyCodec, "keyCodec"), requireNonNull(valueCodec, "valueCodec"));
   }
 
   public Codec<K> keyCodec() {
@@ -145,7 +149,9 @@ public final class CacheConfig<K, V> {
     return remoteTimeout;
   }
 
-  /** How many distinct members hold each key: the owner and {@code replicationFactor - 1} replicas. */
+  /**
+   * How many distinct members hold each key: the owner and {@code replicationFactor - 1} replicas.
+   */
   public int replicationFactor() {
     return replicationFactor;
   }
@@ -190,31 +196,44 @@ public final class CacheConfig<K, V> {
 
   @Override
   public int hashCode() {
-    return Objects.hash(keyCodec, valueCodec, maximumSize, expireAfterWrite, maxKeyBytes, maxValueBytes);
+    return Objects.hash(
+        keyCodec, valueCodec, maximumSize, expireAfterWrite, maxKeyBytes, maxValueBytes);
   }
 
   @Override
   public String toString() {
-    return "CacheConfig{keyCodec=" + keyCodec
-        + ", valueCodec=" + valueCodec
-        + ", maximumSize=" + maximumSize
-        + ", expireAfterWrite=" + expireAfterWrite
-        + ", loader=" + (loader == null ? "none" : "set")
-        + ", nearCache=" + (nearCacheEnabled() ? nearCacheMaximumSize + "/" + nearCacheTtl : "off")
-        + ", maxKeyBytes=" + maxKeyBytes
-        + ", maxValueBytes=" + maxValueBytes
-        + ", remoteTimeout=" + remoteTimeout
-        + ", replicationFactor=" + replicationFactor
-        + ", tombstoneLifetime=" + tombstoneLifetime
-        + ", loadTimeout=" + loadTimeout
+    return "CacheConfig{keyCodec="
+        + keyCodec
+        + ", valueCodec="
+        + valueCodec
+        + ", maximumSize="
+        + maximumSize
+        + ", expireAfterWrite="
+        + expireAfterWrite
+        + ", loader="
+        + (loader == null ? "none" : "set")
+        + ", nearCache="
+        + (nearCacheEnabled() ? nearCacheMaximumSize + "/" + nearCacheTtl : "off")
+        + ", maxKeyBytes="
+        + maxKeyBytes
+        + ", maxValueBytes="
+        + maxValueBytes
+        + ", remoteTimeout="
+        + remoteTimeout
+        + ", replicationFactor="
+        + replicationFactor
+        + ", tombstoneLifetime="
+        + tombstoneLifetime
+        + ", loadTimeout="
+        + loadTimeout
         + "}";
   }
 
   private static final long UNSET = -1;
 
   /**
-   * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws
-   * {@link IllegalStateException} naming the value already set. Not thread-safe.
+   * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws {@link
+   * IllegalStateException} naming the value already set. Not thread-safe.
    */
   public static final class Builder<K, V> {
     private final Codec<K> keyCodec;
@@ -237,9 +256,9 @@ public final class CacheConfig<K, V> {
     }
 
     /**
-     * Bounds this node's shard to {@code maximumSize} entries (default
-     * {@value CacheConfig#DEFAULT_MAXIMUM_SIZE}). The bound is per node: a cluster of n nodes holds
-     * up to n times as many entries.
+     * Bounds this node's shard to {@code maximumSize} entries (default {@value
+     * CacheConfig#DEFAULT_MAXIMUM_SIZE}). The bound is per node: a cluster of n nodes holds up to n
+     * times as many entries.
      *
      * @throws IllegalArgumentException if {@code maximumSize} is negative
      */
@@ -258,17 +277,19 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> expireAfterWrite(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
+      checkState(
+          expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
       checkArgument(
           !duration.isNegative() && !duration.isZero(),
-          "expireAfterWrite must be positive, got %s", duration);
+          "expireAfterWrite must be positive, got %s",
+          duration);
       this.expireAfterWrite = duration;
       return this;
     }
 
     /**
-     * Loads values on a miss (default: none; then {@link DistributedCache#get} returns
-     * {@code null} for an absent key).
+     * Loads values on a miss (default: none; then {@link DistributedCache#get} returns {@code null}
+     * for an absent key).
      */
     public Builder<K, V> loader(CacheLoader<K, V> loader) {
       requireNonNull(loader, "loader");
@@ -278,8 +299,8 @@ public final class CacheConfig<K, V> {
     }
 
     /**
-     * Keeps up to {@code maximumSize} values of keys owned by other nodes on this node for
-     * {@code ttl}, so a hot remote key costs one call per {@code ttl} instead of one per read (default:
+     * Keeps up to {@code maximumSize} values of keys owned by other nodes on this node for {@code
+     * ttl}, so a hot remote key costs one call per {@code ttl} instead of one per read (default:
      * off). A near-cached value can be stale: a write or invalidate made through another node is
      * not seen here until {@code ttl} has passed. Writes made through this node clear its own
      * near-cache entry at once.
@@ -289,18 +310,22 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> nearCache(long maximumSize, Duration ttl) {
       requireNonNull(ttl, "ttl");
-      checkState(nearCacheMaximumSize == UNSET, "nearCache was already set to %s entries for %s",
-          nearCacheMaximumSize, nearCacheTtl);
+      checkState(
+          nearCacheMaximumSize == UNSET,
+          "nearCache was already set to %s entries for %s",
+          nearCacheMaximumSize,
+          nearCacheTtl);
       checkArgument(maximumSize > 0, "nearCache maximumSize must be positive, got %s", maximumSize);
-      checkArgument(!ttl.isNegative() && !ttl.isZero(), "nearCache ttl must be positive, got %s", ttl);
+      checkArgument(
+          !ttl.isNegative() && !ttl.isZero(), "nearCache ttl must be positive, got %s", ttl);
       this.nearCacheMaximumSize = maximumSize;
       this.nearCacheTtl = ttl;
       return this;
     }
 
     /**
-     * Rejects keys whose encoding is longer than {@code maxKeyBytes} (default
-     * {@value CacheConfig#DEFAULT_MAX_KEY_BYTES}) with {@link IllegalArgumentException}.
+     * Rejects keys whose encoding is longer than {@code maxKeyBytes} (default {@value
+     * CacheConfig#DEFAULT_MAX_KEY_BYTES}) with {@link IllegalArgumentException}.
      */
     public Builder<K, V> maxKeyBytes(int maxKeyBytes) {
       checkState(this.maxKeyBytes == UNSET, "maxKeyBytes was already set to %s", this.maxKeyBytes);
@@ -310,14 +335,18 @@ public final class CacheConfig<K, V> {
     }
 
     /**
-     * Rejects values whose encoding is longer than {@code maxValueBytes} (default
-     * {@value CacheConfig#DEFAULT_MAX_VALUE_BYTES}): a put throws
-     * {@link IllegalArgumentException}; a load fails with {@link CacheLoadException}. At most 32 MiB.
+     * Rejects values whose encoding is longer than {@code maxValueBytes} (default {@value
+     * CacheConfig#DEFAULT_MAX_VALUE_BYTES}): a put throws {@link IllegalArgumentException}; a load
+     * fails with {@link CacheLoadException}. At most 32 MiB.
      */
     public Builder<K, V> maxValueBytes(int maxValueBytes) {
-      checkState(this.maxValueBytes == UNSET, "maxValueBytes was already set to %s", this.maxValueBytes);
-      checkArgument(maxValueBytes > 0 && maxValueBytes <= ShardcacheNode.MAX_MESSAGE_BYTES / 2,
-          "maxValueBytes must be in [1, %s], got %s", ShardcacheNode.MAX_MESSAGE_BYTES / 2, maxValueBytes);
+      checkState(
+          this.maxValueBytes == UNSET, "maxValueBytes was already set to %s", this.maxValueBytes);
+      checkArgument(
+          maxValueBytes > 0 && maxValueBytes <= ShardcacheNode.MAX_MESSAGE_BYTES / 2,
+          "maxValueBytes must be in [1, %s], got %s",
+          ShardcacheNode.MAX_MESSAGE_BYTES / 2,
+          maxValueBytes);
       this.maxValueBytes = maxValueBytes;
       return this;
     }
@@ -325,48 +354,56 @@ public final class CacheConfig<K, V> {
     /**
      * Sets the deadline of each call to a peer that does not wait for a load (default 5 s): a
      * {@code getIfPresent}, a write, a replication batch. A peer that misses it while it still
-     * answers heartbeats is <em>slow</em>, not down: the call fails (a write with
-     * {@link OutcomeUnknownException}) and the peer keeps its keys. A read that waits for a load is
-     * bounded by {@link #loadTimeout} instead. The owner waits for replicas at most half of this, so
-     * that it answers its caller within the caller's deadline.
+     * answers heartbeats is <em>slow</em>, not down: the call fails (a write with {@link
+     * OutcomeUnknownException}) and the peer keeps its keys. A read that waits for a load is
+     * bounded by {@link #loadTimeout} instead. The owner waits for replicas at most half of this,
+     * so that it answers its caller within the caller's deadline.
      */
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkArgument(!timeout.isNegative() && !timeout.isZero(), "remoteTimeout must be positive, got %s", timeout);
+      checkArgument(
+          !timeout.isNegative() && !timeout.isZero(),
+          "remoteTimeout must be positive, got %s",
+          timeout);
       this.remoteTimeout = timeout;
       return this;
     }
 
     /**
      * Keeps each key on {@code n} distinct members (default 1): the first {@code n} members
-     * clockwise from the key on the ring. Writes are applied by a holder and sent to the
-     * others before they are acknowledged (waiting at most half of {@code remoteTimeout}); reads fall over to the next one when the owner is
-     * unreachable; so losing up to {@code n - 1} members loses no cached entry. Every node must use
-     * the same factor. A factor above the member count means every member holds every key.
+     * clockwise from the key on the ring. Writes are applied by a holder and sent to the others
+     * before they are acknowledged (waiting at most half of {@code remoteTimeout}); reads fall over
+     * to the next one when the owner is unreachable; so losing up to {@code n - 1} members loses no
+     * cached entry. Every node must use the same factor. A factor above the member count means
+     * every member holds every key.
      *
      * @throws IllegalArgumentException if {@code n} is not in [1, 16]
      */
     public Builder<K, V> replicationFactor(int n) {
-      checkState(replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
+      checkState(
+          replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
       return this;
     }
 
     /**
-     * Sets how long a read waits for a key's load (default 60 s): on the owner, for the one load all
-     * readers share; on any other node, for the owner's answer. A read that waits longer fails with
-     * {@link CacheLoadException}; the load itself goes on and is stored when it ends. Set it above
-     * the loader's slowest expected load: the cluster never loads a key a second time because the
-     * first load is slow.
+     * Sets how long a read waits for a key's load (default 60 s): on the owner, for the one load
+     * all readers share; on any other node, for the owner's answer. A read that waits longer fails
+     * with {@link CacheLoadException}; the load itself goes on and is stored when it ends. Set it
+     * above the loader's slowest expected load: the cluster never loads a key a second time because
+     * the first load is slow.
      *
      * @throws IllegalArgumentException if {@code timeout} is not positive
      */
     public Builder<K, V> loadTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
-      checkArgument(!timeout.isNegative() && !timeout.isZero(), "loadTimeout must be positive, got %s", timeout);
+      checkArgument(
+          !timeout.isNegative() && !timeout.isZero(),
+          "loadTimeout must be positive, got %s",
+          timeout);
       this.loadTimeout = timeout;
       return this;
     }
@@ -381,9 +418,12 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> tombstoneLifetime(Duration lifetime) {
       requireNonNull(lifetime, "lifetime");
-      checkState(tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
-      checkArgument(!lifetime.isNegative() && !lifetime.isZero(),
-          "tombstoneLifetime must be positive, got %s", lifetime);
+      checkState(
+          tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
+      checkArgument(
+          !lifetime.isNegative() && !lifetime.isZero(),
+          "tombstoneLifetime must be positive, got %s",
+          lifetime);
       this.tombstoneLifetime = lifetime;
       return this;
     }
@@ -395,7 +435,8 @@ public final class CacheConfig<K, V> {
      *     equal only to themselves, so two equal byte arrays would be two different keys
      */
     public CacheConfig<K, V> build() {
-      checkArgument(keyCodec != (Object) Codecs.bytes(),
+      checkArgument(
+          keyCodec != (Object) Codecs.bytes(),
           "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
               + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
       return new CacheConfig<>(this);

@@ -18,18 +18,25 @@ final class CacheCounters implements PeerCalls.Counter {
   final LongAdder remoteFailures = new LongAdder();
   final LongAdder fallbackLoads = new LongAdder();
   final LongAdder peerRequests = new LongAdder();
+
   /** Fetch calls made by misses to ask other holders (now or recently) for a copy. */
   final LongAdder fetchCalls = new LongAdder();
+
   /** Copies taken from another holder instead of loading. */
   final LongAdder fetchedCopies = new LongAdder();
+
   /** Holders sent a newer copy by a read (read repair). */
   final LongAdder repairs = new LongAdder();
+
   /** Bytes of digests and entries in anti-entropy rounds this node started. */
   final LongAdder antiEntropyBytes = new LongAdder();
+
   /** Entries streamed to new holders by rebalancing, acknowledged. */
   final LongAdder handedOff = new LongAdder();
+
   /** Versions refused for being stamped further ahead than the maximum clock skew. */
   final LongAdder futureVersionsRefused = new LongAdder();
+
   /** Writes passed on to a holder by this node, which did not hold the key. */
   final LongAdder forwardedWrites = new LongAdder();
 

@@ -5,9 +5,9 @@ import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
- * What every part of one cache's data path shares: its name and configuration, this node's view
- * of the cluster, the executor loads run on, the counters, the codec, the shard, the router and
- * the near cache. Immutable; the parts it holds are thread-safe.
+ * What every part of one cache's data path shares: its name and configuration, this node's view of
+ * the cluster, the executor loads run on, the counters, the codec, the shard, the router and the
+ * near cache. Immutable; the parts it holds are thread-safe.
  *
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running

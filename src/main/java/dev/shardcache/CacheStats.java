@@ -10,6 +10,7 @@ import org.jspecify.annotations.Nullable;
  * snapshots.
  *
  * <p>What is counted where:
+ *
  * <ul>
  *   <li>{@link #hitCount} / {@link #missCount}: lookups in <em>this node's shard</em>, for this
  *       node's own callers and for requests that peers sent here;
@@ -53,9 +54,18 @@ public final class CacheStats {
       long peerRequestCount,
       long evictionCount) {
     checkArgument(
-        (hitCount | missCount | nearHitCount | loadSuccessCount | loadFailureCount
-                | totalLoadTimeNanos | remoteCallCount | remoteFailureCount | fallbackLoadCount
-                | peerRequestCount | evictionCount) >= 0,
+        (hitCount
+                | missCount
+                | nearHitCount
+                | loadSuccessCount
+                | loadFailureCount
+                | totalLoadTimeNanos
+                | remoteCallCount
+                | remoteFailureCount
+                | fallbackLoadCount
+                | peerRequestCount
+                | evictionCount)
+            >= 0,
         "counters must not be negative");
     this.hitCount = hitCount;
     this.missCount = missCount;
@@ -201,17 +211,28 @@ public final class CacheStats {
 
   @Override
   public String toString() {
-    return "CacheStats{hits=" + hitCount
-        + ", misses=" + missCount
-        + ", nearHits=" + nearHitCount
-        + ", loadSuccesses=" + loadSuccessCount
-        + ", loadFailures=" + loadFailureCount
-        + ", totalLoadTimeNanos=" + totalLoadTimeNanos
-        + ", remoteCalls=" + remoteCallCount
-        + ", remoteFailures=" + remoteFailureCount
-        + ", fallbackLoads=" + fallbackLoadCount
-        + ", peerRequests=" + peerRequestCount
-        + ", evictions=" + evictionCount
+    return "CacheStats{hits="
+        + hitCount
+        + ", misses="
+        + missCount
+        + ", nearHits="
+        + nearHitCount
+        + ", loadSuccesses="
+        + loadSuccessCount
+        + ", loadFailures="
+        + loadFailureCount
+        + ", totalLoadTimeNanos="
+        + totalLoadTimeNanos
+        + ", remoteCalls="
+        + remoteCallCount
+        + ", remoteFailures="
+        + remoteFailureCount
+        + ", fallbackLoads="
+        + fallbackLoadCount
+        + ", peerRequests="
+        + peerRequestCount
+        + ", evictions="
+        + evictionCount
         + "}";
   }
 }

@@ -18,9 +18,9 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * Bounds the calls in progress from each remote host: past {@code maxPerPeer}, a new call is
- * answered {@code RESOURCE_EXHAUSTED} at once, before it reaches the service, so one misbehaving
- * or flooding peer cannot occupy every handler thread. Thread-safe; counters are removed when
- * they drop to zero, so the map holds only hosts with calls in progress.
+ * answered {@code RESOURCE_EXHAUSTED} at once, before it reaches the service, so one misbehaving or
+ * flooding peer cannot occupy every handler thread. Thread-safe; counters are removed when they
+ * drop to zero, so the map holds only hosts with calls in progress.
  */
 final class CallLimiter implements ServerInterceptor {
   private final int maxPerPeer;
@@ -39,32 +39,43 @@ final class CallLimiter implements ServerInterceptor {
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
     String host = hostOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
-    AtomicInteger counter = inFlight.compute(host, (h, c) -> {
-      AtomicInteger count = c == null ? new AtomicInteger() : c;
-      count.incrementAndGet();
-      return count;
-    });
+    AtomicInteger counter =
+        inFlight.compute(
+            host,
+            (h, c) -> {
+              AtomicInteger count = c == null ? new AtomicInteger() : c;
+              count.incrementAndGet();
+              return count;
+            });
     AtomicBoolean released = new AtomicBoolean();
-    Runnable release = () -> {
-      if (released.compareAndSet(false, true)) {
-        inFlight.computeIfPresent(host, (h, c) -> c.decrementAndGet() == 0 ? null : c);
-      }
-    };
+    Runnable release =
+        () -> {
+          if (released.compareAndSet(false, true)) {
+            inFlight.computeIfPresent(host, (h, c) -> c.decrementAndGet() == 0 ? null : c);
+          }
+        };
     if (counter.get() > maxPerPeer) {
       release.run();
       refused.increment();
-      call.close(Status.RESOURCE_EXHAUSTED.withDescription("more than " + maxPerPeer
-          + " calls in progress from " + host + "; retry later, or raise"
-          + " ShardcacheNode.Builder.maxConcurrentCallsPerPeer"), new Metadata());
+      call.close(
+          Status.RESOURCE_EXHAUSTED.withDescription(
+              "more than "
+                  + maxPerPeer
+                  + " calls in progress from "
+                  + host
+                  + "; retry later, or raise"
+                  + " ShardcacheNode.Builder.maxConcurrentCallsPerPeer"),
+          new Metadata());
       return new ServerCall.Listener<>() {};
     }
-    ServerCall<Q, R> tracked = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
-      @Override
-      public void close(Status status, Metadata trailers) {
-        release.run();
-        super.close(status, trailers);
-      }
-    };
+    ServerCall<Q, R> tracked =
+        new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+          @Override
+          public void close(Status status, Metadata trailers) {
+            release.run();
+            super.close(status, trailers);
+          }
+        };
     ServerCall.Listener<Q> listener;
     try {
       listener = next.startCall(tracked, headers);

@@ -3,12 +3,12 @@ package dev.shardcache;
 import com.google.common.base.Ticker;
 import com.google.common.collect.ImmutableSortedSet;
 import dev.shardcache.replication.HybridLogicalClock;
-import io.grpc.ChannelCredentials;
-import io.grpc.ClientInterceptor;
-import io.grpc.InsecureChannelCredentials;
 import dev.shardcache.replication.Version;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientInterceptor;
+import io.grpc.InsecureChannelCredentials;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -29,11 +29,11 @@ import org.jspecify.annotations.Nullable;
  * currently considered alive, the ring of the live members, a client per configured peer, the
  * hybrid logical clock that versions its writes, and the replicator that ships them.
  *
- * <p>Two member sets are kept apart. The <em>configured</em> members come from
- * {@link ShardcacheNode#setPeers} (static lists, discovery). The <em>live</em> members are the
- * configured ones the failure detector does not suspect. The ring holds the live members plus this
- * node, so routing skips dead nodes; a suspected member keeps its client and its queue of hinted
- * writes, and rejoins the ring when it answers heartbeats again.
+ * <p>Two member sets are kept apart. The <em>configured</em> members come from {@link
+ * ShardcacheNode#setPeers} (static lists, discovery). The <em>live</em> members are the configured
+ * ones the failure detector does not suspect. The ring holds the live members plus this node, so
+ * routing skips dead nodes; a suspected member keeps its client and its queue of hinted writes, and
+ * rejoins the ring when it answers heartbeats again.
  *
  * <p>The ring is an immutable snapshot swapped atomically on each change, so a lookup never sees
  * half a change. Each ring carries an <em>epoch</em>, a number that grows with every change: a
@@ -69,8 +69,10 @@ final class Cluster implements AutoCloseable {
   private volatile HashRing ring;
   private final AtomicInteger ringEpoch = new AtomicInteger();
   private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
+
   /** The history, plus the current ring without this node: where its keys were before it joined. */
   private volatile List<HashRing> recent = List.of();
+
   private volatile long lastRingChangeNanos;
   private boolean closed; // guarded by this
 
@@ -78,26 +80,62 @@ final class Cluster implements AutoCloseable {
    * Creates the view of a node named {@code self}; {@code onRingChange} runs after each change of
    * the ring with the previous and the new ring, on the thread that made the change.
    */
-  Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
-      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange) {
-    this(self, peers, virtualNodes, ticker, replicationTimeout, replicationCapacity, onRingChange,
-        InsecureChannelCredentials.create(), List.of(), ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
+  Cluster(
+      String self,
+      Collection<String> peers,
+      int virtualNodes,
+      Ticker ticker,
+      Duration replicationTimeout,
+      int replicationCapacity,
+      BiConsumer<HashRing, HashRing> onRingChange) {
+    this(
+        self,
+        peers,
+        virtualNodes,
+        ticker,
+        replicationTimeout,
+        replicationCapacity,
+        onRingChange,
+        InsecureChannelCredentials.create(),
+        List.of(),
+        ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
   }
 
-  Cluster(String self, Collection<String> peers, int virtualNodes, Ticker ticker,
-      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
-      ChannelCredentials credentials, List<ClientInterceptor> interceptors, Duration maxClockSkew) {
-    this(self, peers, virtualNodes, replicationTimeout, replicationCapacity, onRingChange,
-        clientsOver(ticker, credentials, List.copyOf(interceptors)), maxClockSkew);
+  Cluster(
+      String self,
+      Collection<String> peers,
+      int virtualNodes,
+      Ticker ticker,
+      Duration replicationTimeout,
+      int replicationCapacity,
+      BiConsumer<HashRing, HashRing> onRingChange,
+      ChannelCredentials credentials,
+      List<ClientInterceptor> interceptors,
+      Duration maxClockSkew) {
+    this(
+        self,
+        peers,
+        virtualNodes,
+        replicationTimeout,
+        replicationCapacity,
+        onRingChange,
+        clientsOver(ticker, credentials, List.copyOf(interceptors)),
+        maxClockSkew);
   }
 
   /**
    * A view whose peer clients come from {@code newClient}, called with each canonical address as it
    * is configured; tests pass clients over in-process channels here.
    */
-  Cluster(String self, Collection<String> peers, int virtualNodes,
-      Duration replicationTimeout, int replicationCapacity, BiConsumer<HashRing, HashRing> onRingChange,
-      Function<String, PeerClient> newClient, Duration maxClockSkew) {
+  Cluster(
+      String self,
+      Collection<String> peers,
+      int virtualNodes,
+      Duration replicationTimeout,
+      int replicationCapacity,
+      BiConsumer<HashRing, HashRing> onRingChange,
+      Function<String, PeerClient> newClient,
+      Duration maxClockSkew) {
     this.newClient = newClient;
     this.self = self;
     this.writerId = Version.writerId(self);
@@ -111,8 +149,8 @@ final class Cluster implements AutoCloseable {
     setPeers(peers);
   }
 
-  private static Function<String, PeerClient> clientsOver(Ticker ticker,
-      ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+  private static Function<String, PeerClient> clientsOver(
+      Ticker ticker, ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
     return address -> new PeerClient(address, ticker, credentials, interceptors);
   }
 
@@ -196,11 +234,12 @@ final class Cluster implements AutoCloseable {
   /** The configured peers not currently marked down, sorted. */
   Set<String> reachablePeers() {
     ImmutableSortedSet.Builder<String> up = ImmutableSortedSet.naturalOrder();
-    clients.forEach((address, client) -> {
-      if (client.isUp() && !suspected.contains(address)) {
-        up.add(address);
-      }
-    });
+    clients.forEach(
+        (address, client) -> {
+          if (client.isUp() && !suspected.contains(address)) {
+            up.add(address);
+          }
+        });
     return up.build();
   }
 
@@ -272,13 +311,16 @@ final class Cluster implements AutoCloseable {
   /** Closes the clients of members that left longer ago than the recent-change window. */
   void closeExpiredDeparted() {
     long now = System.nanoTime();
-    departed.entrySet().removeIf(entry -> {
-      if (now - entry.getValue().leftAtNanos() <= RECENT_CHANGE_WINDOW.toNanos()) {
-        return false;
-      }
-      entry.getValue().client().close();
-      return true;
-    });
+    departed
+        .entrySet()
+        .removeIf(
+            entry -> {
+              if (now - entry.getValue().leftAtNanos() <= RECENT_CHANGE_WINDOW.toNanos()) {
+                return false;
+              }
+              entry.getValue().client().close();
+              return true;
+            });
   }
 
   /**
@@ -291,9 +333,11 @@ final class Cluster implements AutoCloseable {
     }
     boolean changed = alive ? suspected.remove(member) : suspected.add(member);
     if (changed) {
-      logger.log(alive ? Level.INFO : Level.WARNING,
-          alive ? "Node {0}: peer {1} answers heartbeats again; it rejoins the ring"
-                : "Node {0}: peer {1} missed its heartbeats; it leaves the ring until it answers again",
+      logger.log(
+          alive ? Level.INFO : Level.WARNING,
+          alive
+              ? "Node {0}: peer {1} answers heartbeats again; it rejoins the ring"
+              : "Node {0}: peer {1} missed its heartbeats; it leaves the ring until it answers again",
           new Object[] {self, member});
       rebuildRing();
     }
@@ -340,9 +384,9 @@ final class Cluster implements AutoCloseable {
   }
 
   /**
-   * Stops membership changes, flushes queued replication to reachable peers for at most
-   * {@code grace}, then closes the channels. The flush runs outside this object's lock: gRPC
-   * callbacks (heartbeat answers) take it, and must never wait for a flush.
+   * Stops membership changes, flushes queued replication to reachable peers for at most {@code
+   * grace}, then closes the channels. The flush runs outside this object's lock: gRPC callbacks
+   * (heartbeat answers) take it, and must never wait for a flush.
    */
   void close(Duration grace) {
     synchronized (this) {

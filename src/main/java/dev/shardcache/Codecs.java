@@ -30,54 +30,66 @@ public final class Codecs {
   }
 
   /**
-   * Byte arrays as themselves, for values. Encoding and decoding copy, so neither the caller nor the
-   * cache can change the other's array afterwards. Not for keys: Java arrays are equal only to
+   * Byte arrays as themselves, for values. Encoding and decoding copy, so neither the caller nor
+   * the cache can change the other's array afterwards. Not for keys: Java arrays are equal only to
    * themselves, so {@link CacheConfig.Builder#build()} refuses it as a key codec.
    */
   public static Codec<byte[]> bytes() {
     return BytesCodec.INSTANCE;
   }
 
-  /** Longs as 8 big-endian bytes; decoding anything but exactly 8 bytes is a {@link CodecException}. */
+  /**
+   * Longs as 8 big-endian bytes; decoding anything but exactly 8 bytes is a {@link CodecException}.
+   */
   public static Codec<Long> longs() {
     return LongCodec.INSTANCE;
   }
 
   /**
    * Protobuf messages of one type, in the protobuf wire format, parsed with {@code parser} (for
-   * example {@code MyMessage.parser()}). Protobuf serialization is deterministic for a given message
-   * only when it has no map fields; do not use a message with map fields as a key.
+   * example {@code MyMessage.parser()}). Protobuf serialization is deterministic for a given
+   * message only when it has no map fields; do not use a message with map fields as a key.
    */
   public static <M extends MessageLite> Codec<M> protobuf(Parser<M> parser) {
     return new ProtobufCodec<>(requireNonNull(parser, "parser"));
   }
 
   /**
-   * Java-serialized objects of {@code type}, decoded only if every class in the stream is
-   * {@code type}, a JDK value or collection class (strings, boxed primitives, {@code BigDecimal},
-   * {@code java.time}, {@code UUID}, the standard lists, sets and maps), or matches one of
-   * {@code allowed}: class names or {@link java.io.ObjectInputFilter} patterns such as
-   * {@code "com.example.model.*"} (one package) or {@code "com.example.**"} (and its
-   * subpackages). Anything else fails with a {@link CodecException} before it is instantiated, as
-   * does a stream over the fixed limits on depth, size and hashing work that bound its decoding
-   * cost (20 levels, 100,000 references; see the README's Security section).
+   * Java-serialized objects of {@code type}, decoded only if every class in the stream is {@code
+   * type}, a JDK value or collection class (strings, boxed primitives, {@code BigDecimal}, {@code
+   * java.time}, {@code UUID}, the standard lists, sets and maps), or matches one of {@code
+   * allowed}: class names or {@link java.io.ObjectInputFilter} patterns such as {@code
+   * "com.example.model.*"} (one package) or {@code "com.example.**"} (and its subpackages).
+   * Anything else fails with a {@link CodecException} before it is instantiated, as does a stream
+   * over the fixed limits on depth, size and hashing work that bound its decoding cost (20 levels,
+   * 100,000 references; see the README's Security section).
    *
-   * <p>Use it for values of arbitrary application types (annotated methods' results). Prefer
-   * {@link #utf8()}, {@link #longs()} or {@link #protobuf} where they fit: they are smaller and
-   * faster. Serialized forms of a {@code HashMap} or {@code HashSet} are not deterministic, so do not
-   * use this codec for keys that contain them.
+   * <p>Use it for values of arbitrary application types (annotated methods' results). Prefer {@link
+   * #utf8()}, {@link #longs()} or {@link #protobuf} where they fit: they are smaller and faster.
+   * Serialized forms of a {@code HashMap} or {@code HashSet} are not deterministic, so do not use
+   * this codec for keys that contain them.
    */
-  public static <T extends java.io.Serializable> Codec<T> serializable(Class<T> type, String... allowed) {
+  public static <T extends java.io.Serializable> Codec<T> serializable(
+      Class<T> type, String... allowed) {
     requireNonNull(type, "type");
     for (String pattern : allowed) {
       requireNonNull(pattern, "allowed patterns must not be null");
-      if (pattern.isBlank() || pattern.contains(";") || pattern.startsWith("!") || pattern.contains("=")) {
-        throw new IllegalArgumentException("allowed pattern '" + pattern + "' must be a class name"
-            + " or a package pattern such as com.example.* or com.example.**");
+      if (pattern.isBlank()
+          || pattern.contains(";")
+          || pattern.startsWith("!")
+          || pattern.contains("=")) {
+        throw new IllegalArgumentException(
+            "allowed pattern '"
+                + pattern
+                + "' must be a class name"
+                + " or a package pattern such as com.example.* or com.example.**");
       }
       if (pattern.equals("*") || pattern.equals("**") || pattern.equals(".**")) {
-        throw new IllegalArgumentException("allowed pattern '" + pattern + "' would allow every"
-            + " class, which makes deserialization unsafe; name your packages instead");
+        throw new IllegalArgumentException(
+            "allowed pattern '"
+                + pattern
+                + "' would allow every"
+                + " class, which makes deserialization unsafe; name your packages instead");
       }
     }
     return new SerializableCodec<>(type, java.util.List.of(allowed));
@@ -143,7 +155,8 @@ public final class Codecs {
     public Long decode(byte[] bytes) {
       if (bytes.length != Long.BYTES) {
         throw new CodecException(
-            "a long is encoded in exactly 8 bytes, got " + bytes.length
+            "a long is encoded in exactly 8 bytes, got "
+                + bytes.length
                 + "; was this cache written with a different value codec?");
       }
       return ByteBuffer.wrap(bytes).getLong();

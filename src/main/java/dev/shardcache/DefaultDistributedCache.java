@@ -59,9 +59,17 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
     NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
-    this.scope = new CacheScope<>(name, config, clusters, executor, counters, codec,
-        new Shard<>(config, counters.evictions), new Router<>(codec, config.replicationFactor()),
-        near);
+    this.scope =
+        new CacheScope<>(
+            name,
+            config,
+            clusters,
+            executor,
+            counters,
+            codec,
+            new Shard<>(config, counters.evictions),
+            new Router<>(codec, config.replicationFactor()),
+            near);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);

@@ -5,14 +5,14 @@ import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One named cache shared by every node of a cluster. Get it from
- * {@link ShardcacheNode#cache(String, CacheConfig)}.
+ * One named cache shared by every node of a cluster. Get it from {@link
+ * ShardcacheNode#cache(String, CacheConfig)}.
  *
  * <p>Each key has one <em>owner</em>, the node the consistent hash ring maps it to (and, with
  * {@link CacheConfig.Builder#replicationFactor replication}, further holders). Reads and writes of
- * a key go to its holders: on a holder they touch the local Caffeine shard; from any other node they
- * cost one gRPC call (or none, when a near cache holds the value). On a miss the owner calls the
- * {@link CacheLoader} once for all concurrent readers in the cluster.
+ * a key go to its holders: on a holder they touch the local Caffeine shard; from any other node
+ * they cost one gRPC call (or none, when a near cache holds the value). On a miss the owner calls
+ * the {@link CacheLoader} once for all concurrent readers in the cluster.
  *
  * <p>Consistency is eventual: a read through another node may see a value up to the near cache's
  * TTL old, and a replica's copy may lag its owner's by the replication delay. Writing and reading a
@@ -37,8 +37,8 @@ public interface DistributedCache<K, V> {
 
   /**
    * Returns the value of {@code key}, loading it on its owner if no node holds it. Blocks until the
-   * owner answers (at most {@link CacheConfig#loadTimeout()} while it loads) or, if no holder can be
-   * reached, until this node has loaded the value itself.
+   * owner answers (at most {@link CacheConfig#loadTimeout()} while it loads) or, if no holder can
+   * be reached, until this node has loaded the value itself.
    *
    * @return the value, or {@code null} only if the cache has no loader and the key is absent
    * @throws CacheLoadException if the loader failed or returned {@code null}, or the load did not
@@ -54,9 +54,9 @@ public interface DistributedCache<K, V> {
    * The cache's own loader is not used.
    *
    * <p>On the owner this is single-flight like {@link #get}. On any other node the loader runs on
-   * this node (it cannot travel), at most once at a time per key here; the result is stored on
-   * the owner only if the key is still absent there, and the value that won is returned. So
-   * concurrent callers on different nodes may each load once, and all of them return one value.
+   * this node (it cannot travel), at most once at a time per key here; the result is stored on the
+   * owner only if the key is still absent there, and the value that won is returned. So concurrent
+   * callers on different nodes may each load once, and all of them return one value.
    *
    * @throws CacheLoadException if {@code loader} failed or returned {@code null}
    */
@@ -69,16 +69,16 @@ public interface DistributedCache<K, V> {
   @Nullable V getIfPresent(K key);
 
   /**
-   * Returns a future of {@link #get}: it completes with the value (or {@code null}, as for
-   * {@link #get}), or exceptionally with the exception {@link #get} would throw. This method does
-   * not block: loads on this node run on the node's executor.
+   * Returns a future of {@link #get}: it completes with the value (or {@code null}, as for {@link
+   * #get}), or exceptionally with the exception {@link #get} would throw. This method does not
+   * block: loads on this node run on the node's executor.
    */
   CompletableFuture<@Nullable V> getAsync(K key);
 
   /**
-   * Returns the values of {@code keys}, loading the absent ones, with one call per owner node (split
-   * into batches of 1,000 keys) rather than one per key. The calls to different owners run in
-   * parallel. Keys without a value (only possible without a loader) are missing from the map.
+   * Returns the values of {@code keys}, loading the absent ones, with one call per owner node
+   * (split into batches of 1,000 keys) rather than one per key. The calls to different owners run
+   * in parallel. Keys without a value (only possible without a loader) are missing from the map.
    *
    * @throws CacheLoadException if the loader failed for any of the keys
    */
@@ -86,8 +86,8 @@ public interface DistributedCache<K, V> {
 
   /**
    * Stores {@code value} for {@code key} on the key's holders, replacing any value. Returns once a
-   * holder applied it and every other holder confirmed it (or did not within half of
-   * {@code remoteTimeout}; it then gets the write when it answers again).
+   * holder applied it and every other holder confirmed it (or did not within half of {@code
+   * remoteTimeout}; it then gets the write when it answers again).
    *
    * @throws IllegalArgumentException if the encoded key or value is over its limit
    * @throws PeerUnavailableException if no holder could be reached; the write was not applied
@@ -106,10 +106,10 @@ public interface DistributedCache<K, V> {
   void invalidate(K key);
 
   /**
-   * Atomically, on the key's owner: if the key's value is {@code expected} ({@code null}: if the key
-   * is absent), replaces it with {@code update} ({@code null}: removes it). Values are compared by
-   * their encoded bytes. Returns whether the replacement happened. Building block of
-   * {@code putIfAbsent}, {@code replace} and conditional removes.
+   * Atomically, on the key's owner: if the key's value is {@code expected} ({@code null}: if the
+   * key is absent), replaces it with {@code update} ({@code null}: removes it). Values are compared
+   * by their encoded bytes. Returns whether the replacement happened. Building block of {@code
+   * putIfAbsent}, {@code replace} and conditional removes.
    *
    * <p>A value past its TTL counts as absent.
    *

@@ -12,12 +12,13 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Turns one cache's keys, values and versioned entries into bytes and back, enforcing the limits
- * every node must agree on: key and value sizes, and how far in the future a version may be stamped.
+ * every node must agree on: key and value sizes, and how far in the future a version may be
+ * stamped.
  *
  * <p><b>Versions bounded by time.</b> A version whose physical time is further ahead of this node's
  * clock than the maximum clock skew is refused (and counted): accepted, it would win over every
- * write made here until real time caught up with it, never expire, and spread through
- * anti-entropy. The same bound caps how far a peer's timestamp pulls this node's hybrid clock.
+ * write made here until real time caught up with it, never expire, and spread through anti-entropy.
+ * The same bound caps how far a peer's timestamp pulls this node's hybrid clock.
  *
  * <p>Errors say which cache, which peer and what to do. Thread-safe; stateless but for counters.
  */
@@ -50,12 +51,18 @@ final class EntryCodec<K, V> {
     } catch (CodecException e) {
       throw e;
     } catch (RuntimeException e) {
-      throw new CodecException("key codec " + keyCodec + " of cache '" + cache + "' failed: " + e, e);
+      throw new CodecException(
+          "key codec " + keyCodec + " of cache '" + cache + "' failed: " + e, e);
     }
     if (bytes.length > config.maxKeyBytes()) {
-      throw new IllegalArgumentException("key of cache '" + cache + "' is " + bytes.length
-          + " bytes encoded, over maxKeyBytes " + config.maxKeyBytes()
-          + "; use a shorter key (such as a hash of it) or raise the limit on every node");
+      throw new IllegalArgumentException(
+          "key of cache '"
+              + cache
+              + "' is "
+              + bytes.length
+              + " bytes encoded, over maxKeyBytes "
+              + config.maxKeyBytes()
+              + "; use a shorter key (such as a hash of it) or raise the limit on every node");
     }
     return bytes;
   }
@@ -71,18 +78,28 @@ final class EntryCodec<K, V> {
           "value codec " + valueCodec + " of cache '" + cache + "' failed: " + e, e);
     }
     if (bytes.length > config.maxValueBytes()) {
-      throw new IllegalArgumentException("value of cache '" + cache + "' is " + bytes.length
-          + " bytes encoded, over maxValueBytes " + config.maxValueBytes()
-          + "; cache a smaller value or raise the limit on every node");
+      throw new IllegalArgumentException(
+          "value of cache '"
+              + cache
+              + "' is "
+              + bytes.length
+              + " bytes encoded, over maxValueBytes "
+              + config.maxValueBytes()
+              + "; cache a smaller value or raise the limit on every node");
     }
     return bytes;
   }
 
   K decodeKey(ByteString keyBytes) {
     if (keyBytes.size() > config.maxKeyBytes()) {
-      throw new IllegalArgumentException("key for cache '" + cache + "' is " + keyBytes.size()
-          + " bytes, over this node's maxKeyBytes " + config.maxKeyBytes()
-          + "; configure the same limits on every member");
+      throw new IllegalArgumentException(
+          "key for cache '"
+              + cache
+              + "' is "
+              + keyBytes.size()
+              + " bytes, over this node's maxKeyBytes "
+              + config.maxKeyBytes()
+              + "; configure the same limits on every member");
     }
     return decode(keyCodec, keyBytes, "key");
   }
@@ -93,16 +110,28 @@ final class EntryCodec<K, V> {
     try {
       return decode(valueCodec, bytes, "value");
     } catch (CodecException e) {
-      throw new CodecException("value from peer " + peer + " cannot be decoded: " + e.getMessage()
-          + "; do all nodes use the same value codec for cache '" + cache + "'?", e);
+      throw new CodecException(
+          "value from peer "
+              + peer
+              + " cannot be decoded: "
+              + e.getMessage()
+              + "; do all nodes use the same value codec for cache '"
+              + cache
+              + "'?",
+          e);
     }
   }
 
   private void checkValueSize(ByteString value) {
     if (value.size() > config.maxValueBytes()) {
-      throw new IllegalArgumentException("value for cache '" + cache + "' is " + value.size()
-          + " bytes, over this node's maxValueBytes " + config.maxValueBytes()
-          + "; configure the same limits on every member");
+      throw new IllegalArgumentException(
+          "value for cache '"
+              + cache
+              + "' is "
+              + value.size()
+              + " bytes, over this node's maxValueBytes "
+              + config.maxValueBytes()
+              + "; configure the same limits on every member");
     }
   }
 
@@ -111,7 +140,8 @@ final class EntryCodec<K, V> {
     try {
       decoded = codec.decode(bytes.toByteArray());
     } catch (CodecException e) {
-      throw new CodecException(what + " for cache '" + cache + "' is malformed: " + e.getMessage(), e);
+      throw new CodecException(
+          what + " for cache '" + cache + "' is malformed: " + e.getMessage(), e);
     } catch (RuntimeException e) {
       throw new CodecException(what + " for cache '" + cache + "' is malformed: " + e, e);
     }
@@ -122,12 +152,13 @@ final class EntryCodec<K, V> {
   }
 
   /** The wire form of an entry; {@code valueBytes} null for a tombstone. */
-  static VersionedEntry toWire(ByteString key, byte @Nullable [] valueBytes, Version version,
-      long ageMillis) {
-    VersionedEntry.Builder wire = VersionedEntry.newBuilder()
-        .setKey(key)
-        .setTimestamp(version.timestamp())
-        .setWriter(version.writer());
+  static VersionedEntry toWire(
+      ByteString key, byte @Nullable [] valueBytes, Version version, long ageMillis) {
+    VersionedEntry.Builder wire =
+        VersionedEntry.newBuilder()
+            .setKey(key)
+            .setTimestamp(version.timestamp())
+            .setWriter(version.writer());
     if (valueBytes != null) {
       wire.setValue(ByteString.copyFrom(valueBytes));
     }
@@ -158,8 +189,8 @@ final class EntryCodec<K, V> {
     if (!entry.hasValue()) {
       return new Incoming<>(Versioned.tombstone(version), 0);
     }
-    return new Incoming<>(Versioned.of(decodeValue(entry.getValue(), from), version),
-        entry.getAgeMillis());
+    return new Incoming<>(
+        Versioned.of(decodeValue(entry.getValue(), from), version), entry.getAgeMillis());
   }
 
   /**
@@ -174,9 +205,16 @@ final class EntryCodec<K, V> {
     long ahead = HybridLogicalClock.physicalMillis(timestamp) - System.currentTimeMillis();
     if (ahead > cluster.maxClockSkewMillis()) {
       counters.futureVersionsRefused.increment();
-      String message = "a version of cache '" + cache + "' from " + from + " is stamped " + ahead
-          + " ms ahead of this node's clock, over maxClockSkew " + cluster.maxClockSkewMillis()
-          + " ms; it was refused: check that both nodes' clocks are synchronized (NTP)";
+      String message =
+          "a version of cache '"
+              + cache
+              + "' from "
+              + from
+              + " is stamped "
+              + ahead
+              + " ms ahead of this node's clock, over maxClockSkew "
+              + cluster.maxClockSkewMillis()
+              + " ms; it was refused: check that both nodes' clocks are synchronized (NTP)";
       long now = System.currentTimeMillis();
       long last = lastSkewLog.get();
       if (now - last >= LOG_INTERVAL_MILLIS && lastSkewLog.compareAndSet(last, now)) {

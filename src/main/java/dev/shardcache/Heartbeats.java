@@ -46,13 +46,19 @@ final class Heartbeats implements AutoCloseable {
   private final Map<String, PhiAccrualFailureDetector> detectors = new ConcurrentHashMap<>();
   private final ScheduledExecutorService scheduler;
 
-  Heartbeats(Supplier<Cluster> clusters, Duration interval,
+  Heartbeats(
+      Supplier<Cluster> clusters,
+      Duration interval,
       Supplier<PhiAccrualFailureDetector> newDetector) {
     this.clusters = clusters;
     this.interval = interval;
     this.newDetector = newDetector;
-    this.scheduler = Executors.newSingleThreadScheduledExecutor(
-        new ThreadFactoryBuilder().setNameFormat("shardcache-heartbeats").setDaemon(true).build());
+    this.scheduler =
+        Executors.newSingleThreadScheduledExecutor(
+            new ThreadFactoryBuilder()
+                .setNameFormat("shardcache-heartbeats")
+                .setDaemon(true)
+                .build());
     long millis = interval.toMillis();
     ScheduledFuture<?> unused = // runs until close() shuts the scheduler down
         scheduler.scheduleWithFixedDelay(this::tick, millis, millis, TimeUnit.MILLISECONDS);
@@ -71,11 +77,14 @@ final class Heartbeats implements AutoCloseable {
       Set<String> suspected = cluster.suspectedPeers();
       long now = System.nanoTime();
       for (String peer : peers) {
-        PhiAccrualFailureDetector detector = detectors.computeIfAbsent(peer, p -> {
-          PhiAccrualFailureDetector fresh = newDetector.get();
-          fresh.heartbeat(now);
-          return fresh;
-        });
+        PhiAccrualFailureDetector detector =
+            detectors.computeIfAbsent(
+                peer,
+                p -> {
+                  PhiAccrualFailureDetector fresh = newDetector.get();
+                  fresh.heartbeat(now);
+                  return fresh;
+                });
         PeerClient client = cluster.client(peer);
         if (client == null) {
           continue;
@@ -84,8 +93,9 @@ final class Heartbeats implements AutoCloseable {
           client.reconnectNow();
         }
         Futures.addCallback(
-            client.controlStub(interval.multipliedBy(2)).ping(
-                PingRequest.newBuilder().setCaller(cluster.self()).build()),
+            client
+                .controlStub(interval.multipliedBy(2))
+                .ping(PingRequest.newBuilder().setCaller(cluster.self()).build()),
             new FutureCallback<PingResponse>() {
               @Override
               public void onSuccess(@Nullable PingResponse response) {
@@ -105,7 +115,8 @@ final class Heartbeats implements AutoCloseable {
               }
             },
             MoreExecutors.directExecutor());
-        if (!detector.isAvailable(now) && !suspected.contains(peer)
+        if (!detector.isAvailable(now)
+            && !suspected.contains(peer)
             && cluster.setAlive(peer, false)) {
           client.abandonCalls(); // outside the cluster's lock: callbacks may run here
         }

@@ -21,16 +21,27 @@ record HostPort(String host, int port) {
       parsed = HostAndPort.fromString(address.trim());
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(
-          "peer address '" + address + "' is malformed: " + e.getMessage()
-              + "; write it as host:port, such as 10.0.0.1:7070 or [::1]:7070", e);
+          "peer address '"
+              + address
+              + "' is malformed: "
+              + e.getMessage()
+              + "; write it as host:port, such as 10.0.0.1:7070 or [::1]:7070",
+          e);
     }
-    checkArgument(parsed.hasPort(),
-        "peer address '%s' has no port; write it as host:port, such as 10.0.0.1:7070", address);
-    checkArgument(!parsed.getHost().isEmpty(),
-        "peer address '%s' has no host; write it as host:port, such as 10.0.0.1:7070", address);
+    checkArgument(
+        parsed.hasPort(),
+        "peer address '%s' has no port; write it as host:port, such as 10.0.0.1:7070",
+        address);
+    checkArgument(
+        !parsed.getHost().isEmpty(),
+        "peer address '%s' has no host; write it as host:port, such as 10.0.0.1:7070",
+        address);
     int port = parsed.getPort();
-    checkArgument(port > 0 && port <= 65_535,
-        "peer address '%s' has port %s; a peer's port must be in [1, 65535]", address, port);
+    checkArgument(
+        port > 0 && port <= 65_535,
+        "peer address '%s' has port %s; a peer's port must be in [1, 65535]",
+        address,
+        port);
     return new HostPort(parsed.getHost(), port);
   }
 

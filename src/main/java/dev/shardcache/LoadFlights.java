@@ -34,9 +34,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p><b>Interest.</b> Each caller holds a {@link Ticket} on the flight it joined; a peer whose call
  * is cancelled releases its ticket. A flight whose every ticket was released before it started is
- * not started at all (the load of an abandoned request costs nothing); once started it runs to
- * the end, since other callers may join it. Sealing an unstarted flight and joining it are ordered
- * by one atomic counter, so a caller never joins a flight that will not run.
+ * not started at all (the load of an abandoned request costs nothing); once started it runs to the
+ * end, since other callers may join it. Sealing an unstarted flight and joining it are ordered by
+ * one atomic counter, so a caller never joins a flight that will not run.
  *
  * <p>A write on this node {@linkplain #detach detaches} the key's flight: readers that arrive after
  * the write start a new resolution instead of joining one that began before it (whose result the
@@ -52,8 +52,10 @@ final class LoadFlights<K, V> {
   private static final class Flight<V> {
     final CompletableFuture<@Nullable V> result = new CompletableFuture<>();
     final AtomicInteger interest = new AtomicInteger(1);
+
     /** Set by whichever comes first: the body starting, or the last caller abandoning it. */
     final AtomicBoolean started = new AtomicBoolean();
+
     /** Takes the flight out of the map and the pool's queue; set before anyone can release. */
     volatile Runnable abandon = () -> {};
   }
@@ -124,32 +126,34 @@ final class LoadFlights<K, V> {
 
   private void start(K key, Flight<V> flight, Callable<@Nullable V> body) {
     Runnable[] task = new Runnable[1];
-    flight.abandon = () -> {
-      flights.remove(key, flight);
-      if (executor instanceof ThreadPoolExecutor pool && task[0] != null) {
-        pool.remove(task[0]);
-      }
-      flight.result.completeExceptionally(
-          new CancellationException("every caller went away before the load started"));
-    };
-    task[0] = () -> {
-        if (!flight.started.compareAndSet(false, true)) {
-          return; // abandoned while it waited for a thread
-        }
-        // Leave the map before completing: a caller woken by the completion that reads again must
-        // not join this finished flight (a failure would be answered twice). The body has stored
-        // its value by now, so a reader arriving in between finds it in the shard.
-        @Nullable V value;
-        try {
-          value = body.call();
-        } catch (Throwable t) {
+    flight.abandon =
+        () -> {
           flights.remove(key, flight);
-          flight.result.completeExceptionally(t);
-          return;
-        }
-        flights.remove(key, flight);
-        flight.result.complete(value);
-    };
+          if (executor instanceof ThreadPoolExecutor pool && task[0] != null) {
+            pool.remove(task[0]);
+          }
+          flight.result.completeExceptionally(
+              new CancellationException("every caller went away before the load started"));
+        };
+    task[0] =
+        () -> {
+          if (!flight.started.compareAndSet(false, true)) {
+            return; // abandoned while it waited for a thread
+          }
+          // Leave the map before completing: a caller woken by the completion that reads again must
+          // not join this finished flight (a failure would be answered twice). The body has stored
+          // its value by now, so a reader arriving in between finds it in the shard.
+          @Nullable V value;
+          try {
+            value = body.call();
+          } catch (Throwable t) {
+            flights.remove(key, flight);
+            flight.result.completeExceptionally(t);
+            return;
+          }
+          flights.remove(key, flight);
+          flight.result.complete(value);
+        };
     try {
       executor.execute(task[0]);
     } catch (RejectedExecutionException e) {
@@ -179,12 +183,19 @@ final class LoadFlights<K, V> {
     } catch (ExecutionException e) {
       throw PeerCalls.rethrow(e.getCause());
     } catch (TimeoutException e) {
-      throw new CacheLoadException("a load of cache '" + cache + "' did not finish within"
-          + " loadTimeout " + timeout + "; it goes on and is kept when it ends: retry later, or"
-          + " raise loadTimeout", e);
+      throw new CacheLoadException(
+          "a load of cache '"
+              + cache
+              + "' did not finish within"
+              + " loadTimeout "
+              + timeout
+              + "; it goes on and is kept when it ends: retry later, or"
+              + " raise loadTimeout",
+          e);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new ShardcacheException("interrupted while waiting for a load of cache '" + cache + "'", e);
+      throw new ShardcacheException(
+          "interrupted while waiting for a load of cache '" + cache + "'", e);
     }
   }
 }

@@ -23,15 +23,17 @@ import org.jspecify.annotations.Nullable;
  * What this node does about a key it misses: the body of a {@link LoadFlights} flight.
  *
  * <h2>Ask before loading</h2>
+ *
  * A holder that misses a key first asks for a copy: the key's other holders (when the cache loads,
  * since a load costs more than a call), and its holders under the rings of the last minute (see
  * {@link Cluster#recentRings()}), which may still have it while hand-off is under way. The newest
  * copy found is kept instead of loading; holders that answered with an older copy or none are sent
  * the newest (read repair). So a member that just joined takes over warm keys, a cache without a
- * loader keeps read-your-writes across a membership change, and a holder that lost its copy gets
- * it back.
+ * loader keeps read-your-writes across a membership change, and a holder that lost its copy gets it
+ * back.
  *
  * <h2>Loading</h2>
+ *
  * A load is versioned when it <em>starts</em>, so a write made while it runs is newer and wins the
  * merge; the flight then answers the winning value, so every caller agrees on what the cache holds.
  * A load that loses to a delete or a clear is answered to the callers that asked before it, and not
@@ -58,8 +60,8 @@ final class Loads<K, V> {
    *
    * @return the value, or null if there is no loader and no copy
    */
-  @Nullable V resolve(K key, KeyRoute route, @Nullable CacheLoader<? super K, ? extends V> loader,
-      boolean store) {
+  @Nullable V resolve(
+      K key, KeyRoute route, @Nullable CacheLoader<? super K, ? extends V> loader, boolean store) {
     Cluster cluster = scope.clusters().get();
     if (store) {
       Shard.Held<V> again = scope.shard().peek(key);
@@ -80,12 +82,15 @@ final class Loads<K, V> {
       return loaded.value();
     }
     Versioned<V> entry = Versioned.of(loaded.value(), version);
-    Versioned<V> winner = scope.shard().merge(key, entry, 0, route.holdsHere() ? route.epoch() : -1);
+    Versioned<V> winner =
+        scope.shard().merge(key, entry, 0, route.holdsHere() ? route.epoch() : -1);
     @SuppressWarnings("ReferenceEquality") // did this very load win the merge?
     boolean won = winner == entry;
     if (won) {
-      replication.enqueue(cluster, route.holders(), EntryCodec.toWire(
-          ByteString.copyFrom(route.keyBytes()), loaded.bytes(), version, 0));
+      replication.enqueue(
+          cluster,
+          route.holders(),
+          EntryCodec.toWire(ByteString.copyFrom(route.keyBytes()), loaded.bytes(), version, 0));
       return loaded.value();
     }
     if (winner != null && !winner.isTombstone()) {
@@ -121,23 +126,43 @@ final class Loads<K, V> {
     }
     if (value == null) {
       counters.loadFailures.increment();
-      throw new CacheLoadException("loader of cache '" + name + "' returned null for key "
-          + describe(key) + "; a loader must return a value or throw (nothing was cached)", null);
+      throw new CacheLoadException(
+          "loader of cache '"
+              + name
+              + "' returned null for key "
+              + describe(key)
+              + "; a loader must return a value or throw (nothing was cached)",
+          null);
     }
     byte[] bytes;
     try {
       bytes = scope.config().valueCodec().encode(value);
     } catch (RuntimeException e) {
       counters.loadFailures.increment();
-      throw new CacheLoadException("value loaded for key " + describe(key) + " of cache '" + name
-          + "' cannot be encoded by " + scope.config().valueCodec() + ": " + e, e);
+      throw new CacheLoadException(
+          "value loaded for key "
+              + describe(key)
+              + " of cache '"
+              + name
+              + "' cannot be encoded by "
+              + scope.config().valueCodec()
+              + ": "
+              + e,
+          e);
     }
     if (bytes.length > scope.config().maxValueBytes()) {
       counters.loadFailures.increment();
-      throw new CacheLoadException("value loaded for key " + describe(key) + " of cache '" + name
-          + "' is " + bytes.length + " bytes encoded, over maxValueBytes "
-          + scope.config().maxValueBytes()
-          + "; raise the limit or cache a smaller value (nothing was cached)", null);
+      throw new CacheLoadException(
+          "value loaded for key "
+              + describe(key)
+              + " of cache '"
+              + name
+              + "' is "
+              + bytes.length
+              + " bytes encoded, over maxValueBytes "
+              + scope.config().maxValueBytes()
+              + "; raise the limit or cache a smaller value (nothing was cached)",
+          null);
     }
     counters.loadSuccesses.increment();
     return new LoadedValue<>(value, bytes);
@@ -145,11 +170,11 @@ final class Loads<K, V> {
 
   /**
    * Asks the key's other holders (if {@code includeCurrent}) and its holders under recent rings for
-   * their copies; keeps the newest here, repairs current holders that had an older one, and
-   * returns it (a value or a tombstone), or null if nobody had a copy.
+   * their copies; keeps the newest here, repairs current holders that had an older one, and returns
+   * it (a value or a tombstone), or null if nobody had a copy.
    */
-  private @Nullable Versioned<V> copyFromOtherHolders(Cluster cluster, K key, KeyRoute route,
-      boolean includeCurrent) {
+  private @Nullable Versioned<V> copyFromOtherHolders(
+      Cluster cluster, K key, KeyRoute route, boolean includeCurrent) {
     Set<String> candidates = new LinkedHashSet<>();
     if (includeCurrent) {
       candidates.addAll(route.holders());
@@ -161,16 +186,23 @@ final class Loads<K, V> {
     if (candidates.isEmpty()) {
       return null;
     }
-    FetchRequest request = FetchRequest.newBuilder()
-        .setCache(scope.name())
-        .addKeys(ByteString.copyFrom(route.keyBytes()))
-        .setCaller(cluster.self())
-        .build();
+    FetchRequest request =
+        FetchRequest.newBuilder()
+            .setCache(scope.name())
+            .addKeys(ByteString.copyFrom(route.keyBytes()))
+            .setCaller(cluster.self())
+            .build();
     Map<String, CompletableFuture<FetchResponse>> calls = new LinkedHashMap<>();
     for (String candidate : candidates) {
       scope.counters().fetchCalls.increment();
-      calls.put(candidate, PeerCalls.call(cluster.recentClient(candidate), candidate,
-          scope.config().remoteTimeout(), scope.counters(), stub -> stub.fetch(request)));
+      calls.put(
+          candidate,
+          PeerCalls.call(
+              cluster.recentClient(candidate),
+              candidate,
+              scope.config().remoteTimeout(),
+              scope.counters(),
+              stub -> stub.fetch(request)));
     }
     Versioned<V> newest = null;
     long newestAge = 0;
@@ -199,8 +231,8 @@ final class Loads<K, V> {
     if (newest == null) {
       return null;
     }
-    Versioned<V> kept = scope.shard().merge(key, newest, newestAge,
-        route.holdsHere() ? route.epoch() : -1);
+    Versioned<V> kept =
+        scope.shard().merge(key, newest, newestAge, route.holdsHere() ? route.epoch() : -1);
     if (kept == null) {
       return null; // older than the last clear
     }

@@ -15,8 +15,8 @@ import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The node's background upkeep of its caches, on one daemon thread so that passes never overlap:
- * a hand-off pass after each ring change, and every {@code antiEntropyInterval} a periodic pass
+ * The node's background upkeep of its caches, on one daemon thread so that passes never overlap: a
+ * hand-off pass after each ring change, and every {@code antiEntropyInterval} a periodic pass
  * (sweep expired entries, hand off what landed here while views disagreed, one anti-entropy round
  * with each live peer for each replicated cache). A failing cache is logged and the others go on.
  *
@@ -27,10 +27,15 @@ final class Maintenance implements AutoCloseable {
 
   private final Supplier<Collection<DefaultDistributedCache<?, ?>>> caches;
   private final Supplier<@Nullable Cluster> clusters;
-  private final ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor(
-      new ThreadFactoryBuilder().setNameFormat("shardcache-maintenance").setDaemon(true).build());
+  private final ScheduledExecutorService thread =
+      Executors.newSingleThreadScheduledExecutor(
+          new ThreadFactoryBuilder()
+              .setNameFormat("shardcache-maintenance")
+              .setDaemon(true)
+              .build());
 
-  Maintenance(Supplier<Collection<DefaultDistributedCache<?, ?>>> caches,
+  Maintenance(
+      Supplier<Collection<DefaultDistributedCache<?, ?>>> caches,
       Supplier<@Nullable Cluster> clusters) {
     this.caches = caches;
     this.clusters = clusters;
@@ -43,18 +48,21 @@ final class Maintenance implements AutoCloseable {
         thread.scheduleWithFixedDelay(this::periodicPass, period, period, TimeUnit.MILLISECONDS);
   }
 
-  /** Queues a hand-off pass for a ring change; each pass routes with the ring current when it runs. */
+  /**
+   * Queues a hand-off pass for a ring change; each pass routes with the ring current when it runs.
+   */
   void onRingChange(HashRing previous, HashRing current) {
     try {
-      thread.execute(() -> {
-        for (DefaultDistributedCache<?, ?> cache : caches.get()) {
-          try {
-            cache.rebalance(previous);
-          } catch (RuntimeException e) {
-            logger.log(Level.WARNING, "Rebalancing cache " + cache.name() + " failed", e);
-          }
-        }
-      });
+      thread.execute(
+          () -> {
+            for (DefaultDistributedCache<?, ?> cache : caches.get()) {
+              try {
+                cache.rebalance(previous);
+              } catch (RuntimeException e) {
+                logger.log(Level.WARNING, "Rebalancing cache " + cache.name() + " failed", e);
+              }
+            }
+          });
     } catch (RejectedExecutionException closing) {
       // the node is closing
     }

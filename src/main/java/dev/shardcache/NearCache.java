@@ -19,12 +19,13 @@ final class NearCache<K, V> {
 
   NearCache(CacheConfig<K, V> config, LongAdder hits) {
     this.hits = hits;
-    this.cache = config.nearCacheEnabled()
-        ? Caffeine.newBuilder()
-            .maximumSize(config.nearCacheMaximumSize())
-            .expireAfterWrite(config.nearCacheTtl())
-            .build()
-        : null;
+    this.cache =
+        config.nearCacheEnabled()
+            ? Caffeine.newBuilder()
+                .maximumSize(config.nearCacheMaximumSize())
+                .expireAfterWrite(config.nearCacheTtl())
+                .build()
+            : null;
   }
 
   boolean enabled() {

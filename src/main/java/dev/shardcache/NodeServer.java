@@ -20,17 +20,23 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The serving half of a node, assembled: transport security, the cluster-secret check, the call
- * limiter, the peer service and the standard health service on one Netty server bound to the
- * node's port. {@link #close} stops it in order: health reports NOT_SERVING, calls in progress get
- * a grace period, then the rest is cut and the certificates' reloader stops.
+ * limiter, the peer service and the standard health service on one Netty server bound to the node's
+ * port. {@link #close} stops it in order: health reports NOT_SERVING, calls in progress get a grace
+ * period, then the rest is cut and the certificates' reloader stops.
  *
  * <p>Thread-safe once started.
  */
 final class NodeServer implements AutoCloseable {
   /** The settings the server is built from. */
   @SuppressWarnings("ArrayRecordComponent") // settings are never compared or hashed
-  record Settings(String host, int port, @Nullable PeerTls tls, byte @Nullable [] clusterSecret,
-      int maxConcurrentCallsPerPeer, int maxInboundMessageBytes, int maxMetadataBytes) {}
+  record Settings(
+      String host,
+      int port,
+      @Nullable PeerTls tls,
+      byte @Nullable [] clusterSecret,
+      int maxConcurrentCallsPerPeer,
+      int maxInboundMessageBytes,
+      int maxMetadataBytes) {}
 
   /** Handler threads: writes block one for at most half a remoteTimeout; reads never block one. */
   static final int HANDLER_THREADS = 64;
@@ -41,8 +47,12 @@ final class NodeServer implements AutoCloseable {
   private final @Nullable PeerAuthentication authentication;
   private final HealthStatusManager health;
 
-  private NodeServer(Server server, ExecutorService handlers, TransportSecurity security,
-      @Nullable PeerAuthentication authentication, HealthStatusManager health) {
+  private NodeServer(
+      Server server,
+      ExecutorService handlers,
+      TransportSecurity security,
+      @Nullable PeerAuthentication authentication,
+      HealthStatusManager health) {
     this.server = server;
     this.handlers = handlers;
     this.security = security;
@@ -55,8 +65,9 @@ final class NodeServer implements AutoCloseable {
    *
    * @throws IOException if the certificates cannot be loaded or the address cannot be bound
    */
-  static NodeServer start(Settings settings, PeerService service, CallLimiter limiter,
-      HealthStatusManager health) throws IOException {
+  static NodeServer start(
+      Settings settings, PeerService service, CallLimiter limiter, HealthStatusManager health)
+      throws IOException {
     InetSocketAddress bindAddress = new InetSocketAddress(settings.host(), settings.port());
     if (bindAddress.isUnresolved()) {
       throw new IOException("cannot resolve listen host '" + settings.host() + "'");
@@ -69,9 +80,14 @@ final class NodeServer implements AutoCloseable {
       try {
         security = TransportSecurity.of(tls);
       } catch (GeneralSecurityException e) {
-        throw new IOException("cannot load the TLS certificates of " + tls + ": " + e.getMessage()
-            + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted"
-            + " certificates", e);
+        throw new IOException(
+            "cannot load the TLS certificates of "
+                + tls
+                + ": "
+                + e.getMessage()
+                + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted"
+                + " certificates",
+            e);
       }
     }
     byte[] secret = settings.clusterSecret();
@@ -84,23 +100,36 @@ final class NodeServer implements AutoCloseable {
     }
     // A fixed pool with a queue: the calls waiting for a thread are bounded by the call limiter
     // (maxConcurrentCallsPerPeer per host), not by this pool.
-    ExecutorService handlers = Executors.newFixedThreadPool(HANDLER_THREADS,
-        new ThreadFactoryBuilder().setNameFormat("shardcache-handler-%d").setDaemon(true).build());
-    Server server = NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
-        .executor(handlers)
-        .maxInboundMessageSize(settings.maxInboundMessageBytes())
-        .maxInboundMetadataSize(settings.maxMetadataBytes())
-        .maxConcurrentCallsPerConnection(settings.maxConcurrentCallsPerPeer())
-        .addService(ServerInterceptors.intercept(service, interceptors))
-        .addService(health.getHealthService())
-        .build();
+    ExecutorService handlers =
+        Executors.newFixedThreadPool(
+            HANDLER_THREADS,
+            new ThreadFactoryBuilder()
+                .setNameFormat("shardcache-handler-%d")
+                .setDaemon(true)
+                .build());
+    Server server =
+        NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
+            .executor(handlers)
+            .maxInboundMessageSize(settings.maxInboundMessageBytes())
+            .maxInboundMetadataSize(settings.maxMetadataBytes())
+            .maxConcurrentCallsPerConnection(settings.maxConcurrentCallsPerPeer())
+            .addService(ServerInterceptors.intercept(service, interceptors))
+            .addService(health.getHealthService())
+            .build();
     try {
       server.start();
     } catch (IOException e) {
       security.close();
       handlers.shutdownNow();
-      throw new IOException("cannot listen on " + settings.host() + ":" + settings.port() + ": "
-          + e.getMessage() + (settings.port() == 0 ? "" : "; is another process using the port?"), e);
+      throw new IOException(
+          "cannot listen on "
+              + settings.host()
+              + ":"
+              + settings.port()
+              + ": "
+              + e.getMessage()
+              + (settings.port() == 0 ? "" : "; is another process using the port?"),
+          e);
     }
     return new NodeServer(server, handlers, security, auth, health);
   }
@@ -120,14 +149,18 @@ final class NodeServer implements AutoCloseable {
 
   /** Logs that the node serves: a warning without TLS, which is fine only on a laptop. */
   void logServing(String self, List<String> members) {
-    java.util.logging.Logger.getLogger(ShardcacheNode.class.getName()).log(
-        security.isTls() ? java.util.logging.Level.INFO : java.util.logging.Level.WARNING,
-        "Shardcache node {0} serving over {1}, {2}, with members {3}",
-        new Object[] {self, security.describe(),
-            authentication == null
-                ? "without peer authentication"
-                : "with cluster-secret peer authentication",
-            members});
+    java.util.logging.Logger.getLogger(ShardcacheNode.class.getName())
+        .log(
+            security.isTls() ? java.util.logging.Level.INFO : java.util.logging.Level.WARNING,
+            "Shardcache node {0} serving over {1}, {2}, with members {3}",
+            new Object[] {
+              self,
+              security.describe(),
+              authentication == null
+                  ? "without peer authentication"
+                  : "with cluster-secret peer authentication",
+              members
+            });
   }
 
   /** Reports SERVING for the node and its peer service. */

@@ -15,9 +15,9 @@ import org.jspecify.annotations.Nullable;
  * calls (health turns NOT_SERVING) and let those in progress finish; hand every entry to its
  * holders under the ring without this node, so that an orderly leave takes no key with it (with
  * replication factor 1 this node is a key's only holder); flush queued replication to reachable
- * peers; close the channels. Each step gets part of what is left of the grace period, and
- * whatever is still running at the deadline is cut. Not thread-safe: run once, by
- * {@link ShardcacheNode#close()}.
+ * peers; close the channels. Each step gets part of what is left of the grace period, and whatever
+ * is still running at the deadline is cut. Not thread-safe: run once, by {@link
+ * ShardcacheNode#close()}.
  */
 final class NodeShutdown {
   private static final Logger logger = Logger.getLogger(NodeShutdown.class.getName());
@@ -29,8 +29,12 @@ final class NodeShutdown {
   private final ExecutorService loads;
   private final int virtualNodes;
 
-  NodeShutdown(@Nullable NodeServer server, @Nullable Cluster cluster,
-      @Nullable Heartbeats heartbeats, Maintenance maintenance, ExecutorService loads,
+  NodeShutdown(
+      @Nullable NodeServer server,
+      @Nullable Cluster cluster,
+      @Nullable Heartbeats heartbeats,
+      Maintenance maintenance,
+      ExecutorService loads,
       int virtualNodes) {
     this.server = server;
     this.cluster = cluster;
@@ -67,8 +71,8 @@ final class NodeShutdown {
     }
   }
 
-  private void handOff(Cluster joined, Collection<DefaultDistributedCache<?, ?>> caches,
-      long deadlineNanos) {
+  private void handOff(
+      Cluster joined, Collection<DefaultDistributedCache<?, ?>> caches, long deadlineNanos) {
     List<String> others = new ArrayList<>(joined.ring().nodes());
     others.removeIf(joined::isSelf);
     if (others.isEmpty()) {

@@ -4,8 +4,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Thrown by a write ({@link DistributedCache#put put}, {@link DistributedCache#invalidate
- * invalidate}, {@link DistributedCache#compareAndSet compareAndSet}) whose holder received it but did
- * not answer within {@link CacheConfig#remoteTimeout()}, while it still answers heartbeats: the
+ * invalidate}, {@link DistributedCache#compareAndSet compareAndSet}) whose holder received it but
+ * did not answer within {@link CacheConfig#remoteTimeout()}, while it still answers heartbeats: the
  * holder is slow, not down, and the write may or may not have been applied. Read the key to learn
  * which, or repeat the write: a repeated put or invalidate is harmless, since the newer version
  * wins wherever both arrive. A repeated {@code compareAndSet} is not: read the current value first.

@@ -42,14 +42,15 @@ import org.jspecify.annotations.Nullable;
  * Peer authentication by a shared cluster secret, with tokens that cannot be replayed.
  *
  * <p>Every call a node makes carries a {@link PeerToken} in the {@code shardcache-auth} header: an
- * HMAC-SHA256 under the secret that binds the call's method, its caller, the node it was sent to,
- * a random nonce, the time, and a SHA-256 digest of the request message. The serving node accepts
- * the call only if, in this order:
+ * HMAC-SHA256 under the secret that binds the call's method, its caller, the node it was sent to, a
+ * random nonce, the time, and a SHA-256 digest of the request message. The serving node accepts the
+ * call only if, in this order:
+ *
  * <ol>
- *   <li>the token is a well-formed v2 token ({@link Refusal#MALFORMED}; a v1 token of an older
- *       node is {@link Refusal#OLD_VERSION});
- *   <li>its MAC is right for the method called, compared in constant time
- *       ({@link Refusal#SIGNATURE});
+ *   <li>the token is a well-formed v2 token ({@link Refusal#MALFORMED}; a v1 token of an older node
+ *       is {@link Refusal#OLD_VERSION});
+ *   <li>its MAC is right for the method called, compared in constant time ({@link
+ *       Refusal#SIGNATURE});
  *   <li>its time is within {@link #WINDOW} of the node's clock ({@link Refusal#STALE});
  *   <li>it names this node, as it advertises itself, as the target ({@link Refusal#WRONG_TARGET}):
  *       a token sniffed on its way to one member is no use at another;
@@ -57,24 +58,25 @@ import org.jspecify.annotations.Nullable;
  *   <li>the request message, when it arrives and before the service sees it, has the digest the
  *       token names ({@link Refusal#BODY}): valid headers cannot carry another message.
  * </ol>
+ *
  * A refused call is answered {@code UNAUTHENTICATED} (a node that cannot remember more nonces
  * answers {@code RESOURCE_EXHAUSTED}, {@link Refusal#NONCE_CAPACITY}), counted by reason, and
  * logged at most once per {@link #LOG_INTERVAL}. So a token captured without TLS can be used for
  * nothing: not again, not elsewhere, not with another message, not later.
  *
- * <p>Authentication is mutual: the serving node proves the secret in a
- * {@code shardcache-auth-reply} (an HMAC of the caller's token, which is unique to the call) in
- * the response headers and again in the trailers, and the caller checks it on every answer,
- * errors included (an error sent before any header arrives in trailers only). An answer without a
- * valid proof is {@code UNAUTHENTICATED} ({@link Refusal#UNPROVEN_REPLY}), which callers treat
- * as an unreachable peer and fail over, so a process at a member's address without the secret can
- * neither call the cluster nor make callers drop work by answering errors. Ends the caller sees
- * without any answer keep their status: {@code UNAVAILABLE}, {@code CANCELLED}, and
- * {@code DEADLINE_EXCEEDED} once the deadline has passed.
+ * <p>Authentication is mutual: the serving node proves the secret in a {@code
+ * shardcache-auth-reply} (an HMAC of the caller's token, which is unique to the call) in the
+ * response headers and again in the trailers, and the caller checks it on every answer, errors
+ * included (an error sent before any header arrives in trailers only). An answer without a valid
+ * proof is {@code UNAUTHENTICATED} ({@link Refusal#UNPROVEN_REPLY}), which callers treat as an
+ * unreachable peer and fail over, so a process at a member's address without the secret can neither
+ * call the cluster nor make callers drop work by answering errors. Ends the caller sees without any
+ * answer keep their status: {@code UNAVAILABLE}, {@code CANCELLED}, and {@code DEADLINE_EXCEEDED}
+ * once the deadline has passed.
  *
  * <p>Tokens still do not hide traffic, nor protect answers from being altered in transit: use TLS
- * wherever the network is not trusted. All members must run this token version (v2); a v1 member
- * is refused. Thread-safe.
+ * wherever the network is not trusted. All members must run this token version (v2); a v1 member is
+ * refused. Thread-safe.
  */
 final class PeerAuthentication {
   private static final Logger logger = Logger.getLogger(PeerAuthentication.class.getName());
@@ -83,15 +85,19 @@ final class PeerAuthentication {
       Metadata.Key.of("shardcache-auth", Metadata.ASCII_STRING_MARSHALLER);
   static final Metadata.Key<String> REPLY =
       Metadata.Key.of("shardcache-auth-reply", Metadata.ASCII_STRING_MARSHALLER);
+
   /** How far a token's time may be from the serving node's clock, either way. */
   static final Duration WINDOW = Duration.ofMinutes(1);
+
   /** How long past the window a nonce is kept (see {@link SeenNonces}). */
   static final Duration NONCE_MARGIN = Duration.ofSeconds(15);
+
   /**
-   * The most nonces a node keeps: a node accepts up to this many authenticated calls per
-   * {@code WINDOW + NONCE_MARGIN} (about 13,000 a second), about 160 MB when full.
+   * The most nonces a node keeps: a node accepts up to this many authenticated calls per {@code
+   * WINDOW + NONCE_MARGIN} (about 13,000 a second), about 160 MB when full.
    */
   static final int MAX_NONCES = 1_000_000;
+
   static final Duration LOG_INTERVAL = Duration.ofSeconds(10);
   private static final String ALGORITHM = "HmacSHA256";
   private static final Base64.Encoder BASE64URL = Base64.getUrlEncoder().withoutPadding();
@@ -127,6 +133,7 @@ final class PeerAuthentication {
   private final AtomicReference<@Nullable String> self = new AtomicReference<>();
   private final Map<Refusal, LongAdder> refused = new EnumMap<>(Refusal.class);
   private final AtomicLong nextLogAt = new AtomicLong();
+
   /** One keyed MAC per thread: four MACs a call, each Mac.getInstance a provider lookup. */
   private final ThreadLocal<Mac> macs = ThreadLocal.withInitial(this::newMac);
 
@@ -145,9 +152,9 @@ final class PeerAuthentication {
   }
 
   /**
-   * Tells this node's address as members dial it ("host:port", as it advertises itself): the
-   * target its server accepts tokens for, and the caller its client names. Set once, before the
-   * node serves or calls.
+   * Tells this node's address as members dial it ("host:port", as it advertises itself): the target
+   * its server accepts tokens for, and the caller its client names. Set once, before the node
+   * serves or calls.
    *
    * @throws IllegalStateException if another address was set
    */
@@ -197,8 +204,15 @@ final class PeerAuthentication {
     byte[] nonce = new byte[PeerToken.NONCE_BYTES];
     random.nextBytes(nonce);
     java.nio.ByteBuffer buffer = java.nio.ByteBuffer.wrap(nonce);
-    PeerToken unsigned = new PeerToken(millis, buffer.getLong(), buffer.getLong(), caller, target,
-        HashCode.fromBytes(sha256(request)), "");
+    PeerToken unsigned =
+        new PeerToken(
+            millis,
+            buffer.getLong(),
+            buffer.getLong(),
+            caller,
+            target,
+            HashCode.fromBytes(sha256(request)),
+            "");
     return unsigned.withMac(sign(unsigned.signedText(method))).format();
   }
 
@@ -251,20 +265,24 @@ final class PeerAuthentication {
     try {
       token = PeerToken.parse(text);
     } catch (PeerToken.Unreadable e) {
-      return new Verdict.Refuse(e.otherVersion ? Refusal.OLD_VERSION : Refusal.MALFORMED, e.getMessage());
+      return new Verdict.Refuse(
+          e.otherVersion ? Refusal.OLD_VERSION : Refusal.MALFORMED, e.getMessage());
     }
     byte[] expected = sign(token.signedText(method)).getBytes(UTF_8);
     if (!MessageDigest.isEqual(expected, token.mac().getBytes(UTF_8))) {
-      return new Verdict.Refuse(Refusal.SIGNATURE, "a MAC that is not this cluster's for " + method);
+      return new Verdict.Refuse(
+          Refusal.SIGNATURE, "a MAC that is not this cluster's for " + method);
     }
     long now = clock.getAsLong();
     long skew = token.millis() - now; // no overflow: both are non-negative
     if (Math.abs(skew) > WINDOW.toMillis()) {
-      return new Verdict.Refuse(Refusal.STALE, "a token stamped " + skew + " ms from this node's clock");
+      return new Verdict.Refuse(
+          Refusal.STALE, "a token stamped " + skew + " ms from this node's clock");
     }
     String me = self.get();
     if (me == null || !token.target().equalsIgnoreCase(me)) {
-      return new Verdict.Refuse(Refusal.WRONG_TARGET,
+      return new Verdict.Refuse(
+          Refusal.WRONG_TARGET,
           "a token made for " + token.target() + " (this node is " + me + ")");
     }
     return switch (nonces.remember(token.nonceHigh(), token.nonceLow(), token.millis())) {
@@ -276,8 +294,8 @@ final class PeerAuthentication {
 
   /**
    * Whether {@code request}, serialized again, has the digest {@code token} names. Protobuf writes
-   * a message's known fields in field-number order and the fields it does not know after them, so
-   * a request re-serializes to the bytes sent as long as fields added later have higher numbers.
+   * a message's known fields in field-number order and the fields it does not know after them, so a
+   * request re-serializes to the bytes sent as long as fields added later have higher numbers.
    */
   static <Q> boolean bodyMatches(PeerToken token, MethodDescriptor<Q, ?> method, Q request) {
     MessageDigest digest = sha256();
@@ -301,7 +319,8 @@ final class PeerAuthentication {
   }
 
   boolean verifyReply(String token, @Nullable String reply) {
-    return reply != null && reply.length() <= 64
+    return reply != null
+        && reply.length() <= 64
         && MessageDigest.isEqual(reply(token).getBytes(UTF_8), reply.getBytes(UTF_8));
   }
 
@@ -341,34 +360,40 @@ final class PeerAuthentication {
           ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         MethodDescriptor<Q, R> method = call.getMethodDescriptor();
         if (self.get() == null) {
-          call.close(Status.UNAVAILABLE.withDescription("the node is starting; retry"), new Metadata());
+          call.close(
+              Status.UNAVAILABLE.withDescription("the node is starting; retry"), new Metadata());
           return new ServerCall.Listener<>() {};
         }
         String text = headers.get(TOKEN);
         Verdict verdict = check(method.getFullMethodName(), text);
         if (verdict instanceof Verdict.Refuse denied) {
           // A node short of room for nonces still proves the secret: the token was good.
-          refuse(call, denied.refusal(), denied.detail(), null,
+          refuse(
+              call,
+              denied.refusal(),
+              denied.detail(),
+              null,
               denied.refusal() == Refusal.NONCE_CAPACITY ? reply(text) : null);
           return new ServerCall.Listener<>() {};
         }
         PeerToken token = ((Verdict.Accept) verdict).token(); // a Verdict is one or the other
         String answer = reply(text);
-        ServerCall<Q, R> proving = new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
-          @Override
-          public void sendHeaders(Metadata responseHeaders) {
-            responseHeaders.put(REPLY, answer);
-            super.sendHeaders(responseHeaders);
-          }
+        ServerCall<Q, R> proving =
+            new ForwardingServerCall.SimpleForwardingServerCall<>(call) {
+              @Override
+              public void sendHeaders(Metadata responseHeaders) {
+                responseHeaders.put(REPLY, answer);
+                super.sendHeaders(responseHeaders);
+              }
 
-          @Override
-          public void close(Status status, Metadata trailers) {
-            // Also in the trailers: an answer that fails before its headers has only trailers.
-            trailers.discardAll(REPLY);
-            trailers.put(REPLY, answer);
-            super.close(status, trailers);
-          }
-        };
+              @Override
+              public void close(Status status, Metadata trailers) {
+                // Also in the trailers: an answer that fails before its headers has only trailers.
+                trailers.discardAll(REPLY);
+                trailers.put(REPLY, answer);
+                super.close(status, trailers);
+              }
+            };
         return new BodyCheck<>(next.startCall(proving, headers), call, token, method);
       }
     };
@@ -387,7 +412,10 @@ final class PeerAuthentication {
     private boolean checked;
     private boolean refusedCall;
 
-    BodyCheck(ServerCall.Listener<Q> next, ServerCall<Q, R> call, PeerToken token,
+    BodyCheck(
+        ServerCall.Listener<Q> next,
+        ServerCall<Q, R> call,
+        PeerToken token,
         MethodDescriptor<Q, R> method) {
       super(next);
       this.call = call;
@@ -402,8 +430,14 @@ final class PeerAuthentication {
       }
       if (checked || !bodyMatches(token, method, message)) {
         refusedCall = true;
-        refuse(call, Refusal.BODY, checked ? "a second request message"
-            : "a request message that is not the one its token was made for", token, null);
+        refuse(
+            call,
+            Refusal.BODY,
+            checked
+                ? "a second request message"
+                : "a request message that is not the one its token was made for",
+            token,
+            null);
         return;
       }
       checked = true;
@@ -424,34 +458,66 @@ final class PeerAuthentication {
     }
   }
 
-  private void refuse(ServerCall<?, ?> call, Refusal reason, String detail, @Nullable PeerToken token,
+  private void refuse(
+      ServerCall<?, ?> call,
+      Refusal reason,
+      String detail,
+      @Nullable PeerToken token,
       @Nullable String proof) {
     count(reason);
     String method = call.getMethodDescriptor().getFullMethodName();
     long now = System.nanoTime();
     long due = nextLogAt.get();
     if (now - due >= 0 && nextLogAt.compareAndSet(due, now + LOG_INTERVAL.toNanos())) {
-      logger.log(Level.WARNING, "Refused a call of {0} from {1}{2}: {3} ({4}; {5} refused so far)",
-          new Object[] {method, call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR),
-              token == null ? "" : " (token of " + token.caller() + ")", reason, detail,
-              rejectedCount()});
+      logger.log(
+          Level.WARNING,
+          "Refused a call of {0} from {1}{2}: {3} ({4}; {5} refused so far)",
+          new Object[] {
+            method,
+            call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR),
+            token == null ? "" : " (token of " + token.caller() + ")",
+            reason,
+            detail,
+            rejectedCount()
+          });
     }
-    Status status = switch (reason) {
-      case OLD_VERSION -> Status.UNAUTHENTICATED.withDescription("cluster token of an older version"
-          + " (" + detail + "): every member must run a version with v2 tokens");
-      case STALE -> Status.UNAUTHENTICATED.withDescription("cluster token refused: " + detail
-          + ", over the window of " + WINDOW.toSeconds() + " s; synchronize the members' clocks (NTP)");
-      case WRONG_TARGET -> Status.UNAUTHENTICATED.withDescription("cluster token refused: " + detail
-          + "; members must dial each other at the addresses they advertise"
-          + " (ShardcacheNode.Builder.advertiseHost)");
-      case REPLAY -> Status.UNAUTHENTICATED.withDescription("cluster token refused: already used");
-      case BODY -> Status.UNAUTHENTICATED.withDescription("cluster token refused: " + detail);
-      case NONCE_CAPACITY -> Status.RESOURCE_EXHAUSTED.withDescription("more than " + nonces.capacity()
-          + " authenticated calls within " + WINDOW.plus(NONCE_MARGIN).toSeconds() + " s: this node"
-          + " cannot remember more token nonces; retry later");
-      default -> Status.UNAUTHENTICATED.withDescription("missing or invalid cluster token: configure"
-          + " this node with the cluster's secret (ShardcacheNode.Builder.clusterSecret)");
-    };
+    Status status =
+        switch (reason) {
+          case OLD_VERSION ->
+              Status.UNAUTHENTICATED.withDescription(
+                  "cluster token of an older version"
+                      + " ("
+                      + detail
+                      + "): every member must run a version with v2 tokens");
+          case STALE ->
+              Status.UNAUTHENTICATED.withDescription(
+                  "cluster token refused: "
+                      + detail
+                      + ", over the window of "
+                      + WINDOW.toSeconds()
+                      + " s; synchronize the members' clocks (NTP)");
+          case WRONG_TARGET ->
+              Status.UNAUTHENTICATED.withDescription(
+                  "cluster token refused: "
+                      + detail
+                      + "; members must dial each other at the addresses they advertise"
+                      + " (ShardcacheNode.Builder.advertiseHost)");
+          case REPLAY ->
+              Status.UNAUTHENTICATED.withDescription("cluster token refused: already used");
+          case BODY -> Status.UNAUTHENTICATED.withDescription("cluster token refused: " + detail);
+          case NONCE_CAPACITY ->
+              Status.RESOURCE_EXHAUSTED.withDescription(
+                  "more than "
+                      + nonces.capacity()
+                      + " authenticated calls within "
+                      + WINDOW.plus(NONCE_MARGIN).toSeconds()
+                      + " s: this node"
+                      + " cannot remember more token nonces; retry later");
+          default ->
+              Status.UNAUTHENTICATED.withDescription(
+                  "missing or invalid cluster token: configure"
+                      + " this node with the cluster's secret (ShardcacheNode.Builder.clusterSecret)");
+        };
     Metadata trailers = new Metadata();
     if (proof != null) {
       trailers.put(REPLY, proof);

@@ -20,9 +20,10 @@ import org.jspecify.annotations.Nullable;
 /**
  * The one policy every call from this node to a peer goes through: reads, writes, forwarding,
  * fetches, replication, hand-off and anti-entropy alike. A call
+ *
  * <ol>
- *   <li>is <em>acquired</em>: a peer that is down (see {@link PeerClient}) is not called at all, and
- *       the call fails at once as unreachable, so no caller waits on a dead peer;
+ *   <li>is <em>acquired</em>: a peer that is down (see {@link PeerClient}) is not called at all,
+ *       and the call fails at once as unreachable, so no caller waits on a dead peer;
  *   <li>is <em>counted</em> (calls, failures) in the caller's {@link Counter};
  *   <li>runs with its own <em>deadline</em>, and is tracked by the peer's client, so that the
  *       failure detector can cancel it when it gives up on the peer;
@@ -34,8 +35,8 @@ import org.jspecify.annotations.Nullable;
  * </ol>
  *
  * <p>"Slow is not dead" is the invariant this class exists for: a deadline never marks a peer down,
- * never makes a caller load a key a second time and never reports a write as not applied. Only
- * the heartbeats' failure detector removes a member from the ring.
+ * never makes a caller load a key a second time and never reports a write as not applied. Only the
+ * heartbeats' failure detector removes a member from the ring.
  *
  * <p>Futures returned here complete on a gRPC transport thread: continuations must be short and
  * must not block (hand loads and blocking work to an executor). Thread-safe; stateless.
@@ -60,13 +61,14 @@ final class PeerCalls {
 
     void callFailed();
 
-    Counter NONE = new Counter() {
-      @Override
-      public void callStarted() {}
+    Counter NONE =
+        new Counter() {
+          @Override
+          public void callStarted() {}
 
-      @Override
-      public void callFailed() {}
-    };
+          @Override
+          public void callFailed() {}
+        };
   }
 
   /** Starts one RPC on a stub that already carries the deadline. */
@@ -83,8 +85,14 @@ final class PeerCalls {
     private final transient Status status;
 
     PeerCallException(String peer, Failure failure, Status status) {
-      super(peer + ": " + status.getCode() + (status.getDescription() == null ? "" : ": "
-          + status.getDescription()), status.getCause(), false, false);
+      super(
+          peer
+              + ": "
+              + status.getCode()
+              + (status.getDescription() == null ? "" : ": " + status.getDescription()),
+          status.getCause(),
+          false,
+          false);
       this.peer = peer;
       this.failure = failure;
       this.status = status;
@@ -109,13 +117,33 @@ final class PeerCalls {
     /** The exception a user sees for a write that failed this way on its last holder tried. */
     ShardcacheException forWrite(String cache, String operation, Duration deadline) {
       return switch (failure) {
-        case UNREACHABLE -> new PeerUnavailableException(peer, operation + " of cache '" + cache
-            + "' not applied: holder " + peer + " could not be reached (" + status.getCode()
-            + describe(status) + "); retry", this);
-        case SLOW -> new OutcomeUnknownException(peer, operation + " of cache '" + cache
-            + "': holder " + peer + " did not answer within " + deadline + "; a holder that"
-            + " answers heartbeats is slow, not down, so the write may or may not have been"
-            + " applied: read the key, or repeat the write", this);
+        case UNREACHABLE ->
+            new PeerUnavailableException(
+                peer,
+                operation
+                    + " of cache '"
+                    + cache
+                    + "' not applied: holder "
+                    + peer
+                    + " could not be reached ("
+                    + status.getCode()
+                    + describe(status)
+                    + "); retry",
+                this);
+        case SLOW ->
+            new OutcomeUnknownException(
+                peer,
+                operation
+                    + " of cache '"
+                    + cache
+                    + "': holder "
+                    + peer
+                    + " did not answer within "
+                    + deadline
+                    + "; a holder that"
+                    + " answers heartbeats is slow, not down, so the write may or may not have been"
+                    + " applied: read the key, or repeat the write",
+                this);
         case REFUSED -> RemoteErrors.fromStatus(status, peer, cache);
       };
     }
@@ -123,13 +151,28 @@ final class PeerCalls {
     /** The exception a user sees for a read that failed this way. */
     ShardcacheException forRead(String cache, boolean loading, Duration deadline) {
       return switch (failure) {
-        case SLOW -> loading
-            ? new CacheLoadException("owner " + peer + " of a key of cache '" + cache
-                + "' did not finish loading it within loadTimeout " + deadline + "; the load goes"
-                + " on there and is kept when it ends: retry later, or raise loadTimeout", this)
-            : new ShardcacheException("peer " + peer + " did not answer a read of cache '" + cache
-                + "' within remoteTimeout " + deadline + "; it answers heartbeats, so it is slow,"
-                + " not down: retry later", this);
+        case SLOW ->
+            loading
+                ? new CacheLoadException(
+                    "owner "
+                        + peer
+                        + " of a key of cache '"
+                        + cache
+                        + "' did not finish loading it within loadTimeout "
+                        + deadline
+                        + "; the load goes"
+                        + " on there and is kept when it ends: retry later, or raise loadTimeout",
+                    this)
+                : new ShardcacheException(
+                    "peer "
+                        + peer
+                        + " did not answer a read of cache '"
+                        + cache
+                        + "' within remoteTimeout "
+                        + deadline
+                        + "; it answers heartbeats, so it is slow,"
+                        + " not down: retry later",
+                    this);
         case UNREACHABLE, REFUSED -> forWrite(cache, "read", deadline);
       };
     }
@@ -139,8 +182,8 @@ final class PeerCalls {
    * Calls {@code peer} (null: not a configured peer, which fails as unreachable) with a deadline
    * {@code deadline} from now. The future fails only with {@link PeerCallException}.
    */
-  static <R> CompletableFuture<R> call(@Nullable PeerClient peer, String address, Duration deadline,
-      Counter counter, Rpc<R> rpc) {
+  static <R> CompletableFuture<R> call(
+      @Nullable PeerClient peer, String address, Duration deadline, Counter counter, Rpc<R> rpc) {
     return call(peer, address, deadline, counter, rpc, false);
   }
 
@@ -150,18 +193,27 @@ final class PeerCalls {
    * waiting out a long load deadline on a peer that is gone. Writes are never abandoned: a write
    * already sent has an unknown outcome, which only its deadline may report.
    */
-  static <R> CompletableFuture<R> read(@Nullable PeerClient peer, String address,
-      Duration deadline, Counter counter, Rpc<R> rpc) {
+  static <R> CompletableFuture<R> read(
+      @Nullable PeerClient peer, String address, Duration deadline, Counter counter, Rpc<R> rpc) {
     return call(peer, address, deadline, counter, rpc, true);
   }
 
-  private static <R> CompletableFuture<R> call(@Nullable PeerClient peer, String address,
-      Duration deadline, Counter counter, Rpc<R> rpc, boolean abandonable) {
+  private static <R> CompletableFuture<R> call(
+      @Nullable PeerClient peer,
+      String address,
+      Duration deadline,
+      Counter counter,
+      Rpc<R> rpc,
+      boolean abandonable) {
     if (peer == null || !peer.tryAcquire()) {
-      return CompletableFuture.failedFuture(new PeerCallException(address, Failure.UNREACHABLE,
-          Status.UNAVAILABLE.withDescription(peer == null
-              ? "not a configured peer of this node"
-              : "marked down after a failed call; probed in the background")));
+      return CompletableFuture.failedFuture(
+          new PeerCallException(
+              address,
+              Failure.UNREACHABLE,
+              Status.UNAVAILABLE.withDescription(
+                  peer == null
+                      ? "not a configured peer of this node"
+                      : "marked down after a failed call; probed in the background")));
     }
     counter.callStarted();
     CompletableFuture<R> result = new CompletableFuture<>();
@@ -176,37 +228,44 @@ final class PeerCalls {
     if (abandonable) {
       peer.track(call);
     }
-    Futures.addCallback(call, new FutureCallback<R>() {
-      @Override
-      public void onSuccess(@Nullable R response) {
-        peer.untrack(call);
-        peer.onAnswer();
-        // gRPC completes a unary call with its one response, never null.
-        result.complete(requireNonNull(response, "a unary call's response"));
-      }
+    Futures.addCallback(
+        call,
+        new FutureCallback<R>() {
+          @Override
+          public void onSuccess(@Nullable R response) {
+            peer.untrack(call);
+            peer.onAnswer();
+            // gRPC completes a unary call with its one response, never null.
+            result.complete(requireNonNull(response, "a unary call's response"));
+          }
 
-      @Override
-      public void onFailure(Throwable t) {
-        peer.untrack(call);
-        counter.callFailed();
-        if (t instanceof CancellationException) {
-          // Abandoned because the failure detector suspects the peer: it has left the ring, so
-          // routing already avoids it; the reader falls over, and the peer's state is the
-          // detector's business.
-          result.completeExceptionally(new PeerCallException(address, Failure.UNREACHABLE,
-              Status.CANCELLED.withDescription("abandoned: the failure detector suspects the peer")));
-          return;
-        }
-        Status status = Status.fromThrowable(t);
-        Failure failure = classify(status);
-        switch (failure) {
-          case UNREACHABLE -> peer.onUnreachable(status);
-          case REFUSED -> peer.onAnswer();
-          case SLOW -> { } // the failure detector, not a deadline, decides that a peer is down
-        }
-        result.completeExceptionally(new PeerCallException(address, failure, status));
-      }
-    }, MoreExecutors.directExecutor());
+          @Override
+          public void onFailure(Throwable t) {
+            peer.untrack(call);
+            counter.callFailed();
+            if (t instanceof CancellationException) {
+              // Abandoned because the failure detector suspects the peer: it has left the ring, so
+              // routing already avoids it; the reader falls over, and the peer's state is the
+              // detector's business.
+              result.completeExceptionally(
+                  new PeerCallException(
+                      address,
+                      Failure.UNREACHABLE,
+                      Status.CANCELLED.withDescription(
+                          "abandoned: the failure detector suspects the peer")));
+              return;
+            }
+            Status status = Status.fromThrowable(t);
+            Failure failure = classify(status);
+            switch (failure) {
+              case UNREACHABLE -> peer.onUnreachable(status);
+              case REFUSED -> peer.onAnswer();
+              case SLOW -> {} // the failure detector, not a deadline, decides that a peer is down
+            }
+            result.completeExceptionally(new PeerCallException(address, failure, status));
+          }
+        },
+        MoreExecutors.directExecutor());
     return result;
   }
 

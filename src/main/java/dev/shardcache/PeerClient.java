@@ -33,12 +33,13 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A peer is <em>up</em> until a call to it fails because it could not be reached (refused,
  * reset, authentication failed: see {@link PeerCalls}); a call that merely runs past its deadline
- * says the peer is slow, not down, and changes nothing here. A down peer: calls are not attempted (callers fall back at once). The
- * first caller after each back-off period starts one {@code Ping} probe in the background and falls
- * back too, so no caller ever waits on a dead peer. The probe waits for the connection (up to
- * {@link #PROBE_TIMEOUT}); its answer brings the peer up, its failure doubles the back-off, up to
- * {@link #MAX_BACKOFF}. So a dead peer costs the callers one failed call in all, and is probed a few
- * times a second at most. State changes are logged once each, never per call.
+ * says the peer is slow, not down, and changes nothing here. A down peer: calls are not attempted
+ * (callers fall back at once). The first caller after each back-off period starts one {@code Ping}
+ * probe in the background and falls back too, so no caller ever waits on a dead peer. The probe
+ * waits for the connection (up to {@link #PROBE_TIMEOUT}); its answer brings the peer up, its
+ * failure doubles the back-off, up to {@link #MAX_BACKOFF}. So a dead peer costs the callers one
+ * failed call in all, and is probed a few times a second at most. State changes are logged once
+ * each, never per call.
  *
  * <p>Thread-safe. The up path is one volatile read.
  */
@@ -55,6 +56,7 @@ final class PeerClient implements AutoCloseable {
   private final PeerServiceGrpc.PeerServiceFutureStub futureStub;
   private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
   private final Ticker ticker;
+
   /** Calls in progress, cancelled when the failure detector gives up on the peer. */
   private final Set<Future<?>> inFlight = ConcurrentHashMap.newKeySet();
 
@@ -68,9 +70,15 @@ final class PeerClient implements AutoCloseable {
     this(address, ticker, InsecureChannelCredentials.create(), List.of());
   }
 
-  PeerClient(String address, Ticker ticker, ChannelCredentials credentials,
+  PeerClient(
+      String address,
+      Ticker ticker,
+      ChannelCredentials credentials,
       List<ClientInterceptor> interceptors) {
-    this(address, ticker, newChannel(address, credentials, interceptors),
+    this(
+        address,
+        ticker,
+        newChannel(address, credentials, interceptors),
         newChannel(address, credentials, interceptors));
   }
 
@@ -84,8 +92,8 @@ final class PeerClient implements AutoCloseable {
     this.controlStub = PeerServiceGrpc.newFutureStub(controlChannel);
   }
 
-  private static ManagedChannel newChannel(String address, ChannelCredentials credentials,
-      List<ClientInterceptor> interceptors) {
+  private static ManagedChannel newChannel(
+      String address, ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
     HostPort hostPort = HostPort.parse(address);
     return Grpc.newChannelBuilderForAddress(hostPort.host(), hostPort.port(), credentials)
         .intercept(interceptors)
@@ -213,7 +221,8 @@ final class PeerClient implements AutoCloseable {
       probeInFlight = false;
       backoffNanos = INITIAL_BACKOFF.toNanos();
     }
-    logger.log(Level.INFO, "Peer {0} is reachable again; its keys are read from it once more", address);
+    logger.log(
+        Level.INFO, "Peer {0} is reachable again; its keys are read from it once more", address);
   }
 
   /** Records that a call failed because the peer could not be reached. */

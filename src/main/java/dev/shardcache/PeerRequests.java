@@ -19,10 +19,11 @@ import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The serving side of one cache: what this node does with the reads, fetches and replicated
- * entries peers send it (writes are served by {@link WritePath}, digests by {@link AntiEntropy}).
+ * The serving side of one cache: what this node does with the reads, fetches and replicated entries
+ * peers send it (writes are served by {@link WritePath}, digests by {@link AntiEntropy}).
  *
  * <h2>Reads from peers</h2>
+ *
  * A node answers a peer's read of a key it holds under its own ring: from its shard, or by joining
  * or starting the key's single load ({@link LoadFlights}). A read of a key it does not hold (the
  * peer's view of the ring differs) is passed on once, marked {@code forwarded}, to a holder under
@@ -49,8 +50,13 @@ final class PeerRequests<K, V> {
   private final WritePath<K, V> writes;
 
   /** See {@link ReadPath} for why {@code flights} and {@code copies} are apart. */
-  PeerRequests(CacheScope<K, V> scope, LoadFlights<K, V> flights, LoadFlights<K, V> copies,
-      Loads<K, V> loads, RemoteReads<K, V> remote, WritePath<K, V> writes) {
+  PeerRequests(
+      CacheScope<K, V> scope,
+      LoadFlights<K, V> flights,
+      LoadFlights<K, V> copies,
+      Loads<K, V> loads,
+      RemoteReads<K, V> remote,
+      WritePath<K, V> writes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
@@ -62,22 +68,34 @@ final class PeerRequests<K, V> {
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     K key = scope.codec().decodeKey(request.getKey());
-    return read(key, request.getKey(), request.getLoad(), request.getForwarded(), request.getCaller(),
+    return read(
+            key,
+            request.getKey(),
+            request.getLoad(),
+            request.getForwarded(),
+            request.getCaller(),
             interest)
-        .thenApply(value -> value == null
-            ? GetResponse.newBuilder().setFound(false).build()
-            : GetResponse.newBuilder()
-                .setFound(true)
-                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
-                .build());
+        .thenApply(
+            value ->
+                value == null
+                    ? GetResponse.newBuilder().setFound(false).build()
+                    : GetResponse.newBuilder()
+                        .setFound(true)
+                        .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                        .build());
   }
 
   CompletableFuture<GetAllResponse> serveGetAll(GetAllRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
-      throw new IllegalArgumentException("getAll of cache '" + scope.name() + "' asked for "
-          + request.getKeysCount() + " keys, over the batch limit of "
-          + CacheConfig.MAX_KEYS_PER_BATCH + "; split the batch");
+      throw new IllegalArgumentException(
+          "getAll of cache '"
+              + scope.name()
+              + "' asked for "
+              + request.getKeysCount()
+              + " keys, over the batch limit of "
+              + CacheConfig.MAX_KEYS_PER_BATCH
+              + "; split the batch");
     }
     List<ByteString> keyBytes = request.getKeysList();
     List<K> keys = new ArrayList<>(keyBytes.size());
@@ -88,8 +106,15 @@ final class PeerRequests<K, V> {
     for (int i = 0; i < keys.size(); i++) {
       K key = keys.get(i);
       ByteString bytes = keyBytes.get(i);
-      reads.add(() -> read(key, bytes, request.getLoad(), request.getForwarded(),
-          request.getCaller(), interest));
+      reads.add(
+          () ->
+              read(
+                  key,
+                  bytes,
+                  request.getLoad(),
+                  request.getForwarded(),
+                  request.getCaller(),
+                  interest));
     }
     List<CompletableFuture<@Nullable V>> answers =
         BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
@@ -97,23 +122,29 @@ final class PeerRequests<K, V> {
         .thenApply(done -> collect(keyBytes, answers));
   }
 
-  private GetAllResponse collect(List<ByteString> keyBytes,
-      List<CompletableFuture<@Nullable V>> answers) {
+  private GetAllResponse collect(
+      List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
       if (value != null) {
-        response.addEntries(Entry.newBuilder()
-            .setKey(keyBytes.get(i))
-            .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
+        response.addEntries(
+            Entry.newBuilder()
+                .setKey(keyBytes.get(i))
+                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
       }
     }
     return response.build();
   }
 
   /** Answers a peer's read of one key; see the class documentation. */
-  private CompletableFuture<@Nullable V> read(K key, ByteString keyBytes, boolean load,
-      boolean forwarded, String caller, CallInterest interest) {
+  private CompletableFuture<@Nullable V> read(
+      K key,
+      ByteString keyBytes,
+      boolean load,
+      boolean forwarded,
+      String caller,
+      CallInterest interest) {
     Cluster cluster = scope.clusters().get();
     KeyRoute route = scope.router().route(cluster, keyBytes.toByteArray());
     if (route.holdsHere()) {
@@ -126,7 +157,8 @@ final class PeerRequests<K, V> {
       scope.counters().misses.increment();
       CacheLoader<K, V> loader = load ? scope.loader() : null;
       if (loader != null) {
-        return interested(interest, flights.ticket(key, () -> loads.resolve(key, route, loader, true)));
+        return interested(
+            interest, flights.ticket(key, () -> loads.resolve(key, route, loader, true)));
       }
       if (cluster.recentRings().isEmpty()) {
         return CompletableFuture.completedFuture(null);
@@ -139,15 +171,15 @@ final class PeerRequests<K, V> {
     return forwardRead(cluster, key, route, keyBytes, load, caller, 0, interest);
   }
 
-  private static <T> CompletableFuture<@Nullable T> interested(CallInterest interest,
-      LoadFlights.Ticket<T> ticket) {
+  private static <T> CompletableFuture<@Nullable T> interested(
+      CallInterest interest, LoadFlights.Ticket<T> ticket) {
     interest.onCancel(ticket::release);
     return ticket.result();
   }
 
   /** Answers a read of a key this node does not hold: a copy it still has, or an unkept load. */
-  private CompletableFuture<@Nullable V> answerWithoutKeeping(K key, KeyRoute route, boolean load,
-      CallInterest interest) {
+  private CompletableFuture<@Nullable V> answerWithoutKeeping(
+      K key, KeyRoute route, boolean load, CallInterest interest) {
     Shard.Held<V> held = scope.shard().get(key);
     if (held != null) {
       return CompletableFuture.completedFuture(held.value());
@@ -156,11 +188,19 @@ final class PeerRequests<K, V> {
     if (loader == null) {
       return CompletableFuture.completedFuture(null);
     }
-    return interested(interest, flights.ticket(key, () -> loads.resolve(key, route, loader, false)));
+    return interested(
+        interest, flights.ticket(key, () -> loads.resolve(key, route, loader, false)));
   }
 
-  private CompletableFuture<@Nullable V> forwardRead(Cluster cluster, K key, KeyRoute route,
-      ByteString keyBytes, boolean load, String caller, int index, CallInterest interest) {
+  private CompletableFuture<@Nullable V> forwardRead(
+      Cluster cluster,
+      K key,
+      KeyRoute route,
+      ByteString keyBytes,
+      boolean load,
+      String caller,
+      int index,
+      CallInterest interest) {
     List<String> holders = route.holders();
     for (int i = index; i < holders.size(); i++) {
       String holder = holders.get(i);
@@ -168,24 +208,33 @@ final class PeerRequests<K, V> {
         continue;
       }
       int next = i + 1;
-      Duration deadline = load && scope.loader() != null
-          ? scope.config().loadTimeout()
-          : scope.config().remoteTimeout();
-      GetRequest forwarded = GetRequest.newBuilder()
-          .setCache(scope.name())
-          .setKey(keyBytes)
-          .setLoad(load)
-          .setCaller(caller)
-          .setForwarded(true)
-          .build();
+      Duration deadline =
+          load && scope.loader() != null
+              ? scope.config().loadTimeout()
+              : scope.config().remoteTimeout();
+      GetRequest forwarded =
+          GetRequest.newBuilder()
+              .setCache(scope.name())
+              .setKey(keyBytes)
+              .setLoad(load)
+              .setCaller(caller)
+              .setForwarded(true)
+              .build();
       CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
-      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
-              scope.counters(), stub -> stub.get(forwarded)), (response, failure) -> {
+      Completions.whenDone(
+          PeerCalls.read(
+              cluster.client(holder),
+              holder,
+              deadline,
+              scope.counters(),
+              stub -> stub.get(forwarded)),
+          (response, failure) -> {
             if (failure == null) {
               try {
-                answer.complete(response.getFound()
-                    ? scope.codec().decodeValue(response.getValue(), holder)
-                    : null);
+                answer.complete(
+                    response.getFound()
+                        ? scope.codec().decodeValue(response.getValue(), holder)
+                        : null);
               } catch (RuntimeException e) {
                 answer.completeExceptionally(e);
               }
@@ -214,16 +263,22 @@ final class PeerRequests<K, V> {
   FetchResponse serveFetch(FetchRequest request) {
     scope.counters().peerRequests.increment();
     if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
-      throw new IllegalArgumentException("fetch of cache '" + scope.name() + "' asked for "
-          + request.getKeysCount() + " keys, over the batch limit of "
-          + CacheConfig.MAX_KEYS_PER_BATCH + "; split the batch");
+      throw new IllegalArgumentException(
+          "fetch of cache '"
+              + scope.name()
+              + "' asked for "
+              + request.getKeysCount()
+              + " keys, over the batch limit of "
+              + CacheConfig.MAX_KEYS_PER_BATCH
+              + "; split the batch");
     }
     FetchResponse.Builder response = FetchResponse.newBuilder();
     for (ByteString keyBytes : request.getKeysList()) {
       K key = scope.codec().decodeKey(keyBytes);
       Shard.Held<V> held = scope.shard().peek(key);
       if (held != null) {
-        response.addEntries(scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
+        response.addEntries(
+            scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
         continue;
       }
       Versioned<V> deleted = scope.shard().newest(key);
@@ -235,8 +290,8 @@ final class PeerRequests<K, V> {
   }
 
   /**
-   * Applies a batch of replicated entries: first the sender's last clear, then each entry by
-   * merge; then drops the listed near-cache entries. Never forwards anything.
+   * Applies a batch of replicated entries: first the sender's last clear, then each entry by merge;
+   * then drops the listed near-cache entries. Never forwards anything.
    */
   void serveReplicate(CacheBatch batch, String caller) {
     scope.counters().peerRequests.increment();

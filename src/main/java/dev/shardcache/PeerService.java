@@ -1,27 +1,27 @@
 package dev.shardcache;
 
+import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
-import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.DigestRequest;
 import dev.shardcache.internal.proto.DigestResponse;
 import dev.shardcache.internal.proto.FetchRequest;
 import dev.shardcache.internal.proto.FetchResponse;
 import dev.shardcache.internal.proto.GetAllRequest;
-import dev.shardcache.internal.proto.ReplicateRequest;
-import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
-import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
+import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.InvalidateResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ReplicateResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -36,16 +36,17 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>Reads that must load never block a handler: the cache answers with a future that completes
- * on the node's load executor, and the handler returns at once. Writes block their handler for at
- * most half the caller's deadline (the wait for replicas).
+ * <p>Reads that must load never block a handler: the cache answers with a future that completes on
+ * the node's load executor, and the handler returns at once. Writes block their handler for at most
+ * half the caller's deadline (the wait for replicas).
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   private final Supplier<String> self;
   private final Function<String, @Nullable DefaultDistributedCache<?, ?>> caches;
 
-  PeerService(Supplier<String> self, Function<String, @Nullable DefaultDistributedCache<?, ?>> caches) {
+  PeerService(
+      Supplier<String> self, Function<String, @Nullable DefaultDistributedCache<?, ?>> caches) {
     this.self = self;
     this.caches = caches;
   }
@@ -74,18 +75,22 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   @Override
   public void put(PutRequest request, StreamObserver<PutResponse> response) {
-    answer(response, () -> {
-      cache(request.getCache()).servePut(request);
-      return PutResponse.getDefaultInstance();
-    });
+    answer(
+        response,
+        () -> {
+          cache(request.getCache()).servePut(request);
+          return PutResponse.getDefaultInstance();
+        });
   }
 
   @Override
   public void invalidate(InvalidateRequest request, StreamObserver<InvalidateResponse> response) {
-    answer(response, () -> {
-      cache(request.getCache()).serveInvalidate(request);
-      return InvalidateResponse.getDefaultInstance();
-    });
+    answer(
+        response,
+        () -> {
+          cache(request.getCache()).serveInvalidate(request);
+          return InvalidateResponse.getDefaultInstance();
+        });
   }
 
   @Override
@@ -102,16 +107,18 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   @Override
   public void replicate(ReplicateRequest request, StreamObserver<ReplicateResponse> response) {
-    answer(response, () -> {
-      // Check every cache first, so a batch naming an unknown cache changes nothing.
-      for (CacheBatch batch : request.getBatchesList()) {
-        cache(batch.getCache());
-      }
-      for (CacheBatch batch : request.getBatchesList()) {
-        cache(batch.getCache()).serveReplicate(batch, request.getCaller());
-      }
-      return ReplicateResponse.getDefaultInstance();
-    });
+    answer(
+        response,
+        () -> {
+          // Check every cache first, so a batch naming an unknown cache changes nothing.
+          for (CacheBatch batch : request.getBatchesList()) {
+            cache(batch.getCache());
+          }
+          for (CacheBatch batch : request.getBatchesList()) {
+            cache(batch.getCache()).serveReplicate(batch, request.getCaller());
+          }
+          return ReplicateResponse.getDefaultInstance();
+        });
   }
 
   @Override
@@ -133,8 +140,12 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
     DefaultDistributedCache<?, ?> cache = caches.apply(name);
     if (cache == null) {
       throw Status.NOT_FOUND
-          .withDescription("node " + self.get() + " has no cache named '" + name
-              + "'; define it with node.cache(name, config) on every member, before start()")
+          .withDescription(
+              "node "
+                  + self.get()
+                  + " has no cache named '"
+                  + name
+                  + "'; define it with node.cache(name, config) on every member, before start()")
           .asRuntimeException();
     }
     return cache;
@@ -153,21 +164,24 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
       fail(response, t);
       return;
     }
-    Completions.whenDone(result, (value, failure) -> {
-      if (failure != null) {
-        Throwable cause = failure instanceof CompletionException && failure.getCause() != null
-            ? failure.getCause()
-            : failure;
-        fail(response, cause);
-        return;
-      }
-      try {
-        response.onNext(value);
-        response.onCompleted();
-      } catch (RuntimeException cancelled) {
-        // The caller went away (cancelled, deadline): nobody is left to answer.
-      }
-    });
+    Completions.whenDone(
+        result,
+        (value, failure) -> {
+          if (failure != null) {
+            Throwable cause =
+                failure instanceof CompletionException && failure.getCause() != null
+                    ? failure.getCause()
+                    : failure;
+            fail(response, cause);
+            return;
+          }
+          try {
+            response.onNext(value);
+            response.onCompleted();
+          } catch (RuntimeException cancelled) {
+            // The caller went away (cancelled, deadline): nobody is left to answer.
+          }
+        });
   }
 
   private static <T> void fail(StreamObserver<T> response, Throwable t) {

@@ -11,9 +11,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * How a node secures its peer connections with TLS: its own certificate chain and private key
- * (presented as a server and, for mutual TLS, as a client), and the certificates it trusts to
- * sign its peers' certificates. Files are PEM encoded and re-read every {@link #reloadInterval()},
- * so rotated certificates take effect without a restart.
+ * (presented as a server and, for mutual TLS, as a client), and the certificates it trusts to sign
+ * its peers' certificates. Files are PEM encoded and re-read every {@link #reloadInterval()}, so
+ * rotated certificates take effect without a restart.
  *
  * <p>With {@linkplain #requireClientCertificates() client certificates required} (the default),
  * this is mutual TLS: a node accepts a connection only from a peer whose certificate chains to a
@@ -41,8 +41,12 @@ public final class PeerTls {
   private final boolean requireClientCertificates;
   private final Duration reloadInterval;
 
-  private PeerTls(Path certificateChain, Path privateKey, Path trustedCertificates,
-      boolean requireClientCertificates, Duration reloadInterval) {
+  private PeerTls(
+      Path certificateChain,
+      Path privateKey,
+      Path trustedCertificates,
+      boolean requireClientCertificates,
+      Duration reloadInterval) {
     this.certificateChain = certificateChain;
     this.privateKey = privateKey;
     this.trustedCertificates = trustedCertificates;
@@ -57,22 +61,30 @@ public final class PeerTls {
    *
    * @throws IllegalArgumentException if a file does not exist or is not readable
    */
-  public static PeerTls fromPemFiles(Path certificateChain, Path privateKey, Path trustedCertificates) {
-    return new PeerTls(readable(certificateChain, "certificateChain"), readable(privateKey, "privateKey"),
-        readable(trustedCertificates, "trustedCertificates"), true, DEFAULT_RELOAD_INTERVAL);
+  public static PeerTls fromPemFiles(
+      Path certificateChain, Path privateKey, Path trustedCertificates) {
+    return new PeerTls(
+        readable(certificateChain, "certificateChain"),
+        readable(privateKey, "privateKey"),
+        readable(trustedCertificates, "trustedCertificates"),
+        true,
+        DEFAULT_RELOAD_INTERVAL);
   }
 
   private static Path readable(Path path, String what) {
     requireNonNull(path, what);
-    checkArgument(Files.isReadable(path),
-        "%s file %s does not exist or is not readable; give the path of a PEM file", what, path);
+    checkArgument(
+        Files.isReadable(path),
+        "%s file %s does not exist or is not readable; give the path of a PEM file",
+        what,
+        path);
     return path;
   }
 
   /**
    * Returns a copy that does (the default) or does not require peers to present a client
-   * certificate. Without it, any TLS client may connect; combine it with
-   * {@link ShardcacheNode.Builder#clusterSecret} so that peers still authenticate.
+   * certificate. Without it, any TLS client may connect; combine it with {@link
+   * ShardcacheNode.Builder#clusterSecret} so that peers still authenticate.
    */
   public PeerTls withClientCertificates(boolean required) {
     return new PeerTls(certificateChain, privateKey, trustedCertificates, required, reloadInterval);
@@ -85,9 +97,12 @@ public final class PeerTls {
    */
   public PeerTls withReloadInterval(Duration interval) {
     requireNonNull(interval, "interval");
-    checkArgument(interval.compareTo(Duration.ofSeconds(1)) >= 0,
-        "reload interval must be at least 1 s, got %s", interval);
-    return new PeerTls(certificateChain, privateKey, trustedCertificates, requireClientCertificates, interval);
+    checkArgument(
+        interval.compareTo(Duration.ofSeconds(1)) >= 0,
+        "reload interval must be at least 1 s, got %s",
+        interval);
+    return new PeerTls(
+        certificateChain, privateKey, trustedCertificates, requireClientCertificates, interval);
   }
 
   public Path certificateChain() {
@@ -122,12 +137,25 @@ public final class PeerTls {
 
   @Override
   public int hashCode() {
-    return Objects.hash(certificateChain, privateKey, trustedCertificates, requireClientCertificates, reloadInterval);
+    return Objects.hash(
+        certificateChain,
+        privateKey,
+        trustedCertificates,
+        requireClientCertificates,
+        reloadInterval);
   }
 
   @Override
   public String toString() {
-    return "PeerTls{chain=" + certificateChain + ", key=" + privateKey + ", trust=" + trustedCertificates
-        + (requireClientCertificates ? ", mutual" : ", server-only") + ", reload=" + reloadInterval + "}";
+    return "PeerTls{chain="
+        + certificateChain
+        + ", key="
+        + privateKey
+        + ", trust="
+        + trustedCertificates
+        + (requireClientCertificates ? ", mutual" : ", server-only")
+        + ", reload="
+        + reloadInterval
+        + "}";
   }
 }

@@ -10,7 +10,8 @@ import org.jspecify.annotations.Nullable;
 /**
  * The cluster token of one call, version 2, as it travels in the {@code shardcache-auth} header:
  *
- * <pre>v2.&lt;millis&gt;.&lt;nonce&gt;.&lt;caller&gt;.&lt;target&gt;.&lt;digest&gt;.&lt;mac&gt;</pre>
+ * <pre>v2.&lt;millis&gt;.&lt;nonce&gt;.&lt;caller&gt;.&lt;target&gt;.&lt;digest&gt;.&lt;mac&gt;
+ * </pre>
  *
  * <ul>
  *   <li>{@code millis}: the caller's clock when it made the call, in decimal;
@@ -24,17 +25,24 @@ import org.jspecify.annotations.Nullable;
  *
  * Every field but {@code millis} is unpadded base64url ({@code caller} and {@code target} of their
  * UTF-8 bytes), so no field holds a dot and the method name, last in the signed text, cannot be
- * confused with a field. A token is at most {@value #MAX_CHARS} characters. Immutable: the digest is
- * a {@link HashCode}, which copies the bytes it is made from and hands out copies, so two tokens
+ * confused with a field. A token is at most {@value #MAX_CHARS} characters. Immutable: the digest
+ * is a {@link HashCode}, which copies the bytes it is made from and hands out copies, so two tokens
  * are equal exactly when their header values are.
  */
-record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, String target,
-    HashCode digest, String mac) {
+record PeerToken(
+    long millis,
+    long nonceHigh,
+    long nonceLow,
+    String caller,
+    String target,
+    HashCode digest,
+    String mac) {
 
   static final String VERSION = "v2";
   static final int MAX_CHARS = 1024;
   static final int NONCE_BYTES = 16;
   static final int DIGEST_BYTES = 32;
+
   /** The longest caller or target address, in UTF-8 bytes. */
   static final int MAX_ADDRESS_BYTES = 300;
 
@@ -47,6 +55,7 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
 
     /** Whether it is a token of another version, such as an older node's v1. */
     final boolean otherVersion;
+
     private final String reason;
 
     Unreadable(String reason, boolean otherVersion) {
@@ -69,10 +78,17 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
 
   private String unsignedPrefix() {
     byte[] nonce = ByteBuffer.allocate(NONCE_BYTES).putLong(nonceHigh).putLong(nonceLow).array();
-    return VERSION + "." + millis + "." + ENCODER.encodeToString(nonce)
-        + "." + ENCODER.encodeToString(caller.getBytes(UTF_8))
-        + "." + ENCODER.encodeToString(target.getBytes(UTF_8))
-        + "." + ENCODER.encodeToString(digest.asBytes());
+    return VERSION
+        + "."
+        + millis
+        + "."
+        + ENCODER.encodeToString(nonce)
+        + "."
+        + ENCODER.encodeToString(caller.getBytes(UTF_8))
+        + "."
+        + ENCODER.encodeToString(target.getBytes(UTF_8))
+        + "."
+        + ENCODER.encodeToString(digest.asBytes());
   }
 
   /** The header value. */
@@ -99,7 +115,8 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
     }
     String[] parts = text.split("\\.", -1);
     if (!parts[0].equals(VERSION)) {
-      throw new Unreadable("a token of version '" + abbreviate(parts[0]) + "'",
+      throw new Unreadable(
+          "a token of version '" + abbreviate(parts[0]) + "'",
           parts.length > 1 && parts[0].matches("v[0-9]{1,3}"));
     }
     if (parts.length != 7) {
@@ -119,7 +136,8 @@ record PeerToken(long millis, long nonceHigh, long nonceLow, String caller, Stri
     String target = new String(decode(parts[4], 1, MAX_ADDRESS_BYTES, "target"), UTF_8);
     HashCode digest = HashCode.fromBytes(decode(parts[5], DIGEST_BYTES, DIGEST_BYTES, "digest"));
     decode(parts[6], DIGEST_BYTES, DIGEST_BYTES, "mac"); // the form only; compared as text
-    return new PeerToken(millis, nonce.getLong(), nonce.getLong(), caller, target, digest, parts[6]);
+    return new PeerToken(
+        millis, nonce.getLong(), nonce.getLong(), caller, target, digest, parts[6]);
   }
 
   /** Decodes canonical unpadded base64url of {@code min..max} bytes. */

@@ -3,12 +3,13 @@ package dev.shardcache;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Thrown by a write ({@link DistributedCache#put put}, {@link DistributedCache#invalidate invalidate},
- * {@link DistributedCache#compareAndSet compareAndSet}) when no holder of the key could be reached
- * (the connection was refused or reset, the peer is backing off after such failures, or it fails
- * authentication), or when the node it reached does not hold the key under its view of the ring and
- * could reach no holder to pass it to. The write was not applied; retry it, or check the peer named
- * in the message. A holder that is reachable but slow gives {@link OutcomeUnknownException} instead.
+ * Thrown by a write ({@link DistributedCache#put put}, {@link DistributedCache#invalidate
+ * invalidate}, {@link DistributedCache#compareAndSet compareAndSet}) when no holder of the key
+ * could be reached (the connection was refused or reset, the peer is backing off after such
+ * failures, or it fails authentication), or when the node it reached does not hold the key under
+ * its view of the ring and could reach no holder to pass it to. The write was not applied; retry
+ * it, or check the peer named in the message. A holder that is reachable but slow gives {@link
+ * OutcomeUnknownException} instead.
  *
  * <p>Reads never throw this exception: when no holder is reachable, a read loads the value on the
  * calling node instead.

@@ -22,20 +22,21 @@ import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The reads of one cache on this node: {@code get}, {@code getIfPresent}, {@code getAsync},
- * {@code getAll} and {@code get(key, loader)}.
+ * The reads of one cache on this node: {@code get}, {@code getIfPresent}, {@code getAsync}, {@code
+ * getAll} and {@code get(key, loader)}.
  *
  * <h2>Where a read is answered</h2>
+ *
  * <ol>
  *   <li><b>The shard</b>, only for a key this node holds under its current ring. A held value
  *       remembers the ring epoch at which holdership was last confirmed, so a hit under an
- *       unchanged ring costs no encoding, hashing or ring lookup; the first read after a ring change
- *       re-checks, and a key that moved away is no longer answered here (its entry stays only until
- *       hand-off has copied it). This is what keeps read-your-writes through one node while members
- *       join and leave.
+ *       unchanged ring costs no encoding, hashing or ring lookup; the first read after a ring
+ *       change re-checks, and a key that moved away is no longer answered here (its entry stays
+ *       only until hand-off has copied it). This is what keeps read-your-writes through one node
+ *       while members join and leave.
  *   <li><b>The near cache</b>, for keys held elsewhere, if configured.
- *   <li><b>The holders</b>, in ring order, sharing one call among this node's concurrent readers
- *       of a key ({@link RemoteReads}). A holder that cannot be reached is skipped; a holder that is
+ *   <li><b>The holders</b>, in ring order, sharing one call among this node's concurrent readers of
+ *       a key ({@link RemoteReads}). A holder that cannot be reached is skipped; a holder that is
  *       slow is waited for ({@code loadTimeout} when it may load, {@code remoteTimeout} when not),
  *       never skipped: routing around a live owner would load the key a second time.
  *   <li><b>A local load</b> ({@link LoadFlights}, {@link Loads}): kept when this node is the first
@@ -57,8 +58,12 @@ final class ReadPath<K, V> {
    * @param copies resolutions that only look for copies (reads without a loader); kept apart so a
    *     reader that may load never joins one that may not, and the other way round
    */
-  ReadPath(CacheScope<K, V> scope, LoadFlights<K, V> flights, LoadFlights<K, V> copies,
-      Loads<K, V> loads, RemoteReads<K, V> remote) {
+  ReadPath(
+      CacheScope<K, V> scope,
+      LoadFlights<K, V> flights,
+      LoadFlights<K, V> copies,
+      Loads<K, V> loads,
+      RemoteReads<K, V> remote) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
@@ -109,8 +114,8 @@ final class ReadPath<K, V> {
     }
     if (route.holdsHere() && cluster.isSelf(route.owner())) {
       scope.counters().misses.increment();
-      return LoadFlights.await(resolveHere(cluster, key, route), scope.config().loadTimeout(),
-          scope.name());
+      return LoadFlights.await(
+          resolveHere(cluster, key, route), scope.config().loadTimeout(), scope.name());
     }
     return LoadFlights.await(readFromHolders(key, route), readWait(), scope.name());
   }
@@ -145,8 +150,10 @@ final class ReadPath<K, V> {
       if (cluster.recentRings().isEmpty()) {
         return null;
       }
-      return LoadFlights.await(copies.join(key, () -> loads.resolve(key, route, null, true)),
-          scope.config().loadTimeout(), scope.name());
+      return LoadFlights.await(
+          copies.join(key, () -> loads.resolve(key, route, null, true)),
+          scope.config().loadTimeout(),
+          scope.name());
     }
     V near = scope.near().get(key);
     if (near != null) {
@@ -156,8 +163,14 @@ final class ReadPath<K, V> {
     Duration deadline = scope.config().remoteTimeout();
     for (String holder : route.holders()) {
       try {
-        GetResponse response = PeerCalls.await(PeerCalls.call(cluster.client(holder), holder,
-            deadline, scope.counters(), stub -> stub.get(request)));
+        GetResponse response =
+            PeerCalls.await(
+                PeerCalls.call(
+                    cluster.client(holder),
+                    holder,
+                    deadline,
+                    scope.counters(),
+                    stub -> stub.get(request)));
         return response.getFound() ? scope.codec().decodeValue(response.getValue(), holder) : null;
       } catch (PeerCalls.PeerCallException e) {
         if (!e.isUnreachable()) {
@@ -195,20 +208,23 @@ final class ReadPath<K, V> {
   /** Hands a future completed on a gRPC thread to the node's executor, for the caller's sake. */
   private <T> CompletableFuture<T> onExecutor(CompletableFuture<T> future) {
     CompletableFuture<T> handed = new CompletableFuture<>();
-    Completions.whenDone(future, (value, failure) -> {
-      Runnable complete = () -> {
-        if (failure != null) {
-          handed.completeExceptionally(failure);
-        } else {
-          handed.complete(value);
-        }
-      };
-      try {
-        scope.executor().execute(complete);
-      } catch (RejectedExecutionException closing) {
-        complete.run(); // the node is closing; never leave the caller waiting
-      }
-    });
+    Completions.whenDone(
+        future,
+        (value, failure) -> {
+          Runnable complete =
+              () -> {
+                if (failure != null) {
+                  handed.completeExceptionally(failure);
+                } else {
+                  handed.complete(value);
+                }
+              };
+          try {
+            scope.executor().execute(complete);
+          } catch (RejectedExecutionException closing) {
+            complete.run(); // the node is closing; never leave the caller waiting
+          }
+        });
     return handed;
   }
 
@@ -223,8 +239,11 @@ final class ReadPath<K, V> {
         return held.value();
       }
       scope.counters().misses.increment();
-      V value = LoadFlights.await(flights.join(key, () -> loads.resolve(key, route, loader, true)),
-          scope.config().loadTimeout(), scope.name());
+      V value =
+          LoadFlights.await(
+              flights.join(key, () -> loads.resolve(key, route, loader, true)),
+              scope.config().loadTimeout(),
+              scope.name());
       return requireNonNull(value, "a load with a loader answers a value");
     }
     V present = getIfPresent(key);
@@ -232,9 +251,12 @@ final class ReadPath<K, V> {
       return present;
     }
     // The loader cannot travel: load here, then store it on the decider if still absent there.
-    V loaded = requireNonNull(LoadFlights.await(
-        flights.join(key, () -> loads.resolve(key, route, loader, false)),
-        scope.config().loadTimeout(), scope.name()));
+    V loaded =
+        requireNonNull(
+            LoadFlights.await(
+                flights.join(key, () -> loads.resolve(key, route, loader, false)),
+                scope.config().loadTimeout(),
+                scope.name()));
     try {
       if (writes.compareAndSet(key, null, loaded)) {
         return loaded;
@@ -280,22 +302,28 @@ final class ReadPath<K, V> {
         if (near != null) {
           result.put(key, near);
         } else {
-          byHolder.computeIfAbsent(decider, h -> new LinkedHashMap<>())
+          byHolder
+              .computeIfAbsent(decider, h -> new LinkedHashMap<>())
               .put(ByteString.copyFrom(route.keyBytes()), key);
         }
       }
     }
     List<CompletableFuture<Map<K, V>>> batches = new ArrayList<>();
-    byHolder.forEach((holder, holderKeys) -> {
-      List<Map.Entry<ByteString, K>> entries = new ArrayList<>(holderKeys.entrySet());
-      for (int from = 0; from < entries.size(); from += CacheConfig.MAX_KEYS_PER_BATCH) {
-        batches.add(readBatch(cluster, holder, entries.subList(from,
-            Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
-      }
-    });
+    byHolder.forEach(
+        (holder, holderKeys) -> {
+          List<Map.Entry<ByteString, K>> entries = new ArrayList<>(holderKeys.entrySet());
+          for (int from = 0; from < entries.size(); from += CacheConfig.MAX_KEYS_PER_BATCH) {
+            batches.add(
+                readBatch(
+                    cluster,
+                    holder,
+                    entries.subList(
+                        from, Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
+          }
+        });
     List<K> singleKeys = new ArrayList<>(singles.keySet());
-    List<CompletableFuture<@Nullable V>> singleAnswers = BoundedFanOut.start(
-        new ArrayList<>(singles.values()), PeerRequests.BATCH_LOAD_CONCURRENCY);
+    List<CompletableFuture<@Nullable V>> singleAnswers =
+        BoundedFanOut.start(new ArrayList<>(singles.values()), PeerRequests.BATCH_LOAD_CONCURRENCY);
     RuntimeException failure = null;
     for (int i = 0; i < singleKeys.size(); i++) {
       try {
@@ -366,13 +394,20 @@ final class ReadPath<K, V> {
       boolean loading = scope.loader() != null;
       Duration deadline = readDeadline();
       GetRequest request = getRequest(cluster, route, loading);
-      Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
-              scope.counters(), stub -> stub.get(request)), (response, failure) -> {
+      Completions.whenDone(
+          PeerCalls.read(
+              cluster.client(holder),
+              holder,
+              deadline,
+              scope.counters(),
+              stub -> stub.get(request)),
+          (response, failure) -> {
             if (failure == null) {
               try {
-                V value = response.getFound()
-                    ? scope.codec().decodeValue(response.getValue(), holder)
-                    : null;
+                V value =
+                    response.getFound()
+                        ? scope.codec().decodeValue(response.getValue(), holder)
+                        : null;
                 if (value != null) {
                   remote.keepNear(read, key, value);
                 }
@@ -401,27 +436,30 @@ final class ReadPath<K, V> {
     complete(read, flights.join(key, () -> loads.resolve(key, route, loader, false)), key, true);
   }
 
-  private void complete(RemoteReads.Read<V> read, CompletableFuture<@Nullable V> value, K key,
-      boolean keepNear) {
-    Completions.whenDone(value, (v, failure) -> {
-      if (failure != null) {
-        read.answer.completeExceptionally(failure);
-        return;
-      }
-      if (keepNear && v != null) {
-        remote.keepNear(read, key, v);
-      }
-      read.answer.complete(v);
-    });
+  private void complete(
+      RemoteReads.Read<V> read, CompletableFuture<@Nullable V> value, K key, boolean keepNear) {
+    Completions.whenDone(
+        value,
+        (v, failure) -> {
+          if (failure != null) {
+            read.answer.completeExceptionally(failure);
+            return;
+          }
+          if (keepNear && v != null) {
+            remote.keepNear(read, key, v);
+          }
+          read.answer.complete(v);
+        });
   }
 
-  private CompletableFuture<Map<K, V>> readBatch(Cluster cluster, String holder,
-      List<Map.Entry<ByteString, K>> chunk) {
+  private CompletableFuture<Map<K, V>> readBatch(
+      Cluster cluster, String holder, List<Map.Entry<ByteString, K>> chunk) {
     boolean loading = scope.loader() != null;
-    GetAllRequest.Builder request = GetAllRequest.newBuilder()
-        .setCache(scope.name())
-        .setLoad(loading)
-        .setCaller(cluster.self());
+    GetAllRequest.Builder request =
+        GetAllRequest.newBuilder()
+            .setCache(scope.name())
+            .setLoad(loading)
+            .setCaller(cluster.self());
     Map<ByteString, K> keysByBytes = new HashMap<>();
     for (Map.Entry<ByteString, K> entry : chunk) {
       request.addKeys(entry.getKey());
@@ -431,8 +469,10 @@ final class ReadPath<K, V> {
     long detaches = remote.detachCount();
     Duration deadline = readDeadline();
     CompletableFuture<Map<K, V>> batch = new CompletableFuture<>();
-    Completions.whenDone(PeerCalls.read(cluster.client(holder), holder, deadline,
-            scope.counters(), stub -> stub.getAll(built)), (response, failure) -> {
+    Completions.whenDone(
+        PeerCalls.read(
+            cluster.client(holder), holder, deadline, scope.counters(), stub -> stub.getAll(built)),
+        (response, failure) -> {
           if (failure == null) {
             try {
               batch.complete(decodeBatch(response, keysByBytes, holder, detaches));
@@ -451,15 +491,19 @@ final class ReadPath<K, V> {
     return batch;
   }
 
-  private Map<K, V> decodeBatch(GetAllResponse response, Map<ByteString, K> keysByBytes,
-      String holder, long detaches) {
+  private Map<K, V> decodeBatch(
+      GetAllResponse response, Map<ByteString, K> keysByBytes, String holder, long detaches) {
     Map<K, V> values = new HashMap<>();
     for (Entry entry : response.getEntriesList()) {
       K key = keysByBytes.get(entry.getKey());
       if (key == null) {
-        throw new ShardcacheException("peer " + holder + " answered a getAll of cache '"
-            + scope.name() + "' with a key that was not asked for; is it running a compatible"
-            + " version?");
+        throw new ShardcacheException(
+            "peer "
+                + holder
+                + " answered a getAll of cache '"
+                + scope.name()
+                + "' with a key that was not asked for; is it running a compatible"
+                + " version?");
       }
       V value = scope.codec().decodeValue(entry.getValue(), holder);
       values.put(key, value);
@@ -471,20 +515,23 @@ final class ReadPath<K, V> {
   /** Reads a batch key by key, off the gRPC threads. */
   private void oneByOne(CompletableFuture<Map<K, V>> batch, List<Map.Entry<ByteString, K>> chunk) {
     try {
-      scope.executor().execute(() -> {
-        try {
-          Map<K, V> values = new HashMap<>();
-          for (Map.Entry<ByteString, K> entry : chunk) {
-            V value = get(entry.getValue());
-            if (value != null) {
-              values.put(entry.getValue(), value);
-            }
-          }
-          batch.complete(values);
-        } catch (Throwable t) {
-          batch.completeExceptionally(t);
-        }
-      });
+      scope
+          .executor()
+          .execute(
+              () -> {
+                try {
+                  Map<K, V> values = new HashMap<>();
+                  for (Map.Entry<ByteString, K> entry : chunk) {
+                    V value = get(entry.getValue());
+                    if (value != null) {
+                      values.put(entry.getValue(), value);
+                    }
+                  }
+                  batch.complete(values);
+                } catch (Throwable t) {
+                  batch.completeExceptionally(t);
+                }
+              });
     } catch (RejectedExecutionException rejected) {
       batch.completeExceptionally(new IllegalStateException("the node is closing", rejected));
     }

@@ -19,10 +19,11 @@ import java.util.Set;
  * node no longer holds once they were handed over.
  *
  * <h2>Invariants</h2>
+ *
  * <ul>
- *   <li>A pass routes with the ring that is current <em>when it runs</em>, not the one current
- *       when it was queued: a late pass can neither send entries to members that have left nor
- *       drop an entry this node holds again.
+ *   <li>A pass routes with the ring that is current <em>when it runs</em>, not the one current when
+ *       it was queued: a late pass can neither send entries to members that have left nor drop an
+ *       entry this node holds again.
  *   <li>An entry is sent to each current holder that may lack it: every one when this node no
  *       longer holds the key, otherwise those that did not hold it under {@code previous}. Sending
  *       twice is harmless (merge is idempotent).
@@ -51,22 +52,28 @@ final class Rebalancer<K, V> {
    */
   void handOffAll(Cluster cluster, HashRing without, long deadlineNanos) {
     Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
-    scope.shard().forEach((key, stored) -> {
-      byte[] keyBytes;
-      try {
-        keyBytes = scope.config().keyCodec().encode(key);
-      } catch (RuntimeException e) {
-        return;
-      }
-      VersionedEntry wire = null;
-      for (String holder : scope.router().holders(without, KeyHash.hash(keyBytes))) {
-        if (wire == null) {
-          wire = scope.codec().toWire(ByteString.copyFrom(keyBytes), stored.entry(),
-              stored.ageMillis());
-        }
-        outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
-      }
-    });
+    scope
+        .shard()
+        .forEach(
+            (key, stored) -> {
+              byte[] keyBytes;
+              try {
+                keyBytes = scope.config().keyCodec().encode(key);
+              } catch (RuntimeException e) {
+                return;
+              }
+              VersionedEntry wire = null;
+              for (String holder : scope.router().holders(without, KeyHash.hash(keyBytes))) {
+                if (wire == null) {
+                  wire =
+                      scope
+                          .codec()
+                          .toWire(
+                              ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis());
+                }
+                outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
+              }
+            });
     for (Map.Entry<String, List<VersionedEntry>> target : outgoing.entrySet()) {
       if (deadlineNanos - System.nanoTime() <= 0) {
         return;
@@ -78,8 +85,8 @@ final class Rebalancer<K, V> {
   }
 
   /**
-   * One pass: copies entries to the members that became their holders since {@code previous}
-   * (pass the current ring for a periodic pass), and drops what this node no longer holds.
+   * One pass: copies entries to the members that became their holders since {@code previous} (pass
+   * the current ring for a periodic pass), and drops what this node no longer holds.
    */
   void rebalance(HashRing previous) {
     Cluster cluster;
@@ -94,50 +101,58 @@ final class Rebalancer<K, V> {
     Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
     Map<K, Versioned<V>> toDrop = new HashMap<>();
     Map<K, List<String>> dropAfter = new HashMap<>();
-    scope.shard().forEach((key, stored) -> {
-      byte[] keyBytes;
-      try {
-        keyBytes = scope.config().keyCodec().encode(key);
-      } catch (RuntimeException e) {
-        return;
-      }
-      long hash = KeyHash.hash(keyBytes);
-      List<String> now = scope.router().holders(current, hash);
-      boolean stillHeld = now.contains(cluster.self());
-      List<String> before = unchanged ? now : scope.router().holders(previous, hash);
-      VersionedEntry wire = null;
-      for (String holder : now) {
-        if (cluster.isSelf(holder) || (stillHeld && before.contains(holder))) {
-          continue;
-        }
-        if (wire == null) {
-          wire = scope.codec().toWire(ByteString.copyFrom(keyBytes), stored.entry(),
-              stored.ageMillis());
-        }
-        outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
-      }
-      if (!stillHeld) {
-        toDrop.put(key, stored.entry());
-        dropAfter.put(key, now);
-      }
-    });
+    scope
+        .shard()
+        .forEach(
+            (key, stored) -> {
+              byte[] keyBytes;
+              try {
+                keyBytes = scope.config().keyCodec().encode(key);
+              } catch (RuntimeException e) {
+                return;
+              }
+              long hash = KeyHash.hash(keyBytes);
+              List<String> now = scope.router().holders(current, hash);
+              boolean stillHeld = now.contains(cluster.self());
+              List<String> before = unchanged ? now : scope.router().holders(previous, hash);
+              VersionedEntry wire = null;
+              for (String holder : now) {
+                if (cluster.isSelf(holder) || (stillHeld && before.contains(holder))) {
+                  continue;
+                }
+                if (wire == null) {
+                  wire =
+                      scope
+                          .codec()
+                          .toWire(
+                              ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis());
+                }
+                outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
+              }
+              if (!stillHeld) {
+                toDrop.put(key, stored.entry());
+                dropAfter.put(key, now);
+              }
+            });
     Set<String> delivered = new HashSet<>();
-    outgoing.forEach((holder, entries) -> {
-      if (replication.stream(cluster, holder, entries)) {
-        delivered.add(holder);
-        scope.counters().handedOff.add(entries.size());
-      }
-    });
+    outgoing.forEach(
+        (holder, entries) -> {
+          if (replication.stream(cluster, holder, entries)) {
+            delivered.add(holder);
+            scope.counters().handedOff.add(entries.size());
+          }
+        });
     if (cluster.ringEpoch() != epoch) {
       return; // the ring moved under this pass: the pass queued for that change decides drops
     }
-    toDrop.forEach((key, entry) -> {
-      for (String holder : requireNonNull(dropAfter.get(key))) {
-        if (!cluster.isSelf(holder) && !delivered.contains(holder)) {
-          return;
-        }
-      }
-      scope.shard().removeIfUnchanged(key, entry);
-    });
+    toDrop.forEach(
+        (key, entry) -> {
+          for (String holder : requireNonNull(dropAfter.get(key))) {
+            if (!cluster.isSelf(holder) && !delivered.contains(holder)) {
+              return;
+            }
+          }
+          scope.shard().removeIfUnchanged(key, entry);
+        });
   }
 }

@@ -7,10 +7,10 @@ import java.util.logging.Logger;
 
 /**
  * The one mapping between local exceptions and gRPC {@link Status} on the wire, in both directions
- * (see docs/protocol.md, "Errors"). Keeping it in one place is what lets a caller tell an owner that
- * could not load a key (the caller must not load it again) from an owner it could not reach (the
- * caller falls over to the next holder), and both from an owner that is only slow (nobody falls
- * over: see {@link PeerCalls}).
+ * (see docs/protocol.md, "Errors"). Keeping it in one place is what lets a caller tell an owner
+ * that could not load a key (the caller must not load it again) from an owner it could not reach
+ * (the caller falls over to the next holder), and both from an owner that is only slow (nobody
+ * falls over: see {@link PeerCalls}).
  */
 final class RemoteErrors {
   private static final Logger logger = Logger.getLogger(RemoteErrors.class.getName());
@@ -59,8 +59,12 @@ final class RemoteErrors {
     }
     logger.log(Level.WARNING, "Unexpected failure serving a peer request", failure);
     return Status.INTERNAL
-        .withDescription("unexpected " + failure.getClass().getName() + ": " + failure.getMessage()
-            + " (see this node's log)")
+        .withDescription(
+            "unexpected "
+                + failure.getClass().getName()
+                + ": "
+                + failure.getMessage()
+                + " (see this node's log)")
         .asRuntimeException();
   }
 
@@ -68,20 +72,42 @@ final class RemoteErrors {
   static ShardcacheException fromStatus(Status status, String peer, String cache) {
     String description = status.getDescription() == null ? "" : status.getDescription();
     return switch (status.getCode()) {
-      case FAILED_PRECONDITION -> new CacheLoadException(
-          "owner " + peer + " could not load a key of cache '" + cache + "': " + description, null);
-      case ABORTED -> new PeerUnavailableException(peer,
-          "peer " + peer + " did not apply a write of cache '" + cache + "': " + description, null);
-      case NOT_FOUND, INVALID_ARGUMENT -> new ShardcacheException(
-          "peer " + peer + " rejected a request for cache '" + cache + "': " + description, null);
-      case RESOURCE_EXHAUSTED -> new ShardcacheException(
-          "peer " + peer + " refused a request for cache '" + cache + "' for want of resources: "
-              + description + " (a message over its maxInboundMessageBytes, more calls in"
-              + " progress than its maxConcurrentCallsPerPeer, or more loads than its"
-              + " maxConcurrentLoads)", null);
-      default -> new ShardcacheException(
-          "peer " + peer + " failed a request for cache '" + cache + "' with " + status.getCode()
-              + ": " + description, status.asRuntimeException());
+      case FAILED_PRECONDITION ->
+          new CacheLoadException(
+              "owner " + peer + " could not load a key of cache '" + cache + "': " + description,
+              null);
+      case ABORTED ->
+          new PeerUnavailableException(
+              peer,
+              "peer " + peer + " did not apply a write of cache '" + cache + "': " + description,
+              null);
+      case NOT_FOUND, INVALID_ARGUMENT ->
+          new ShardcacheException(
+              "peer " + peer + " rejected a request for cache '" + cache + "': " + description,
+              null);
+      case RESOURCE_EXHAUSTED ->
+          new ShardcacheException(
+              "peer "
+                  + peer
+                  + " refused a request for cache '"
+                  + cache
+                  + "' for want of resources: "
+                  + description
+                  + " (a message over its maxInboundMessageBytes, more calls in"
+                  + " progress than its maxConcurrentCallsPerPeer, or more loads than its"
+                  + " maxConcurrentLoads)",
+              null);
+      default ->
+          new ShardcacheException(
+              "peer "
+                  + peer
+                  + " failed a request for cache '"
+                  + cache
+                  + "' with "
+                  + status.getCode()
+                  + ": "
+                  + description,
+              status.asRuntimeException());
     };
   }
 }

@@ -31,6 +31,7 @@ final class RemoteReads<K, V> {
 
   private final ConcurrentMap<K, Read<V>> reads = new ConcurrentHashMap<>();
   private final NearCache<K, V> near;
+
   /** Grows with every detach; a batch read keeps its answers only if it did not move. */
   private final AtomicLong detaches = new AtomicLong();
 
@@ -67,8 +68,8 @@ final class RemoteReads<K, V> {
   }
 
   /**
-   * Keeps a value a batch read answered in the near cache, unless a write on this node detached
-   * any read since {@code detachCount} was taken (coarser than per key, and as safe).
+   * Keeps a value a batch read answered in the near cache, unless a write on this node detached any
+   * read since {@code detachCount} was taken (coarser than per key, and as safe).
    */
   void keepNearSince(long detachCount, K key, V value) {
     if (!near.enabled() || detaches.get() != detachCount) {

@@ -16,17 +16,17 @@ import java.util.concurrent.CompletableFuture;
  *
  * <ul>
  *   <li>{@link #sendBeforeAck}: a write is sent to every other holder and awaited before it is
- *       acknowledged to its caller, so an acknowledged write is on every holder that answered.
- *       The wait is bounded by {@link #replicaTimeout()}, half of {@code remoteTimeout}, so a
- *       paused replica cannot make the caller's own deadline (a full {@code remoteTimeout}) expire
- *       on a healthy owner. A holder that does not confirm in time gets the write from its hint
- *       queue (the {@link Replicator}) when it answers again.
+ *       acknowledged to its caller, so an acknowledged write is on every holder that answered. The
+ *       wait is bounded by {@link #replicaTimeout()}, half of {@code remoteTimeout}, so a paused
+ *       replica cannot make the caller's own deadline (a full {@code remoteTimeout}) expire on a
+ *       healthy owner. A holder that does not confirm in time gets the write from its hint queue
+ *       (the {@link Replicator}) when it answers again.
  *   <li>{@link #enqueue}: loads, read repairs and copies that need no acknowledgement go through
  *       the hint queues only; a lost load is a reload, not a lost write.
  * </ul>
  *
- * <p>Every batch carries the cache's last clear time, so a holder that missed an
- * {@code invalidateAll} applies it before the entries. Thread-safe.
+ * <p>Every batch carries the cache's last clear time, so a holder that missed an {@code
+ * invalidateAll} applies it before the entries. Thread-safe.
  */
 final class Replication<K, V> {
   private final CacheScope<K, V> scope;
@@ -41,9 +41,9 @@ final class Replication<K, V> {
   }
 
   /**
-   * Sends {@code wire} to {@code holders} other than this node and waits (at most
-   * {@link #replicaTimeout()}) for each to confirm; those that do not are sent it later from their
-   * hint queues.
+   * Sends {@code wire} to {@code holders} other than this node and waits (at most {@link
+   * #replicaTimeout()}) for each to confirm; those that do not are sent it later from their hint
+   * queues.
    */
   void sendBeforeAck(Cluster cluster, List<String> holders, VersionedEntry wire) {
     ReplicateRequest request = null;
@@ -53,23 +53,33 @@ final class Replication<K, V> {
         continue;
       }
       if (request == null) {
-        request = ReplicateRequest.newBuilder()
-            .setCaller(cluster.self())
-            .addBatches(CacheBatch.newBuilder()
-                .setCache(scope.name())
-                .setClearedBefore(scope.shard().clearedBefore())
-                .addEntries(wire))
-            .build();
+        request =
+            ReplicateRequest.newBuilder()
+                .setCaller(cluster.self())
+                .addBatches(
+                    CacheBatch.newBuilder()
+                        .setCache(scope.name())
+                        .setClearedBefore(scope.shard().clearedBefore())
+                        .addEntries(wire))
+                .build();
       }
       ReplicateRequest built = request;
-      sends.put(holder, PeerCalls.call(cluster.client(holder), holder, replicaTimeout(),
-          PeerCalls.Counter.NONE, stub -> stub.replicate(built)));
+      sends.put(
+          holder,
+          PeerCalls.call(
+              cluster.client(holder),
+              holder,
+              replicaTimeout(),
+              PeerCalls.Counter.NONE,
+              stub -> stub.replicate(built)));
     }
-    PeerCalls.awaitAll(sends).forEach((holder, outcome) -> {
-      if (outcome.failure() != null) {
-        cluster.replicator().enqueue(holder, scope.name(), wire);
-      }
-    });
+    PeerCalls.awaitAll(sends)
+        .forEach(
+            (holder, outcome) -> {
+              if (outcome.failure() != null) {
+                cluster.replicator().enqueue(holder, scope.name(), wire);
+              }
+            });
   }
 
   /**
@@ -79,16 +89,25 @@ final class Replication<K, V> {
    */
   boolean stream(Cluster cluster, String peer, List<VersionedEntry> entries) {
     for (int from = 0; from < entries.size(); from += Replicator.MAX_BATCH) {
-      ReplicateRequest request = ReplicateRequest.newBuilder()
-          .setCaller(cluster.self())
-          .addBatches(CacheBatch.newBuilder()
-              .setCache(scope.name())
-              .setClearedBefore(scope.shard().clearedBefore())
-              .addAllEntries(entries.subList(from, Math.min(entries.size(), from + Replicator.MAX_BATCH))))
-          .build();
+      ReplicateRequest request =
+          ReplicateRequest.newBuilder()
+              .setCaller(cluster.self())
+              .addBatches(
+                  CacheBatch.newBuilder()
+                      .setCache(scope.name())
+                      .setClearedBefore(scope.shard().clearedBefore())
+                      .addAllEntries(
+                          entries.subList(
+                              from, Math.min(entries.size(), from + Replicator.MAX_BATCH))))
+              .build();
       try {
-        PeerCalls.await(PeerCalls.call(cluster.client(peer), peer, scope.config().remoteTimeout(),
-            PeerCalls.Counter.NONE, stub -> stub.replicate(request)));
+        PeerCalls.await(
+            PeerCalls.call(
+                cluster.client(peer),
+                peer,
+                scope.config().remoteTimeout(),
+                PeerCalls.Counter.NONE,
+                stub -> stub.replicate(request)));
       } catch (PeerCalls.PeerCallException e) {
         return false;
       }
@@ -105,7 +124,9 @@ final class Replication<K, V> {
     }
   }
 
-  /** Queues the removal of {@code key} from every other member's near cache, if near caches are on. */
+  /**
+   * Queues the removal of {@code key} from every other member's near cache, if near caches are on.
+   */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
     if (scope.near().enabled()) {
       for (String member : cluster.peers()) {

@@ -27,10 +27,10 @@ import org.jspecify.annotations.Nullable;
  * write, loads, read repairs), cache-wide clears a peer missed, and near-cache invalidations, in
  * batches, off the caller's thread.
  *
- * <p>Each peer has one bounded outbound queue keyed by (cache, key): a newer write of a key replaces
- * the queued one, so the queue holds at most one entry per key and its size is bounded by the
- * number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable or
- * slow its queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers
+ * <p>Each peer has one bounded outbound queue keyed by (cache, key): a newer write of a key
+ * replaces the queued one, so the queue holds at most one entry per key and its size is bounded by
+ * the number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable
+ * or slow its queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers
  * again. When a queue is full the oldest entry is dropped and counted; the replica then converges
  * through anti-entropy instead. Enqueuing never blocks and memory never grows without bound.
  *
@@ -39,8 +39,8 @@ import org.jspecify.annotations.Nullable;
  * bring back what a clear removed.
  *
  * <p>Every call goes through {@link PeerCalls}: a slow peer keeps its queue and is not marked down.
- * One daemon thread drains all queues every few milliseconds, one batch of at most
- * {@value #MAX_BATCH} entries per call. Thread-safe.
+ * One daemon thread drains all queues every few milliseconds, one batch of at most {@value
+ * #MAX_BATCH} entries per call. Thread-safe.
  */
 final class Replicator implements AutoCloseable {
   private static final Logger logger = Logger.getLogger(Replicator.class.getName());
@@ -61,26 +61,39 @@ final class Replicator implements AutoCloseable {
   private final ScheduledFuture<?> draining; // ends with the sender
   private volatile boolean closed;
 
-  Replicator(String self, Function<String, @Nullable PeerClient> clients, Duration timeout,
+  Replicator(
+      String self,
+      Function<String, @Nullable PeerClient> clients,
+      Duration timeout,
       int capacityPerPeer) {
     this.self = self;
     this.clients = clients;
     this.timeout = timeout;
     this.capacityPerPeer = capacityPerPeer;
-    this.sender = Executors.newSingleThreadScheduledExecutor(
-        new ThreadFactoryBuilder().setNameFormat("shardcache-replicator").setDaemon(true).build());
-    this.draining = sender.scheduleWithFixedDelay(this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS,
-        TimeUnit.MILLISECONDS);
+    this.sender =
+        Executors.newSingleThreadScheduledExecutor(
+            new ThreadFactoryBuilder()
+                .setNameFormat("shardcache-replicator")
+                .setDaemon(true)
+                .build());
+    this.draining =
+        sender.scheduleWithFixedDelay(
+            this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS, TimeUnit.MILLISECONDS);
   }
 
-  /** Queues a write of {@code cache} for {@code peer}, replacing an older queued write of the key. */
+  /**
+   * Queues a write of {@code cache} for {@code peer}, replacing an older queued write of the key.
+   */
   void enqueue(String peer, String cache, VersionedEntry entry) {
     if (!closed) {
       queues.computeIfAbsent(peer, p -> new PeerQueue()).addEntry(cache, entry);
     }
   }
 
-  /** For tests: near-cache invalidations matching this are silently dropped, as a lossy network would. */
+  /**
+   * For tests: near-cache invalidations matching this are silently dropped, as a lossy network
+   * would.
+   */
   volatile java.util.function.Predicate<String> dropNearInvalidationsTo = peer -> false;
 
   /** Queues the removal of a key from {@code peer}'s near cache. */
@@ -93,14 +106,18 @@ final class Replicator implements AutoCloseable {
     }
   }
 
-  /** Queues a cache-wide clear for {@code peer}; the latest clear of a cache replaces older ones. */
+  /**
+   * Queues a cache-wide clear for {@code peer}; the latest clear of a cache replaces older ones.
+   */
   void enqueueClear(String peer, String cache, long clearedBefore) {
     if (!closed) {
       queues.computeIfAbsent(peer, p -> new PeerQueue()).addClear(cache, clearedBefore);
     }
   }
 
-  /** Removes queued entries of {@code cache} versioned before {@code clearedBefore}: they are dead. */
+  /**
+   * Removes queued entries of {@code cache} versioned before {@code clearedBefore}: they are dead.
+   */
   void dropOlderThan(String cache, long clearedBefore) {
     for (PeerQueue queue : queues.values()) {
       queue.dropOlderThan(cache, clearedBefore);
@@ -159,8 +176,9 @@ final class Replicator implements AutoCloseable {
       }
       try {
         ReplicateRequest request = batch.toRequest(self);
-        PeerCalls.await(PeerCalls.call(client, peer, timeout, PeerCalls.Counter.NONE,
-            stub -> stub.replicate(request)));
+        PeerCalls.await(
+            PeerCalls.call(
+                client, peer, timeout, PeerCalls.Counter.NONE, stub -> stub.replicate(request)));
         sent.add(batch.size());
       } catch (PeerCalls.PeerCallException e) {
         if (e.failure() != PeerCalls.Failure.REFUSED) {
@@ -175,7 +193,9 @@ final class Replicator implements AutoCloseable {
         }
         // The peer refused the batch for another reason: retrying cannot help.
         dropped.add(batch.size());
-        logger.log(Level.WARNING, "Peer {0} refused replicated writes: {1}",
+        logger.log(
+            Level.WARNING,
+            "Peer {0} refused replicated writes: {1}",
             new Object[] {peer, e.status()});
       }
     }
@@ -226,8 +246,13 @@ final class Replicator implements AutoCloseable {
       try {
         ReplicateRequest request = batch.toRequest(self);
         Duration callDeadline = Duration.ofNanos(Math.min(left, timeout.toNanos()));
-        PeerCalls.await(PeerCalls.call(client, peer, callDeadline, PeerCalls.Counter.NONE,
-            stub -> stub.replicate(request)));
+        PeerCalls.await(
+            PeerCalls.call(
+                client,
+                peer,
+                callDeadline,
+                PeerCalls.Counter.NONE,
+                stub -> stub.replicate(request)));
         sent.add(batch.size());
       } catch (PeerCalls.PeerCallException e) {
         return;
@@ -259,13 +284,19 @@ final class Replicator implements AutoCloseable {
 
     ReplicateRequest toRequest(String caller) {
       Map<String, CacheBatch.Builder> byCache = new LinkedHashMap<>();
-      clears.forEach((cache, clearedBefore) ->
-          byCache.computeIfAbsent(cache, c -> CacheBatch.newBuilder().setCache(c))
-              .setClearedBefore(clearedBefore));
-      entries.forEach((slot, entry) ->
-          byCache.computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c)).addEntries(entry));
+      clears.forEach(
+          (cache, clearedBefore) ->
+              byCache
+                  .computeIfAbsent(cache, c -> CacheBatch.newBuilder().setCache(c))
+                  .setClearedBefore(clearedBefore));
+      entries.forEach(
+          (slot, entry) ->
+              byCache
+                  .computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
+                  .addEntries(entry));
       for (Slot slot : invalidations) {
-        byCache.computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
+        byCache
+            .computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
             .addNearInvalidations(slot.key());
       }
       ReplicateRequest.Builder request = ReplicateRequest.newBuilder().setCaller(caller);
@@ -319,8 +350,10 @@ final class Replicator implements AutoCloseable {
     }
 
     synchronized void dropOlderThan(String cache, long clearedBefore) {
-      entries.entrySet().removeIf(e ->
-          e.getKey().cache().equals(cache) && e.getValue().getTimestamp() < clearedBefore);
+      entries
+          .entrySet()
+          .removeIf(
+              e -> e.getKey().cache().equals(cache) && e.getValue().getTimestamp() < clearedBefore);
     }
 
     synchronized int size() {
@@ -347,12 +380,13 @@ final class Replicator implements AutoCloseable {
 
     /** Returns an undelivered batch, unless newer writes of its keys were queued meanwhile. */
     synchronized void putBack(Batch batch) {
-      batch.entries.forEach((slot, entry) -> {
-        VersionedEntry queued = entries.get(slot);
-        if (queued == null || isNewer(entry, queued)) {
-          entries.put(slot, entry);
-        }
-      });
+      batch.entries.forEach(
+          (slot, entry) -> {
+            VersionedEntry queued = entries.get(slot);
+            if (queued == null || isNewer(entry, queued)) {
+              entries.put(slot, entry);
+            }
+          });
       batch.invalidations.forEach(slot -> invalidations.putIfAbsent(slot, Boolean.TRUE));
       batch.clears.forEach((cache, clearedBefore) -> clears.merge(cache, clearedBefore, Math::max));
       trim();

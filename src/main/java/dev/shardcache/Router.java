@@ -5,9 +5,9 @@ import dev.shardcache.ring.KeyHash;
 import java.util.List;
 
 /**
- * Maps keys of one cache to their holders under this node's current ring: encode, hash, look up
- * the first {@code replicationFactor} members. One node's view decides where a key lives: the
- * answer is always the current ring's, never a ring captured earlier.
+ * Maps keys of one cache to their holders under this node's current ring: encode, hash, look up the
+ * first {@code replicationFactor} members. One node's view decides where a key lives: the answer is
+ * always the current ring's, never a ring captured earlier.
  *
  * <p>The epoch is read before the ring (the writer sets the ring, then the epoch), so a route never
  * claims a newer epoch than the ring it was computed on; at worst it claims an older one, which

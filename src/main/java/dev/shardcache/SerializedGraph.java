@@ -35,6 +35,7 @@ import org.jspecify.annotations.Nullable;
  * {@link java.io.ObjectInputStream} touches the bytes.
  *
  * <h2>Why the stream filter is not enough</h2>
+ *
  * Decoding a {@code HashSet} or {@code HashMap} hashes every element, and the {@code hashCode} of a
  * list, set, map or record visits everything inside it, once per path to it. A stream can share an
  * object many times with back-references of five bytes each, so a graph of a few dozen objects can
@@ -46,16 +47,17 @@ import org.jspecify.annotations.Nullable;
  * object a back-reference points to.
  *
  * <h2>What is bounded</h2>
+ *
  * This reader rebuilds the graph (one node per object, one edge per field, element or reference)
  * and counts the graph's <em>expansion</em>: its nodes when it is unfolded into a tree, a shared
  * object counted once per path from the root to it, and a reference back to an object still being
  * read (a cycle) counted once. A stream whose expansion exceeds the limit is refused. The bound
- * holds for any class: every object is reached from the root by nesting, at most
- * {@code maxDepth} levels deep, so all the hashing done while decoding visits at most
- * {@code maxDepth} times the expansion, and a full traversal of the decoded value (its
- * {@code hashCode}, {@code equals} or {@code toString}) visits at most the expansion. The reader
- * also applies the stream filter's limits (depth, references, array length), counted as
- * {@code ObjectInputStream} counts them, so that a refusal can say which limit was met.
+ * holds for any class: every object is reached from the root by nesting, at most {@code maxDepth}
+ * levels deep, so all the hashing done while decoding visits at most {@code maxDepth} times the
+ * expansion, and a full traversal of the decoded value (its {@code hashCode}, {@code equals} or
+ * {@code toString}) visits at most the expansion. The reader also applies the stream filter's
+ * limits (depth, references, array length), counted as {@code ObjectInputStream} counts them, so
+ * that a refusal can say which limit was met.
  *
  * <p>Equal hash codes cost comparisons instead: a {@code HashMap} or {@code HashSet} orders keys
  * whose hashes collide by {@code compareTo} when their class is {@link Comparable} of itself, and
@@ -64,37 +66,43 @@ import org.jspecify.annotations.Nullable;
  * thousand one-element lists with equal hash codes in one set, a 1 MB stream within every limit
  * above, took 30 to 90 s to decode. So for each hash-based set or map the reader counts the keys
  * that would be compared so ({@code n}: keys with contents of their own, such as lists or records,
- * whose class is not comparable, as {@code comparableKey} tells; in a {@code Set.of} or
- * {@code Map.of}, every key) and their expansion ({@code e}), and refuses the stream if the sum of
- * {@code n * e} over its sets and maps, the objects visited if every hash collided, exceeds the
- * comparison limit; each comparison in a {@code HashMap}'s tree bin also counts a fixed overhead.
+ * whose class is not comparable, as {@code comparableKey} tells; in a {@code Set.of} or {@code
+ * Map.of}, every key) and their expansion ({@code e}), and refuses the stream if the sum of {@code
+ * n * e} over its sets and maps, the objects visited if every hash collided, exceeds the comparison
+ * limit; each comparison in a {@code HashMap}'s tree bin also counts a fixed overhead.
  *
  * <h2>What is not bounded</h2>
- * Work done by an allow-listed application class in its own {@code readObject}, {@code hashCode}
- * or {@code equals}, beyond visiting its fields.
+ *
+ * Work done by an allow-listed application class in its own {@code readObject}, {@code hashCode} or
+ * {@code equals}, beyond visiting its fields.
  *
  * <h2>Grammar</h2>
+ *
  * The stream grammar of the Java Object Serialization Specification (chapter 6), protocol version
- * 2. For a class that writes its own data ({@code SC_WRITE_METHOD}), the reader expects the
- * default field values first and the class's optional data (blocks and objects up to
- * {@code TC_ENDBLOCKDATA}) after them, as the specification requires of {@code writeObject}
- * ({@code defaultWriteObject} or {@code writeFields} first); a stream that does otherwise is
- * refused as malformed. Not thread-safe: one instance reads one stream.
+ * 2. For a class that writes its own data ({@code SC_WRITE_METHOD}), the reader expects the default
+ * field values first and the class's optional data (blocks and objects up to {@code
+ * TC_ENDBLOCKDATA}) after them, as the specification requires of {@code writeObject} ({@code
+ * defaultWriteObject} or {@code writeFields} first); a stream that does otherwise is refused as
+ * malformed. Not thread-safe: one instance reads one stream.
  */
 final class SerializedGraph {
   private static final int NONE = -1;
 
   /** Which objects of a class's optional data are keys of a hash table. */
   private static final int NO_KEYS = 0;
+
   private static final int ALL_KEYS = 1;
   private static final int EVEN_KEYS = 2; // key, value, key, value...
+
   /** Added to the above for Set.of and Map.of, whose probing compares every colliding key. */
   private static final int PROBED = 4;
+
   private static final byte[] HASH_SET = "java.util.HashSet".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] HASH_MAP = "java.util.HashMap".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] COLL_SER = "java.util.CollSer".getBytes(StandardCharsets.US_ASCII);
   private static final int COLL_SER_SET = 2;
   private static final int COLL_SER_MAP = 3;
+
   /**
    * What one comparison costs in a tree bin of keys that cannot be ordered, beyond visiting the
    * keys, in objects visited: the search of both subtrees and the tie-break around each equals.
@@ -109,6 +117,7 @@ final class SerializedGraph {
 
     /** Whether the stream broke the grammar (rather than a limit). */
     final boolean malformed;
+
     private final String reason;
 
     Refused(String reason, boolean malformed) {
@@ -129,12 +138,15 @@ final class SerializedGraph {
     final byte[] name;
     int flags;
     byte[] fieldTypes = new byte[0];
+
     /** The superclass's descriptor; null for the topmost serializable class. */
     @Nullable Desc parent;
+
     boolean complete;
+
     /**
-     * Whether keys of this class are ordered, not compared, when their hashes collide; null until
-     * a key of the class is met and the predicate asked.
+     * Whether keys of this class are ordered, not compared, when their hashes collide; null until a
+     * key of the class is met and the predicate asked.
      */
     @Nullable Boolean comparable;
 
@@ -153,13 +165,17 @@ final class SerializedGraph {
 
   private int pos;
   private long references;
+
   /** Handle number to node id (0 or more) or -(descriptor index + 2). */
   private int[] handles = new int[64];
+
   private int handleCount;
   private final List<Desc> descs = new ArrayList<>();
   private int nodeCount;
+
   /** Each node's class, for objects; null for strings, arrays, enum constants and classes. */
   private @Nullable Desc[] nodeClass = new Desc[64];
+
   private int[] edgeFrom = new int[64];
   private int[] edgeTo = new int[64];
   private int edgeCount;
@@ -271,7 +287,8 @@ final class SerializedGraph {
         readClassData(node, desc, depth);
         yield node;
       }
-      default -> throw malformed(String.format("type code 0x%02X where an object was expected", tc));
+      default ->
+          throw malformed(String.format("type code 0x%02X where an object was expected", tc));
     };
   }
 
@@ -358,7 +375,9 @@ final class SerializedGraph {
         desc.complete = true;
         yield desc;
       }
-      default -> throw malformed(String.format("type code 0x%02X where a class descriptor was expected", tc));
+      default ->
+          throw malformed(
+              String.format("type code 0x%02X where a class descriptor was expected", tc));
     };
   }
 
@@ -387,7 +406,8 @@ final class SerializedGraph {
         skip(i8());
         newNode(null);
       }
-      default -> throw malformed(String.format("type code 0x%02X where a field type was expected", tc));
+      default ->
+          throw malformed(String.format("type code 0x%02X where a field type was expected", tc));
     }
   }
 
@@ -452,7 +472,10 @@ final class SerializedGraph {
       } else if (Arrays.equals(d.name, COLL_SER) && primitiveBytes == 4) {
         need(4);
         int tag = in[pos + 3] & 0xFF; // its one field, the kind of collection, in the low byte
-        keys = tag == COLL_SER_SET ? ALL_KEYS | PROBED : tag == COLL_SER_MAP ? EVEN_KEYS | PROBED : NO_KEYS;
+        keys =
+            tag == COLL_SER_SET
+                ? ALL_KEYS | PROBED
+                : tag == COLL_SER_MAP ? EVEN_KEYS | PROBED : NO_KEYS;
       }
       skip(primitiveBytes); // ObjectInputStream reads every primitive field first, then the objects
       for (byte type : d.fieldTypes) {
@@ -508,7 +531,8 @@ final class SerializedGraph {
   private int handle(int wire) throws Refused {
     int index = wire - baseWireHandle;
     if (index < 0 || index >= handleCount) {
-      throw malformed("a reference to handle " + Integer.toHexString(wire) + ", which does not exist");
+      throw malformed(
+          "a reference to handle " + Integer.toHexString(wire) + ", which does not exist");
     }
     return handles[index];
   }
@@ -541,7 +565,9 @@ final class SerializedGraph {
     return first;
   }
 
-  /** The edges' targets laid out by node: node n's children are {@code [first[n], first[n + 1])}. */
+  /**
+   * The edges' targets laid out by node: node n's children are {@code [first[n], first[n + 1])}.
+   */
   private int[] children(int[] first) {
     int[] children = new int[edgeCount];
     int[] fill = Arrays.copyOf(first, nodeCount);
@@ -588,8 +614,11 @@ final class SerializedGraph {
         }
       }
       if (expansion[node] > maxExpansion) {
-        throw limit("its objects, unfolded into a tree (a shared object counted once for each path"
-            + " to it), are more than " + maxExpansion + ", so hashing them would take too long");
+        throw limit(
+            "its objects, unfolded into a tree (a shared object counted once for each path"
+                + " to it), are more than "
+                + maxExpansion
+                + ", so hashing them would take too long");
       }
     }
     return expansion;
@@ -597,9 +626,9 @@ final class SerializedGraph {
 
   /**
    * For each hash table, the objects that comparing its keys would visit if all their hashes
-   * collided: each pair of the {@code n} keys compared one by one, {@code n * e / 2} where
-   * {@code e} is their expansion (plus {@link #TREE_BIN_OVERHEAD} each in a tree bin); refused if
-   * the sum over the tables is over the limit.
+   * collided: each pair of the {@code n} keys compared one by one, {@code n * e / 2} where {@code
+   * e} is their expansion (plus {@link #TREE_BIN_OVERHEAD} each in a tree bin); refused if the sum
+   * over the tables is over the limit.
    */
   private void checkComparisons(int[] first, long[] expansion) throws Refused {
     if (keyCount == 0) {
@@ -613,8 +642,8 @@ final class SerializedGraph {
         continue; // not part of the value
       }
       Desc keyClass = nodeClass[node];
-      if (!keyProbed[k] && (keyClass == null || first[node] == first[node + 1]
-          || isComparable(keyClass))) {
+      if (!keyProbed[k]
+          && (keyClass == null || first[node] == first[node + 1] || isComparable(keyClass))) {
         // A string, a number, an array (compared by identity), or a key ordered when colliding.
         continue;
       }
@@ -626,11 +655,13 @@ final class SerializedGraph {
       if (keys[table] > 0) {
         total += keys[table] * size[table] / 2;
         if (total > maxComparisons) {
-          throw limit("its sets and maps hold keys that would take more than " + maxComparisons
-              + " objects visited to compare if their hash codes collided (keys that have contents,"
-              + " such as lists or records, and are not Comparable of their own class, or any key"
-              + " of a Set.of or Map.of); make such key classes implement Comparable, use a HashSet"
-              + " or HashMap rather than Set.of or Map.of, or hold fewer such keys in one value");
+          throw limit(
+              "its sets and maps hold keys that would take more than "
+                  + maxComparisons
+                  + " objects visited to compare if their hash codes collided (keys that have contents,"
+                  + " such as lists or records, and are not Comparable of their own class, or any key"
+                  + " of a Set.of or Map.of); make such key classes implement Comparable, use a HashSet"
+                  + " or HashMap rather than Set.of or Map.of, or hold fewer such keys in one value");
         }
       }
     }
@@ -683,8 +714,11 @@ final class SerializedGraph {
 
   private int i4() throws Refused {
     need(4);
-    int value = ((in[pos] & 0xFF) << 24) | ((in[pos + 1] & 0xFF) << 16)
-        | ((in[pos + 2] & 0xFF) << 8) | (in[pos + 3] & 0xFF);
+    int value =
+        ((in[pos] & 0xFF) << 24)
+            | ((in[pos + 1] & 0xFF) << 16)
+            | ((in[pos + 2] & 0xFF) << 8)
+            | (in[pos + 3] & 0xFF);
     pos += 4;
     return value;
   }

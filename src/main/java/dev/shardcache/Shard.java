@@ -17,6 +17,7 @@ import org.jspecify.annotations.Nullable;
  * (tombstones) in a structure of their own, and the time of the last cache-wide clear.
  *
  * <h2>Invariants</h2>
+ *
  * <ul>
  *   <li><b>One version per key, the highest.</b> Every change of a key, local or from a peer, goes
  *       through {@link #merge} or {@link #compareAndSet}, which run under the key's lock in the
@@ -24,8 +25,8 @@ import org.jspecify.annotations.Nullable;
  *       arriving (last writer wins). Merging is commutative, associative and idempotent.
  *   <li><b>Deletes stick.</b> Tombstones are not in the size-bounded values map, so size pressure
  *       on values never evicts a delete; they live for {@code tombstoneLifetime} (measured on this
- *       node's clock from when they were stored) in a map bounded by
- *       {@code max(maximumSize, 10,000)} entries. A copy older than a kept tombstone is dropped.
+ *       node's clock from when they were stored) in a map bounded by {@code max(maximumSize,
+ *       10,000)} entries. A copy older than a kept tombstone is dropped.
  *   <li><b>Clears stick.</b> {@link #clear} records a hybrid-clock time; every entry with an older
  *       version is dead from then on, whether it is held, in flight in a load, queued in a hint,
  *       streamed by hand-off or sent by anti-entropy: {@link #merge} drops it and reads do not see
@@ -48,8 +49,10 @@ final class Shard<K, V> {
   /** A value this node holds. Immutable but for the holdership memo. */
   static final class Held<V> {
     final Versioned<V> entry;
+
     /** When the value expires on this node's wall clock; {@link Long#MAX_VALUE} without a TTL. */
     final long expiresAtMillis;
+
     /** The ring epoch at which this node last confirmed it holds the key; -1: not confirmed. */
     volatile int confirmedEpoch;
 
@@ -75,19 +78,21 @@ final class Shard<K, V> {
 
   Shard(CacheConfig<K, V> config, LongAdder evictions) {
     this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
-    Caffeine<Object, Object> valuesBuilder = Caffeine.newBuilder()
-        .maximumSize(config.maximumSize())
-        .evictionListener((k, v, cause) -> evictions.increment());
+    Caffeine<Object, Object> valuesBuilder =
+        Caffeine.newBuilder()
+            .maximumSize(config.maximumSize())
+            .evictionListener((k, v, cause) -> evictions.increment());
     if (ttlMillis >= 0) {
       // A fixed policy as the upper bound (a copy's lifetime only shortens with its age); isLive
       // applies the exact one. Caffeine's per-entry expiry would double the cost of a hit.
       valuesBuilder.expireAfterWrite(Duration.ofMillis(ttlMillis));
     }
     this.values = valuesBuilder.build();
-    this.tombstones = Caffeine.newBuilder()
-        .maximumSize(Math.max(MIN_TOMBSTONE_CAPACITY, config.maximumSize()))
-        .expireAfterWrite(config.tombstoneLifetime())
-        .build();
+    this.tombstones =
+        Caffeine.newBuilder()
+            .maximumSize(Math.max(MIN_TOMBSTONE_CAPACITY, config.maximumSize()))
+            .expireAfterWrite(config.tombstoneLifetime())
+            .build();
   }
 
   /** Whether a held value is visible: not cleared and within its lifetime. */
@@ -115,7 +120,9 @@ final class Shard<K, V> {
       return held.entry;
     }
     Version deleted = tombstones.getIfPresent(key);
-    return deleted == null || deleted.timestamp() < clearedBefore ? null : Versioned.tombstone(deleted);
+    return deleted == null || deleted.timestamp() < clearedBefore
+        ? null
+        : Versioned.tombstone(deleted);
   }
 
   /**
@@ -130,23 +137,27 @@ final class Shard<K, V> {
   @Nullable Versioned<V> merge(K key, Versioned<V> incoming, long ageMillis, int confirmedEpoch) {
     @SuppressWarnings("unchecked")
     Versioned<V>[] result = (Versioned<V>[]) new Versioned<?>[1];
-    values.asMap().compute(key, (k, held) -> {
-      Versioned<V> current = held != null && isLive(held) ? held.entry : null;
-      Version deleted = tombstones.getIfPresent(k);
-      if (deleted != null && deleted.timestamp() < clearedBefore) {
-        deleted = null;
-      }
-      if (current == null && deleted != null) {
-        current = Versioned.tombstone(deleted);
-      }
-      if (incoming.version().timestamp() < clearedBefore
-          || (current != null && !incoming.version().isNewerThan(current.version()))) {
-        result[0] = current;
-        return held != null && isLive(held) ? held : null;
-      }
-      result[0] = incoming;
-      return store(k, incoming, ageMillis, confirmedEpoch, deleted);
-    });
+    values
+        .asMap()
+        .compute(
+            key,
+            (k, held) -> {
+              Versioned<V> current = held != null && isLive(held) ? held.entry : null;
+              Version deleted = tombstones.getIfPresent(k);
+              if (deleted != null && deleted.timestamp() < clearedBefore) {
+                deleted = null;
+              }
+              if (current == null && deleted != null) {
+                current = Versioned.tombstone(deleted);
+              }
+              if (incoming.version().timestamp() < clearedBefore
+                  || (current != null && !incoming.version().isNewerThan(current.version()))) {
+                result[0] = current;
+                return held != null && isLive(held) ? held : null;
+              }
+              result[0] = incoming;
+              return store(k, incoming, ageMillis, confirmedEpoch, deleted);
+            });
     return result[0];
   }
 
@@ -155,25 +166,29 @@ final class Shard<K, V> {
    * there is none, it expired or it was cleared), stores {@code next.get()} (a value or a
    * tombstone, which must be newer than anything held) and returns it; otherwise returns null.
    */
-  @Nullable Versioned<V> compareAndSet(K key, Predicate<@Nullable V> matches,
-      Supplier<Versioned<V>> next, int confirmedEpoch) {
+  @Nullable Versioned<V> compareAndSet(
+      K key, Predicate<@Nullable V> matches, Supplier<Versioned<V>> next, int confirmedEpoch) {
     @SuppressWarnings("unchecked")
     Versioned<V>[] applied = (Versioned<V>[]) new Versioned<?>[1];
-    values.asMap().compute(key, (k, held) -> {
-      Held<V> live = held != null && isLive(held) ? held : null;
-      if (!matches.test(live == null ? null : live.entry.value())) {
-        return live;
-      }
-      Versioned<V> entry = next.get();
-      applied[0] = entry;
-      return store(k, entry, 0, confirmedEpoch, tombstones.getIfPresent(k));
-    });
+    values
+        .asMap()
+        .compute(
+            key,
+            (k, held) -> {
+              Held<V> live = held != null && isLive(held) ? held : null;
+              if (!matches.test(live == null ? null : live.entry.value())) {
+                return live;
+              }
+              Versioned<V> entry = next.get();
+              applied[0] = entry;
+              return store(k, entry, 0, confirmedEpoch, tombstones.getIfPresent(k));
+            });
     return applied[0];
   }
 
   /** Called under the key's lock: the new content of the values map for {@code key}. */
-  private @Nullable Held<V> store(K key, Versioned<V> entry, long ageMillis, int confirmedEpoch,
-      @Nullable Version deleted) {
+  private @Nullable Held<V> store(
+      K key, Versioned<V> entry, long ageMillis, int confirmedEpoch, @Nullable Version deleted) {
     if (entry.isTombstone()) {
       tombstones.put(key, entry.version());
       return null;
@@ -181,9 +196,10 @@ final class Shard<K, V> {
     if (deleted != null) {
       tombstones.invalidate(key);
     }
-    long expiresAt = ttlMillis < 0
-        ? Long.MAX_VALUE
-        : System.currentTimeMillis() + Math.max(0, ttlMillis - ageMillis);
+    long expiresAt =
+        ttlMillis < 0
+            ? Long.MAX_VALUE
+            : System.currentTimeMillis() + Math.max(0, ttlMillis - ageMillis);
     return new Held<>(entry, expiresAt, confirmedEpoch);
   }
 
@@ -222,8 +238,8 @@ final class Shard<K, V> {
   void forEach(BiConsumer<K, Stored<V>> visitor) {
     for (Map.Entry<K, Held<V>> held : values.asMap().entrySet()) {
       if (isLive(held.getValue())) {
-        visitor.accept(held.getKey(),
-            new Stored<>(held.getValue().entry, ageMillis(held.getValue())));
+        visitor.accept(
+            held.getKey(), new Stored<>(held.getValue().entry, ageMillis(held.getValue())));
       }
     }
     for (Map.Entry<K, Version> deleted : tombstones.asMap().entrySet()) {

@@ -37,9 +37,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Lifecycle: {@link Builder#build} gives a node that is not yet serving; define its caches, then
  * {@link #start()} binds the port. Caches may also be defined after start, but a peer's request for
- * a cache this node does not define yet fails with "no cache named", so define them first.
- * {@link #close()} stops the server and the channels; it is idempotent. A closed node cannot be
- * restarted.
+ * a cache this node does not define yet fails with "no cache named", so define them first. {@link
+ * #close()} stops the server and the channels; it is idempotent. A closed node cannot be restarted.
  *
  * <p>Membership: the ring's members are the peers given plus this node. Every member must list the
  * same set and spell each address the same way ("localhost:7070" and "127.0.0.1:7070" are two
@@ -47,10 +46,10 @@ import org.jspecify.annotations.Nullable;
  * service; nodes may see a change at different times, and the protocol tolerates that (a request
  * reaching a node that does not hold its key is passed on at most once).
  *
- * <p>Besides the peer service, the node's port serves the standard gRPC health service
- * ({@code grpc.health.v1.Health}): {@code SERVING} for the service names {@code ""} and
- * {@value #PEER_SERVICE} while the node runs, {@code NOT_SERVING} once it closes, so the usual
- * probes ({@code grpc_health_probe}, Kubernetes gRPC probes) work unchanged.
+ * <p>Besides the peer service, the node's port serves the standard gRPC health service ({@code
+ * grpc.health.v1.Health}): {@code SERVING} for the service names {@code ""} and {@value
+ * #PEER_SERVICE} while the node runs, {@code NOT_SERVING} once it closes, so the usual probes
+ * ({@code grpc_health_probe}, Kubernetes gRPC probes) work unchanged.
  *
  * <p>This class is thread-safe.
  */
@@ -63,7 +62,10 @@ public final class ShardcacheNode implements AutoCloseable {
   /** How often replicas compare digests when {@link Builder#antiEntropyInterval} is not set. */
   public static final Duration DEFAULT_ANTI_ENTROPY_INTERVAL = Duration.ofSeconds(30);
 
-  /** How far ahead of a node's clock a version may be stamped when {@link Builder#maxClockSkew} is not set. */
+  /**
+   * How far ahead of a node's clock a version may be stamped when {@link Builder#maxClockSkew} is
+   * not set.
+   */
   public static final Duration DEFAULT_MAX_CLOCK_SKEW = Duration.ofSeconds(1);
 
   /** The longest {@link #close()} takes, all steps together. */
@@ -90,7 +92,11 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
-  private enum State { NEW, RUNNING, CLOSED }
+  private enum State {
+    NEW,
+    RUNNING,
+    CLOSED
+  }
 
   private final String listenHost;
   private final int requestedPort;
@@ -131,13 +137,19 @@ public final class ShardcacheNode implements AutoCloseable {
     this.maxConcurrentCallsPerPeer = builder.maxConcurrentCallsPerPeer;
     this.maxInboundMessageBytes = builder.maxInboundMessageBytes;
     this.limiter = new CallLimiter(maxConcurrentCallsPerPeer);
-    this.heartbeatInterval = builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
+    this.heartbeatInterval =
+        builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
     this.antiEntropyInterval =
-        builder.antiEntropyInterval == null ? DEFAULT_ANTI_ENTROPY_INTERVAL : builder.antiEntropyInterval;
-    this.maxClockSkew = builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
+        builder.antiEntropyInterval == null
+            ? DEFAULT_ANTI_ENTROPY_INTERVAL
+            : builder.antiEntropyInterval;
+    this.maxClockSkew =
+        builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
     this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor = BoundedPools.create("shardcache-load-%d", builder.maxConcurrentLoads,
-        LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
+    this.ownedExecutor =
+        BoundedPools.create(
+            "shardcache-load-%d",
+            builder.maxConcurrentLoads, LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
   }
 
   /** Returns a builder of a node. */
@@ -152,24 +164,46 @@ public final class ShardcacheNode implements AutoCloseable {
    * @throws IllegalStateException if the node was already started or closed
    */
   public ShardcacheNode start() throws IOException {
-    checkState(state.get() == State.NEW, "node was already %s",
+    checkState(
+        state.get() == State.NEW,
+        "node was already %s",
         state.get() == State.RUNNING ? "started" : "closed");
-    NodeServer started = NodeServer.start(
-        new NodeServer.Settings(listenHost, requestedPort, tls, clusterSecret,
-            maxConcurrentCallsPerPeer, maxInboundMessageBytes, MAX_METADATA_BYTES),
-        new PeerService(this::selfOrPending, caches::get), limiter, health);
+    NodeServer started =
+        NodeServer.start(
+            new NodeServer.Settings(
+                listenHost,
+                requestedPort,
+                tls,
+                clusterSecret,
+                maxConcurrentCallsPerPeer,
+                maxInboundMessageBytes,
+                MAX_METADATA_BYTES),
+            new PeerService(this::selfOrPending, caches::get),
+            limiter,
+            health);
     PeerAuthentication auth = started.authentication();
-    String self = new HostPort(advertiseHost != null ? advertiseHost : listenHost,
-        advertisePort > 0 ? advertisePort : started.port()).toString();
+    String self =
+        new HostPort(
+                advertiseHost != null ? advertiseHost : listenHost,
+                advertisePort > 0 ? advertisePort : started.port())
+            .toString();
     if (auth != null) {
       auth.identify(self); // tokens name the target they are for, and the caller
     }
     Cluster joined;
     try {
-      joined = new Cluster(self, initialPeers, virtualNodes, ticker, REPLICATION_TIMEOUT,
-          Replicator.DEFAULT_CAPACITY_PER_PEER, maintenance::onRingChange,
-          started.security().channelCredentials(),
-          auth == null ? List.of() : List.of(auth.clientInterceptor()), maxClockSkew);
+      joined =
+          new Cluster(
+              self,
+              initialPeers,
+              virtualNodes,
+              ticker,
+              REPLICATION_TIMEOUT,
+              Replicator.DEFAULT_CAPACITY_PER_PEER,
+              maintenance::onRingChange,
+              started.security().channelCredentials(),
+              auth == null ? List.of() : List.of(auth.clientInterceptor()),
+              maxClockSkew);
     } catch (RuntimeException e) {
       started.abort();
       throw e;
@@ -180,8 +214,11 @@ public final class ShardcacheNode implements AutoCloseable {
     // Everything a close() must stop exists before the node is RUNNING: a close() racing this
     // start either sees it all, or makes the state change below fail and this method clean up.
     Duration interval = heartbeatInterval;
-    Heartbeats beating = new Heartbeats(this::runningCluster, interval,
-        () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
+    Heartbeats beating =
+        new Heartbeats(
+            this::runningCluster,
+            interval,
+            () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
     heartbeats = beating;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
       beating.close();
@@ -199,7 +236,9 @@ public final class ShardcacheNode implements AutoCloseable {
     return this;
   }
 
-  /** For tests: drops every near-cache invalidation this node would send, as a lossy network would. */
+  /**
+   * For tests: drops every near-cache invalidation this node would send, as a lossy network would.
+   */
   void dropNearCacheInvalidations(boolean drop) {
     runningCluster().replicator().dropNearInvalidationsTo = peer -> drop;
   }
@@ -221,8 +260,8 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Returns how many entries rebalancing has handed to new holders since the node started: it
-   * rises after each membership change while keys stream to the members that now hold them.
+   * Returns how many entries rebalancing has handed to new holders since the node started: it rises
+   * after each membership change while keys stream to the members that now hold them.
    */
   public long handedOffEntries() {
     return caches.values().stream().mapToLong(DefaultDistributedCache::handedOffCount).sum();
@@ -295,24 +334,27 @@ public final class ShardcacheNode implements AutoCloseable {
    * calls with an equal configuration return the same instance.
    *
    * @throws IllegalArgumentException if {@code name} is blank or longer than 256 characters
-   * @throws IllegalStateException if a cache of that name exists with a different configuration,
-   *     or the node is closed
+   * @throws IllegalStateException if a cache of that name exists with a different configuration, or
+   *     the node is closed
    */
   @SuppressWarnings("unchecked")
   public <K, V> DistributedCache<K, V> cache(String name, CacheConfig<K, V> config) {
     requireNonNull(name, "name");
     requireNonNull(config, "config");
     checkArgument(!name.isBlank(), "cache name must not be blank");
-    checkArgument(name.length() <= 256, "cache name must be at most 256 characters, got %s",
-        name.length());
+    checkArgument(
+        name.length() <= 256, "cache name must be at most 256 characters, got %s", name.length());
     checkState(state.get() != State.CLOSED, "node is closed; caches cannot be defined on it");
     DefaultDistributedCache<?, ?> cache =
         caches.computeIfAbsent(
             name,
             n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
-    checkState(cache.config().equals(config),
+    checkState(
+        cache.config().equals(config),
         "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
-            + " DistributedCache returned the first time)", name, cache.config());
+            + " DistributedCache returned the first time)",
+        name,
+        cache.config());
     return (DistributedCache<K, V>) cache;
   }
 
@@ -338,7 +380,8 @@ public final class ShardcacheNode implements AutoCloseable {
 
   private Cluster runningCluster() {
     Cluster joined = cluster;
-    checkState(joined != null && state.get() == State.RUNNING,
+    checkState(
+        joined != null && state.get() == State.RUNNING,
         "node is not running; call start() first (a closed node cannot be restarted)");
     return joined;
   }
@@ -349,8 +392,8 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Builds a {@link ShardcacheNode}. Each setting may be set once; setting it again throws
-   * {@link IllegalStateException} naming the value already set. Not thread-safe.
+   * Builds a {@link ShardcacheNode}. Each setting may be set once; setting it again throws {@link
+   * IllegalStateException} naming the value already set. Not thread-safe.
    */
   public static final class Builder {
     private @Nullable String host;
@@ -394,49 +437,59 @@ public final class ShardcacheNode implements AutoCloseable {
     public Builder clusterSecret(byte[] secret) {
       requireNonNull(secret, "secret");
       checkState(clusterSecret == null, "clusterSecret was already set");
-      checkArgument(secret.length >= 16,
-          "clusterSecret must be at least 16 bytes (128 bits), got %s; generate it randomly", secret.length);
+      checkArgument(
+          secret.length >= 16,
+          "clusterSecret must be at least 16 bytes (128 bits), got %s; generate it randomly",
+          secret.length);
       this.clusterSecret = secret.clone();
       return this;
     }
 
     /**
      * Bounds the calls in progress from one host (and on one connection) to {@code max} (default
-     * {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER}); further calls are refused with
-     * {@code RESOURCE_EXHAUSTED} until some finish.
+     * {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER}); further calls are refused
+     * with {@code RESOURCE_EXHAUSTED} until some finish.
      *
      * @throws IllegalArgumentException if not in [1, 100000]
      */
     public Builder maxConcurrentCallsPerPeer(int max) {
-      checkArgument(max >= 1 && max <= 100_000, "maxConcurrentCallsPerPeer must be in [1, 100000], got %s", max);
+      checkArgument(
+          max >= 1 && max <= 100_000,
+          "maxConcurrentCallsPerPeer must be in [1, 100000], got %s",
+          max);
       this.maxConcurrentCallsPerPeer = max;
       return this;
     }
 
     /**
      * Bounds the loads (loader calls, and the fetches of copies before them) running at once on
-     * this node to {@code max} threads (default {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_LOADS}),
-     * with 16 times as many waiting; past that a read that must load fails with a
-     * {@link ShardcacheException} naming this limit (a peer's request with
-     * {@code RESOURCE_EXHAUSTED}). A load whose every caller has gone before it starts is skipped.
+     * this node to {@code max} threads (default {@value
+     * ShardcacheNode#DEFAULT_MAX_CONCURRENT_LOADS}), with 16 times as many waiting; past that a
+     * read that must load fails with a {@link ShardcacheException} naming this limit (a peer's
+     * request with {@code RESOURCE_EXHAUSTED}). A load whose every caller has gone before it starts
+     * is skipped.
      *
      * @throws IllegalArgumentException if not in [1, 10000]
      */
     public Builder maxConcurrentLoads(int max) {
-      checkArgument(max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
+      checkArgument(
+          max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
       this.maxConcurrentLoads = max;
       return this;
     }
 
     /**
-     * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with
-     * {@code RESOURCE_EXHAUSTED} without being buffered whole.
+     * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with {@code
+     * RESOURCE_EXHAUSTED} without being buffered whole.
      *
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
     public Builder maxInboundMessageBytes(int max) {
-      checkArgument(max >= 64 * 1024 && max <= MAX_MESSAGE_BYTES,
-          "maxInboundMessageBytes must be in [65536, %s], got %s", MAX_MESSAGE_BYTES, max);
+      checkArgument(
+          max >= 64 * 1024 && max <= MAX_MESSAGE_BYTES,
+          "maxInboundMessageBytes must be in [65536, %s], got %s",
+          MAX_MESSAGE_BYTES,
+          max);
       this.maxInboundMessageBytes = max;
       return this;
     }
@@ -450,18 +503,24 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder heartbeatInterval(Duration interval) {
       requireNonNull(interval, "interval");
-      checkState(heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
-      checkRange(interval, Duration.ofMillis(10), Duration.ofMinutes(1), "heartbeatInterval", "[10 ms, 1 min]");
+      checkState(
+          heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
+      checkRange(
+          interval,
+          Duration.ofMillis(10),
+          Duration.ofMinutes(1),
+          "heartbeatInterval",
+          "[10 ms, 1 min]");
       this.heartbeatInterval = interval;
       return this;
     }
 
     /**
-     * Sets how far ahead of this node's clock a peer's version may be stamped (default
-     * {@code 1 s}). A write, replicated copy or clear stamped later than that is refused with
-     * {@code INVALID_ARGUMENT}, counted and logged: accepted, a clock that stepped forward (or a
-     * forged message) would win over every later write until real time caught up. Keep members'
-     * clocks synchronized (NTP) well within this bound; every member should use the same value.
+     * Sets how far ahead of this node's clock a peer's version may be stamped (default {@code 1
+     * s}). A write, replicated copy or clear stamped later than that is refused with {@code
+     * INVALID_ARGUMENT}, counted and logged: accepted, a clock that stepped forward (or a forged
+     * message) would win over every later write until real time caught up. Keep members' clocks
+     * synchronized (NTP) well within this bound; every member should use the same value.
      *
      * @throws IllegalArgumentException if not in [10 ms, 1 h]
      */
@@ -482,23 +541,33 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder antiEntropyInterval(Duration interval) {
       requireNonNull(interval, "interval");
-      checkState(antiEntropyInterval == null, "antiEntropyInterval was already set to %s", antiEntropyInterval);
-      checkRange(interval, Duration.ofMillis(10), Duration.ofHours(1), "antiEntropyInterval", "[10 ms, 1 h]");
+      checkState(
+          antiEntropyInterval == null,
+          "antiEntropyInterval was already set to %s",
+          antiEntropyInterval);
+      checkRange(
+          interval,
+          Duration.ofMillis(10),
+          Duration.ofHours(1),
+          "antiEntropyInterval",
+          "[10 ms, 1 h]");
       this.antiEntropyInterval = interval;
       return this;
     }
 
     /**
-     * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with
-     * {@link #address()} after start). Required. A wildcard host ("0.0.0.0", "::") also needs
-     * {@link #advertiseHost}.
+     * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with {@link
+     * #address()} after start). Required. A wildcard host ("0.0.0.0", "::") also needs {@link
+     * #advertiseHost}.
      *
      * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
      */
     public Builder listen(String host, int port) {
       requireNonNull(host, "host");
-      checkState(this.host == null, "listen address was already set to %s:%s", this.host, this.port);
-      checkArgument(!host.isBlank(), "listen host must not be blank; use 127.0.0.1 for a local node");
+      checkState(
+          this.host == null, "listen address was already set to %s:%s", this.host, this.port);
+      checkArgument(
+          !host.isBlank(), "listen host must not be blank; use 127.0.0.1 for a local node");
       checkArgument(port >= 0 && port <= 65_535, "listen port must be in [0, 65535], got %s", port);
       this.host = host.trim();
       this.port = port;
@@ -519,29 +588,31 @@ public final class ShardcacheNode implements AutoCloseable {
 
     /**
      * Sets the port peers use to reach this node, when it differs from the bound port (a port
-     * forwarded by NAT, a container runtime or a proxy). The ring names this node
-     * {@code host:advertisePort}.
+     * forwarded by NAT, a container runtime or a proxy). The ring names this node {@code
+     * host:advertisePort}.
      *
      * @throws IllegalArgumentException if outside [1, 65535]
      */
     public Builder advertisePort(int port) {
       checkState(advertisePort == 0, "advertisePort was already set to %s", advertisePort);
-      checkArgument(port >= 1 && port <= 65_535, "advertisePort must be in [1, 65535], got %s", port);
+      checkArgument(
+          port >= 1 && port <= 65_535, "advertisePort must be in [1, 65535], got %s", port);
       this.advertisePort = port;
       return this;
     }
 
     /**
      * Sets the initial members other than this node, as "host:port"; the list may include this
-     * node's own address. Omit it to start a node alone, and add peers later with
-     * {@link ShardcacheNode#setPeers}.
+     * node's own address. Omit it to start a node alone, and add peers later with {@link
+     * ShardcacheNode#setPeers}.
      *
      * @throws IllegalArgumentException if the list is empty or an address is malformed
      */
     public Builder peers(Collection<String> peers) {
       requireNonNull(peers, "peers");
       checkState(this.peers == null, "peers were already set to %s", this.peers);
-      checkArgument(!peers.isEmpty(),
+      checkArgument(
+          !peers.isEmpty(),
           "peers must not be empty; omit peers(...) to start a single node and add members later"
               + " with setPeers");
       for (String peer : peers) {
@@ -559,8 +630,10 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder virtualNodes(int virtualNodes) {
       checkState(this.virtualNodes == -1, "virtualNodes was already set to %s", this.virtualNodes);
-      checkArgument(virtualNodes >= 1 && virtualNodes <= 10_000,
-          "virtualNodes must be in [1, 10000], got %s", virtualNodes);
+      checkArgument(
+          virtualNodes >= 1 && virtualNodes <= 10_000,
+          "virtualNodes must be in [1, 10000], got %s",
+          virtualNodes);
       this.virtualNodes = virtualNodes;
       return this;
     }
@@ -578,11 +651,15 @@ public final class ShardcacheNode implements AutoCloseable {
      *     wildcard without {@link #advertiseHost}
      */
     public ShardcacheNode build() {
-      checkState(host != null,
+      checkState(
+          host != null,
           "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
       if (advertiseHost == null && HostPort.isWildcard(host)) {
-        throw new IllegalStateException("listening on " + host + " (all interfaces) needs"
-            + " advertiseHost(...): the address peers use to reach this node");
+        throw new IllegalStateException(
+            "listening on "
+                + host
+                + " (all interfaces) needs"
+                + " advertiseHost(...): the address peers use to reach this node");
       }
       if (virtualNodes == -1) {
         virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
@@ -590,10 +667,14 @@ public final class ShardcacheNode implements AutoCloseable {
       return new ShardcacheNode(this);
     }
 
-    private static void checkRange(Duration value, Duration min, Duration max, String setting,
-        String range) {
-      checkArgument(value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
-          "%s must be in %s, got %s", setting, range, value);
+    private static void checkRange(
+        Duration value, Duration min, Duration max, String setting, String range) {
+      checkArgument(
+          value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
+          "%s must be in %s, got %s",
+          setting,
+          range,
+          value);
     }
   }
 }

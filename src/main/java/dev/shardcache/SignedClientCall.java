@@ -24,6 +24,7 @@ import org.jspecify.annotations.Nullable;
  * A call whose cluster token covers its request message, and whose answer must prove the secret.
  *
  * <h2>Deferred start</h2>
+ *
  * gRPC sends a call's headers when the call starts, before its message; but the token in the
  * headers must name the message's digest. So this call holds {@code start} back: it keeps the
  * listener, the headers and any {@code request(n)} and compression setting, and starts the real
@@ -34,23 +35,28 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>{@code request} and {@code cancel} may come from any thread. Until the real call has started
  * and its buffered requests are passed on, they are buffered under a lock; after, passed straight
- * on. A cancel before the real call starts never starts it, and the listener hears
- * {@code CANCELLED} once, from the cancelling thread.
+ * on. A cancel before the real call starts never starts it, and the listener hears {@code
+ * CANCELLED} once, from the cancelling thread.
  *
  * <h2>Checking the answer</h2>
+ *
  * The listener takes the server's proof from the response headers or, for an answer of trailers
  * only (an error before any header), from the trailers. Messages that arrive without a proof are
  * dropped; an end without a proof becomes {@code UNAUTHENTICATED}, unless the call ended without
  * any answer: {@code UNAVAILABLE} or {@code CANCELLED} (which callers also treat as an unreachable
  * peer), or {@code DEADLINE_EXCEEDED} once the deadline has passed (slow, not an impostor: an
- * impostor's early {@code DEADLINE_EXCEEDED} is refused). A refused answer keeps the peer's
- * status and description in its own.
+ * impostor's early {@code DEADLINE_EXCEEDED} is refused). A refused answer keeps the peer's status
+ * and description in its own.
  */
 final class SignedClientCall<Q, R> extends ClientCall<Q, R> {
   private static final Map<MethodDescriptor<?, ?>, MethodDescriptor<byte[], ?>> AS_BYTES =
       new ConcurrentHashMap<>();
 
-  private enum State { NEW, STARTING, STARTED }
+  private enum State {
+    NEW,
+    STARTING,
+    STARTED
+  }
 
   private final PeerAuthentication auth;
   private final MethodDescriptor<Q, R> method;
@@ -70,13 +76,20 @@ final class SignedClientCall<Q, R> extends ClientCall<Q, R> {
   private boolean cancelPending; // guarded by lock: cancelled while STARTING
 
   @SuppressWarnings("unchecked")
-  SignedClientCall(PeerAuthentication auth, MethodDescriptor<Q, R> method, CallOptions options,
-      Channel next, String caller) {
+  SignedClientCall(
+      PeerAuthentication auth,
+      MethodDescriptor<Q, R> method,
+      CallOptions options,
+      Channel next,
+      String caller) {
     this.auth = auth;
     this.method = method;
     this.options = options;
-    MethodDescriptor<byte[], R> bytes = (MethodDescriptor<byte[], R>) AS_BYTES.computeIfAbsent(
-        method, m -> m.toBuilder(BytesMarshaller.INSTANCE, m.getResponseMarshaller()).build());
+    MethodDescriptor<byte[], R> bytes =
+        (MethodDescriptor<byte[], R>)
+            AS_BYTES.computeIfAbsent(
+                method,
+                m -> m.toBuilder(BytesMarshaller.INSTANCE, m.getResponseMarshaller()).build());
     this.delegate = next.newCall(bytes, options);
     this.caller = caller;
     this.target = next.authority();
@@ -298,10 +311,19 @@ final class SignedClientCall<Q, R> extends ClientCall<Q, R> {
         return;
       }
       auth.count(PeerAuthentication.Refusal.UNPROVEN_REPLY);
-      closeOnce(Status.UNAUTHENTICATED.withDescription("peer " + target + " answered " + status.getCode()
-          + (status.getDescription() == null ? "" : " (" + status.getDescription() + ")")
-          + " without proving the cluster secret; is it a member configured with the same secret?")
-          .withCause(status.getCause()), trailers);
+      closeOnce(
+          Status.UNAUTHENTICATED
+              .withDescription(
+                  "peer "
+                      + target
+                      + " answered "
+                      + status.getCode()
+                      + (status.getDescription() == null
+                          ? ""
+                          : " (" + status.getDescription() + ")")
+                      + " without proving the cluster secret; is it a member configured with the same secret?")
+              .withCause(status.getCause()),
+          trailers);
     }
 
     void closeOnce(Status status, Metadata trailers) {

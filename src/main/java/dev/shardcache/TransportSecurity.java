@@ -20,8 +20,8 @@ import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The credentials of a node's server and of its channels to peers: plaintext, or TLS from a
- * {@link PeerTls} whose files are re-read periodically (grpc-java's advanced TLS managers swap
+ * The credentials of a node's server and of its channels to peers: plaintext, or TLS from a {@link
+ * PeerTls} whose files are re-read periodically (grpc-java's advanced TLS managers swap
  * certificates under live connections; new handshakes use the new ones).
  *
  * <p>Clients verify the peer's certificate and that it names the host dialled; servers verify
@@ -44,18 +44,25 @@ final class TransportSecurity implements AutoCloseable {
 
   private TransportSecurity(PeerTls tls) throws IOException, GeneralSecurityException {
     this.tls = tls;
-    this.reloader = Executors.newSingleThreadScheduledExecutor(
-        new ThreadFactoryBuilder().setNameFormat("shardcache-tls-reload").setDaemon(true).build());
+    this.reloader =
+        Executors.newSingleThreadScheduledExecutor(
+            new ThreadFactoryBuilder()
+                .setNameFormat("shardcache-tls-reload")
+                .setDaemon(true)
+                .build());
     long period = tls.reloadInterval().toMillis();
     try {
       AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
-      AdvancedTlsX509TrustManager serverTrust = AdvancedTlsX509TrustManager.newBuilder()
-          .setVerification(AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION)
-          .build();
-      AdvancedTlsX509TrustManager clientTrust = AdvancedTlsX509TrustManager.newBuilder()
-          .setVerification(
-              AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
-          .build();
+      AdvancedTlsX509TrustManager serverTrust =
+          AdvancedTlsX509TrustManager.newBuilder()
+              .setVerification(
+                  AdvancedTlsX509TrustManager.Verification.CERTIFICATE_ONLY_VERIFICATION)
+              .build();
+      AdvancedTlsX509TrustManager clientTrust =
+          AdvancedTlsX509TrustManager.newBuilder()
+              .setVerification(
+                  AdvancedTlsX509TrustManager.Verification.CERTIFICATE_AND_HOST_NAME_VERIFICATION)
+              .build();
       keys.updateIdentityCredentials(tls.certificateChain().toFile(), tls.privateKey().toFile());
       serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
       clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
@@ -63,24 +70,36 @@ final class TransportSecurity implements AutoCloseable {
       // the key only when both files changed; re-reading on our own schedule honours the interval
       // and picks up a renewed certificate alone. The future is not kept: the task logs its own
       // failures (so it never stops), and close() ends it by shutting the executor down.
-      ScheduledFuture<?> unused = reloader.scheduleWithFixedDelay(() -> {
-        try {
-          keys.updateIdentityCredentials(tls.certificateChain().toFile(), tls.privateKey().toFile());
-          serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
-          clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
-        } catch (IOException | GeneralSecurityException | RuntimeException e) {
-          java.util.logging.Logger.getLogger(TransportSecurity.class.getName()).log(
-              java.util.logging.Level.WARNING, "Cannot reload the TLS files of " + tls
-                  + "; the previous certificates stay in use: " + e.getMessage());
-        }
-      }, period, period, TimeUnit.MILLISECONDS);
-      this.serverCredentials = TlsServerCredentials.newBuilder()
-          .keyManager(keys)
-          .trustManager(serverTrust)
-          .clientAuth(tls.requireClientCertificates()
-              ? TlsServerCredentials.ClientAuth.REQUIRE
-              : TlsServerCredentials.ClientAuth.NONE)
-          .build();
+      ScheduledFuture<?> unused =
+          reloader.scheduleWithFixedDelay(
+              () -> {
+                try {
+                  keys.updateIdentityCredentials(
+                      tls.certificateChain().toFile(), tls.privateKey().toFile());
+                  serverTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+                  clientTrust.updateTrustCredentials(tls.trustedCertificates().toFile());
+                } catch (IOException | GeneralSecurityException | RuntimeException e) {
+                  java.util.logging.Logger.getLogger(TransportSecurity.class.getName())
+                      .log(
+                          java.util.logging.Level.WARNING,
+                          "Cannot reload the TLS files of "
+                              + tls
+                              + "; the previous certificates stay in use: "
+                              + e.getMessage());
+                }
+              },
+              period,
+              period,
+              TimeUnit.MILLISECONDS);
+      this.serverCredentials =
+          TlsServerCredentials.newBuilder()
+              .keyManager(keys)
+              .trustManager(serverTrust)
+              .clientAuth(
+                  tls.requireClientCertificates()
+                      ? TlsServerCredentials.ClientAuth.REQUIRE
+                      : TlsServerCredentials.ClientAuth.NONE)
+              .build();
       this.channelCredentials =
           TlsChannelCredentials.newBuilder().keyManager(keys).trustManager(clientTrust).build();
     } catch (IOException | GeneralSecurityException | RuntimeException e) {

@@ -19,27 +19,31 @@ import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The writes of one cache: {@code put}, {@code invalidate}, {@code compareAndSet} and
- * {@code invalidateAll}, from this node's callers and from peers.
+ * The writes of one cache: {@code put}, {@code invalidate}, {@code compareAndSet} and {@code
+ * invalidateAll}, from this node's callers and from peers.
  *
  * <h2>Apply, replicate, acknowledge</h2>
+ *
  * A write is applied by a holder of the key: versioned with that node's hybrid clock, merged into
- * its shard, sent to the other holders and awaited (at most half the caller's deadline, see
- * {@link Replication}), and only then acknowledged. Applying a write detaches the key's load flight
- * and remote read on that node, so no reader arriving after it gets an answer from before it.
+ * its shard, sent to the other holders and awaited (at most half the caller's deadline, see {@link
+ * Replication}), and only then acknowledged. Applying a write detaches the key's load flight and
+ * remote read on that node, so no reader arriving after it gets an answer from before it.
  *
  * <h2>One node's view decides where a key lives</h2>
+ *
  * A node asked by a peer to write a key it does not hold under its own ring passes the write on,
  * once, to a holder under its ring (marked {@code forwarded}, which the receiver applies whatever
- * its own ring says, so no write bounces). If it reaches no holder it refuses with
- * {@code ABORTED} (the caller's {@link PeerUnavailableException}: not applied, retry). A write is
- * never acknowledged while it sits only in a queue.
+ * its own ring says, so no write bounces). If it reaches no holder it refuses with {@code ABORTED}
+ * (the caller's {@link PeerUnavailableException}: not applied, retry). A write is never
+ * acknowledged while it sits only in a queue.
  *
  * <h2>The truth about outcomes</h2>
+ *
  * {@link PeerUnavailableException}: not applied. {@link OutcomeUnknownException}: a holder received
  * the write but did not answer in time; it is slow, not down, and keeps its keys.
  *
  * <h2>Clears</h2>
+ *
  * {@code invalidateAll} is a versioned clear: a hybrid-clock time after which the cache starts
  * over. Every member records it, entries versioned before it are dead wherever they are (held,
  * loading, in hint queues, in hand-off, in anti-entropy), and members that miss the call get it
@@ -54,8 +58,12 @@ final class WritePath<K, V> {
   private final RemoteReads<K, V> remote;
   private final Replication<K, V> replication;
 
-  WritePath(CacheScope<K, V> scope, LoadFlights<K, V> flights, LoadFlights<K, V> copies,
-      RemoteReads<K, V> remote, Replication<K, V> replication) {
+  WritePath(
+      CacheScope<K, V> scope,
+      LoadFlights<K, V> flights,
+      LoadFlights<K, V> copies,
+      RemoteReads<K, V> remote,
+      Replication<K, V> replication) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
@@ -81,21 +89,27 @@ final class WritePath<K, V> {
     }
     ByteString keyBytes = ByteString.copyFrom(route.keyBytes());
     if (valueBytes != null) {
-      PutRequest request = PutRequest.newBuilder()
-          .setCache(scope.name())
-          .setKey(keyBytes)
-          .setValue(ByteString.copyFrom(valueBytes))
-          .setCaller(cluster.self())
-          .build();
-      sendToHolders(cluster, route, operation, scope.config().remoteTimeout(),
-          stub -> stub.put(request));
+      PutRequest request =
+          PutRequest.newBuilder()
+              .setCache(scope.name())
+              .setKey(keyBytes)
+              .setValue(ByteString.copyFrom(valueBytes))
+              .setCaller(cluster.self())
+              .build();
+      sendToHolders(
+          cluster, route, operation, scope.config().remoteTimeout(), stub -> stub.put(request));
     } else {
-      InvalidateRequest request = InvalidateRequest.newBuilder()
-          .setCache(scope.name())
-          .setKey(keyBytes)
-          .setCaller(cluster.self())
-          .build();
-      sendToHolders(cluster, route, operation, scope.config().remoteTimeout(),
+      InvalidateRequest request =
+          InvalidateRequest.newBuilder()
+              .setCache(scope.name())
+              .setKey(keyBytes)
+              .setCaller(cluster.self())
+              .build();
+      sendToHolders(
+          cluster,
+          route,
+          operation,
+          scope.config().remoteTimeout(),
           stub -> stub.invalidate(request));
     }
   }
@@ -104,15 +118,16 @@ final class WritePath<K, V> {
    * Sends a write to the key's holders in ring order until one applies it. Unreachable holders and
    * holders that refuse as non-holders are skipped; a slow one ends the attempt (outcome unknown).
    */
-  private <R> void sendToHolders(Cluster cluster, KeyRoute route, String operation,
-      Duration deadline, PeerCalls.Rpc<R> rpc) {
+  private <R> void sendToHolders(
+      Cluster cluster, KeyRoute route, String operation, Duration deadline, PeerCalls.Rpc<R> rpc) {
     PeerCalls.PeerCallException last = null;
     for (String holder : route.holders()) {
       if (cluster.isSelf(holder)) {
         continue;
       }
       try {
-        PeerCalls.await(PeerCalls.call(cluster.client(holder), holder, deadline, scope.counters(), rpc));
+        PeerCalls.await(
+            PeerCalls.call(cluster.client(holder), holder, deadline, scope.counters(), rpc));
         return;
       } catch (PeerCalls.PeerCallException e) {
         last = e;
@@ -121,29 +136,38 @@ final class WritePath<K, V> {
         }
       }
     }
-    throw new PeerUnavailableException(route.owner(), operation + " of cache '" + scope.name()
-        + "' not applied: no holder of the key could be reached " + route.holders()
-        + "; retry later", last);
+    throw new PeerUnavailableException(
+        route.owner(),
+        operation
+            + " of cache '"
+            + scope.name()
+            + "' not applied: no holder of the key could be reached "
+            + route.holders()
+            + "; retry later",
+        last);
   }
 
   /**
    * Versions a write with this node's clock, keeps it, sends it to the key's other holders and
    * waits for them (bounded), then returns: the caller may acknowledge.
    */
-  private void applyHere(Cluster cluster, K key, KeyRoute route, @Nullable V value,
-      byte @Nullable [] valueBytes) {
+  private void applyHere(
+      Cluster cluster, K key, KeyRoute route, @Nullable V value, byte @Nullable [] valueBytes) {
     Version version = new Version(cluster.clock().now(), cluster.writerId());
-    Versioned<V> entry = value == null ? Versioned.tombstone(version) : Versioned.of(value, version);
+    Versioned<V> entry =
+        value == null ? Versioned.tombstone(version) : Versioned.of(value, version);
     scope.shard().merge(key, entry, 0, route.holdsHere() ? route.epoch() : -1);
     flights.detach(key);
     copies.detach(key);
     remote.detach(key);
-    afterApply(cluster, route, EntryCodec.toWire(
-        ByteString.copyFrom(route.keyBytes()), valueBytes, version, 0));
+    afterApply(
+        cluster,
+        route,
+        EntryCodec.toWire(ByteString.copyFrom(route.keyBytes()), valueBytes, version, 0));
   }
 
-  private void afterApply(Cluster cluster, KeyRoute route,
-      dev.shardcache.internal.proto.VersionedEntry wire) {
+  private void afterApply(
+      Cluster cluster, KeyRoute route, dev.shardcache.internal.proto.VersionedEntry wire) {
     replication.sendBeforeAck(cluster, route.holders(), wire);
     replication.invalidateNearCaches(cluster, wire.getKey());
   }
@@ -157,17 +181,23 @@ final class WritePath<K, V> {
     // Atomic on one node: the first reachable holder decides.
     String decider = ReadPath.firstReachableHolder(cluster, route);
     if (decider == null) {
-      throw new PeerUnavailableException(route.owner(), "compareAndSet of cache '" + scope.name()
-          + "' not applied: no holder of the key could be reached " + route.holders()
-          + "; retry later", null);
+      throw new PeerUnavailableException(
+          route.owner(),
+          "compareAndSet of cache '"
+              + scope.name()
+              + "' not applied: no holder of the key could be reached "
+              + route.holders()
+              + "; retry later",
+          null);
     }
     if (cluster.isSelf(decider)) {
       return compareAndSetHere(cluster, key, route, expectedBytes, update, updateBytes);
     }
-    CompareAndSetRequest.Builder request = CompareAndSetRequest.newBuilder()
-        .setCache(scope.name())
-        .setKey(ByteString.copyFrom(route.keyBytes()))
-        .setCaller(cluster.self());
+    CompareAndSetRequest.Builder request =
+        CompareAndSetRequest.newBuilder()
+            .setCache(scope.name())
+            .setKey(ByteString.copyFrom(route.keyBytes()))
+            .setCaller(cluster.self());
     if (expectedBytes != null) {
       request.setExpected(ByteString.copyFrom(expectedBytes));
     }
@@ -177,33 +207,55 @@ final class WritePath<K, V> {
     CompareAndSetRequest built = request.build();
     Duration deadline = scope.config().remoteTimeout();
     try {
-      return PeerCalls.await(PeerCalls.call(cluster.client(decider), decider, deadline,
-          scope.counters(), stub -> stub.compareAndSet(built))).getApplied();
+      return PeerCalls.await(
+              PeerCalls.call(
+                  cluster.client(decider),
+                  decider,
+                  deadline,
+                  scope.counters(),
+                  stub -> stub.compareAndSet(built)))
+          .getApplied();
     } catch (PeerCalls.PeerCallException e) {
       throw e.forWrite(scope.name(), "compareAndSet", deadline);
     }
   }
 
-  private boolean compareAndSetHere(Cluster cluster, K key, KeyRoute route,
-      byte @Nullable [] expectedBytes, @Nullable V update, byte @Nullable [] updateBytes) {
+  private boolean compareAndSetHere(
+      Cluster cluster,
+      K key,
+      KeyRoute route,
+      byte @Nullable [] expectedBytes,
+      @Nullable V update,
+      byte @Nullable [] updateBytes) {
     Codec<V> valueCodec = scope.config().valueCodec();
-    Versioned<V> applied = scope.shard().compareAndSet(key,
-        current -> expectedBytes == null
-            ? current == null
-            : current != null && Arrays.equals(valueCodec.encode(current), expectedBytes),
-        () -> {
-          Version version = new Version(cluster.clock().now(), cluster.writerId());
-          return update == null ? Versioned.tombstone(version) : Versioned.of(update, version);
-        },
-        route.holdsHere() ? route.epoch() : -1);
+    Versioned<V> applied =
+        scope
+            .shard()
+            .compareAndSet(
+                key,
+                current ->
+                    expectedBytes == null
+                        ? current == null
+                        : current != null
+                            && Arrays.equals(valueCodec.encode(current), expectedBytes),
+                () -> {
+                  Version version = new Version(cluster.clock().now(), cluster.writerId());
+                  return update == null
+                      ? Versioned.tombstone(version)
+                      : Versioned.of(update, version);
+                },
+                route.holdsHere() ? route.epoch() : -1);
     if (applied == null) {
       return false;
     }
     flights.detach(key);
     copies.detach(key);
     remote.detach(key);
-    afterApply(cluster, route, EntryCodec.toWire(
-        ByteString.copyFrom(route.keyBytes()), updateBytes, applied.version(), 0));
+    afterApply(
+        cluster,
+        route,
+        EntryCodec.toWire(
+            ByteString.copyFrom(route.keyBytes()), updateBytes, applied.version(), 0));
     return true;
   }
 
@@ -212,11 +264,12 @@ final class WritePath<K, V> {
     Duration deadline = scope.config().remoteTimeout();
     // Round 1: learn every reachable member's clock, so the clear is stamped later than every
     // entry any of them holds, whatever their clocks' skew.
-    InvalidateAllRequest prepare = InvalidateAllRequest.newBuilder()
-        .setCache(scope.name())
-        .setCaller(cluster.self())
-        .setPrepare(true)
-        .build();
+    InvalidateAllRequest prepare =
+        InvalidateAllRequest.newBuilder()
+            .setCache(scope.name())
+            .setCaller(cluster.self())
+            .setPrepare(true)
+            .build();
     for (PeerCalls.Outcome<InvalidateAllResponse> outcome :
         PeerCalls.awaitAll(toMembers(cluster, prepare)).values()) {
       InvalidateAllResponse response = outcome.response();
@@ -233,11 +286,12 @@ final class WritePath<K, V> {
     // call returns can be older than the clear.
     long clearedBefore = cluster.clock().now();
     clearHere(clearedBefore);
-    InvalidateAllRequest apply = InvalidateAllRequest.newBuilder()
-        .setCache(scope.name())
-        .setCaller(cluster.self())
-        .setClearedBefore(clearedBefore)
-        .build();
+    InvalidateAllRequest apply =
+        InvalidateAllRequest.newBuilder()
+            .setCache(scope.name())
+            .setCaller(cluster.self())
+            .setClearedBefore(clearedBefore)
+            .build();
     List<String> missed = new ArrayList<>();
     ShardcacheException refused = null;
     for (Map.Entry<String, PeerCalls.Outcome<InvalidateAllResponse>> outcome :
@@ -247,7 +301,8 @@ final class WritePath<K, V> {
         continue;
       }
       if (failure.failure() == PeerCalls.Failure.REFUSED) {
-        refused = refused != null ? refused : failure.forWrite(scope.name(), "invalidateAll", deadline);
+        refused =
+            refused != null ? refused : failure.forWrite(scope.name(), "invalidateAll", deadline);
       } else {
         // Delivered with the peer's hint queue, and spread by anti-entropy, when it answers.
         cluster.replicator().enqueueClear(outcome.getKey(), scope.name(), clearedBefore);
@@ -255,21 +310,33 @@ final class WritePath<K, V> {
       }
     }
     if (!missed.isEmpty()) {
-      throw new PeerUnavailableException(missed.get(0), "invalidateAll of cache '" + scope.name()
-          + "' did not reach " + missed + " (no confirmation); the other members are cleared,"
-          + " and the clear is queued for these and applied when they answer", null);
+      throw new PeerUnavailableException(
+          missed.get(0),
+          "invalidateAll of cache '"
+              + scope.name()
+              + "' did not reach "
+              + missed
+              + " (no confirmation); the other members are cleared,"
+              + " and the clear is queued for these and applied when they answer",
+          null);
     }
     if (refused != null) {
       throw refused;
     }
   }
 
-  private Map<String, CompletableFuture<InvalidateAllResponse>> toMembers(Cluster cluster,
-      InvalidateAllRequest request) {
+  private Map<String, CompletableFuture<InvalidateAllResponse>> toMembers(
+      Cluster cluster, InvalidateAllRequest request) {
     Map<String, CompletableFuture<InvalidateAllResponse>> calls = new LinkedHashMap<>();
     for (String member : cluster.peers()) {
-      calls.put(member, PeerCalls.call(cluster.client(member), member,
-          scope.config().remoteTimeout(), scope.counters(), stub -> stub.invalidateAll(request)));
+      calls.put(
+          member,
+          PeerCalls.call(
+              cluster.client(member),
+              member,
+              scope.config().remoteTimeout(),
+              scope.counters(),
+              stub -> stub.invalidateAll(request)));
     }
     return calls;
   }
@@ -304,7 +371,8 @@ final class WritePath<K, V> {
     if (route.holdsHere() || request.getForwarded()) {
       applyHere(cluster, key, route, value, request.getValue().toByteArray());
     } else {
-      PutRequest forwarded = request.toBuilder().setForwarded(true).setCaller(cluster.self()).build();
+      PutRequest forwarded =
+          request.toBuilder().setForwarded(true).setCaller(cluster.self()).build();
       forward(cluster, route, "put", stub -> stub.put(forwarded));
     }
   }
@@ -343,8 +411,8 @@ final class WritePath<K, V> {
   }
 
   /**
-   * Serves one round of a peer's clear: a prepare answers this node's clock and changes nothing;
-   * an apply records the clear at the caller's stamp and moves this node's clock past it.
+   * Serves one round of a peer's clear: a prepare answers this node's clock and changes nothing; an
+   * apply records the clear at the caller's stamp and moves this node's clock past it.
    */
   InvalidateAllResponse serveInvalidateAll(InvalidateAllRequest request) {
     Cluster cluster = scope.clusters().get();
@@ -353,9 +421,12 @@ final class WritePath<K, V> {
     }
     long clearedBefore = request.getClearedBefore();
     if (clearedBefore <= 0) {
-      throw new IllegalArgumentException("an invalidateAll of cache '" + scope.name()
-          + "' must carry the time of the clear; is " + request.getCaller()
-          + " running a compatible version?");
+      throw new IllegalArgumentException(
+          "an invalidateAll of cache '"
+              + scope.name()
+              + "' must carry the time of the clear; is "
+              + request.getCaller()
+              + " running a compatible version?");
     }
     scope.codec().checkTimestamp(cluster, clearedBefore, request.getCaller());
     cluster.clock().observe(clearedBefore);
@@ -378,19 +449,33 @@ final class WritePath<K, V> {
         continue;
       }
       try {
-        return PeerCalls.await(PeerCalls.call(cluster.client(holder), holder, forwardDeadline(),
-            scope.counters(), rpc));
+        return PeerCalls.await(
+            PeerCalls.call(
+                cluster.client(holder), holder, forwardDeadline(), scope.counters(), rpc));
       } catch (PeerCalls.PeerCallException e) {
         if (!e.isUnreachable() && e.status().getCode() != Status.Code.ABORTED) {
           throw e.status()
-              .withDescription("holder " + holder + " of the key, to which " + cluster.self()
-                  + " passed the " + operation + ", answered: " + e.status().getDescription())
+              .withDescription(
+                  "holder "
+                      + holder
+                      + " of the key, to which "
+                      + cluster.self()
+                      + " passed the "
+                      + operation
+                      + ", answered: "
+                      + e.status().getDescription())
               .asRuntimeException();
         }
       }
     }
-    throw new NotHolderException("node " + cluster.self() + " does not hold the key under its"
-        + " ring and could reach none of its holders " + route.holders() + "; the " + operation
-        + " was not applied: retry");
+    throw new NotHolderException(
+        "node "
+            + cluster.self()
+            + " does not hold the key under its"
+            + " ring and could reach none of its holders "
+            + route.holders()
+            + "; the "
+            + operation
+            + " was not applied: retry");
   }
 }

@@ -2,13 +2,14 @@
  * Shardcache: one cache shared by the JVMs of a service, each holding one Caffeine shard.
  *
  * <h2>Design</h2>
+ *
  * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address
  * ({@code NodeServer}), one client per peer with a data connection and a heartbeat connection
- * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the
- * {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of the live members
- * ({@code Cluster}), and background upkeep ({@code Maintenance}). Each named
- * {@link dev.shardcache.DistributedCache} is a facade ({@code DefaultDistributedCache}) over parts
- * that each own one invariant:
+ * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the {@linkplain
+ * dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code Cluster}), and
+ * background upkeep ({@code Maintenance}). Each named {@link dev.shardcache.DistributedCache} is a
+ * facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
+ *
  * <ul>
  *   <li>{@code Shard}: versioned entries merged by last writer wins; tombstones kept apart from the
  *       size bound; cache-wide clears as a version; lifetimes on the receiver's clock;
@@ -23,21 +24,24 @@
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
  *       {@code CacheCounters}: statistics;
- *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count,
- *       deadline, classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector
- *       removes a member from the ring; a call that outlives its deadline fails that call (a write
- *       with {@link dev.shardcache.OutcomeUnknownException}) but never routes around a live owner
- *       or loads a key a second time.
+ *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count, deadline,
+ *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
+ *       member from the ring; a call that outlives its deadline fails that call (a write with
+ *       {@link dev.shardcache.OutcomeUnknownException}) but never routes around a live owner or
+ *       loads a key a second time.
  * </ul>
+ *
  * The wire protocol and the consistency rules are in {@code docs/protocol.md}.
  *
  * <h2>Why the parts are package-private here</h2>
- * The internals stay in this package, package-private, as Caffeine keeps its cache internals in
- * one package: moving them to packages of their own would force them to be public, and users
- * would come to depend on them. The leaf packages without I/O ({@code ring}, {@code replication},
- * {@code membership}, {@code objects}) are public because they are useful and stable on their own.
+ *
+ * The internals stay in this package, package-private, as Caffeine keeps its cache internals in one
+ * package: moving them to packages of their own would force them to be public, and users would come
+ * to depend on them. The leaf packages without I/O ({@code ring}, {@code replication}, {@code
+ * membership}, {@code objects}) are public because they are useful and stable on their own.
  *
  * <h2>Conventions</h2>
+ *
  * Every type is non-null unless annotated {@link org.jspecify.annotations.Nullable}. Public types
  * are thread-safe unless their documentation says otherwise. Everything not public here is an
  * implementation detail; the {@code internal}, {@code replication} and {@code membership} packages

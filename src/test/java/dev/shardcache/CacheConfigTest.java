@@ -29,19 +29,25 @@ class CacheConfigTest {
     assertThatThrownBy(() -> builder().maximumSize(1).maximumSize(2))
         .isInstanceOf(IllegalStateException.class)
         .hasMessage("maximumSize was already set to 1");
-    assertThatThrownBy(() -> builder().maximumSize(-1)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> builder().maximumSize(-1))
+        .isInstanceOf(IllegalArgumentException.class);
     assertThatThrownBy(() -> builder().expireAfterWrite(Duration.ZERO))
         .hasMessageContaining("must be positive");
     assertThatThrownBy(() -> builder().nearCache(0, Duration.ofSeconds(1)))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> builder().nearCache(10, Duration.ofSeconds(1)).nearCache(10, Duration.ofSeconds(1)))
+    assertThatThrownBy(
+            () ->
+                builder().nearCache(10, Duration.ofSeconds(1)).nearCache(10, Duration.ofSeconds(1)))
         .hasMessageContaining("nearCache was already set to 10 entries for PT1S");
-    assertThatThrownBy(() -> builder().maxValueBytes(64 << 20)).hasMessageContaining("[1, 33554432]");
+    assertThatThrownBy(() -> builder().maxValueBytes(64 << 20))
+        .hasMessageContaining("[1, 33554432]");
     assertThatThrownBy(() -> builder().maxKeyBytes(0)).isInstanceOf(IllegalArgumentException.class);
     assertThatThrownBy(() -> builder().remoteTimeout(Duration.ofMillis(-1)))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> builder().loader(k -> k).loader(k -> k)).hasMessageContaining("loader was already set");
-    assertThatThrownBy(() -> CacheConfig.builder(null, Codecs.utf8())).isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> builder().loader(k -> k).loader(k -> k))
+        .hasMessageContaining("loader was already set");
+    assertThatThrownBy(() -> CacheConfig.builder(null, Codecs.utf8()))
+        .isInstanceOf(NullPointerException.class);
   }
 
   @Test
@@ -49,7 +55,8 @@ class CacheConfigTest {
     assertThatThrownBy(() -> CacheConfig.builder(Codecs.bytes(), Codecs.utf8()).build())
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("compare by identity");
-    assertThat(CacheConfig.builder(Codecs.utf8(), Codecs.bytes()).build().valueCodec()).isEqualTo(Codecs.bytes());
+    assertThat(CacheConfig.builder(Codecs.utf8(), Codecs.bytes()).build().valueCodec())
+        .isEqualTo(Codecs.bytes());
   }
 
   @Test

@@ -7,7 +7,8 @@ import org.junit.jupiter.api.Test;
 class CacheStatsTest {
 
   private static CacheStats stats(long n) {
-    return new CacheStats(n, 2 * n, 3 * n, 4 * n, 5 * n, 6 * n, 7 * n, 8 * n, 9 * n, 10 * n, 11 * n);
+    return new CacheStats(
+        n, 2 * n, 3 * n, 4 * n, 5 * n, 6 * n, 7 * n, 8 * n, 9 * n, 10 * n, 11 * n);
   }
 
   @Test
@@ -24,7 +25,8 @@ class CacheStatsTest {
     assertThat(stats(5).minus(stats(2))).isEqualTo(stats(3));
     assertThat(stats(2).minus(stats(5))).isEqualTo(CacheStats.empty());
     assertThat(stats(2).plus(stats(3))).isEqualTo(stats(5));
-    assertThat(new CacheStats(Long.MAX_VALUE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0).plus(stats(1)).hitCount())
+    assertThat(
+            new CacheStats(Long.MAX_VALUE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0).plus(stats(1)).hitCount())
         .isEqualTo(Long.MAX_VALUE);
   }
 }

@@ -51,6 +51,7 @@ import org.jspecify.annotations.Nullable;
  * key.
  *
  * <h2>The actions</h2>
+ *
  * <ul>
  *   <li><b>put</b> / <b>invalidate</b> of a key from a keyspace of {@value #KEYS}, through a random
  *       running node. Every put writes a value unique to it ({@code "k3=w17"}), so a value names
@@ -61,23 +62,23 @@ import org.jspecify.annotations.Nullable;
  *       fallback loads, and a load it causes may store a new version (see the model).
  *   <li><b>cut</b> / <b>heal</b> node i's proxy: nobody can reach node i (its own calls to the
  *       others still go through, as with a one-way partition); heal forwards again.
- *   <li><b>stop</b> node i (its shard, hints and clock are lost) and later <b>restart</b> it: a new,
- *       empty {@link ShardcacheNode} on the same listen port behind the same proxy, re-joined with
- *       {@code setPeers} on all nodes ({@link TestCluster#restart}). A stopped node may stay
+ *   <li><b>stop</b> node i (its shard, hints and clock are lost) and later <b>restart</b> it: a
+ *       new, empty {@link ShardcacheNode} on the same listen port behind the same proxy, re-joined
+ *       with {@code setPeers} on all nodes ({@link TestCluster#restart}). A stopped node may stay
  *       stopped for any number of actions.
  *   <li><b>pause</b> 30 ms, 0.5 s or 2 s (2 s is long enough for the phi-accrual detectors to drop
- *       a cut or stopped node from the rings, 0.5 s usually not), and <b>maintain</b>: one
- *       {@code maintainNow()} pass (rebalancing and anti-entropy) on a running node mid-sequence.
+ *       a cut or stopped node from the rings, 0.5 s usually not), and <b>maintain</b>: one {@code
+ *       maintainNow()} pass (rebalancing and anti-entropy) on a running node mid-sequence.
  *   <li><b>invalidateAll</b> through a random running node (see the model for what it means when it
  *       throws).
  *   <li><b>put ahead</b>: a peer whose clock runs {@value #AHEAD_MILLIS} ms ahead, within the
- *       default {@code maxClockSkew} of 1 s. Each {@code Cluster} makes its own
- *       {@code HybridLogicalClock.onSystemClock}, so a node's clock cannot be skewed without a seam
- *       in main code; skew enters the way a fast peer's does, through the versions it sends. The
- *       test sends a raw {@code Replicate} (as hand-off and hints do) to a random running node,
- *       through its proxy, with a put of a random key ({@code "k3=a18"}) stamped
- *       {@value #AHEAD_MILLIS} ms ahead of the wall clock and a member's writer id. The node must
- *       accept it (unless it is cut off), and every node that hears of it moves its clock past it.
+ *       default {@code maxClockSkew} of 1 s. Each {@code Cluster} makes its own {@code
+ *       HybridLogicalClock.onSystemClock}, so a node's clock cannot be skewed without a seam in
+ *       main code; skew enters the way a fast peer's does, through the versions it sends. The test
+ *       sends a raw {@code Replicate} (as hand-off and hints do) to a random running node, through
+ *       its proxy, with a put of a random key ({@code "k3=a18"}) stamped {@value #AHEAD_MILLIS} ms
+ *       ahead of the wall clock and a member's writer id. The node must accept it (unless it is cut
+ *       off), and every node that hears of it moves its clock past it.
  *   <li><b>put far ahead</b>: the same, stamped an hour ahead ({@code "k3=f19"}) and sent straight
  *       to the node's listen port, past its proxy, so a cut does not hide the answer: it must be
  *       refused with {@code INVALID_ARGUMENT} and counted, and its value must never be held by any
@@ -85,6 +86,7 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  *
  * <h2>The model</h2>
+ *
  * For each key, the list of writes in the order the test issued them. A write that returned is
  * <em>acknowledged</em>; one that threw is <em>maybe applied</em> (a holder may have applied it
  * before the answer was lost). A get that made some node call its loader (seen in that node's
@@ -106,10 +108,11 @@ import org.jspecify.annotations.Nullable;
  * versioned before it dies wherever it is (held, queued, handed off, loading). Any other exception
  * makes it maybe applied (and is reported as unexpected).
  *
- * <p>At the end, with every proxy healed, every stopped node restarted,
- * all replication queues empty, every failure detector re-admitting every peer, and a few
- * {@code maintainNow()} rounds run on every node, the test checks for every key, with its holders
- * taken from the final ring ({@code ring().ownersOf(KeyHash.hash(utf8(key)), 2)}):
+ * <p>At the end, with every proxy healed, every stopped node restarted, all replication queues
+ * empty, every failure detector re-admitting every peer, and a few {@code maintainNow()} rounds run
+ * on every node, the test checks for every key, with its holders taken from the final ring ({@code
+ * ring().ownersOf(KeyHash.hash(utf8(key)), 2)}):
+ *
  * <ol>
  *   <li>every node has the same ring, of all three members;
  *   <li>both holders hold the same version (or both hold nothing);
@@ -122,11 +125,13 @@ import org.jspecify.annotations.Nullable;
  * </ol>
  *
  * <h2>Which losses the design allows, and how the generator avoids them</h2>
+ *
  * Shardcache is a cache: it keeps data in memory only and acknowledges a write once <em>one</em>
  * holder applied it; the copies for the other holders wait in the applying node's in-memory
  * replication queue (hints) until delivered. So an acknowledged write is legitimately lost when
  * every node holding it, or holding its undelivered hints, loses its memory before another holder
  * got it, for instance:
+ *
  * <ul>
  *   <li>a node applies a write (or forwards it, holding only the hint) and is stopped before its
  *       queue delivered the copy (the other holder was unreachable, or just not yet reached);
@@ -137,6 +142,7 @@ import org.jspecify.annotations.Nullable;
  *   <li>with replication factor 2, both holders of a key are stopped (or one is stopped while the
  *       only other copy sits unreplicated on it).
  * </ul>
+ *
  * None of these is a convergence bug, so the generator never produces them. <b>The rule:</b> a node
  * is stopped only when no node is stopped and no proxy is cut, and only after the cluster
  * <em>settles</em>: every node running, no peer suspected, every peer reachable from every node,
@@ -149,23 +155,24 @@ import org.jspecify.annotations.Nullable;
  * check above has no exceptions.
  *
  * <h2>What the model assumes</h2>
+ *
  * Last-writer-wins orders writes by hybrid logical clock timestamps, whose physical part is in
  * milliseconds. Two writes of one key made through different nodes within one millisecond, with no
  * message between them, are concurrent for the cluster, and their order is decided by the writer
  * ids, not by the order the test issued them (documented in {@code dev.shardcache.replication}).
  * The test therefore leaves at least {@value #WRITE_SPACING_MILLIS} ms between the end of one write
  * and the start of the next: all clocks read the same wall clock, so a later write then carries a
- * larger timestamp than any write before it, and the model's order is the versions' order (gets
- * and clears are spaced the same way, as a stored load is versioned when it starts). Tombstones
- * outlive a run by far (10 minutes).
+ * larger timestamp than any write before it, and the model's order is the versions' order (gets and
+ * clears are spaced the same way, as a stored load is versioned when it starts). Tombstones outlive
+ * a run by far (10 minutes).
  *
  * <p>Puts ahead break that order for a while, as a fast clock does: a node that accepts a version
  * stamped {@code S} moves its hybrid clock past {@code S}, passes {@code S} on to every node it
  * replicates to, and until the wall clock reaches {@code S} their writes (and clear stamps) carry
  * timestamps just above {@code S} while the other nodes' writes carry the wall clock: writes issued
  * in one order may be versioned in the other. So the model gives each write an interval of
- * milliseconds its version's physical part lies in: from the wall clock when the test started it
- * (a clock never issues a timestamp below its wall clock) to the later of the wall clock when it
+ * milliseconds its version's physical part lies in: from the wall clock when the test started it (a
+ * clock never issues a timestamp below its wall clock) to the later of the wall clock when it
  * returned and the largest stamp put ahead so far, accepted or not (a clock moves only to the wall
  * clock and past the timestamps it accepts, and a far-ahead stamp is refused before the clock sees
  * it). A put ahead's interval is its stamp. An acknowledged write <em>certainly supersedes</em> a
@@ -185,10 +192,13 @@ class ClusterConvergenceProperties {
   static final int KEYS = 6;
   static final int MAX_ACTIONS = 25;
   static final long WRITE_SPACING_MILLIS = 2;
+
   /** How far ahead of the wall clock a put ahead is stamped: within the default skew of 1 s. */
   static final long AHEAD_MILLIS = 300;
+
   /** How far ahead a put far ahead is stamped: far past the default skew, so it is refused. */
   static final long FAR_AHEAD_MILLIS = Duration.ofHours(1).toMillis();
+
   private static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(30);
 
   private final List<World> worlds = new CopyOnWriteArrayList<>();
@@ -254,9 +264,13 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Combinators.combine(Arbitraries.integers().between(0, KEYS - 1), Arbitraries.of(world.running()))
-          .as((k, n) -> Transformer.mutate(
-              (put ? "put " : "invalidate ") + key(k) + " via n" + n, w -> w.write(k, n, put)));
+      return Combinators.combine(
+              Arbitraries.integers().between(0, KEYS - 1), Arbitraries.of(world.running()))
+          .as(
+              (k, n) ->
+                  Transformer.mutate(
+                      (put ? "put " : "invalidate ") + key(k) + " via n" + n,
+                      w -> w.write(k, n, put)));
     }
   }
 
@@ -269,7 +283,8 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Combinators.combine(Arbitraries.integers().between(0, KEYS - 1), Arbitraries.of(world.running()))
+      return Combinators.combine(
+              Arbitraries.integers().between(0, KEYS - 1), Arbitraries.of(world.running()))
           .as((k, n) -> Transformer.mutate("get " + key(k) + " via n" + n, w -> w.read(k, n)));
     }
   }
@@ -283,7 +298,8 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Arbitraries.of(world.notCut()).map(i -> Transformer.mutate("cut n" + i, w -> w.cut(i)));
+      return Arbitraries.of(world.notCut())
+          .map(i -> Transformer.mutate("cut n" + i, w -> w.cut(i)));
     }
   }
 
@@ -295,7 +311,8 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Arbitraries.of(world.cutNodes()).map(i -> Transformer.mutate("heal n" + i, w -> w.heal(i)));
+      return Arbitraries.of(world.cutNodes())
+          .map(i -> Transformer.mutate("heal n" + i, w -> w.heal(i)));
     }
   }
 
@@ -308,7 +325,8 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Arbitraries.integers().between(0, NODES - 1)
+      return Arbitraries.integers()
+          .between(0, NODES - 1)
           .map(i -> Transformer.mutate("settle, stop n" + i, w -> w.stop(i)));
     }
   }
@@ -380,25 +398,37 @@ class ClusterConvergenceProperties {
 
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Combinators.combine(Arbitraries.integers().between(0, KEYS - 1),
-              Arbitraries.of(world.running()))
-          .as((k, n) -> Transformer.mutate(
-              "put " + key(k) + (far ? " 1 h" : " " + AHEAD_MILLIS + " ms") + " ahead to n" + n,
-              w -> w.putAhead(k, n, far)));
+      return Combinators.combine(
+              Arbitraries.integers().between(0, KEYS - 1), Arbitraries.of(world.running()))
+          .as(
+              (k, n) ->
+                  Transformer.mutate(
+                      "put "
+                          + key(k)
+                          + (far ? " 1 h" : " " + AHEAD_MILLIS + " ms")
+                          + " ahead to n"
+                          + n,
+                      w -> w.putAhead(k, n, far)));
     }
   }
 
   // ---------------------------------------------------------------- the world and its model
 
-  enum Kind { PUT, INVALIDATE, LOAD, CLEAR, AHEAD }
+  enum Kind {
+    PUT,
+    INVALIDATE,
+    LOAD,
+    CLEAR,
+    AHEAD
+  }
 
   /**
    * One write as the test issued it, a load a read caused, or a clear (recorded for every key);
-   * {@code value} null for an invalidate or a clear. Its version's physical part lies in
-   * [{@code lo}, {@code hi}] (wall-clock milliseconds; see "What the model assumes").
+   * {@code value} null for an invalidate or a clear. Its version's physical part lies in [{@code
+   * lo}, {@code hi}] (wall-clock milliseconds; see "What the model assumes").
    */
-  record Issued(int seq, Kind kind, @Nullable String value, boolean acknowledged, long lo,
-      long hi) {
+  record Issued(
+      int seq, Kind kind, @Nullable String value, boolean acknowledged, long lo, long hi) {
     boolean load() {
       return kind == Kind.LOAD;
     }
@@ -409,15 +439,22 @@ class ClusterConvergenceProperties {
     }
 
     String describe(long originMillis) {
-      String what = switch (kind) {
-        case PUT -> " put " + value;
-        case INVALIDATE -> " invalidate";
-        case LOAD -> " load " + value;
-        case CLEAR -> " invalidateAll";
-        case AHEAD -> " put ahead " + value;
-      };
-      return "w" + seq + what + (acknowledged ? " (ack" : " (maybe") + ", version in +"
-          + (lo - originMillis) + (hi == lo ? "" : "..+" + (hi - originMillis)) + " ms)";
+      String what =
+          switch (kind) {
+            case PUT -> " put " + value;
+            case INVALIDATE -> " invalidate";
+            case LOAD -> " load " + value;
+            case CLEAR -> " invalidateAll";
+            case AHEAD -> " put ahead " + value;
+          };
+      return "w"
+          + seq
+          + what
+          + (acknowledged ? " (ack" : " (maybe")
+          + ", version in +"
+          + (lo - originMillis)
+          + (hi == lo ? "" : "..+" + (hi - originMillis))
+          + " ms)";
     }
   }
 
@@ -429,14 +466,18 @@ class ClusterConvergenceProperties {
     final Map<String, List<Issued>> writes = new LinkedHashMap<>();
     final List<String> log = new ArrayList<>();
     final List<String> unexpectedFailures = new ArrayList<>();
+
     /** Values put far ahead: refused, they must never be held anywhere. */
     final List<String> refusedValues = new ArrayList<>();
+
     private final long startedNanos = System.nanoTime();
     private final long startedMillis = System.currentTimeMillis();
     private int seq;
     private long lastWriteEndNanos;
+
     /** The largest stamp (physical milliseconds) put ahead so far, accepted or not; 0 if none. */
     private long aheadCeilingMillis;
+
     private int clears;
     private int clearsUnconfirmed;
     private int putsAhead;
@@ -521,15 +562,23 @@ class ClusterConvergenceProperties {
       }
       long hi = versionCeiling();
       lastWriteEndNanos = System.nanoTime();
-      writes.get(key).add(
-          new Issued(id, put ? Kind.PUT : Kind.INVALIDATE, value, acknowledged, lo, hi));
-      record("w" + id + " " + (put ? "put " + value : "invalidate " + key) + " via n" + n + " -> "
-          + outcome);
+      writes
+          .get(key)
+          .add(new Issued(id, put ? Kind.PUT : Kind.INVALIDATE, value, acknowledged, lo, hi));
+      record(
+          "w"
+              + id
+              + " "
+              + (put ? "put " + value : "invalidate " + key)
+              + " via n"
+              + n
+              + " -> "
+              + outcome);
     }
 
     /**
-     * A get through node n. A get that makes a node call its loader may store the loaded value as
-     * a new version (when the loading node holds the key), so each load it caused is recorded as a
+     * A get through node n. A get that makes a node call its loader may store the loaded value as a
+     * new version (when the loading node holds the key), so each load it caused is recorded as a
      * maybe-applied write of {@code "v(key)@node"}.
      */
     void read(int k, int n) {
@@ -606,33 +655,47 @@ class ClusterConvergenceProperties {
       String value = key + (far ? "=f" : "=a") + id;
       long stampMillis = System.currentTimeMillis() + (far ? FAR_AHEAD_MILLIS : AHEAD_MILLIS);
       String sender = cluster.node((n + 1) % NODES).address();
-      VersionedEntry entry = VersionedEntry.newBuilder()
-          .setKey(ByteString.copyFromUtf8(key))
-          .setValue(ByteString.copyFromUtf8(value))
-          .setTimestamp(HybridLogicalClock.pack(stampMillis, 0))
-          .setWriter(Version.writerId(sender))
-          .build();
-      ReplicateRequest request = ReplicateRequest.newBuilder()
-          .addBatches(CacheBatch.newBuilder().setCache(TestClusters.KV).addEntries(entry))
-          .setCaller(sender)
-          .build();
-      String target = far
-          ? "127.0.0.1:" + cluster.listenPort(n)
-          : cluster.node(n).address();
+      VersionedEntry entry =
+          VersionedEntry.newBuilder()
+              .setKey(ByteString.copyFromUtf8(key))
+              .setValue(ByteString.copyFromUtf8(value))
+              .setTimestamp(HybridLogicalClock.pack(stampMillis, 0))
+              .setWriter(Version.writerId(sender))
+              .build();
+      ReplicateRequest request =
+          ReplicateRequest.newBuilder()
+              .addBatches(CacheBatch.newBuilder().setCache(TestClusters.KV).addEntries(entry))
+              .setCaller(sender)
+              .build();
+      String target = far ? "127.0.0.1:" + cluster.listenPort(n) : cluster.node(n).address();
       long refusedBefore = internals(cluster, n).futureVersionsRefused();
       Status status = replicate(target, request);
       lastWriteEndNanos = System.nanoTime();
-      String outcome = status.getCode()
-          + (status.getDescription() == null ? "" : ": " + status.getDescription());
+      String outcome =
+          status.getCode()
+              + (status.getDescription() == null ? "" : ": " + status.getDescription());
       if (far) {
         putsFarAhead++;
         refusedValues.add(value);
         if (status.getCode() != Status.Code.INVALID_ARGUMENT) {
-          unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
-              + " was not refused with INVALID_ARGUMENT: " + outcome);
+          unexpectedFailures.add(
+              "w"
+                  + id
+                  + " put "
+                  + value
+                  + " 1 h ahead to n"
+                  + n
+                  + " was not refused with INVALID_ARGUMENT: "
+                  + outcome);
         } else if (internals(cluster, n).futureVersionsRefused() <= refusedBefore) {
-          unexpectedFailures.add("w" + id + " put " + value + " 1 h ahead to n" + n
-              + " was refused but not counted in futureVersionsRefused");
+          unexpectedFailures.add(
+              "w"
+                  + id
+                  + " put "
+                  + value
+                  + " 1 h ahead to n"
+                  + n
+                  + " was refused but not counted in futureVersionsRefused");
         }
         Versioned<String> held = internals(cluster, n).peek(key);
         if (held != null && value.equals(held.value())) {
@@ -648,12 +711,24 @@ class ClusterConvergenceProperties {
             unexpectedFailures.add("w" + id + " put " + value + " ahead to n" + n + ": " + outcome);
           }
         }
-        writes.get(key).add(
-            new Issued(id, Kind.AHEAD, value, acknowledged, stampMillis, stampMillis));
+        writes
+            .get(key)
+            .add(new Issued(id, Kind.AHEAD, value, acknowledged, stampMillis, stampMillis));
       }
-      record("w" + id + " put " + value + " stamped " + (far ? "1 h" : AHEAD_MILLIS + " ms")
-          + " ahead (+" + (stampMillis - startedMillis) + " ms) to n" + n
-          + (far ? " (listen port)" : "") + " -> " + outcome);
+      record(
+          "w"
+              + id
+              + " put "
+              + value
+              + " stamped "
+              + (far ? "1 h" : AHEAD_MILLIS + " ms")
+              + " ahead (+"
+              + (stampMillis - startedMillis)
+              + " ms) to n"
+              + n
+              + (far ? " (listen port)" : "")
+              + " -> "
+              + outcome);
     }
 
     /**
@@ -663,10 +738,13 @@ class ClusterConvergenceProperties {
      */
     private static Status replicate(String target, ReplicateRequest request) {
       HostPort address = HostPort.parse(target);
-      ManagedChannel channel = Grpc.newChannelBuilderForAddress(address.host(), address.port(),
-          InsecureChannelCredentials.create()).build();
+      ManagedChannel channel =
+          Grpc.newChannelBuilderForAddress(
+                  address.host(), address.port(), InsecureChannelCredentials.create())
+              .build();
       try {
-        PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
+        PeerServiceGrpc.newBlockingStub(channel)
+            .withDeadlineAfter(10, TimeUnit.SECONDS)
             .replicate(request);
         return Status.OK;
       } catch (StatusRuntimeException e) {
@@ -786,8 +864,8 @@ class ClusterConvergenceProperties {
         long deadline = System.nanoTime() + SETTLE_TIMEOUT.toNanos();
         while (!healthyAndQuiet()) {
           if (System.nanoTime() - deadline > 0) {
-            throw new AssertionError("the cluster did not settle within " + SETTLE_TIMEOUT + ": "
-                + health() + report());
+            throw new AssertionError(
+                "the cluster did not settle within " + SETTLE_TIMEOUT + ": " + health() + report());
           }
           sleepNanos(20_000_000);
         }
@@ -800,7 +878,8 @@ class ClusterConvergenceProperties {
           return;
         }
         if (attempt == 5) {
-          throw new AssertionError("the cluster kept changing while settling: " + health() + report());
+          throw new AssertionError(
+              "the cluster kept changing while settling: " + health() + report());
         }
       }
     }
@@ -826,12 +905,19 @@ class ClusterConvergenceProperties {
       StringBuilder text = new StringBuilder();
       for (int i = 0; i < NODES; i++) {
         ShardcacheNode node = cluster.node(i);
-        text.append("\n  n").append(i).append(' ').append(node.isRunning() ? node.address() : "stopped");
+        text.append("\n  n")
+            .append(i)
+            .append(' ')
+            .append(node.isRunning() ? node.address() : "stopped");
         if (node.isRunning()) {
-          text.append(" ring=").append(node.ring().nodes())
-              .append(" suspected=").append(node.suspectedPeers())
-              .append(" reachable=").append(node.reachablePeers())
-              .append(" backlog=").append(node.replicationBacklog());
+          text.append(" ring=")
+              .append(node.ring().nodes())
+              .append(" suspected=")
+              .append(node.suspectedPeers())
+              .append(" reachable=")
+              .append(node.reachablePeers())
+              .append(" backlog=")
+              .append(node.replicationBacklog());
         }
       }
       return text.toString();
@@ -843,8 +929,8 @@ class ClusterConvergenceProperties {
       HashRing ring = cluster.node(0).ring();
       for (int i = 1; i < NODES; i++) {
         if (!cluster.node(i).ring().nodes().equals(ring.nodes())) {
-          problems.add("n" + i + " has ring " + cluster.node(i).ring().nodes() + ", n0 has "
-              + ring.nodes());
+          problems.add(
+              "n" + i + " has ring " + cluster.node(i).ring().nodes() + ", n0 has " + ring.nodes());
         }
       }
       for (Map.Entry<String, List<Issued>> entry : writes.entrySet()) {
@@ -853,40 +939,57 @@ class ClusterConvergenceProperties {
         Versioned<String> first = copyOn(holders.get(0), key);
         for (String holder : holders.subList(1, holders.size())) {
           Versioned<String> other = copyOn(holder, key);
-          if (!Objects.equals(first == null ? null : first.version(), other == null ? null : other.version())) {
-            problems.add(key + ": holders disagree: " + describe(holders.get(0), first) + " vs "
-                + describe(holder, other));
+          if (!Objects.equals(
+              first == null ? null : first.version(), other == null ? null : other.version())) {
+            problems.add(
+                key
+                    + ": holders disagree: "
+                    + describe(holders.get(0), first)
+                    + " vs "
+                    + describe(holder, other));
           }
         }
         String value = first == null || first.isTombstone() ? null : first.value();
         List<Issued> allowed = allowed(entry.getValue());
         boolean neverAcknowledged = entry.getValue().stream().noneMatch(Issued::acknowledged);
-        boolean ok = value == null
-            ? neverAcknowledged || allowed.stream().anyMatch(w -> w.value() == null)
-            : allowed.stream().anyMatch(w -> value.equals(w.value()));
+        boolean ok =
+            value == null
+                ? neverAcknowledged || allowed.stream().anyMatch(w -> w.value() == null)
+                : allowed.stream().anyMatch(w -> value.equals(w.value()));
         if (!ok) {
-          problems.add(key + ": holder " + describe(holders.get(0), first) + " but the model allows "
-              + (allowed.isEmpty() ? "only absence"
-                  : allowed.stream().map(w -> w.describe(startedMillis)).toList()));
+          problems.add(
+              key
+                  + ": holder "
+                  + describe(holders.get(0), first)
+                  + " but the model allows "
+                  + (allowed.isEmpty()
+                      ? "only absence"
+                      : allowed.stream().map(w -> w.describe(startedMillis)).toList()));
         }
         for (int i = 0; i < NODES; i++) {
           Versioned<String> copy = internals(cluster, i).peek(key);
           if (copy != null && refusedValues.contains(copy.value())) {
-            problems.add(key + ": n" + i + " holds " + copy
-                + ", which was put far ahead and refused");
+            problems.add(
+                key + ": n" + i + " holds " + copy + ", which was put far ahead and refused");
           }
         }
         for (int i = 0; i < NODES; i++) {
           String read = cluster.cache(i).getIfPresent(key);
           if (!Objects.equals(read, value)) {
-            problems.add(key + ": getIfPresent through n" + i + " answers " + read + ", holders hold "
-                + value);
+            problems.add(
+                key
+                    + ": getIfPresent through n"
+                    + i
+                    + " answers "
+                    + read
+                    + ", holders hold "
+                    + value);
           }
         }
       }
       if (!problems.isEmpty()) {
-        throw new AssertionError(problems.size() + " problem(s):\n  " + String.join("\n  ", problems)
-            + report());
+        throw new AssertionError(
+            problems.size() + " problem(s):\n  " + String.join("\n  ", problems) + report());
       }
     }
 
@@ -920,12 +1023,19 @@ class ClusterConvergenceProperties {
       }
       text.append("\nwrites and copies (n0, n1, n2):");
       for (Map.Entry<String, List<Issued>> entry : writes.entrySet()) {
-        text.append("\n  ").append(entry.getKey()).append(": ")
+        text.append("\n  ")
+            .append(entry.getKey())
+            .append(": ")
             .append(entry.getValue().stream().map(w -> w.describe(startedMillis)).toList());
         for (int i = 0; i < NODES; i++) {
           ShardcacheNode node = cluster.node(i);
-          text.append("\n      n").append(i).append(": ")
-              .append(node.isRunning() ? String.valueOf(internals(cluster, i).peek(entry.getKey())) : "stopped");
+          text.append("\n      n")
+              .append(i)
+              .append(": ")
+              .append(
+                  node.isRunning()
+                      ? String.valueOf(internals(cluster, i).peek(entry.getKey()))
+                      : "stopped");
         }
       }
       return text.toString();
@@ -934,7 +1044,8 @@ class ClusterConvergenceProperties {
     void collectStatistics() {
       Statistics.label("stops").collect(stops);
       Statistics.label("cuts").collect(Math.min(cuts, 3));
-      Statistics.label("unacknowledged writes").collect(unacknowledged == 0 ? "0" : unacknowledged <= 2 ? "1-2" : "3+");
+      Statistics.label("unacknowledged writes")
+          .collect(unacknowledged == 0 ? "0" : unacknowledged <= 2 ? "1-2" : "3+");
       Statistics.label("2 s pauses").collect(Math.min(longPauses, 3));
       long loads = writes.values().stream().flatMap(List::stream).filter(Issued::load).count();
       Statistics.label("loads").collect(loads == 0 ? "0" : "1+");
@@ -943,11 +1054,22 @@ class ClusterConvergenceProperties {
           .collect(Math.min(clearsUnconfirmed, 2));
       Statistics.label("puts ahead (accepted or not)").collect(Math.min(putsAhead, 2));
       Statistics.label("puts far ahead").collect(Math.min(putsFarAhead, 2));
-      System.out.printf("convergence try: %d actions, %d writes (%d unacknowledged), %d reads"
+      System.out.printf(
+          "convergence try: %d actions, %d writes (%d unacknowledged), %d reads"
               + " (%d loads), %d clears (%d unconfirmed), %d puts ahead, %d far ahead, %d stops,"
-              + " %d cuts, %d long pauses, %d ms%n", log.size(),
-          seq - loads - clears - putsAhead - putsFarAhead, unacknowledged, reads, loads, clears,
-          clearsUnconfirmed, putsAhead, putsFarAhead, stops, cuts, longPauses,
+              + " %d cuts, %d long pauses, %d ms%n",
+          log.size(),
+          seq - loads - clears - putsAhead - putsFarAhead,
+          unacknowledged,
+          reads,
+          loads,
+          clears,
+          clearsUnconfirmed,
+          putsAhead,
+          putsFarAhead,
+          stops,
+          cuts,
+          longPauses,
           (System.nanoTime() - startedNanos) / 1_000_000);
     }
 

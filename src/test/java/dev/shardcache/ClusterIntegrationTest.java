@@ -23,12 +23,15 @@ import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** Three or more real nodes on 127.0.0.1 talking real gRPC: the distributed behaviour of issue 2. */
+/**
+ * Three or more real nodes on 127.0.0.1 talking real gRPC: the distributed behaviour of issue 2.
+ */
 class ClusterIntegrationTest {
   private static final String CACHE = "users";
 
   /** The nodes' ticker: it moves only when a test advances it. */
   private final FakeTicker ticker = new FakeTicker();
+
   private TestCluster cluster;
   private ExecutorService pool;
 
@@ -84,10 +87,12 @@ class ClusterIntegrationTest {
       List<Future<String>> reads = new ArrayList<>();
       for (int t = 0; t < 48; t++) {
         DistributedCache<String, String> via = cluster.cache(t % 3);
-        reads.add(pool.submit(() -> {
-          start.await();
-          return via.get(key);
-        }));
+        reads.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  return via.get(key);
+                }));
       }
       start.countDown();
       String expected = RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key));
@@ -109,7 +114,8 @@ class ClusterIntegrationTest {
       reads.add(cluster.cache(0).getAsync(key));
     }
     for (CompletableFuture<String> read : reads) {
-      assertThat(read.get(30, TimeUnit.SECONDS)).isEqualTo(RecordingLoader.valueOf(key, cluster.node(1).address()));
+      assertThat(read.get(30, TimeUnit.SECONDS))
+          .isEqualTo(RecordingLoader.valueOf(key, cluster.node(1).address()));
     }
     assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()).isEqualTo(1);
     assertThat(totalLoads(cluster, key)).isEqualTo(1);
@@ -154,17 +160,20 @@ class ClusterIntegrationTest {
     List<Future<?>> workers = new ArrayList<>();
     for (int t = 0; t < 6; t++) {
       DistributedCache<String, String> via = cluster.cache(t % 3);
-      workers.add(pool.submit(() -> {
-        for (int i = 0; i < 25; i++) {
-          while (true) {
-            String current = via.getIfPresent(key);
-            if (via.compareAndSet(key, current, String.valueOf(Integer.parseInt(current) + 1))) {
-              break;
-            }
-          }
-        }
-        return null;
-      }));
+      workers.add(
+          pool.submit(
+              () -> {
+                for (int i = 0; i < 25; i++) {
+                  while (true) {
+                    String current = via.getIfPresent(key);
+                    if (via.compareAndSet(
+                        key, current, String.valueOf(Integer.parseInt(current) + 1))) {
+                      break;
+                    }
+                  }
+                }
+                return null;
+              }));
     }
     for (Future<?> worker : workers) {
       worker.get(60, TimeUnit.SECONDS);
@@ -192,7 +201,8 @@ class ClusterIntegrationTest {
     cluster = startCluster(2);
     loader(cluster, 1).withDelay(500);
     String key = cluster.keyOwnedBy(1, "race:");
-    CompletableFuture<String> ownerRead = cluster.cache(1).getAsync(key); // loads slowly on the owner
+    CompletableFuture<String> ownerRead =
+        cluster.cache(1).getAsync(key); // loads slowly on the owner
     Thread.sleep(100);
     String other = cluster.cache(0).get(key, k -> "from-0"); // stored by compare-and-set meanwhile
     assertThat(other).isEqualTo("from-0");
@@ -235,20 +245,25 @@ class ClusterIntegrationTest {
 
     assertThat(values).hasSize(300);
     for (String key : keys) {
-      assertThat(values.get(key)).isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
+      assertThat(values.get(key))
+          .isEqualTo(RecordingLoader.valueOf(key, cluster.cache(0).ownerOf(key)));
     }
     // Two other owners: two calls, not 200. (Node 0's own misses, right after the members joined,
     // also ask the keys' earlier holders for a copy: those Fetch calls are not reads.)
-    assertThat(cluster.cache(0).stats().minus(before).remoteCallCount()
-        - (fetchCalls(0) - fetchesBefore)).isEqualTo(2);
+    assertThat(
+            cluster.cache(0).stats().minus(before).remoteCallCount()
+                - (fetchCalls(0) - fetchesBefore))
+        .isEqualTo(2);
     assertThat(totalLoads(cluster)).isEqualTo(300);
 
     // A second getAll through another node finds everything cached.
     CacheStats before1 = cluster.cache(1).stats();
     long fetchesBefore1 = fetchCalls(1);
     assertThat(cluster.cache(1).getAll(keys)).isEqualTo(values);
-    assertThat(cluster.cache(1).stats().minus(before1).remoteCallCount()
-        - (fetchCalls(1) - fetchesBefore1)).isEqualTo(2);
+    assertThat(
+            cluster.cache(1).stats().minus(before1).remoteCallCount()
+                - (fetchCalls(1) - fetchesBefore1))
+        .isEqualTo(2);
     assertThat(totalLoads(cluster)).isEqualTo(300);
   }
 
@@ -284,7 +299,8 @@ class ClusterIntegrationTest {
       }
     }
     for (String key : keysOfDeadNode) {
-      assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, cluster.node(0).address()));
+      assertThat(cluster.cache(0).get(key))
+          .isEqualTo(RecordingLoader.valueOf(key, cluster.node(0).address()));
     }
     CacheStats delta = cluster.cache(0).stats().minus(before);
     // The first read found the peer down; the ticker is frozen, so no probe was due afterwards.
@@ -301,7 +317,8 @@ class ClusterIntegrationTest {
 
     // Keys of live nodes are unaffected.
     String liveKey = cluster.keyOwnedBy(1, "alive:");
-    assertThat(cluster.cache(0).get(liveKey)).isEqualTo(RecordingLoader.valueOf(liveKey, cluster.node(1).address()));
+    assertThat(cluster.cache(0).get(liveKey))
+        .isEqualTo(RecordingLoader.valueOf(liveKey, cluster.node(1).address()));
 
     // Writes to the dead owner fail clearly instead of vanishing.
     assertThatThrownBy(() -> cluster.cache(0).put(deadKey, "x"))
@@ -341,8 +358,12 @@ class ClusterIntegrationTest {
       ticker.advance(PeerClient.MAX_BACKOFF.multipliedBy(2));
       // The first read after the back-off starts a probe and loads locally; once the probe has
       // answered, reads go to the peer again.
-      await().atMost(Duration.ofSeconds(10)).untilAsserted(() ->
-          assertThat(cluster.cache(0).get(key)).isEqualTo(RecordingLoader.valueOf(key, address)));
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .untilAsserted(
+              () ->
+                  assertThat(cluster.cache(0).get(key))
+                      .isEqualTo(RecordingLoader.valueOf(key, address)));
       assertThat(loader.calls(key)).isEqualTo(1);
     }
   }
@@ -380,9 +401,10 @@ class ClusterIntegrationTest {
 
     // Moved keys are handed to the newcomer (or fetched by it on a miss), not loaded again.
     cluster.cache(1).getAll(keys);
-    System.out.printf("rebalancing: 4th member joined a warm 3-member cluster of 2000 keys;"
-        + " %d keys moved to it, %d reloaded (%.2f%%)%n", moved, totalLoads(cluster) - 2_000,
-        100.0 * (totalLoads(cluster) - 2_000) / 2_000);
+    System.out.printf(
+        "rebalancing: 4th member joined a warm 3-member cluster of 2000 keys;"
+            + " %d keys moved to it, %d reloaded (%.2f%%)%n",
+        moved, totalLoads(cluster) - 2_000, 100.0 * (totalLoads(cluster) - 2_000) / 2_000);
     assertThat(loader(cluster, added).calls()).isZero();
     long handedOff = 0;
     for (int i = 0; i < added; i++) {
@@ -392,13 +414,16 @@ class ClusterIntegrationTest {
     assertThat(totalLoads(cluster)).isEqualTo(2_000);
 
     // The old owners dropped the keys they lost, so nothing stale is left to resurface.
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
-      long held = 0;
-      for (int i = 0; i <= added; i++) {
-        held += cluster.cache(i).localSize();
-      }
-      assertThat(held).isEqualTo(2_000);
-    });
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () -> {
+              long held = 0;
+              for (int i = 0; i <= added; i++) {
+                held += cluster.cache(i).localSize();
+              }
+              assertThat(held).isEqualTo(2_000);
+            });
   }
 
   /**
@@ -417,7 +442,8 @@ class ClusterIntegrationTest {
     String key = null;
     for (int k = 0; key == null; k++) {
       String candidate = "split:" + k;
-      if (cluster.cache(0).ownerOf(candidate).equals(b) && cluster.cache(1).ownerOf(candidate).equals(c)) {
+      if (cluster.cache(0).ownerOf(candidate).equals(b)
+          && cluster.cache(1).ownerOf(candidate).equals(c)) {
         key = candidate;
       }
     }
@@ -449,7 +475,11 @@ class ClusterIntegrationTest {
   void anUnknownCacheOnThePeerIsAClearError() throws Exception {
     cluster = startCluster(2);
     DistributedCache<String, String> orphan =
-        cluster.node(0).cache("orders", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> "x").build());
+        cluster
+            .node(0)
+            .cache(
+                "orders",
+                CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> "x").build());
     String key = null;
     for (int k = 0; key == null; k++) {
       if (orphan.ownerOf("o" + k).equals(cluster.node(1).address())) {
@@ -470,17 +500,30 @@ class ClusterIntegrationTest {
   void aLoaderFailureOnTheOwnerReachesTheCallerAndIsNotCached() {
     cluster = startCluster(2);
     ShardcacheNode failing = cluster.node(1);
-    DistributedCache<String, String> flaky0 = cluster.node(0).cache("flaky",
-        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> {
-          throw new IllegalStateException("database down");
-        }).build());
-    java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
-    failing.cache("flaky", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(k -> {
-      if (calls.incrementAndGet() == 1) {
-        throw new java.sql.SQLException("database down for " + k);
-      }
-      return "recovered";
-    }).build());
+    DistributedCache<String, String> flaky0 =
+        cluster
+            .node(0)
+            .cache(
+                "flaky",
+                CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                    .loader(
+                        k -> {
+                          throw new IllegalStateException("database down");
+                        })
+                    .build());
+    java.util.concurrent.atomic.AtomicInteger calls =
+        new java.util.concurrent.atomic.AtomicInteger();
+    failing.cache(
+        "flaky",
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+            .loader(
+                k -> {
+                  if (calls.incrementAndGet() == 1) {
+                    throw new java.sql.SQLException("database down for " + k);
+                  }
+                  return "recovered";
+                })
+            .build());
     String key = null;
     for (int k = 0; key == null; k++) {
       if (flaky0.ownerOf("f" + k).equals(failing.address())) {
@@ -507,7 +550,8 @@ class ClusterIntegrationTest {
     return startCluster(size, config -> config);
   }
 
-  private TestCluster startCluster(int size, UnaryOperator<CacheConfig.Builder<String, String>> cache) {
+  private TestCluster startCluster(
+      int size, UnaryOperator<CacheConfig.Builder<String, String>> cache) {
     return TestCluster.builder()
         .size(size)
         .nodeSettings(node -> node.ticker(ticker))

@@ -33,12 +33,15 @@ class ClusterViewTest {
   private static final String C = "c:7003";
 
   private final FakeTicker ticker = new FakeTicker();
+
   /** Every client the cluster asked for, with its two channels, in order. */
   private final List<Made> made = new CopyOnWriteArrayList<>();
+
   private final List<HashRing[]> ringChanges = new CopyOnWriteArrayList<>();
   private final List<Cluster> clusters = new ArrayList<>();
 
-  private record Made(String address, PeerClient client, ManagedChannel data, ManagedChannel control) {
+  private record Made(
+      String address, PeerClient client, ManagedChannel data, ManagedChannel control) {
     boolean closed() {
       return data.isShutdown() && control.isShutdown();
     }
@@ -170,8 +173,8 @@ class ClusterViewTest {
     assertThat(cluster.recentRings()).hasSize(5);
     assertThat(cluster.recentRings().subList(0, 4)).isEqualTo(cluster.ringHistory());
     assertThat(cluster.recentRings().get(4).nodes())
-        .containsExactlyElementsOf(cluster.ring().nodes().stream()
-            .filter(member -> !member.equals(SELF)).toList());
+        .containsExactlyElementsOf(
+            cluster.ring().nodes().stream().filter(member -> !member.equals(SELF)).toList());
   }
 
   @Test
@@ -208,8 +211,15 @@ class ClusterViewTest {
     PeerClient clientOfB = cluster.client(B);
     // A is down and never probed (the ticker stands still), so its hint stays queued.
     cluster.client(A).onUnreachable(Status.UNAVAILABLE);
-    cluster.replicator().enqueue(A, "users", VersionedEntry.newBuilder()
-        .setKey(ByteString.copyFromUtf8("k")).setTimestamp(1).build());
+    cluster
+        .replicator()
+        .enqueue(
+            A,
+            "users",
+            VersionedEntry.newBuilder()
+                .setKey(ByteString.copyFromUtf8("k"))
+                .setTimestamp(1)
+                .build());
     cluster.setAlive(A, false);
     assertThat(cluster.replicator().backlog()).isEqualTo(1);
 
@@ -249,10 +259,16 @@ class ClusterViewTest {
   // ---------------------------------------------------------------------------------------------
 
   private Cluster cluster(Collection<String> peers) {
-    Cluster cluster = new Cluster(SELF, peers, 16, Duration.ofSeconds(1),
-        Replicator.DEFAULT_CAPACITY_PER_PEER,
-        (previous, next) -> ringChanges.add(new HashRing[] {previous, next}),
-        this::newClient, ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
+    Cluster cluster =
+        new Cluster(
+            SELF,
+            peers,
+            16,
+            Duration.ofSeconds(1),
+            Replicator.DEFAULT_CAPACITY_PER_PEER,
+            (previous, next) -> ringChanges.add(new HashRing[] {previous, next}),
+            this::newClient,
+            ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
     clusters.add(cluster);
     return cluster;
   }

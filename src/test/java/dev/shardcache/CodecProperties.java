@@ -12,10 +12,13 @@ class CodecProperties {
 
   @Property(tries = 2_000)
   void utf8RoundTrips(@ForAll String value) {
-    // Lone surrogates cannot be encoded as UTF-8; Java replaces them with '?', so compare with that.
-    String representable = new String(value.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
+    // Lone surrogates cannot be encoded as UTF-8; Java replaces them with '?', so compare with
+    // that.
+    String representable =
+        new String(value.getBytes(StandardCharsets.UTF_8), StandardCharsets.UTF_8);
     assertThat(Codecs.utf8().decode(Codecs.utf8().encode(representable))).isEqualTo(representable);
-    assertThat(Codecs.utf8().encode(representable)).isEqualTo(Codecs.utf8().encode(new String(representable)));
+    assertThat(Codecs.utf8().encode(representable))
+        .isEqualTo(Codecs.utf8().encode(new String(representable)));
   }
 
   @Property(tries = 2_000)

@@ -25,10 +25,10 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.jspecify.annotations.Nullable;
 
 /**
  * Failure detection over in-process peers that answer pings, stay silent (a ping handler that never
@@ -78,8 +78,12 @@ class HeartbeatsTest {
 
     Cluster view = start(answering, silent);
 
-    await().atMost(AWAIT).until(() -> view.suspectedPeers().equals(Set.of(silent.address()))
-        && view.ring().nodes().equals(sorted(view.self(), answering.address())));
+    await()
+        .atMost(AWAIT)
+        .until(
+            () ->
+                view.suspectedPeers().equals(Set.of(silent.address()))
+                    && view.ring().nodes().equals(sorted(view.self(), answering.address())));
     assertThat(silent.pings).hasPositiveValue();
     // Suspected is not removed: it keeps its client (and its hints), and is still pinged.
     assertThat(view.peers()).containsExactlyInAnyOrder(answering.address(), silent.address());
@@ -97,11 +101,16 @@ class HeartbeatsTest {
     await().atMost(AWAIT).until(() -> view.suspectedPeers().contains(flaky.address()));
     int epochWhileSuspected = view.ringEpoch();
 
-    flaky.onPing = request -> Reply.answer(
-        PingResponse.getDefaultInstance());
+    flaky.onPing = request -> Reply.answer(PingResponse.getDefaultInstance());
 
-    await().atMost(AWAIT).until(() -> view.suspectedPeers().isEmpty()
-        && view.ring().nodes().equals(sorted(view.self(), answering.address(), flaky.address())));
+    await()
+        .atMost(AWAIT)
+        .until(
+            () ->
+                view.suspectedPeers().isEmpty()
+                    && view.ring()
+                        .nodes()
+                        .equals(sorted(view.self(), answering.address(), flaky.address())));
     assertThat(view.ringEpoch()).isGreaterThan(epochWhileSuspected);
   }
 
@@ -114,13 +123,18 @@ class HeartbeatsTest {
 
     restarting.stop();
 
-    await().atMost(AWAIT).until(() -> view.suspectedPeers().equals(Set.of(restarting.address()))
-        && !view.ring().contains(restarting.address()));
+    await()
+        .atMost(AWAIT)
+        .until(
+            () ->
+                view.suspectedPeers().equals(Set.of(restarting.address()))
+                    && !view.ring().contains(restarting.address()));
 
     restarting.serve();
 
-    await().atMost(AWAIT).until(() -> view.suspectedPeers().isEmpty()
-        && view.ring().contains(restarting.address()));
+    await()
+        .atMost(AWAIT)
+        .until(() -> view.suspectedPeers().isEmpty() && view.ring().contains(restarting.address()));
   }
 
   @Test
@@ -132,8 +146,9 @@ class HeartbeatsTest {
 
     await().atMost(AWAIT).until(() -> view.suspectedPeers().equals(Set.of(late.address())));
     late.serve();
-    await().atMost(AWAIT).until(() -> view.suspectedPeers().isEmpty()
-        && view.ring().contains(late.address()));
+    await()
+        .atMost(AWAIT)
+        .until(() -> view.suspectedPeers().isEmpty() && view.ring().contains(late.address()));
   }
 
   @Test
@@ -143,10 +158,12 @@ class HeartbeatsTest {
     slow.onGet = request -> Reply.silence(); // a load that takes longer than the test
     Cluster view = start(answering, slow);
     PeerClient client = view.client(slow.address());
-    CompletableFuture<GetResponse> read = PeerCalls.read(client, slow.address(), LONG,
-        PeerCalls.Counter.NONE, stub -> stub.get(get("k")));
-    CompletableFuture<GetResponse> write = PeerCalls.call(client, slow.address(), LONG,
-        PeerCalls.Counter.NONE, stub -> stub.get(get("w")));
+    CompletableFuture<GetResponse> read =
+        PeerCalls.read(
+            client, slow.address(), LONG, PeerCalls.Counter.NONE, stub -> stub.get(get("k")));
+    CompletableFuture<GetResponse> write =
+        PeerCalls.call(
+            client, slow.address(), LONG, PeerCalls.Counter.NONE, stub -> stub.get(get("w")));
     await().atMost(AWAIT).until(() -> slow.gets.size() == 2);
     assertThat(read).isNotDone();
 
@@ -169,7 +186,8 @@ class HeartbeatsTest {
     await().atMost(AWAIT).until(() -> first.pings.get() >= 10 && second.pings.get() >= 10);
 
     assertThat(view.suspectedPeers()).isEmpty();
-    assertThat(view.ring().nodes()).isEqualTo(sorted(view.self(), first.address(), second.address()));
+    assertThat(view.ring().nodes())
+        .isEqualTo(sorted(view.self(), first.address(), second.address()));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -186,22 +204,36 @@ class HeartbeatsTest {
   /** A cluster of this node and {@code members}, watched by heartbeats every {@link #INTERVAL}. */
   private Cluster start(InProcessPeer... members) {
     List<String> addresses = Arrays.stream(members).map(InProcessPeer::address).toList();
-    Cluster view = new Cluster("self:7000", addresses, 16, Duration.ofSeconds(1),
-        Replicator.DEFAULT_CAPACITY_PER_PEER, (previous, next) -> { },
-        address -> peers.get(address).client(Ticker.systemTicker()),
-        ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
+    Cluster view =
+        new Cluster(
+            "self:7000",
+            addresses,
+            16,
+            Duration.ofSeconds(1),
+            Replicator.DEFAULT_CAPACITY_PER_PEER,
+            (previous, next) -> {},
+            address -> peers.get(address).client(Ticker.systemTicker()),
+            ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
     cluster = view;
-    heartbeats = new Heartbeats(() -> view, INTERVAL, () -> PhiAccrualFailureDetector.builder()
-        .firstHeartbeatEstimate(INTERVAL)
-        .acceptableHeartbeatPause(Duration.ofMillis(100))
-        .minStdDeviation(Duration.ofMillis(20))
-        .build());
+    heartbeats =
+        new Heartbeats(
+            () -> view,
+            INTERVAL,
+            () ->
+                PhiAccrualFailureDetector.builder()
+                    .firstHeartbeatEstimate(INTERVAL)
+                    .acceptableHeartbeatPause(Duration.ofMillis(100))
+                    .minStdDeviation(Duration.ofMillis(20))
+                    .build());
     return view;
   }
 
   private static GetRequest get(String key) {
-    return GetRequest.newBuilder().setCache("users").setKey(ByteString.copyFromUtf8(key))
-        .setLoad(true).build();
+    return GetRequest.newBuilder()
+        .setCache("users")
+        .setKey(ByteString.copyFromUtf8(key))
+        .setLoad(true)
+        .build();
   }
 
   private static List<String> sorted(String... members) {

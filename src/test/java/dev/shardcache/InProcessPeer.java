@@ -33,10 +33,9 @@ import org.jspecify.annotations.Nullable;
  * cancelled.
  *
  * <p>Server and channels run callbacks on the calling thread ({@code directExecutor}), so a call
- * answered at once completes before the call that started it returns: the tests need no sleeps.
- * The address is a unique "host:port", so it passes {@link HostPort} validation and can be a
- * {@link Cluster} member; the same name can be served again after {@link #stop()}, as a restarted
- * peer.
+ * answered at once completes before the call that started it returns: the tests need no sleeps. The
+ * address is a unique "host:port", so it passes {@link HostPort} validation and can be a {@link
+ * Cluster} member; the same name can be served again after {@link #stop()}, as a restarted peer.
  *
  * <p>{@link #close()} stops the server and every channel of every client made by {@link #client}.
  */
@@ -48,7 +47,9 @@ final class InProcessPeer implements AutoCloseable {
     private final @Nullable R response;
     private final @Nullable Status status;
 
-    private Reply(@Nullable CompletableFuture<Reply<R>> later, @Nullable R response,
+    private Reply(
+        @Nullable CompletableFuture<Reply<R>> later,
+        @Nullable R response,
         @Nullable Status status) {
       this.later = later;
       this.response = response;
@@ -90,6 +91,7 @@ final class InProcessPeer implements AutoCloseable {
   final List<ReplicateRequest> replicates = new CopyOnWriteArrayList<>();
   final List<Long> replicateArrivalNanos = new CopyOnWriteArrayList<>();
   final AtomicInteger pings = new AtomicInteger();
+
   /** Calls the caller cancelled or let run past their deadline while this peer kept silent. */
   final AtomicInteger cancelled = new AtomicInteger();
 
@@ -100,12 +102,15 @@ final class InProcessPeer implements AutoCloseable {
 
   /** Starts a peer under a fresh unique address whose name starts with {@code name}. */
   static InProcessPeer start(String name) {
-    InProcessPeer peer = new InProcessPeer(name + "-" + InProcessServerBuilder.generateName() + ":7000");
+    InProcessPeer peer =
+        new InProcessPeer(name + "-" + InProcessServerBuilder.generateName() + ":7000");
     peer.serve();
     return peer;
   }
 
-  /** Like {@link #start}, but not serving yet: calls to it fail as UNAVAILABLE until {@link #serve}. */
+  /**
+   * Like {@link #start}, but not serving yet: calls to it fail as UNAVAILABLE until {@link #serve}.
+   */
   static InProcessPeer unstarted(String name) {
     return new InProcessPeer(name + "-" + InProcessServerBuilder.generateName() + ":7000");
   }
@@ -120,11 +125,12 @@ final class InProcessPeer implements AutoCloseable {
       throw new IllegalStateException("already serving " + address);
     }
     try {
-      server = InProcessServerBuilder.forName(address)
-          .directExecutor()
-          .addService(new Service())
-          .build()
-          .start();
+      server =
+          InProcessServerBuilder.forName(address)
+              .directExecutor()
+              .addService(new Service())
+              .build()
+              .start();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -156,8 +162,11 @@ final class InProcessPeer implements AutoCloseable {
   List<String> replicatedKeys() {
     List<String> keys = new ArrayList<>();
     for (ReplicateRequest request : replicates) {
-      request.getBatchesList().forEach(batch ->
-          batch.getEntriesList().forEach(entry -> keys.add(entry.getKey().toStringUtf8())));
+      request
+          .getBatchesList()
+          .forEach(
+              batch ->
+                  batch.getEntriesList().forEach(entry -> keys.add(entry.getKey().toStringUtf8())));
     }
     return keys;
   }

@@ -43,8 +43,11 @@ class LocalCacheTest {
   @Test
   void getLoadsOnceAndThenHits() throws IOException {
     AtomicInteger loads = new AtomicInteger();
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(k -> "v" + k + loads.incrementAndGet()).build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .loader(k -> "v" + k + loads.incrementAndGet())
+                .build());
     assertThat(cache.get("a")).isEqualTo("va1");
     assertThat(cache.get("a")).isEqualTo("va1");
     assertThat(cache.getIfPresent("a")).isEqualTo("va1");
@@ -60,7 +63,8 @@ class LocalCacheTest {
 
   @Test
   void withoutALoaderGetReturnsNullForAbsentKeys() throws IOException {
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
+    DistributedCache<String, String> cache =
+        start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
     assertThat(cache.get("a")).isNull();
     assertThat(cache.getAsync("a").join()).isNull();
     assertThat(cache.getAll(List.of("a", "b"))).isEmpty();
@@ -75,12 +79,16 @@ class LocalCacheTest {
   void concurrentMissesCallTheLoaderOnce() throws Exception {
     AtomicInteger loads = new AtomicInteger();
     CountDownLatch release = new CountDownLatch(1);
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(k -> {
-          loads.incrementAndGet();
-          release.await();
-          return "v";
-        }).build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .loader(
+                    k -> {
+                      loads.incrementAndGet();
+                      release.await();
+                      return "v";
+                    })
+                .build());
     pool = Executors.newFixedThreadPool(16);
     List<Future<String>> reads = new java.util.ArrayList<>();
     for (int i = 0; i < 16; i++) {
@@ -103,21 +111,26 @@ class LocalCacheTest {
     CountDownLatch loading = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
     AtomicInteger loads = new AtomicInteger();
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(k -> {
-          int n = loads.incrementAndGet();
-          if (n == 1) {
-            loading.countDown();
-            release.await();
-          }
-          return "load" + n;
-        }).build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .loader(
+                    k -> {
+                      int n = loads.incrementAndGet();
+                      if (n == 1) {
+                        loading.countDown();
+                        release.await();
+                      }
+                      return "load" + n;
+                    })
+                .build());
     pool = Executors.newSingleThreadExecutor();
     Future<String> read = pool.submit(() -> cache.get("k"));
     assertThat(loading.await(10, TimeUnit.SECONDS)).isTrue();
     cache.invalidate("k");
     release.countDown();
-    assertThat(read.get(10, TimeUnit.SECONDS)).isEqualTo("load1"); // the reader still gets its value
+    assertThat(read.get(10, TimeUnit.SECONDS))
+        .isEqualTo("load1"); // the reader still gets its value
     assertThat(cache.getIfPresent("k")).isNull(); // but it was not stored after the invalidation
     assertThat(cache.get("k")).isEqualTo("load2");
   }
@@ -126,12 +139,16 @@ class LocalCacheTest {
   void aPutDuringALoadWins() throws Exception {
     CountDownLatch loading = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(k -> {
-          loading.countDown();
-          release.await();
-          return "stale";
-        }).build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .loader(
+                    k -> {
+                      loading.countDown();
+                      release.await();
+                      return "stale";
+                    })
+                .build());
     pool = Executors.newSingleThreadExecutor();
     Future<String> read = pool.submit(() -> cache.get("k"));
     assertThat(loading.await(10, TimeUnit.SECONDS)).isTrue();
@@ -144,13 +161,17 @@ class LocalCacheTest {
   @Test
   void aFailingLoaderIsReportedAndNothingIsCached() throws IOException {
     AtomicInteger loads = new AtomicInteger();
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(k -> {
-          if (loads.incrementAndGet() == 1) {
-            throw new java.sql.SQLException("connection refused");
-          }
-          return "ok";
-        }).build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .loader(
+                    k -> {
+                      if (loads.incrementAndGet() == 1) {
+                        throw new java.sql.SQLException("connection refused");
+                      }
+                      return "ok";
+                    })
+                .build());
     assertThatThrownBy(() -> cache.get("k"))
         .isInstanceOf(CacheLoadException.class)
         .hasMessageContaining("loader of cache 'c' failed for key 'k'")
@@ -175,11 +196,13 @@ class LocalCacheTest {
 
   @Test
   void oversizedKeysAndValuesAreRejectedAndOtherEntriesAreUntouched() throws IOException {
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .maxKeyBytes(8)
-        .maxValueBytes(16)
-        .loader(k -> "x".repeat(k.length() * 5))
-        .build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .maxKeyBytes(8)
+                .maxValueBytes(16)
+                .loader(k -> "x".repeat(k.length() * 5))
+                .build());
     cache.put("ok", "fine");
     assertThatThrownBy(() -> cache.put("much-too-long-key", "v"))
         .isInstanceOf(IllegalArgumentException.class)
@@ -197,18 +220,20 @@ class LocalCacheTest {
 
   @Test
   void aFailingKeyCodecIsACodecException() throws IOException {
-    Codec<String> broken = new Codec<>() {
-      @Override
-      public byte[] encode(String value) {
-        throw new UnsupportedOperationException("cannot encode " + value);
-      }
+    Codec<String> broken =
+        new Codec<>() {
+          @Override
+          public byte[] encode(String value) {
+            throw new UnsupportedOperationException("cannot encode " + value);
+          }
 
-      @Override
-      public String decode(byte[] bytes) {
-        return "";
-      }
-    };
-    DistributedCache<String, String> cache = start(CacheConfig.builder(broken, Codecs.utf8()).build());
+          @Override
+          public String decode(byte[] bytes) {
+            return "";
+          }
+        };
+    DistributedCache<String, String> cache =
+        start(CacheConfig.builder(broken, Codecs.utf8()).build());
     assertThatThrownBy(() -> cache.get("k"))
         .isInstanceOf(CodecException.class)
         .hasMessageContaining("cannot encode k");
@@ -218,10 +243,12 @@ class LocalCacheTest {
   @Test
   void entriesExpireAfterWrite() throws Exception {
     AtomicInteger loads = new AtomicInteger();
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .expireAfterWrite(Duration.ofMillis(100))
-        .loader(k -> "v" + loads.incrementAndGet())
-        .build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .expireAfterWrite(Duration.ofMillis(100))
+                .loader(k -> "v" + loads.incrementAndGet())
+                .build());
     assertThat(cache.get("k")).isEqualTo("v1");
     Thread.sleep(250);
     assertThat(cache.get("k")).isEqualTo("v2");
@@ -229,10 +256,12 @@ class LocalCacheTest {
 
   @Test
   void theShardIsBoundedByMaximumSize() throws IOException {
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .maximumSize(100)
-        .loader(k -> k)
-        .build());
+    DistributedCache<String, String> cache =
+        start(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .maximumSize(100)
+                .loader(k -> k)
+                .build());
     for (int i = 0; i < 1_000; i++) {
       cache.get("k" + i);
     }
@@ -243,7 +272,8 @@ class LocalCacheTest {
 
   @Test
   void nullArgumentsAreRejected() throws IOException {
-    DistributedCache<String, String> cache = start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
+    DistributedCache<String, String> cache =
+        start(CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
     assertThatThrownBy(() -> cache.get(null)).isInstanceOf(NullPointerException.class);
     assertThatThrownBy(() -> cache.put("k", null)).isInstanceOf(NullPointerException.class);
     assertThatThrownBy(() -> cache.getAll(java.util.Arrays.asList("a", null)))

@@ -58,9 +58,10 @@ class PeerCallsTest {
   @ParameterizedTest
   @EnumSource(value = Status.Code.class, names = "OK", mode = EnumSource.Mode.EXCLUDE)
   void eachStatusIsClassifiedAsDocumented(Status.Code code) {
-    Failure expected = UNREACHABLE.contains(code) ? Failure.UNREACHABLE
-        : code == Status.Code.DEADLINE_EXCEEDED ? Failure.SLOW
-        : Failure.REFUSED;
+    Failure expected =
+        UNREACHABLE.contains(code)
+            ? Failure.UNREACHABLE
+            : code == Status.Code.DEADLINE_EXCEEDED ? Failure.SLOW : Failure.REFUSED;
     assertThat(PeerCalls.classify(code.toStatus())).isEqualTo(expected);
 
     // The same status answered by the peer: the call fails that way, and only UNREACHABLE marks
@@ -78,8 +79,10 @@ class PeerCallsTest {
 
   @Test
   void anAnswerCompletesTheCallAndCountsNoFailure() {
-    server.onGet = request -> Reply.answer(
-        GetResponse.newBuilder().setFound(true).setValue(request.getKey()).build());
+    server.onGet =
+        request ->
+            Reply.answer(
+                GetResponse.newBuilder().setFound(true).setValue(request.getKey()).build());
 
     GetResponse response = PeerCalls.await(get(PeerCalls::call, LONG));
 
@@ -103,13 +106,15 @@ class PeerCallsTest {
     assertThat(failure.forWrite("users", "put", Duration.ofMillis(50)))
         .isInstanceOf(OutcomeUnknownException.class)
         .hasMessageContaining("did not answer within")
-        .satisfies(e -> assertThat(((OutcomeUnknownException) e).peer()).isEqualTo(server.address()));
+        .satisfies(
+            e -> assertThat(((OutcomeUnknownException) e).peer()).isEqualTo(server.address()));
     // A read that asked the owner to load: the load goes on there, so it is not loaded again here.
     assertThat(failure.forRead("users", true, Duration.ofMillis(50)))
         .isInstanceOf(CacheLoadException.class)
         .hasMessageContaining("loadTimeout");
     ShardcacheException plainRead = failure.forRead("users", false, Duration.ofMillis(50));
-    assertThat(plainRead).isExactlyInstanceOf(ShardcacheException.class)
+    assertThat(plainRead)
+        .isExactlyInstanceOf(ShardcacheException.class)
         .hasMessageContaining("slow, not down");
 
     // The next call goes to the peer as usual.
@@ -143,8 +148,14 @@ class PeerCallsTest {
 
   @Test
   void aPeerThatIsNotConfiguredFailsAsUnreachable() {
-    PeerCallException failure = failureOf(PeerCalls.<GetResponse>call(null, "elsewhere:1", LONG,
-        counter, stub -> stub.get(GetRequest.getDefaultInstance())));
+    PeerCallException failure =
+        failureOf(
+            PeerCalls.<GetResponse>call(
+                null,
+                "elsewhere:1",
+                LONG,
+                counter,
+                stub -> stub.get(GetRequest.getDefaultInstance())));
 
     assertThat(failure.failure()).isEqualTo(Failure.UNREACHABLE);
     assertThat(failure.peer()).isEqualTo("elsewhere:1");
@@ -250,9 +261,10 @@ class PeerCallsTest {
   }
 
   @Test
-  @Disabled("bug: PeerClient.abandonCalls() calls Future.cancel(false), and a gRPC future cancels"
-      + " its RPC only on cancel(true) (GrpcFuture.interruptTask); the abandoned read stays open on"
-      + " the channel, and the peer keeps serving it, until its deadline")
+  @Disabled(
+      "bug: PeerClient.abandonCalls() calls Future.cancel(false), and a gRPC future cancels"
+          + " its RPC only on cancel(true) (GrpcFuture.interruptTask); the abandoned read stays open on"
+          + " the channel, and the peer keeps serving it, until its deadline")
   void anAbandonedReadIsCancelledOnTheWire() {
     server.onGet = request -> Reply.silence();
     CompletableFuture<GetResponse> read = get(PeerCalls::read, LONG);
@@ -268,15 +280,27 @@ class PeerCallsTest {
   void awaitAllReturnsEveryOutcomeInTheMapsOrder() throws InterruptedException {
     try (InProcessPeer refusing = InProcessPeer.start("refusing");
         PeerClient refusingClient = refusing.client(ticker)) {
-      refusing.onGet = request -> Reply.fail(Status.INVALID_ARGUMENT.withDescription("no such cache"));
-      server.onGet = request -> Reply.answer(
-          GetResponse.newBuilder().setFound(true).setValue(request.getKey()).build());
+      refusing.onGet =
+          request -> Reply.fail(Status.INVALID_ARGUMENT.withDescription("no such cache"));
+      server.onGet =
+          request ->
+              Reply.answer(
+                  GetResponse.newBuilder().setFound(true).setValue(request.getKey()).build());
       Map<String, CompletableFuture<GetResponse>> calls = new LinkedHashMap<>();
       calls.put("zeta", get(peer, "zeta"));
-      calls.put("refused", PeerCalls.call(refusingClient, refusing.address(), LONG, counter,
-          stub -> stub.get(GetRequest.newBuilder().setKey(ByteString.copyFromUtf8("x")).build())));
-      calls.put("absent", PeerCalls.call(null, "absent:1", LONG, counter,
-          stub -> stub.get(GetRequest.getDefaultInstance())));
+      calls.put(
+          "refused",
+          PeerCalls.call(
+              refusingClient,
+              refusing.address(),
+              LONG,
+              counter,
+              stub ->
+                  stub.get(GetRequest.newBuilder().setKey(ByteString.copyFromUtf8("x")).build())));
+      calls.put(
+          "absent",
+          PeerCalls.call(
+              null, "absent:1", LONG, counter, stub -> stub.get(GetRequest.getDefaultInstance())));
       calls.put("alpha", get(peer, "alpha"));
 
       Map<String, Outcome<GetResponse>> outcomes = PeerCalls.awaitAll(calls);
@@ -307,18 +331,34 @@ class PeerCallsTest {
 
   /** {@link PeerCalls#call} or {@link PeerCalls#read}. */
   private interface Kind {
-    CompletableFuture<GetResponse> start(PeerClient peer, String address, Duration deadline,
-        PeerCalls.Counter counter, PeerCalls.Rpc<GetResponse> rpc);
+    CompletableFuture<GetResponse> start(
+        PeerClient peer,
+        String address,
+        Duration deadline,
+        PeerCalls.Counter counter,
+        PeerCalls.Rpc<GetResponse> rpc);
   }
 
   private CompletableFuture<GetResponse> get(Kind kind, Duration deadline) {
-    return kind.start(peer, server.address(), deadline, counter,
-        stub -> stub.get(GetRequest.newBuilder().setCache("users")
-            .setKey(ByteString.copyFromUtf8("k")).build()));
+    return kind.start(
+        peer,
+        server.address(),
+        deadline,
+        counter,
+        stub ->
+            stub.get(
+                GetRequest.newBuilder()
+                    .setCache("users")
+                    .setKey(ByteString.copyFromUtf8("k"))
+                    .build()));
   }
 
   private CompletableFuture<GetResponse> get(PeerClient client, String key) {
-    return PeerCalls.call(client, server.address(), LONG, counter,
+    return PeerCalls.call(
+        client,
+        server.address(),
+        LONG,
+        counter,
         stub -> stub.get(GetRequest.newBuilder().setKey(ByteString.copyFromUtf8(key)).build()));
   }
 

@@ -41,11 +41,14 @@ class PeerClientTest {
       peer.onUnreachable(Status.UNAVAILABLE);
       ticker.advance(Duration.ofSeconds(1));
       assertThat(peer.tryAcquire()).isFalse(); // starts the probe
-      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> {
-        // Once the probe failed, the next probe is due only after the doubled back-off.
-        ticker.advance(Duration.ZERO);
-        return !peer.isUp();
-      });
+      org.awaitility.Awaitility.await()
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> {
+                // Once the probe failed, the next probe is due only after the doubled back-off.
+                ticker.advance(Duration.ZERO);
+                return !peer.isUp();
+              });
       assertThat(peer.isUp()).isFalse();
     }
   }

@@ -35,12 +35,20 @@ class PeerServiceTest {
   @BeforeEach
   void setUp() throws IOException {
     node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
-    cache = node.cache("counts",
-        CacheConfig.builder(Codecs.utf8(), Codecs.longs()).maxKeyBytes(16).loader(k -> (long) k.length()).build());
+    cache =
+        node.cache(
+            "counts",
+            CacheConfig.builder(Codecs.utf8(), Codecs.longs())
+                .maxKeyBytes(16)
+                .loader(k -> (long) k.length())
+                .build());
     node.start();
     cache.put("kept", 42L);
     HostPort address = HostPort.parse(node.address());
-    channel = Grpc.newChannelBuilderForAddress(address.host(), address.port(), InsecureChannelCredentials.create()).build();
+    channel =
+        Grpc.newChannelBuilderForAddress(
+                address.host(), address.port(), InsecureChannelCredentials.create())
+            .build();
     stub = PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS);
   }
 
@@ -52,28 +60,45 @@ class PeerServiceTest {
 
   @Test
   void anUnknownCacheIsNotFound() {
-    assertStatus(() -> stub.get(GetRequest.newBuilder().setCache("nope").setKey(utf8("k")).build()),
-        Status.Code.NOT_FOUND, "no cache named 'nope'");
+    assertStatus(
+        () -> stub.get(GetRequest.newBuilder().setCache("nope").setKey(utf8("k")).build()),
+        Status.Code.NOT_FOUND,
+        "no cache named 'nope'");
   }
 
   @Test
   void aMalformedKeyIsInvalid() {
     ByteString notUtf8 = ByteString.copyFrom(new byte[] {(byte) 0xFF, (byte) 0xFE});
-    assertStatus(() -> stub.get(GetRequest.newBuilder().setCache("counts").setKey(notUtf8).setLoad(true).build()),
-        Status.Code.INVALID_ARGUMENT, "key for cache 'counts' is malformed");
+    assertStatus(
+        () ->
+            stub.get(
+                GetRequest.newBuilder().setCache("counts").setKey(notUtf8).setLoad(true).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "key for cache 'counts' is malformed");
   }
 
   @Test
   void anOversizedKeyIsInvalid() {
-    assertStatus(() -> stub.get(GetRequest.newBuilder().setCache("counts").setKey(utf8("k".repeat(17))).build()),
-        Status.Code.INVALID_ARGUMENT, "over this node's maxKeyBytes 16");
+    assertStatus(
+        () ->
+            stub.get(
+                GetRequest.newBuilder().setCache("counts").setKey(utf8("k".repeat(17))).build()),
+        Status.Code.INVALID_ARGUMENT,
+        "over this node's maxKeyBytes 16");
   }
 
   @Test
   void aMalformedValueIsInvalidAndStoresNothing() {
-    assertStatus(() -> stub.put(PutRequest.newBuilder().setCache("counts").setKey(utf8("kept"))
-            .setValue(ByteString.copyFrom(new byte[3])).build()),
-        Status.Code.INVALID_ARGUMENT, "exactly 8 bytes, got 3");
+    assertStatus(
+        () ->
+            stub.put(
+                PutRequest.newBuilder()
+                    .setCache("counts")
+                    .setKey(utf8("kept"))
+                    .setValue(ByteString.copyFrom(new byte[3]))
+                    .build()),
+        Status.Code.INVALID_ARGUMENT,
+        "exactly 8 bytes, got 3");
   }
 
   @Test
@@ -82,7 +107,8 @@ class PeerServiceTest {
     for (int i = 0; i <= CacheConfig.MAX_KEYS_PER_BATCH; i++) {
       request.addKeys(utf8("k" + i));
     }
-    assertStatus(() -> stub.getAll(request.build()), Status.Code.INVALID_ARGUMENT, "split the batch");
+    assertStatus(
+        () -> stub.getAll(request.build()), Status.Code.INVALID_ARGUMENT, "split the batch");
   }
 
   @Test
@@ -92,18 +118,29 @@ class PeerServiceTest {
 
   @Test
   void wellFormedRequestsAreServed() {
-    assertThat(stub.get(GetRequest.newBuilder().setCache("counts").setKey(utf8("abc")).setLoad(true).build())
-        .getValue()).isEqualTo(ByteString.copyFrom(Codecs.longs().encode(3L)));
-    assertThat(stub.get(GetRequest.newBuilder().setCache("counts").setKey(utf8("absent")).build()).getFound())
+    assertThat(
+            stub.get(
+                    GetRequest.newBuilder()
+                        .setCache("counts")
+                        .setKey(utf8("abc"))
+                        .setLoad(true)
+                        .build())
+                .getValue())
+        .isEqualTo(ByteString.copyFrom(Codecs.longs().encode(3L)));
+    assertThat(
+            stub.get(GetRequest.newBuilder().setCache("counts").setKey(utf8("absent")).build())
+                .getFound())
         .isFalse();
   }
 
   private void assertStatus(ThrowingCallable call, Status.Code code, String message) {
     assertThatThrownBy(call)
-        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
-          assertThat(e.getStatus().getCode()).isEqualTo(code);
-          assertThat(e.getStatus().getDescription()).contains(message);
-        });
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> {
+              assertThat(e.getStatus().getCode()).isEqualTo(code);
+              assertThat(e.getStatus().getDescription()).contains(message);
+            });
     // The node is unharmed: the other entry is intact and it still serves.
     assertThat(cache.get("kept")).isEqualTo(42L);
     assertThat(stub.ping(PingRequest.getDefaultInstance()).getAddress()).isEqualTo(node.address());

@@ -16,7 +16,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The one mapping between local exceptions and gRPC statuses, both ways (docs/protocol.md,
- * "Errors"): what a serving node answers for each failure, and what a caller raises for each answer.
+ * "Errors"): what a serving node answers for each failure, and what a caller raises for each
+ * answer.
  */
 class RemoteErrorsTest {
   private static final String PEER = "10.0.0.2:7070";
@@ -40,7 +41,8 @@ class RemoteErrorsTest {
 
   @Test
   void aStatusExceptionIsSentAsItIs() {
-    StatusRuntimeException sent = Status.RESOURCE_EXHAUSTED.withDescription("busy").asRuntimeException();
+    StatusRuntimeException sent =
+        Status.RESOURCE_EXHAUSTED.withDescription("busy").asRuntimeException();
 
     assertThat(RemoteErrors.toStatus(sent)).isSameAs(sent);
   }
@@ -56,7 +58,8 @@ class RemoteErrorsTest {
 
   @Test
   void aWriteToANonHolderIsAborted() {
-    StatusRuntimeException status = RemoteErrors.toStatus(new NotHolderException("no holder reachable"));
+    StatusRuntimeException status =
+        RemoteErrors.toStatus(new NotHolderException("no holder reachable"));
 
     assertThat(status.getStatus().getCode()).isEqualTo(Status.Code.ABORTED);
     assertThat(status.getStatus().getDescription()).isEqualTo("no holder reachable");
@@ -95,10 +98,12 @@ class RemoteErrorsTest {
 
   @Test
   void aFailedPreconditionIsAFailedLoadOnTheOwner() {
-    ShardcacheException e = RemoteErrors.fromStatus(
-        Status.FAILED_PRECONDITION.withDescription("loader returned null"), PEER, CACHE);
+    ShardcacheException e =
+        RemoteErrors.fromStatus(
+            Status.FAILED_PRECONDITION.withDescription("loader returned null"), PEER, CACHE);
 
-    assertThat(e).isExactlyInstanceOf(CacheLoadException.class)
+    assertThat(e)
+        .isExactlyInstanceOf(CacheLoadException.class)
         .hasMessageContaining("owner " + PEER)
         .hasMessageContaining("'" + CACHE + "'")
         .hasMessageContaining("loader returned null");
@@ -106,32 +111,40 @@ class RemoteErrorsTest {
 
   @Test
   void abortedIsAPeerUnavailableWriteNotApplied() {
-    ShardcacheException e = RemoteErrors.fromStatus(
-        Status.ABORTED.withDescription("could reach no holder"), PEER, CACHE);
+    ShardcacheException e =
+        RemoteErrors.fromStatus(
+            Status.ABORTED.withDescription("could reach no holder"), PEER, CACHE);
 
-    assertThat(e).isExactlyInstanceOf(PeerUnavailableException.class)
+    assertThat(e)
+        .isExactlyInstanceOf(PeerUnavailableException.class)
         .hasMessageContaining("did not apply a write")
         .hasMessageContaining("could reach no holder");
     assertThat(((PeerUnavailableException) e).peer()).isEqualTo(PEER);
   }
 
   @ParameterizedTest
-  @EnumSource(value = Status.Code.class, names = {"NOT_FOUND", "INVALID_ARGUMENT"})
+  @EnumSource(
+      value = Status.Code.class,
+      names = {"NOT_FOUND", "INVALID_ARGUMENT"})
   void aRejectedRequestNamesThePeerAndItsReason(Status.Code code) {
-    ShardcacheException e = RemoteErrors.fromStatus(
-        code.toStatus().withDescription("cache 'users' is not defined"), PEER, CACHE);
+    ShardcacheException e =
+        RemoteErrors.fromStatus(
+            code.toStatus().withDescription("cache 'users' is not defined"), PEER, CACHE);
 
-    assertThat(e).isExactlyInstanceOf(ShardcacheException.class)
+    assertThat(e)
+        .isExactlyInstanceOf(ShardcacheException.class)
         .hasMessageContaining("peer " + PEER + " rejected")
         .hasMessageContaining("cache 'users' is not defined");
   }
 
   @Test
   void resourceExhaustedNamesBothCauses() {
-    ShardcacheException e = RemoteErrors.fromStatus(
-        Status.RESOURCE_EXHAUSTED.withDescription("too many calls"), PEER, CACHE);
+    ShardcacheException e =
+        RemoteErrors.fromStatus(
+            Status.RESOURCE_EXHAUSTED.withDescription("too many calls"), PEER, CACHE);
 
-    assertThat(e).isExactlyInstanceOf(ShardcacheException.class)
+    assertThat(e)
+        .isExactlyInstanceOf(ShardcacheException.class)
         .hasMessageContaining("for want of resources")
         .hasMessageContaining("too many calls")
         .hasMessageContaining("maxInboundMessageBytes")
@@ -139,11 +152,15 @@ class RemoteErrorsTest {
   }
 
   @ParameterizedTest
-  @EnumSource(value = Status.Code.class, names = {"UNKNOWN", "INTERNAL", "UNIMPLEMENTED", "DATA_LOSS"})
+  @EnumSource(
+      value = Status.Code.class,
+      names = {"UNKNOWN", "INTERNAL", "UNIMPLEMENTED", "DATA_LOSS"})
   void anyOtherStatusNamesItsCodeAndKeepsTheStatusAsCause(Status.Code code) {
-    ShardcacheException e = RemoteErrors.fromStatus(code.toStatus().withDescription("oops"), PEER, CACHE);
+    ShardcacheException e =
+        RemoteErrors.fromStatus(code.toStatus().withDescription("oops"), PEER, CACHE);
 
-    assertThat(e).isExactlyInstanceOf(ShardcacheException.class)
+    assertThat(e)
+        .isExactlyInstanceOf(ShardcacheException.class)
         .hasMessageContaining("with " + code)
         .hasMessageContaining("oops")
         .hasCauseInstanceOf(StatusRuntimeException.class);
@@ -152,20 +169,26 @@ class RemoteErrorsTest {
 
   @Test
   void aStatusWithoutDescriptionDoesNotSayNull() {
-    assertThat(RemoteErrors.fromStatus(Status.ABORTED, PEER, CACHE).getMessage()).doesNotContain("null");
-    assertThat(RemoteErrors.fromStatus(Status.INTERNAL, PEER, CACHE).getMessage()).doesNotContain("null");
+    assertThat(RemoteErrors.fromStatus(Status.ABORTED, PEER, CACHE).getMessage())
+        .doesNotContain("null");
+    assertThat(RemoteErrors.fromStatus(Status.INTERNAL, PEER, CACHE).getMessage())
+        .doesNotContain("null");
   }
 
-  // ----- both ways ---------------------------------------------------------------------------------
+  // ----- both ways
+  // ---------------------------------------------------------------------------------
 
   @Test
   void aServingFailureReachesTheCallerAsTheMatchingException() {
     assertThat(roundTrip(new CacheLoadException("loader threw", null)))
-        .isExactlyInstanceOf(CacheLoadException.class).hasMessageContaining("loader threw");
+        .isExactlyInstanceOf(CacheLoadException.class)
+        .hasMessageContaining("loader threw");
     assertThat(roundTrip(new NotHolderException("not mine")))
-        .isExactlyInstanceOf(PeerUnavailableException.class).hasMessageContaining("not mine");
+        .isExactlyInstanceOf(PeerUnavailableException.class)
+        .hasMessageContaining("not mine");
     assertThat(roundTrip(new CodecException("bad bytes")))
-        .isExactlyInstanceOf(ShardcacheException.class).hasMessageContaining("rejected")
+        .isExactlyInstanceOf(ShardcacheException.class)
+        .hasMessageContaining("rejected")
         .hasMessageContaining("bad bytes");
   }
 
@@ -184,7 +207,8 @@ class RemoteErrorsTest {
         EnumSet.of(Status.Code.UNAVAILABLE, Status.Code.UNAUTHENTICATED, Status.Code.CANCELLED);
 
     assertThat(RemoteErrors.isUnreachable(code.toStatus())).isEqualTo(unreachable.contains(code));
-    assertThat(RemoteErrors.isSlow(code.toStatus())).isEqualTo(code == Status.Code.DEADLINE_EXCEEDED);
+    assertThat(RemoteErrors.isSlow(code.toStatus()))
+        .isEqualTo(code == Status.Code.DEADLINE_EXCEEDED);
   }
 
   private static ShardcacheException roundTrip(Throwable failure) {

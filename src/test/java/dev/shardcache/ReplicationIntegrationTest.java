@@ -75,22 +75,32 @@ class ReplicationIntegrationTest {
         }
       }
     }
-    System.out.printf("replication rf=2, owner lost: %d writes, %d lost, %d failed reads%n",
+    System.out.printf(
+        "replication rf=2, owner lost: %d writes, %d lost, %d failed reads%n",
         written.size(), lost, failedReads);
     assertThat(lost).isZero();
     assertThat(failedReads).isZero();
     assertThat(totalLoads(cluster)).isZero();
   }
 
-  /** Regression: a write acknowledged by a holder that died right after was lost (found by KillUnderLoadTest). */
+  /**
+   * Regression: a write acknowledged by a holder that died right after was lost (found by
+   * KillUnderLoadTest).
+   */
   @Test
   void aWriteIsOnEveryReachableHolderWhenItIsAcknowledged() {
     cluster = replicated(3, 2, false, false);
     int checked = 0;
     for (int k = 0; checked < 10; k++) {
       String key = "ack" + k;
-      List<String> holders = cluster.node(0).ring().ownersOf(
-          dev.shardcache.ring.KeyHash.hash(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 2);
+      List<String> holders =
+          cluster
+              .node(0)
+              .ring()
+              .ownersOf(
+                  dev.shardcache.ring.KeyHash.hash(
+                      key.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+                  2);
       if (holders.contains(cluster.node(0).address())) {
         continue; // we want the write applied by another node
       }
@@ -105,7 +115,9 @@ class ReplicationIntegrationTest {
     }
   }
 
-  /** Regression: writes queued for a peer that had not defined the cache yet were dropped for good. */
+  /**
+   * Regression: writes queued for a peer that had not defined the cache yet were dropped for good.
+   */
   @Test
   void writesQueuedForAPeerStillDefiningItsCacheAreDeliveredOnceItHas() throws Exception {
     try (ShardcacheNode a = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
@@ -119,8 +131,12 @@ class ReplicationIntegrationTest {
       b.setPeers(List.of(a.address()));
       onA.put("k", "v"); // b has no cache "late" yet: its copy waits in a's queue
       DistributedCache<String, String> onB = b.cache("late", config);
-      await().atMost(Duration.ofSeconds(20)).untilAsserted(() ->
-          assertThat(((DefaultDistributedCache<String, String>) onB).peek("k")).isNotNull());
+      await()
+          .atMost(Duration.ofSeconds(20))
+          .untilAsserted(
+              () ->
+                  assertThat(((DefaultDistributedCache<String, String>) onB).peek("k"))
+                      .isNotNull());
       assertThat(onB.getIfPresent("k")).isEqualTo("v");
     }
   }
@@ -137,18 +153,25 @@ class ReplicationIntegrationTest {
 
     // A copy of the older write arrives late at node 0, as a delayed replication would.
     HostPort address = HostPort.parse(cluster.node(0).address());
-    ManagedChannel channel = Grpc.newChannelBuilderForAddress(
-        address.host(), address.port(), InsecureChannelCredentials.create()).build();
+    ManagedChannel channel =
+        Grpc.newChannelBuilderForAddress(
+                address.host(), address.port(), InsecureChannelCredentials.create())
+            .build();
     try {
-      PeerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(10, TimeUnit.SECONDS)
-          .replicate(ReplicateRequest.newBuilder()
-              .addBatches(CacheBatch.newBuilder().setCache(TestClusters.KV)
-                  .addEntries(VersionedEntry.newBuilder()
-                      .setKey(ByteString.copyFromUtf8("k"))
-                      .setValue(ByteString.copyFromUtf8("old"))
-                      .setTimestamp(oldVersion.timestamp())
-                      .setWriter(oldVersion.writer())))
-              .build());
+      PeerServiceGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(10, TimeUnit.SECONDS)
+          .replicate(
+              ReplicateRequest.newBuilder()
+                  .addBatches(
+                      CacheBatch.newBuilder()
+                          .setCache(TestClusters.KV)
+                          .addEntries(
+                              VersionedEntry.newBuilder()
+                                  .setKey(ByteString.copyFromUtf8("k"))
+                                  .setValue(ByteString.copyFromUtf8("old"))
+                                  .setTimestamp(oldVersion.timestamp())
+                                  .setWriter(oldVersion.writer())))
+                  .build());
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
@@ -170,13 +193,17 @@ class ReplicationIntegrationTest {
     for (int k = 0; k < 5; k++) {
       String key = "ae" + k;
       Version newer = new Version(cluster.node(1).ring() == null ? 0 : nowTimestamp(), 42L);
-      one.serveReplicate(CacheBatch.newBuilder().setCache(TestClusters.KV)
-          .addEntries(VersionedEntry.newBuilder()
-              .setKey(ByteString.copyFromUtf8(key))
-              .setValue(ByteString.copyFromUtf8("diverged-" + k))
-              .setTimestamp(newer.timestamp())
-              .setWriter(newer.writer()))
-          .build(), "test");
+      one.serveReplicate(
+          CacheBatch.newBuilder()
+              .setCache(TestClusters.KV)
+              .addEntries(
+                  VersionedEntry.newBuilder()
+                      .setKey(ByteString.copyFromUtf8(key))
+                      .setValue(ByteString.copyFromUtf8("diverged-" + k))
+                      .setTimestamp(newer.timestamp())
+                      .setWriter(newer.writer()))
+              .build(),
+          "test");
     }
     long before = internals(cluster, 0).antiEntropyBytes();
     cluster.node(0).maintainNow();
@@ -185,7 +212,8 @@ class ReplicationIntegrationTest {
       assertThat(internals(cluster, 0).peek("ae" + k).value()).isEqualTo("diverged-" + k);
     }
     long shardBytes = 2_000L * (payload.length() + 10);
-    System.out.printf("anti-entropy: 5 of 2000 entries differed; %d bytes exchanged (shard ~%d bytes, %.1f%%)%n",
+    System.out.printf(
+        "anti-entropy: 5 of 2000 entries differed; %d bytes exchanged (shard ~%d bytes, %.1f%%)%n",
         bytes, shardBytes, 100.0 * bytes / shardBytes);
     assertThat(bytes).isLessThan(shardBytes / 10);
 
@@ -196,7 +224,8 @@ class ReplicationIntegrationTest {
   }
 
   private static long nowTimestamp() {
-    return dev.shardcache.replication.HybridLogicalClock.pack(System.currentTimeMillis() + 1_000, 0);
+    return dev.shardcache.replication.HybridLogicalClock.pack(
+        System.currentTimeMillis() + 1_000, 0);
   }
 
   @Test
@@ -209,13 +238,16 @@ class ReplicationIntegrationTest {
     assertThat(cluster.node(0).replicationBacklog()).isPositive();
     cluster.proxy(1).heal();
     cluster.awaitQuiescence();
-    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
-      for (int k = 0; k < 50; k++) {
-        Versioned<String> copy = internals(cluster, 1).peek("hint" + k);
-        assertThat(copy).isNotNull();
-        assertThat(copy.value()).isEqualTo("h" + k);
-      }
-    });
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .untilAsserted(
+            () -> {
+              for (int k = 0; k < 50; k++) {
+                Versioned<String> copy = internals(cluster, 1).peek("hint" + k);
+                assertThat(copy).isNotNull();
+                assertThat(copy.value()).isEqualTo("h" + k);
+              }
+            });
   }
 
   @Test
@@ -228,7 +260,8 @@ class ReplicationIntegrationTest {
 
     // Node 2 is cut off from the others; both sides keep serving and writing.
     cluster.proxy(2).cut();
-    await().atMost(Duration.ofSeconds(20))
+    await()
+        .atMost(Duration.ofSeconds(20))
         .until(() -> cluster.node(0).suspectedPeers().contains(cluster.node(2).address()));
     Map<String, String> latest = new HashMap<>();
     for (int k = 0; k < 100; k++) {
@@ -247,8 +280,12 @@ class ReplicationIntegrationTest {
     }
     long healedAt = System.nanoTime();
     cluster.proxy(2).heal();
-    await().atMost(Duration.ofSeconds(20))
-        .until(() -> cluster.node(0).suspectedPeers().isEmpty() && cluster.node(1).suspectedPeers().isEmpty());
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .until(
+            () ->
+                cluster.node(0).suspectedPeers().isEmpty()
+                    && cluster.node(1).suspectedPeers().isEmpty());
     cluster.awaitQuiescence();
     maintainAll(cluster);
     cluster.awaitQuiescence();
@@ -259,8 +296,14 @@ class ReplicationIntegrationTest {
     for (int k = 0; k < 100; k++) {
       String key = "p" + k;
       String expected = latest.getOrDefault(key, "before-" + k);
-      List<String> holders = cluster.node(0).ring().ownersOf(
-          dev.shardcache.ring.KeyHash.hash(key.getBytes(java.nio.charset.StandardCharsets.UTF_8)), 2);
+      List<String> holders =
+          cluster
+              .node(0)
+              .ring()
+              .ownersOf(
+                  dev.shardcache.ring.KeyHash.hash(
+                      key.getBytes(java.nio.charset.StandardCharsets.UTF_8)),
+                  2);
       Version agreed = null;
       for (String holder : holders) {
         int i = cluster.indexOf(holder);
@@ -276,7 +319,8 @@ class ReplicationIntegrationTest {
         }
       }
     }
-    System.out.printf("partition healed: converged in %d ms, %d latest writes lost%n", convergedMillis, lost);
+    System.out.printf(
+        "partition healed: converged in %d ms, %d latest writes lost%n", convergedMillis, lost);
     assertThat(lost).isZero();
   }
 
@@ -328,10 +372,13 @@ class ReplicationIntegrationTest {
       onB.put(key, "v2");
       // Stale reads on a are possible, but never for longer than the TTL.
       String k = key;
-      await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .pollInterval(Duration.ofMillis(20))
           .until(() -> "v2".equals(onA.get(k)));
       long staleMillis = (System.nanoTime() - written) / 1_000_000;
-      System.out.printf("near cache: invalidation dropped, stale for %d ms (ttl %d ms)%n",
+      System.out.printf(
+          "near cache: invalidation dropped, stale for %d ms (ttl %d ms)%n",
           staleMillis, ttl.toMillis());
       assertThat(staleMillis).isLessThanOrEqualTo(ttl.toMillis() + 500);
 

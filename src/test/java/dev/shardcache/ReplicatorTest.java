@@ -18,10 +18,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The replicator's per-peer hint queues against an in-process peer whose {@code Replicate} answers
@@ -38,6 +38,7 @@ class ReplicatorTest {
   private @Nullable Level level;
   private InProcessPeer peer;
   private PeerClient client;
+
   /** While false the replicator finds no client for the peer, and keeps its queue. */
   private volatile boolean reachable = true;
 
@@ -139,9 +140,11 @@ class ReplicatorTest {
   @Test
   void aCacheThePeerDoesNotDefineYetIsRetriedLater() {
     AtomicInteger calls = new AtomicInteger();
-    peer.onReplicate = request -> calls.incrementAndGet() == 1
-        ? Reply.fail(Status.NOT_FOUND.withDescription("cache 'users' is not defined"))
-        : Reply.answer(ReplicateResponse.getDefaultInstance());
+    peer.onReplicate =
+        request ->
+            calls.incrementAndGet() == 1
+                ? Reply.fail(Status.NOT_FOUND.withDescription("cache 'users' is not defined"))
+                : Reply.answer(ReplicateResponse.getDefaultInstance());
     Replicator replicator = replicator(100, TIMEOUT);
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
 
@@ -158,7 +161,8 @@ class ReplicatorTest {
 
   @Test
   void aRefusedBatchIsDroppedAndCounted() {
-    peer.onReplicate = request -> Reply.fail(Status.INVALID_ARGUMENT.withDescription("too far ahead"));
+    peer.onReplicate =
+        request -> Reply.fail(Status.INVALID_ARGUMENT.withDescription("too far ahead"));
     Replicator replicator = replicator(100, TIMEOUT);
     reachable = false;
     replicator.enqueue(peer.address(), "users", entry("a", 10, 1));
@@ -203,7 +207,9 @@ class ReplicatorTest {
     reachable = true;
 
     await().atMost(AWAIT).until(() -> replicator.sent() == 1_200);
-    assertThat(peer.replicates).extracting(ReplicatorTest::entryCount).containsExactly(500, 500, 200);
+    assertThat(peer.replicates)
+        .extracting(ReplicatorTest::entryCount)
+        .containsExactly(500, 500, 200);
     assertThat(peer.replicatedKeys()).hasSize(1_200).doesNotHaveDuplicates();
   }
 
@@ -225,16 +231,19 @@ class ReplicatorTest {
     await().atMost(AWAIT).until(() -> replicator.backlog() == 0 && replicator.sent() == 4);
     assertThat(peer.replicates).hasSize(1);
     ReplicateRequest request = peer.replicates.get(0);
-    assertThat(request.getBatchesList()).extracting(CacheBatch::getCache)
+    assertThat(request.getBatchesList())
+        .extracting(CacheBatch::getCache)
         .containsExactly("users", "orders");
     CacheBatch users = request.getBatches(0);
     assertThat(users.getClearedBefore()).isEqualTo(100);
-    assertThat(users.getEntriesList()).extracting(e -> e.getKey().toStringUtf8())
+    assertThat(users.getEntriesList())
+        .extracting(e -> e.getKey().toStringUtf8())
         .containsExactly("alive");
     assertThat(users.getNearInvalidationsList()).containsExactly(utf8("near"));
     CacheBatch orders = request.getBatches(1);
     assertThat(orders.getClearedBefore()).isZero();
-    assertThat(orders.getEntriesList()).extracting(e -> e.getKey().toStringUtf8())
+    assertThat(orders.getEntriesList())
+        .extracting(e -> e.getKey().toStringUtf8())
         .containsExactly("other");
   }
 
@@ -242,10 +251,16 @@ class ReplicatorTest {
   void dropOlderThanRemovesTheEntriesAClearMadeDeadFromEveryQueue() throws InterruptedException {
     try (InProcessPeer second = InProcessPeer.start("second");
         PeerClient secondClient = second.client(ticker)) {
-      Replicator replicator = replicator(100, TIMEOUT, address -> !reachable ? null
-          : address.equals(peer.address()) ? client
-          : address.equals(second.address()) ? secondClient
-          : null);
+      Replicator replicator =
+          replicator(
+              100,
+              TIMEOUT,
+              address ->
+                  !reachable
+                      ? null
+                      : address.equals(peer.address())
+                          ? client
+                          : address.equals(second.address()) ? secondClient : null);
       reachable = false;
       for (String to : List.of(peer.address(), second.address())) {
         replicator.enqueue(to, "users", entry("old", 50, 1));
@@ -296,7 +311,9 @@ class ReplicatorTest {
 
     assertThat(replicator.sent()).isEqualTo(1_200);
     assertThat(replicator.backlog()).isZero();
-    assertThat(peer.replicates).extracting(ReplicatorTest::entryCount).containsExactly(500, 500, 200);
+    assertThat(peer.replicates)
+        .extracting(ReplicatorTest::entryCount)
+        .containsExactly(500, 500, 200);
     // A closed replicator queues nothing more.
     replicator.enqueue(peer.address(), "users", entry("late", 10, 1));
     assertThat(replicator.backlog()).isZero();
@@ -318,12 +335,12 @@ class ReplicatorTest {
 
   /** A replicator that finds {@link #peer}'s client while {@link #reachable}. */
   private Replicator replicator(int capacity, Duration timeout) {
-    return replicator(capacity, timeout,
-        address -> reachable && address.equals(peer.address()) ? client : null);
+    return replicator(
+        capacity, timeout, address -> reachable && address.equals(peer.address()) ? client : null);
   }
 
-  private Replicator replicator(int capacity, Duration timeout,
-      Function<String, @Nullable PeerClient> clients) {
+  private Replicator replicator(
+      int capacity, Duration timeout, Function<String, @Nullable PeerClient> clients) {
     Replicator replicator = new Replicator("self:7000", clients, timeout, capacity);
     replicators.add(replicator);
     return replicator;
@@ -331,8 +348,11 @@ class ReplicatorTest {
 
   /** Finds no client on the replicator's own thread: only the final flush of close() can send. */
   private Function<String, @Nullable PeerClient> onlyForTheFinalFlush() {
-    return address -> Thread.currentThread().getName().startsWith("shardcache-replicator")
-        || !address.equals(peer.address()) ? null : client;
+    return address ->
+        Thread.currentThread().getName().startsWith("shardcache-replicator")
+                || !address.equals(peer.address())
+            ? null
+            : client;
   }
 
   private static VersionedEntry entry(String key, long timestamp, long writer) {
@@ -351,8 +371,20 @@ class ReplicatorTest {
   /** "key@timestamp/writer" of each entry of a request, in order. */
   private static List<String> versions(ReplicateRequest request) {
     List<String> versions = new ArrayList<>();
-    request.getBatchesList().forEach(batch -> batch.getEntriesList().forEach(e ->
-        versions.add(e.getKey().toStringUtf8() + "@" + e.getTimestamp() + "/" + e.getWriter())));
+    request
+        .getBatchesList()
+        .forEach(
+            batch ->
+                batch
+                    .getEntriesList()
+                    .forEach(
+                        e ->
+                            versions.add(
+                                e.getKey().toStringUtf8()
+                                    + "@"
+                                    + e.getTimestamp()
+                                    + "/"
+                                    + e.getWriter())));
     return versions;
   }
 

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
 
 class SerializableCodecTest {
 
-  record Order(String id, BigDecimal total, List<String> lines, Instant placed) implements Serializable {}
+  record Order(String id, BigDecimal total, List<String> lines, Instant placed)
+      implements Serializable {}
 
   /** A class that is Serializable but not allowed: stands for any gadget. */
   static final class Gadget implements Serializable {
@@ -37,10 +38,16 @@ class SerializableCodecTest {
   @Test
   void allowedTypesRoundTrip() {
     Codec<Order> codec = Codecs.serializable(Order.class);
-    Order order = new Order("o-1", new BigDecimal("12.50"), new ArrayList<>(List.of("a", "b")), Instant.ofEpochSecond(5));
+    Order order =
+        new Order(
+            "o-1",
+            new BigDecimal("12.50"),
+            new ArrayList<>(List.of("a", "b")),
+            Instant.ofEpochSecond(5));
     assertThat(codec.decode(codec.encode(order))).isEqualTo(order);
     Codec<java.util.HashMap> maps = Codecs.serializable(java.util.HashMap.class);
-    assertThat(maps.decode(maps.encode(new java.util.HashMap<>(Map.of("k", 1L))))).containsEntry("k", 1L);
+    assertThat(maps.decode(maps.encode(new java.util.HashMap<>(Map.of("k", 1L)))))
+        .containsEntry("k", 1L);
   }
 
   @Test
@@ -74,18 +81,22 @@ class SerializableCodecTest {
     byte[] oversized = codec.encode(new long[SerializableCodec.MAX_ARRAY_LENGTH + 1]);
     assertThatThrownBy(() -> codec.decode(oversized))
         .isInstanceOf(CodecException.class)
-        .hasMessageContaining("an array has " + (SerializableCodec.MAX_ARRAY_LENGTH + 1) + " elements")
+        .hasMessageContaining(
+            "an array has " + (SerializableCodec.MAX_ARRAY_LENGTH + 1) + " elements")
         .hasMessageContaining("limits of Codecs.serializable are fixed");
   }
 
   @Test
   void patternsThatAllowEverythingAreRejected() {
     assertThatThrownBy(() -> Codecs.serializable(Order.class, "*")).hasMessageContaining("unsafe");
-    assertThatThrownBy(() -> Codecs.serializable(Order.class, "a;!b")).isInstanceOf(IllegalArgumentException.class);
-    assertThat(Codecs.serializable(Order.class, "com.example.**")).isEqualTo(Codecs.serializable(Order.class, "com.example.**"));
+    assertThatThrownBy(() -> Codecs.serializable(Order.class, "a;!b"))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThat(Codecs.serializable(Order.class, "com.example.**"))
+        .isEqualTo(Codecs.serializable(Order.class, "com.example.**"));
   }
 
-  // ---------------------------------------------------------------- bounded decoding (issue 11, gap 6)
+  // ---------------------------------------------------------------- bounded decoding (issue 11,
+  // gap 6)
 
   /** A key that is Comparable of itself, so colliding keys of it are ordered, not compared. */
   record Sku(String vendor, int number) implements Serializable, Comparable<Sku> {
@@ -111,29 +122,37 @@ class SerializableCodecTest {
     for (int levels : new int[] {19, 30, 100}) {
       byte[] payload = serialize(nestedSets(levels));
       long started = System.nanoTime();
-      assertTimeoutPreemptively(Duration.ofSeconds(60), () -> assertThatThrownBy(() -> codec.decode(payload))
-          .as("%s levels", levels)
-          .isInstanceOf(CodecException.class)
-          .hasMessageContaining("refused to deserialize a java.util.HashSet"));
-      System.out.printf("nested HashSets, %d levels (%d bytes): refused in %.1f ms%n",
+      assertTimeoutPreemptively(
+          Duration.ofSeconds(60),
+          () ->
+              assertThatThrownBy(() -> codec.decode(payload))
+                  .as("%s levels", levels)
+                  .isInstanceOf(CodecException.class)
+                  .hasMessageContaining("refused to deserialize a java.util.HashSet"));
+      System.out.printf(
+          "nested HashSets, %d levels (%d bytes): refused in %.1f ms%n",
           levels, payload.length, (System.nanoTime() - started) / 1e6);
     }
   }
 
   /**
    * Within every depth and reference limit, sharing alone explodes the hash: ten lists, each
-   * holding the next one eight times, inside a set (634 bytes, depth 12, 90 references) took 20 s to
-   * decode under maxdepth=32;maxrefs=100000.
+   * holding the next one eight times, inside a set (634 bytes, depth 12, 90 references) took 20 s
+   * to decode under maxdepth=32;maxrefs=100000.
    */
   @Test
   void sharedListsInsideASetAreRefusedThoughShallow() {
     Codec<HashSet> codec = Codecs.serializable(HashSet.class);
     byte[] payload = serialize(fanOut(10, 8));
     long started = System.nanoTime();
-    assertTimeoutPreemptively(Duration.ofSeconds(60), () -> assertThatThrownBy(() -> codec.decode(payload))
-        .isInstanceOf(CodecException.class)
-        .hasMessageContaining("unfolded into a tree"));
-    System.out.printf("10 lists, each holding the next 8 times, in a set (%d bytes): refused in %.1f ms%n",
+    assertTimeoutPreemptively(
+        Duration.ofSeconds(60),
+        () ->
+            assertThatThrownBy(() -> codec.decode(payload))
+                .isInstanceOf(CodecException.class)
+                .hasMessageContaining("unfolded into a tree"));
+    System.out.printf(
+        "10 lists, each holding the next 8 times, in a set (%d bytes): refused in %.1f ms%n",
         payload.length, (System.nanoTime() - started) / 1e6);
   }
 
@@ -146,11 +165,15 @@ class SerializableCodecTest {
     Codec<HashSet> codec = Codecs.serializable(HashSet.class);
     byte[] payload = serialize(collidingLists(20_000));
     long started = System.nanoTime();
-    assertTimeoutPreemptively(Duration.ofSeconds(60), () -> assertThatThrownBy(() -> codec.decode(payload))
-        .isInstanceOf(CodecException.class)
-        .hasMessageContaining("hash codes collided")
-        .hasMessageContaining("Comparable"));
-    System.out.printf("20,000 lists with colliding hashes in a set (%d bytes): refused in %.1f ms%n",
+    assertTimeoutPreemptively(
+        Duration.ofSeconds(60),
+        () ->
+            assertThatThrownBy(() -> codec.decode(payload))
+                .isInstanceOf(CodecException.class)
+                .hasMessageContaining("hash codes collided")
+                .hasMessageContaining("Comparable"));
+    System.out.printf(
+        "20,000 lists with colliding hashes in a set (%d bytes): refused in %.1f ms%n",
         payload.length, (System.nanoTime() - started) / 1e6);
     // A few hundred are within the limit, collisions and all.
     HashSet<?> few = collidingLists(300);
@@ -186,7 +209,8 @@ class SerializableCodecTest {
       many.add(new BigDecimal(i)); // distinct objects, each a reference or more
     }
     assertThatThrownBy(() -> lists.decode(serialize(many)))
-        .hasMessageContaining("more than " + SerializableCodec.MAX_REFERENCES + " object references");
+        .hasMessageContaining(
+            "more than " + SerializableCodec.MAX_REFERENCES + " object references");
 
     assertThatThrownBy(() -> lists.decode(new byte[SerializableCodec.MAX_BYTES + 1]))
         .hasMessageContaining("over the limit of " + SerializableCodec.MAX_BYTES);
@@ -195,7 +219,8 @@ class SerializableCodecTest {
   /** Values of the shapes caches hold decode as before, sharing included. */
   @Test
   void ordinaryNestedValuesStillDecode() {
-    Codec<HashMap> maps = Codecs.serializable(HashMap.class, SerializableCodecTest.class.getName() + "$*");
+    Codec<HashMap> maps =
+        Codecs.serializable(HashMap.class, SerializableCodecTest.class.getName() + "$*");
     HashMap<String, List<Line>> orders = new HashMap<>();
     for (int o = 0; o < 2_000; o++) {
       List<Line> lines = new ArrayList<>();

@@ -29,16 +29,17 @@ import net.jqwik.api.statistics.Statistics;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The storage rules of one node, {@link Shard}, against a model small enough to be obviously
- * right: a map from key to the winning copy (value or tombstone) and the time of the last clear.
+ * The storage rules of one node, {@link Shard}, against a model small enough to be obviously right:
+ * a map from key to the winning copy (value or tombstone) and the time of the last clear.
  *
  * <h2>The model</h2>
+ *
  * A copy of a key is <em>live</em> if its timestamp is not before the clear time. Merging an
  * incoming copy keeps it if it is not before the clear and its version is higher than the key's
  * live copy (last writer wins; an equal version keeps what is held). A compare-and-set matches the
  * live value (null for none, a tombstone, or a cleared copy) and stores a copy newer than
- * everything, as the node's hybrid clock would stamp it. A clear only moves forward.
- * {@code removeIfUnchanged} forgets the key's copy if it is exactly the one given. Sizes, TTLs and
+ * everything, as the node's hybrid clock would stamp it. A clear only moves forward. {@code
+ * removeIfUnchanged} forgets the key's copy if it is exactly the one given. Sizes, TTLs and
  * tombstone lifetimes are out of the model (a large {@code maximumSize}, no TTL, the default
  * 10-minute tombstone lifetime); size pressure and TTLs have properties of their own below. The
  * shard reads {@code System.currentTimeMillis()} for lifetimes, with no clock to inject, which is
@@ -47,33 +48,38 @@ import org.jspecify.annotations.Nullable;
  * <p>Run time: 300 sequences of at most 40 steps, a few seconds.
  *
  * <h2>What the sequences contain</h2>
+ *
  * Three keys. Merges of copies from three peer writers (ids of both signs, so the signed tie-break
  * is used), stamped relative to the newest timestamp the key has seen (or the clear time, if
  * later): one millisecond or one or two counter ticks older or newer, or the same timestamp, so
  * equal timestamps, equal versions, older and newer copies all occur in every run. A copy's
  * contents are a function of its key and version (a value, or a tombstone for about a third of the
  * versions): equal versions come from the same write, the assumption last writer wins rests on
- * ({@link Versioned}). Re-deliveries of copies merged or written before. Compare-and-sets expecting the live value, another value or
- * absence, writing a value or a tombstone under a fourth writer id. Clears at a timestamp some
- * copy has, one tick either side of it, or a millisecond after it. {@code removeIfUnchanged} with
- * the key's current copy or an earlier one. Sweeps.
+ * ({@link Versioned}). Re-deliveries of copies merged or written before. Compare-and-sets expecting
+ * the live value, another value or absence, writing a value or a tombstone under a fourth writer
+ * id. Clears at a timestamp some copy has, one tick either side of it, or a millisecond after it.
+ * {@code removeIfUnchanged} with the key's current copy or an earlier one. Sweeps.
  *
  * <h2>What is checked after every step</h2>
+ *
  * For every key: {@code newest} is the model's live copy; {@code get} and {@code peek} answer the
  * live value (with the holdership memo of the write that stored it) and nothing for a tombstone;
- * nothing visible predates the clear; the version held never decreases (until
- * {@code removeIfUnchanged} drops it). {@code forEach} visits exactly the live copies,
- * {@code liveCount} counts the live values, {@code clearedBefore} is the model's clear. Each step
- * also checks its own answer: what {@code merge} returns, whether {@code compareAndSet} applied
- * (and called its supplier once exactly then), whether {@code clear} moved the clear time.
+ * nothing visible predates the clear; the version held never decreases (until {@code
+ * removeIfUnchanged} drops it). {@code forEach} visits exactly the live copies, {@code liveCount}
+ * counts the live values, {@code clearedBefore} is the model's clear. Each step also checks its own
+ * answer: what {@code merge} returns, whether {@code compareAndSet} applied (and called its
+ * supplier once exactly then), whether {@code clear} moved the clear time.
  */
 class ShardModelProperties {
 
   static final List<String> KEYS = List.of("a", "b", "c");
+
   /** Writer ids of the peers whose copies are merged; both signs, as ids are signed. */
   static final List<Long> PEERS = List.of(-9L, 2L, 5L);
+
   /** The writer id of this node: compare-and-set stamps its writes with it. */
   static final long SELF = 7L;
+
   static final long BASE_MILLIS = 1_767_225_600_000L;
   static final long START = HybridLogicalClock.pack(BASE_MILLIS + 10, 0);
   static final long ONE_MILLI = 1L << HybridLogicalClock.LOGICAL_BITS;
@@ -103,14 +109,16 @@ class ShardModelProperties {
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
       Arbitrary<Long> offsets = Arbitraries.of(-ONE_MILLI, -2L, -1L, 0L, 0L, 1L, 2L, ONE_MILLI);
-      return Combinators.combine(Arbitraries.of(KEYS), offsets, Arbitraries.of(PEERS),
-              Arbitraries.of(EPOCHS))
-          .as((key, offset, writer, epoch) -> {
-            Versioned<String> copy = theWriteOf(key,
-                new Version(Math.max(0, world.anchor(key) + offset), writer));
-            return Transformer.mutate("merge " + key + " " + describe(copy) + " epoch " + epoch,
-                w -> w.merge(key, copy, epoch));
-          });
+      return Combinators.combine(
+              Arbitraries.of(KEYS), offsets, Arbitraries.of(PEERS), Arbitraries.of(EPOCHS))
+          .as(
+              (key, offset, writer, epoch) -> {
+                Versioned<String> copy =
+                    theWriteOf(key, new Version(Math.max(0, world.anchor(key) + offset), writer));
+                return Transformer.mutate(
+                    "merge " + key + " " + describe(copy) + " epoch " + epoch,
+                    w -> w.merge(key, copy, epoch));
+              });
     }
   }
 
@@ -124,23 +132,40 @@ class ShardModelProperties {
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
       return Arbitraries.of(List.copyOf(world.delivered))
-          .map(sent -> Transformer.mutate(
-              "redeliver " + sent.key() + " " + describe(sent.copy()),
-              w -> w.merge(sent.key(), sent.copy(), -1)));
+          .map(
+              sent ->
+                  Transformer.mutate(
+                      "redeliver " + sent.key() + " " + describe(sent.copy()),
+                      w -> w.merge(sent.key(), sent.copy(), -1)));
     }
   }
 
-  enum Expect { CURRENT, OTHER, ABSENT }
+  enum Expect {
+    CURRENT,
+    OTHER,
+    ABSENT
+  }
 
   static final class CompareAndSet implements Action.Dependent<World> {
     @Override
     public Arbitrary<Transformer<World>> transformer(World world) {
-      return Combinators.combine(Arbitraries.of(KEYS), Arbitraries.of(Expect.class),
-              Arbitraries.of(true, true, false), Arbitraries.of(EPOCHS))
-          .as((key, expect, putValue, epoch) -> Transformer.mutate(
-              "compareAndSet " + key + " expecting " + expect + " -> "
-                  + (putValue ? "value" : "tombstone") + " epoch " + epoch,
-              w -> w.compareAndSet(key, expect, putValue, epoch)));
+      return Combinators.combine(
+              Arbitraries.of(KEYS),
+              Arbitraries.of(Expect.class),
+              Arbitraries.of(true, true, false),
+              Arbitraries.of(EPOCHS))
+          .as(
+              (key, expect, putValue, epoch) ->
+                  Transformer.mutate(
+                      "compareAndSet "
+                          + key
+                          + " expecting "
+                          + expect
+                          + " -> "
+                          + (putValue ? "value" : "tombstone")
+                          + " epoch "
+                          + epoch,
+                      w -> w.compareAndSet(key, expect, putValue, epoch)));
     }
   }
 
@@ -151,10 +176,11 @@ class ShardModelProperties {
       List<Long> seen = new ArrayList<>(world.timestamps);
       seen.add(world.clock);
       return Combinators.combine(Arbitraries.of(seen), Arbitraries.of(-1L, 0L, 1L, ONE_MILLI))
-          .as((at, offset) -> {
-            long before = Math.max(1, at + offset);
-            return Transformer.mutate("clear before " + describe(before), w -> w.clear(before));
-          });
+          .as(
+              (at, offset) -> {
+                long before = Math.max(1, at + offset);
+                return Transformer.mutate("clear before " + describe(before), w -> w.clear(before));
+              });
     }
   }
 
@@ -176,9 +202,12 @@ class ShardModelProperties {
           candidates.add(new Sent(key, live));
         }
       }
-      return Arbitraries.of(candidates).map(sent -> Transformer.mutate(
-          "removeIfUnchanged " + sent.key() + " " + describe(sent.copy()),
-          w -> w.removeIfUnchanged(sent.key(), sent.copy())));
+      return Arbitraries.of(candidates)
+          .map(
+              sent ->
+                  Transformer.mutate(
+                      "removeIfUnchanged " + sent.key() + " " + describe(sent.copy()),
+                      w -> w.removeIfUnchanged(sent.key(), sent.copy())));
     }
   }
 
@@ -189,20 +218,29 @@ class ShardModelProperties {
 
   static final class World {
     final LongAdder evictions = new LongAdder();
-    final Shard<String, String> shard = new Shard<>(
-        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(10_000).build(), evictions);
+    final Shard<String, String> shard =
+        new Shard<>(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(10_000).build(),
+            evictions);
+
     /** The winning copy of each key; a copy before {@link #clearedBefore} is dead. */
     final Map<String, Versioned<String>> model = new HashMap<>();
+
     /** The holdership memo the last stored value of each key was written with. */
     final Map<String, Integer> epochs = new HashMap<>();
+
     /** The highest version the shard held for each key since it was last dropped. */
     final Map<String, Version> floor = new HashMap<>();
+
     /** Every copy merged or written, for re-delivery and stale removals. */
     final List<Sent> delivered = new ArrayList<>();
+
     final List<Long> timestamps = new ArrayList<>();
     long clearedBefore;
+
     /** This node's hybrid clock: past every timestamp seen, as {@code observe} keeps it. */
     long clock = START;
+
     private int casWrites;
 
     /**
@@ -251,47 +289,55 @@ class ShardModelProperties {
       Statistics.label("merge").collect(outcome);
 
       Versioned<String> returned = shard.merge(key, copy, 0, epoch);
-      assertThat(returned).as("merge(%s, %s) answers the copy held afterwards", key, copy)
+      assertThat(returned)
+          .as("merge(%s, %s) answers the copy held afterwards", key, copy)
           .isEqualTo(live(key));
     }
 
     void compareAndSet(String key, Expect expect, boolean putValue, int epoch) {
       Versioned<String> held = live(key);
       String current = held == null ? null : held.value();
-      String expected = switch (expect) {
-        case CURRENT -> current;
-        case OTHER -> "other";
-        case ABSENT -> null;
-      };
+      String expected =
+          switch (expect) {
+            case CURRENT -> current;
+            case OTHER -> "other";
+            case ABSENT -> null;
+          };
       boolean matches = expected == null ? current == null : expected.equals(current);
       clock = Math.max(clock, clearedBefore) + 1;
       Version version = new Version(clock, SELF);
-      Versioned<String> next = putValue
-          ? Versioned.of(key + "=cas" + (++casWrites), version)
-          : Versioned.tombstone(version);
+      Versioned<String> next =
+          putValue
+              ? Versioned.of(key + "=cas" + (++casWrites), version)
+              : Versioned.tombstone(version);
       Statistics.label("compareAndSet").collect(matches ? "applied" : "refused");
 
       AtomicInteger supplied = new AtomicInteger();
-      Versioned<String> applied = shard.compareAndSet(key,
-          value -> expected == null ? value == null : expected.equals(value),
-          () -> {
-            supplied.incrementAndGet();
-            return next;
-          },
-          epoch);
+      Versioned<String> applied =
+          shard.compareAndSet(
+              key,
+              value -> expected == null ? value == null : expected.equals(value),
+              () -> {
+                supplied.incrementAndGet();
+                return next;
+              },
+              epoch);
       if (matches) {
         saw(key, next);
         model.put(key, next);
         if (putValue) {
           epochs.put(key, epoch);
         }
-        assertThat(applied).as("compareAndSet of %s expecting %s over %s", key, expected, held)
+        assertThat(applied)
+            .as("compareAndSet of %s expecting %s over %s", key, expected, held)
             .isEqualTo(next);
       } else {
-        assertThat(applied).as("compareAndSet of %s expecting %s over %s", key, expected, held)
+        assertThat(applied)
+            .as("compareAndSet of %s expecting %s over %s", key, expected, held)
             .isNull();
       }
-      assertThat(supplied).as("the new copy is made once exactly when it is stored")
+      assertThat(supplied)
+          .as("the new copy is made once exactly when it is stored")
           .hasValue(matches ? 1 : 0);
     }
 
@@ -303,7 +349,8 @@ class ShardModelProperties {
         model.values().removeIf(copy -> copy.version().timestamp() < before);
       }
       clock = Math.max(clock, before);
-      assertThat(shard.clear(before)).as("clear(%s) moves the clear time", describe(before))
+      assertThat(shard.clear(before))
+          .as("clear(%s) moves the clear time", describe(before))
           .isEqualTo(moves);
     }
 
@@ -334,17 +381,20 @@ class ShardModelProperties {
         } else {
           assertThat(got).as("get(%s)", key).isNotNull();
           assertThat(got.entry).as("get(%s)", key).isEqualTo(want);
-          assertThat(got.confirmedEpoch).as("holdership memo of %s", key)
+          assertThat(got.confirmedEpoch)
+              .as("holdership memo of %s", key)
               .isEqualTo(epochs.get(key));
           assertThat(peeked).as("peek(%s)", key).isSameAs(got);
           liveValues++;
         }
         if (newest != null) {
-          assertThat(newest.version().timestamp()).as("%s's copy against the clear", key)
+          assertThat(newest.version().timestamp())
+              .as("%s's copy against the clear", key)
               .isGreaterThanOrEqualTo(clearedBefore);
           Version previous = floor.get(key);
           if (previous != null) {
-            assertThat(newest.version()).as("the version held for %s never decreases", key)
+            assertThat(newest.version())
+                .as("the version held for %s never decreases", key)
                 .isGreaterThanOrEqualTo(previous);
           }
           floor.put(key, newest.version());
@@ -352,10 +402,11 @@ class ShardModelProperties {
         }
       }
       Map<String, Versioned<String>> visited = new LinkedHashMap<>();
-      shard.forEach((key, stored) -> {
-        assertThat(visited.put(key, stored.entry())).as("forEach visits %s once", key).isNull();
-        assertThat(stored.ageMillis()).as("age without a TTL").isZero();
-      });
+      shard.forEach(
+          (key, stored) -> {
+            assertThat(visited.put(key, stored.entry())).as("forEach visits %s once", key).isNull();
+            assertThat(stored.ageMillis()).as("age without a TTL").isZero();
+          });
       assertThat(visited).as("forEach").isEqualTo(liveCopies);
       assertThat(shard.liveCount()).as("liveCount").isEqualTo(liveValues);
       assertThat(shard.clearedBefore()).as("clearedBefore").isEqualTo(clearedBefore);
@@ -372,13 +423,18 @@ class ShardModelProperties {
 
   /** A timestamp as milliseconds since {@link #BASE_MILLIS}, a dot, and the counter. */
   static String describe(long timestamp) {
-    return "t" + (HybridLogicalClock.physicalMillis(timestamp) - BASE_MILLIS) + "."
+    return "t"
+        + (HybridLogicalClock.physicalMillis(timestamp) - BASE_MILLIS)
+        + "."
         + HybridLogicalClock.logical(timestamp);
   }
 
   static String describe(Versioned<String> copy) {
-    return (copy.isTombstone() ? "tombstone" : "value") + "@" + describe(copy.version().timestamp())
-        + "/" + copy.version().writer();
+    return (copy.isTombstone() ? "tombstone" : "value")
+        + "@"
+        + describe(copy.version().timestamp())
+        + "/"
+        + copy.version().writer();
   }
 
   // ---------------------------------------------------------------- size pressure
@@ -404,13 +460,18 @@ class ShardModelProperties {
   @Provide
   Arbitrary<List<Pressure>> pressureRuns() {
     Arbitrary<Integer> victims = Arbitraries.integers().between(0, VICTIMS - 1);
-    Arbitrary<Pressure> step = Arbitraries.frequencyOf(
-        Tuple.of(4, victims.map(Delete::new)),
-        Tuple.of(4, Combinators.combine(victims, Arbitraries.integers().between(1, 3))
-            .as(StaleCopy::new)),
-        Tuple.of(1, victims.map(Revive::new)),
-        Tuple.of(3, Arbitraries.integers().between(60, 600).map(Fill::new)));
-    return step.list().ofMinSize(3).ofMaxSize(30)
+    Arbitrary<Pressure> step =
+        Arbitraries.frequencyOf(
+            Tuple.of(4, victims.map(Delete::new)),
+            Tuple.of(
+                4,
+                Combinators.combine(victims, Arbitraries.integers().between(1, 3))
+                    .as(StaleCopy::new)),
+            Tuple.of(1, victims.map(Revive::new)),
+            Tuple.of(3, Arbitraries.integers().between(60, 600).map(Fill::new)));
+    return step.list()
+        .ofMinSize(3)
+        .ofMaxSize(30)
         .filter(steps -> steps.stream().anyMatch(s -> s instanceof Fill));
   }
 
@@ -422,15 +483,17 @@ class ShardModelProperties {
    *
    * <p>The rule is stated for keys whose newest write is a tombstone. A tombstone superseded by a
    * newer value is dropped with it (the value now carries the key's version); once that value is
-   * evicted, nothing remembers either version. That is the general rule of a size-bounded cache
-   * (an evicted value's version is forgotten), not a delete that failed to stick, so it is not
-   * checked here.
+   * evicted, nothing remembers either version. That is the general rule of a size-bounded cache (an
+   * evicted value's version is forgotten), not a delete that failed to stick, so it is not checked
+   * here.
    */
   @Property(tries = 60)
   void tombstonesSurviveSizePressure(@ForAll("pressureRuns") List<Pressure> steps) {
     LongAdder evictions = new LongAdder();
-    Shard<String, String> shard = new Shard<>(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .maximumSize(PRESSURE_BOUND).build(), evictions);
+    Shard<String, String> shard =
+        new Shard<>(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(PRESSURE_BOUND).build(),
+            evictions);
     Map<String, Versioned<String>> newestWrite = new HashMap<>();
     long clock = START;
     int fillers = 0;
@@ -449,8 +512,7 @@ class ShardModelProperties {
         Versioned<String> stale = Versioned.of("stale", new Version(at, PEERS.get(2)));
         Versioned<String> kept = shard.merge(victim(s.i()), stale, 0, -1);
         if (newest != null && newest.isTombstone()) {
-          assertThat(kept).as("a value older than %s's tombstone", victim(s.i()))
-              .isEqualTo(newest);
+          assertThat(kept).as("a value older than %s's tombstone", victim(s.i())).isEqualTo(newest);
         }
       } else if (step instanceof Fill f) {
         for (int n = 0; n < f.count(); n++) {
@@ -461,7 +523,8 @@ class ShardModelProperties {
     }
     shard.sweep();
     checkTombstones(shard, newestWrite);
-    assertThat(shard.liveCount()).as("values held after a sweep")
+    assertThat(shard.liveCount())
+        .as("values held after a sweep")
         .isLessThanOrEqualTo(PRESSURE_BOUND);
     assertThat(evictions.sum()).as("values evicted").isPositive();
     Statistics.label("values merged")
@@ -472,14 +535,15 @@ class ShardModelProperties {
     return "victim" + i;
   }
 
-  private static void checkTombstones(Shard<String, String> shard,
-      Map<String, Versioned<String>> newestWrite) {
-    newestWrite.forEach((key, newest) -> {
-      if (newest.isTombstone()) {
-        assertThat(shard.newest(key)).as("newest(%s)", key).isEqualTo(newest);
-        assertThat(shard.get(key)).as("get(%s)", key).isNull();
-      }
-    });
+  private static void checkTombstones(
+      Shard<String, String> shard, Map<String, Versioned<String>> newestWrite) {
+    newestWrite.forEach(
+        (key, newest) -> {
+          if (newest.isTombstone()) {
+            assertThat(shard.newest(key)).as("newest(%s)", key).isEqualTo(newest);
+            assertThat(shard.get(key)).as("get(%s)", key).isNull();
+          }
+        });
   }
 
   // ---------------------------------------------------------------- lifetimes
@@ -499,8 +563,10 @@ class ShardModelProperties {
    */
   @Example
   void aCopyMergedWithItsAgeExpiresSoonerThanAFreshOne() {
-    Shard<String, String> shard = new Shard<>(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .expireAfterWrite(TTL).build(), new LongAdder());
+    Shard<String, String> shard =
+        new Shard<>(
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).expireAfterWrite(TTL).build(),
+            new LongAdder());
     long ttl = TTL.toMillis();
     Versioned<String> old = Versioned.of("old", new Version(START, PEERS.get(0)));
     Versioned<String> fresh = Versioned.of("fresh", new Version(START + 1, PEERS.get(0)));
@@ -520,23 +586,35 @@ class ShardModelProperties {
       assertThat(freshHeld).as("the fresh copy, right after it was merged").isNotNull();
     }
     if (oldHeld != null && freshHeld != null) { // the old one may be gone already after 20 ms
-      assertThat(oldHeld.expiresAtMillis).as("the old copy's expiry, against the fresh one's")
+      assertThat(oldHeld.expiresAtMillis)
+          .as("the old copy's expiry, against the fresh one's")
           .isLessThanOrEqualTo(freshHeld.expiresAtMillis - (ttl - 20));
-      assertThat(shard.ageMillis(oldHeld)).as("the old copy's age").isGreaterThanOrEqualTo(ttl - 20);
+      assertThat(shard.ageMillis(oldHeld))
+          .as("the old copy's age")
+          .isGreaterThanOrEqualTo(ttl - 20);
     }
 
-    await().atMost(Duration.ofSeconds(1)).pollInterval(Duration.ofMillis(5))
+    await()
+        .atMost(Duration.ofSeconds(1))
+        .pollInterval(Duration.ofMillis(5))
         .until(() -> shard.get("old") == null);
     boolean freshLive = shard.get("fresh") != null;
     if (System.nanoTime() - startNanos < TTL.minusMillis(10).toNanos()) {
       assertThat(freshLive).as("the fresh copy, when the old one has expired").isTrue();
     }
     assertThat(shard.newest("old")).isNull();
-    assertThat(shard.compareAndSet("old", value -> value == null,
-        () -> Versioned.of("replaced", new Version(START + 3, PEERS.get(0))), -1))
-        .as("an expired value is absent to compareAndSet").isNotNull();
+    assertThat(
+            shard.compareAndSet(
+                "old",
+                value -> value == null,
+                () -> Versioned.of("replaced", new Version(START + 3, PEERS.get(0))),
+                -1))
+        .as("an expired value is absent to compareAndSet")
+        .isNotNull();
 
-    await().atMost(Duration.ofSeconds(1)).pollInterval(Duration.ofMillis(5))
+    await()
+        .atMost(Duration.ofSeconds(1))
+        .pollInterval(Duration.ofMillis(5))
         .until(() -> shard.get("fresh") == null);
     assertThat(Duration.ofNanos(System.nanoTime() - startNanos))
         .as("a fresh copy lives its whole TTL (to the clock's millisecond)")

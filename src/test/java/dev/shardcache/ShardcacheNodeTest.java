@@ -4,8 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -30,15 +30,22 @@ class ShardcacheNodeTest {
   void theStandardHealthServiceReportsServing() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
       HostPort address = HostPort.parse(node.address());
-      io.grpc.ManagedChannel channel = io.grpc.Grpc.newChannelBuilderForAddress(
-          address.host(), address.port(), io.grpc.InsecureChannelCredentials.create()).build();
+      io.grpc.ManagedChannel channel =
+          io.grpc.Grpc.newChannelBuilderForAddress(
+                  address.host(), address.port(), io.grpc.InsecureChannelCredentials.create())
+              .build();
       try {
         io.grpc.health.v1.HealthGrpc.HealthBlockingStub health =
             io.grpc.health.v1.HealthGrpc.newBlockingStub(channel)
                 .withDeadlineAfter(10, java.util.concurrent.TimeUnit.SECONDS);
         for (String service : List.of("", ShardcacheNode.PEER_SERVICE)) {
-          assertThat(health.check(io.grpc.health.v1.HealthCheckRequest.newBuilder().setService(service).build())
-                  .getStatus())
+          assertThat(
+                  health
+                      .check(
+                          io.grpc.health.v1.HealthCheckRequest.newBuilder()
+                              .setService(service)
+                              .build())
+                      .getStatus())
               .isEqualTo(io.grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING);
         }
       } finally {
@@ -71,7 +78,8 @@ class ShardcacheNodeTest {
   @Test
   void aPortInUseIsAnIoExceptionThatNamesIt() throws IOException {
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", taken.getLocalPort()).build();
+      ShardcacheNode node =
+          ShardcacheNode.builder().listen("127.0.0.1", taken.getLocalPort()).build();
       assertThatThrownBy(node::start)
           .isInstanceOf(IOException.class)
           .hasMessageContaining("127.0.0.1:" + taken.getLocalPort())
@@ -104,7 +112,10 @@ class ShardcacheNodeTest {
     DistributedCache<String, String> cache = node.cache("users", first);
     assertThat(node.cache("users", first)).isSameAs(cache);
     assertThatThrownBy(
-            () -> node.cache("users", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(5).build()))
+            () ->
+                node.cache(
+                    "users",
+                    CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(5).build()))
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("'users' is already defined");
     assertThatThrownBy(() -> node.cache(" ", first)).isInstanceOf(IllegalArgumentException.class);
@@ -135,7 +146,11 @@ class ShardcacheNodeTest {
   @Test
   void advertiseHostNamesTheNodeOnTheRing() throws IOException {
     try (ShardcacheNode node =
-        ShardcacheNode.builder().listen("127.0.0.1", 0).advertiseHost("localhost").build().start()) {
+        ShardcacheNode.builder()
+            .listen("127.0.0.1", 0)
+            .advertiseHost("localhost")
+            .build()
+            .start()) {
       assertThat(node.address()).startsWith("localhost:");
       assertThat(node.ring().nodes()).containsExactly(node.address());
     }

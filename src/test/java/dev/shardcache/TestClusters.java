@@ -22,28 +22,37 @@ final class TestClusters {
    */
   static TestCluster.CacheSpec recordingCache(
       UnaryOperator<CacheConfig.Builder<String, String>> settings) {
-    return (index, node) -> settings
-        .apply(CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .loader(new RecordingLoader(node::address)))
-        .build();
+    return (index, node) ->
+        settings
+            .apply(
+                CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                    .loader(new RecordingLoader(node::address)))
+            .build();
   }
 
   /**
    * Nodes with a replicated {@link #recordingCache} {@value #KV} (remote timeout 2 s, a near cache
-   * if asked), heartbeats every 100 ms and anti-entropy only when a test runs it
-   * ({@link #maintainAll}); with {@code proxied}, every node behind its own proxy.
+   * if asked), heartbeats every 100 ms and anti-entropy only when a test runs it ({@link
+   * #maintainAll}); with {@code proxied}, every node behind its own proxy.
    */
-  static TestCluster replicated(int size, int replicationFactor, boolean proxied,
-      boolean nearCache) {
-    TestCluster.Builder builder = TestCluster.builder()
-        .size(size)
-        .nodeSettings(node -> node
-            .heartbeatInterval(Duration.ofMillis(100))
-            .antiEntropyInterval(Duration.ofHours(1)))
-        .cache(KV, recordingCache(config -> {
-          config.replicationFactor(replicationFactor).remoteTimeout(Duration.ofSeconds(2));
-          return nearCache ? config.nearCache(1_000, Duration.ofMinutes(5)) : config;
-        }));
+  static TestCluster replicated(
+      int size, int replicationFactor, boolean proxied, boolean nearCache) {
+    TestCluster.Builder builder =
+        TestCluster.builder()
+            .size(size)
+            .nodeSettings(
+                node ->
+                    node.heartbeatInterval(Duration.ofMillis(100))
+                        .antiEntropyInterval(Duration.ofHours(1)))
+            .cache(
+                KV,
+                recordingCache(
+                    config -> {
+                      config
+                          .replicationFactor(replicationFactor)
+                          .remoteTimeout(Duration.ofSeconds(2));
+                      return nearCache ? config.nearCache(1_000, Duration.ofMinutes(5)) : config;
+                    }));
     if (proxied) {
       builder.behindProxy(IntStream.range(0, size).toArray());
     }

@@ -28,8 +28,8 @@ import org.openjdk.jmh.infra.ThreadParams;
  * node's shard, against a raw Caffeine {@link Cache#getIfPresent} of the same data, in one run.
  *
  * <p><b>Goal:</b> {@code shardcacheGet} costs at most 2x {@code caffeineGetIfPresent}. The hit path
- * adds, on top of the shard's lookup, the key's UTF-8 encoding (one allocation), its MurmurHash3, the
- * ring lookup and the owner check; none of them may dominate the Caffeine read itself.
+ * adds, on top of the shard's lookup, the key's UTF-8 encoding (one allocation), its MurmurHash3,
+ * the ring lookup and the owner check; none of them may dominate the Caffeine read itself.
  *
  * <pre>{@code
  * mvn -B -Pjmh test-compile exec:exec -Djmh.args="HitPathBenchmark -f 1 -wi 3 -i 5 -w 2s -r 2s"
@@ -41,11 +41,11 @@ import org.openjdk.jmh.infra.ThreadParams;
  * String keys such as {@code "user:12345"} with String values, all present (the bound is twice the
  * key count, so nothing is evicted). The raw Caffeine cache has the same bound and the same
  * entries. {@code caffeineVariableExpiryGetIfPresent} is the raw cache with per-entry expiry, the
- * policy the shard deliberately does not use, and
- * {@code encodeAndRoute} is the routing alone (encode the key, hash it, look its owner up in the
- * ring), so that {@code shardcacheGet} is roughly {@code encodeAndRoute} plus
- * {@code caffeineVariableExpiryGetIfPresent}. Each thread walks a precomputed key table with a masked
- * counter, starting at its own offset; no randomness in the measured loop.
+ * policy the shard deliberately does not use, and {@code encodeAndRoute} is the routing alone
+ * (encode the key, hash it, look its owner up in the ring), so that {@code shardcacheGet} is
+ * roughly {@code encodeAndRoute} plus {@code caffeineVariableExpiryGetIfPresent}. Each thread walks
+ * a precomputed key table with a masked counter, starting at its own offset; no randomness in the
+ * measured loop.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -79,24 +79,29 @@ public class HitPathBenchmark {
             CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(MAXIMUM_SIZE).build());
     node.start();
     caffeine = Caffeine.newBuilder().maximumSize(MAXIMUM_SIZE).build();
-    caffeineWithStats = Caffeine.newBuilder().maximumSize(MAXIMUM_SIZE)
-        .expireAfter(new com.github.benmanes.caffeine.cache.Expiry<String, String>() {
-          @Override
-          public long expireAfterCreate(String key, String value, long currentTime) {
-            return Long.MAX_VALUE;
-          }
+    caffeineWithStats =
+        Caffeine.newBuilder()
+            .maximumSize(MAXIMUM_SIZE)
+            .expireAfter(
+                new com.github.benmanes.caffeine.cache.Expiry<String, String>() {
+                  @Override
+                  public long expireAfterCreate(String key, String value, long currentTime) {
+                    return Long.MAX_VALUE;
+                  }
 
-          @Override
-          public long expireAfterUpdate(String key, String value, long currentTime, long currentDuration) {
-            return Long.MAX_VALUE;
-          }
+                  @Override
+                  public long expireAfterUpdate(
+                      String key, String value, long currentTime, long currentDuration) {
+                    return Long.MAX_VALUE;
+                  }
 
-          @Override
-          public long expireAfterRead(String key, String value, long currentTime, long currentDuration) {
-            return currentDuration;
-          }
-        })
-        .build();
+                  @Override
+                  public long expireAfterRead(
+                      String key, String value, long currentTime, long currentDuration) {
+                    return currentDuration;
+                  }
+                })
+            .build();
 
     keys = new String[KEY_COUNT];
     for (int i = 0; i < KEY_COUNT; i++) {
@@ -140,7 +145,8 @@ public class HitPathBenchmark {
     /** Starts each thread at its own offset, so threads do not read the same keys in lockstep. */
     @Setup(Level.Trial)
     public void setUp(ThreadParams threads) {
-      next = (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
+      next =
+          (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
     }
 
     int nextIndex() {

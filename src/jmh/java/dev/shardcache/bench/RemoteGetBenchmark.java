@@ -36,11 +36,13 @@ import org.openjdk.jmh.infra.ThreadParams;
  * call failed or was served by a fallback.
  *
  * <p>Each comparison is measured two ways:
+ *
  * <ul>
  *   <li>{@code remoteGet} vs {@code ownedGet}: throughput, in ops/s over all threads;
  *   <li>{@code remoteGetLatency} vs {@code ownedGetLatency}: sampled latency in ns, with the
  *       percentiles p50, p90, p99, p99.9 and p99.99.
  * </ul>
+ *
  * The modes are fixed per method so that throughput reads in ops/s and latency in ns; do not pass
  * {@code -bm} (it would run every method in every mode). Run once per thread count:
  *
@@ -116,8 +118,11 @@ public class RemoteGetBenchmark {
     for (String key : keys) {
       byte[] value = cacheA.get(key);
       if (value == null || value.length != VALUE_BYTES) {
-        throw new IllegalStateException("bad setup: remote read of " + key + " gave "
-            + (value == null ? "null" : value.length + " bytes"));
+        throw new IllegalStateException(
+            "bad setup: remote read of "
+                + key
+                + " gave "
+                + (value == null ? "null" : value.length + " bytes"));
       }
     }
     CacheStats a = cacheA.stats();
@@ -126,8 +131,15 @@ public class RemoteGetBenchmark {
         || a.remoteCallCount() != KEY_COUNT
         || a.remoteFailureCount() != 0
         || a.fallbackLoadCount() != 0) {
-      throw new IllegalStateException("bad setup: A " + a + " size " + cacheA.localSize()
-          + "; B " + cacheB.stats() + " size " + cacheB.localSize());
+      throw new IllegalStateException(
+          "bad setup: A "
+              + a
+              + " size "
+              + cacheA.localSize()
+              + "; B "
+              + cacheB.stats()
+              + " size "
+              + cacheB.localSize());
     }
     startA = a;
   }
@@ -154,7 +166,8 @@ public class RemoteGetBenchmark {
     /** Starts each thread at its own offset, so threads do not read the same keys in lockstep. */
     @Setup(Level.Trial)
     public void setUp(ThreadParams threads) {
-      next = (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
+      next =
+          (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
     }
 
     int nextIndex() {

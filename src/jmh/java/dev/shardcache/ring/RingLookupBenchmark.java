@@ -28,8 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * mvn -B -Pjmh test-compile exec:exec -Djmh.args="RingLookupBenchmark -prof gc"
  * }</pre>
  *
- * <p>Keys cycle through a pre-built table larger than a few cache lines but small enough to stay
- * in L2, so the numbers are those of a warm ring, as on a busy node.
+ * <p>Keys cycle through a pre-built table larger than a few cache lines but small enough to stay in
+ * L2, so the numbers are those of a warm ring, as on a busy node.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

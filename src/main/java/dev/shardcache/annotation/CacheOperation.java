@@ -13,7 +13,9 @@ sealed interface CacheOperation {
   /** The cache the operation uses. */
   DistributedCache<StableKey, Object> cache();
 
-  /** {@code @CacheResult}: return the cached value, or call the method and cache a non-null result. */
+  /**
+   * {@code @CacheResult}: return the cached value, or call the method and cache a non-null result.
+   */
   record Result(
       DistributedCache<StableKey, Object> cache, ImmutableIntArray keyParameters, boolean skipGet)
       implements CacheOperation {}
@@ -36,6 +38,7 @@ sealed interface CacheOperation {
       implements CacheOperation {}
 
   /** {@code @CacheRemoveAll}: remove every entry, on every node. */
-  record RemoveAll(DistributedCache<StableKey, Object> cache, boolean afterInvocation, ExceptionRule evictFor)
+  record RemoveAll(
+      DistributedCache<StableKey, Object> cache, boolean afterInvocation, ExceptionRule evictFor)
       implements CacheOperation {}
 }

@@ -47,27 +47,40 @@ final class CachingHandler implements InvocationHandler {
       return cacheResult(result, method, arguments);
     }
     if (operation instanceof CacheOperation.Put put) {
-      return around(method, arguments, put.afterInvocation(), put.cacheFor(), () -> {
-        StableKey key = key(put.keyParameters(), arguments);
-        Object value = arguments[put.valueParameter()];
-        if (value == null) {
-          put.cache().invalidate(key); // a cache cannot hold null; drop the stale value instead
-        } else {
-          put.cache().put(key, value);
-        }
-      });
+      return around(
+          method,
+          arguments,
+          put.afterInvocation(),
+          put.cacheFor(),
+          () -> {
+            StableKey key = key(put.keyParameters(), arguments);
+            Object value = arguments[put.valueParameter()];
+            if (value == null) {
+              put.cache().invalidate(key); // a cache cannot hold null; drop the stale value instead
+            } else {
+              put.cache().put(key, value);
+            }
+          });
     }
     if (operation instanceof CacheOperation.Remove remove) {
-      return around(method, arguments, remove.afterInvocation(), remove.evictFor(),
+      return around(
+          method,
+          arguments,
+          remove.afterInvocation(),
+          remove.evictFor(),
           () -> remove.cache().invalidate(key(remove.keyParameters(), arguments)));
     }
     CacheOperation.RemoveAll removeAll = (CacheOperation.RemoveAll) operation;
-    return around(method, arguments, removeAll.afterInvocation(), removeAll.evictFor(),
+    return around(
+        method,
+        arguments,
+        removeAll.afterInvocation(),
+        removeAll.evictFor(),
         () -> removeAll.cache().invalidateAll());
   }
 
-  private @Nullable Object cacheResult(CacheOperation.Result result, Method method, Object[] arguments)
-      throws Throwable {
+  private @Nullable Object cacheResult(
+      CacheOperation.Result result, Method method, Object[] arguments) throws Throwable {
     StableKey key = key(result.keyParameters(), arguments);
     if (result.skipGet()) {
       Object value = call(method, arguments);
@@ -77,19 +90,24 @@ final class CachingHandler implements InvocationHandler {
       return value;
     }
     try {
-      return result.cache().get(key, k -> {
-        Object value;
-        try {
-          value = method.invoke(target, arguments);
-        } catch (InvocationTargetException e) {
-          // The target exception, never null when Method.invoke throws (getCause() may be null).
-          throw asException(e.getTargetException());
-        }
-        if (value == null) {
-          throw new NullResult();
-        }
-        return value;
-      });
+      return result
+          .cache()
+          .get(
+              key,
+              k -> {
+                Object value;
+                try {
+                  value = method.invoke(target, arguments);
+                } catch (InvocationTargetException e) {
+                  // The target exception, never null when Method.invoke throws (getCause() may be
+                  // null).
+                  throw asException(e.getTargetException());
+                }
+                if (value == null) {
+                  throw new NullResult();
+                }
+                return value;
+              });
     } catch (CacheLoadException e) {
       Throwable cause = e.getCause();
       if (cause instanceof NullResult) {
@@ -100,8 +118,13 @@ final class CachingHandler implements InvocationHandler {
   }
 
   /** Runs the method with {@code operation} before it, or after it as the exception rule allows. */
-  private @Nullable Object around(Method method, Object[] arguments, boolean afterInvocation,
-      ExceptionRule onException, Runnable operation) throws Throwable {
+  private @Nullable Object around(
+      Method method,
+      Object[] arguments,
+      boolean afterInvocation,
+      ExceptionRule onException,
+      Runnable operation)
+      throws Throwable {
     if (!afterInvocation) {
       operation.run();
       return call(method, arguments);

@@ -42,6 +42,7 @@ import org.jspecify.annotations.Nullable;
  * }</pre>
  *
  * <h2>Supported</h2>
+ *
  * <ul>
  *   <li>{@code @CacheResult}: returns the cached value, else calls the method and caches a
  *       non-{@code null} result. Concurrent calls with one key on a node share one call of the
@@ -51,13 +52,13 @@ import org.jspecify.annotations.Nullable;
  *       value removes the key instead (a cache holds no {@code null}).
  *   <li>{@code @CacheRemove}, {@code @CacheRemoveAll}: remove the key, or every entry on every
  *       node.
- *   <li>{@code afterInvocation} (default true: after the method returned normally; false: before
- *       it is called), and when the method throws, {@code cacheFor}/{@code noCacheFor} and
- *       {@code evictFor}/{@code noEvictFor} as the reference implementation reads them (with both
- *       empty, an exception cancels the operation; see {@code ExceptionRule}).
+ *   <li>{@code afterInvocation} (default true: after the method returned normally; false: before it
+ *       is called), and when the method throws, {@code cacheFor}/{@code noCacheFor} and {@code
+ *       evictFor}/{@code noEvictFor} as the reference implementation reads them (with both empty,
+ *       an exception cancels the operation; see {@code ExceptionRule}).
  *   <li>Cache names: the annotation's {@code cacheName}, else the interface's
- *       {@code @CacheDefaults(cacheName)}, else the JSR-107 default
- *       {@code package.Interface.method(package.ParamType,...)}.
+ *       {@code @CacheDefaults(cacheName)}, else the JSR-107 default {@code
+ *       package.Interface.method(package.ParamType,...)}.
  *   <li>Keys: the {@code @CacheKey} arguments, or all arguments (but the {@code @CacheValue} one),
  *       encoded by value with a {@link StableKeyEncoder} (see it for the key types allowed). The
  *       key of a call is the key Spring's {@code SimpleKeyGenerator} makes for the same arguments,
@@ -65,6 +66,7 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  *
  * <h2>Not supported</h2>
+ *
  * Each fails when the proxy is made, with a message naming the method: {@code exceptionCacheName}
  * of {@code @CacheResult} (and so its {@code cachedExceptions}/{@code nonCachedExceptions}, which
  * only apply to it); a {@code cacheKeyGenerator} or {@code cacheResolverFactory}; more than one
@@ -92,9 +94,10 @@ public final class CachingProxy {
     this.node = builder.node;
     List<String> allowed =
         builder.allowedValueClasses != null ? builder.allowedValueClasses : List.of();
-    this.valueCodec = builder.valueCodec != null
-        ? builder.valueCodec
-        : ObjectCodecs.serializable(allowed.toArray(new String[0]));
+    this.valueCodec =
+        builder.valueCodec != null
+            ? builder.valueCodec
+            : ObjectCodecs.serializable(allowed.toArray(new String[0]));
     this.configurer = builder.configurer;
     this.keys = builder.keys.build();
   }
@@ -105,11 +108,12 @@ public final class CachingProxy {
   }
 
   /**
-   * Wraps {@code target} with default settings, allowing values of {@code allowedValueClasses}
-   * (see {@link Builder#allowedValueClasses}). Shorthand for
-   * {@code builder(node).allowedValueClasses(...).build().wrap(iface, target)}.
+   * Wraps {@code target} with default settings, allowing values of {@code allowedValueClasses} (see
+   * {@link Builder#allowedValueClasses}). Shorthand for {@code
+   * builder(node).allowedValueClasses(...).build().wrap(iface, target)}.
    */
-  public static <I> I wrap(Class<I> iface, I target, ShardcacheNode node, String... allowedValueClasses) {
+  public static <I> I wrap(
+      Class<I> iface, I target, ShardcacheNode node, String... allowedValueClasses) {
     return builder(node).allowedValueClasses(allowedValueClasses).build().wrap(iface, target);
   }
 
@@ -125,7 +129,10 @@ public final class CachingProxy {
   public <I> I wrap(Class<I> iface, I target) {
     requireNonNull(iface, "iface");
     requireNonNull(target, "target");
-    checkArgument(iface.isInterface(), "%s is not an interface; CachingProxy wraps interfaces", iface.getName());
+    checkArgument(
+        iface.isInterface(),
+        "%s is not an interface; CachingProxy wraps interfaces",
+        iface.getName());
     Map<String, DistributedCache<StableKey, Object>> caches = new HashMap<>();
     OperationParser parser = new OperationParser(name -> caches.computeIfAbsent(name, this::cache));
     Map<Method, CacheOperation> operations = new HashMap<>();
@@ -138,13 +145,17 @@ public final class CachingProxy {
         operations.put(method, operation);
       }
     }
-    Object proxy = Proxy.newProxyInstance(
-        iface.getClassLoader(), new Class<?>[] {iface}, new CachingHandler(target, operations, keys));
+    Object proxy =
+        Proxy.newProxyInstance(
+            iface.getClassLoader(),
+            new Class<?>[] {iface},
+            new CachingHandler(target, operations, keys));
     return iface.cast(proxy);
   }
 
   private DistributedCache<StableKey, Object> cache(String name) {
-    CacheConfig.Builder<StableKey, Object> config = CacheConfig.builder(StableKey.codec(), valueCodec);
+    CacheConfig.Builder<StableKey, Object> config =
+        CacheConfig.builder(StableKey.codec(), valueCodec);
     configurer.accept(name, config);
     return node.cache(name, config.build());
   }
@@ -160,7 +171,8 @@ public final class CachingProxy {
     private @Nullable List<String> allowedValueClasses;
     private @Nullable Codec<Object> valueCodec;
     private @Nullable BiConsumer<String, CacheConfig.Builder<StableKey, Object>> configurerSet;
-    private BiConsumer<String, CacheConfig.Builder<StableKey, Object>> configurer = (name, config) -> {};
+    private BiConsumer<String, CacheConfig.Builder<StableKey, Object>> configurer =
+        (name, config) -> {};
     private final StableKeyEncoder.Builder keys = StableKeyEncoder.builder();
 
     private Builder(ShardcacheNode node) {
@@ -173,7 +185,9 @@ public final class CachingProxy {
      */
     public Builder allowedValueClasses(String... patterns) {
       requireNonNull(patterns, "patterns");
-      checkState(allowedValueClasses == null, "allowedValueClasses were already set to %s",
+      checkState(
+          allowedValueClasses == null,
+          "allowedValueClasses were already set to %s",
           allowedValueClasses);
       ObjectCodecs.serializable(patterns); // fail now on a pattern that allows everything
       this.allowedValueClasses = List.of(patterns);
@@ -189,10 +203,11 @@ public final class CachingProxy {
     }
 
     /**
-     * Configures each cache as it is defined, given its name: size, TTL, near cache, timeouts.
-     * Must set the same things for a name on every node.
+     * Configures each cache as it is defined, given its name: size, TTL, near cache, timeouts. Must
+     * set the same things for a name on every node.
      */
-    public Builder configure(BiConsumer<String, CacheConfig.Builder<StableKey, Object>> configurer) {
+    public Builder configure(
+        BiConsumer<String, CacheConfig.Builder<StableKey, Object>> configurer) {
       requireNonNull(configurer, "configurer");
       checkState(configurerSet == null, "configure was already set to %s", configurerSet);
       this.configurerSet = configurer;
@@ -200,8 +215,12 @@ public final class CachingProxy {
       return this;
     }
 
-    /** Teaches the key encoder an application key type (see {@link StableKeyEncoder.Builder#composite}). */
-    public <T> Builder keyType(Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
+    /**
+     * Teaches the key encoder an application key type (see {@link
+     * StableKeyEncoder.Builder#composite}).
+     */
+    public <T> Builder keyType(
+        Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
       keys.composite(type, name, parts);
       return this;
     }

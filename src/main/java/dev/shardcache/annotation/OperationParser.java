@@ -39,26 +39,33 @@ final class OperationParser {
     CachePut put = method.getAnnotation(CachePut.class);
     CacheRemove remove = method.getAnnotation(CacheRemove.class);
     CacheRemoveAll removeAll = method.getAnnotation(CacheRemoveAll.class);
-    long count = Arrays.stream(new Object[] {result, put, remove, removeAll}).filter(a -> a != null).count();
+    long count =
+        Arrays.stream(new Object[] {result, put, remove, removeAll}).filter(a -> a != null).count();
     if (count == 0) {
       return null;
     }
     if (count > 1) {
-      throw invalid(method, "has more than one of @CacheResult, @CachePut, @CacheRemove and"
-          + " @CacheRemoveAll; JSR-107 allows one per method");
+      throw invalid(
+          method,
+          "has more than one of @CacheResult, @CachePut, @CacheRemove and"
+              + " @CacheRemoveAll; JSR-107 allows one per method");
     }
     CacheDefaults defaults = defaults(iface, method);
     if (result != null) {
       checkSupported(method, result.cacheKeyGenerator(), result.cacheResolverFactory(), defaults);
       if (!result.exceptionCacheName().isEmpty()) {
-        throw invalid(method, "sets exceptionCacheName; caching exceptions is not supported by"
-            + " CachingProxy (remove it, or cache a result value that stands for the failure)");
+        throw invalid(
+            method,
+            "sets exceptionCacheName; caching exceptions is not supported by"
+                + " CachingProxy (remove it, or cache a result value that stands for the failure)");
       }
       if (method.getReturnType() == void.class) {
         throw invalid(method, "is @CacheResult but returns void: there is no result to cache");
       }
       return new CacheOperation.Result(
-          cache(method, result.cacheName(), defaults), keyParameters(method, false), result.skipGet());
+          cache(method, result.cacheName(), defaults),
+          keyParameters(method, false),
+          result.skipGet());
     }
     if (put != null) {
       checkSupported(method, put.cacheKeyGenerator(), put.cacheResolverFactory(), defaults);
@@ -100,8 +107,11 @@ final class OperationParser {
     if (defaults != null && !defaults.cacheName().isEmpty()) {
       return defaults.cacheName();
     }
-    return method.getDeclaringClass().getName() + "." + method.getName()
-        + Arrays.stream(method.getParameterTypes()).map(Class::getName)
+    return method.getDeclaringClass().getName()
+        + "."
+        + method.getName()
+        + Arrays.stream(method.getParameterTypes())
+            .map(Class::getName)
             .collect(Collectors.joining(",", "(", ")"));
   }
 
@@ -110,19 +120,27 @@ final class OperationParser {
     return caches.apply(cacheName(method, annotated, defaults));
   }
 
-  private static void checkSupported(Method method, Class<? extends CacheKeyGenerator> keyGenerator,
-      Class<? extends CacheResolverFactory> resolverFactory, @Nullable CacheDefaults defaults) {
-    boolean customKeys = keyGenerator != CacheKeyGenerator.class
-        || (defaults != null && defaults.cacheKeyGenerator() != CacheKeyGenerator.class);
+  private static void checkSupported(
+      Method method,
+      Class<? extends CacheKeyGenerator> keyGenerator,
+      Class<? extends CacheResolverFactory> resolverFactory,
+      @Nullable CacheDefaults defaults) {
+    boolean customKeys =
+        keyGenerator != CacheKeyGenerator.class
+            || (defaults != null && defaults.cacheKeyGenerator() != CacheKeyGenerator.class);
     if (customKeys) {
-      throw invalid(method, "names a cacheKeyGenerator; CachingProxy builds keys itself from the"
-          + " @CacheKey arguments (or all arguments), encoded by value");
+      throw invalid(
+          method,
+          "names a cacheKeyGenerator; CachingProxy builds keys itself from the"
+              + " @CacheKey arguments (or all arguments), encoded by value");
     }
-    boolean customResolver = resolverFactory != CacheResolverFactory.class
-        || (defaults != null && defaults.cacheResolverFactory() != CacheResolverFactory.class);
+    boolean customResolver =
+        resolverFactory != CacheResolverFactory.class
+            || (defaults != null && defaults.cacheResolverFactory() != CacheResolverFactory.class);
     if (customResolver) {
-      throw invalid(method, "names a cacheResolverFactory; CachingProxy resolves caches by name on"
-          + " its node");
+      throw invalid(
+          method,
+          "names a cacheResolverFactory; CachingProxy resolves caches by name on" + " its node");
     }
   }
 
@@ -174,7 +192,7 @@ final class OperationParser {
   }
 
   private static IllegalArgumentException invalid(Method method, String why) {
-    return new IllegalArgumentException(method.getDeclaringClass().getName() + "." + method.getName()
-        + " " + why);
+    return new IllegalArgumentException(
+        method.getDeclaringClass().getName() + "." + method.getName() + " " + why);
   }
 }

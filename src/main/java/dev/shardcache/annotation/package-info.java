@@ -1,6 +1,6 @@
 /**
- * The JSR-107 caching annotations on plain Java interfaces, with no container:
- * {@link dev.shardcache.annotation.CachingProxy} wraps an implementation in a dynamic proxy whose
+ * The JSR-107 caching annotations on plain Java interfaces, with no container: {@link
+ * dev.shardcache.annotation.CachingProxy} wraps an implementation in a dynamic proxy whose
  * annotated methods read and write a Shardcache cluster.
  *
  * <h2>Design note</h2>
@@ -11,14 +11,14 @@
  * option) fails then, naming the method. A call looks its operation up in a map and does no
  * reflection on annotations.
  *
- * <p><b>Read through, once.</b> {@code @CacheResult} is the distributed cache's
- * {@code get(key, loader)} with the method as the loader, rather than the specification's
- * get-call-put sequence: same result, but concurrent calls of a key share one call of the method.
+ * <p><b>Read through, once.</b> {@code @CacheResult} is the distributed cache's {@code get(key,
+ * loader)} with the method as the loader, rather than the specification's get-call-put sequence:
+ * same result, but concurrent calls of a key share one call of the method.
  *
  * <p><b>Keys are shared with Spring.</b> A call's key is built from its arguments as Spring's
- * {@code SimpleKeyGenerator} builds it and encoded by value
- * ({@link dev.shardcache.objects.StableKeyEncoder}), so the same arguments hash to the same owner
- * on every node, in this proxy and in {@code dev.shardcache.spring}.
+ * {@code SimpleKeyGenerator} builds it and encoded by value ({@link
+ * dev.shardcache.objects.StableKeyEncoder}), so the same arguments hash to the same owner on every
+ * node, in this proxy and in {@code dev.shardcache.spring}.
  *
  * <p><b>Exceptions.</b> The annotations' exception filters follow the reference implementation:
  * when the method throws, a put or removal happens only for exceptions the filter names. Caching

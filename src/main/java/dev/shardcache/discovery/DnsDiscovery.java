@@ -43,12 +43,12 @@ import org.jspecify.annotations.Nullable;
  * <p>Every {@linkplain Builder#interval interval} (default 5 s, measured from the end of one
  * resolution to the start of the next) a single daemon thread resolves the name to its A and AAAA
  * addresses, appends the fixed port to each, and sorts the result as strings, without duplicates:
- * {@code ["10.0.0.5:7070", "10.0.0.7:7070", "[fd00::3]:7070"]}. IPv4 addresses are written
- * dotted, IPv6 addresses in brackets in their shortest form (RFC 5952; a scoped link-local address
- * keeps its scope, {@code [fe80::1%2]:7070}, without which it cannot be reached). That is the
- * spelling of a Kubernetes pod IP, so a node whose {@code advertiseHost} is its pod IP finds itself
- * in the list under its own name. The list is handed to the {@linkplain Builder#onChange callback}
- * only when it differs from the last one handed over, and it is always the complete list.
+ * {@code ["10.0.0.5:7070", "10.0.0.7:7070", "[fd00::3]:7070"]}. IPv4 addresses are written dotted,
+ * IPv6 addresses in brackets in their shortest form (RFC 5952; a scoped link-local address keeps
+ * its scope, {@code [fe80::1%2]:7070}, without which it cannot be reached). That is the spelling of
+ * a Kubernetes pod IP, so a node whose {@code advertiseHost} is its pod IP finds itself in the list
+ * under its own name. The list is handed to the {@linkplain Builder#onChange callback} only when it
+ * differs from the last one handed over, and it is always the complete list.
  *
  * <h2>When DNS misbehaves</h2>
  *
@@ -67,14 +67,14 @@ import org.jspecify.annotations.Nullable;
  * cache while an entry is fresh: by default, in OpenJDK without a security manager, successful
  * lookups are kept for 30 seconds and failed ones for 10 seconds. A membership change is therefore
  * seen up to {@code interval + 30 s} late (plus whatever the DNS server caches: CoreDNS in a
- * default Kubernetes install keeps answers 30 s too). To see changes sooner, lower the JVM's
- * cache time with the security property {@code networkaddress.cache.ttl} (for example a line
- * {@code networkaddress.cache.ttl=5} in a file passed with {@code
- * -Djava.security.properties=<file>}, or {@code Security.setProperty("networkaddress.cache.ttl",
- * "5")} before the first lookup of the JVM), or the older system property {@code
- * -Dsun.net.inetaddr.ttl=5}; {@code networkaddress.cache.negative.ttl} does the same for failures.
- * This class sets nothing: those settings are global to the JVM and belong to the application.
- * Alternatively pass a {@linkplain Builder#resolver resolver} that queries DNS directly.
+ * default Kubernetes install keeps answers 30 s too). To see changes sooner, lower the JVM's cache
+ * time with the security property {@code networkaddress.cache.ttl} (for example a line {@code
+ * networkaddress.cache.ttl=5} in a file passed with {@code -Djava.security.properties=<file>}, or
+ * {@code Security.setProperty("networkaddress.cache.ttl", "5")} before the first lookup of the
+ * JVM), or the older system property {@code -Dsun.net.inetaddr.ttl=5}; {@code
+ * networkaddress.cache.negative.ttl} does the same for failures. This class sets nothing: those
+ * settings are global to the JVM and belong to the application. Alternatively pass a {@linkplain
+ * Builder#resolver resolver} that queries DNS directly.
  *
  * <p>This class is thread-safe. {@link #start()} and {@link #close()} may be called from any
  * thread; lookups and callbacks run on the discovery's own thread, one at a time, so the callback
@@ -89,10 +89,20 @@ public final class DnsDiscovery implements AutoCloseable {
 
   private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
 
-  private enum Lifecycle { NEW, STARTED, CLOSED }
+  private enum Lifecycle {
+    NEW,
+    STARTED,
+    CLOSED
+  }
 
   /** The condition of the last poll, for logging each change once. */
-  private enum Condition { UNKNOWN, RESOLVING, FAILING, EMPTY, CALLBACK_FAILING }
+  private enum Condition {
+    UNKNOWN,
+    RESOLVING,
+    FAILING,
+    EMPTY,
+    CALLBACK_FAILING
+  }
 
   private final String name;
   private final int port;
@@ -109,8 +119,12 @@ public final class DnsDiscovery implements AutoCloseable {
   private volatile List<String> members = List.of(); // the list last handed to onChange
   private Condition condition = Condition.UNKNOWN; // guarded by this (the poll lock)
 
-  private DnsDiscovery(String name, int port, Duration interval,
-      Function<String, List<InetAddress>> resolver, Consumer<? super List<String>> onChange) {
+  private DnsDiscovery(
+      String name,
+      int port,
+      Duration interval,
+      Function<String, List<InetAddress>> resolver,
+      Consumer<? super List<String>> onChange) {
     this.name = name;
     this.port = port;
     this.interval = interval;
@@ -131,21 +145,28 @@ public final class DnsDiscovery implements AutoCloseable {
    */
   public DnsDiscovery start() {
     synchronized (lifecycleLock) {
-      checkState(lifecycle == Lifecycle.NEW, "DNS discovery of %s was already %s", name,
+      checkState(
+          lifecycle == Lifecycle.NEW,
+          "DNS discovery of %s was already %s",
+          name,
           lifecycle == Lifecycle.STARTED ? "started" : "closed");
-      ScheduledExecutorService started = Executors.newSingleThreadScheduledExecutor(task -> {
-        Thread thread = new Thread(task, "shardcache-dns-" + name);
-        thread.setDaemon(true);
-        return thread;
-      });
+      ScheduledExecutorService started =
+          Executors.newSingleThreadScheduledExecutor(
+              task -> {
+                Thread thread = new Thread(task, "shardcache-dns-" + name);
+                thread.setDaemon(true);
+                return thread;
+              });
       // The future is not kept: pollQuietly logs its own failures (so the polling never stops),
       // and close() ends it by shutting the executor down.
-      ScheduledFuture<?> unused = started.scheduleWithFixedDelay(
-          this::pollQuietly, 0, interval.toNanos(), TimeUnit.NANOSECONDS);
+      ScheduledFuture<?> unused =
+          started.scheduleWithFixedDelay(
+              this::pollQuietly, 0, interval.toNanos(), TimeUnit.NANOSECONDS);
       scheduler = started;
       lifecycle = Lifecycle.STARTED;
     }
-    logger.log(Level.FINE, "DNS discovery of {0} started, every {1}", new Object[] {name, interval});
+    logger.log(
+        Level.FINE, "DNS discovery of {0} started, every {1}", new Object[] {name, interval});
     return this;
   }
 
@@ -227,7 +248,8 @@ public final class DnsDiscovery implements AutoCloseable {
     try {
       answer = resolver.apply(name);
     } catch (RuntimeException e) {
-      Throwable cause = e instanceof UncheckedIOException && e.getCause() != null ? e.getCause() : e;
+      Throwable cause =
+          e instanceof UncheckedIOException && e.getCause() != null ? e.getCause() : e;
       enter(Condition.FAILING, null, "cannot resolve " + name + " (" + cause + ")");
       return;
     }
@@ -254,14 +276,22 @@ public final class DnsDiscovery implements AutoCloseable {
     try {
       onChange.accept(found);
     } catch (RuntimeException e) {
-      enter(Condition.CALLBACK_FAILING, e,
-          "the callback rejected the members " + found + " of " + name + "; retrying every "
+      enter(
+          Condition.CALLBACK_FAILING,
+          e,
+          "the callback rejected the members "
+              + found
+              + " of "
+              + name
+              + "; retrying every "
               + interval);
       return;
     }
     members = found;
     enter(Condition.RESOLVING, null, null);
-    logger.log(Level.INFO, "DNS discovery: {0} now resolves to {1} members {2}",
+    logger.log(
+        Level.INFO,
+        "DNS discovery: {0} now resolves to {1} members {2}",
         new Object[] {name, found.size(), found});
   }
 
@@ -274,8 +304,11 @@ public final class DnsDiscovery implements AutoCloseable {
     }
     if (problem != null) {
       List<String> kept = members;
-      String message = "DNS discovery: " + problem + "; "
-          + (kept.isEmpty() ? "no members known yet" : "keeping the last members " + kept);
+      String message =
+          "DNS discovery: "
+              + problem
+              + "; "
+              + (kept.isEmpty() ? "no members known yet" : "keeping the last members " + kept);
       logger.log(Level.WARNING, message, thrown);
     } else if (previous == Condition.CALLBACK_FAILING) {
       logger.log(Level.INFO, "DNS discovery: the callback accepts the members of {0} again", name);
@@ -323,19 +356,22 @@ public final class DnsDiscovery implements AutoCloseable {
       requireNonNull(name, "name");
       checkState(this.name == null, "name was already set to %s", this.name);
       String trimmed = name.trim();
-      checkArgument(!trimmed.isEmpty(),
+      checkArgument(
+          !trimmed.isEmpty(),
           "name must not be blank; give the DNS name of the members, such as"
               + " shardcache.my-ns.svc.cluster.local");
       boolean hasPort;
       try {
         hasPort = HostAndPort.fromString(trimmed).hasPort();
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("name '" + name + "' is not a DNS name: "
-            + e.getMessage(), e);
+        throw new IllegalArgumentException(
+            "name '" + name + "' is not a DNS name: " + e.getMessage(), e);
       }
-      checkArgument(!hasPort && trimmed.chars().noneMatch(Character::isWhitespace),
+      checkArgument(
+          !hasPort && trimmed.chars().noneMatch(Character::isWhitespace),
           "name '%s' must be a DNS name alone, such as shardcache.my-ns.svc.cluster.local; set the"
-              + " members' port with port(...)", name);
+              + " members' port with port(...)",
+          name);
       this.name = trimmed;
       return this;
     }
@@ -362,9 +398,12 @@ public final class DnsDiscovery implements AutoCloseable {
     public Builder interval(Duration interval) {
       requireNonNull(interval, "interval");
       checkState(this.interval == null, "interval was already set to %s", this.interval);
-      checkArgument(!interval.isNegative() && !interval.isZero()
+      checkArgument(
+          !interval.isNegative()
+              && !interval.isZero()
               && interval.compareTo(Duration.ofDays(1)) <= 0,
-          "interval must be positive and at most a day, got %s", interval);
+          "interval must be positive and at most a day, got %s",
+          interval);
       this.interval = interval;
       return this;
     }
@@ -383,9 +422,9 @@ public final class DnsDiscovery implements AutoCloseable {
     }
 
     /**
-     * Sets what receives each changed list of members, sorted "host:port" strings, typically
-     * {@code node::setPeers}. Required. It runs on the discovery's thread; if it throws, the same
-     * list is offered again at the next interval.
+     * Sets what receives each changed list of members, sorted "host:port" strings, typically {@code
+     * node::setPeers}. Required. It runs on the discovery's thread; if it throws, the same list is
+     * offered again at the next interval.
      */
     public Builder onChange(Consumer<? super List<String>> onChange) {
       requireNonNull(onChange, "onChange");
@@ -400,14 +439,20 @@ public final class DnsDiscovery implements AutoCloseable {
      * @throws IllegalStateException if {@code name}, {@code port} or {@code onChange} was not set
      */
     public DnsDiscovery build() {
-      checkState(name != null,
+      checkState(
+          name != null,
           "name(...) is required: the DNS name of the members, such as"
               + " shardcache.my-ns.svc.cluster.local");
       checkState(port != -1, "port(...) is required: the port every member listens on");
-      checkState(onChange != null,
+      checkState(
+          onChange != null,
           "onChange(...) is required: what receives the members, such as node::setPeers");
-      return new DnsDiscovery(name, port, interval == null ? DEFAULT_INTERVAL : interval,
-          resolver == null ? DnsDiscovery::systemResolver : resolver, onChange);
+      return new DnsDiscovery(
+          name,
+          port,
+          interval == null ? DEFAULT_INTERVAL : interval,
+          resolver == null ? DnsDiscovery::systemResolver : resolver,
+          onChange);
     }
   }
 }

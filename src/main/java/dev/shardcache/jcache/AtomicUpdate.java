@@ -7,30 +7,31 @@ import org.jspecify.annotations.Nullable;
 /**
  * The one retry loop of the JCache layer: read an entry, decide, compare-and-set on the owner, and
  * read again if another writer changed the entry in between. Every operation that changes an entry
- * depending on what it holds goes through here: {@code put}, {@code getAndPut} and
- * {@code putAll}, {@code putIfAbsent}, both {@code replace}s and {@code getAndReplace}, both
- * {@code remove}s, {@code getAndRemove} and {@code removeAll}, {@code invoke}, and the loading and
- * storing of loaded values.
+ * depending on what it holds goes through here: {@code put}, {@code getAndPut} and {@code putAll},
+ * {@code putIfAbsent}, both {@code replace}s and {@code getAndReplace}, both {@code remove}s,
+ * {@code getAndRemove} and {@code removeAll}, {@code invoke}, and the loading and storing of loaded
+ * values.
  *
  * <p>The caller gives an {@link Attempt}: from the live envelope it is handed, it decides the
- * answer and makes at most one compare-and-set. It returns {@link #retry()} if that
- * compare-and-set lost, and anything else it returns is the answer. An attempt may also treat a
- * lost compare-and-set as the answer: for {@code putIfAbsent}, losing the creation means that
- * another writer's value was there.
+ * answer and makes at most one compare-and-set. It returns {@link #retry()} if that compare-and-set
+ * lost, and anything else it returns is the answer. An attempt may also treat a lost
+ * compare-and-set as the answer: for {@code putIfAbsent}, losing the creation means that another
+ * writer's value was there.
  *
  * <h2>Invariant</h2>
+ *
  * <ul>
  *   <li><b>It retries on one thing only:</b> a compare-and-set that lost because the entry on the
  *       owner is no longer the envelope the attempt read (another writer changed its value or
  *       expiry time, created or removed it). The next attempt starts from a new read of the owner,
  *       so it never decides twice from the same stale envelope.
- *   <li><b>It never retries a failure.</b> An unreachable owner
- *       ({@link dev.shardcache.PeerUnavailableException}) or any other failure of the core ends
- *       the operation at once as a {@link CacheException} ({@link EntryStore} maps it); a failed
+ *   <li><b>It never retries a failure.</b> An unreachable owner ({@link
+ *       dev.shardcache.PeerUnavailableException}) or any other failure of the core ends the
+ *       operation at once as a {@link CacheException} ({@link EntryStore} maps it); a failed
  *       compare-and-set was not applied, and looping on a peer that is down would only delay the
  *       error. Exceptions of user code (a writer, a listener, an entry processor) end it too.
- *   <li><b>It terminates.</b> An attempt loses only when the entry changed since its read, that
- *       is when some other compare-and-set on the key won (a write, an access-expiry update, an
+ *   <li><b>It terminates.</b> An attempt loses only when the entry changed since its read, that is
+ *       when some other compare-and-set on the key won (a write, an access-expiry update, an
  *       expiry), so every retry is paid for by progress elsewhere. Only a caller starved by a key
  *       that never stops changing could loop on; it retries at most {@value #MAX_RETRIES} times,
  *       then gives up with a {@link CacheException}.
@@ -40,8 +41,8 @@ import org.jspecify.annotations.Nullable;
  *       writer call of {@code put}, is done once.
  * </ul>
  *
- * <p>For example, {@code replace(k, a, b)} through node A races {@code remove(k)} through node B:
- * A reads the envelope of {@code a}; B reads it too; B's compare-and-set to absent wins; A's
+ * <p>For example, {@code replace(k, a, b)} through node A races {@code remove(k)} through node B: A
+ * reads the envelope of {@code a}; B reads it too; B's compare-and-set to absent wins; A's
  * compare-and-set from {@code a} to {@code b} loses; A's second attempt reads no entry and answers
  * {@code false}. Exactly one REMOVED event is fired (on B), and none for the replace.
  *
@@ -105,15 +106,15 @@ final class AtomicUpdate<K, V> {
    * instant serves the whole operation because its answer is taken at its start: the expiry checks
    * and the expiry times it sets count from then.
    */
-  <R extends @Nullable Object> R run(KeyBytes k, K key, long now, @Nullable Envelope current,
-      Attempt<R> attempt) {
+  <R extends @Nullable Object> R run(
+      KeyBytes k, K key, long now, @Nullable Envelope current, Attempt<R> attempt) {
     return loop(k, key, now, current, Reread.AT_SAME_TIME, attempt);
   }
 
   /**
-   * Reads the key and runs {@code attempt} on what it found; each retry reads at a new time. For
-   * an operation that starts over on a retry, such as an entry processor, which may run for long
-   * (it may load): its expiry checks and times count from the attempt that won.
+   * Reads the key and runs {@code attempt} on what it found; each retry reads at a new time. For an
+   * operation that starts over on a retry, such as an entry processor, which may run for long (it
+   * may load): its expiry checks and times count from the attempt that won.
    */
   <R extends @Nullable Object> R runFromNewReads(KeyBytes k, K key, Attempt<R> attempt) {
     long now = EntryStore.now();
@@ -129,10 +130,14 @@ final class AtomicUpdate<K, V> {
     return loop(k, key, 0L, null, Reread.NONE, (current, now) -> step.get());
   }
 
-  private enum Reread { NONE, AT_SAME_TIME, AT_NEW_TIME }
+  private enum Reread {
+    NONE,
+    AT_SAME_TIME,
+    AT_NEW_TIME
+  }
 
-  private <R extends @Nullable Object> R loop(KeyBytes k, K key, long now,
-      @Nullable Envelope current, Reread reread, Attempt<R> attempt) {
+  private <R extends @Nullable Object> R loop(
+      KeyBytes k, K key, long now, @Nullable Envelope current, Reread reread, Attempt<R> attempt) {
     long at = now;
     Envelope seen = current;
     for (int retries = 0; ; retries++) {
@@ -141,11 +146,17 @@ final class AtomicUpdate<K, V> {
         return outcome.value;
       }
       if (retries >= MAX_RETRIES) {
-        throw new CacheException("cache '" + entries.name() + "': key " + key + " changed under "
-            + MAX_RETRIES + " consecutive attempts to update it; giving up");
+        throw new CacheException(
+            "cache '"
+                + entries.name()
+                + "': key "
+                + key
+                + " changed under "
+                + MAX_RETRIES
+                + " consecutive attempts to update it; giving up");
       }
       switch (reread) {
-        case NONE -> { }
+        case NONE -> {}
         case AT_SAME_TIME -> seen = entries.readLive(k, key, at);
         case AT_NEW_TIME -> {
           at = EntryStore.now();

@@ -3,9 +3,9 @@ package dev.shardcache.jcache;
 import javax.cache.Cache;
 
 /**
- * A key and its value, as returned by a JCache cache's iterator and given to a
- * {@link javax.cache.integration.CacheWriter}. Immutable; a copy, so changing the value object
- * does not change the cache.
+ * A key and its value, as returned by a JCache cache's iterator and given to a {@link
+ * javax.cache.integration.CacheWriter}. Immutable; a copy, so changing the value object does not
+ * change the cache.
  */
 final class CacheEntry<K, V> implements Cache.Entry<K, V> {
   private final K key;

@@ -7,9 +7,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * One change of one entry, as delivered to a {@link javax.cache.event.CacheEntryListener}. For
- * UPDATED events the old value is always available; for REMOVED and EXPIRED events both
- * {@link #getValue()} and {@link #getOldValue()} are the value the entry had; CREATED events have no
- * old value. Immutable.
+ * UPDATED events the old value is always available; for REMOVED and EXPIRED events both {@link
+ * #getValue()} and {@link #getOldValue()} are the value the entry had; CREATED events have no old
+ * value. Immutable.
  */
 final class EntryEvent<K, V> extends CacheEntryEvent<K, V> {
   private static final long serialVersionUID = 1L;
@@ -18,7 +18,8 @@ final class EntryEvent<K, V> extends CacheEntryEvent<K, V> {
   private final transient @Nullable V value;
   private final transient @Nullable V oldValue;
 
-  private EntryEvent(Cache<K, V> source, EventType type, K key, @Nullable V value, @Nullable V oldValue) {
+  private EntryEvent(
+      Cache<K, V> source, EventType type, K key, @Nullable V value, @Nullable V oldValue) {
     super(source, type);
     this.key = key;
     this.value = value;
@@ -66,7 +67,8 @@ final class EntryEvent<K, V> extends CacheEntryEvent<K, V> {
     if (clazz.isInstance(this)) {
       return clazz.cast(this);
     }
-    throw new IllegalArgumentException("a cache entry event cannot be unwrapped to " + clazz.getName());
+    throw new IllegalArgumentException(
+        "a cache entry event cannot be unwrapped to " + clazz.getName());
   }
 
   @Override

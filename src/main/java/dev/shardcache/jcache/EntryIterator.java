@@ -13,11 +13,11 @@ import org.jspecify.annotations.Nullable;
  * The iterator of a JCache cache: over the keys this node wrote or loaded ({@link KeyIndex}), as
  * they were when the iteration began, reading each entry from its owner when it is reached. An
  * entry that is gone by then is skipped and its key forgotten; one that has expired is removed as
- * any read would. Each entry returned counts as a hit and gets the access expiry, as a
- * {@code get} would.
+ * any read would. Each entry returned counts as a hit and gets the access expiry, as a {@code get}
+ * would.
  *
- * <p>Used by one thread, as iterators are; not thread-safe. Blocks on the owner in
- * {@link #hasNext} and {@link #next}.
+ * <p>Used by one thread, as iterators are; not thread-safe. Blocks on the owner in {@link #hasNext}
+ * and {@link #next}.
  */
 final class EntryIterator<K, V> implements Iterator<Cache.Entry<K, V>> {
   private final EntryStore<K, V> entries;
@@ -28,7 +28,9 @@ final class EntryIterator<K, V> implements Iterator<Cache.Entry<K, V>> {
   private @Nullable CacheEntry<K, V> next;
   private @Nullable CacheEntry<K, V> last;
 
-  /** @param remover removes a key as the cache's {@code remove(key)} does, for {@link #remove} */
+  /**
+   * @param remover removes a key as the cache's {@code remove(key)} does, for {@link #remove}
+   */
   EntryIterator(EntryStore<K, V> entries, JCacheStatistics statistics, Consumer<K> remover) {
     this.entries = entries;
     this.statistics = statistics;

@@ -8,11 +8,11 @@ import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The operations of the {@link javax.cache.Cache} API that read entries: {@code get},
- * {@code getAll} and {@code containsKey}. A read asks the owner; an expired entry reads as absent
- * (and is removed, see {@link EntryStore#readLive}); a present one counts a hit and gets the access
- * expiry, an absent one counts a miss and, with read-through, is loaded ({@link ReadThrough}).
- * {@code containsKey} counts nothing, touches nothing and never loads, as the spec asks.
+ * The operations of the {@link javax.cache.Cache} API that read entries: {@code get}, {@code
+ * getAll} and {@code containsKey}. A read asks the owner; an expired entry reads as absent (and is
+ * removed, see {@link EntryStore#readLive}); a present one counts a hit and gets the access expiry,
+ * an absent one counts a miss and, with read-through, is loaded ({@link ReadThrough}). {@code
+ * containsKey} counts nothing, touches nothing and never loads, as the spec asks.
  *
  * <p>Thread-safe; blocks on the owner, on the loader and on synchronous listeners (of EXPIRED and
  * of CREATED by a load).
@@ -22,8 +22,7 @@ final class EntryReads<K, V> {
   private final ReadThrough<K, V> readThrough;
   private final JCacheStatistics statistics;
 
-  EntryReads(EntryStore<K, V> entries, ReadThrough<K, V> readThrough,
-      JCacheStatistics statistics) {
+  EntryReads(EntryStore<K, V> entries, ReadThrough<K, V> readThrough, JCacheStatistics statistics) {
     this.entries = entries;
     this.readThrough = readThrough;
     this.statistics = statistics;

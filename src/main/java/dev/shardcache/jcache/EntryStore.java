@@ -29,8 +29,8 @@ import org.jspecify.annotations.Nullable;
  * compare-and-set from the expired envelope, and so only one node reports it EXPIRED.
  *
  * <p>Thread-safe. Each method makes at most a few calls to the owner (bounded by the core's remote
- * timeout) and blocks on synchronous listeners. A failure of the core, an unreachable owner
- * ({@link dev.shardcache.PeerUnavailableException}) included, surfaces as {@link CacheException}; a
+ * timeout) and blocks on synchronous listeners. A failure of the core, an unreachable owner ({@link
+ * dev.shardcache.PeerUnavailableException}) included, surfaces as {@link CacheException}; a
  * compare-and-set that fails so was not applied.
  */
 final class EntryStore<K, V> {
@@ -60,9 +60,17 @@ final class EntryStore<K, V> {
    * @param keyType the configured key type, which every key must be an instance of
    * @param valueType the configured value type, which every value must be an instance of
    */
-  EntryStore(Cache<K, V> source, String name, DistributedCache<KeyBytes, byte[]> store,
-      ObjectCodec codec, KeyIndex index, Class<?> keyType, Class<?> valueType, ExpiryTimes expiry,
-      EventDispatcher<K, V> events, JCacheStatistics statistics) {
+  EntryStore(
+      Cache<K, V> source,
+      String name,
+      DistributedCache<KeyBytes, byte[]> store,
+      ObjectCodec codec,
+      KeyIndex index,
+      Class<?> keyType,
+      Class<?> valueType,
+      ExpiryTimes expiry,
+      EventDispatcher<K, V> events,
+      JCacheStatistics statistics) {
     this.source = source;
     this.name = name;
     this.store = store;
@@ -100,11 +108,20 @@ final class EntryStore<K, V> {
     return new KeyBytes(codec.encode(key));
   }
 
-  /** @throws ClassCastException if {@code key} is not of the configured key type */
+  /**
+   * @throws ClassCastException if {@code key} is not of the configured key type
+   */
   void checkKey(K key) {
     if (!keyType.isInstance(key)) {
-      throw new ClassCastException("key " + key + " is a " + key.getClass().getName()
-          + ", but cache '" + name + "' is configured for keys of " + keyType.getName());
+      throw new ClassCastException(
+          "key "
+              + key
+              + " is a "
+              + key.getClass().getName()
+              + ", but cache '"
+              + name
+              + "' is configured for keys of "
+              + keyType.getName());
     }
   }
 
@@ -126,8 +143,15 @@ final class EntryStore<K, V> {
   byte[] encodeValue(V value) {
     requireNonNull(value, "value");
     if (!valueType.isInstance(value)) {
-      throw new ClassCastException("value " + value + " is a " + value.getClass().getName()
-          + ", but cache '" + name + "' is configured for values of " + valueType.getName());
+      throw new ClassCastException(
+          "value "
+              + value
+              + " is a "
+              + value.getClass().getName()
+              + ", but cache '"
+              + name
+              + "' is configured for values of "
+              + valueType.getName());
     }
     return codec.encode(value);
   }
@@ -171,8 +195,8 @@ final class EntryStore<K, V> {
 
   /**
    * The core's {@code get(k, loader)}: the entry of {@code k}, or the value {@code loader} stored
-   * for it. Unlike the other methods this passes the core's exceptions on unchanged, because
-   * {@link ReadThrough} tells a loader's failure from the core's.
+   * for it. Unlike the other methods this passes the core's exceptions on unchanged, because {@link
+   * ReadThrough} tells a loader's failure from the core's.
    */
   byte[] getOrLoad(KeyBytes k, CacheLoader<KeyBytes, byte[]> loader) {
     return store.get(k, loader);
@@ -204,8 +228,10 @@ final class EntryStore<K, V> {
    * {@code update} (null: removed). Returns whether it won.
    */
   boolean cas(KeyBytes k, @Nullable Envelope expected, @Nullable Envelope update) {
-    return call(() -> store.compareAndSet(k, expected == null ? null : expected.raw(),
-        update == null ? null : update.raw()));
+    return call(
+        () ->
+            store.compareAndSet(
+                k, expected == null ? null : expected.raw(), update == null ? null : update.raw()));
   }
 
   /** Creates the entry of an absent key with a value written through the API: a put. */
@@ -241,8 +267,8 @@ final class EntryStore<K, V> {
   }
 
   /**
-   * Replaces {@code current} with {@code value}, a put; false if the entry is no longer
-   * {@code current}.
+   * Replaces {@code current} with {@code value}, a put; false if the entry is no longer {@code
+   * current}.
    */
   boolean update(KeyBytes k, K key, V value, byte[] valueBytes, Envelope current, long now) {
     if (!cas(k, current, next(current, valueBytes, now))) {
@@ -255,8 +281,8 @@ final class EntryStore<K, V> {
   }
 
   /**
-   * Replaces {@code current} with a value the loader produced (not a put); false if the entry is
-   * no longer {@code current}.
+   * Replaces {@code current} with a value the loader produced (not a put); false if the entry is no
+   * longer {@code current}.
    */
   boolean updateLoaded(KeyBytes k, K key, V value, byte[] valueBytes, Envelope current, long now) {
     if (!cas(k, current, next(current, valueBytes, now))) {
@@ -292,10 +318,11 @@ final class EntryStore<K, V> {
    * (entries removed with events have already left it).
    */
   void invalidateAll() {
-    call(() -> {
-      store.invalidateAll();
-      return null;
-    });
+    call(
+        () -> {
+          store.invalidateAll();
+          return null;
+        });
   }
 
   // ---------------------------------------------------------------- the key index

@@ -11,9 +11,9 @@ import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The operations of the {@link javax.cache.Cache} API that change entries, each built the same
- * way: read the live entry on its owner, decide from it (and count the hit or miss the spec asks
- * of a conditional operation), tell the writer, then change the entry through {@link AtomicUpdate},
+ * The operations of the {@link javax.cache.Cache} API that change entries, each built the same way:
+ * read the live entry on its owner, decide from it (and count the hit or miss the spec asks of a
+ * conditional operation), tell the writer, then change the entry through {@link AtomicUpdate},
  * which retries from a new read whenever another writer changed the entry first. So every one of
  * them is atomic on the owner, and its event and statistics are recorded by the node whose
  * compare-and-set won.
@@ -30,7 +30,10 @@ final class EntryWrites<K, V> {
   private final WriteThrough<K, V> writeThrough;
   private final JCacheStatistics statistics;
 
-  EntryWrites(EntryStore<K, V> entries, AtomicUpdate<K, V> atomic, WriteThrough<K, V> writeThrough,
+  EntryWrites(
+      EntryStore<K, V> entries,
+      AtomicUpdate<K, V> atomic,
+      WriteThrough<K, V> writeThrough,
       JCacheStatistics statistics) {
     this.entries = entries;
     this.atomic = atomic;
@@ -82,8 +85,13 @@ final class EntryWrites<K, V> {
         continue;
       }
       KeyBytes k = entries.keyOf(key);
-      store(k, key, entry.getValue(), requireNonNull(encoded.get(key)),
-          entries.readLive(k, key, now), now);
+      store(
+          k,
+          key,
+          entry.getValue(),
+          requireNonNull(encoded.get(key)),
+          entries.readLive(k, key, now),
+          now);
     }
     statistics.putTime(start);
     unwritten.throwFailure();
@@ -93,18 +101,23 @@ final class EntryWrites<K, V> {
    * Stores {@code value}, creating the entry or replacing whatever it holds; returns the value
    * replaced. A creation whose expiry is zero stores nothing. Does not call the writer.
    */
-  private @Nullable V store(KeyBytes k, K key, V value, byte[] valueBytes,
-      @Nullable Envelope current, long now) {
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null) {
-        return entries.create(k, key, value, valueBytes, at) == EntryStore.Creation.LOST
-            ? retry()
-            : AtomicUpdate.doneWithoutValue();
-      }
-      return entries.update(k, key, value, valueBytes, seen, at)
-          ? done(entries.decode(seen))
-          : retry();
-    });
+  private @Nullable V store(
+      KeyBytes k, K key, V value, byte[] valueBytes, @Nullable Envelope current, long now) {
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null) {
+            return entries.create(k, key, value, valueBytes, at) == EntryStore.Creation.LOST
+                ? retry()
+                : AtomicUpdate.doneWithoutValue();
+          }
+          return entries.update(k, key, value, valueBytes, seen, at)
+              ? done(entries.decode(seen))
+              : retry();
+        });
   }
 
   /**
@@ -123,16 +136,21 @@ final class EntryWrites<K, V> {
     }
     statistics.miss();
     writeThrough.write(key, value);
-    return atomic.run(k, key, now, null, (seen, at) -> {
-      return switch (entries.create(k, key, value, valueBytes, at)) {
-        case LOST -> done(false);
-        case STORED -> {
-          statistics.putTime(start);
-          yield done(true);
-        }
-        default -> done(true); // expired as it was made: never visible, but it was absent
-      };
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        null,
+        (seen, at) -> {
+          return switch (entries.create(k, key, value, valueBytes, at)) {
+            case LOST -> done(false);
+            case STORED -> {
+              statistics.putTime(start);
+              yield done(true);
+            }
+            default -> done(true); // expired as it was made: never visible, but it was absent
+          };
+        });
   }
 
   /** {@code remove(key)}: the writer hears of it even if the key is absent. */
@@ -147,12 +165,17 @@ final class EntryWrites<K, V> {
 
   /** Removes the entry, whatever it holds; false if there was none. */
   private boolean removeFrom(KeyBytes k, K key, long now, @Nullable Envelope current, long start) {
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null) {
-        return done(false);
-      }
-      return entries.remove(k, key, seen, start) ? done(true) : retry();
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null) {
+            return done(false);
+          }
+          return entries.remove(k, key, seen, start) ? done(true) : retry();
+        });
   }
 
   /** {@code remove(key, oldValue)}. */
@@ -171,12 +194,17 @@ final class EntryWrites<K, V> {
       return false;
     }
     writeThrough.delete(key);
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null || !entries.decode(seen).equals(oldValue)) {
-        return done(false);
-      }
-      return entries.remove(k, key, seen, start) ? done(true) : retry();
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null || !entries.decode(seen).equals(oldValue)) {
+            return done(false);
+          }
+          return entries.remove(k, key, seen, start) ? done(true) : retry();
+        });
   }
 
   /** {@code getAndRemove}: the value removed, or null if there was none. */
@@ -186,18 +214,23 @@ final class EntryWrites<K, V> {
     long now = EntryStore.now();
     Envelope current = entries.readLive(k, key, now);
     writeThrough.delete(key);
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null) {
-        statistics.miss();
-        return AtomicUpdate.doneWithoutValue();
-      }
-      if (!entries.remove(k, key, seen, start)) {
-        return retry();
-      }
-      statistics.hit();
-      statistics.getTime(start);
-      return done(entries.decode(seen));
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null) {
+            statistics.miss();
+            return AtomicUpdate.doneWithoutValue();
+          }
+          if (!entries.remove(k, key, seen, start)) {
+            return retry();
+          }
+          statistics.hit();
+          statistics.getTime(start);
+          return done(entries.decode(seen));
+        });
   }
 
   /** {@code replace(key, oldValue, newValue)}. */
@@ -217,16 +250,21 @@ final class EntryWrites<K, V> {
       return false;
     }
     writeThrough.write(key, newValue);
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null || !entries.decode(seen).equals(oldValue)) {
-        return done(false);
-      }
-      if (!entries.update(k, key, newValue, valueBytes, seen, at)) {
-        return retry();
-      }
-      statistics.putTime(start);
-      return done(true);
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null || !entries.decode(seen).equals(oldValue)) {
+            return done(false);
+          }
+          if (!entries.update(k, key, newValue, valueBytes, seen, at)) {
+            return retry();
+          }
+          statistics.putTime(start);
+          return done(true);
+        });
   }
 
   /**
@@ -245,16 +283,21 @@ final class EntryWrites<K, V> {
     }
     statistics.hit();
     writeThrough.write(key, value);
-    return atomic.run(k, key, now, current, (seen, at) -> {
-      if (seen == null) {
-        return AtomicUpdate.doneWithoutValue();
-      }
-      if (!entries.update(k, key, value, valueBytes, seen, at)) {
-        return retry();
-      }
-      statistics.putTime(start);
-      return done(entries.decode(seen));
-    });
+    return atomic.run(
+        k,
+        key,
+        now,
+        current,
+        (seen, at) -> {
+          if (seen == null) {
+            return AtomicUpdate.doneWithoutValue();
+          }
+          if (!entries.update(k, key, value, valueBytes, seen, at)) {
+            return retry();
+          }
+          statistics.putTime(start);
+          return done(entries.decode(seen));
+        });
   }
 
   /**
@@ -277,9 +320,8 @@ final class EntryWrites<K, V> {
 
   /**
    * {@code removeAll()}: removes, as {@link #removeAll(List)} does, every live entry whose key this
-   * node knows ({@link KeyIndex}); then clears the cache on every member, because the keys
-   * written only through other nodes cannot be listed here. Those go without events or writer
-   * calls.
+   * node knows ({@link KeyIndex}); then clears the cache on every member, because the keys written
+   * only through other nodes cannot be listed here. Those go without events or writer calls.
    */
   void removeAllEntries() {
     long now = EntryStore.now();

@@ -6,17 +6,17 @@ import java.util.Arrays;
 /**
  * A value as a JCache cache stores it in the core: the encoded value behind an 8-byte expiry time.
  *
- * <p>JCache expiry is per entry and changes on creation, access and update (an
- * {@link javax.cache.expiry.ExpiryPolicy}), which the core's one fixed {@code expireAfterWrite}
- * cannot express. So the expiry time travels with the value: {@code [expireAt: 8 bytes, big-endian
- * epoch millis][value bytes]}, with {@link Long#MAX_VALUE} for "never". An entry whose time has come
- * is treated as absent by every read, and removed (with an EXPIRED event) by the node that sees it.
+ * <p>JCache expiry is per entry and changes on creation, access and update (an {@link
+ * javax.cache.expiry.ExpiryPolicy}), which the core's one fixed {@code expireAfterWrite} cannot
+ * express. So the expiry time travels with the value: {@code [expireAt: 8 bytes, big-endian epoch
+ * millis][value bytes]}, with {@link Long#MAX_VALUE} for "never". An entry whose time has come is
+ * treated as absent by every read, and removed (with an EXPIRED event) by the node that sees it.
  * Times are wall-clock milliseconds so that every node reads them alike; nodes' clocks should agree
  * to well within the shortest expiry used.
  *
  * <p>Because {@link dev.shardcache.DistributedCache#compareAndSet} compares encoded bytes, a
- * compare-and-set on an envelope checks value and expiry time at once. Immutable; {@link #raw}
- * must not be modified.
+ * compare-and-set on an envelope checks value and expiry time at once. Immutable; {@link #raw} must
+ * not be modified.
  */
 final class Envelope {
   /** The expiry time of an entry that never expires. */
@@ -30,7 +30,8 @@ final class Envelope {
 
   /** Wraps the encoded {@code value} with its expiry time. */
   static Envelope of(long expireAt, byte[] value) {
-    return new Envelope(ByteBuffer.allocate(Long.BYTES + value.length).putLong(expireAt).put(value).array());
+    return new Envelope(
+        ByteBuffer.allocate(Long.BYTES + value.length).putLong(expireAt).put(value).array());
   }
 
   /**
@@ -40,8 +41,10 @@ final class Envelope {
    */
   static Envelope wrap(byte[] raw) {
     if (raw.length <= Long.BYTES) {
-      throw new IllegalArgumentException("a JCache entry is at least 9 bytes, got " + raw.length
-          + "; is a non-JCache cache using the same name?");
+      throw new IllegalArgumentException(
+          "a JCache entry is at least 9 bytes, got "
+              + raw.length
+              + "; is a non-JCache cache using the same name?");
     }
     return new Envelope(raw);
   }

@@ -10,9 +10,9 @@ import javax.cache.event.CacheEntryListenerException;
  * The entry listeners of one cache on this node, and the delivery of each event to all of them.
  *
  * <p>Events fire on the node where the operation was invoked, for the changes that operation made:
- * a listener registered on node A hears of writes made through A, not of writes made through B
- * (the core has no change feed to carry them). Thread-safe: registrations may change while events
- * are delivered.
+ * a listener registered on node A hears of writes made through A, not of writes made through B (the
+ * core has no change feed to carry them). Thread-safe: registrations may change while events are
+ * delivered.
  */
 final class EventDispatcher<K, V> {
   private final List<ListenerRegistration<K, V>> registrations = new CopyOnWriteArrayList<>();

@@ -8,10 +8,10 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Asks a cache's {@link ExpiryPolicy} for the expiry time of an entry, with the spec's rules for
- * what a policy may answer: a creation duration of {@code null}, or one that throws, means
- * "never"; an access or update duration of {@code null}, or one that throws, leaves the expiry
- * time as it was; a zero duration expires the entry at once. The policy is user code, so its
- * exceptions are logged, never passed to the caller. Thread-safe if the policy is.
+ * what a policy may answer: a creation duration of {@code null}, or one that throws, means "never";
+ * an access or update duration of {@code null}, or one that throws, leaves the expiry time as it
+ * was; a zero duration expires the entry at once. The policy is user code, so its exceptions are
+ * logged, never passed to the caller. Thread-safe if the policy is.
  */
 final class ExpiryTimes {
   private static final Logger logger = Logger.getLogger(ExpiryTimes.class.getName());

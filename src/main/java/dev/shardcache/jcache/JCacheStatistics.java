@@ -5,16 +5,15 @@ import java.util.function.LongSupplier;
 import javax.cache.management.CacheStatisticsMXBean;
 
 /**
- * The counters of one JCache cache on this node, in the spec's terms, exposed as its
- * {@link CacheStatisticsMXBean}. Counted on the node where an operation is invoked, whichever node
- * owns the key; to total a cache over the cluster, add up the nodes' beans.
+ * The counters of one JCache cache on this node, in the spec's terms, exposed as its {@link
+ * CacheStatisticsMXBean}. Counted on the node where an operation is invoked, whichever node owns
+ * the key; to total a cache over the cluster, add up the nodes' beans.
  *
  * <p>The counting rules (those the TCK checks): a read of a present entry is a hit, of an absent or
  * expired one a miss; {@code containsKey} counts nothing; conditional operations count a hit or a
- * miss for the lookup they make; a put is counted when a value was stored (not when a zero
- * creation expiry kept it out); a removal when an entry was removed; {@code clear} counts nothing.
- * Evictions are those of this node's shard (for size), which the core counts. Times are in
- * microseconds.
+ * miss for the lookup they make; a put is counted when a value was stored (not when a zero creation
+ * expiry kept it out); a removal when an entry was removed; {@code clear} counts nothing. Evictions
+ * are those of this node's shard (for size), which the core counts. Times are in microseconds.
  *
  * <p>Counts only while enabled ({@link #setEnabled}), as the cache's {@code statisticsEnabled}
  * setting says; the recording methods are no-ops otherwise, so callers need not ask first. The
@@ -32,7 +31,9 @@ final class JCacheStatistics implements CacheStatisticsMXBean {
   private volatile long evictionsAtClear;
   private volatile boolean enabled;
 
-  /** @param coreEvictions the eviction count of the core shard that holds this cache's entries */
+  /**
+   * @param coreEvictions the eviction count of the core shard that holds this cache's entries
+   */
   JCacheStatistics(LongSupplier coreEvictions) {
     this.coreEvictions = coreEvictions;
     this.evictionsAtClear = coreEvictions.getAsLong();

@@ -12,25 +12,26 @@ import org.jspecify.annotations.Nullable;
  */
 final class KeyBytes {
   /** Encodes a {@link KeyBytes} as its bytes; deterministic, as a key codec must be. */
-  static final Codec<KeyBytes> CODEC = new Codec<>() {
-    @Override
-    public byte[] encode(KeyBytes value) {
-      return value.bytes.clone();
-    }
+  static final Codec<KeyBytes> CODEC =
+      new Codec<>() {
+        @Override
+        public byte[] encode(KeyBytes value) {
+          return value.bytes.clone();
+        }
 
-    @Override
-    public KeyBytes decode(byte[] bytes) {
-      if (bytes.length == 0) {
-        throw new CodecException("a JCache key is never encoded in zero bytes");
-      }
-      return new KeyBytes(bytes.clone());
-    }
+        @Override
+        public KeyBytes decode(byte[] bytes) {
+          if (bytes.length == 0) {
+            throw new CodecException("a JCache key is never encoded in zero bytes");
+          }
+          return new KeyBytes(bytes.clone());
+        }
 
-    @Override
-    public String toString() {
-      return "KeyBytes.CODEC";
-    }
-  };
+        @Override
+        public String toString() {
+          return "KeyBytes.CODEC";
+        }
+      };
 
   private final byte[] bytes;
   private final int hash;

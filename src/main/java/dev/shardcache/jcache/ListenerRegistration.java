@@ -23,11 +23,11 @@ import org.jspecify.annotations.Nullable;
  * One registered {@link CacheEntryListener} of a cache on this node: the listener and filter made
  * from their factories, and the delivery of events to them.
  *
- * <p>A synchronous listener is called on the thread of the operation, before the operation
- * returns; what it throws reaches the caller (runtime exceptions wrapped in
- * {@link CacheEntryListenerException}, errors as they are). An asynchronous listener is called on
- * the manager's executor, one event at a time and in the order the events happened on this node;
- * what it throws is logged. Thread-safe.
+ * <p>A synchronous listener is called on the thread of the operation, before the operation returns;
+ * what it throws reaches the caller (runtime exceptions wrapped in {@link
+ * CacheEntryListenerException}, errors as they are). An asynchronous listener is called on the
+ * manager's executor, one event at a time and in the order the events happened on this node; what
+ * it throws is logged. Thread-safe.
  */
 final class ListenerRegistration<K, V> {
   private static final Logger logger = Logger.getLogger(ListenerRegistration.class.getName());
@@ -54,12 +54,13 @@ final class ListenerRegistration<K, V> {
 
   /** Whether this listener wants events of the given event's type and its filter accepts it. */
   private boolean wants(EntryEvent<K, V> event) {
-    boolean listens = switch (event.getEventType()) {
-      case CREATED -> listener instanceof CacheEntryCreatedListener;
-      case UPDATED -> listener instanceof CacheEntryUpdatedListener;
-      case REMOVED -> listener instanceof CacheEntryRemovedListener;
-      case EXPIRED -> listener instanceof CacheEntryExpiredListener;
-    };
+    boolean listens =
+        switch (event.getEventType()) {
+          case CREATED -> listener instanceof CacheEntryCreatedListener;
+          case UPDATED -> listener instanceof CacheEntryUpdatedListener;
+          case REMOVED -> listener instanceof CacheEntryRemovedListener;
+          case EXPIRED -> listener instanceof CacheEntryExpiredListener;
+        };
     return listens && (filter == null || filter.evaluate(event));
   }
 
@@ -95,7 +96,8 @@ final class ListenerRegistration<K, V> {
               call(event);
             }
           } catch (RuntimeException e) {
-            logger.log(Level.WARNING, "asynchronous listener " + listener + " failed on " + event, e);
+            logger.log(
+                Level.WARNING, "asynchronous listener " + listener + " failed on " + event, e);
           }
         }
       } finally {

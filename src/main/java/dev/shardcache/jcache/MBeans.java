@@ -11,10 +11,10 @@ import javax.management.MalformedObjectNameException;
 import javax.management.ObjectName;
 
 /**
- * Registers a cache's MXBeans with the platform MBean server under the names the spec fixes:
- * {@code javax.cache:type=CacheConfiguration|CacheStatistics,CacheManager=<uri>,Cache=<name>}, with
- * {@code : = , \n} in the URI and name replaced by dots. Registering twice or unregistering a bean
- * that is not there is a no-op. Thread-safe (the MBean server is).
+ * Registers a cache's MXBeans with the platform MBean server under the names the spec fixes: {@code
+ * javax.cache:type=CacheConfiguration|CacheStatistics,CacheManager=<uri>,Cache=<name>}, with {@code
+ * : = , \n} in the URI and name replaced by dots. Registering twice or unregistering a bean that is
+ * not there is a no-op. Thread-safe (the MBean server is).
  */
 final class MBeans {
   enum Kind {
@@ -32,10 +32,16 @@ final class MBeans {
 
   static ObjectName name(Kind kind, URI manager, String cache) {
     try {
-      return new ObjectName("javax.cache:type=" + kind.type + ",CacheManager=" + safe(manager.toString())
-          + ",Cache=" + safe(cache));
+      return new ObjectName(
+          "javax.cache:type="
+              + kind.type
+              + ",CacheManager="
+              + safe(manager.toString())
+              + ",Cache="
+              + safe(cache));
     } catch (MalformedObjectNameException e) {
-      throw new CacheException("cannot name the MBean of cache '" + cache + "': " + e.getMessage(), e);
+      throw new CacheException(
+          "cannot name the MBean of cache '" + cache + "': " + e.getMessage(), e);
     }
   }
 

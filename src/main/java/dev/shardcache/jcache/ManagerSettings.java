@@ -1,7 +1,6 @@
 package dev.shardcache.jcache;
 
 import com.google.common.base.Splitter;
-
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -14,9 +13,9 @@ import org.jspecify.annotations.Nullable;
  * read from the manager's URI and properties.
  *
  * <p>The URI {@code shardcache://host:port?peers=h1:p1,h2:p2&advertiseHost=name} gives the listen
- * address, the peers and the advertised host; any other URI (such as the default
- * {@value ShardcacheCachingProvider#DEFAULT_URI}) leaves them to the properties. Properties win
- * over the URI:
+ * address, the peers and the advertised host; any other URI (such as the default {@value
+ * ShardcacheCachingProvider#DEFAULT_URI}) leaves them to the properties. Properties win over the
+ * URI:
  *
  * <table>
  *   <caption>Settings</caption>
@@ -58,8 +57,11 @@ record ManagerSettings(
     String peers = null;
     if ("shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null) {
       if (uri.getPort() < 0) {
-        throw new IllegalArgumentException("URI " + uri + " names a host but no port;"
-            + " use shardcache://host:port (port 0 picks a free one)");
+        throw new IllegalArgumentException(
+            "URI "
+                + uri
+                + " names a host but no port;"
+                + " use shardcache://host:port (port 0 picks a free one)");
       }
       listen = uri.getHost() + ":" + uri.getPort();
       String query = uri.getQuery();
@@ -71,8 +73,13 @@ record ManagerSettings(
           switch (name) {
             case "peers" -> peers = value;
             case "advertiseHost" -> advertise = value;
-            default -> throw new IllegalArgumentException("URI " + uri + " has unknown parameter '"
-                + name + "'; known: peers, advertiseHost");
+            default ->
+                throw new IllegalArgumentException(
+                    "URI "
+                        + uri
+                        + " has unknown parameter '"
+                        + name
+                        + "'; known: peers, advertiseHost");
           }
         }
       }
@@ -125,7 +132,9 @@ record ManagerSettings(
   private static List<String> list(@Nullable String commaSeparated) {
     List<String> items = new ArrayList<>();
     if (commaSeparated != null) {
-      Arrays.stream(commaSeparated.split(",")).map(String::trim).filter(s -> !s.isEmpty())
+      Arrays.stream(commaSeparated.split(","))
+          .map(String::trim)
+          .filter(s -> !s.isEmpty())
           .forEach(items::add);
     }
     return List.copyOf(items);

@@ -20,8 +20,8 @@ import java.util.List;
  * types and not {@link Serializable} is rejected with {@link IllegalArgumentException}.
  *
  * <p>Keys must encode deterministically (equal keys, equal bytes, on every node): the compact forms
- * do; a serialized key does as long as its class's fields serialize in a fixed order (no
- * {@code HashMap} or {@code HashSet} inside). Thread-safe and immutable.
+ * do; a serialized key does as long as its class's fields serialize in a fixed order (no {@code
+ * HashMap} or {@code HashSet} inside). Thread-safe and immutable.
  */
 final class ObjectCodec implements Codec<Object> {
   private static final byte STRING = 'S';
@@ -54,9 +54,11 @@ final class ObjectCodec implements Codec<Object> {
       return ByteBuffer.allocate(1 + Integer.BYTES).put(INT).putInt(i).array();
     }
     if (!(value instanceof Serializable serializable)) {
-      throw new IllegalArgumentException(value.getClass().getName() + " is not Serializable;"
-          + " Shardcache's JCache caches store by value and need keys and values that are strings,"
-          + " numbers or Serializable");
+      throw new IllegalArgumentException(
+          value.getClass().getName()
+              + " is not Serializable;"
+              + " Shardcache's JCache caches store by value and need keys and values that are strings,"
+              + " numbers or Serializable");
     }
     byte[] body = serialized.encode(serializable);
     return ByteBuffer.allocate(1 + body.length).put(SERIALIZED).put(body).array();
@@ -79,8 +81,11 @@ final class ObjectCodec implements Codec<Object> {
         yield body.getInt();
       }
       case SERIALIZED -> serialized.decode(remaining(body));
-      default -> throw new CodecException("unknown JCache encoding tag " + bytes[0]
-          + "; was this cache written by another codec?");
+      default ->
+          throw new CodecException(
+              "unknown JCache encoding tag "
+                  + bytes[0]
+                  + "; was this cache written by another codec?");
     };
   }
 

@@ -13,16 +13,24 @@ import org.jspecify.annotations.Nullable;
  *
  * <ul>
  *   <li>{@code setValue} on an entry that existed is an UPDATE, on one that did not a CREATE;
- *   <li>{@code remove} after a CREATE or a LOAD cancels it (NONE); otherwise it is a REMOVE, even of
- *       an absent entry (a writer still hears of it);
+ *   <li>{@code remove} after a CREATE or a LOAD cancels it (NONE); otherwise it is a REMOVE, even
+ *       of an absent entry (a writer still hears of it);
  *   <li>{@code getValue} of an absent entry with read-through loads it (LOAD, stored like a
  *       read-through); of a present one, with nothing else done, it is an ACCESS (the access expiry
  *       applies).
  * </ul>
+ *
  * Used by one thread, for one run of one processor; not thread-safe.
  */
 final class ProcessorEntry<K, V> implements MutableEntry<K, V> {
-  enum Operation { NONE, ACCESS, LOAD, CREATE, UPDATE, REMOVE }
+  enum Operation {
+    NONE,
+    ACCESS,
+    LOAD,
+    CREATE,
+    UPDATE,
+    REMOVE
+  }
 
   private final K key;
   private final @Nullable V original;
@@ -68,9 +76,10 @@ final class ProcessorEntry<K, V> implements MutableEntry<K, V> {
   @Override
   public void remove() {
     value = null;
-    operation = (operation == Operation.CREATE || operation == Operation.LOAD)
-        ? Operation.NONE
-        : Operation.REMOVE;
+    operation =
+        (operation == Operation.CREATE || operation == Operation.LOAD)
+            ? Operation.NONE
+            : Operation.REMOVE;
   }
 
   @Override

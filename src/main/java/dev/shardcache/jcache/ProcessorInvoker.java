@@ -17,9 +17,8 @@ import org.jspecify.annotations.Nullable;
  * under contention a processor, and with write-through the writer, may be called more than once;
  * only the run that was applied fires events and counts statistics.
  *
- * <p>A processor's exception, other than an {@link EntryProcessorException} or a
- * {@link VirtualMachineError}, is wrapped in an {@link EntryProcessorException}; nothing is
- * applied.
+ * <p>A processor's exception, other than an {@link EntryProcessorException} or a {@link
+ * VirtualMachineError}, is wrapped in an {@link EntryProcessorException}; nothing is applied.
  *
  * <p>Thread-safe; blocks on the processor, the owner, the writer and the loader.
  */
@@ -30,8 +29,12 @@ final class ProcessorInvoker<K, V> {
   private final WriteThrough<K, V> writeThrough;
   private final JCacheStatistics statistics;
 
-  ProcessorInvoker(EntryStore<K, V> entries, AtomicUpdate<K, V> atomic,
-      ReadThrough<K, V> readThrough, WriteThrough<K, V> writeThrough, JCacheStatistics statistics) {
+  ProcessorInvoker(
+      EntryStore<K, V> entries,
+      AtomicUpdate<K, V> atomic,
+      ReadThrough<K, V> readThrough,
+      WriteThrough<K, V> writeThrough,
+      JCacheStatistics statistics) {
     this.entries = entries;
     this.atomic = atomic;
     this.readThrough = readThrough;
@@ -43,37 +46,46 @@ final class ProcessorInvoker<K, V> {
   <T> @Nullable T invoke(K key, EntryProcessor<K, V, T> processor, Object... arguments) {
     long start = System.nanoTime();
     KeyBytes k = entries.keyOf(key);
-    return atomic.runFromNewReads(k, key, (current, now) -> {
-      V original = current == null ? null : entries.decode(current);
-      ProcessorEntry<K, V> entry = new ProcessorEntry<>(key, original, readThrough.forProcessor());
-      T result;
-      try {
-        result = processor.process(entry, arguments);
-      } catch (EntryProcessorException e) {
-        throw e;
-      } catch (VirtualMachineError e) {
-        throw e;
-      } catch (Exception | Error e) {
-        throw new EntryProcessorException("entry processor failed on key " + key + ": " + e, e);
-      }
-      if (!apply(k, key, current, entry, now, start)) {
-        return retry();
-      }
-      if (current == null) {
-        statistics.miss();
-      } else {
-        statistics.hit();
-      }
-      return done(result);
-    });
+    return atomic.runFromNewReads(
+        k,
+        key,
+        (current, now) -> {
+          V original = current == null ? null : entries.decode(current);
+          ProcessorEntry<K, V> entry =
+              new ProcessorEntry<>(key, original, readThrough.forProcessor());
+          T result;
+          try {
+            result = processor.process(entry, arguments);
+          } catch (EntryProcessorException e) {
+            throw e;
+          } catch (VirtualMachineError e) {
+            throw e;
+          } catch (Exception | Error e) {
+            throw new EntryProcessorException("entry processor failed on key " + key + ": " + e, e);
+          }
+          if (!apply(k, key, current, entry, now, start)) {
+            return retry();
+          }
+          if (current == null) {
+            statistics.miss();
+          } else {
+            statistics.hit();
+          }
+          return done(result);
+        });
   }
 
   /**
    * Applies the net effect of a processor with at most one compare-and-set from {@code current}.
    * Returns false if that lost, so the processor must run again.
    */
-  private boolean apply(KeyBytes k, K key, @Nullable Envelope current, ProcessorEntry<K, V> entry,
-      long now, long start) {
+  private boolean apply(
+      KeyBytes k,
+      K key,
+      @Nullable Envelope current,
+      ProcessorEntry<K, V> entry,
+      long now,
+      long start) {
     V value = entry.value();
     switch (entry.operation()) {
       case NONE:
@@ -82,32 +94,34 @@ final class ProcessorInvoker<K, V> {
         entries.touch(k, requireNonNull(current), now);
         return true;
       case LOAD:
-        entries.createLoaded(k, key, requireNonNull(value),
-            entries.encodeValue(requireNonNull(value)), now);
+        entries.createLoaded(
+            k, key, requireNonNull(value), entries.encodeValue(requireNonNull(value)), now);
         return true;
-      case CREATE: {
-        V created = requireNonNull(value);
-        byte[] bytes = entries.encodeValue(created);
-        writeThrough.write(key, created);
-        switch (entries.create(k, key, created, bytes, now)) {
-          case LOST:
-            return false;
-          case STORED:
-            statistics.putTime(start);
-            return true;
-          default:
-            return true; // expired as it was made: nothing to store
+      case CREATE:
+        {
+          V created = requireNonNull(value);
+          byte[] bytes = entries.encodeValue(created);
+          writeThrough.write(key, created);
+          switch (entries.create(k, key, created, bytes, now)) {
+            case LOST:
+              return false;
+            case STORED:
+              statistics.putTime(start);
+              return true;
+            default:
+              return true; // expired as it was made: nothing to store
+          }
         }
-      }
-      case UPDATE: {
-        V updated = requireNonNull(value);
-        byte[] bytes = entries.encodeValue(updated);
-        writeThrough.write(key, updated);
-        if (current == null) {
-          return false; // it vanished after the snapshot: run again as a create
+      case UPDATE:
+        {
+          V updated = requireNonNull(value);
+          byte[] bytes = entries.encodeValue(updated);
+          writeThrough.write(key, updated);
+          if (current == null) {
+            return false; // it vanished after the snapshot: run again as a create
+          }
+          return entries.update(k, key, updated, bytes, current, now);
         }
-        return entries.update(k, key, updated, bytes, current, now);
-      }
       case REMOVE:
         writeThrough.delete(key);
         return current == null || entries.remove(k, key, current, start);

@@ -27,17 +27,17 @@ import org.jspecify.annotations.Nullable;
  * whether it reads through or not.
  *
  * <p>A miss of one key loads through the core's {@code get(key, loader)}, so that on the owner
- * concurrent misses of the key share one load, whichever nodes they come from. Several keys
- * ({@code getAll}, {@code loadAll}) are loaded with one {@code loadAll} call to the loader on this
- * node, and each value is then stored only if the key is still absent: a value loaded while another
+ * concurrent misses of the key share one load, whichever nodes they come from. Several keys ({@code
+ * getAll}, {@code loadAll}) are loaded with one {@code loadAll} call to the loader on this node,
+ * and each value is then stored only if the key is still absent: a value loaded while another
  * writer stored one is older than that write. A loaded value is not a put: the writer is not called
  * and no put is counted, but a CREATED event (UPDATED, when {@code loadAll} replaces) is fired.
  *
- * <p>The loader's failures reach the caller as {@link CacheLoaderException}, or, for
- * {@code loadAll}, its {@link CompletionListener}. A loader returning null loads nothing.
+ * <p>The loader's failures reach the caller as {@link CacheLoaderException}, or, for {@code
+ * loadAll}, its {@link CompletionListener}. A loader returning null loads nothing.
  *
- * <p>Thread-safe if the loader is; blocks on the loader and on the owner, except
- * {@link #loadAll}, which runs on the cache's executor.
+ * <p>Thread-safe if the loader is; blocks on the loader and on the owner, except {@link #loadAll},
+ * which runs on the cache's executor.
  */
 final class ReadThrough<K, V> {
   private final @Nullable CacheLoader<K, V> loader;
@@ -46,9 +46,14 @@ final class ReadThrough<K, V> {
   private final AtomicUpdate<K, V> atomic;
   private final Executor executor;
 
-  /** @param executor runs {@link #loadAll}, which returns before it loads */
-  ReadThrough(CompleteConfiguration<K, V> config, EntryStore<K, V> entries,
-      AtomicUpdate<K, V> atomic, Executor executor) {
+  /**
+   * @param executor runs {@link #loadAll}, which returns before it loads
+   */
+  ReadThrough(
+      CompleteConfiguration<K, V> config,
+      EntryStore<K, V> entries,
+      AtomicUpdate<K, V> atomic,
+      Executor executor) {
     Factory<CacheLoader<K, V>> factory = config.getCacheLoaderFactory();
     this.loader = factory == null ? null : factory.create();
     this.enabled = config.isReadThrough() && loader != null;
@@ -74,52 +79,61 @@ final class ReadThrough<K, V> {
    * entry is expired and the key loaded again.
    */
   @Nullable V load(KeyBytes k, K key) {
-    return atomic.repeat(k, key, () -> {
-      Envelope[] mine = new Envelope[1];
-      List<V> loaded = new ArrayList<>(1);
-      byte[] raw;
-      try {
-        raw = entries.getOrLoad(k, ignored -> {
-          V value = loadOne(key);
-          if (value == null) {
-            throw new NothingLoaded(); // stackless: cheap to make
+    return atomic.repeat(
+        k,
+        key,
+        () -> {
+          Envelope[] mine = new Envelope[1];
+          List<V> loaded = new ArrayList<>(1);
+          byte[] raw;
+          try {
+            raw =
+                entries.getOrLoad(
+                    k,
+                    ignored -> {
+                      V value = loadOne(key);
+                      if (value == null) {
+                        throw new NothingLoaded(); // stackless: cheap to make
+                      }
+                      Envelope envelope =
+                          Envelope.of(
+                              entries.expiry().onCreation(EntryStore.now()),
+                              entries.encodeValue(value));
+                      mine[0] = envelope;
+                      loaded.add(value);
+                      return envelope.raw();
+                    });
+          } catch (CacheLoadException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof NothingLoaded) {
+              return AtomicUpdate.doneWithoutValue();
+            }
+            if (cause instanceof CacheLoaderException loaderFailure) {
+              throw loaderFailure;
+            }
+            throw new CacheLoaderException(e.getMessage(), cause != null ? cause : e);
+          } catch (ShardcacheException e) {
+            throw new CacheException(e.getMessage(), e);
           }
-          Envelope envelope = Envelope.of(entries.expiry().onCreation(EntryStore.now()),
-              entries.encodeValue(value));
-          mine[0] = envelope;
-          loaded.add(value);
-          return envelope.raw();
+          long now = EntryStore.now();
+          if (mine[0] != null && raw == mine[0].raw()) {
+            V value = loaded.get(0);
+            if (mine[0].isExpiredAt(now)) {
+              // A zero creation expiry: the caller gets the value, the cache keeps nothing.
+              entries.cas(k, mine[0], null);
+              return done(value);
+            }
+            entries.loaded(k, key, value);
+            return done(value);
+          }
+          Envelope theirs = Envelope.wrap(raw);
+          if (!theirs.isExpiredAt(now)) {
+            return done(entries.decode(theirs));
+          }
+          entries.expire(
+              k, key, theirs); // the core still held an expired entry: drop it, load again
+          return retry();
         });
-      } catch (CacheLoadException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof NothingLoaded) {
-          return AtomicUpdate.doneWithoutValue();
-        }
-        if (cause instanceof CacheLoaderException loaderFailure) {
-          throw loaderFailure;
-        }
-        throw new CacheLoaderException(e.getMessage(), cause != null ? cause : e);
-      } catch (ShardcacheException e) {
-        throw new CacheException(e.getMessage(), e);
-      }
-      long now = EntryStore.now();
-      if (mine[0] != null && raw == mine[0].raw()) {
-        V value = loaded.get(0);
-        if (mine[0].isExpiredAt(now)) {
-          // A zero creation expiry: the caller gets the value, the cache keeps nothing.
-          entries.cas(k, mine[0], null);
-          return done(value);
-        }
-        entries.loaded(k, key, value);
-        return done(value);
-      }
-      Envelope theirs = Envelope.wrap(raw);
-      if (!theirs.isExpiredAt(now)) {
-        return done(entries.decode(theirs));
-      }
-      entries.expire(k, key, theirs); // the core still held an expired entry: drop it, load again
-      return retry();
-    });
   }
 
   /**
@@ -145,38 +159,42 @@ final class ReadThrough<K, V> {
    *
    * @param isPresent whether the cache holds a key, asked on the executor just before loading
    */
-  void loadAll(List<K> keys, boolean replaceExistingValues,
-      @Nullable CompletionListener completionListener, Predicate<K> isPresent) {
+  void loadAll(
+      List<K> keys,
+      boolean replaceExistingValues,
+      @Nullable CompletionListener completionListener,
+      Predicate<K> isPresent) {
     if (loader == null) {
       if (completionListener != null) {
         completionListener.onCompletion();
       }
       return;
     }
-    executor.execute(() -> {
-      try {
-        List<K> toLoad = new ArrayList<>();
-        for (K key : keys) {
-          if (replaceExistingValues || !isPresent.test(key)) {
-            toLoad.add(key);
-          }
-        }
-        if (!toLoad.isEmpty()) {
-          for (Map.Entry<K, V> entry : loadAllFromLoader(toLoad).entrySet()) {
-            if (entry.getKey() != null && entry.getValue() != null) {
-              store(entry.getKey(), entry.getValue(), replaceExistingValues);
+    executor.execute(
+        () -> {
+          try {
+            List<K> toLoad = new ArrayList<>();
+            for (K key : keys) {
+              if (replaceExistingValues || !isPresent.test(key)) {
+                toLoad.add(key);
+              }
+            }
+            if (!toLoad.isEmpty()) {
+              for (Map.Entry<K, V> entry : loadAllFromLoader(toLoad).entrySet()) {
+                if (entry.getKey() != null && entry.getValue() != null) {
+                  store(entry.getKey(), entry.getValue(), replaceExistingValues);
+                }
+              }
+            }
+            if (completionListener != null) {
+              completionListener.onCompletion();
+            }
+          } catch (Exception e) {
+            if (completionListener != null) {
+              completionListener.onException(e);
             }
           }
-        }
-        if (completionListener != null) {
-          completionListener.onCompletion();
-        }
-      } catch (Exception e) {
-        if (completionListener != null) {
-          completionListener.onException(e);
-        }
-      }
-    });
+        });
   }
 
   /**
@@ -187,14 +205,19 @@ final class ReadThrough<K, V> {
     KeyBytes k = entries.keyOf(key);
     byte[] valueBytes = entries.encodeValue(value);
     long now = EntryStore.now();
-    atomic.run(k, key, now, entries.readLive(k, key, now), (current, at) -> {
-      if (current == null) {
-        entries.createLoaded(k, key, value, valueBytes, at);
-      } else if (replace) {
-        entries.updateLoaded(k, key, value, valueBytes, current, at);
-      }
-      return AtomicUpdate.doneWithoutValue();
-    });
+    atomic.run(
+        k,
+        key,
+        now,
+        entries.readLive(k, key, now),
+        (current, at) -> {
+          if (current == null) {
+            entries.createLoaded(k, key, value, valueBytes, at);
+          } else if (replace) {
+            entries.updateLoaded(k, key, value, valueBytes, current, at);
+          }
+          return AtomicUpdate.doneWithoutValue();
+        });
   }
 
   /** Calls the loader for one key; its failures become {@link CacheLoaderException}. */
@@ -205,8 +228,8 @@ final class ReadThrough<K, V> {
     } catch (CacheLoaderException e) {
       throw e;
     } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed for key "
-          + key + ": " + e, e);
+      throw new CacheLoaderException(
+          "loader of cache '" + entries.name() + "' failed for key " + key + ": " + e, e);
     }
   }
 
@@ -218,8 +241,9 @@ final class ReadThrough<K, V> {
     } catch (CacheLoaderException e) {
       throw e;
     } catch (Exception e) {
-      throw new CacheLoaderException("loader of cache '" + entries.name() + "' failed loading "
-          + keys.size() + " keys: " + e, e);
+      throw new CacheLoaderException(
+          "loader of cache '" + entries.name() + "' failed loading " + keys.size() + " keys: " + e,
+          e);
     }
   }
 
@@ -231,6 +255,7 @@ final class ReadThrough<K, V> {
   /** Thrown inside the core's loader to say the JCache loader found nothing: no value, no error. */
   private static final class NothingLoaded extends RuntimeException {
     private static final long serialVersionUID = 1L;
+
     private NothingLoaded() {
       super("the loader returned null", null, false, false);
     }

@@ -26,46 +26,48 @@ import javax.management.ObjectName;
 import org.jspecify.annotations.Nullable;
 
 /**
- * A JSR-107 {@link Cache} backed by a Shardcache {@link DistributedCache}: every entry lives on
- * the node that owns its key, whichever node reads or writes it. Get one from a
- * {@link ShardcacheCacheManager}.
+ * A JSR-107 {@link Cache} backed by a Shardcache {@link DistributedCache}: every entry lives on the
+ * node that owns its key, whichever node reads or writes it. Get one from a {@link
+ * ShardcacheCacheManager}.
  *
  * <h2>How the operations map onto the core</h2>
+ *
  * Keys and values are encoded (strings, longs and integers compactly, anything else with
- * allow-listed Java serialization), so the cache stores by value. Each value is stored in an
- * {@link Envelope} with its expiry time. Every read is a {@code getIfPresent} on the owner; every
- * change is a {@link DistributedCache#compareAndSet} on the owner from the envelope this node just
- * read to the new one, retried from a fresh read if another writer got there first. So
- * {@code putIfAbsent}, {@code replace}, conditional removes, {@code getAndPut} and
- * {@code invoke} are atomic on the owner, and the event or statistic for a change is recorded only
- * by the node whose compare-and-set won. A read-through {@code get} loads through the core's
- * {@link DistributedCache#get(Object, dev.shardcache.CacheLoader)}, so on the owner concurrent
- * misses of a key share one load.
+ * allow-listed Java serialization), so the cache stores by value. Each value is stored in an {@link
+ * Envelope} with its expiry time. Every read is a {@code getIfPresent} on the owner; every change
+ * is a {@link DistributedCache#compareAndSet} on the owner from the envelope this node just read to
+ * the new one, retried from a fresh read if another writer got there first. So {@code putIfAbsent},
+ * {@code replace}, conditional removes, {@code getAndPut} and {@code invoke} are atomic on the
+ * owner, and the event or statistic for a change is recorded only by the node whose compare-and-set
+ * won. A read-through {@code get} loads through the core's {@link DistributedCache#get(Object,
+ * dev.shardcache.CacheLoader)}, so on the owner concurrent misses of a key share one load.
  *
  * <h2>How it is built</h2>
+ *
  * This class is the facade: it checks its arguments and that the cache is open, and hands each
  * operation to the part that owns its concern. {@link EntryStore} makes the single steps (read,
  * compare-and-set) and records what a won step changed; {@link AtomicUpdate} is the one retry loop
  * that every conditional change goes through; {@link EntryWrites} builds the changing operations
  * from the two, {@link EntryReads} the reading ones; {@link ReadThrough} and {@link WriteThrough}
- * hold the loader and the writer; {@link ProcessorInvoker} runs entry processors;
- * {@link EntryIterator} iterates.
+ * hold the loader and the writer; {@link ProcessorInvoker} runs entry processors; {@link
+ * EntryIterator} iterates.
  *
  * <h2>Costs and limits</h2>
+ *
  * <ul>
  *   <li>A write is a read plus a compare-and-set: two calls to a remote owner. A read of a cache
  *       whose expiry policy changes expiry on access adds a compare-and-set.
- *   <li>An entry processor runs on the calling node against a snapshot, and runs again if the
- *       entry changed before its result could be applied; a processor (and, with write-through, the
+ *   <li>An entry processor runs on the calling node against a snapshot, and runs again if the entry
+ *       changed before its result could be applied; a processor (and, with write-through, the
  *       writer) may therefore be called more than once under contention.
  *   <li>Listeners hear of changes made through this node only; see {@link EventDispatcher}.
- *   <li>The iterator and {@link #removeAll()} reach the keys this node wrote or loaded; see
- *       {@link KeyIndex}. {@link #removeAll()} then clears the cache on every member, so no entry
- *       survives it, but entries it did not reach are removed without events or writer calls.
+ *   <li>The iterator and {@link #removeAll()} reach the keys this node wrote or loaded; see {@link
+ *       KeyIndex}. {@link #removeAll()} then clears the cache on every member, so no entry survives
+ *       it, but entries it did not reach are removed without events or writer calls.
  * </ul>
  *
- * <p>Thread-safe. Methods block on calls to the owner (bounded by the core's remote timeout), on the
- * loader, the writer and synchronous listeners. A failure of the core (an unreachable owner, a
+ * <p>Thread-safe. Methods block on calls to the owner (bounded by the core's remote timeout), on
+ * the loader, the writer and synchronous listeners. A failure of the core (an unreachable owner, a
  * member that does not define the cache) surfaces as {@link CacheException}; it is not retried.
  *
  * @param <K> the key type
@@ -103,12 +105,23 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     this.expiry = new ExpiryTimes(config.getExpiryPolicyFactory().create());
     this.events = new EventDispatcher<>(executor);
     this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
-    this.entries = new EntryStore<>(this, name, store, codec, index, config.getKeyType(),
-        config.getValueType(), expiry, events, statistics);
+    this.entries =
+        new EntryStore<>(
+            this,
+            name,
+            store,
+            codec,
+            index,
+            config.getKeyType(),
+            config.getValueType(),
+            expiry,
+            events,
+            statistics);
     AtomicUpdate<K, V> atomic = new AtomicUpdate<>(entries);
     this.readThrough = new ReadThrough<>(config, entries, atomic, executor);
     this.writeThrough = new WriteThrough<>(config);
-    for (CacheEntryListenerConfiguration<K, V> listener : config.getCacheEntryListenerConfigurations()) {
+    for (CacheEntryListenerConfiguration<K, V> listener :
+        config.getCacheEntryListenerConfigurations()) {
       events.register(listener);
     }
     this.reads = new EntryReads<>(entries, readThrough, statistics);
@@ -141,15 +154,17 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   }
 
   @Override
-  public void loadAll(Set<? extends K> keys, boolean replaceExistingValues,
+  public void loadAll(
+      Set<? extends K> keys,
+      boolean replaceExistingValues,
       @Nullable CompletionListener completionListener) {
     requireOpen();
     requireNonNull(keys, "keys");
     for (K key : keys) {
       requireNonNull(key, "keys must not contain null");
     }
-    readThrough.loadAll(List.copyOf(keys), replaceExistingValues, completionListener,
-        this::containsKey);
+    readThrough.loadAll(
+        List.copyOf(keys), replaceExistingValues, completionListener, this::containsKey);
   }
 
   // ---------------------------------------------------------------- writes
@@ -240,15 +255,16 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   // ---------------------------------------------------------------- entry processors
 
   @Override
-  public <T> @Nullable T invoke(K key, EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
+  public <T> @Nullable T invoke(
+      K key, EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
     requireOpen();
     requireNonNull(entryProcessor, "entryProcessor");
     return processors.invoke(key, entryProcessor, arguments);
   }
 
   @Override
-  public <T> Map<K, EntryProcessorResult<T>> invokeAll(Set<? extends K> keys,
-      EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
+  public <T> Map<K, EntryProcessorResult<T>> invokeAll(
+      Set<? extends K> keys, EntryProcessor<K, V, T> entryProcessor, Object... arguments) {
     requireOpen();
     requireNonNull(keys, "keys");
     requireNonNull(entryProcessor, "entryProcessor");
@@ -263,12 +279,13 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
           results.put(key, () -> result);
         }
       } catch (RuntimeException e) {
-        EntryProcessorException failure = e instanceof EntryProcessorException epe
-            ? epe
-            : new EntryProcessorException(e);
-        results.put(key, () -> {
-          throw failure;
-        });
+        EntryProcessorException failure =
+            e instanceof EntryProcessorException epe ? epe : new EntryProcessorException(e);
+        results.put(
+            key,
+            () -> {
+              throw failure;
+            });
       }
     }
     return results;
@@ -285,11 +302,13 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   // ---------------------------------------------------------------- listeners and configuration
 
   @Override
-  public void registerCacheEntryListener(CacheEntryListenerConfiguration<K, V> listenerConfiguration) {
+  public void registerCacheEntryListener(
+      CacheEntryListenerConfiguration<K, V> listenerConfiguration) {
     requireOpen();
     requireNonNull(listenerConfiguration, "listenerConfiguration");
     synchronized (configuration) {
-      for (CacheEntryListenerConfiguration<K, V> existing : configuration.getCacheEntryListenerConfigurations()) {
+      for (CacheEntryListenerConfiguration<K, V> existing :
+          configuration.getCacheEntryListenerConfigurations()) {
         if (existing.equals(listenerConfiguration)) {
           throw new IllegalArgumentException("this listener configuration is already registered");
         }
@@ -300,7 +319,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   }
 
   @Override
-  public void deregisterCacheEntryListener(CacheEntryListenerConfiguration<K, V> listenerConfiguration) {
+  public void deregisterCacheEntryListener(
+      CacheEntryListenerConfiguration<K, V> listenerConfiguration) {
     requireNonNull(listenerConfiguration, "listenerConfiguration");
     requireOpen();
     synchronized (configuration) {
@@ -310,9 +330,9 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   }
 
   /**
-   * Returns a copy of this cache's configuration, including the listeners registered since; changing
-   * the copy does not change the cache. Any class the copy is an instance of may be asked for:
-   * {@link Configuration}, {@link CompleteConfiguration} or {@link MutableConfiguration}.
+   * Returns a copy of this cache's configuration, including the listeners registered since;
+   * changing the copy does not change the cache. Any class the copy is an instance of may be asked
+   * for: {@link Configuration}, {@link CompleteConfiguration} or {@link MutableConfiguration}.
    */
   @Override
   public <C extends Configuration<K, V>> C getConfiguration(Class<C> clazz) {
@@ -323,8 +343,8 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     if (clazz.isInstance(copy)) {
       return clazz.cast(copy);
     }
-    throw new IllegalArgumentException("the configuration is a CompleteConfiguration, not a "
-        + clazz.getName());
+    throw new IllegalArgumentException(
+        "the configuration is a CompleteConfiguration, not a " + clazz.getName());
   }
 
   /** A copy of this cache's configuration, as {@link #getConfiguration} gives it. */
@@ -359,7 +379,9 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     }
   }
 
-  /** This cache's statistics on this node, as its MXBean shows them (counted only while enabled). */
+  /**
+   * This cache's statistics on this node, as its MXBean shows them (counted only while enabled).
+   */
   public CacheStatisticsMXBean statistics() {
     return statistics;
   }
@@ -399,13 +421,16 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     return closed;
   }
 
-  /** Returns this cache as {@code clazz} if it is one ({@link ShardcacheCache} or {@link Cache}). */
+  /**
+   * Returns this cache as {@code clazz} if it is one ({@link ShardcacheCache} or {@link Cache}).
+   */
   @Override
   public <T> T unwrap(Class<T> clazz) {
     if (clazz.isInstance(this)) {
       return clazz.cast(this);
     }
-    throw new IllegalArgumentException("a Shardcache JCache cache cannot be unwrapped to " + clazz.getName());
+    throw new IllegalArgumentException(
+        "a Shardcache JCache cache cannot be unwrapped to " + clazz.getName());
   }
 
   @Override

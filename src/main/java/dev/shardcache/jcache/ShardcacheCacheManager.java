@@ -28,8 +28,8 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * A JSR-107 {@link CacheManager} whose caches live on a Shardcache node: one node per manager,
- * which the manager starts and closes, or a node the application started and keeps (see
- * {@link ShardcacheCachingProvider#getCacheManager(URI, ShardcacheNode)}).
+ * which the manager starts and closes, or a node the application started and keeps (see {@link
+ * ShardcacheCachingProvider#getCacheManager(URI, ShardcacheNode)}).
  *
  * <p>With the default URI the node listens on 127.0.0.1 on a free port and has no peers: a cache
  * for this JVM alone. To share caches between JVMs, give each JVM's manager its own listen address
@@ -51,8 +51,10 @@ import org.jspecify.annotations.Nullable;
 public final class ShardcacheCacheManager implements CacheManager {
   private final ShardcacheCachingProvider provider;
   private final URI uri;
+
   /** Weak, so that the provider's map keyed by class loader can let an unused loader go. */
   private final WeakReference<ClassLoader> classLoader;
+
   private final Properties properties;
   private final ShardcacheNode node;
   private final boolean ownsNode;
@@ -70,8 +72,12 @@ public final class ShardcacheCacheManager implements CacheManager {
    * @throws CacheException if the node cannot start (such as a port in use)
    * @throws IllegalArgumentException if a setting is malformed
    */
-  ShardcacheCacheManager(ShardcacheCachingProvider provider, URI uri, ClassLoader classLoader,
-      Properties properties, @Nullable ShardcacheNode givenNode) {
+  ShardcacheCacheManager(
+      ShardcacheCachingProvider provider,
+      URI uri,
+      ClassLoader classLoader,
+      Properties properties,
+      @Nullable ShardcacheNode givenNode) {
     this.provider = provider;
     this.uri = uri;
     this.classLoader = new WeakReference<>(classLoader);
@@ -80,12 +86,17 @@ public final class ShardcacheCacheManager implements CacheManager {
     this.codec = new ObjectCodec(settings.allowedClasses());
     this.ownsNode = givenNode == null;
     this.node = givenNode != null ? givenNode : startNode(settings);
-    this.executor = Executors.newCachedThreadPool(new ThreadFactoryBuilder()
-        .setNameFormat("shardcache-jcache-%d").setDaemon(true).build());
+    this.executor =
+        Executors.newCachedThreadPool(
+            new ThreadFactoryBuilder()
+                .setNameFormat("shardcache-jcache-%d")
+                .setDaemon(true)
+                .build());
   }
 
   private static ShardcacheNode startNode(ManagerSettings settings) {
-    ShardcacheNode.Builder builder = ShardcacheNode.builder().listen(settings.listenHost(), settings.listenPort());
+    ShardcacheNode.Builder builder =
+        ShardcacheNode.builder().listen(settings.listenHost(), settings.listenPort());
     if (settings.advertiseHost() != null) {
       builder.advertiseHost(settings.advertiseHost());
     }
@@ -97,8 +108,8 @@ public final class ShardcacheCacheManager implements CacheManager {
       return started.start();
     } catch (IOException | RuntimeException e) {
       started.close();
-      throw new CacheException("cannot start the Shardcache node of a JCache CacheManager: "
-          + e.getMessage(), e);
+      throw new CacheException(
+          "cannot start the Shardcache node of a JCache CacheManager: " + e.getMessage(), e);
     }
   }
 
@@ -136,21 +147,30 @@ public final class ShardcacheCacheManager implements CacheManager {
    *     non-JCache cache of that name
    */
   @Override
-  public <K, V, C extends Configuration<K, V>> Cache<K, V> createCache(String cacheName, C configuration) {
+  public <K, V, C extends Configuration<K, V>> Cache<K, V> createCache(
+      String cacheName, C configuration) {
     requireOpen();
     requireNonNull(cacheName, "cacheName");
     requireNonNull(configuration, "configuration");
     CompleteConfiguration<K, V> complete = complete(configuration);
     if (!complete.isStoreByValue()) {
-      throw new UnsupportedOperationException("Shardcache stores by value only: entries live on the"
-          + " node that owns their key, so there is no reference to keep; leave storeByValue true");
+      throw new UnsupportedOperationException(
+          "Shardcache stores by value only: entries live on the"
+              + " node that owns their key, so there is no reference to keep; leave storeByValue true");
     }
     synchronized (caches) {
       if (caches.containsKey(cacheName)) {
         throw new CacheException("a cache named '" + cacheName + "' already exists in " + uri);
       }
-      ShardcacheCache<K, V> cache = new ShardcacheCache<>(this, cacheName, complete, store(cacheName),
-          codec, indexes.computeIfAbsent(cacheName, n -> new KeyIndex()), executor);
+      ShardcacheCache<K, V> cache =
+          new ShardcacheCache<>(
+              this,
+              cacheName,
+              complete,
+              store(cacheName),
+              codec,
+              indexes.computeIfAbsent(cacheName, n -> new KeyIndex()),
+              executor);
       caches.put(cacheName, cache);
       return cache;
     }
@@ -166,22 +186,26 @@ public final class ShardcacheCacheManager implements CacheManager {
   }
 
   private DistributedCache<KeyBytes, byte[]> store(String cacheName) {
-    return stores.computeIfAbsent(cacheName, n -> {
-      CacheConfig<KeyBytes, byte[]> config = CacheConfig.builder(KeyBytes.CODEC, Codecs.bytes())
-          .maximumSize(settings.maximumSize())
-          .maxValueBytes(settings.maxValueBytes())
-          .build();
-      try {
-        return node.cache(n, config);
-      } catch (IllegalStateException | IllegalArgumentException e) {
-        throw new CacheException("cannot define cache '" + n + "' on node " + node + ": "
-            + e.getMessage(), e);
-      }
-    });
+    return stores.computeIfAbsent(
+        cacheName,
+        n -> {
+          CacheConfig<KeyBytes, byte[]> config =
+              CacheConfig.builder(KeyBytes.CODEC, Codecs.bytes())
+                  .maximumSize(settings.maximumSize())
+                  .maxValueBytes(settings.maxValueBytes())
+                  .build();
+          try {
+            return node.cache(n, config);
+          } catch (IllegalStateException | IllegalArgumentException e) {
+            throw new CacheException(
+                "cannot define cache '" + n + "' on node " + node + ": " + e.getMessage(), e);
+          }
+        });
   }
 
   @Override
-  public <K, V> @Nullable Cache<K, V> getCache(String cacheName, Class<K> keyType, Class<V> valueType) {
+  public <K, V> @Nullable Cache<K, V> getCache(
+      String cacheName, Class<K> keyType, Class<V> valueType) {
     requireOpen();
     requireNonNull(cacheName, "cacheName");
     requireNonNull(keyType, "keyType");
@@ -192,9 +216,17 @@ public final class ShardcacheCacheManager implements CacheManager {
     }
     CompleteConfiguration<?, ?> config = cache.completeConfiguration();
     if (!config.getKeyType().equals(keyType) || !config.getValueType().equals(valueType)) {
-      throw new ClassCastException("cache '" + cacheName + "' holds " + config.getKeyType().getName()
-          + " -> " + config.getValueType().getName() + ", not " + keyType.getName() + " -> "
-          + valueType.getName());
+      throw new ClassCastException(
+          "cache '"
+              + cacheName
+              + "' holds "
+              + config.getKeyType().getName()
+              + " -> "
+              + config.getValueType().getName()
+              + ", not "
+              + keyType.getName()
+              + " -> "
+              + valueType.getName());
     }
     @SuppressWarnings("unchecked")
     Cache<K, V> typed = (Cache<K, V>) cache;
@@ -236,8 +268,9 @@ public final class ShardcacheCacheManager implements CacheManager {
       try {
         store.invalidateAll();
       } catch (RuntimeException e) {
-        throw new CacheException("cache '" + cacheName + "' was closed but not cleared everywhere: "
-            + e.getMessage(), e);
+        throw new CacheException(
+            "cache '" + cacheName + "' was closed but not cleared everywhere: " + e.getMessage(),
+            e);
       } finally {
         KeyIndex index = indexes.get(cacheName);
         if (index != null) {
@@ -311,7 +344,8 @@ public final class ShardcacheCacheManager implements CacheManager {
     if (clazz == ShardcacheNode.class) {
       return clazz.cast(node);
     }
-    throw new IllegalArgumentException("a Shardcache CacheManager cannot be unwrapped to " + clazz.getName());
+    throw new IllegalArgumentException(
+        "a Shardcache CacheManager cannot be unwrapped to " + clazz.getName());
   }
 
   private void requireOpen() {

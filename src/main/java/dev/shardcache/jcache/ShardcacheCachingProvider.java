@@ -20,9 +20,9 @@ import org.jspecify.annotations.Nullable;
  * through {@code META-INF/services}. It keeps one {@link ShardcacheCacheManager} per class loader
  * and URI until that manager is closed.
  *
- * <p>The default URI, {@value #DEFAULT_URI}, gives a manager whose node runs alone on 127.0.0.1
- * (a free port). A URI {@code shardcache://host:port?peers=...} or the manager properties give a
- * node that joins a cluster; {@link ManagerSettings} lists the settings.
+ * <p>The default URI, {@value #DEFAULT_URI}, gives a manager whose node runs alone on 127.0.0.1 (a
+ * free port). A URI {@code shardcache://host:port?peers=...} or the manager properties give a node
+ * that joins a cluster; {@link ManagerSettings} lists the settings.
  *
  * <p>Optional features: store-by-reference is not supported. Thread-safe.
  */
@@ -40,8 +40,8 @@ public final class ShardcacheCachingProvider implements CachingProvider {
    * @throws IllegalArgumentException if the URI or a property is malformed
    */
   @Override
-  public synchronized CacheManager getCacheManager(@Nullable URI uri, @Nullable ClassLoader classLoader,
-      @Nullable Properties properties) {
+  public synchronized CacheManager getCacheManager(
+      @Nullable URI uri, @Nullable ClassLoader classLoader, @Nullable Properties properties) {
     URI managerUri = uri == null ? getDefaultURI() : uri;
     ClassLoader loader = classLoader == null ? getDefaultClassLoader() : classLoader;
     Map<URI, ShardcacheCacheManager> byUri = managers.computeIfAbsent(loader, l -> new HashMap<>());
@@ -77,8 +77,12 @@ public final class ShardcacheCachingProvider implements CachingProvider {
       if (existing.node() == node) {
         return existing;
       }
-      throw new IllegalStateException("a CacheManager of URI " + uri + " is already open on "
-          + existing.node() + "; close it first or use another URI");
+      throw new IllegalStateException(
+          "a CacheManager of URI "
+              + uri
+              + " is already open on "
+              + existing.node()
+              + "; close it first or use another URI");
     }
     ShardcacheCacheManager manager =
         new ShardcacheCacheManager(this, uri, getDefaultClassLoader(), new Properties(), node);

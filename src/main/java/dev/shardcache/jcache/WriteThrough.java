@@ -22,8 +22,8 @@ import org.jspecify.annotations.Nullable;
  * <p>The writer is called on the node where the operation was invoked, once per operation, before
  * the compare-and-set on the owner. It therefore hears of a conditional change that may then lose
  * its race (a {@code putIfAbsent} that another writer beat to the key), and of an entry processor's
- * change each time the processor runs ({@link ProcessorInvoker}). Values loaded by read-through
- * are never written back.
+ * change each time the processor runs ({@link ProcessorInvoker}). Values loaded by read-through are
+ * never written back.
  *
  * <p>Thread-safe if the writer is; blocks on the writer.
  */

@@ -1,8 +1,9 @@
 /**
- * JSR-107 (JCache, {@code javax.cache}) on Shardcache: a {@code CachingProvider} found by
- * {@code Caching.getCachingProvider()}, whose caches are distributed caches of a Shardcache node.
+ * JSR-107 (JCache, {@code javax.cache}) on Shardcache: a {@code CachingProvider} found by {@code
+ * Caching.getCachingProvider()}, whose caches are distributed caches of a Shardcache node.
  *
  * <h2>Design</h2>
+ *
  * <ul>
  *   <li><b>Manager = node.</b> Each {@link dev.shardcache.jcache.ShardcacheCacheManager} owns a
  *       {@link dev.shardcache.ShardcacheNode} (or is given one). The default URI starts a node
@@ -13,10 +14,10 @@
  *       numbers, allow-listed Java serialization otherwise), which makes it store-by-value;
  *       store-by-reference is not supported.
  *   <li><b>Per-entry expiry in the value.</b> The core expires entries only a fixed time after
- *       writing, so each value carries its own expiry time ({@code Envelope}), set from the
- *       {@code ExpiryPolicy} on creation, access and update ({@code ExpiryTimes}).
- *   <li><b>Atomic operations by compare-and-set.</b> Every change is an optimistic read followed
- *       by {@link dev.shardcache.DistributedCache#compareAndSet} on the key's owner, retried on
+ *       writing, so each value carries its own expiry time ({@code Envelope}), set from the {@code
+ *       ExpiryPolicy} on creation, access and update ({@code ExpiryTimes}).
+ *   <li><b>Atomic operations by compare-and-set.</b> Every change is an optimistic read followed by
+ *       {@link dev.shardcache.DistributedCache#compareAndSet} on the key's owner, retried on
  *       conflict; entry processors apply their net effect the same way ({@code ProcessorEntry}).
  *       Events and statistics are recorded by the node whose compare-and-set won. There is one
  *       retry loop ({@code AtomicUpdate}): it retries only a lost compare-and-set, never a failure
@@ -33,30 +34,33 @@
  * </ul>
  *
  * <h2>Parts</h2>
- * {@link dev.shardcache.jcache.ShardcacheCache} is the facade of the {@code javax.cache.Cache}
- * API: it checks its arguments and that the cache is open, and delegates each operation to
+ *
+ * {@link dev.shardcache.jcache.ShardcacheCache} is the facade of the {@code javax.cache.Cache} API:
+ * it checks its arguments and that the cache is open, and delegates each operation to
  * package-private parts, one concern each:
+ *
  * <ul>
  *   <li>{@code EntryStore}: the single steps on the owner (encode, read, one compare-and-set) and
  *       the recording of what a step that won changed (key index, event, statistics).
  *   <li>{@code AtomicUpdate}: the retry loop around those steps, with its invariant.
  *   <li>{@code EntryReads} and {@code EntryWrites}: the reading and the changing operations, built
  *       from the two.
- *   <li>{@code ReadThrough} and {@code WriteThrough}: the {@code CacheLoader} and the
- *       {@code CacheWriter}, with the spec's rules for their failures.
+ *   <li>{@code ReadThrough} and {@code WriteThrough}: the {@code CacheLoader} and the {@code
+ *       CacheWriter}, with the spec's rules for their failures.
  *   <li>{@code ProcessorInvoker}: entry processors, run on a snapshot and applied by their net
  *       effect; {@code EntryIterator}: iteration over the key index.
  * </ul>
- * They share the cache's {@code ExpiryTimes}, {@code EventDispatcher} and
- * {@code JCacheStatistics}, which the facade builds once per cache, and the immutable values
- * {@code Envelope} and {@code KeyBytes}.
+ *
+ * They share the cache's {@code ExpiryTimes}, {@code EventDispatcher} and {@code JCacheStatistics},
+ * which the facade builds once per cache, and the immutable values {@code Envelope} and {@code
+ * KeyBytes}.
  *
  * <h2>Conventions</h2>
+ *
  * Non-null unless annotated {@link org.jspecify.annotations.Nullable}. The public types are
- * thread-safe. Only {@link dev.shardcache.jcache.ShardcacheCachingProvider},
- * {@link dev.shardcache.jcache.ShardcacheCacheManager} and
- * {@link dev.shardcache.jcache.ShardcacheCache} are public; applications normally see only the
- * {@code javax.cache} interfaces.
+ * thread-safe. Only {@link dev.shardcache.jcache.ShardcacheCachingProvider}, {@link
+ * dev.shardcache.jcache.ShardcacheCacheManager} and {@link dev.shardcache.jcache.ShardcacheCache}
+ * are public; applications normally see only the {@code javax.cache} interfaces.
  */
 @NullMarked
 package dev.shardcache.jcache;

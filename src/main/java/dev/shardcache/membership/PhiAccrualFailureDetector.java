@@ -25,28 +25,28 @@ import org.jspecify.annotations.Nullable;
  * </pre>
  *
  * <p>phi = 1 means a 10% chance that the peer is merely late, phi = 2 a 1% chance, phi = 8 one in a
- * hundred million. Callers pick a threshold (default {@value #DEFAULT_THRESHOLD}) and treat the peer
- * as unavailable once phi reaches it. A low threshold detects a crash sooner and suspects live
+ * hundred million. Callers pick a threshold (default {@value #DEFAULT_THRESHOLD}) and treat the
+ * peer as unavailable once phi reaches it. A low threshold detects a crash sooner and suspects live
  * peers more often; a high one the reverse.
  *
  * <h2>The model: a normal distribution, approximated</h2>
  *
  * <p>The intervals are modelled as <b>normally distributed</b>, with the mean and standard
- * deviation of the last {@code maxSampleSize} intervals (default {@value #DEFAULT_MAX_SAMPLE_SIZE}).
- * Shardcache's heartbeats come from a timer, so they arrive at a regular rhythm with some jitter:
- * a normal curve fits that, and its tail falls off fast, so phi climbs steeply once a heartbeat is
- * clearly overdue. The alternative, an exponential distribution (used by Cassandra), assumes
- * arrivals with no rhythm at all; its phi only grows linearly with the silence (phi = t / (mean ·
- * ln 10)), which tolerates bursty traffic but reaches 8 only after 18 mean intervals of silence
- * (18 s at one heartbeat a second, against 2.5 s here). Two corrections keep the normal model from
- * being too eager:
+ * deviation of the last {@code maxSampleSize} intervals (default {@value
+ * #DEFAULT_MAX_SAMPLE_SIZE}). Shardcache's heartbeats come from a timer, so they arrive at a
+ * regular rhythm with some jitter: a normal curve fits that, and its tail falls off fast, so phi
+ * climbs steeply once a heartbeat is clearly overdue. The alternative, an exponential distribution
+ * (used by Cassandra), assumes arrivals with no rhythm at all; its phi only grows linearly with the
+ * silence (phi = t / (mean · ln 10)), which tolerates bursty traffic but reaches 8 only after 18
+ * mean intervals of silence (18 s at one heartbeat a second, against 2.5 s here). Two corrections
+ * keep the normal model from being too eager:
  *
  * <ul>
  *   <li>the standard deviation used is at least {@code minStdDeviation} (default 100 ms): a peer
  *       that has been perfectly regular would otherwise have a standard deviation near zero, and a
  *       single 10 ms hiccup would look like a 10-sigma event;
- *   <li>{@code acceptableHeartbeatPause} (default 1 s) is added to the mean: a pause that short
- *       (a GC pause, a busy event loop, a lost packet re-sent) is expected and does not raise phi
+ *   <li>{@code acceptableHeartbeatPause} (default 1 s) is added to the mean: a pause that short (a
+ *       GC pause, a busy event loop, a lost packet re-sent) is expected and does not raise phi
  *       much.
  * </ul>
  *
@@ -62,8 +62,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Its far tail is thinner than the true normal's, so a given threshold is reached a little
  * sooner: phi = 8 is reached at y = 5.226 (exactly: {@code threshold·ln 10 = ln(1 + e^z)} solved
- * for y), where the exact normal phi would be 7.06; the exact normal reaches 8 at y = 5.61. With the
- * default minimum deviation of 100 ms that is 39 ms earlier. In exchange phi is a smooth,
+ * for y), where the exact normal phi would be 7.06; the exact normal reaches 8 at y = 5.61. With
+ * the default minimum deviation of 100 ms that is 39 ms earlier. In exchange phi is a smooth,
  * strictly increasing function of the silence, finite for any silence, computed without special
  * cases.
  *
@@ -71,9 +71,9 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Heartbeats every 1 s with no jitter: mean 1 s, deviation raised to the 100 ms minimum,
  * expected arrival 1 s + 1 s pause = 2 s after the previous one. Then phi is 10^-38 at 1 s of
- * silence, log10(2) = 0.30 at 2 s, 1.64 at 2.2 s, 4.74 at 2.4 s, 7.92 at 2.52 s, 8.24 at 2.53 s
- * and 37.6 at 3 s: the peer becomes unavailable {@code 2 s + 5.226 × 100 ms ≈ 2.52 s} after its
- * last heartbeat. In general it becomes unavailable {@link #unavailableAfterNanos} after the last
+ * silence, log10(2) = 0.30 at 2 s, 1.64 at 2.2 s, 4.74 at 2.4 s, 7.92 at 2.52 s, 8.24 at 2.53 s and
+ * 37.6 at 3 s: the peer becomes unavailable {@code 2 s + 5.226 × 100 ms ≈ 2.52 s} after its last
+ * heartbeat. In general it becomes unavailable {@link #unavailableAfterNanos} after the last
  * heartbeat: {@code mean + acceptableHeartbeatPause + 5.226 · max(sd, minStdDeviation)} at the
  * default threshold.
  *
@@ -82,19 +82,19 @@ import org.jspecify.annotations.Nullable;
  * <ul>
  *   <li><b>Monotonic.</b> Between two heartbeats, phi never decreases as time passes (and so a peer
  *       once unavailable stays so until its next heartbeat).
- *   <li><b>Zero before the first heartbeat.</b> A peer never heard from has phi 0 and is
- *       available: the detector starts watching at the first heartbeat. A caller that wants an
- *       unheard-of peer to become suspect calls {@link #heartbeat} once when it starts watching.
+ *   <li><b>Zero before the first heartbeat.</b> A peer never heard from has phi 0 and is available:
+ *       the detector starts watching at the first heartbeat. A caller that wants an unheard-of peer
+ *       to become suspect calls {@link #heartbeat} once when it starts watching.
  *   <li><b>A bootstrap estimate.</b> At the first heartbeat the window holds one made-up interval
  *       of {@code firstHeartbeatEstimate} (default 1 s), so phi is meaningful from the start; real
  *       intervals push it out of the window like any other sample.
- *   <li><b>An outage cannot blind the detector.</b> An interval longer than the point at which
- *       the peer was already unavailable is recorded as that point, not as its full length. A
- *       60-second outage recorded in full would inflate the deviation of the window so much (to
- *       about 5.9 s among 99 one-second samples) that the next crash would take over 30 s to
- *       detect; recorded at its 2.5 s cap, the next crash is still detected in 2.8 s. The cap still
- *       lets the detector learn a peer that really slowed down: each capped interval raises the
- *       mean and the deviation, and so the next cap.
+ *   <li><b>An outage cannot blind the detector.</b> An interval longer than the point at which the
+ *       peer was already unavailable is recorded as that point, not as its full length. A 60-second
+ *       outage recorded in full would inflate the deviation of the window so much (to about 5.9 s
+ *       among 99 one-second samples) that the next crash would take over 30 s to detect; recorded
+ *       at its 2.5 s cap, the next crash is still detected in 2.8 s. The cap still lets the
+ *       detector learn a peer that really slowed down: each capped interval raises the mean and the
+ *       deviation, and so the next cap.
  *   <li><b>Only forward intervals count.</b> A heartbeat at or before the last one (a duplicate, or
  *       a caller's clock reading raced by another thread's) is ignored.
  * </ul>
@@ -104,8 +104,8 @@ import org.jspecify.annotations.Nullable;
  * given to one detector must come from the same clock.
  *
  * <p>This class is thread-safe: heartbeats are serialized on a lock, and {@link #phi} and {@link
- * #isAvailable} read an immutable snapshot without locking. No method blocks beyond that short
- * lock (heartbeat is O({@code maxSampleSize})). Arguments are non-null.
+ * #isAvailable} read an immutable snapshot without locking. No method blocks beyond that short lock
+ * (heartbeat is O({@code maxSampleSize})). Arguments are non-null.
  */
 public final class PhiAccrualFailureDetector {
 
@@ -140,6 +140,7 @@ public final class PhiAccrualFailureDetector {
   private final long minStdDeviationNanos;
   private final long acceptablePauseNanos;
   private final long firstEstimateNanos;
+
   /** The y (deviations past the expected arrival) at which phi equals the threshold. */
   private final double thresholdDeviations;
 
@@ -149,8 +150,12 @@ public final class PhiAccrualFailureDetector {
   private int nextSlot; // guarded by lock
   private volatile @Nullable Snapshot snapshot; // null until the first heartbeat
 
-  private PhiAccrualFailureDetector(double threshold, int maxSampleSize, Duration minStdDeviation,
-      Duration acceptableHeartbeatPause, Duration firstHeartbeatEstimate) {
+  private PhiAccrualFailureDetector(
+      double threshold,
+      int maxSampleSize,
+      Duration minStdDeviation,
+      Duration acceptableHeartbeatPause,
+      Duration firstHeartbeatEstimate) {
     this.threshold = threshold;
     this.maxSampleSize = maxSampleSize;
     this.minStdDeviationNanos = minStdDeviation.toNanos();
@@ -208,7 +213,9 @@ public final class PhiAccrualFailureDetector {
     return softplus / LN_10;
   }
 
-  /** Whether the peer is considered alive at {@code nowNanos}: {@code phi(nowNanos) < threshold}. */
+  /**
+   * Whether the peer is considered alive at {@code nowNanos}: {@code phi(nowNanos) < threshold}.
+   */
   public boolean isAvailable(long nowNanos) {
     return phi(nowNanos) < threshold;
   }
@@ -220,8 +227,8 @@ public final class PhiAccrualFailureDetector {
 
   /**
    * Returns how long after the last heartbeat phi reaches the threshold under the current history,
-   * in nanoseconds (within a nanosecond or so of rounding): {@code mean + acceptableHeartbeatPause +
-   * k · max(sd, minStdDeviation)}, where k is 5.226 at the default threshold. Before the first
+   * in nanoseconds (within a nanosecond or so of rounding): {@code mean + acceptableHeartbeatPause
+   * + k · max(sd, minStdDeviation)}, where k is 5.226 at the default threshold. Before the first
    * heartbeat, returns {@link Long#MAX_VALUE} (a peer never heard from is never suspected).
    */
   public long unavailableAfterNanos() {
@@ -278,10 +285,13 @@ public final class PhiAccrualFailureDetector {
     if (current == null) {
       return "PhiAccrualFailureDetector{no heartbeat yet, threshold=" + threshold + "}";
     }
-    return String.format(Locale.ROOT,
+    return String.format(
+        Locale.ROOT,
         "PhiAccrualFailureDetector{threshold=%s, expected=%.1f ms, stdDev=%.1f ms,"
             + " unavailableAfter=%.1f ms}",
-        threshold, current.expectedNanos() / 1e6, current.stdDevNanos() / 1e6,
+        threshold,
+        current.expectedNanos() / 1e6,
+        current.stdDevNanos() / 1e6,
         unavailableAfter(current) / 1e6);
   }
 
@@ -310,41 +320,49 @@ public final class PhiAccrualFailureDetector {
      */
     public Builder threshold(double threshold) {
       checkState(Double.isNaN(this.threshold), "threshold was already set to %s", this.threshold);
-      checkArgument(threshold >= 1 && threshold <= 1000,
+      checkArgument(
+          threshold >= 1 && threshold <= 1000,
           "threshold must be in [1, 1000], got %s; the default 8 suits most networks, a higher"
-              + " value tolerates more jitter but detects a crash later", threshold);
+              + " value tolerates more jitter but detects a crash later",
+          threshold);
       this.threshold = threshold;
       return this;
     }
 
     /**
-     * Sets how many of the most recent intervals the mean and deviation are computed from
-     * (default {@value #DEFAULT_MAX_SAMPLE_SIZE}). More samples give a steadier estimate that
-     * adapts more slowly to a change of rhythm.
+     * Sets how many of the most recent intervals the mean and deviation are computed from (default
+     * {@value #DEFAULT_MAX_SAMPLE_SIZE}). More samples give a steadier estimate that adapts more
+     * slowly to a change of rhythm.
      *
      * @throws IllegalArgumentException if not in [1, 10000]
      */
     public Builder maxSampleSize(int maxSampleSize) {
-      checkState(this.maxSampleSize == -1, "maxSampleSize was already set to %s",
-          this.maxSampleSize);
-      checkArgument(maxSampleSize >= 1 && maxSampleSize <= 10_000,
-          "maxSampleSize must be in [1, 10000], got %s", maxSampleSize);
+      checkState(
+          this.maxSampleSize == -1, "maxSampleSize was already set to %s", this.maxSampleSize);
+      checkArgument(
+          maxSampleSize >= 1 && maxSampleSize <= 10_000,
+          "maxSampleSize must be in [1, 10000], got %s",
+          maxSampleSize);
       this.maxSampleSize = maxSampleSize;
       return this;
     }
 
     /**
-     * Sets the least standard deviation the model assumes (default 100 ms), so that a peer that
-     * has been perfectly regular is not suspected at its first small delay.
+     * Sets the least standard deviation the model assumes (default 100 ms), so that a peer that has
+     * been perfectly regular is not suspected at its first small delay.
      *
      * @throws IllegalArgumentException if not positive or over an hour
      */
     public Builder minStdDeviation(Duration minStdDeviation) {
       requireNonNull(minStdDeviation, "minStdDeviation");
-      checkState(this.minStdDeviation == null, "minStdDeviation was already set to %s",
+      checkState(
+          this.minStdDeviation == null,
+          "minStdDeviation was already set to %s",
           this.minStdDeviation);
-      checkArgument(isPositive(minStdDeviation) && fits(minStdDeviation),
-          "minStdDeviation must be positive and at most an hour, got %s", minStdDeviation);
+      checkArgument(
+          isPositive(minStdDeviation) && fits(minStdDeviation),
+          "minStdDeviation must be positive and at most an hour, got %s",
+          minStdDeviation);
       this.minStdDeviation = minStdDeviation;
       return this;
     }
@@ -358,9 +376,12 @@ public final class PhiAccrualFailureDetector {
      */
     public Builder acceptableHeartbeatPause(Duration acceptableHeartbeatPause) {
       requireNonNull(acceptableHeartbeatPause, "acceptableHeartbeatPause");
-      checkState(this.acceptableHeartbeatPause == null,
-          "acceptableHeartbeatPause was already set to %s", this.acceptableHeartbeatPause);
-      checkArgument(!acceptableHeartbeatPause.isNegative() && fits(acceptableHeartbeatPause),
+      checkState(
+          this.acceptableHeartbeatPause == null,
+          "acceptableHeartbeatPause was already set to %s",
+          this.acceptableHeartbeatPause);
+      checkArgument(
+          !acceptableHeartbeatPause.isNegative() && fits(acceptableHeartbeatPause),
           "acceptableHeartbeatPause must be zero or positive and at most an hour, got %s",
           acceptableHeartbeatPause);
       this.acceptableHeartbeatPause = acceptableHeartbeatPause;
@@ -368,16 +389,19 @@ public final class PhiAccrualFailureDetector {
     }
 
     /**
-     * Sets the interval assumed before any has been measured (default 1 s); set it to the
-     * heartbeat period. It is one sample of the window until newer ones push it out.
+     * Sets the interval assumed before any has been measured (default 1 s); set it to the heartbeat
+     * period. It is one sample of the window until newer ones push it out.
      *
      * @throws IllegalArgumentException if not positive or over an hour
      */
     public Builder firstHeartbeatEstimate(Duration firstHeartbeatEstimate) {
       requireNonNull(firstHeartbeatEstimate, "firstHeartbeatEstimate");
-      checkState(this.firstHeartbeatEstimate == null,
-          "firstHeartbeatEstimate was already set to %s", this.firstHeartbeatEstimate);
-      checkArgument(isPositive(firstHeartbeatEstimate) && fits(firstHeartbeatEstimate),
+      checkState(
+          this.firstHeartbeatEstimate == null,
+          "firstHeartbeatEstimate was already set to %s",
+          this.firstHeartbeatEstimate);
+      checkArgument(
+          isPositive(firstHeartbeatEstimate) && fits(firstHeartbeatEstimate),
           "firstHeartbeatEstimate must be positive and at most an hour, got %s",
           firstHeartbeatEstimate);
       this.firstHeartbeatEstimate = firstHeartbeatEstimate;
@@ -391,8 +415,11 @@ public final class PhiAccrualFailureDetector {
           maxSampleSize == -1 ? DEFAULT_MAX_SAMPLE_SIZE : maxSampleSize,
           minStdDeviation == null ? DEFAULT_MIN_STD_DEVIATION : minStdDeviation,
           acceptableHeartbeatPause == null
-              ? DEFAULT_ACCEPTABLE_HEARTBEAT_PAUSE : acceptableHeartbeatPause,
-          firstHeartbeatEstimate == null ? DEFAULT_FIRST_HEARTBEAT_ESTIMATE : firstHeartbeatEstimate);
+              ? DEFAULT_ACCEPTABLE_HEARTBEAT_PAUSE
+              : acceptableHeartbeatPause,
+          firstHeartbeatEstimate == null
+              ? DEFAULT_FIRST_HEARTBEAT_ESTIMATE
+              : firstHeartbeatEstimate);
     }
 
     private static boolean isPositive(Duration d) {

@@ -14,28 +14,30 @@ import org.jspecify.annotations.Nullable;
  * methods.
  *
  * <h2>Choosing a value codec</h2>
+ *
  * <ul>
  *   <li>{@link #serializable(String...)}, the default of the Spring and annotation integrations:
  *       Java serialization, decoded only for the JDK value and collection classes and the classes
  *       or packages you allow. Works for any {@code Serializable} result with no mapping code;
  *       values are larger and slower to encode than with a schema'd format.
  *   <li>A codec of your own (JSON, protobuf through {@link Codecs#protobuf}, ...) wrapped as a
- *       {@code Codec<Object>}, when values must be read by other languages or versions, or are
- *       not {@code Serializable}.
+ *       {@code Codec<Object>}, when values must be read by other languages or versions, or are not
+ *       {@code Serializable}.
  * </ul>
- * There is no unrestricted Java serialization: bytes from a peer can only ever become instances
- * of allowed classes.
+ *
+ * There is no unrestricted Java serialization: bytes from a peer can only ever become instances of
+ * allowed classes.
  */
 public final class ObjectCodecs {
   private ObjectCodecs() {}
 
   /**
-   * Returns a codec of {@code Serializable} objects through
-   * {@link Codecs#serializable(Class, String...)}: decoding accepts JDK value and collection classes
-   * and the classes matching {@code allowedPatterns} (class names, {@code com.example.model.*} for
-   * one package, {@code com.example.**} for a package and its subpackages), and refuses anything
-   * else before it is instantiated. Encoding a value that is not {@code Serializable} throws a
-   * {@link CodecException} naming its class.
+   * Returns a codec of {@code Serializable} objects through {@link Codecs#serializable(Class,
+   * String...)}: decoding accepts JDK value and collection classes and the classes matching {@code
+   * allowedPatterns} (class names, {@code com.example.model.*} for one package, {@code
+   * com.example.**} for a package and its subpackages), and refuses anything else before it is
+   * instantiated. Encoding a value that is not {@code Serializable} throws a {@link CodecException}
+   * naming its class.
    *
    * @throws IllegalArgumentException if a pattern would allow every class or is malformed
    */
@@ -44,7 +46,9 @@ public final class ObjectCodecs {
     return new SerializableObjects(List.of(allowedPatterns));
   }
 
-  /** Adapts the {@code Serializable} codec to {@code Object}, with an error that says what to do. */
+  /**
+   * Adapts the {@code Serializable} codec to {@code Object}, with an error that says what to do.
+   */
   private static final class SerializableObjects implements Codec<Object> {
     private final List<String> allowed;
     private final Codec<Serializable> delegate;
@@ -57,9 +61,12 @@ public final class ObjectCodecs {
     @Override
     public byte[] encode(Object value) {
       if (!(value instanceof Serializable serializable)) {
-        throw new CodecException("cannot cache a " + value.getClass().getName() + ": the value codec"
-            + " is Java serialization, and the class does not implement java.io.Serializable;"
-            + " make it Serializable (a record can be) or configure another value codec");
+        throw new CodecException(
+            "cannot cache a "
+                + value.getClass().getName()
+                + ": the value codec"
+                + " is Java serialization, and the class does not implement java.io.Serializable;"
+                + " make it Serializable (a record can be) or configure another value codec");
       }
       return delegate.encode(serializable);
     }

@@ -37,8 +37,8 @@ public final class StableKey {
   }
 
   /**
-   * Returns the stable key of {@code key} under the {@linkplain StableKeyEncoder#standard() standard
-   * rules}.
+   * Returns the stable key of {@code key} under the {@linkplain StableKeyEncoder#standard()
+   * standard rules}.
    *
    * @throws IllegalArgumentException if {@code key} has a type that cannot be encoded by value
    */

@@ -28,29 +28,31 @@ import org.jspecify.annotations.Nullable;
  * exactly when the keys are {@code equal}, so that every node agrees on each key's owner.
  *
  * <h2>The rule</h2>
+ *
  * A key is encoded by its <em>value</em>, never by its identity, hash code or serialized form:
+ *
  * <ul>
  *   <li>{@code null}, strings, booleans, characters, the boxed integers and floating-point numbers
- *       (by their bits, as {@code Double.equals} compares them), {@link BigInteger},
- *       {@link BigDecimal} (value and scale, as its {@code equals} does), {@link UUID},
- *       {@link Date}, enums (class and constant name) and the {@code java.time} values (class
- *       and ISO text);
- *   <li>lists (any {@link List}, in order), sets (any {@link Set}) and maps (any {@link Map}).
- *       Sets and maps are written in the order of their elements' encodings, not their iteration
- *       order, so a {@code HashSet} and a {@code TreeSet} of the same strings, or two
- *       {@code HashMap}s filled in different orders, give the same bytes;
- *   <li>arrays, element by element (as {@code Arrays.deepEquals}); records, component by
- *       component (as a record's generated {@code equals});
+ *       (by their bits, as {@code Double.equals} compares them), {@link BigInteger}, {@link
+ *       BigDecimal} (value and scale, as its {@code equals} does), {@link UUID}, {@link Date},
+ *       enums (class and constant name) and the {@code java.time} values (class and ISO text);
+ *   <li>lists (any {@link List}, in order), sets (any {@link Set}) and maps (any {@link Map}). Sets
+ *       and maps are written in the order of their elements' encodings, not their iteration order,
+ *       so a {@code HashSet} and a {@code TreeSet} of the same strings, or two {@code HashMap}s
+ *       filled in different orders, give the same bytes;
+ *   <li>arrays, element by element (as {@code Arrays.deepEquals}); records, component by component
+ *       (as a record's generated {@code equals});
  *   <li>types registered on a {@link Builder}: as a named list of parts, or as a parameter list.
  * </ul>
- * Any other type is refused with an {@link IllegalArgumentException} naming it, rather than
- * encoded in some way that might differ between two equal keys (Java serialization of a
- * {@code HashMap}, {@code toString()}, identity). Different types never share bytes: the integer
- * {@code 1} and the long {@code 1L} are different keys, as they are in a Java map.
+ *
+ * Any other type is refused with an {@link IllegalArgumentException} naming it, rather than encoded
+ * in some way that might differ between two equal keys (Java serialization of a {@code HashMap},
+ * {@code toString()}, identity). Different types never share bytes: the integer {@code 1} and the
+ * long {@code 1L} are different keys, as they are in a Java map.
  *
  * <p>The rule holds as long as the key's {@code equals} is the one described: a record that
- * overrides {@code equals}, or a {@code TreeSet} with a case-insensitive comparator, can be equal to
- * a key with other bytes. Do not use such keys.
+ * overrides {@code equals}, or a {@code TreeSet} with a case-insensitive comparator, can be equal
+ * to a key with other bytes. Do not use such keys.
  *
  * <p>The layout is versioned and pinned by tests, like the ring's hash: changing it would move
  * every key during a rolling upgrade.
@@ -91,17 +93,16 @@ public final class StableKeyEncoder {
   }
 
   /**
-   * Returns the key of a method call with {@code arguments}, shaped as Spring's
-   * {@code SimpleKeyGenerator} shapes it: no arguments and several arguments are a parameter list;
-   * a single argument that is not an array is the key itself. A Spring cache and a plain-Java
-   * proxy therefore compute the same key for the same arguments.
+   * Returns the key of a method call with {@code arguments}, shaped as Spring's {@code
+   * SimpleKeyGenerator} shapes it: no arguments and several arguments are a parameter list; a
+   * single argument that is not an array is the key itself. A Spring cache and a plain-Java proxy
+   * therefore compute the same key for the same arguments.
    *
    * @throws IllegalArgumentException as {@link #encode}
    */
   public StableKey encodeArguments(@Nullable Object... arguments) {
     requireNonNull(arguments, "arguments");
-    if (arguments.length == 1
-        && (arguments[0] == null || !arguments[0].getClass().isArray())) {
+    if (arguments.length == 1 && (arguments[0] == null || !arguments[0].getClass().isArray())) {
       return encode(arguments[0]);
     }
     StableKeyFormat.Writer out = new StableKeyFormat.Writer();
@@ -121,8 +122,10 @@ public final class StableKeyEncoder {
   @SuppressWarnings({"unchecked", "rawtypes"})
   private void write(StableKeyFormat.Writer out, @Nullable Object key, int depth) {
     if (depth > StableKeyFormat.MAX_DEPTH) {
-      throw new IllegalArgumentException("cache key is nested more than " + StableKeyFormat.MAX_DEPTH
-          + " levels deep (is it cyclic?)");
+      throw new IllegalArgumentException(
+          "cache key is nested more than "
+              + StableKeyFormat.MAX_DEPTH
+              + " levels deep (is it cyclic?)");
     }
     if (key == null) {
       out.tag(StableKeyFormat.NULL);
@@ -199,11 +202,14 @@ public final class StableKeyEncoder {
     } else if (key instanceof Record record) {
       writeRecord(out, record, depth);
     } else {
-      throw new IllegalArgumentException("cannot use a " + key.getClass().getName() + " as a cache"
-          + " key: keys are encoded by value, and only strings, numbers, booleans, characters,"
-          + " enums, UUIDs, dates, java.time values, records, lists, sets, maps and arrays of these"
-          + " can be (see StableKeyEncoder). Use a key of such a type (with Spring: key = \"#arg.id\"),"
-          + " make the class a record, or register it with StableKeyEncoder.builder().composite(...)");
+      throw new IllegalArgumentException(
+          "cannot use a "
+              + key.getClass().getName()
+              + " as a cache"
+              + " key: keys are encoded by value, and only strings, numbers, booleans, characters,"
+              + " enums, UUIDs, dates, java.time values, records, lists, sets, maps and arrays of these"
+              + " can be (see StableKeyEncoder). Use a key of such a type (with Spring: key = \"#arg.id\"),"
+              + " make the class a record, or register it with StableKeyEncoder.builder().composite(...)");
     }
   }
 
@@ -246,8 +252,10 @@ public final class StableKeyEncoder {
   private void writeMap(StableKeyFormat.Writer out, Map<?, ?> map, int depth) {
     List<byte[][]> entries = new ArrayList<>(map.size());
     for (Map.Entry<?, ?> entry : map.entrySet()) {
-      entries.add(new byte[][] {
-          itemBytes(entry.getKey(), depth + 1), itemBytes(entry.getValue(), depth + 1)});
+      entries.add(
+          new byte[][] {
+            itemBytes(entry.getKey(), depth + 1), itemBytes(entry.getValue(), depth + 1)
+          });
     }
     entries.sort((a, b) -> Arrays.compareUnsigned(a[0], b[0]));
     out.tag(StableKeyFormat.MAP);
@@ -310,24 +318,29 @@ public final class StableKeyEncoder {
     }
   }
 
-  private static final ClassValue<Method[]> RECORD_ACCESSORS = new ClassValue<>() {
-    @Override
-    protected Method[] computeValue(Class<?> type) {
-      RecordComponent[] components = type.getRecordComponents();
-      Method[] accessors = new Method[components.length];
-      for (int i = 0; i < components.length; i++) {
-        Method accessor = components[i].getAccessor();
-        try {
-          accessor.setAccessible(true);
-        } catch (InaccessibleObjectException | SecurityException e) {
-          throw new IllegalArgumentException("cannot read the components of record " + type.getName()
-              + " to use it as a cache key: " + e.getMessage(), e);
+  private static final ClassValue<Method[]> RECORD_ACCESSORS =
+      new ClassValue<>() {
+        @Override
+        protected Method[] computeValue(Class<?> type) {
+          RecordComponent[] components = type.getRecordComponents();
+          Method[] accessors = new Method[components.length];
+          for (int i = 0; i < components.length; i++) {
+            Method accessor = components[i].getAccessor();
+            try {
+              accessor.setAccessible(true);
+            } catch (InaccessibleObjectException | SecurityException e) {
+              throw new IllegalArgumentException(
+                  "cannot read the components of record "
+                      + type.getName()
+                      + " to use it as a cache key: "
+                      + e.getMessage(),
+                  e);
+            }
+            accessors[i] = accessor;
+          }
+          return accessors;
         }
-        accessors[i] = accessor;
-      }
-      return accessors;
-    }
-  };
+      };
 
   private void writeRecord(StableKeyFormat.Writer out, Record record, int depth) {
     Method[] accessors = RECORD_ACCESSORS.get(record.getClass());
@@ -376,51 +389,56 @@ public final class StableKeyEncoder {
 
     /**
      * Encodes keys of {@code type} (and its subtypes) as a composite named {@code name} made of
-     * {@code parts}, each encoded by the rules of this encoder. Two keys of the type must be
-     * {@code equal} exactly when their parts are. The name, not the class, identifies the
-     * composite, so it must be the same on every node.
+     * {@code parts}, each encoded by the rules of this encoder. Two keys of the type must be {@code
+     * equal} exactly when their parts are. The name, not the class, identifies the composite, so it
+     * must be the same on every node.
      *
      * @throws IllegalStateException if {@code type} was already registered
      * @throws IllegalArgumentException if {@code name} is blank
      */
-    public <T> Builder composite(Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
+    public <T> Builder composite(
+        Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
       requireNonNull(type, "type");
       requireNonNull(name, "name");
       requireNonNull(parts, "parts");
       if (name.isBlank()) {
         throw new IllegalArgumentException("composite name must not be blank");
       }
-      return add(new Rule<T>(type) {
-        @Override
-        void write(StableKeyEncoder encoder, StableKeyFormat.Writer out, T key, int depth) {
-          List<?> values = requireNonNull(parts.apply(key), "parts of a " + type.getName());
-          out.tag(StableKeyFormat.COMPOSITE);
-          out.text(name);
-          out.length(values.size());
-          for (Object value : values) {
-            encoder.write(out, value, depth + 1);
-          }
-        }
-      });
+      return add(
+          new Rule<T>(type) {
+            @Override
+            void write(StableKeyEncoder encoder, StableKeyFormat.Writer out, T key, int depth) {
+              List<?> values = requireNonNull(parts.apply(key), "parts of a " + type.getName());
+              out.tag(StableKeyFormat.COMPOSITE);
+              out.text(name);
+              out.length(values.size());
+              for (Object value : values) {
+                encoder.write(out, value, depth + 1);
+              }
+            }
+          });
     }
 
     /**
      * Encodes keys of {@code type} as the parameter list {@code parameters} returns, exactly as
      * {@link StableKeyEncoder#encodeArguments} encodes several arguments. Meant for the key types
-     * of caching frameworks that stand for "these method arguments", such as Spring's
-     * {@code SimpleKey}.
+     * of caching frameworks that stand for "these method arguments", such as Spring's {@code
+     * SimpleKey}.
      *
      * @throws IllegalStateException if {@code type} was already registered
      */
-    public <T> Builder parameterList(Class<T> type, Function<? super T, @Nullable Object[]> parameters) {
+    public <T> Builder parameterList(
+        Class<T> type, Function<? super T, @Nullable Object[]> parameters) {
       requireNonNull(type, "type");
       requireNonNull(parameters, "parameters");
-      return add(new Rule<T>(type) {
-        @Override
-        void write(StableKeyEncoder encoder, StableKeyFormat.Writer out, T key, int depth) {
-          encoder.writeParameters(out, requireNonNull(parameters.apply(key), "parameters"), depth);
-        }
-      });
+      return add(
+          new Rule<T>(type) {
+            @Override
+            void write(StableKeyEncoder encoder, StableKeyFormat.Writer out, T key, int depth) {
+              encoder.writeParameters(
+                  out, requireNonNull(parameters.apply(key), "parameters"), depth);
+            }
+          });
     }
 
     private Builder add(Rule<?> rule) {

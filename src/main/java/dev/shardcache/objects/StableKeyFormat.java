@@ -13,9 +13,8 @@ import java.util.Set;
 /**
  * The byte layout of a {@link StableKey}, version 1: a version byte, then one <em>item</em>. Every
  * item starts with a one-byte tag saying what follows, and every item knows its own length, so a
- * sequence of items can be split in exactly one way. That is what makes the encoding injective:
- * two keys have the same bytes only if they have the same tags and the same payloads all the way
- * down.
+ * sequence of items can be split in exactly one way. That is what makes the encoding injective: two
+ * keys have the same bytes only if they have the same tags and the same payloads all the way down.
  *
  * <pre>
  * key   := 0x01 item
@@ -75,11 +74,22 @@ final class StableKeyFormat {
   static final byte COMPOSITE = 'X';
 
   /** The java.time classes encoded by their ISO text, which is unique for each value. */
-  static final Set<String> TIME_CLASSES = Set.of(
-      "java.time.Instant", "java.time.LocalDate", "java.time.LocalTime", "java.time.LocalDateTime",
-      "java.time.OffsetDateTime", "java.time.OffsetTime", "java.time.ZonedDateTime",
-      "java.time.Duration", "java.time.Period", "java.time.Year", "java.time.YearMonth",
-      "java.time.MonthDay", "java.time.ZoneOffset", "java.time.ZoneId");
+  static final Set<String> TIME_CLASSES =
+      Set.of(
+          "java.time.Instant",
+          "java.time.LocalDate",
+          "java.time.LocalTime",
+          "java.time.LocalDateTime",
+          "java.time.OffsetDateTime",
+          "java.time.OffsetTime",
+          "java.time.ZonedDateTime",
+          "java.time.Duration",
+          "java.time.Period",
+          "java.time.Year",
+          "java.time.YearMonth",
+          "java.time.MonthDay",
+          "java.time.ZoneOffset",
+          "java.time.ZoneId");
 
   /** Deepest nesting accepted, in both directions; a key deeper than this is a mistake. */
   static final int MAX_DEPTH = 32;
@@ -125,10 +135,12 @@ final class StableKeyFormat {
     /** Writes a string item: UTF-8 when the string is well-formed, else UTF-16 (no replacement). */
     void string(String s) {
       try {
-        ByteBuffer encoded = StandardCharsets.UTF_8.newEncoder()
-            .onMalformedInput(CodingErrorAction.REPORT)
-            .onUnmappableCharacter(CodingErrorAction.REPORT)
-            .encode(CharBuffer.wrap(s));
+        ByteBuffer encoded =
+            StandardCharsets.UTF_8
+                .newEncoder()
+                .onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT)
+                .encode(CharBuffer.wrap(s));
         byte[] utf8 = new byte[encoded.remaining()];
         encoded.get(utf8);
         tag(STRING);
@@ -155,15 +167,18 @@ final class StableKeyFormat {
    */
   static String validate(byte[] bytes, int maxChars) {
     if (bytes.length == 0 || bytes[0] != VERSION) {
-      throw new CodecException("not a stable key: expected version byte " + VERSION + ", got "
-          + (bytes.length == 0 ? "no bytes" : "0x" + Integer.toHexString(bytes[0] & 0xFF)));
+      throw new CodecException(
+          "not a stable key: expected version byte "
+              + VERSION
+              + ", got "
+              + (bytes.length == 0 ? "no bytes" : "0x" + Integer.toHexString(bytes[0] & 0xFF)));
     }
     Reader reader = new Reader(bytes, maxChars);
     reader.pos = 1;
     reader.item(0);
     if (reader.pos != bytes.length) {
-      throw new CodecException("not a stable key: " + (bytes.length - reader.pos)
-          + " bytes after the end of the key");
+      throw new CodecException(
+          "not a stable key: " + (bytes.length - reader.pos) + " bytes after the end of the key");
     }
     return reader.text.toString();
   }
@@ -238,7 +253,8 @@ final class StableKeyFormat {
     private String utf8() {
       byte[] b = chunk(length());
       try {
-        return StandardCharsets.UTF_8.newDecoder()
+        return StandardCharsets.UTF_8
+            .newDecoder()
             .onMalformedInput(CodingErrorAction.REPORT)
             .onUnmappableCharacter(CodingErrorAction.REPORT)
             .decode(ByteBuffer.wrap(b))
@@ -307,8 +323,9 @@ final class StableKeyFormat {
         case BIG_INTEGER -> emit(new java.math.BigInteger(nonEmpty(chunk(length()))) + "BI");
         case BIG_DECIMAL -> {
           int scale = (int) fixed(4);
-          emit(new java.math.BigDecimal(new java.math.BigInteger(nonEmpty(chunk(length()))), scale)
-              + "BD");
+          emit(
+              new java.math.BigDecimal(new java.math.BigInteger(nonEmpty(chunk(length()))), scale)
+                  + "BD");
         }
         case UUID -> emit(new java.util.UUID(fixed(8), fixed(8)).toString());
         case DATE -> emit("Date(" + fixed(8) + ")");
@@ -328,13 +345,14 @@ final class StableKeyFormat {
         case ARRAY -> items(length(), depth, "array[", "]");
         case PRIMITIVE_ARRAY -> {
           int component = u8();
-          int width = switch (component) {
-            case BOOLEAN, BYTE -> 1;
-            case SHORT, CHAR -> 2;
-            case INT, FLOAT -> 4;
-            case LONG, DOUBLE -> 8;
-            default -> throw malformed("primitive array of tag " + component);
-          };
+          int width =
+              switch (component) {
+                case BOOLEAN, BYTE -> 1;
+                case SHORT, CHAR -> 2;
+                case INT, FLOAT -> 4;
+                case LONG, DOUBLE -> 8;
+                default -> throw malformed("primitive array of tag " + component);
+              };
           int n = length();
           chunk(Math.multiplyExact(n, width));
           emit((char) component + "[" + n + "]");
@@ -370,8 +388,9 @@ final class StableKeyFormat {
           }
           emit("}");
           for (int i = 1; i < n; i++) {
-            if (Arrays.compareUnsigned(in, keyStarts[i - 1], keyEnds[i - 1],
-                in, keyStarts[i], keyEnds[i]) >= 0) {
+            if (Arrays.compareUnsigned(
+                    in, keyStarts[i - 1], keyEnds[i - 1], in, keyStarts[i], keyEnds[i])
+                >= 0) {
               throw malformed("map keys not in canonical order");
             }
           }

@@ -11,11 +11,12 @@ import java.util.Objects;
  * buckets that differ.
  *
  * <h2>Idea</h2>
- * The key space is cut into a fixed number of buckets, a power of two, by the top bits of the
- * key's 64-bit {@linkplain dev.shardcache.ring.KeyHash ring hash}; each bucket is a contiguous
- * range of hashes. A bucket's digest is the XOR, over the entries whose key falls into it, of a
- * 64-bit mix of the key hash and the version's timestamp and writer. Because XOR is commutative
- * and associative, the digest depends on the set of entries, not on the order they were added in;
+ *
+ * The key space is cut into a fixed number of buckets, a power of two, by the top bits of the key's
+ * 64-bit {@linkplain dev.shardcache.ring.KeyHash ring hash}; each bucket is a contiguous range of
+ * hashes. A bucket's digest is the XOR, over the entries whose key falls into it, of a 64-bit mix
+ * of the key hash and the version's timestamp and writer. Because XOR is commutative and
+ * associative, the digest depends on the set of entries, not on the order they were added in;
  * because XOR is its own inverse, a store can keep a digest current as it writes: {@link #remove}
  * the old entry's contribution and {@link #add} the new one.
  *
@@ -34,9 +35,10 @@ import java.util.Objects;
  * the coarse buckets that differ, like the levels of a Merkle tree.
  *
  * <h2>Invariants and limits</h2>
+ *
  * <ul>
- *   <li>The digest is of a <em>set</em>: adding the same (key, version) entry twice removes it.
- *       A store holds one version per key, so it adds each key once (and removes the old version
+ *   <li>The digest is of a <em>set</em>: adding the same (key, version) entry twice removes it. A
+ *       store holds one version per key, so it adds each key once (and removes the old version
  *       before adding the new).
  *   <li>A digest is only comparable with one built with the same bucket count over the same key
  *       range: replicas must digest only the keys they are both meant to hold.
@@ -46,6 +48,7 @@ import java.util.Objects;
  * </ul>
  *
  * <h2>Contract</h2>
+ *
  * Not thread-safe: a digest is mutable, to be built by one thread or guarded by its owner. Arrays
  * passed in or returned are copies. No method accepts or returns {@code null}.
  */
@@ -103,8 +106,8 @@ public final class BucketDigest {
   }
 
   /**
-   * Adds an entry: XORs its contribution into its key's bucket. Adding an entry that is already
-   * in the digest removes it (see {@link #remove}).
+   * Adds an entry: XORs its contribution into its key's bucket. Adding an entry that is already in
+   * the digest removes it (see {@link #remove}).
    *
    * @param keyHash the key's ring hash, {@link dev.shardcache.ring.KeyHash#hash(byte[])} of its
    *     encoded bytes

@@ -13,11 +13,13 @@ import java.util.function.LongSupplier;
  * always order a write after every write its node has seen.
  *
  * <h2>Idea</h2>
+ *
  * A timestamp is one {@code long}: the physical part, milliseconds since the epoch, in the high 48
  * bits, and a 16-bit logical counter in the low 16 bits (see {@link #pack}). Comparing two
- * timestamps as longs compares them by milliseconds first and counter second, which is the order
- * of the paper's pairs {@code (l, c)}. The clock keeps one such value, the last timestamp it
- * issued, and every call moves it strictly forward:
+ * timestamps as longs compares them by milliseconds first and counter second, which is the order of
+ * the paper's pairs {@code (l, c)}. The clock keeps one such value, the last timestamp it issued,
+ * and every call moves it strictly forward:
+ *
  * <ul>
  *   <li>{@link #now()} (a local write, or a send) returns the larger of "last + 1" and "the
  *       physical clock with counter 0". While the wall clock moves forward faster than events
@@ -26,45 +28,48 @@ import java.util.function.LongSupplier;
  *   <li>{@link #observe(long)} (a receive) additionally moves past the remote timestamp, so
  *       whatever this node does next orders after what it received.
  * </ul>
+ *
  * Adding one to a timestamp whose counter is at {@value #MAX_LOGICAL} carries into the
- * milliseconds, exactly as an addition does: the counter never wraps around to a smaller value,
- * so monotonicity holds even in the (theoretical) case of 65,536 events in one millisecond; the
- * clock then runs one millisecond ahead of the wall clock until the wall clock catches up.
+ * milliseconds, exactly as an addition does: the counter never wraps around to a smaller value, so
+ * monotonicity holds even in the (theoretical) case of 65,536 events in one millisecond; the clock
+ * then runs one millisecond ahead of the wall clock until the wall clock catches up.
  *
  * <h2>Bounded forward drift</h2>
- * A node whose wall clock is wildly fast would, through plain HLC rules, drag every clock it
- * talks to forward with it, and from then on every write in the cluster would carry a timestamp
- * from the future. So {@link #observe(long)} trusts a remote timestamp only up to {@code
- * maxForwardDrift} ahead of the local physical clock: if the remote's physical part is more than
- * that ahead, the clock advances only to {@code physical + maxForwardDrift} (with counter 0), and
- * the result is then <em>not</em> greater than the remote timestamp. Within the bound, {@code
- * observe(r)} is greater than {@code r}, as in the paper.
  *
- * <p>What this guarantees, and what the property tests check: let {@code P} be the largest
- * physical reading the clock has taken, {@code D} the drift bound in milliseconds and {@code n}
- * the number of calls of {@link #now()} and {@link #observe(long)} so far. Then every timestamp
- * issued is at most {@code pack(P + D, 65535) + n}. In words: the physical part exceeds {@code P +
- * D} only through the counter carrying, which takes 65,536 timestamps beyond {@code pack(P + D,
- * 65535)}, and each such burst moves it by one millisecond. The clock follows the local wall
- * clock plus at most {@code D}, never a remote clock.
+ * A node whose wall clock is wildly fast would, through plain HLC rules, drag every clock it talks
+ * to forward with it, and from then on every write in the cluster would carry a timestamp from the
+ * future. So {@link #observe(long)} trusts a remote timestamp only up to {@code maxForwardDrift}
+ * ahead of the local physical clock: if the remote's physical part is more than that ahead, the
+ * clock advances only to {@code physical + maxForwardDrift} (with counter 0), and the result is
+ * then <em>not</em> greater than the remote timestamp. Within the bound, {@code observe(r)} is
+ * greater than {@code r}, as in the paper.
+ *
+ * <p>What this guarantees, and what the property tests check: let {@code P} be the largest physical
+ * reading the clock has taken, {@code D} the drift bound in milliseconds and {@code n} the number
+ * of calls of {@link #now()} and {@link #observe(long)} so far. Then every timestamp issued is at
+ * most {@code pack(P + D, 65535) + n}. In words: the physical part exceeds {@code P + D} only
+ * through the counter carrying, which takes 65,536 timestamps beyond {@code pack(P + D, 65535)},
+ * and each such burst moves it by one millisecond. The clock follows the local wall clock plus at
+ * most {@code D}, never a remote clock.
  *
  * <p>The price of clamping: a write from a node more than {@code D} ahead may carry a timestamp
- * greater than anything this node issues for a while, so with last-writer-wins it beats this
- * node's later writes to the same key until this node's clock catches up. Keep clocks in sync
- * (NTP) and {@code D} small compared to how long a key lives.
+ * greater than anything this node issues for a while, so with last-writer-wins it beats this node's
+ * later writes to the same key until this node's clock catches up. Keep clocks in sync (NTP) and
+ * {@code D} small compared to how long a key lives.
  *
  * <h2>Contract</h2>
+ *
  * Thread-safe and lock-free: the state is one {@link AtomicLong} advanced by compare-and-set, so
  * concurrent callers receive distinct timestamps and each caller's timestamps increase. The
- * physical clock is read once per call, outside the compare-and-set loop; a reading made stale by
- * a concurrent call only means the result is taken from "last + 1" instead. No method accepts or
- * returns {@code null}. The clock lives in memory: a restarted node relies on its wall clock
- * having moved past the timestamps it issued before, which holds unless it restarts faster than
- * its clock had drifted ahead (at most {@code D}) or its wall clock was set back.
+ * physical clock is read once per call, outside the compare-and-set loop; a reading made stale by a
+ * concurrent call only means the result is taken from "last + 1" instead. No method accepts or
+ * returns {@code null}. The clock lives in memory: a restarted node relies on its wall clock having
+ * moved past the timestamps it issued before, which holds unless it restarts faster than its clock
+ * had drifted ahead (at most {@code D}) or its wall clock was set back.
  *
- * <p>Timestamps are non-negative: the physical part is limited to {@link #MAX_PHYSICAL_MILLIS}
- * (the year 6429), so the top bit of a timestamp is always 0 and signed comparison orders them.
- * Physical readings outside {@code [0, MAX_PHYSICAL_MILLIS]} are clamped into that range.
+ * <p>Timestamps are non-negative: the physical part is limited to {@link #MAX_PHYSICAL_MILLIS} (the
+ * year 6429), so the top bit of a timestamp is always 0 and signed comparison orders them. Physical
+ * readings outside {@code [0, MAX_PHYSICAL_MILLIS]} are clamped into that range.
  */
 public final class HybridLogicalClock {
 
@@ -95,9 +100,9 @@ public final class HybridLogicalClock {
    *     System::currentTimeMillis}; it may stall or jump backwards, and readings outside {@code [0,
    *     MAX_PHYSICAL_MILLIS]} are clamped into that range. It must be thread-safe if the clock is
    *     shared between threads
-   * @param maxForwardDrift how far ahead of the local physical clock a remote timestamp is
-   *     followed by {@link #observe(long)}; truncated to whole milliseconds; zero follows no
-   *     remote clock ahead of this one
+   * @param maxForwardDrift how far ahead of the local physical clock a remote timestamp is followed
+   *     by {@link #observe(long)}; truncated to whole milliseconds; zero follows no remote clock
+   *     ahead of this one
    * @throws NullPointerException if an argument is null
    * @throws IllegalArgumentException if {@code maxForwardDrift} is negative
    */
@@ -127,9 +132,9 @@ public final class HybridLogicalClock {
   }
 
   /**
-   * Returns a timestamp for a local event, such as a write or a message sent: strictly greater
-   * than every timestamp this clock returned before and every remote timestamp it observed within
-   * the drift bound (see {@link #observe(long)}), and at least the physical clock (with counter 0).
+   * Returns a timestamp for a local event, such as a write or a message sent: strictly greater than
+   * every timestamp this clock returned before and every remote timestamp it observed within the
+   * drift bound (see {@link #observe(long)}), and at least the physical clock (with counter 0).
    *
    * @return the new timestamp, positive
    * @throws IllegalStateException if the clock has reached {@link Long#MAX_VALUE} (which takes a
@@ -140,8 +145,8 @@ public final class HybridLogicalClock {
   }
 
   /**
-   * Moves the clock past a timestamp received from another node and returns a new timestamp for
-   * the receive event: strictly greater than every timestamp this clock returned before and every
+   * Moves the clock past a timestamp received from another node and returns a new timestamp for the
+   * receive event: strictly greater than every timestamp this clock returned before and every
    * remote timestamp it observed within the drift bound, at least the physical clock (with counter
    * 0), and greater than {@code remote} if {@code remote}'s physical part is at most {@code
    * maxForwardDrift} ahead of the physical clock.
@@ -198,8 +203,8 @@ public final class HybridLogicalClock {
   }
 
   /**
-   * Returns the timestamp with the given parts. Timestamps compare, as longs, by {@code millis}
-   * and then by {@code logical}.
+   * Returns the timestamp with the given parts. Timestamps compare, as longs, by {@code millis} and
+   * then by {@code logical}.
    *
    * @param millis the physical part, in {@code [0, MAX_PHYSICAL_MILLIS]}
    * @param logical the counter, in {@code [0, 65535]}
@@ -229,7 +234,10 @@ public final class HybridLogicalClock {
 
   @Override
   public String toString() {
-    return "HybridLogicalClock{last=" + format(last.get()) + ", maxForwardDrift=" + maxForwardDrift
+    return "HybridLogicalClock{last="
+        + format(last.get())
+        + ", maxForwardDrift="
+        + maxForwardDrift
         + "}";
   }
 

@@ -7,15 +7,15 @@ import dev.shardcache.ring.KeyHash;
 
 /**
  * The version of one write: a {@link HybridLogicalClock} timestamp and the id of the node that
- * wrote it. Immutable and thread-safe; a record, so equal components mean equal versions. No
- * method accepts or returns {@code null}.
+ * wrote it. Immutable and thread-safe; a record, so equal components mean equal versions. No method
+ * accepts or returns {@code null}.
  *
- * <p><b>Order.</b> Versions are ordered by timestamp, then by writer id (both as signed longs).
- * The order is total, and the writer id breaks the tie between two nodes that happen to issue the
- * same timestamp, so every node picks the same winner between any two versions. Two writes get
- * equal versions only if one node's clock issued the same timestamp twice (it does not while it
- * runs; see {@link HybridLogicalClock} for restarts) or two node addresses share a 64-bit hash
- * (negligible); {@link Versioned#merge} relies on that.
+ * <p><b>Order.</b> Versions are ordered by timestamp, then by writer id (both as signed longs). The
+ * order is total, and the writer id breaks the tie between two nodes that happen to issue the same
+ * timestamp, so every node picks the same winner between any two versions. Two writes get equal
+ * versions only if one node's clock issued the same timestamp twice (it does not while it runs; see
+ * {@link HybridLogicalClock} for restarts) or two node addresses share a 64-bit hash (negligible);
+ * {@link Versioned#merge} relies on that.
  *
  * <p><b>Ids.</b> A writer id is {@link #writerId(String)} of the node's address as named in the
  * ring ({@code "host:port"}): derived, not assigned, so every node knows every other node's id
@@ -76,7 +76,10 @@ public record Version(long timestamp, long writer) implements Comparable<Version
   /** Returns {@code "Version[<millis>.<logical> by <writer in hex>]"}. */
   @Override
   public String toString() {
-    return "Version[" + HybridLogicalClock.format(timestamp) + " by "
-        + Long.toHexString(writer) + "]";
+    return "Version["
+        + HybridLogicalClock.format(timestamp)
+        + " by "
+        + Long.toHexString(writer)
+        + "]";
   }
 }

@@ -9,29 +9,32 @@ import org.jspecify.annotations.Nullable;
  * (values are meant to be immutable, such as encoded bytes that nobody modifies).
  *
  * <h2>Merge: last writer wins</h2>
- * {@link #merge(Versioned, Versioned)} keeps the copy with the higher version. Versions are
- * totally ordered, so merge is the maximum under a total order and is
+ *
+ * {@link #merge(Versioned, Versioned)} keeps the copy with the higher version. Versions are totally
+ * ordered, so merge is the maximum under a total order and is
+ *
  * <ul>
  *   <li><b>commutative:</b> {@code merge(a, b)} equals {@code merge(b, a)};
  *   <li><b>associative:</b> {@code merge(merge(a, b), c)} equals {@code merge(a, merge(b, c))};
  *   <li><b>idempotent:</b> {@code merge(a, a)} is {@code a}.
  * </ul>
- * Together these mean a replica ends in the same state whatever order the writes reach it in,
- * and however many times each arrives (replication, hints, read repair, anti-entropy may all
- * deliver the same write). All three rest on one assumption: two copies with equal versions come
- * from the same write by the same node and so hold equal contents (see {@link Version}). When the
- * versions are equal, merge returns its first argument.
+ *
+ * Together these mean a replica ends in the same state whatever order the writes reach it in, and
+ * however many times each arrives (replication, hints, read repair, anti-entropy may all deliver
+ * the same write). All three rest on one assumption: two copies with equal versions come from the
+ * same write by the same node and so hold equal contents (see {@link Version}). When the versions
+ * are equal, merge returns its first argument.
  *
  * <h2>Tombstones</h2>
- * A delete writes a tombstone, {@link #tombstone(Version)}, with a new version, instead of
- * removing the key. A tombstone merges like any copy: it beats every older value, so an older
- * write that arrives after the delete (a late replication message, a delivered hint) cannot
- * undo it; and it loses to every newer value, so a write after the delete brings the key back as
- * it should.
+ *
+ * A delete writes a tombstone, {@link #tombstone(Version)}, with a new version, instead of removing
+ * the key. A tombstone merges like any copy: it beats every older value, so an older write that
+ * arrives after the delete (a late replication message, a delivered hint) cannot undo it; and it
+ * loses to every newer value, so a write after the delete brings the key back as it should.
  *
  * <p><b>Bounded lifetime, and its consequence.</b> A store cannot keep tombstones forever, so it
- * drops them after a configured lifetime. Once a tombstone is gone, nothing remembers the delete:
- * a write <em>older</em> than the tombstone that arrives <em>after</em> the tombstone expired is
+ * drops them after a configured lifetime. Once a tombstone is gone, nothing remembers the delete: a
+ * write <em>older</em> than the tombstone that arrives <em>after</em> the tombstone expired is
  * stored and resurrects the key. This is bounded: it takes a write that stayed in flight (in a
  * queue, a hint, or behind a partition) for longer than the tombstone lifetime. Configure the
  * lifetime above the longest such delay.
@@ -76,8 +79,8 @@ public final class Versioned<V> {
   }
 
   /**
-   * Merges two copies of the same key: returns the one with the higher version, or {@code a} if
-   * the versions are equal. Commutative, associative and idempotent (see the class comment); a
+   * Merges two copies of the same key: returns the one with the higher version, or {@code a} if the
+   * versions are equal. Commutative, associative and idempotent (see the class comment); a
    * tombstone wins over every older copy and loses to every newer one.
    *
    * @param a a copy

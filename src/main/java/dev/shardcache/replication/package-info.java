@@ -13,18 +13,17 @@
  * hybrid logical clock reads like a wall clock (its high bits are milliseconds), so "the latest
  * write" means what a person expects when clocks are roughly in sync, yet it also behaves like a
  * Lamport clock: a node that has seen a version never issues a smaller one, so a write made after
- * reading or replicating another write always orders after it, whatever the wall clocks say. A
- * node whose wall clock runs far ahead cannot drag the others with it: a remote timestamp more than
- * a configured drift ahead of the local clock is clamped.
+ * reading or replicating another write always orders after it, whatever the wall clocks say. A node
+ * whose wall clock runs far ahead cannot drag the others with it: a remote timestamp more than a
+ * configured drift ahead of the local clock is clamped.
  *
- * <p><b>Last writer wins.</b> Two copies of a key, as {@link
- * dev.shardcache.replication.Versioned} values, merge into the one with the higher version. The
- * order on versions is total, so merging is the maximum under a total order: commutative,
- * associative and idempotent. Replicas may therefore receive the same writes in any order, any
- * number of times, through replication, hinted handoff, read repair or anti-entropy, and still end
- * up holding the same version. The price is the usual one of last-writer-wins: of two concurrent
- * writes to one key, one is kept and the other is silently dropped. For a cache in front of a
- * source of truth that is acceptable.
+ * <p><b>Last writer wins.</b> Two copies of a key, as {@link dev.shardcache.replication.Versioned}
+ * values, merge into the one with the higher version. The order on versions is total, so merging is
+ * the maximum under a total order: commutative, associative and idempotent. Replicas may therefore
+ * receive the same writes in any order, any number of times, through replication, hinted handoff,
+ * read repair or anti-entropy, and still end up holding the same version. The price is the usual
+ * one of last-writer-wins: of two concurrent writes to one key, one is kept and the other is
+ * silently dropped. For a cache in front of a source of truth that is acceptable.
  *
  * <p><b>Deletes are tombstones.</b> An invalidate is a write of a tombstone (a versioned absence),
  * not a removal, so an older value that arrives late loses to it and the delete is not undone.

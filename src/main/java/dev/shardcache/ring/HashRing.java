@@ -13,6 +13,7 @@ import org.jspecify.annotations.Nullable;
  * An immutable consistent hash ring that maps keys to the members of a Shardcache cluster.
  *
  * <h2>Algorithm</h2>
+ *
  * The ring is the space of signed 64-bit values, closed into a circle: after {@link Long#MAX_VALUE}
  * comes {@link Long#MIN_VALUE}. Every member (a {@code "host:port"} string) is placed on it at
  * {@code v} <em>virtual nodes</em>: the points {@link KeyHash#hash KeyHash.hash} of the UTF-8 bytes
@@ -23,17 +24,18 @@ import org.jspecify.annotations.Nullable;
  * members already chosen, which gives a replica list that starts with the owner.
  *
  * <p>With many points per member, each member owns many small arcs instead of one large one, so
- * every member's share of the key space is close to {@code 1/n}; with the default of
- * {@value #DEFAULT_VIRTUAL_NODES} virtual nodes, the most loaded member of a cluster of 3 to 50
- * members carries less than 1.45 times the mean load (measured by the balance property in {@code
+ * every member's share of the key space is close to {@code 1/n}; with the default of {@value
+ * #DEFAULT_VIRTUAL_NODES} virtual nodes, the most loaded member of a cluster of 3 to 50 members
+ * carries less than 1.45 times the mean load (measured by the balance property in {@code
  * HashRingProperties}; see {@link #DEFAULT_VIRTUAL_NODES}). Adding a member moves only the keys
  * that the new member now owns, about {@code 1/(n+1)} of them; removing one moves only the keys it
  * owned, each to the next member clockwise.
  *
  * <h2>Invariants</h2>
+ *
  * <ul>
- *   <li>The ring is a pure function of the <em>set</em> of members and the virtual node count:
- *       the order in which members are given, and duplicates among them, make no difference. The
+ *   <li>The ring is a pure function of the <em>set</em> of members and the virtual node count: the
+ *       order in which members are given, and duplicates among them, make no difference. The
  *       members are kept sorted ({@link String#compareTo}), and points that collide are ordered by
  *       member name, so two nodes that agree on the membership agree on every owner.
  *   <li>{@code points} is sorted in signed order, has {@code size() * virtualNodes()} entries, and
@@ -43,10 +45,11 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  *
  * <h2>Contract</h2>
+ *
  * Instances are immutable and therefore safe to share between threads without synchronization; a
- * membership change builds a new ring with {@link #withMembers}, which callers publish (for
- * example through a {@code volatile} field) in one step. No method accepts or returns {@code null}.
- * Two rings are {@linkplain #equals equal} when they have the same members and virtual node count,
+ * membership change builds a new ring with {@link #withMembers}, which callers publish (for example
+ * through a {@code volatile} field) in one step. No method accepts or returns {@code null}. Two
+ * rings are {@linkplain #equals equal} when they have the same members and virtual node count,
  * which implies that they map every key to the same owners.
  */
 public final class HashRing {
@@ -54,14 +57,14 @@ public final class HashRing {
   /**
    * The virtual node count used by {@link #of(Collection)}: {@value}.
    *
-   * <p>Measured: over 6,000 rings of 3 to 50 members with random {@code "host:port"} names and
-   * 160 virtual nodes each, with 100,000 random keys hashed onto each ring, the most loaded member
+   * <p>Measured: over 6,000 rings of 3 to 50 members with random {@code "host:port"} names and 160
+   * virtual nodes each, with 100,000 random keys hashed onto each ring, the most loaded member
    * carried at most 1.38 times the mean load (median 1.16, 95th percentile 1.25). The balance
    * property in {@code HashRingProperties} holds every ring to a bound of 1.45, the measured worst
-   * plus a margin for the cases it did not draw. Fewer virtual nodes balance worse (the spread of
-   * a member's share shrinks only with the square root of the count); more cost memory (12 bytes
-   * per point) and a few more binary search steps for little gain. 160 is also the count that
-   * Ketama popularized, so the trade-off is a familiar one.
+   * plus a margin for the cases it did not draw. Fewer virtual nodes balance worse (the spread of a
+   * member's share shrinks only with the square root of the count); more cost memory (12 bytes per
+   * point) and a few more binary search steps for little gain. 160 is also the count that Ketama
+   * popularized, so the trade-off is a familiar one.
    */
   public static final int DEFAULT_VIRTUAL_NODES = 160;
 
@@ -79,6 +82,7 @@ public final class HashRing {
   private final int virtualNodes;
   private final long[] points;
   private final int[] owners;
+
   /**
    * A jump table over the points: {@code starts[b]} is the index of the first point whose top
    * {@code bucketBits} bits (in signed order) are at least {@code b}. With about one point per
@@ -86,6 +90,7 @@ public final class HashRing {
    * fourteen dependent, cache-missing reads at 16,000 points.
    */
   private final int[] starts;
+
   private final int bucketBits;
 
   private HashRing(String[] members, int virtualNodes) {
@@ -221,8 +226,8 @@ public final class HashRing {
 
   /**
    * Returns up to {@code n} distinct members for the key whose bytes are {@code keyBytes}: the
-   * owner first, then the next distinct members clockwise. The result is a prefix of the result
-   * for any larger {@code n}.
+   * owner first, then the next distinct members clockwise. The result is a prefix of the result for
+   * any larger {@code n}.
    *
    * @param keyBytes the encoded key; not modified
    * @param n the number of members wanted, at least 1
@@ -235,8 +240,8 @@ public final class HashRing {
   }
 
   /**
-   * Returns up to {@code n} distinct members for a key whose {@link KeyHash#hash(byte[])} is
-   * {@code keyHash}: the owner first, then the next distinct members clockwise.
+   * Returns up to {@code n} distinct members for a key whose {@link KeyHash#hash(byte[])} is {@code
+   * keyHash}: the owner first, then the next distinct members clockwise.
    *
    * @param keyHash the key's hash
    * @param n the number of members wanted, at least 1

@@ -17,8 +17,8 @@ import java.util.Objects;
  * <p><b>Stability.</b> The value of this function is part of the wire contract between nodes: all
  * nodes of a cluster, in every version that may run side by side during a rolling upgrade, must
  * compute the same hash for the same bytes, or they disagree about which member owns a key. The
- * tests pin a few outputs to literal constants; never change the algorithm, the seed, or the
- * choice of 64 bits.
+ * tests pin a few outputs to literal constants; never change the algorithm, the seed, or the choice
+ * of 64 bits.
  *
  * <p>All methods are static, pure and thread-safe. Arguments must not be {@code null}. The caller
  * must not modify the array while a call reads it.
@@ -46,8 +46,8 @@ public final class KeyHash {
   }
 
   /**
-   * Returns the 64-bit ring hash of {@code len} bytes of {@code bytes} starting at {@code off}:
-   * the same value as {@link #hash(byte[])} of a copy of that range.
+   * Returns the 64-bit ring hash of {@code len} bytes of {@code bytes} starting at {@code off}: the
+   * same value as {@link #hash(byte[])} of a copy of that range.
    *
    * @param bytes the array holding the key; not modified
    * @param off the index of the first byte hashed

@@ -90,7 +90,8 @@ public final class AnnotatedCacheRegistrar implements SmartInitializingSingleton
     List<CacheOperationSource> springSources =
         factory.getBeanProvider(CacheOperationSource.class).orderedStream().toList();
     @Nullable JCacheNames jcache =
-        ClassUtils.isPresent(JCACHE_OPERATION_SOURCE, AnnotatedCacheRegistrar.class.getClassLoader())
+        ClassUtils.isPresent(
+                JCACHE_OPERATION_SOURCE, AnnotatedCacheRegistrar.class.getClassLoader())
             ? JCacheNames.of(factory)
             : null;
     Set<String> names = new TreeSet<>();
@@ -102,7 +103,8 @@ public final class AnnotatedCacheRegistrar implements SmartInitializingSingleton
       if (type == null || type.getName().startsWith("org.springframework.")) {
         continue;
       }
-      for (Method method : ReflectionUtils.getUniqueDeclaredMethods(type, ReflectionUtils.USER_DECLARED_METHODS)) {
+      for (Method method :
+          ReflectionUtils.getUniqueDeclaredMethods(type, ReflectionUtils.USER_DECLARED_METHODS)) {
         for (CacheOperationSource source : springSources) {
           Collection<CacheOperation> operations = source.getCacheOperations(method, type);
           if (operations != null) {
@@ -138,19 +140,24 @@ public final class AnnotatedCacheRegistrar implements SmartInitializingSingleton
     return ClassUtils.getUserClass(type);
   }
 
-  /** The JSR-107 side, in its own class so that it is loaded only when JCache support is present. */
+  /**
+   * The JSR-107 side, in its own class so that it is loaded only when JCache support is present.
+   */
   private static final class JCacheNames {
     private final List<org.springframework.cache.jcache.interceptor.JCacheOperationSource> sources;
 
-    private JCacheNames(List<org.springframework.cache.jcache.interceptor.JCacheOperationSource> sources) {
+    private JCacheNames(
+        List<org.springframework.cache.jcache.interceptor.JCacheOperationSource> sources) {
       this.sources = sources;
     }
 
     static JCacheNames of(ListableBeanFactory factory) {
-      return new JCacheNames(factory
-          .getBeanProvider(org.springframework.cache.jcache.interceptor.JCacheOperationSource.class)
-          .orderedStream()
-          .toList());
+      return new JCacheNames(
+          factory
+              .getBeanProvider(
+                  org.springframework.cache.jcache.interceptor.JCacheOperationSource.class)
+              .orderedStream()
+              .toList());
     }
 
     boolean isEmpty() {

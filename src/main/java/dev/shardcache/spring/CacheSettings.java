@@ -18,14 +18,14 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The settings of one Spring cache, or the defaults of all of them: the shard's bound and TTL, the
- * near cache, the peer timeout, and how values are encoded. Each setting may be left unset, in which
- * case it is inherited from the defaults given to {@link ShardcacheCacheManager.Builder#defaults},
- * and then from {@link CacheConfig}'s own defaults.
+ * near cache, the peer timeout, and how values are encoded. Each setting may be left unset, in
+ * which case it is inherited from the defaults given to {@link
+ * ShardcacheCacheManager.Builder#defaults}, and then from {@link CacheConfig}'s own defaults.
  *
- * <p>Values are encoded with {@link ObjectCodecs#serializable} allowing the
- * {@linkplain Builder#allowedValueClasses allowed value classes} of the cache <em>and</em> of the
- * defaults, unless a {@linkplain Builder#valueCodec value codec} is set (on the cache, else on
- * the defaults). Every node must define a cache with equivalent settings.
+ * <p>Values are encoded with {@link ObjectCodecs#serializable} allowing the {@linkplain
+ * Builder#allowedValueClasses allowed value classes} of the cache <em>and</em> of the defaults,
+ * unless a {@linkplain Builder#valueCodec value codec} is set (on the cache, else on the defaults).
+ * Every node must define a cache with equivalent settings.
  *
  * <p>Instances are immutable and thread-safe.
  */
@@ -70,7 +70,8 @@ public final class CacheSettings {
     requireNonNull(defaults, "defaults");
     Builder merged = new Builder();
     merged.maximumSize = maximumSize != null ? maximumSize : defaults.maximumSize;
-    merged.expireAfterWrite = expireAfterWrite != null ? expireAfterWrite : defaults.expireAfterWrite;
+    merged.expireAfterWrite =
+        expireAfterWrite != null ? expireAfterWrite : defaults.expireAfterWrite;
     boolean ownNear = nearCacheMaximumSize != null;
     merged.nearCacheMaximumSize = ownNear ? nearCacheMaximumSize : defaults.nearCacheMaximumSize;
     merged.nearCacheTtl = ownNear ? nearCacheTtl : defaults.nearCacheTtl;
@@ -92,7 +93,9 @@ public final class CacheSettings {
     return expireAfterWrite;
   }
 
-  /** The near cache's bound, or {@code null} when not set (then it is off unless a default sets it). */
+  /**
+   * The near cache's bound, or {@code null} when not set (then it is off unless a default sets it).
+   */
   public @Nullable Long nearCacheMaximumSize() {
     return nearCacheMaximumSize;
   }
@@ -124,7 +127,9 @@ public final class CacheSettings {
         : ObjectCodecs.serializable(allowedValueClasses.toArray(new String[0]));
   }
 
-  /** Returns the configuration of the distributed cache behind a Spring cache with these settings. */
+  /**
+   * Returns the configuration of the distributed cache behind a Spring cache with these settings.
+   */
   CacheConfig<StableKey, Object> toConfig() {
     CacheConfig.Builder<StableKey, Object> config =
         CacheConfig.builder(StableKey.codec(), new NullMarkingCodec(effectiveValueCodec()));
@@ -161,25 +166,32 @@ public final class CacheSettings {
 
   @Override
   public int hashCode() {
-    return Objects.hash(maximumSize, expireAfterWrite, nearCacheMaximumSize, remoteTimeout,
-        allowedValueClasses);
+    return Objects.hash(
+        maximumSize, expireAfterWrite, nearCacheMaximumSize, remoteTimeout, allowedValueClasses);
   }
 
   @Override
   public String toString() {
-    return "CacheSettings{maximumSize=" + maximumSize
-        + ", expireAfterWrite=" + expireAfterWrite
-        + ", nearCache=" + (nearCacheMaximumSize == null ? null : nearCacheMaximumSize + "/" + nearCacheTtl)
-        + ", remoteTimeout=" + remoteTimeout
-        + ", replicationFactor=" + replicationFactor
-        + ", allowedValueClasses=" + allowedValueClasses
-        + ", valueCodec=" + valueCodec
+    return "CacheSettings{maximumSize="
+        + maximumSize
+        + ", expireAfterWrite="
+        + expireAfterWrite
+        + ", nearCache="
+        + (nearCacheMaximumSize == null ? null : nearCacheMaximumSize + "/" + nearCacheTtl)
+        + ", remoteTimeout="
+        + remoteTimeout
+        + ", replicationFactor="
+        + replicationFactor
+        + ", allowedValueClasses="
+        + allowedValueClasses
+        + ", valueCodec="
+        + valueCodec
         + "}";
   }
 
   /**
-   * Builds {@link CacheSettings}. Each setting may be set once; setting it again throws
-   * {@link IllegalStateException} naming the value already set. Not thread-safe.
+   * Builds {@link CacheSettings}. Each setting may be set once; setting it again throws {@link
+   * IllegalStateException} naming the value already set. Not thread-safe.
    */
   public static final class Builder {
     private @Nullable Long maximumSize;
@@ -202,27 +214,40 @@ public final class CacheSettings {
       return this;
     }
 
-    /** Expires entries this long after they were written (see {@link CacheConfig.Builder#expireAfterWrite}). */
+    /**
+     * Expires entries this long after they were written (see {@link
+     * CacheConfig.Builder#expireAfterWrite}).
+     */
     public Builder expireAfterWrite(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
-      checkArgument(!duration.isNegative() && !duration.isZero(),
-          "expireAfterWrite must be positive, got %s", duration);
+      checkState(
+          expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "expireAfterWrite must be positive, got %s",
+          duration);
       this.expireAfterWrite = duration;
       return this;
     }
 
     /**
-     * Keeps values of remote keys near the caller (see {@link CacheConfig.Builder#nearCache} and its
-     * staleness rule). A {@code maximumSize} of 0 turns a default near cache off for this cache.
+     * Keeps values of remote keys near the caller (see {@link CacheConfig.Builder#nearCache} and
+     * its staleness rule). A {@code maximumSize} of 0 turns a default near cache off for this
+     * cache.
      */
     public Builder nearCache(long maximumSize, Duration ttl) {
       requireNonNull(ttl, "ttl");
-      checkState(nearCacheMaximumSize == null, "nearCache was already set to %s entries for %s",
-          nearCacheMaximumSize, nearCacheTtl);
-      checkArgument(maximumSize >= 0, "nearCache maximumSize must not be negative, got %s", maximumSize);
-      checkArgument(maximumSize == 0 || (!ttl.isNegative() && !ttl.isZero()),
-          "nearCache ttl must be positive, got %s", ttl);
+      checkState(
+          nearCacheMaximumSize == null,
+          "nearCache was already set to %s entries for %s",
+          nearCacheMaximumSize,
+          nearCacheTtl);
+      checkArgument(
+          maximumSize >= 0, "nearCache maximumSize must not be negative, got %s", maximumSize);
+      checkArgument(
+          maximumSize == 0 || (!ttl.isNegative() && !ttl.isZero()),
+          "nearCache ttl must be positive, got %s",
+          ttl);
       this.nearCacheMaximumSize = maximumSize;
       this.nearCacheTtl = ttl;
       return this;
@@ -232,28 +257,31 @@ public final class CacheSettings {
     public Builder remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkArgument(!timeout.isNegative() && !timeout.isZero(),
-          "remoteTimeout must be positive, got %s", timeout);
+      checkArgument(
+          !timeout.isNegative() && !timeout.isZero(),
+          "remoteTimeout must be positive, got %s",
+          timeout);
       this.remoteTimeout = timeout;
       return this;
     }
 
     /**
-     * Keeps each key on {@code n} members (default 1: the owner only); see
-     * {@link CacheConfig.Builder#replicationFactor}.
+     * Keeps each key on {@code n} members (default 1: the owner only); see {@link
+     * CacheConfig.Builder#replicationFactor}.
      *
      * @throws IllegalArgumentException if {@code n} is not in [1, 16]
      */
     public Builder replicationFactor(int n) {
-      checkState(replicationFactor == null, "replicationFactor was already set to %s", replicationFactor);
+      checkState(
+          replicationFactor == null, "replicationFactor was already set to %s", replicationFactor);
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
       return this;
     }
 
     /**
-     * Allows values of these classes or packages ({@code com.example.Book},
-     * {@code com.example.model.*}, {@code com.example.**}) to be decoded, besides the JDK value and
+     * Allows values of these classes or packages ({@code com.example.Book}, {@code
+     * com.example.model.*}, {@code com.example.**}) to be decoded, besides the JDK value and
      * collection classes. Ignored when a {@linkplain #valueCodec value codec} is set.
      */
     public Builder allowedValueClasses(String... patterns) {

@@ -9,9 +9,9 @@ import org.jspecify.annotations.Nullable;
 import org.springframework.cache.support.NullValue;
 
 /**
- * The value codec of a Spring cache: one marker byte, then the value codec's bytes. A cached
- * {@code null} (Spring's {@link NullValue#INSTANCE}, stored when {@code allowNullValues} is on) is
- * the single byte {@code 0}, whatever the value codec; any other value is {@code 1} followed by its
+ * The value codec of a Spring cache: one marker byte, then the value codec's bytes. A cached {@code
+ * null} (Spring's {@link NullValue#INSTANCE}, stored when {@code allowNullValues} is on) is the
+ * single byte {@code 0}, whatever the value codec; any other value is {@code 1} followed by its
  * bytes. So the value codec never sees the marker, and a JSON or protobuf codec needs no special
  * case for it. Thread-safe and deterministic when the wrapped codec is.
  */
@@ -43,8 +43,9 @@ final class NullMarkingCodec implements Codec<Object> {
       return NullValue.INSTANCE;
     }
     if (bytes.length == 0 || bytes[0] != VALUE) {
-      throw new CodecException("not a value of a Spring cache: expected marker byte 0 or 1, got "
-          + (bytes.length == 0 ? "no bytes" : bytes[0] + " of " + bytes.length + " bytes"));
+      throw new CodecException(
+          "not a value of a Spring cache: expected marker byte 0 or 1, got "
+              + (bytes.length == 0 ? "no bytes" : bytes[0] + " of " + bytes.length + " bytes"));
     }
     return values.decode(Arrays.copyOfRange(bytes, 1, bytes.length));
   }

@@ -36,31 +36,32 @@ import org.springframework.cache.support.NullValue;
  *       <td>{@link DistributedCache#getAsync}</td></tr>
  * </table>
  *
- * <p><b>Keys</b> of any supported type are turned into {@link StableKey}s by the manager's
- * {@link StableKeyEncoder}, which knows Spring's {@code SimpleKey}: equal keys on two nodes have
- * the same bytes and so the same owner. A key of an unsupported type fails with an
- * {@link IllegalArgumentException} naming it.
+ * <p><b>Keys</b> of any supported type are turned into {@link StableKey}s by the manager's {@link
+ * StableKeyEncoder}, which knows Spring's {@code SimpleKey}: equal keys on two nodes have the same
+ * bytes and so the same owner. A key of an unsupported type fails with an {@link
+ * IllegalArgumentException} naming it.
  *
  * <p><b>Nulls.</b> With {@code allowNullValues} (the default), a {@code null} result is cached as
  * Spring's {@link NullValue} marker, carried as a single marker byte whatever the value codec, and
- * read back as {@code null}; without it, caching {@code null} throws
- * {@link IllegalArgumentException}, as in every Spring cache.
+ * read back as {@code null}; without it, caching {@code null} throws {@link
+ * IllegalArgumentException}, as in every Spring cache.
  *
  * <p><b>Failures.</b> Reads never fail for want of the owner (they miss, and the method runs).
  * Writes whose owner is unreachable throw {@link dev.shardcache.PeerUnavailableException}; Spring
- * hands it to the {@code CacheErrorHandler}, which rethrows by default. Configure a
- * {@code LoggingCacheErrorHandler} to log it instead, accepting that an eviction may then be lost
- * until the entry expires.
+ * hands it to the {@code CacheErrorHandler}, which rethrows by default. Configure a {@code
+ * LoggingCacheErrorHandler} to log it instead, accepting that an eviction may then be lost until
+ * the entry expires.
  *
- * <p>This class is thread-safe. Its methods block for at most one peer call (bounded by the
- * cache's remote timeout), except {@code clear}, which calls every member in parallel, and
- * {@code get(key, valueLoader)}, which also waits for the loader.
+ * <p>This class is thread-safe. Its methods block for at most one peer call (bounded by the cache's
+ * remote timeout), except {@code clear}, which calls every member in parallel, and {@code get(key,
+ * valueLoader)}, which also waits for the loader.
  */
 public final class ShardcacheCache extends AbstractValueAdaptingCache {
   private final DistributedCache<StableKey, Object> cache;
   private final StableKeyEncoder keys;
 
-  ShardcacheCache(DistributedCache<StableKey, Object> cache, StableKeyEncoder keys, boolean allowNullValues) {
+  ShardcacheCache(
+      DistributedCache<StableKey, Object> cache, StableKeyEncoder keys, boolean allowNullValues) {
     super(allowNullValues);
     this.cache = requireNonNull(cache, "cache");
     this.keys = requireNonNull(keys, "keys");
@@ -161,8 +162,8 @@ public final class ShardcacheCache extends AbstractValueAdaptingCache {
 
   /**
    * Returns a future of the cached value wrapped as a {@code ValueWrapper}, or of {@code null} on a
-   * miss; it does not block. Spring uses it for {@code @Cacheable} methods that return a
-   * {@code CompletableFuture}.
+   * miss; it does not block. Spring uses it for {@code @Cacheable} methods that return a {@code
+   * CompletableFuture}.
    */
   @Override
   public CompletableFuture<?> retrieve(Object key) {

@@ -21,11 +21,11 @@ import org.jspecify.annotations.Nullable;
 import org.springframework.cache.CacheManager;
 
 /**
- * A Spring {@link CacheManager} whose caches are {@link ShardcacheCache}s: named
- * {@link DistributedCache}s on one {@link ShardcacheNode}, shared by every application instance
- * in the cluster. With it, Spring's {@code @Cacheable}, {@code @CachePut}, {@code @CacheEvict}
- * (including {@code allEntries}), {@code @Caching} and {@code @Cacheable(sync = true)}, and the
- * JSR-107 annotations through Spring's JCache support, work across the cluster.
+ * A Spring {@link CacheManager} whose caches are {@link ShardcacheCache}s: named {@link
+ * DistributedCache}s on one {@link ShardcacheNode}, shared by every application instance in the
+ * cluster. With it, Spring's {@code @Cacheable}, {@code @CachePut}, {@code @CacheEvict} (including
+ * {@code allEntries}), {@code @Caching} and {@code @Cacheable(sync = true)}, and the JSR-107
+ * annotations through Spring's JCache support, work across the cluster.
  *
  * <pre>{@code
  * @Bean(destroyMethod = "close")
@@ -41,10 +41,12 @@ import org.springframework.cache.CacheManager;
  *       .build();
  * }
  * }</pre>
- * With Spring Boot, {@code dev.shardcache.spring.boot.ShardcacheAutoConfiguration} builds both
- * from {@code shardcache.*} properties and starts the node with the context.
+ *
+ * With Spring Boot, {@code dev.shardcache.spring.boot.ShardcacheAutoConfiguration} builds both from
+ * {@code shardcache.*} properties and starts the node with the context.
  *
  * <h2>Define every cache on every node before it serves</h2>
+ *
  * A node answers a peer's request for a cache it has not defined with an error, so each cache
  * should exist on every node before the node starts serving. {@link Builder#build} defines the
  * caches named on the builder; {@link AnnotatedCacheRegistrar} defines those that the context's
@@ -130,10 +132,13 @@ public final class ShardcacheCacheManager implements CacheManager {
     ShardcacheCache[] created = {null};
     cache = caches.computeIfAbsent(name, n -> created[0] = create(n));
     if (created[0] != null) {
-      logger.log(Level.WARNING, "Spring cache ''{0}'' was defined on first use on {1}; define it"
-          + " up front on every node (CacheSettings on the manager, shardcache.caches.{0}.* with"
-          + " Spring Boot, or an AnnotatedCacheRegistrar bean), or peers that have not used it"
-          + " yet fail this node''s requests for it", new Object[] {name, node});
+      logger.log(
+          Level.WARNING,
+          "Spring cache ''{0}'' was defined on first use on {1}; define it"
+              + " up front on every node (CacheSettings on the manager, shardcache.caches.{0}.* with"
+              + " Spring Boot, or an AnnotatedCacheRegistrar bean), or peers that have not used it"
+              + " yet fail this node''s requests for it",
+          new Object[] {name, node});
     }
     return cache;
   }
@@ -150,8 +155,8 @@ public final class ShardcacheCacheManager implements CacheManager {
   }
 
   /**
-   * Builds a {@link ShardcacheCacheManager}. Each setting may be set once, except
-   * {@link #cache}, once per name. Not thread-safe.
+   * Builds a {@link ShardcacheCacheManager}. Each setting may be set once, except {@link #cache},
+   * once per name. Not thread-safe.
    */
   public static final class Builder {
     private final ShardcacheNode node;
@@ -177,11 +182,16 @@ public final class ShardcacheCacheManager implements CacheManager {
       return this;
     }
 
-    /** Defines the cache {@code name} with {@code settings} (unset values come from the defaults). */
+    /**
+     * Defines the cache {@code name} with {@code settings} (unset values come from the defaults).
+     */
     public Builder cache(String name, CacheSettings settings) {
       requireNonNull(name, "name");
       requireNonNull(settings, "settings");
-      checkState(!this.settings.containsKey(name), "cache '%s' was already set to %s", name,
+      checkState(
+          !this.settings.containsKey(name),
+          "cache '%s' was already set to %s",
+          name,
           this.settings.get(name));
       this.settings.put(name, settings);
       return this;
@@ -201,7 +211,8 @@ public final class ShardcacheCacheManager implements CacheManager {
      * Use {@code unless = "#result == null"} to skip caching {@code null} per method instead.
      */
     public Builder allowNullValues(boolean allowNullValues) {
-      checkState(allowNullValuesSet == null, "allowNullValues was already set to %s", allowNullValuesSet);
+      checkState(
+          allowNullValuesSet == null, "allowNullValues was already set to %s", allowNullValuesSet);
       this.allowNullValuesSet = allowNullValues;
       this.allowNullValues = allowNullValues;
       return this;
@@ -219,11 +230,12 @@ public final class ShardcacheCacheManager implements CacheManager {
     }
 
     /**
-     * Teaches the key encoder an application key type, encoded as a named composite of
-     * {@code parts} (see {@link StableKeyEncoder.Builder#composite}). Every node must register the
-     * same types with the same names.
+     * Teaches the key encoder an application key type, encoded as a named composite of {@code
+     * parts} (see {@link StableKeyEncoder.Builder#composite}). Every node must register the same
+     * types with the same names.
      */
-    public <T> Builder keyType(Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
+    public <T> Builder keyType(
+        Class<T> type, String name, Function<? super T, ? extends List<?>> parts) {
       keys.composite(type, name, parts);
       return this;
     }

@@ -10,10 +10,10 @@ import org.springframework.cache.interceptor.SimpleKey;
  *
  * <p>{@link SimpleKey} (the key of a method with zero or several arguments under Spring's default
  * {@code SimpleKeyGenerator}) compares its arguments with {@code Arrays.deepEquals}, but does not
- * expose them, and its {@code toString()} is ambiguous ({@code SimpleKey("a, b")} and
- * {@code SimpleKey("a", "b")} print alike). The arguments are read from its {@code params} field,
- * which has held them since Spring 4.0; if a future Spring renames it, creating a cache manager
- * fails at once with a message saying so, rather than keys being encoded wrongly.
+ * expose them, and its {@code toString()} is ambiguous ({@code SimpleKey("a, b")} and {@code
+ * SimpleKey("a", "b")} print alike). The arguments are read from its {@code params} field, which
+ * has held them since Spring 4.0; if a future Spring renames it, creating a cache manager fails at
+ * once with a message saying so, rather than keys being encoded wrongly.
  */
 final class SpringKeys {
   private static final @Nullable Field PARAMS = paramsField();
@@ -34,9 +34,10 @@ final class SpringKeys {
   static StableKeyEncoder.Builder encoderBuilder() {
     Field params = PARAMS;
     if (params == null) {
-      throw new IllegalStateException("this version of Spring's SimpleKey has no readable 'params'"
-          + " field, so its arguments cannot be encoded by value; configure a KeyGenerator that"
-          + " returns keys of standard types (such as a List of the arguments)");
+      throw new IllegalStateException(
+          "this version of Spring's SimpleKey has no readable 'params'"
+              + " field, so its arguments cannot be encoded by value; configure a KeyGenerator that"
+              + " returns keys of standard types (such as a List of the arguments)");
     }
     return StableKeyEncoder.builder().parameterList(SimpleKey.class, key -> params(params, key));
   }

@@ -7,16 +7,15 @@
  * <h2>Design note</h2>
  *
  * <p><b>Mapping.</b> Each Spring operation maps onto one distributed operation (the table is on
- * {@link dev.shardcache.spring.ShardcacheCache}). The lookup of {@code @Cacheable} is
- * {@code getIfPresent}, which never loads; {@code sync = true} is
- * {@code get(key, loader)}, whose loader is the annotated method: single-flight on each node, and
- * for the cluster when the caller is the key's owner. {@code allEntries} eviction is
- * {@code invalidateAll}, which clears every member.
+ * {@link dev.shardcache.spring.ShardcacheCache}). The lookup of {@code @Cacheable} is {@code
+ * getIfPresent}, which never loads; {@code sync = true} is {@code get(key, loader)}, whose loader
+ * is the annotated method: single-flight on each node, and for the cluster when the caller is the
+ * key's owner. {@code allEntries} eviction is {@code invalidateAll}, which clears every member.
  *
- * <p><b>Keys.</b> Spring hands the cache keys of any type: a method's single argument, a
- * {@code SimpleKey} of several, or whatever a SpEL {@code key} expression yields. They are turned
- * into {@link dev.shardcache.objects.StableKey}s, whose bytes are equal on every node exactly when
- * the keys are equal, so the same call on two instances finds the same owner. {@code SimpleKey} is
+ * <p><b>Keys.</b> Spring hands the cache keys of any type: a method's single argument, a {@code
+ * SimpleKey} of several, or whatever a SpEL {@code key} expression yields. They are turned into
+ * {@link dev.shardcache.objects.StableKey}s, whose bytes are equal on every node exactly when the
+ * keys are equal, so the same call on two instances finds the same owner. {@code SimpleKey} is
  * encoded as its argument list, the same bytes {@code dev.shardcache.annotation.CachingProxy} uses
  * for the same arguments. A key of a type that cannot be encoded by value fails with a message
  * naming it, rather than silently hashing differently on two nodes.

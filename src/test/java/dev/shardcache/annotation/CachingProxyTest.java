@@ -201,10 +201,11 @@ class CachingProxyTest {
     cluster = TestCluster.builder().size(2).started(false).build();
     for (int i = 0; i < 2; i++) {
       Library library = new Library("node" + i);
-      CachingProxy proxies = CachingProxy.builder(cluster.node(i))
-          .allowedValueClasses(Book.class.getName())
-          .configure((name, config) -> config.maximumSize(1_000))
-          .build();
+      CachingProxy proxies =
+          CachingProxy.builder(cluster.node(i))
+              .allowedValueClasses(Book.class.getName())
+              .configure((name, config) -> config.maximumSize(1_000))
+              .build();
       libraries.add(library);
       books.add(proxies.wrap(Books.class, library));
       prices.add(proxies.wrap(Prices.class, library));
@@ -222,7 +223,10 @@ class CachingProxyTest {
   }
 
   private DistributedCache<?, ?> cache(int node, String name) {
-    return cluster.node(node).caches().stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow();
+    return cluster.node(node).caches().stream()
+        .filter(c -> c.name().equals(name))
+        .findFirst()
+        .orElseThrow();
   }
 
   @Test
@@ -247,7 +251,8 @@ class CachingProxyTest {
     assertThat(prices.get(0).price("sku", 3)).isEqualTo(900);
     assertThat(prices.get(1).price("sku", 3)).isEqualTo(900);
     assertThat(calls("price")).isEqualTo(1);
-    assertThat(cluster.node(1).caches()).extracting(DistributedCache::name)
+    assertThat(cluster.node(1).caches())
+        .extracting(DistributedCache::name)
         .contains(CachingProxyTest.class.getName() + "$Prices.price(java.lang.String,int)");
   }
 
@@ -298,7 +303,8 @@ class CachingProxyTest {
   @Test
   void putBeforeInvocationHappensEvenIfTheMethodFails() throws Exception {
     Book book = new Book("isbn-b", "early");
-    assertThatThrownBy(() -> books.get(1).saveFirst("isbn-b", book)).isInstanceOf(IOException.class);
+    assertThatThrownBy(() -> books.get(1).saveFirst("isbn-b", book))
+        .isInstanceOf(IOException.class);
     assertThat(books.get(0).find("isbn-b")).isEqualTo(book);
   }
 
@@ -350,10 +356,12 @@ class CachingProxyTest {
       CountDownLatch start = new CountDownLatch(1);
       List<Future<Book>> futures = new ArrayList<>();
       for (int t = 0; t < 16; t++) {
-        futures.add(pool.submit(() -> {
-          start.await();
-          return books.get(1).find("slow-1");
-        }));
+        futures.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  return books.get(1).find("slow-1");
+                }));
       }
       start.countDown();
       Set<Book> seen = new HashSet<>();
@@ -407,7 +415,8 @@ class CachingProxyTest {
     try {
       CachingProxy proxies = CachingProxy.builder(node).build();
       assertThatThrownBy(() -> proxies.wrap(TwoAnnotations.class, key -> key))
-          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("both");
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("both");
       assertThatThrownBy(() -> proxies.wrap(NoValue.class, (k, v) -> {}))
           .hasMessageContaining("no @CacheValue");
       assertThatThrownBy(() -> proxies.wrap(ExceptionCache.class, key -> key))
@@ -455,8 +464,9 @@ class CachingProxyTest {
 
   @SuppressWarnings("unchecked")
   private static String ownerOf(ShardcacheNode node, StableKey key) {
-    DistributedCache<StableKey, Object> books = (DistributedCache<StableKey, Object>) node.caches()
-        .stream().filter(c -> c.name().equals("books")).findFirst().orElseThrow();
+    DistributedCache<StableKey, Object> books =
+        (DistributedCache<StableKey, Object>)
+            node.caches().stream().filter(c -> c.name().equals("books")).findFirst().orElseThrow();
     return books.ownerOf(key);
   }
 

@@ -46,7 +46,8 @@ class DnsDiscoveryTest {
     }
 
     void fail() {
-      answer.set(new UncheckedIOException(new UnknownHostException(NAME + ": Name or service not known")));
+      answer.set(
+          new UncheckedIOException(new UnknownHostException(NAME + ": Name or service not known")));
     }
 
     @SuppressWarnings("unchecked")
@@ -65,18 +66,19 @@ class DnsDiscoveryTest {
   private final List<List<String>> reported = new CopyOnWriteArrayList<>();
   private final List<LogRecord> logged = new CopyOnWriteArrayList<>();
   private final Logger logger = Logger.getLogger(DnsDiscovery.class.getName());
-  private final Handler handler = new Handler() {
-    @Override
-    public void publish(LogRecord record) {
-      logged.add(record);
-    }
+  private final Handler handler =
+      new Handler() {
+        @Override
+        public void publish(LogRecord record) {
+          logged.add(record);
+        }
 
-    @Override
-    public void flush() {}
+        @Override
+        public void flush() {}
 
-    @Override
-    public void close() {}
-  };
+        @Override
+        public void close() {}
+      };
 
   @BeforeEach
   void captureLogs() {
@@ -89,15 +91,21 @@ class DnsDiscoveryTest {
   }
 
   private DnsDiscovery.Builder discovery() {
-    return DnsDiscovery.builder().name(NAME).port(7070).resolver(resolver::resolve)
+    return DnsDiscovery.builder()
+        .name(NAME)
+        .port(7070)
+        .resolver(resolver::resolve)
         .onChange(reported::add);
   }
 
   private List<String> messages(Level level) {
-    return logged.stream().filter(r -> level.equals(r.getLevel()))
-        .map(r -> r.getParameters() == null || r.getParameters().length == 0
-            ? r.getMessage()
-            : java.text.MessageFormat.format(r.getMessage(), r.getParameters()))
+    return logged.stream()
+        .filter(r -> level.equals(r.getLevel()))
+        .map(
+            r ->
+                r.getParameters() == null || r.getParameters().length == 0
+                    ? r.getMessage()
+                    : java.text.MessageFormat.format(r.getMessage(), r.getParameters()))
         .toList();
   }
 
@@ -115,12 +123,14 @@ class DnsDiscoveryTest {
 
     resolver.answer("10.0.0.3", "10.0.0.1"); // one left, one joined
     discovery.poll();
-    assertThat(reported).containsExactly(
-        List.of("10.0.0.1:7070", "10.0.0.2:7070"), List.of("10.0.0.1:7070", "10.0.0.3:7070"));
+    assertThat(reported)
+        .containsExactly(
+            List.of("10.0.0.1:7070", "10.0.0.2:7070"), List.of("10.0.0.1:7070", "10.0.0.3:7070"));
     assertThat(resolver.calls).hasValue(3);
-    assertThat(messages(Level.INFO)).containsExactly(
-        "DNS discovery: " + NAME + " now resolves to 2 members [10.0.0.1:7070, 10.0.0.2:7070]",
-        "DNS discovery: " + NAME + " now resolves to 2 members [10.0.0.1:7070, 10.0.0.3:7070]");
+    assertThat(messages(Level.INFO))
+        .containsExactly(
+            "DNS discovery: " + NAME + " now resolves to 2 members [10.0.0.1:7070, 10.0.0.2:7070]",
+            "DNS discovery: " + NAME + " now resolves to 2 members [10.0.0.1:7070, 10.0.0.3:7070]");
   }
 
   @Test
@@ -134,9 +144,14 @@ class DnsDiscoveryTest {
     }
     assertThat(reported).hasSize(1);
     assertThat(discovery.members()).containsExactly("10.0.0.1:7070", "10.0.0.2:7070");
-    assertThat(messages(Level.WARNING)).containsExactly("DNS discovery: cannot resolve " + NAME
-        + " (java.net.UnknownHostException: " + NAME + ": Name or service not known); keeping the"
-        + " last members [10.0.0.1:7070, 10.0.0.2:7070]");
+    assertThat(messages(Level.WARNING))
+        .containsExactly(
+            "DNS discovery: cannot resolve "
+                + NAME
+                + " (java.net.UnknownHostException: "
+                + NAME
+                + ": Name or service not known); keeping the"
+                + " last members [10.0.0.1:7070, 10.0.0.2:7070]");
 
     resolver.answer("10.0.0.1", "10.0.0.2"); // back, unchanged: nothing to report
     discovery.poll();
@@ -161,8 +176,11 @@ class DnsDiscoveryTest {
     discovery.poll();
     assertThat(reported).containsExactly(List.of("10.0.0.1:7070"));
     assertThat(discovery.members()).containsExactly("10.0.0.1:7070");
-    assertThat(messages(Level.WARNING)).containsExactly("DNS discovery: " + NAME
-        + " resolved to no address; keeping the last members [10.0.0.1:7070]");
+    assertThat(messages(Level.WARNING))
+        .containsExactly(
+            "DNS discovery: "
+                + NAME
+                + " resolved to no address; keeping the last members [10.0.0.1:7070]");
   }
 
   @Test
@@ -172,38 +190,47 @@ class DnsDiscoveryTest {
     discovery.poll();
     assertThat(reported).isEmpty();
     assertThat(discovery.members()).isEmpty();
-    assertThat(messages(Level.WARNING)).singleElement().asString()
+    assertThat(messages(Level.WARNING))
+        .singleElement()
+        .asString()
         .endsWith("; no members known yet");
   }
 
   @Test
   void ipv6AddressesAreBracketedInTheirShortestForm() throws Exception {
     DnsDiscovery discovery = discovery().build();
-    InetAddress scoped = Inet6Address.getByAddress(null,
-        InetAddresses.forString("fe80::1").getAddress(), 3); // fe80::1%3
-    resolver.answer.set(List.of(
-        InetAddresses.forString("fd00:0:0:0:0:0:0:a"),
-        InetAddresses.forString("2001:db8::1"),
-        InetAddresses.forString("10.1.2.3"),
-        scoped));
+    InetAddress scoped =
+        Inet6Address.getByAddress(
+            null, InetAddresses.forString("fe80::1").getAddress(), 3); // fe80::1%3
+    resolver.answer.set(
+        List.of(
+            InetAddresses.forString("fd00:0:0:0:0:0:0:a"),
+            InetAddresses.forString("2001:db8::1"),
+            InetAddresses.forString("10.1.2.3"),
+            scoped));
     discovery.poll();
-    assertThat(reported).containsExactly(
-        // a link-local address keeps its scope: it cannot be reached without it
-        List.of("10.1.2.3:7070", "[2001:db8::1]:7070", "[fd00::a]:7070", "[fe80::1%3]:7070"));
+    assertThat(reported)
+        .containsExactly(
+            // a link-local address keeps its scope: it cannot be reached without it
+            List.of("10.1.2.3:7070", "[2001:db8::1]:7070", "[fd00::a]:7070", "[fe80::1%3]:7070"));
   }
 
   @Test
   void aThrowingCallbackIsOfferedTheSameListAgain() {
     AtomicInteger attempts = new AtomicInteger();
-    DnsDiscovery discovery = DnsDiscovery.builder().name(NAME).port(7070)
-        .resolver(resolver::resolve)
-        .onChange(members -> {
-          if (attempts.incrementAndGet() <= 2) {
-            throw new IllegalStateException("node is not running");
-          }
-          reported.add(members);
-        })
-        .build();
+    DnsDiscovery discovery =
+        DnsDiscovery.builder()
+            .name(NAME)
+            .port(7070)
+            .resolver(resolver::resolve)
+            .onChange(
+                members -> {
+                  if (attempts.incrementAndGet() <= 2) {
+                    throw new IllegalStateException("node is not running");
+                  }
+                  reported.add(members);
+                })
+            .build();
     resolver.answer("10.0.0.1");
     discovery.poll();
     discovery.poll();
@@ -213,8 +240,8 @@ class DnsDiscoveryTest {
     discovery.poll();
     assertThat(reported).containsExactly(List.of("10.0.0.1:7070"));
     assertThat(discovery.members()).containsExactly("10.0.0.1:7070");
-    assertThat(messages(Level.INFO)).startsWith(
-        "DNS discovery: the callback accepts the members of " + NAME + " again");
+    assertThat(messages(Level.INFO))
+        .startsWith("DNS discovery: the callback accepts the members of " + NAME + " again");
   }
 
   @Test
@@ -247,33 +274,39 @@ class DnsDiscoveryTest {
   void closeWaitsForALookupInProgressAndDropsItsResult() throws Exception {
     CountDownLatch inLookup = new CountDownLatch(1);
     CountDownLatch release = new CountDownLatch(1);
-    DnsDiscovery discovery = DnsDiscovery.builder().name(NAME).port(7070)
-        .resolver(name -> {
-          inLookup.countDown();
-          try {
-            release.await();
-          } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-          }
-          return List.of(InetAddresses.forString("10.0.0.1"));
-        })
-        .onChange(reported::add)
-        .build()
-        .start();
+    DnsDiscovery discovery =
+        DnsDiscovery.builder()
+            .name(NAME)
+            .port(7070)
+            .resolver(
+                name -> {
+                  inLookup.countDown();
+                  try {
+                    release.await();
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                  }
+                  return List.of(InetAddresses.forString("10.0.0.1"));
+                })
+            .onChange(reported::add)
+            .build()
+            .start();
     assertThat(inLookup.await(10, TimeUnit.SECONDS)).isTrue();
-    Thread releaser = new Thread(() -> {
-      try {
-        Thread.sleep(200);
-      } catch (InterruptedException e) {
-        return;
-      }
-      release.countDown();
-    });
+    Thread releaser =
+        new Thread(
+            () -> {
+              try {
+                Thread.sleep(200);
+              } catch (InterruptedException e) {
+                return;
+              }
+              release.countDown();
+            });
     releaser.start();
     long started = System.nanoTime();
     discovery.close();
-    assertThat(Duration.ofNanos(System.nanoTime() - started)).isBetween(
-        Duration.ofMillis(150), Duration.ofSeconds(5));
+    assertThat(Duration.ofNanos(System.nanoTime() - started))
+        .isBetween(Duration.ofMillis(150), Duration.ofSeconds(5));
     assertThat(reported).isEmpty();
     assertThat(threadAlive("shardcache-dns-" + NAME)).isFalse();
     releaser.join();
@@ -284,14 +317,18 @@ class DnsDiscoveryTest {
     AtomicReference<DnsDiscovery> self = new AtomicReference<>();
     CountDownLatch closed = new CountDownLatch(1);
     resolver.answer("10.0.0.1");
-    DnsDiscovery discovery = DnsDiscovery.builder().name(NAME).port(7070)
-        .resolver(resolver::resolve)
-        .interval(Duration.ofMillis(10))
-        .onChange(members -> {
-          self.get().close();
-          closed.countDown();
-        })
-        .build();
+    DnsDiscovery discovery =
+        DnsDiscovery.builder()
+            .name(NAME)
+            .port(7070)
+            .resolver(resolver::resolve)
+            .interval(Duration.ofMillis(10))
+            .onChange(
+                members -> {
+                  self.get().close();
+                  closed.countDown();
+                })
+            .build();
     self.set(discovery);
     discovery.start();
     await().atMost(Duration.ofSeconds(3)).until(() -> closed.getCount() == 0);
@@ -304,7 +341,9 @@ class DnsDiscoveryTest {
     DnsDiscovery discovery =
         DnsDiscovery.builder().name("localhost").port(7070).onChange(reported::add).build();
     discovery.poll();
-    assertThat(reported).singleElement(InstanceOfAssertFactories.list(String.class)).isNotEmpty()
+    assertThat(reported)
+        .singleElement(InstanceOfAssertFactories.list(String.class))
+        .isNotEmpty()
         .allMatch(member -> member.equals("127.0.0.1:7070") || member.equals("[::1]:7070"));
   }
 
@@ -312,12 +351,13 @@ class DnsDiscoveryTest {
   void feedsARunningNodesMembership() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start()) {
       int port = Integer.parseInt(node.address().substring(node.address().lastIndexOf(':') + 1));
-      DnsDiscovery discovery = DnsDiscovery.builder()
-          .name(NAME)
-          .port(port)
-          .resolver(resolver::resolve)
-          .onChange(node::setPeers)
-          .build();
+      DnsDiscovery discovery =
+          DnsDiscovery.builder()
+              .name(NAME)
+              .port(port)
+              .resolver(resolver::resolve)
+              .onChange(node::setPeers)
+              .build();
       // the node itself is listed too; the others are loopback addresses nobody listens on
       resolver.answer("127.0.0.1", "127.0.0.2", "127.0.0.3");
       discovery.poll();

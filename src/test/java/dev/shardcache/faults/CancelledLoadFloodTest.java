@@ -17,7 +17,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
@@ -44,24 +43,27 @@ class CancelledLoadFloodTest {
     AtomicInteger mostRunning = new AtomicInteger();
     ConcurrentHashMap<String, Boolean> loaded = new ConcurrentHashMap<>();
     ThreadMXBean threads = ManagementFactory.getThreadMXBean();
-    try (ShardcacheNode node = ShardcacheNode.builder()
-        .listen("127.0.0.1", 0)
-        .maxConcurrentLoads(MAX_LOADS)
-        .build()) {
-      DistributedCache<String, String> cache = node.cache("flood",
-          CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(key -> {
-            loaderCalls.incrementAndGet();
-            mostRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
-            try {
-              if (!key.startsWith("quick:")) {
-                Thread.sleep(LOAD_MILLIS);
-              }
-              loaded.put(key, true);
-              return "v(" + key + ")";
-            } finally {
-              running.decrementAndGet();
-            }
-          }).build());
+    try (ShardcacheNode node =
+        ShardcacheNode.builder().listen("127.0.0.1", 0).maxConcurrentLoads(MAX_LOADS).build()) {
+      DistributedCache<String, String> cache =
+          node.cache(
+              "flood",
+              CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                  .loader(
+                      key -> {
+                        loaderCalls.incrementAndGet();
+                        mostRunning.accumulateAndGet(running.incrementAndGet(), Math::max);
+                        try {
+                          if (!key.startsWith("quick:")) {
+                            Thread.sleep(LOAD_MILLIS);
+                          }
+                          loaded.put(key, true);
+                          return "v(" + key + ")";
+                        } finally {
+                          running.decrementAndGet();
+                        }
+                      })
+                  .build());
       node.start();
       cache.put("served", "yes");
       int threadsBefore = threads.getThreadCount();
@@ -73,19 +75,25 @@ class CancelledLoadFloodTest {
       try {
         for (int c = 0; c < CONNECTIONS; c++) {
           String[] hostPort = node.address().split(":");
-          channels.add(Grpc.newChannelBuilderForAddress(hostPort[0], Integer.parseInt(hostPort[1]),
-              InsecureChannelCredentials.create()).build());
+          channels.add(
+              Grpc.newChannelBuilderForAddress(
+                      hostPort[0],
+                      Integer.parseInt(hostPort[1]),
+                      InsecureChannelCredentials.create())
+                  .build());
         }
         for (int i = 0; i < REQUESTS_PER_CONNECTION; i++) {
           for (int c = 0; c < CONNECTIONS; c++) {
-            calls.add(PeerServiceGrpc.newFutureStub(channels.get(c))
-                .withDeadlineAfter(50, TimeUnit.MILLISECONDS)
-                .get(GetRequest.newBuilder()
-                    .setCache("flood")
-                    .setKey(ByteString.copyFromUtf8("k" + c + "-" + i))
-                    .setLoad(true)
-                    .setCaller("10.0.0.9:1")
-                    .build()));
+            calls.add(
+                PeerServiceGrpc.newFutureStub(channels.get(c))
+                    .withDeadlineAfter(50, TimeUnit.MILLISECONDS)
+                    .get(
+                        GetRequest.newBuilder()
+                            .setCache("flood")
+                            .setKey(ByteString.copyFromUtf8("k" + c + "-" + i))
+                            .setLoad(true)
+                            .setCaller("10.0.0.9:1")
+                            .build()));
           }
           if (i % 100 == 0) {
             peakThreads = Math.max(peakThreads, threads.getThreadCount());
@@ -112,18 +120,29 @@ class CancelledLoadFloodTest {
         }
       }
       int requests = REQUESTS_PER_CONNECTION * CONNECTIONS;
-      System.out.printf("CancelledLoadFloodTest: %d requests cancelled after 50 ms from %d"
+      System.out.printf(
+          "CancelledLoadFloodTest: %d requests cancelled after 50 ms from %d"
               + " connections, %d refused RESOURCE_EXHAUSTED; loader calls %d (of which %d for the"
               + " flood), most loads at once %d (limit %d); threads %d before, peak %d%n",
-          requests, CONNECTIONS, exhausted.get(), loaderCalls.get(), loaderCalls.get() - 1,
-          mostRunning.get(), MAX_LOADS, threadsBefore, peakThreads);
+          requests,
+          CONNECTIONS,
+          exhausted.get(),
+          loaderCalls.get(),
+          loaderCalls.get() - 1,
+          mostRunning.get(),
+          MAX_LOADS,
+          threadsBefore,
+          peakThreads);
       assertThat(mostRunning.get()).as("loads running at once").isLessThanOrEqualTo(MAX_LOADS);
       // Only loads that started while their callers were still there run: the first wave, at
       // most one pool's worth per load duration of the flood (which lasts a few seconds at most).
-      assertThat(loaderCalls.get() - 1).as("loads run for the flood of %s requests", requests)
+      assertThat(loaderCalls.get() - 1)
+          .as("loads run for the flood of %s requests", requests)
           .isLessThanOrEqualTo(4 * MAX_LOADS);
-      assertThat(peakThreads - threadsBefore).as("threads added during the flood")
-          .isLessThanOrEqualTo(MAX_LOADS + 64 + 96); // loads, handlers, and this JVM's gRPC client and Netty threads
+      assertThat(peakThreads - threadsBefore)
+          .as("threads added during the flood")
+          .isLessThanOrEqualTo(
+              MAX_LOADS + 64 + 96); // loads, handlers, and this JVM's gRPC client and Netty threads
     }
   }
 }

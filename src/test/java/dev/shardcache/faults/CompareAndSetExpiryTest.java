@@ -28,8 +28,9 @@ class CompareAndSetExpiryTest {
   @BeforeEach
   void startNode() throws IOException {
     node = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
-    cache = node.cache(CACHE,
-        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).expireAfterWrite(TTL).build());
+    cache =
+        node.cache(
+            CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).expireAfterWrite(TTL).build());
     node.start();
   }
 
@@ -48,8 +49,10 @@ class CompareAndSetExpiryTest {
     boolean applied = cache.compareAndSet("k", "old", "new");
     String after = cache.getIfPresent("k");
 
-    System.out.printf("expired 'old' (ttl %d ms): compareAndSet(k, \"old\", \"new\") = %s;"
-        + " getIfPresent(k) then = %s%n", TTL.toMillis(), applied, after);
+    System.out.printf(
+        "expired 'old' (ttl %d ms): compareAndSet(k, \"old\", \"new\") = %s;"
+            + " getIfPresent(k) then = %s%n",
+        TTL.toMillis(), applied, after);
     assertThat(applied).as("compareAndSet(k, \"old\", \"new\") once 'old' has expired").isFalse();
     assertThat(after).as("getIfPresent(k) after the refused compareAndSet").isNull();
   }
@@ -62,17 +65,21 @@ class CompareAndSetExpiryTest {
     boolean applied = cache.compareAndSet("k", null, "new");
     String after = cache.getIfPresent("k");
 
-    System.out.printf("expired 'old' (ttl %d ms): compareAndSet(k, null, \"new\") = %s;"
-        + " getIfPresent(k) then = %s%n", TTL.toMillis(), applied, after);
+    System.out.printf(
+        "expired 'old' (ttl %d ms): compareAndSet(k, null, \"new\") = %s;"
+            + " getIfPresent(k) then = %s%n",
+        TTL.toMillis(), applied, after);
     assertThat(applied).as("compareAndSet(k, null, \"new\") once 'old' has expired").isTrue();
-    assertThat(after).as("getIfPresent(k) after compareAndSet(k, null, \"new\")")
-        .isEqualTo("new");
+    assertThat(after).as("getIfPresent(k) after compareAndSet(k, null, \"new\")").isEqualTo("new");
   }
 
   private void awaitExpired(String key) {
-    assertThat(cache.getIfPresent(key)).as("getIfPresent(%s) right after the put", key)
+    assertThat(cache.getIfPresent(key))
+        .as("getIfPresent(%s) right after the put", key)
         .isEqualTo("old");
-    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(20))
         .until(() -> cache.getIfPresent(key) == null);
   }
 }

@@ -35,8 +35,8 @@ final class DefectTests2RawPeer implements AutoCloseable {
     int colon = address.lastIndexOf(':');
     String host = address.substring(0, colon);
     int port = Integer.parseInt(address.substring(colon + 1));
-    return new DefectTests2RawPeer(Grpc.newChannelBuilderForAddress(
-        host, port, InsecureChannelCredentials.create()).build());
+    return new DefectTests2RawPeer(
+        Grpc.newChannelBuilderForAddress(host, port, InsecureChannelCredentials.create()).build());
   }
 
   /** The hybrid logical clock timestamp of {@code physicalMillis} with counter 0. */
@@ -64,17 +64,22 @@ final class DefectTests2RawPeer implements AutoCloseable {
    */
   Status.Code replicate(String cache, VersionedEntry... entries) {
     try {
-      stub().replicate(ReplicateRequest.newBuilder()
-          .setCaller(CALLER)
-          .addBatches(CacheBatch.newBuilder().setCache(cache).addAllEntries(List.of(entries)))
-          .build());
+      stub()
+          .replicate(
+              ReplicateRequest.newBuilder()
+                  .setCaller(CALLER)
+                  .addBatches(
+                      CacheBatch.newBuilder().setCache(cache).addAllEntries(List.of(entries)))
+                  .build());
       return Status.Code.OK;
     } catch (StatusRuntimeException e) {
       return e.getStatus().getCode();
     }
   }
 
-  /** The versioned entries (values and tombstones) the node holds for UTF-8 keys, without loading. */
+  /**
+   * The versioned entries (values and tombstones) the node holds for UTF-8 keys, without loading.
+   */
   FetchResponse fetch(String cache, String... keys) {
     FetchRequest.Builder request = FetchRequest.newBuilder().setCache(cache).setCaller(CALLER);
     for (String key : keys) {

@@ -16,11 +16,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * A versioned entry stamped far in the future must be refused, not merged: with last writer wins
- * it would beat every real write of its key until the clocks caught up (an hour here), and the
- * receiver's clock, pulled forward by it, would stamp the node's own writes in the future too.
- * The receiver accepts timestamps up to a small skew (about a second) past its own clock and
- * answers anything further ahead with {@code INVALID_ARGUMENT}.
+ * A versioned entry stamped far in the future must be refused, not merged: with last writer wins it
+ * would beat every real write of its key until the clocks caught up (an hour here), and the
+ * receiver's clock, pulled forward by it, would stamp the node's own writes in the future too. The
+ * receiver accepts timestamps up to a small skew (about a second) past its own clock and answers
+ * anything further ahead with {@code INVALID_ARGUMENT}.
  *
  * <p>One node with default settings and a cache without loader; the forged entry comes from a raw
  * {@code Replicate} call by a caller that is not a member.
@@ -62,19 +62,22 @@ class FutureVersionTest {
     cache.put("k", "real");
     String readAfterPut = cache.get("k");
 
-    System.out.printf("future entry (+%d ms): Replicate answered %s; getIfPresent(k) then = %s;"
-        + " after put(k, \"real\"), get(k) = %s%n",
+    System.out.printf(
+        "future entry (+%d ms): Replicate answered %s; getIfPresent(k) then = %s;"
+            + " after put(k, \"real\"), get(k) = %s%n",
         ONE_HOUR_MILLIS, answer, heldAfterForgery, readAfterPut);
-    SoftAssertions.assertSoftly(soft -> {
-      soft.assertThat(answer)
-          .as("status of a Replicate carrying an entry stamped one hour in the future")
-          .isEqualTo(Status.Code.INVALID_ARGUMENT);
-      soft.assertThat(heldAfterForgery)
-          .as("getIfPresent(k) after the refused future entry").isNull();
-      soft.assertThat(readAfterPut)
-          .as("get(k) after put(k, \"real\") made after the future entry arrived")
-          .isEqualTo("real");
-    });
+    SoftAssertions.assertSoftly(
+        soft -> {
+          soft.assertThat(answer)
+              .as("status of a Replicate carrying an entry stamped one hour in the future")
+              .isEqualTo(Status.Code.INVALID_ARGUMENT);
+          soft.assertThat(heldAfterForgery)
+              .as("getIfPresent(k) after the refused future entry")
+              .isNull();
+          soft.assertThat(readAfterPut)
+              .as("get(k) after put(k, \"real\") made after the future entry arrived")
+              .isEqualTo("real");
+        });
   }
 
   @Test
@@ -87,9 +90,12 @@ class FutureVersionTest {
     cache.put("k", "real");
     String readAfterPut = cache.get("k");
 
-    System.out.printf("entry 200 ms ahead: Replicate answered %s; getIfPresent(k) then = %s;"
-        + " after put(k, \"real\"), get(k) = %s%n", answer, held, readAfterPut);
-    assertThat(answer).as("status of a Replicate carrying an entry stamped 200 ms ahead")
+    System.out.printf(
+        "entry 200 ms ahead: Replicate answered %s; getIfPresent(k) then = %s;"
+            + " after put(k, \"real\"), get(k) = %s%n",
+        answer, held, readAfterPut);
+    assertThat(answer)
+        .as("status of a Replicate carrying an entry stamped 200 ms ahead")
         .isEqualTo(Status.Code.OK);
     assertThat(held).as("getIfPresent(k) after the entry 200 ms ahead").isEqualTo("slightly-ahead");
     assertThat(readAfterPut).as("get(k) after a put made after it").isEqualTo("real");

@@ -6,9 +6,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A loader whose first call signals {@link #entered} and then blocks until {@link #release()}
- * (at most 30 s), answering "v1"; the n-th call answers "vn" at once. Counts its calls.
- * Thread-safe.
+ * A loader whose first call signals {@link #entered} and then blocks until {@link #release()} (at
+ * most 30 s), answering "v1"; the n-th call answers "vn" at once. Counts its calls. Thread-safe.
  */
 final class GatedLoader implements CacheLoader<String, String> {
   final CountDownLatch entered = new CountDownLatch(1);

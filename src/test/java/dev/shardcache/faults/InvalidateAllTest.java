@@ -34,28 +34,35 @@ class InvalidateAllTest {
   @Test
   void aLoadInFlightDuringTheClearIsNotStored() throws Exception {
     GatedLoader loader = new GatedLoader();
-    try (TestCluster cluster = TestCluster.builder()
-        .size(2)
-        .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .replicationFactor(2)
-            .loader(loader)
-            .build())
-        .build()) {
+    try (TestCluster cluster =
+        TestCluster.builder()
+            .size(2)
+            .cache(
+                CACHE,
+                CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                    .replicationFactor(2)
+                    .loader(loader)
+                    .build())
+            .build()) {
       List<DistributedCache<String, String>> caches = new ArrayList<>();
       for (int i = 0; i < cluster.size(); i++) {
         caches.add(cluster.cache(i));
       }
       DistributedCache<String, String> owner = caches.get(0);
-      String key = IntStream.range(0, 10_000).mapToObj(i -> "slow-" + i)
-          .filter(k -> owner.ownerOf(k).equals(cluster.node(0).address()))
-          .findFirst().orElseThrow();
+      String key =
+          IntStream.range(0, 10_000)
+              .mapToObj(i -> "slow-" + i)
+              .filter(k -> owner.ownerOf(k).equals(cluster.node(0).address()))
+              .findFirst()
+              .orElseThrow();
 
       Started<String> read = Started.onNewThread("slow-get", () -> owner.get(key));
       loader.awaitEntered();
       owner.invalidateAll();
       loader.release();
       String firstRead = read.outcome();
-      await().atMost(Duration.ofSeconds(10))
+      await()
+          .atMost(Duration.ofSeconds(10))
           .until(() -> cluster.nodes().stream().allMatch(n -> n.replicationBacklog() == 0));
 
       List<String> held = new ArrayList<>();
@@ -66,24 +73,28 @@ class InvalidateAllTest {
       String nextRead = owner.get(key);
       int callsAfter = loader.calls();
 
-      System.out.printf("load in flight during invalidateAll: the read that started it answered %s;"
-          + " getIfPresent(k) per node afterwards = %s; loader calls = %d; the next get(k) answered"
-          + " %s, loader calls then = %d%n", firstRead, held, callsBefore, nextRead, callsAfter);
-      SoftAssertions.assertSoftly(soft -> {
-        soft.assertThat(held)
-            .as("getIfPresent(k) on each node after invalidateAll, once the load started before"
-                + " it had finished")
-            .containsOnlyNulls();
-        soft.assertThat(nextRead).as("the next get(k) (a new load)").isEqualTo("v2");
-        soft.assertThat(callsAfter).as("loader calls after the next get(k)").isEqualTo(2);
-      });
+      System.out.printf(
+          "load in flight during invalidateAll: the read that started it answered %s;"
+              + " getIfPresent(k) per node afterwards = %s; loader calls = %d; the next get(k) answered"
+              + " %s, loader calls then = %d%n",
+          firstRead, held, callsBefore, nextRead, callsAfter);
+      SoftAssertions.assertSoftly(
+          soft -> {
+            soft.assertThat(held)
+                .as(
+                    "getIfPresent(k) on each node after invalidateAll, once the load started before"
+                        + " it had finished")
+                .containsOnlyNulls();
+            soft.assertThat(nextRead).as("the next get(k) (a new load)").isEqualTo("v2");
+            soft.assertThat(callsAfter).as("loader calls after the next get(k)").isEqualTo(2);
+          });
     }
   }
 
   /**
    * (b) One node is cut off while the cache is cleared, so it keeps its copies; once the network
-   * heals and anti-entropy has run, no key may come back on any node. (Heartbeats every 100 ms:
-   * the cut node may be suspected and rejoin, as it would in production.)
+   * heals and anti-entropy has run, no key may come back on any node. (Heartbeats every 100 ms: the
+   * cut node may be suspected and rejoin, as it would in production.)
    */
   @Test
   void copiesOnAMemberCutOffDuringTheClearDoNotComeBack() {
@@ -98,9 +109,12 @@ class InvalidateAllTest {
       List<Long> sizesDuringCut = localSizes(trio);
       trio.proxy(2).heal();
 
-      assertNothingComesBack(trio, String.format("written: 100 keys, local sizes %s; node 2 cut off;"
-          + " invalidateAll() from node 0 %s; local sizes then %s", sizesBefore, clear,
-          sizesDuringCut));
+      assertNothingComesBack(
+          trio,
+          String.format(
+              "written: 100 keys, local sizes %s; node 2 cut off;"
+                  + " invalidateAll() from node 0 %s; local sizes then %s",
+              sizesBefore, clear, sizesDuringCut));
     }
   }
 
@@ -126,10 +140,13 @@ class InvalidateAllTest {
       List<Long> backlogsAfterClear = backlogs(trio);
       trio.restart(2);
 
-      assertNothingComesBack(trio, String.format("written: 100 keys while node 2 was down,"
-          + " local sizes %s (-1: down), replication backlogs (hints) %s; invalidateAll() from"
-          + " node 0 %s; backlogs then %s; node 2 restarted empty", sizesBefore, backlogs, clear,
-          backlogsAfterClear));
+      assertNothingComesBack(
+          trio,
+          String.format(
+              "written: 100 keys while node 2 was down,"
+                  + " local sizes %s (-1: down), replication backlogs (hints) %s; invalidateAll() from"
+                  + " node 0 %s; backlogs then %s; node 2 restarted empty",
+              sizesBefore, backlogs, clear, backlogsAfterClear));
     }
   }
 
@@ -151,7 +168,9 @@ class InvalidateAllTest {
     trio.awaitSettled();
     awaitAntiEntropyRounds(trio, 3);
     try {
-      await().atMost(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(50))
+      await()
+          .atMost(Duration.ofSeconds(3))
+          .pollInterval(Duration.ofMillis(50))
           .until(() -> localSizes(trio).stream().allMatch(size -> size == 0));
     } catch (org.awaitility.core.ConditionTimeoutException stillThere) {
       // reported below, with the figures
@@ -159,17 +178,21 @@ class InvalidateAllTest {
     awaitAntiEntropyRounds(trio, 3);
     List<Long> sizes = localSizes(trio);
     List<Integer> visible = visibleCounts(trio, KEYS);
-    System.out.printf("%s; after healing, settling and anti-entropy: local sizes per node %s,"
-        + " keys answered by getIfPresent per node %s (of %d)%n", story, sizes, visible,
-        KEYS.size());
-    SoftAssertions.assertSoftly(soft -> {
-      soft.assertThat(sizes).as("localSize() per node after the clear and anti-entropy")
-          .containsOnly(0L);
-      soft.assertThat(visible)
-          .as("keys (of %d) answered by getIfPresent per node after the clear and anti-entropy",
-              KEYS.size())
-          .containsOnly(0);
-    });
+    System.out.printf(
+        "%s; after healing, settling and anti-entropy: local sizes per node %s,"
+            + " keys answered by getIfPresent per node %s (of %d)%n",
+        story, sizes, visible, KEYS.size());
+    SoftAssertions.assertSoftly(
+        soft -> {
+          soft.assertThat(sizes)
+              .as("localSize() per node after the clear and anti-entropy")
+              .containsOnly(0L);
+          soft.assertThat(visible)
+              .as(
+                  "keys (of %d) answered by getIfPresent per node after the clear and anti-entropy",
+                  KEYS.size())
+              .containsOnly(0);
+        });
   }
 
   // ---------------------------------------------------------------- the proxied trio
@@ -185,13 +208,16 @@ class InvalidateAllTest {
     return TestCluster.builder()
         .size(3)
         .behindProxy(2)
-        .nodeSettings(node -> node
-            .heartbeatInterval(heartbeatInterval)
-            .antiEntropyInterval(Duration.ofMillis(200)))
-        .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .replicationFactor(2)
-            .remoteTimeout(Duration.ofSeconds(2))
-            .build())
+        .nodeSettings(
+            node ->
+                node.heartbeatInterval(heartbeatInterval)
+                    .antiEntropyInterval(Duration.ofMillis(200)))
+        .cache(
+            CACHE,
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .replicationFactor(2)
+                .remoteTimeout(Duration.ofSeconds(2))
+                .build())
         .build();
   }
 
@@ -205,14 +231,18 @@ class InvalidateAllTest {
       before[i] = cluster.cache(i).stats().peerRequestCount();
     }
     long needed = (long) rounds * (cluster.size() - 1);
-    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> {
-      for (int i = 0; i < cluster.size(); i++) {
-        if (cluster.cache(i).stats().peerRequestCount() - before[i] < needed) {
-          return false;
-        }
-      }
-      return true;
-    });
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .pollInterval(Duration.ofMillis(20))
+        .until(
+            () -> {
+              for (int i = 0; i < cluster.size(); i++) {
+                if (cluster.cache(i).stats().peerRequestCount() - before[i] < needed) {
+                  return false;
+                }
+              }
+              return true;
+            });
   }
 
   /** The local sizes of the nodes' shards, by node index (-1 for a stopped node). */

@@ -38,23 +38,24 @@ class NearCacheJoinedReadTest {
   void startNodes() {
     ownerLoader = new GatedLoader();
     CacheLoader<String, String> loaderOnA = k -> "loaded-on-A-" + loadsOnA.incrementAndGet();
-    CacheConfig<String, String> onA = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .loader(loaderOnA)
-        .remoteTimeout(Duration.ofSeconds(20))
-        .nearCache(1_000, Duration.ofMinutes(1))
-        .build();
+    CacheConfig<String, String> onA =
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+            .loader(loaderOnA)
+            .remoteTimeout(Duration.ofSeconds(20))
+            .nearCache(1_000, Duration.ofMinutes(1))
+            .build();
     CacheConfig<String, String> onB =
         CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(ownerLoader).build();
-    cluster = TestCluster.builder()
-        .size(2)
-        .cache(CACHE, (i, node) -> i == 0 ? onA : onB)
-        .build();
+    cluster = TestCluster.builder().size(2).cache(CACHE, (i, node) -> i == 0 ? onA : onB).build();
     a = cluster.cache(0);
     DistributedCache<String, String> b = cluster.cache(1);
     String bAddress = cluster.node(1).address();
-    key = IntStream.range(0, 10_000).mapToObj(i -> "joined-" + i)
-        .filter(k -> a.ownerOf(k).equals(bAddress) && b.ownerOf(k).equals(bAddress))
-        .findFirst().orElseThrow();
+    key =
+        IntStream.range(0, 10_000)
+            .mapToObj(i -> "joined-" + i)
+            .filter(k -> a.ownerOf(k).equals(bAddress) && b.ownerOf(k).equals(bAddress))
+            .findFirst()
+            .orElseThrow();
   }
 
   @AfterEach
@@ -71,34 +72,40 @@ class NearCacheJoinedReadTest {
   void aReadAfterAnInvalidateDoesNotAnswerTheValueLoadedBeforeIt() throws Exception {
     Outcome outcome = race(cache -> cache.invalidate(key));
 
-    System.out.printf("invalidate(k) through A during B's slow load: T1 (started before) = %s,"
-        + " T2 (started after) = %s, A.get(k) afterwards = %s; B's loader calls = %d, A's = %d%n",
+    System.out.printf(
+        "invalidate(k) through A during B's slow load: T1 (started before) = %s,"
+            + " T2 (started after) = %s, A.get(k) afterwards = %s; B's loader calls = %d, A's = %d%n",
         outcome.first, outcome.second, outcome.after, ownerLoader.calls(), loadsOnA.get());
-    SoftAssertions.assertSoftly(soft -> {
-      soft.assertThat(outcome.second)
-          .as("T2: A.get(k) started after invalidate(k) returned, while T1's read was in flight")
-          .isNotEqualTo("v1");
-      soft.assertThat(outcome.after)
-          .as("A.get(k) once both reads finished (A's near cache)")
-          .isNotEqualTo("v1");
-    });
+    SoftAssertions.assertSoftly(
+        soft -> {
+          soft.assertThat(outcome.second)
+              .as(
+                  "T2: A.get(k) started after invalidate(k) returned, while T1's read was in flight")
+              .isNotEqualTo("v1");
+          soft.assertThat(outcome.after)
+              .as("A.get(k) once both reads finished (A's near cache)")
+              .isNotEqualTo("v1");
+        });
   }
 
   @Test
   void aReadAfterAPutAnswersThePutValue() throws Exception {
     Outcome outcome = race(cache -> cache.put(key, "new"));
 
-    System.out.printf("put(k, \"new\") through A during B's slow load: T1 (started before) = %s,"
-        + " T2 (started after) = %s, A.get(k) afterwards = %s; B's loader calls = %d, A's = %d%n",
+    System.out.printf(
+        "put(k, \"new\") through A during B's slow load: T1 (started before) = %s,"
+            + " T2 (started after) = %s, A.get(k) afterwards = %s; B's loader calls = %d, A's = %d%n",
         outcome.first, outcome.second, outcome.after, ownerLoader.calls(), loadsOnA.get());
-    SoftAssertions.assertSoftly(soft -> {
-      soft.assertThat(outcome.second)
-          .as("T2: A.get(k) started after put(k, \"new\") returned, while T1's read was in flight")
-          .isEqualTo("new");
-      soft.assertThat(outcome.after)
-          .as("A.get(k) once both reads finished (A's near cache)")
-          .isEqualTo("new");
-    });
+    SoftAssertions.assertSoftly(
+        soft -> {
+          soft.assertThat(outcome.second)
+              .as(
+                  "T2: A.get(k) started after put(k, \"new\") returned, while T1's read was in flight")
+              .isEqualTo("new");
+          soft.assertThat(outcome.after)
+              .as("A.get(k) once both reads finished (A's near cache)")
+              .isEqualTo("new");
+        });
   }
 
   private record Outcome(String first, String second, String after) {}

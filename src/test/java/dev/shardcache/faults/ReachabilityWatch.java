@@ -11,10 +11,10 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 
 /**
- * Samples, every quarter of a millisecond on a daemon thread, whether each watched node still counts each
- * watched peer as reachable ({@link ShardcacheNode#reachablePeers()}), and records every lapse:
- * when it began, how long it lasted, and whether the failure detector suspected the peer
- * ({@link ShardcacheNode#suspectedPeers()}) or a failed call marked it down.
+ * Samples, every quarter of a millisecond on a daemon thread, whether each watched node still
+ * counts each watched peer as reachable ({@link ShardcacheNode#reachablePeers()}), and records
+ * every lapse: when it began, how long it lasted, and whether the failure detector suspected the
+ * peer ({@link ShardcacheNode#suspectedPeers()}) or a failed call marked it down.
  *
  * <p>A call that marks a peer down is undone by the next heartbeat answer, within half a second
  * with the default settings, so a check made only at the end of a test misses it; sampling does
@@ -28,8 +28,16 @@ final class ReachabilityWatch implements AutoCloseable {
   record Lapse(String observer, String peer, long fromMillis, long toMillis, boolean suspected) {
     @Override
     public String toString() {
-      return observer + " saw " + peer + " " + (suspected ? "suspected" : "marked down")
-          + " from t=" + fromMillis + " ms for " + (toMillis - fromMillis) + " ms";
+      return observer
+          + " saw "
+          + peer
+          + " "
+          + (suspected ? "suspected" : "marked down")
+          + " from t="
+          + fromMillis
+          + " ms for "
+          + (toMillis - fromMillis)
+          + " ms";
     }
   }
 
@@ -41,7 +49,8 @@ final class ReachabilityWatch implements AutoCloseable {
   private final Thread sampler;
   private volatile boolean stopped;
 
-  private ReachabilityWatch(Map<ShardcacheNode, Function<ShardcacheNode, Set<String>>> watched,
+  private ReachabilityWatch(
+      Map<ShardcacheNode, Function<ShardcacheNode, Set<String>>> watched,
       List<ShardcacheNode> named) {
     this.watched = watched;
     for (int i = 0; i < named.size(); i++) {
@@ -71,8 +80,8 @@ final class ReachabilityWatch implements AutoCloseable {
    * Watches, on {@code observer}, the peer {@code peer} only. Nodes are named "node<i>" in reports
    * by their index in {@code names}.
    */
-  static ReachabilityWatch peerOf(ShardcacheNode observer, String peer,
-      List<ShardcacheNode> names) {
+  static ReachabilityWatch peerOf(
+      ShardcacheNode observer, String peer, List<ShardcacheNode> names) {
     return new ReachabilityWatch(Map.of(observer, n -> Set.of(peer)), names);
   }
 
@@ -89,48 +98,55 @@ final class ReachabilityWatch implements AutoCloseable {
 
   private synchronized void sample() {
     long now = (System.nanoTime() - startNanos) / 1_000_000;
-    watched.forEach((node, peersOf) -> {
-      Set<String> peers;
-      Set<String> reachable;
-      Set<String> suspected;
-      String self;
-      try {
-        if (!node.isRunning()) {
-          return;
-        }
-        self = node.address();
-        peers = peersOf.apply(node);
-        reachable = node.reachablePeers();
-        suspected = node.suspectedPeers();
-      } catch (IllegalStateException closing) {
-        return;
-      }
-      for (String peer : peers) {
-        String key = self + ">" + peer;
-        long[] lapse = open.get(key);
-        if (!reachable.contains(peer)) {
-          if (lapse == null) {
-            open.put(key, new long[] {now, suspected.contains(peer) ? 1 : 0});
-          } else if (suspected.contains(peer)) {
-            lapse[1] = 1;
+    watched.forEach(
+        (node, peersOf) -> {
+          Set<String> peers;
+          Set<String> reachable;
+          Set<String> suspected;
+          String self;
+          try {
+            if (!node.isRunning()) {
+              return;
+            }
+            self = node.address();
+            peers = peersOf.apply(node);
+            reachable = node.reachablePeers();
+            suspected = node.suspectedPeers();
+          } catch (IllegalStateException closing) {
+            return;
           }
-        } else if (lapse != null) {
-          open.remove(key);
-          lapses.add(new Lapse(name(self), name(peer), lapse[0], now, lapse[1] == 1));
-        }
-      }
-    });
+          for (String peer : peers) {
+            String key = self + ">" + peer;
+            long[] lapse = open.get(key);
+            if (!reachable.contains(peer)) {
+              if (lapse == null) {
+                open.put(key, new long[] {now, suspected.contains(peer) ? 1 : 0});
+              } else if (suspected.contains(peer)) {
+                lapse[1] = 1;
+              }
+            } else if (lapse != null) {
+              open.remove(key);
+              lapses.add(new Lapse(name(self), name(peer), lapse[0], now, lapse[1] == 1));
+            }
+          }
+        });
   }
 
   /** The lapses seen so far, those still going included (ending now), in order of start. */
   synchronized List<Lapse> lapses() {
     long now = (System.nanoTime() - startNanos) / 1_000_000;
     List<Lapse> all = new ArrayList<>(lapses);
-    open.forEach((key, lapse) -> {
-      int split = key.indexOf('>');
-      all.add(new Lapse(name(key.substring(0, split)), name(key.substring(split + 1)), lapse[0],
-          now, lapse[1] == 1));
-    });
+    open.forEach(
+        (key, lapse) -> {
+          int split = key.indexOf('>');
+          all.add(
+              new Lapse(
+                  name(key.substring(0, split)),
+                  name(key.substring(split + 1)),
+                  lapse[0],
+                  now,
+                  lapse[1] == 1));
+        });
     all.sort((a, b) -> Long.compare(a.fromMillis(), b.fromMillis()));
     return all;
   }

@@ -28,15 +28,15 @@ import org.junit.jupiter.api.Test;
  *
  * <p>Three nodes hold a cache (no loader, replication factor 1) of {@value #KEYS} keys with values
  * of about 1 KiB. Then, while a fourth member joins (scale-out) or one of four leaves (scale-in),
- * one writer thread per node that stays loops over its share of the keys whose owner changes,
- * doing {@code put(k, v)} then {@code get(k)} through the same node, with a new {@code v} each
- * time. The new member list reaches the nodes one after another, 250 ms apart, as from a discovery
- * service (the leaving node is closed once the others have it). Every {@code get} after a
- * {@code put} that returned normally must return that {@code v}. (A put may fail with
- * {@link PeerUnavailableException} during the change; it is counted apart and not read back.)
+ * one writer thread per node that stays loops over its share of the keys whose owner changes, doing
+ * {@code put(k, v)} then {@code get(k)} through the same node, with a new {@code v} each time. The
+ * new member list reaches the nodes one after another, 250 ms apart, as from a discovery service
+ * (the leaving node is closed once the others have it). Every {@code get} after a {@code put} that
+ * returned normally must return that {@code v}. (A put may fail with {@link
+ * PeerUnavailableException} during the change; it is counted apart and not read back.)
  *
- * <p>Defect: a node answers a key from its local shard without checking that it still holds the
- * key under its current ring. After a join, the member that lost a key keeps its old copy until its
+ * <p>Defect: a node answers a key from its local shard without checking that it still holds the key
+ * under its current ring. After a join, the member that lost a key keeps its old copy until its
  * rebalancing pass has handed it off and dropped it: a get through it answers the old value
  * although the put just went to the new owner. A node that is sent a write of a key it does not
  * hold under its ring (the sender's ring differs) applies it without keeping it, then answers the
@@ -48,9 +48,10 @@ class ReadYourWritesDuringMembershipChangeTest {
   private static final int VALUE_CHARS = 1_024;
   private static final Duration WRITING_BEFORE_CHANGE = Duration.ofMillis(500);
   private static final Duration WRITING_AFTER_CHANGE = Duration.ofMillis(2_500);
+
   /**
-   * The pause between telling one node of the new members and telling the next: a discovery
-   * service reaches nodes at different times, so their rings disagree for a while.
+   * The pause between telling one node of the new members and telling the next: a discovery service
+   * reaches nodes at different times, so their rings disagree for a while.
    */
   private static final Duration BETWEEN_NODES = Duration.ofMillis(250);
 
@@ -92,15 +93,16 @@ class ReadYourWritesDuringMembershipChangeTest {
     Thread.sleep(WRITING_AFTER_CHANGE.toMillis());
     writers.stop();
 
-    writers.report("scale-out 3 -> 4 (node3 joins)", moving.size(), changeAt, changedAt,
-        cluster.nodes());
+    writers.report(
+        "scale-out 3 -> 4 (node3 joins)", moving.size(), changeAt, changedAt, cluster.nodes());
     writers.assertReadYourWrites();
   }
 
   @Test
-  @Disabled("issue 8, open: under load, 0 to 3 of ~2,000 reads still come back empty in the"
-      + " ~200 ms after every remaining member dropped the leaving one and before it closed"
-      + " (148 before the fixes); run it with -Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition")
+  @Disabled(
+      "issue 8, open: under load, 0 to 3 of ~2,000 reads still come back empty in the"
+          + " ~200 ms after every remaining member dropped the leaving one and before it closed"
+          + " (148 before the fixes); run it with -Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition")
   void aNodeReadsBackItsOwnWriteWhileAMemberLeaves() throws Exception {
     List<DistributedCache<String, String>> caches = start(4);
     List<String> keys = preload(caches);
@@ -127,7 +129,11 @@ class ReadYourWritesDuringMembershipChangeTest {
     Thread.sleep(WRITING_AFTER_CHANGE.toMillis());
     writers.stop();
 
-    writers.report("scale-in 4 -> 3 (node3 leaves)", moving.size(), changeAt, changedAt,
+    writers.report(
+        "scale-in 4 -> 3 (node3 leaves)",
+        moving.size(),
+        changeAt,
+        changedAt,
         cluster.nodes().subList(0, 3));
     writers.assertReadYourWrites();
   }
@@ -137,10 +143,11 @@ class ReadYourWritesDuringMembershipChangeTest {
   /** Starts {@code size} joined nodes with the cache; returns their caches. */
   private List<DistributedCache<String, String>> start(int size) {
     threads = Executors.newCachedThreadPool();
-    cluster = TestCluster.builder()
-        .size(size)
-        .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build())
-        .build();
+    cluster =
+        TestCluster.builder()
+            .size(size)
+            .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build())
+            .build();
     List<DistributedCache<String, String>> caches = new ArrayList<>();
     for (int i = 0; i < size; i++) {
       caches.add(cluster.cache(i));
@@ -157,11 +164,13 @@ class ReadYourWritesDuringMembershipChangeTest {
     List<Future<?>> loads = new ArrayList<>();
     for (int n = 0; n < caches.size(); n++) {
       int node = n;
-      loads.add(threads.submit(() -> {
-        for (int k = node; k < KEYS; k += caches.size()) {
-          caches.get(node).put(keys.get(k), value(keys.get(k), "initial"));
-        }
-      }));
+      loads.add(
+          threads.submit(
+              () -> {
+                for (int k = node; k < KEYS; k += caches.size()) {
+                  caches.get(node).put(keys.get(k), value(keys.get(k), "initial"));
+                }
+              }));
     }
     for (Future<?> load : loads) {
       load.get(60, TimeUnit.SECONDS);
@@ -197,8 +206,8 @@ class ReadYourWritesDuringMembershipChangeTest {
 
   /** A value of about 1 KiB that starts with "key|tag|". */
   static String value(String key, String tag) {
-    StringBuilder value = new StringBuilder(VALUE_CHARS)
-        .append(key).append('|').append(tag).append('|');
+    StringBuilder value =
+        new StringBuilder(VALUE_CHARS).append(key).append('|').append(tag).append('|');
     while (value.length() < VALUE_CHARS) {
       value.append('x');
     }
@@ -251,8 +260,8 @@ class ReadYourWritesDuringMembershipChangeTest {
       return counters;
     }
 
-    static Writers start(ExecutorService threads, List<DistributedCache<String, String>> caches,
-        List<String> keys) {
+    static Writers start(
+        ExecutorService threads, List<DistributedCache<String, String>> caches, List<String> keys) {
       Writers writers = new Writers(caches);
       for (int w = 0; w < caches.size(); w++) {
         List<String> mine = new ArrayList<>();
@@ -308,8 +317,17 @@ class ReadYourWritesDuringMembershipChangeTest {
               staleNull.incrementAndGet();
             }
             staleAt.add(elapsedMillis());
-            sample("t=" + elapsedMillis() + " ms: " + key + " via node" + w + ": wrote "
-                + tagOf(written) + ", read " + tagOf(read));
+            sample(
+                "t="
+                    + elapsedMillis()
+                    + " ms: "
+                    + key
+                    + " via node"
+                    + w
+                    + ": wrote "
+                    + tagOf(written)
+                    + ", read "
+                    + tagOf(read));
           }
         }
       }
@@ -336,56 +354,110 @@ class ReadYourWritesDuringMembershipChangeTest {
       return total;
     }
 
-    void report(String change, int movingKeys, long changeAt, long changedAt,
-        List<ShardcacheNode> nodes) {
-      System.out.println("ReadYourWritesDuringMembershipChangeTest, " + change + ": " + KEYS
-          + " keys of ~" + VALUE_CHARS + " B, " + movingKeys + " change owner; "
-          + caches.size() + " writers; change from t=" + changeAt + " ms to t=" + changedAt
-          + " ms, writing until t=" + elapsedMillis() + " ms");
-      System.out.println("  put+get pairs read back: " + sum(readBacks) + ", stale reads: "
-          + sum(stale) + " (" + (sum(stale) - staleNull.get()) + " an older value, " + staleNull
-          + " nothing), puts refused (PeerUnavailableException): " + sum(unavailablePuts)
-          + ", other put failures: " + sum(failedPuts) + ", failed reads: " + sum(failedReads));
+    void report(
+        String change, int movingKeys, long changeAt, long changedAt, List<ShardcacheNode> nodes) {
+      System.out.println(
+          "ReadYourWritesDuringMembershipChangeTest, "
+              + change
+              + ": "
+              + KEYS
+              + " keys of ~"
+              + VALUE_CHARS
+              + " B, "
+              + movingKeys
+              + " change owner; "
+              + caches.size()
+              + " writers; change from t="
+              + changeAt
+              + " ms to t="
+              + changedAt
+              + " ms, writing until t="
+              + elapsedMillis()
+              + " ms");
+      System.out.println(
+          "  put+get pairs read back: "
+              + sum(readBacks)
+              + ", stale reads: "
+              + sum(stale)
+              + " ("
+              + (sum(stale) - staleNull.get())
+              + " an older value, "
+              + staleNull
+              + " nothing), puts refused (PeerUnavailableException): "
+              + sum(unavailablePuts)
+              + ", other put failures: "
+              + sum(failedPuts)
+              + ", failed reads: "
+              + sum(failedReads));
       System.out.println("  " + events);
       for (int w = 0; w < caches.size(); w++) {
-        System.out.println("  writer via node" + w + ": read back " + readBacks[w] + ", stale "
-            + stale[w] + ", puts refused " + unavailablePuts[w] + ", put failures " + failedPuts[w]
-            + ", read failures " + failedReads[w]);
+        System.out.println(
+            "  writer via node"
+                + w
+                + ": read back "
+                + readBacks[w]
+                + ", stale "
+                + stale[w]
+                + ", puts refused "
+                + unavailablePuts[w]
+                + ", put failures "
+                + failedPuts[w]
+                + ", read failures "
+                + failedReads[w]);
       }
       synchronized (staleAt) {
         if (!staleAt.isEmpty()) {
-          System.out.println("  stale reads seen from t=" + Collections.min(staleAt) + " ms to t="
-              + Collections.max(staleAt) + " ms");
+          System.out.println(
+              "  stale reads seen from t="
+                  + Collections.min(staleAt)
+                  + " ms to t="
+                  + Collections.max(staleAt)
+                  + " ms");
         }
       }
       samples.forEach(s -> System.out.println("    " + s));
       for (int i = 0; i < nodes.size(); i++) {
         ShardcacheNode node = nodes.get(i);
         if (node.isRunning()) {
-          System.out.println("  node" + i + ": handed off " + node.handedOffEntries()
-              + " entries, reachable=" + node.reachablePeers().size() + " of "
-              + node.peers().size() + " peers");
+          System.out.println(
+              "  node"
+                  + i
+                  + ": handed off "
+                  + node.handedOffEntries()
+                  + " entries, reachable="
+                  + node.reachablePeers().size()
+                  + " of "
+                  + node.peers().size()
+                  + " peers");
         }
       }
     }
 
     void assertReadYourWrites() {
       Expectations expectations = new Expectations();
-      expectations.expect(() -> assertThat(sum(stale))
-          .as("reads through a node that did not return the value just written through it,"
-              + " out of %s (first ones: %s)", sum(readBacks), samples)
-          .isZero());
+      expectations.expect(
+          () ->
+              assertThat(sum(stale))
+                  .as(
+                      "reads through a node that did not return the value just written through it,"
+                          + " out of %s (first ones: %s)",
+                      sum(readBacks), samples)
+                  .isZero());
       expectations.expect(() -> assertThat(sum(failedReads)).as("reads that threw").isZero());
-      expectations.expect(() -> assertThat(sum(failedPuts))
-          .as("puts that threw other than PeerUnavailableException")
-          .isZero());
+      expectations.expect(
+          () ->
+              assertThat(sum(failedPuts))
+                  .as("puts that threw other than PeerUnavailableException")
+                  .isZero());
       for (int w = 0; w < caches.size(); w++) {
         long pairs = readBacks[w].get();
         String writer = "node" + w;
         // Not a performance bound: only that each writer was running across the change.
-        expectations.expect(() -> assertThat(pairs)
-            .as("put+get pairs read back via %s", writer)
-            .isGreaterThanOrEqualTo(50));
+        expectations.expect(
+            () ->
+                assertThat(pairs)
+                    .as("put+get pairs read back via %s", writer)
+                    .isGreaterThanOrEqualTo(50));
       }
       expectations.verify();
     }

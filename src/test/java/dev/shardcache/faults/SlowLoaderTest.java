@@ -44,20 +44,24 @@ class SlowLoaderTest {
     AtomicInteger loaderCalls = new AtomicInteger();
     List<String> loads = Collections.synchronizedList(new ArrayList<>());
     ExecutorService readers = Executors.newFixedThreadPool(9);
-    try (TestCluster cluster = TestCluster.builder()
-        .size(3)
-        .cache(CACHE, (i, built) -> {
-          String node = "node" + i;
-          return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-              .loader(key -> {
-                int call = loaderCalls.incrementAndGet();
-                loads.add(node + " (call " + call + ")");
-                Thread.sleep(LOAD_TIME.toMillis());
-                return key + " loaded by " + node + " in call " + call;
-              })
-              .build();
-        })
-        .build()) {
+    try (TestCluster cluster =
+        TestCluster.builder()
+            .size(3)
+            .cache(
+                CACHE,
+                (i, built) -> {
+                  String node = "node" + i;
+                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                      .loader(
+                          key -> {
+                            int call = loaderCalls.incrementAndGet();
+                            loads.add(node + " (call " + call + ")");
+                            Thread.sleep(LOAD_TIME.toMillis());
+                            return key + " loaded by " + node + " in call " + call;
+                          })
+                      .build();
+                })
+            .build()) {
       List<DistributedCache<String, String>> caches = new ArrayList<>();
       for (int i = 0; i < 3; i++) {
         caches.add(cluster.cache(i));
@@ -71,10 +75,12 @@ class SlowLoaderTest {
         List<Future<String>> reads = new ArrayList<>();
         for (int r = 0; r < 9; r++) {
           DistributedCache<String, String> via = caches.get(r % 3);
-          reads.add(readers.submit(() -> {
-            go.await();
-            return via.get(KEY);
-          }));
+          reads.add(
+              readers.submit(
+                  () -> {
+                    go.await();
+                    return via.get(KEY);
+                  }));
         }
         go.countDown();
         for (int r = 0; r < 9; r++) {
@@ -96,17 +102,35 @@ class SlowLoaderTest {
         List<String> peerStateAfter = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
           ShardcacheNode node = cluster.node(i);
-          peerStateAfter.add("node" + i + " reachable=" + node.reachablePeers()
-              + " suspected=" + node.suspectedPeers() + " of peers=" + node.peers());
+          peerStateAfter.add(
+              "node"
+                  + i
+                  + " reachable="
+                  + node.reachablePeers()
+                  + " suspected="
+                  + node.suspectedPeers()
+                  + " of peers="
+                  + node.peers());
         }
         List<ReachabilityWatch.Lapse> lapses = watch.lapses();
 
-        System.out.println("SlowLoaderTest: owner of '" + KEY + "' is node" + owner
-            + "; loader takes " + LOAD_TIME.toMillis() + " ms; remote timeout "
-            + caches.get(0).config().remoteTimeout().toMillis() + " ms");
+        System.out.println(
+            "SlowLoaderTest: owner of '"
+                + KEY
+                + "' is node"
+                + owner
+                + "; loader takes "
+                + LOAD_TIME.toMillis()
+                + " ms; remote timeout "
+                + caches.get(0).config().remoteTimeout().toMillis()
+                + " ms");
         System.out.println("  loader calls in the cluster: " + loaderCalls.get() + " " + loads);
-        System.out.println("  distinct answers: " + distinct.size() + ", all nine answered in "
-            + elapsedMillis + " ms");
+        System.out.println(
+            "  distinct answers: "
+                + distinct.size()
+                + ", all nine answered in "
+                + elapsedMillis
+                + " ms");
         answers.forEach(a -> System.out.println("    " + a));
         System.out.println("  peers marked down or suspected during the reads: " + lapses.size());
         lapses.forEach(l -> System.out.println("    " + l));
@@ -114,27 +138,40 @@ class SlowLoaderTest {
 
         int calls = loaderCalls.get();
         Expectations expectations = new Expectations();
-        expectations.expect(() -> assertThat(calls)
-            .as("loader calls in the cluster for one cold key read by nine callers %s", loads)
-            .isEqualTo(1));
-        expectations.expect(() -> assertThat(answers)
-            .as("every caller gets the owner's value")
-            .allSatisfy(a -> assertThat(a).doesNotContain("threw").doesNotContain("no answer")));
-        expectations.expect(() -> assertThat(distinct)
-            .as("distinct values answered to the nine callers")
-            .hasSize(1));
-        expectations.expect(() -> assertThat(lapses)
-            .as("peers marked down or suspected while the owner was loading (sampled)")
-            .isEmpty());
+        expectations.expect(
+            () ->
+                assertThat(calls)
+                    .as(
+                        "loader calls in the cluster for one cold key read by nine callers %s",
+                        loads)
+                    .isEqualTo(1));
+        expectations.expect(
+            () ->
+                assertThat(answers)
+                    .as("every caller gets the owner's value")
+                    .allSatisfy(
+                        a -> assertThat(a).doesNotContain("threw").doesNotContain("no answer")));
+        expectations.expect(
+            () ->
+                assertThat(distinct).as("distinct values answered to the nine callers").hasSize(1));
+        expectations.expect(
+            () ->
+                assertThat(lapses)
+                    .as("peers marked down or suspected while the owner was loading (sampled)")
+                    .isEmpty());
         for (int i = 0; i < 3; i++) {
           ShardcacheNode node = cluster.node(i);
           String name = "node" + i;
-          expectations.expect(() -> assertThat(node.reachablePeers())
-              .as("%s reachablePeers() after the reads", name)
-              .isEqualTo(node.peers()));
-          expectations.expect(() -> assertThat(node.suspectedPeers())
-              .as("%s suspectedPeers() after the reads", name)
-              .isEmpty());
+          expectations.expect(
+              () ->
+                  assertThat(node.reachablePeers())
+                      .as("%s reachablePeers() after the reads", name)
+                      .isEqualTo(node.peers()));
+          expectations.expect(
+              () ->
+                  assertThat(node.suspectedPeers())
+                      .as("%s suspectedPeers() after the reads", name)
+                      .isEmpty());
         }
         expectations.verify();
       }

@@ -26,11 +26,17 @@ record Started<T>(FutureTask<T> future, Thread thread) {
    * lock): the point at which it has joined whatever it is going to wait on.
    */
   void awaitDoneOrParked() {
-    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(5)).until(() -> {
-      Thread.State state = thread.getState();
-      return future.isDone() || state == Thread.State.WAITING
-          || state == Thread.State.TIMED_WAITING || state == Thread.State.TERMINATED;
-    });
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .pollInterval(Duration.ofMillis(5))
+        .until(
+            () -> {
+              Thread.State state = thread.getState();
+              return future.isDone()
+                  || state == Thread.State.WAITING
+                  || state == Thread.State.TIMED_WAITING
+                  || state == Thread.State.TERMINATED;
+            });
   }
 
   /** The task's value, or "threw <exception>" if it failed; waits at most 20 s. */

@@ -14,10 +14,10 @@ import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 /**
- * A delete is remembered for the tombstone lifetime whatever the shard's size bound: values
- * evicted to respect {@code maximumSize} are fine (a miss reloads them), but a tombstone evicted
- * for room forgets the delete, and an older copy of the key arriving late (replication, a hint,
- * read repair) then brings the deleted value back.
+ * A delete is remembered for the tombstone lifetime whatever the shard's size bound: values evicted
+ * to respect {@code maximumSize} are fine (a miss reloads them), but a tombstone evicted for room
+ * forgets the delete, and an older copy of the key arriving late (replication, a hint, read repair)
+ * then brings the deleted value back.
  */
 class TombstoneUnderSizePressureTest {
   private static final String CACHE = "kv";
@@ -27,8 +27,10 @@ class TombstoneUnderSizePressureTest {
   @Test
   void aLateOlderCopyDoesNotResurrectAKeyDeletedBeforeTheShardFilledUp() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build()) {
-      DistributedCache<String, String> cache = node.cache(CACHE,
-          CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(MAXIMUM_SIZE).build());
+      DistributedCache<String, String> cache =
+          node.cache(
+              CACHE,
+              CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(MAXIMUM_SIZE).build());
       node.start();
       long beforeWrites = System.currentTimeMillis();
 
@@ -43,7 +45,9 @@ class TombstoneUnderSizePressureTest {
         cache.getIfPresent(other);
       }
       // The shard trims itself asynchronously: wait until it is back within its bound.
-      await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .pollInterval(Duration.ofMillis(20))
           .until(() -> cache.localSize() <= MAXIMUM_SIZE);
       long evictions = cache.stats().evictionCount();
       long size = cache.localSize();
@@ -60,14 +64,17 @@ class TombstoneUnderSizePressureTest {
         afterLateCopy = cache.getIfPresent("k");
       }
 
-      System.out.printf("put(k, v1), invalidate(k), then %d other keys into maximumSize %d:"
-          + " evictions = %d, localSize = %d, the shard's entry of k (Fetch) = %s; a copy of k"
-          + " stamped 1 min before the invalidate: Replicate answered %s, getIfPresent(k) = %s%n",
+      System.out.printf(
+          "put(k, v1), invalidate(k), then %d other keys into maximumSize %d:"
+              + " evictions = %d, localSize = %d, the shard's entry of k (Fetch) = %s; a copy of k"
+              + " stamped 1 min before the invalidate: Replicate answered %s, getIfPresent(k) = %s%n",
           OTHER_KEYS, MAXIMUM_SIZE, evictions, size, heldBefore, answer, afterLateCopy);
       assertThat(evictions).as("precondition: the shard evicted entries").isPositive();
       assertThat(afterLateCopy)
-          .as("getIfPresent(k) after a copy older than its invalidate arrived (Replicate answered"
-              + " %s)", answer)
+          .as(
+              "getIfPresent(k) after a copy older than its invalidate arrived (Replicate answered"
+                  + " %s)",
+              answer)
           .isNull();
     }
   }

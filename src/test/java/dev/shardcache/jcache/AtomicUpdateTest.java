@@ -30,10 +30,18 @@ class AtomicUpdateTest {
 
   private final ObjectCodec codec = new ObjectCodec(List.of());
   private final ScriptedOwner owner = new ScriptedOwner();
-  private final EntryStore<String, String> entries = new EntryStore<>(unusedCache(), "test",
-      owner.proxy(), codec, new KeyIndex(), String.class, String.class,
-      new ExpiryTimes(new EternalExpiryPolicy()), new EventDispatcher<>(Runnable::run),
-      new JCacheStatistics(() -> 0));
+  private final EntryStore<String, String> entries =
+      new EntryStore<>(
+          unusedCache(),
+          "test",
+          owner.proxy(),
+          codec,
+          new KeyIndex(),
+          String.class,
+          String.class,
+          new ExpiryTimes(new EternalExpiryPolicy()),
+          new EventDispatcher<>(Runnable::run),
+          new JCacheStatistics(() -> 0));
   private final AtomicUpdate<String, String> atomic = new AtomicUpdate<>(entries);
 
   @Test
@@ -42,10 +50,16 @@ class AtomicUpdateTest {
     owner.rivalWins = 3;
     List<String> seen = new ArrayList<>();
 
-    String answer = atomic.run(K, "k", NOW, entries.readLive(K, "k", NOW), (current, now) -> {
-      seen.add(entries.decode(current));
-      return entries.cas(K, current, envelope("mine")) ? done("won") : retry();
-    });
+    String answer =
+        atomic.run(
+            K,
+            "k",
+            NOW,
+            entries.readLive(K, "k", NOW),
+            (current, now) -> {
+              seen.add(entries.decode(current));
+              return entries.cas(K, current, envelope("mine")) ? done("won") : retry();
+            });
 
     assertThat(answer).isEqualTo("won");
     // Each attempt decided from what the rival had just written, never from a stale read.
@@ -59,8 +73,13 @@ class AtomicUpdateTest {
     owner.value = envelope("v0").raw();
     owner.rivalWins = 1;
 
-    boolean answer = atomic.run(K, "k", NOW, entries.readLive(K, "k", NOW),
-        (current, now) -> done(entries.cas(K, current, envelope("mine"))));
+    boolean answer =
+        atomic.run(
+            K,
+            "k",
+            NOW,
+            entries.readLive(K, "k", NOW),
+            (current, now) -> done(entries.cas(K, current, envelope("mine"))));
 
     assertThat(answer).isFalse();
     assertThat(owner.compareAndSets).isEqualTo(1);
@@ -71,8 +90,15 @@ class AtomicUpdateTest {
     owner.value = envelope("v0").raw();
     owner.rivalWins = Integer.MAX_VALUE;
 
-    assertThatThrownBy(() -> atomic.run(K, "k", NOW, entries.readLive(K, "k", NOW),
-        (current, now) -> entries.cas(K, current, envelope("mine")) ? done("won") : retry()))
+    assertThatThrownBy(
+            () ->
+                atomic.run(
+                    K,
+                    "k",
+                    NOW,
+                    entries.readLive(K, "k", NOW),
+                    (current, now) ->
+                        entries.cas(K, current, envelope("mine")) ? done("won") : retry()))
         .isInstanceOf(CacheException.class)
         .hasMessageContaining("giving up");
     assertThat(owner.compareAndSets).isEqualTo(AtomicUpdate.MAX_RETRIES + 1);
@@ -84,8 +110,15 @@ class AtomicUpdateTest {
     owner.failure = new PeerUnavailableException("10.0.0.9:7000", "owner down", null);
     int readsBefore = owner.reads;
 
-    assertThatThrownBy(() -> atomic.run(K, "k", NOW, Envelope.wrap(owner.value),
-        (current, now) -> entries.cas(K, current, envelope("mine")) ? done("won") : retry()))
+    assertThatThrownBy(
+            () ->
+                atomic.run(
+                    K,
+                    "k",
+                    NOW,
+                    Envelope.wrap(owner.value),
+                    (current, now) ->
+                        entries.cas(K, current, envelope("mine")) ? done("won") : retry()))
         .isInstanceOf(CacheException.class)
         .hasCauseInstanceOf(PeerUnavailableException.class);
     assertThat(owner.compareAndSets).isEqualTo(1);
@@ -98,10 +131,13 @@ class AtomicUpdateTest {
 
   @SuppressWarnings("unchecked") // a proxy of the raw interface serves any type arguments
   private static Cache<String, String> unusedCache() {
-    return (Cache<String, String>) Proxy.newProxyInstance(Cache.class.getClassLoader(),
-        new Class<?>[] {Cache.class}, (proxy, method, args) -> {
-          throw new UnsupportedOperationException(method.getName());
-        });
+    return (Cache<String, String>)
+        Proxy.newProxyInstance(
+            Cache.class.getClassLoader(),
+            new Class<?>[] {Cache.class},
+            (proxy, method, args) -> {
+              throw new UnsupportedOperationException(method.getName());
+            });
   }
 
   /**
@@ -121,8 +157,11 @@ class AtomicUpdateTest {
 
     @SuppressWarnings("unchecked") // a proxy of the raw interface serves any type arguments
     DistributedCache<KeyBytes, byte[]> proxy() {
-      return (DistributedCache<KeyBytes, byte[]>) Proxy.newProxyInstance(
-          DistributedCache.class.getClassLoader(), new Class<?>[] {DistributedCache.class}, this);
+      return (DistributedCache<KeyBytes, byte[]>)
+          Proxy.newProxyInstance(
+              DistributedCache.class.getClassLoader(),
+              new Class<?>[] {DistributedCache.class},
+              this);
     }
 
     @Override

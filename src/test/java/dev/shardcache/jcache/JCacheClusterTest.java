@@ -105,14 +105,18 @@ class JCacheClusterTest {
     try {
       List<Future<?>> tasks = new ArrayList<>();
       for (Cache<String, Long> cache : List.of(cacheA, cacheB, cacheA, cacheB)) {
-        tasks.add(pool.submit(() -> {
-          for (int i = 0; i < 50; i++) {
-            cache.invoke("counter", (entry, args) -> {
-              entry.setValue(entry.exists() ? entry.getValue() + 1 : 1L);
-              return null;
-            });
-          }
-        }));
+        tasks.add(
+            pool.submit(
+                () -> {
+                  for (int i = 0; i < 50; i++) {
+                    cache.invoke(
+                        "counter",
+                        (entry, args) -> {
+                          entry.setValue(entry.exists() ? entry.getValue() + 1 : 1L);
+                          return null;
+                        });
+                  }
+                }));
       }
       for (Future<?> task : tasks) {
         task.get();

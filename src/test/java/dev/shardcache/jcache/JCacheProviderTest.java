@@ -57,8 +57,9 @@ class JCacheProviderTest {
   @Test
   @SuppressWarnings("JavaUtilDate") // Date is the mutable value class whose copying is under test
   void valuesAreStoredByValue() {
-    Cache<String, Date> cache = manager.createCache("dates",
-        new MutableConfiguration<String, Date>().setTypes(String.class, Date.class));
+    Cache<String, Date> cache =
+        manager.createCache(
+            "dates", new MutableConfiguration<String, Date>().setTypes(String.class, Date.class));
     Date date = new Date(1_000);
     cache.put("d", date);
     date.setTime(2_000);
@@ -68,7 +69,8 @@ class JCacheProviderTest {
 
   @Test
   void storeByReferenceIsRefused() {
-    assertThatThrownBy(() -> manager.createCache("refs", new MutableConfiguration<>().setStoreByValue(false)))
+    assertThatThrownBy(
+            () -> manager.createCache("refs", new MutableConfiguration<>().setStoreByValue(false)))
         .isInstanceOf(UnsupportedOperationException.class);
   }
 
@@ -79,7 +81,8 @@ class JCacheProviderTest {
     assertThat(cache.get("list")).isEqualTo(List.of(1, 2));
     cache.put("odd", new NotAllowed(7));
     assertThatThrownBy(() -> cache.get("odd")).hasMessageContaining("refused to deserialize");
-    assertThatThrownBy(() -> cache.put("x", new Object())).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> cache.put("x", new Object()))
+        .isInstanceOf(IllegalArgumentException.class);
   }
 
   record NotAllowed(int n) implements java.io.Serializable {}
@@ -87,11 +90,15 @@ class JCacheProviderTest {
   @Test
   void entriesExpirePerEntryAndFireExpiredEvents() throws Exception {
     RecordingListener listener = new RecordingListener();
-    Cache<String, String> cache = manager.createCache("short",
-        new MutableConfiguration<String, String>()
-            .setExpiryPolicyFactory(CreatedExpiryPolicy.factoryOf(new Duration(TimeUnit.MILLISECONDS, 300)))
-            .addCacheEntryListenerConfiguration(new MutableCacheEntryListenerConfiguration<>(
-                FactoryBuilder.factoryOf(listener), null, true, true)));
+    Cache<String, String> cache =
+        manager.createCache(
+            "short",
+            new MutableConfiguration<String, String>()
+                .setExpiryPolicyFactory(
+                    CreatedExpiryPolicy.factoryOf(new Duration(TimeUnit.MILLISECONDS, 300)))
+                .addCacheEntryListenerConfiguration(
+                    new MutableCacheEntryListenerConfiguration<>(
+                        FactoryBuilder.factoryOf(listener), null, true, true)));
     cache.put("a", "1");
     assertThat(cache.get("a")).isEqualTo("1");
     Thread.sleep(400);
@@ -101,9 +108,12 @@ class JCacheProviderTest {
 
   @Test
   void accessExpiryIsExtendedByReads() throws Exception {
-    Cache<String, String> cache = manager.createCache("touched",
-        new MutableConfiguration<String, String>().setExpiryPolicyFactory(
-            AccessedExpiryPolicy.factoryOf(new Duration(TimeUnit.MILLISECONDS, 600))));
+    Cache<String, String> cache =
+        manager.createCache(
+            "touched",
+            new MutableConfiguration<String, String>()
+                .setExpiryPolicyFactory(
+                    AccessedExpiryPolicy.factoryOf(new Duration(TimeUnit.MILLISECONDS, 600))));
     cache.put("a", "1");
     for (int i = 0; i < 4; i++) { // 800 ms in all: alive only because each read extended it
       Thread.sleep(200);
@@ -117,12 +127,15 @@ class JCacheProviderTest {
   void readThroughLoadsOnceAndFiresCreated() {
     RecordingListener listener = new RecordingListener();
     CountingLoader loader = new CountingLoader();
-    Cache<String, String> cache = manager.createCache("loaded",
-        new MutableConfiguration<String, String>()
-            .setReadThrough(true)
-            .setCacheLoaderFactory(FactoryBuilder.factoryOf(loader))
-            .addCacheEntryListenerConfiguration(new MutableCacheEntryListenerConfiguration<>(
-                FactoryBuilder.factoryOf(listener), null, true, true)));
+    Cache<String, String> cache =
+        manager.createCache(
+            "loaded",
+            new MutableConfiguration<String, String>()
+                .setReadThrough(true)
+                .setCacheLoaderFactory(FactoryBuilder.factoryOf(loader))
+                .addCacheEntryListenerConfiguration(
+                    new MutableCacheEntryListenerConfiguration<>(
+                        FactoryBuilder.factoryOf(listener), null, true, true)));
     assertThat(cache.get("x")).isEqualTo("value-x");
     assertThat(cache.get("x")).isEqualTo("value-x");
     assertThat(cache.get("none")).isNull();
@@ -133,8 +146,12 @@ class JCacheProviderTest {
 
   @Test
   void statisticsFollowTheSpecAndAreExposedAsMxBeans() throws Exception {
-    Cache<String, String> cache = manager.createCache("counted",
-        new MutableConfiguration<String, String>().setStatisticsEnabled(true).setManagementEnabled(true));
+    Cache<String, String> cache =
+        manager.createCache(
+            "counted",
+            new MutableConfiguration<String, String>()
+                .setStatisticsEnabled(true)
+                .setManagementEnabled(true));
     cache.put("a", "1");
     cache.get("a");
     cache.get("b");
@@ -145,9 +162,11 @@ class JCacheProviderTest {
     assertThat(stats.getCacheHits()).isEqualTo(2);
     assertThat(stats.getCacheMisses()).isEqualTo(1);
     assertThat(stats.getCacheRemovals()).isEqualTo(1);
-    ObjectName name = new ObjectName(
-        "javax.cache:type=CacheStatistics,CacheManager=shardcache.default,Cache=counted");
-    assertThat(ManagementFactory.getPlatformMBeanServer().getAttribute(name, "CacheHits")).isEqualTo(2L);
+    ObjectName name =
+        new ObjectName(
+            "javax.cache:type=CacheStatistics,CacheManager=shardcache.default,Cache=counted");
+    assertThat(ManagementFactory.getPlatformMBeanServer().getAttribute(name, "CacheHits"))
+        .isEqualTo(2L);
     manager.destroyCache("counted");
     assertThat(ManagementFactory.getPlatformMBeanServer().isRegistered(name)).isFalse();
   }
@@ -176,10 +195,12 @@ class JCacheProviderTest {
   }
 
   /** Records the types of the events it hears. */
-  static final class RecordingListener implements java.io.Serializable,
-      CacheEntryCreatedListener<String, String>,
-      CacheEntryUpdatedListener<String, String>, CacheEntryRemovedListener<String, String>,
-      CacheEntryExpiredListener<String, String> {
+  static final class RecordingListener
+      implements java.io.Serializable,
+          CacheEntryCreatedListener<String, String>,
+          CacheEntryUpdatedListener<String, String>,
+          CacheEntryRemovedListener<String, String>,
+          CacheEntryExpiredListener<String, String> {
     private static final long serialVersionUID = 1L;
     final List<EventType> types = new ArrayList<>();
 

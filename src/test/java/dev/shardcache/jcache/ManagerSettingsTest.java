@@ -12,7 +12,8 @@ class ManagerSettingsTest {
 
   @Test
   void theDefaultUriIsANodeAloneOnLoopback() {
-    ManagerSettings settings = ManagerSettings.from(URI.create("shardcache:default"), new Properties());
+    ManagerSettings settings =
+        ManagerSettings.from(URI.create("shardcache:default"), new Properties());
     assertThat(settings.listenHost()).isEqualTo("127.0.0.1");
     assertThat(settings.listenPort()).isZero();
     assertThat(settings.peers()).isEmpty();
@@ -21,8 +22,10 @@ class ManagerSettingsTest {
 
   @Test
   void aUriGivesListenAddressPeersAndAdvertisedHost() {
-    ManagerSettings settings = ManagerSettings.from(
-        URI.create("shardcache://0.0.0.0:7070?peers=a:7070,b:7070&advertiseHost=a"), new Properties());
+    ManagerSettings settings =
+        ManagerSettings.from(
+            URI.create("shardcache://0.0.0.0:7070?peers=a:7070,b:7070&advertiseHost=a"),
+            new Properties());
     assertThat(settings.listenHost()).isEqualTo("0.0.0.0");
     assertThat(settings.listenPort()).isEqualTo(7070);
     assertThat(settings.peers()).isEqualTo(List.of("a:7070", "b:7070"));
@@ -46,9 +49,11 @@ class ManagerSettingsTest {
 
   @Test
   void malformedSettingsAreRefusedWithTheirName() {
-    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache://host"), new Properties()))
+    assertThatThrownBy(
+            () -> ManagerSettings.from(URI.create("shardcache://host"), new Properties()))
         .hasMessageContaining("no port");
-    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache://h:1?peer=x"), new Properties()))
+    assertThatThrownBy(
+            () -> ManagerSettings.from(URI.create("shardcache://h:1?peer=x"), new Properties()))
         .hasMessageContaining("unknown parameter 'peer'");
     Properties bad = new Properties();
     bad.setProperty("shardcache.maximumSize", "lots");

@@ -19,7 +19,9 @@ import net.jqwik.api.constraints.LongRange;
 class PhiAccrualFailureDetectorProperties {
   private static final long MS = 1_000_000L;
 
-  /** A detector with random settings, fed a random history; its last heartbeat is at {@code last}. */
+  /**
+   * A detector with random settings, fed a random history; its last heartbeat is at {@code last}.
+   */
   record Fed(PhiAccrualFailureDetector detector, long last) {}
 
   @Provide
@@ -33,24 +35,28 @@ class PhiAccrualFailureDetectorProperties {
         Arbitraries.oneOf(
                 Arbitraries.longs().between(1, 20_000 * MS),
                 Arbitraries.longs().between(900 * MS, 1_100 * MS))
-            .list().ofMinSize(0).ofMaxSize(300);
+            .list()
+            .ofMinSize(0)
+            .ofMaxSize(300);
     Arbitrary<Long> start = Arbitraries.longs().between(-1_000_000 * MS, 1_000_000 * MS);
     return Combinators.combine(threshold, window, minStdDevMs, pauseMs, intervals, start)
-        .as((t, w, sd, pause, gaps, origin) -> {
-          PhiAccrualFailureDetector detector = PhiAccrualFailureDetector.builder()
-              .threshold(t)
-              .maxSampleSize(w)
-              .minStdDeviation(Duration.ofMillis(sd))
-              .acceptableHeartbeatPause(Duration.ofMillis(pause))
-              .build();
-          long now = origin;
-          detector.heartbeat(now);
-          for (long gap : gaps) {
-            now += gap;
-            detector.heartbeat(now);
-          }
-          return new Fed(detector, now);
-        });
+        .as(
+            (t, w, sd, pause, gaps, origin) -> {
+              PhiAccrualFailureDetector detector =
+                  PhiAccrualFailureDetector.builder()
+                      .threshold(t)
+                      .maxSampleSize(w)
+                      .minStdDeviation(Duration.ofMillis(sd))
+                      .acceptableHeartbeatPause(Duration.ofMillis(pause))
+                      .build();
+              long now = origin;
+              detector.heartbeat(now);
+              for (long gap : gaps) {
+                now += gap;
+                detector.heartbeat(now);
+              }
+              return new Fed(detector, now);
+            });
   }
 
   @Property(tries = 2_000)

@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The detector driven by a fake clock (plain nanosecond readings). The figures asserted here are
- * the ones in the class documentation, for the defaults: threshold 8, 100 ms minimum deviation,
- * 1 s acceptable pause, heartbeats every second.
+ * the ones in the class documentation, for the defaults: threshold 8, 100 ms minimum deviation, 1 s
+ * acceptable pause, heartbeats every second.
  */
 class PhiAccrualFailureDetectorTest {
   private static final long MS = 1_000_000L;
@@ -27,8 +27,8 @@ class PhiAccrualFailureDetectorTest {
   private static final long START = 5 * SECOND; // any origin works; not zero, to catch misuse
 
   /** Feeds {@code count} heartbeats {@code interval} apart; returns the time of the last one. */
-  private static long beatRegularly(PhiAccrualFailureDetector detector, long from, int count,
-      long interval) {
+  private static long beatRegularly(
+      PhiAccrualFailureDetector detector, long from, int count, long interval) {
     long now = from;
     for (int i = 0; i < count; i++) {
       detector.heartbeat(now);
@@ -213,12 +213,13 @@ class PhiAccrualFailureDetectorTest {
     assertThatThrownBy(() -> PhiAccrualFailureDetector.builder().minStdDeviation(Duration.ZERO))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("minStdDeviation must be positive");
-    assertThatThrownBy(() ->
-            PhiAccrualFailureDetector.builder().acceptableHeartbeatPause(Duration.ofMillis(-1)))
+    assertThatThrownBy(
+            () ->
+                PhiAccrualFailureDetector.builder().acceptableHeartbeatPause(Duration.ofMillis(-1)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("acceptableHeartbeatPause must be zero or positive");
-    assertThatThrownBy(() ->
-            PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(Duration.ofDays(2)))
+    assertThatThrownBy(
+            () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(Duration.ofDays(2)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("at most an hour, got PT48H");
     assertThatThrownBy(() -> PhiAccrualFailureDetector.builder().minStdDeviation(null))
@@ -229,15 +230,19 @@ class PhiAccrualFailureDetectorTest {
 
   @Test
   void aWindowOfOneFollowsTheLastInterval() {
-    PhiAccrualFailureDetector detector = PhiAccrualFailureDetector.builder()
-        .maxSampleSize(1).acceptableHeartbeatPause(Duration.ZERO).build();
+    PhiAccrualFailureDetector detector =
+        PhiAccrualFailureDetector.builder()
+            .maxSampleSize(1)
+            .acceptableHeartbeatPause(Duration.ZERO)
+            .build();
     long now = beatRegularly(detector, START, 10, SECOND);
     detector.heartbeat(now + 1_400 * MS);
     // only the 1.4 s interval remains: 1.4 s + 5.226 x 100 ms
     assertThat(detector.unavailableAfterNanos()).isCloseTo(1_922_598_665L, within(2L));
     detector.heartbeat(now + 5_000 * MS);
     // 3.6 s is past the 1.92 s deadline, so it is recorded as 1.92 s
-    assertThat(detector.unavailableAfterNanos()).isCloseTo(1_922_598_665L + 522_598_665L, within(4L));
+    assertThat(detector.unavailableAfterNanos())
+        .isCloseTo(1_922_598_665L + 522_598_665L, within(4L));
   }
 
   @Test
@@ -249,25 +254,30 @@ class PhiAccrualFailureDetectorTest {
     try {
       List<Future<?>> tasks = new ArrayList<>();
       for (int t = 0; t < 2; t++) {
-        tasks.add(pool.submit(() -> {
-          go.await();
-          for (int i = 0; i < 20_000; i++) {
-            detector.heartbeat(clock.addAndGet(SECOND / 2));
-          }
-          return null;
-        }));
+        tasks.add(
+            pool.submit(
+                () -> {
+                  go.await();
+                  for (int i = 0; i < 20_000; i++) {
+                    detector.heartbeat(clock.addAndGet(SECOND / 2));
+                  }
+                  return null;
+                }));
       }
       for (int t = 0; t < 4; t++) {
-        tasks.add(pool.submit(() -> {
-          go.await();
-          for (int i = 0; i < 20_000; i++) {
-            // the clock may run ahead of the last recorded beat by the writers' pending beats, so
-            // only sanity is checked here; the end state is checked below
-            double phi = detector.phi(clock.get() + SECOND);
-            assertThat(phi).isNotNaN().isFinite().isGreaterThanOrEqualTo(0);
-          }
-          return null;
-        }));
+        tasks.add(
+            pool.submit(
+                () -> {
+                  go.await();
+                  for (int i = 0; i < 20_000; i++) {
+                    // the clock may run ahead of the last recorded beat by the writers' pending
+                    // beats, so
+                    // only sanity is checked here; the end state is checked below
+                    double phi = detector.phi(clock.get() + SECOND);
+                    assertThat(phi).isNotNaN().isFinite().isGreaterThanOrEqualTo(0);
+                  }
+                  return null;
+                }));
       }
       go.countDown();
       for (Future<?> task : tasks) {

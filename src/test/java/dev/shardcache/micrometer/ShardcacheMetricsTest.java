@@ -18,17 +18,22 @@ class ShardcacheMetricsTest {
 
   @Test
   void publishesEachCachesStatisticsAndTheNodesMembership() {
-    try (TestCluster cluster = TestCluster.builder()
-        .size(2)
-        .cache("users", (i, node) -> CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .loader(key -> {
-              if (key.startsWith("bad")) {
-                throw new IllegalStateException("no such user");
-              }
-              return "user " + key;
-            })
-            .build())
-        .build()) {
+    try (TestCluster cluster =
+        TestCluster.builder()
+            .size(2)
+            .cache(
+                "users",
+                (i, node) ->
+                    CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                        .loader(
+                            key -> {
+                              if (key.startsWith("bad")) {
+                                throw new IllegalStateException("no such user");
+                              }
+                              return "user " + key;
+                            })
+                        .build())
+            .build()) {
       SimpleMeterRegistry registry = new SimpleMeterRegistry();
       ShardcacheMetrics metrics = new ShardcacheMetrics(cluster.node(0), Tags.of("node", "a"));
       metrics.bindTo(registry);
@@ -55,23 +60,33 @@ class ShardcacheMetricsTest {
           .isEqualTo((double) stats.loadSuccessCount());
       assertThat(counter(registry, "shardcache.cache.loads", "result", "failure")).isEqualTo(1);
       assertThat(counter(registry, "shardcache.cache.remote.calls", null, null))
-          .isEqualTo((double) stats.remoteCallCount()).isPositive();
+          .isEqualTo((double) stats.remoteCallCount())
+          .isPositive();
       assertThat(counter(registry, "shardcache.cache.remote.failures", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.fallback.loads", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.peer.requests", null, null))
           .isEqualTo((double) stats.peerRequestCount());
       assertThat(counter(registry, "shardcache.cache.evictions", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.near.hits", null, null)).isZero();
-      assertThat(registry.get("shardcache.cache.size").tags("cache", "users", "node", "a").gauge().value())
-          .isEqualTo((double) users.localSize()).isPositive();
+      assertThat(
+              registry
+                  .get("shardcache.cache.size")
+                  .tags("cache", "users", "node", "a")
+                  .gauge()
+                  .value())
+          .isEqualTo((double) users.localSize())
+          .isPositive();
       FunctionTimer loadTime =
           registry.get("shardcache.cache.load.duration").tags("cache", "users").functionTimer();
       assertThat(loadTime.count()).isEqualTo((double) stats.loadCount());
-      // Micrometer converts through seconds as a double, so the nanoseconds may not round-trip exactly.
+      // Micrometer converts through seconds as a double, so the nanoseconds may not round-trip
+      // exactly.
       assertThat(loadTime.totalTime(TimeUnit.NANOSECONDS))
-          .isCloseTo((double) stats.totalLoadTimeNanos(), org.assertj.core.data.Offset.offset(1_000.0));
+          .isCloseTo(
+              (double) stats.totalLoadTimeNanos(), org.assertj.core.data.Offset.offset(1_000.0));
 
-      assertThat(registry.get("shardcache.ring.members").tag("node", "a").gauge().value()).isEqualTo(2);
+      assertThat(registry.get("shardcache.ring.members").tag("node", "a").gauge().value())
+          .isEqualTo(2);
       assertThat(registry.get("shardcache.peers").gauge().value()).isEqualTo(1);
       assertThat(registry.get("shardcache.peers.reachable").gauge().value()).isEqualTo(1);
       assertThat(registry.get("shardcache.peers.suspected").gauge().value()).isZero();
@@ -87,7 +102,8 @@ class ShardcacheMetricsTest {
     }
   }
 
-  private static double counter(SimpleMeterRegistry registry, String name, String tag, String value) {
+  private static double counter(
+      SimpleMeterRegistry registry, String name, String tag, String value) {
     var search = registry.get(name).tags("cache", "users");
     if (tag != null) {
       search = search.tag(tag, value);

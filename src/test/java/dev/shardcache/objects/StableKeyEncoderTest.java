@@ -34,7 +34,15 @@ class StableKeyEncoderTest {
 
   record Isbn(String prefix, int number) {}
 
-  enum Shelf { LEFT, RIGHT { @Override public String toString() { return "r"; } } }
+  enum Shelf {
+    LEFT,
+    RIGHT {
+      @Override
+      public String toString() {
+        return "r";
+      }
+    }
+  }
 
   @Test
   void hashMapsWithTheSameEntriesEncodeAlikeWhateverTheirHistory() {
@@ -56,7 +64,8 @@ class StableKeyEncoderTest {
   }
 
   @Test
-  @SuppressWarnings("JdkObsolete") // LinkedList is here as one more List class that must encode alike
+  @SuppressWarnings(
+      "JdkObsolete") // LinkedList is here as one more List class that must encode alike
   void equalCollectionsOfDifferentClassesEncodeAlike() {
     assertThat(encoder.encode(new HashSet<>(List.of("b", "a", "c"))))
         .isEqualTo(encoder.encode(new TreeSet<>(List.of("c", "a", "b"))))
@@ -65,21 +74,53 @@ class StableKeyEncoderTest {
         .isEqualTo(encoder.encode(List.of(1, 2)))
         .isEqualTo(encoder.encode(Arrays.asList(1, 2)));
     // Arrays.deepEquals(Object[], String[]) holds when the elements are equal
-    assertThat(encoder.encode(new Object[] {"a", "b"})).isEqualTo(encoder.encode(new String[] {"a", "b"}));
+    assertThat(encoder.encode(new Object[] {"a", "b"}))
+        .isEqualTo(encoder.encode(new String[] {"a", "b"}));
     assertThat(encoder.encode(new int[] {1, 2})).isEqualTo(encoder.encode(new int[] {1, 2}));
   }
 
   @Test
   void unequalKeysEncodeDifferently() {
-    List<Object> keys = List.of(
-        1, 1L, (short) 1, (byte) 1, 1.0, 1.0f, '1', "1", true, new BigInteger("1"),
-        new BigDecimal("1"), new BigDecimal("1.0"), 0.0, -0.0,
-        List.of(1), Set.of(1), Map.of(1, 1), new int[] {1}, new long[] {1}, new Object[] {1},
-        "a, b", List.of("a", "b"), List.of("a,", "b"), List.of(List.of("a"), "b"),
-        new Isbn("978", 1), new Isbn("97", 81), Shelf.LEFT, Shelf.RIGHT, "LEFT",
-        UUID.fromString("00000000-0000-0001-0000-000000000001"),
-        LocalDate.of(2024, 1, 2), Instant.ofEpochSecond(0), Duration.ofSeconds(1),
-        ZoneOffset.UTC, ZoneId.of("UTC"), "\uD800", "?", "");
+    List<Object> keys =
+        List.of(
+            1,
+            1L,
+            (short) 1,
+            (byte) 1,
+            1.0,
+            1.0f,
+            '1',
+            "1",
+            true,
+            new BigInteger("1"),
+            new BigDecimal("1"),
+            new BigDecimal("1.0"),
+            0.0,
+            -0.0,
+            List.of(1),
+            Set.of(1),
+            Map.of(1, 1),
+            new int[] {1},
+            new long[] {1},
+            new Object[] {1},
+            "a, b",
+            List.of("a", "b"),
+            List.of("a,", "b"),
+            List.of(List.of("a"), "b"),
+            new Isbn("978", 1),
+            new Isbn("97", 81),
+            Shelf.LEFT,
+            Shelf.RIGHT,
+            "LEFT",
+            UUID.fromString("00000000-0000-0001-0000-000000000001"),
+            LocalDate.of(2024, 1, 2),
+            Instant.ofEpochSecond(0),
+            Duration.ofSeconds(1),
+            ZoneOffset.UTC,
+            ZoneId.of("UTC"),
+            "\uD800",
+            "?",
+            "");
     Set<StableKey> distinct = new HashSet<>();
     for (Object key : keys) {
       assertThat(distinct.add(encoder.encode(key))).as("key %s", key).isTrue();
@@ -108,15 +149,19 @@ class StableKeyEncoderTest {
         .isEqualTo("0150027301614900000007");
     assertThat(hex.formatHex(encoder.encode(Map.of("b", 1, "a", 2)).toBytes()))
         .isEqualTo("014d0273016149000000027301624900000001");
-    assertThat(HashRing.of(List.of("h:1", "h:2", "h:3")).ownerOf(encoder.encode(List.of("k", 1)).toBytes()))
-        .isEqualTo(HashRing.of(List.of("h:3", "h:1", "h:2"))
-            .ownerOf(StableKey.codec().encode(encoder.encode(List.of("k", 1)))));
+    assertThat(
+            HashRing.of(List.of("h:1", "h:2", "h:3"))
+                .ownerOf(encoder.encode(List.of("k", 1)).toBytes()))
+        .isEqualTo(
+            HashRing.of(List.of("h:3", "h:1", "h:2"))
+                .ownerOf(StableKey.codec().encode(encoder.encode(List.of("k", 1)))));
   }
 
   @Test
   void recordsAndRegisteredTypesAreEncodedByValue() {
     assertThat(encoder.encode(new Isbn("978", 3))).isEqualTo(encoder.encode(new Isbn("978", 3)));
-    assertThat(encoder.encode(new Isbn("978", 3)).toString()).isEqualTo("StableKey(Isbn[\"978\", 3])");
+    assertThat(encoder.encode(new Isbn("978", 3)).toString())
+        .isEqualTo("StableKey(Isbn[\"978\", 3])");
 
     final class Sku {
       final String code;
@@ -151,15 +196,22 @@ class StableKeyEncoderTest {
   void codecRoundTripsAndRejectsMalformedBytes() {
     StableKey key = encoder.encode(Map.of("a", List.of(1, 2L), "b", Set.of(UUID.randomUUID())));
     assertThat(StableKey.codec().decode(StableKey.codec().encode(key))).isEqualTo(key);
-    assertThatThrownBy(() -> StableKey.codec().decode(new byte[0])).isInstanceOf(CodecException.class);
+    assertThatThrownBy(() -> StableKey.codec().decode(new byte[0]))
+        .isInstanceOf(CodecException.class);
     assertThatThrownBy(() -> StableKey.codec().decode(new byte[] {1, 's', 5, 'a'}))
-        .isInstanceOf(CodecException.class).hasMessageContaining("out of range");
+        .isInstanceOf(CodecException.class)
+        .hasMessageContaining("out of range");
     assertThatThrownBy(() -> StableKey.codec().decode(new byte[] {1, 'N', 'N'}))
-        .isInstanceOf(CodecException.class).hasMessageContaining("after the end");
+        .isInstanceOf(CodecException.class)
+        .hasMessageContaining("after the end");
     assertThatThrownBy(() -> StableKey.codec().decode(new byte[] {1, '?'}))
-        .isInstanceOf(CodecException.class).hasMessageContaining("unknown tag");
+        .isInstanceOf(CodecException.class)
+        .hasMessageContaining("unknown tag");
     // a set whose elements are out of canonical order could never come from encode()
-    assertThatThrownBy(() -> StableKey.codec().decode(new byte[] {1, 'Q', 2, 'I', 0, 0, 0, 2, 'I', 0, 0, 0, 1}))
-        .isInstanceOf(CodecException.class).hasMessageContaining("canonical order");
+    assertThatThrownBy(
+            () ->
+                StableKey.codec().decode(new byte[] {1, 'Q', 2, 'I', 0, 0, 0, 2, 'I', 0, 0, 0, 1}))
+        .isInstanceOf(CodecException.class)
+        .hasMessageContaining("canonical order");
   }
 }

@@ -29,18 +29,18 @@ import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * Issue 3's fault test with real processes: three members, each in a JVM of its own, plus this
- * test JVM as a fourth member (the <em>driver</em>), all with replication factor 2 on 127.0.0.1.
- * The driver writes and reads through its own {@link DistributedCache} with a few threads; one
- * child is killed with {@code kill -9} in the middle of the load, and the load goes on for a few
- * seconds. Then, once replication is quiet, every acknowledged key is read back through the driver
- * and through each surviving child.
+ * Issue 3's fault test with real processes: three members, each in a JVM of its own, plus this test
+ * JVM as a fourth member (the <em>driver</em>), all with replication factor 2 on 127.0.0.1. The
+ * driver writes and reads through its own {@link DistributedCache} with a few threads; one child is
+ * killed with {@code kill -9} in the middle of the load, and the load goes on for a few seconds.
+ * Then, once replication is quiet, every acknowledged key is read back through the driver and
+ * through each surviving child.
  *
- * <p>The driver is never the one killed. Each key is written by one writer thread only, one put at a
- * time, so its last acknowledged value is well defined. A writer cycles through its keys in order,
- * with a cycle longer than the load after the kill, so the writes acknowledged just before the kill
- * are still the last ones of their keys when they are read back: the test sees a write lost in the
- * replication window instead of hiding it under a later write.
+ * <p>The driver is never the one killed. Each key is written by one writer thread only, one put at
+ * a time, so its last acknowledged value is well defined. A writer cycles through its keys in
+ * order, with a cycle longer than the load after the kill, so the writes acknowledged just before
+ * the kill are still the last ones of their keys when they are read back: the test sees a write
+ * lost in the replication window instead of hiding it under a later write.
  *
  * <p>It prints one summary line, quoted in the README, and requires no lost write and no failed
  * read (a read whose holder just died must fall over to the other holder, or load). A lost write is
@@ -56,13 +56,17 @@ class KillUnderLoadTest {
   private static final int REPLICATION_FACTOR = 2;
   private static final Duration HEARTBEAT = Duration.ofMillis(100);
   private static final int WRITERS = 4;
+
   /** Every key fits in any one shard (default bound 10,000), so no entry is ever evicted. */
   private static final int KEYS_PER_WRITER = 2_500;
+
   private static final Duration LOAD_BEFORE_KILL = Duration.ofSeconds(7);
   private static final Duration LOAD_AFTER_KILL = Duration.ofSeconds(4);
   private static final Duration SETTLE_TIMEOUT = Duration.ofSeconds(15);
+
   /** Keys per GETEACH command to a child. */
   private static final int READ_BACK_BATCH = 500;
+
   /** How many failure messages each writer keeps for the report. */
   private static final int KEPT_FAILURES = 5;
 
@@ -100,17 +104,19 @@ class KillUnderLoadTest {
     assertThat((long) WRITERS * KEYS_PER_WRITER)
         .as("keys written; an evicted entry would read as a lost write")
         .isLessThanOrEqualTo(CacheConfig.DEFAULT_MAXIMUM_SIZE);
-    cluster = new ProcessCluster(CHILDREN, test.getTestMethod().orElseThrow().getName(),
-        new NodeProcess.Options(REPLICATION_FACTOR, HEARTBEAT));
-    driver = ShardcacheNode.builder()
-        .listen("127.0.0.1", 0)
-        .heartbeatInterval(HEARTBEAT)
-        .build();
-    DistributedCache<String, String> cache = driver.cache(NodeProcess.CACHE,
-        CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-            .replicationFactor(REPLICATION_FACTOR)
-            .loader(key -> "v(" + key + ")@driver")
-            .build());
+    cluster =
+        new ProcessCluster(
+            CHILDREN,
+            test.getTestMethod().orElseThrow().getName(),
+            new NodeProcess.Options(REPLICATION_FACTOR, HEARTBEAT));
+    driver = ShardcacheNode.builder().listen("127.0.0.1", 0).heartbeatInterval(HEARTBEAT).build();
+    DistributedCache<String, String> cache =
+        driver.cache(
+            NodeProcess.CACHE,
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .replicationFactor(REPLICATION_FACTOR)
+                .loader(key -> "v(" + key + ")@driver")
+                .build());
     driver.start();
 
     List<String> members = new ArrayList<>(cluster.addresses());
@@ -118,16 +124,22 @@ class KillUnderLoadTest {
     driver.setPeers(members);
     cluster.setPeers(members);
     List<String> everyone = sorted(members);
-    awaitCondition("every member's ring holds all four members", SETTLE_TIMEOUT,
-        () -> ringOf(-1).equals(everyone)
-            && IntStream.range(0, CHILDREN).allMatch(i -> ringOf(i).equals(everyone)));
+    awaitCondition(
+        "every member's ring holds all four members",
+        SETTLE_TIMEOUT,
+        () ->
+            ringOf(-1).equals(everyone)
+                && IntStream.range(0, CHILDREN).allMatch(i -> ringOf(i).equals(everyone)));
 
     // ------------------------------------------------------------ load, kill -9, more load
-    writers = Executors.newFixedThreadPool(WRITERS, runnable -> {
-      Thread thread = new Thread(runnable, "kill-under-load-writer");
-      thread.setDaemon(true);
-      return thread;
-    });
+    writers =
+        Executors.newFixedThreadPool(
+            WRITERS,
+            runnable -> {
+              Thread thread = new Thread(runnable, "kill-under-load-writer");
+              thread.setDaemon(true);
+              return thread;
+            });
     List<Writer> load = new ArrayList<>();
     List<Future<?>> running = new ArrayList<>();
     for (int w = 0; w < WRITERS; w++) {
@@ -161,8 +173,10 @@ class KillUnderLoadTest {
     }
     long loadStoppedAt = System.nanoTime();
     if (recoveredAt == 0) {
-      awaitCondition("every survivor's ring leaves out the killed member " + victim,
-          SETTLE_TIMEOUT, () -> victimLeftEveryRing(victim, survivors));
+      awaitCondition(
+          "every survivor's ring leaves out the killed member " + victim,
+          SETTLE_TIMEOUT,
+          () -> victimLeftEveryRing(victim, survivors));
       recoveredAt = System.nanoTime();
     }
     long recoveryMillis = TimeUnit.NANOSECONDS.toMillis(recoveredAt - killedAt);
@@ -240,32 +254,44 @@ class KillUnderLoadTest {
     long failedReadsDuringLoad = load.stream().mapToLong(w -> w.failedReads).sum();
     long failedReadsAfterKill = load.stream().mapToLong(w -> w.failedReadsAfterKill).sum();
     long staleReadsAfterKill = load.stream().mapToLong(w -> w.staleReadsAfterKill).sum();
-    long staleReadsBeforeKill = load.stream().mapToLong(w -> w.staleReads).sum() - staleReadsAfterKill;
+    long staleReadsBeforeKill =
+        load.stream().mapToLong(w -> w.staleReads).sum() - staleReadsAfterKill;
     long failedWrites = load.stream().mapToLong(w -> w.failedWrites).sum();
     long writesAfterKill = load.stream().mapToLong(w -> w.writesAfterKill).sum();
-    long slowestAfterKillMillis = TimeUnit.NANOSECONDS.toMillis(
-        load.stream().mapToLong(w -> w.slowestAfterKillNanos).max().orElse(0));
-    long keysLastAckedByVictim = lastAcked.keySet().stream()
-        .filter(k -> lastAckedAt.get(k) < killedAt)
-        .filter(k -> ringBeforeKill.ownersOf(hash(k), REPLICATION_FACTOR).get(0).equals(victim))
-        .count();
-    long keysAckedJustBeforeKill = lastAckedAt.values().stream()
-        .filter(t -> t < killedAt && killedAt - t < TimeUnit.MILLISECONDS.toNanos(50))
-        .count();
+    long slowestAfterKillMillis =
+        TimeUnit.NANOSECONDS.toMillis(
+            load.stream().mapToLong(w -> w.slowestAfterKillNanos).max().orElse(0));
+    long keysLastAckedByVictim =
+        lastAcked.keySet().stream()
+            .filter(k -> lastAckedAt.get(k) < killedAt)
+            .filter(k -> ringBeforeKill.ownersOf(hash(k), REPLICATION_FACTOR).get(0).equals(victim))
+            .count();
+    long keysAckedJustBeforeKill =
+        lastAckedAt.values().stream()
+            .filter(t -> t < killedAt && killedAt - t < TimeUnit.MILLISECONDS.toNanos(50))
+            .count();
     int lost = wrong.size();
     // A write the killed member acknowledged as the first holder and had not yet copied to the
     // second one when it died: the window of asynchronous replication.
-    long lostUnreplicatedByVictim = wrong.keySet().stream()
-        .filter(k -> lastAckedAt.get(k) < killedAt + TimeUnit.MILLISECONDS.toNanos(killTookMillis))
-        .filter(k -> ringBeforeKill.ownersOf(hash(k), REPLICATION_FACTOR).get(0).equals(victim))
-        .count();
+    long lostUnreplicatedByVictim =
+        wrong.keySet().stream()
+            .filter(
+                k -> lastAckedAt.get(k) < killedAt + TimeUnit.MILLISECONDS.toNanos(killTookMillis))
+            .filter(k -> ringBeforeKill.ownersOf(hash(k), REPLICATION_FACTOR).get(0).equals(victim))
+            .count();
     long failedReads = failedReadsDuringLoad + readbackFailures;
 
-    String summary = String.format(
-        "kill -9 under load (rf=%d, %d processes + driver): %d acknowledged writes, %d lost,"
-            + " %d reads during the kill, %d failed reads, recovery %d ms",
-        REPLICATION_FACTOR, CHILDREN, acknowledgedWrites, lost, readsDuringKill, failedReads,
-        recoveryMillis);
+    String summary =
+        String.format(
+            "kill -9 under load (rf=%d, %d processes + driver): %d acknowledged writes, %d lost,"
+                + " %d reads during the kill, %d failed reads, recovery %d ms",
+            REPLICATION_FACTOR,
+            CHILDREN,
+            acknowledgedWrites,
+            lost,
+            readsDuringKill,
+            failedReads,
+            recoveryMillis);
     System.out.println(summary);
     System.out.printf(
         "  details: %d lost writes were acknowledged by the killed member as first holder before"
@@ -275,26 +301,46 @@ class KillUnderLoadTest {
             + " the kill, stale reads %d before / %d after the kill; slowest operation after the"
             + " kill %d ms; kill took %d ms; hints held for the dead member %s; phases: load %d ms,"
             + " quiet %d ms after the load, read-back %d ms, test %d ms%n",
-        lostUnreplicatedByVictim, lastAcked.size(), readers.size(), readbackReads, readbackFailures, keysLastAckedByVictim,
-        keysAckedJustBeforeKill, writesAfterKill, failedWrites, failedReadsAfterKill,
-        staleReadsBeforeKill, staleReadsAfterKill, slowestAfterKillMillis, killTookMillis,
-        hintsBeforeRemoval, millisBetween(killedAt - LOAD_BEFORE_KILL.toNanos(), loadStoppedAt),
-        millisBetween(loadStoppedAt, quietAt), millisBetween(quietAt, readBackAt),
+        lostUnreplicatedByVictim,
+        lastAcked.size(),
+        readers.size(),
+        readbackReads,
+        readbackFailures,
+        keysLastAckedByVictim,
+        keysAckedJustBeforeKill,
+        writesAfterKill,
+        failedWrites,
+        failedReadsAfterKill,
+        staleReadsBeforeKill,
+        staleReadsAfterKill,
+        slowestAfterKillMillis,
+        killTookMillis,
+        hintsBeforeRemoval,
+        millisBetween(killedAt - LOAD_BEFORE_KILL.toNanos(), loadStoppedAt),
+        millisBetween(loadStoppedAt, quietAt),
+        millisBetween(quietAt, readBackAt),
         millisBetween(testStarted, System.nanoTime()));
     List<String> failures = new ArrayList<>(readbackFailureMessages);
     load.forEach(w -> failures.addAll(w.failureMessages));
     failures.forEach(f -> System.out.println("  failure: " + f));
-    wrong.entrySet().stream().limit(20).forEach(e -> {
-      String key = e.getKey();
-      long before = TimeUnit.NANOSECONDS.toMicros(killedAt - lastAckedAt.get(key));
-      System.out.printf("  lost: %s acknowledged %s (%s, holders then %s), read back %s%n",
-          key, lastAcked.get(key),
-          before >= 0
-              ? String.format("%.1f ms before the kill", before / 1000.0)
-              : String.format("%.1f ms after kill -9 was sent, before the process was gone",
-                  -before / 1000.0),
-          ringBeforeKill.ownersOf(hash(key), REPLICATION_FACTOR), e.getValue());
-    });
+    wrong.entrySet().stream()
+        .limit(20)
+        .forEach(
+            e -> {
+              String key = e.getKey();
+              long before = TimeUnit.NANOSECONDS.toMicros(killedAt - lastAckedAt.get(key));
+              System.out.printf(
+                  "  lost: %s acknowledged %s (%s, holders then %s), read back %s%n",
+                  key,
+                  lastAcked.get(key),
+                  before >= 0
+                      ? String.format("%.1f ms before the kill", before / 1000.0)
+                      : String.format(
+                          "%.1f ms after kill -9 was sent, before the process was gone",
+                          -before / 1000.0),
+                  ringBeforeKill.ownersOf(hash(key), REPLICATION_FACTOR),
+                  e.getValue());
+            });
 
     assertThat(acknowledgedWrites).as("acknowledged writes").isPositive();
     assertThat(writesAfterKill).as("acknowledged writes after the kill").isPositive();
@@ -320,12 +366,18 @@ class KillUnderLoadTest {
     final DistributedCache<String, String> cache;
     final LoadControl control;
     final Random random;
+
     /** Key -> its last acknowledged value. */
     final Map<String, String> acked = new HashMap<>();
-    /** Key -> the values of puts that threw after the last acknowledged one (they may have landed). */
+
+    /**
+     * Key -> the values of puts that threw after the last acknowledged one (they may have landed).
+     */
     final Map<String, List<String>> uncertain = new HashMap<>();
+
     /** Key -> when its last acknowledged put returned (System.nanoTime). */
     final Map<String, Long> ackedAt = new HashMap<>();
+
     final List<String> written = new ArrayList<>();
     final List<String> failureMessages = new ArrayList<>();
     long acknowledgedWrites;
@@ -383,9 +435,10 @@ class KillUnderLoadTest {
         started = System.nanoTime();
         try {
           String answer = cache.get(readKey);
-          boolean stale = !acked.containsKey(readKey)
-              ? false
-              : !accepted(acked.get(readKey), uncertain.get(readKey), answer);
+          boolean stale =
+              !acked.containsKey(readKey)
+                  ? false
+                  : !accepted(acked.get(readKey), uncertain.get(readKey), answer);
           if (stale) {
             staleReads++;
           }
@@ -459,8 +512,8 @@ class KillUnderLoadTest {
       last = backlogs(survivors);
       quietPolls = last.values().stream().allMatch(b -> b == 0) ? quietPolls + 1 : 0;
       if (System.nanoTime() > deadline) {
-        throw new AssertionError("replication backlogs not empty after "
-            + SETTLE_TIMEOUT.toSeconds() + " s: " + last);
+        throw new AssertionError(
+            "replication backlogs not empty after " + SETTLE_TIMEOUT.toSeconds() + " s: " + last);
       }
       Thread.sleep(50);
     }
@@ -474,8 +527,14 @@ class KillUnderLoadTest {
     }
     List<String> results = List.of(reply.substring("VALUES ".length()).split("\t", -1));
     if (results.size() != keys.size()) {
-      throw new IllegalStateException("GETEACH of " + keys.size() + " keys through node" + node
-          + " answered " + results.size() + " results");
+      throw new IllegalStateException(
+          "GETEACH of "
+              + keys.size()
+              + " keys through node"
+              + node
+              + " answered "
+              + results.size()
+              + " results");
     }
     return results;
   }

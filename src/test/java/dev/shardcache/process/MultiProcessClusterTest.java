@@ -77,7 +77,9 @@ class MultiProcessClusterTest {
     assertThat(totalLoads()).as("loader calls over all members").isEqualTo(keys.size());
     for (int i = 0; i < NODES; i++) {
       long owned = ownedBy(owners, cluster.address(i)).size();
-      assertThat(loads(i)).as("loader calls on node%s, which owns %s keys", i, owned).isEqualTo(owned);
+      assertThat(loads(i))
+          .as("loader calls on node%s, which owns %s keys", i, owned)
+          .isEqualTo(owned);
       assertThat(size(i)).as("shard size of node%s", i).isEqualTo(owned);
     }
 
@@ -89,7 +91,9 @@ class MultiProcessClusterTest {
             .isEqualTo("VALUE " + loadedBy(key, owners.get(key)));
       }
     }
-    assertThat(totalLoads()).as("loader calls after reading every key again").isEqualTo(keys.size());
+    assertThat(totalLoads())
+        .as("loader calls after reading every key again")
+        .isEqualTo(keys.size());
     assertThat(cluster.send(0, "PRESENT never-read")).isEqualTo("ABSENT");
     assertThat(totalLoads()).as("PRESENT never loads").isEqualTo(keys.size());
   }

@@ -6,8 +6,8 @@ import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import java.io.BufferedReader;
-import java.io.FileOutputStream;
 import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -76,8 +76,8 @@ public final class NodeProcess {
 
     Options {
       if (replicationFactor < 1) {
-        throw new IllegalArgumentException("replicationFactor must be positive, got "
-            + replicationFactor);
+        throw new IllegalArgumentException(
+            "replicationFactor must be positive, got " + replicationFactor);
       }
     }
 
@@ -97,8 +97,8 @@ public final class NodeProcess {
     static Options fromSystemProperties() {
       int factor = Integer.parseInt(System.getProperty(REPLICATION_FACTOR, "1"));
       String heartbeat = System.getProperty(HEARTBEAT_MILLIS);
-      return new Options(factor,
-          heartbeat == null ? null : Duration.ofMillis(Long.parseLong(heartbeat)));
+      return new Options(
+          factor, heartbeat == null ? null : Duration.ofMillis(Long.parseLong(heartbeat)));
     }
   }
 
@@ -192,7 +192,10 @@ public final class NodeProcess {
         List<String> peers =
             parts.length < 2
                 ? List.of()
-                : Arrays.stream(parts[1].split(",")).map(String::trim).filter(s -> !s.isEmpty()).toList();
+                : Arrays.stream(parts[1].split(","))
+                    .map(String::trim)
+                    .filter(s -> !s.isEmpty())
+                    .toList();
         node.setPeers(peers);
         return "OK";
       }

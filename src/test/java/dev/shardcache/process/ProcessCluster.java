@@ -27,8 +27,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>{@link #close()} stops every JVM this cluster started and waits for them, whether the test
  * passed or not; it throws if a member it asked to exit did not exit cleanly. A shutdown hook
  * destroys the children should the test JVM exit without closing, and each child exits by itself
- * when its stdin ends (this JVM died). Each child's stderr (its log) goes to a file under
- * {@code target/process-cluster/}, named in failure messages.
+ * when its stdin ends (this JVM died). Each child's stderr (its log) goes to a file under {@code
+ * target/process-cluster/}, named in failure messages.
  */
 final class ProcessCluster implements AutoCloseable {
 
@@ -37,6 +37,7 @@ final class ProcessCluster implements AutoCloseable {
   static final Duration EXIT_TIMEOUT = Duration.ofSeconds(15);
 
   private static final AtomicInteger clusters = new AtomicInteger();
+
   /** Queued after a member's last stdout line; compared by identity, so no line can pass for it. */
   @SuppressWarnings("StringOperationCanBeSimplified")
   private static final String EOF = new String("<end of stdout>");
@@ -44,7 +45,9 @@ final class ProcessCluster implements AutoCloseable {
   private final List<Member> members = new ArrayList<>();
   private final Thread shutdownHook;
 
-  /** Starts {@code size} members, waits until each is ready, and gives all of them the same peers. */
+  /**
+   * Starts {@code size} members, waits until each is ready, and gives all of them the same peers.
+   */
   ProcessCluster(int size, String name) {
     this(size, name, NodeProcess.Options.DEFAULTS);
   }
@@ -117,8 +120,8 @@ final class ProcessCluster implements AutoCloseable {
       if (isAlive(i)) {
         String reply = send(i, command);
         if (!reply.equals("OK")) {
-          throw new IllegalStateException(members.get(i).describe() + " answered '" + reply
-              + "' to " + command);
+          throw new IllegalStateException(
+              members.get(i).describe() + " answered '" + reply + "' to " + command);
         }
       }
     }
@@ -127,8 +130,8 @@ final class ProcessCluster implements AutoCloseable {
   /**
    * Sends one command line to member {@code i} and returns its answer line.
    *
-   * @throws IllegalStateException if it does not answer within {@link #REPLY_TIMEOUT} or its
-   *     stdout ends; the message holds the end of its log
+   * @throws IllegalStateException if it does not answer within {@link #REPLY_TIMEOUT} or its stdout
+   *     ends; the message holds the end of its log
    */
   String send(int i, String command) {
     return members.get(i).send(command);
@@ -145,7 +148,8 @@ final class ProcessCluster implements AutoCloseable {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted waiting for " + member.describe() + " to die", e);
+      throw new IllegalStateException(
+          "interrupted waiting for " + member.describe() + " to die", e);
     }
   }
 
@@ -204,7 +208,8 @@ final class ProcessCluster implements AutoCloseable {
       this.process = process;
       this.log = log;
       this.stdin =
-          new BufferedWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
+          new BufferedWriter(
+              new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
       Thread reader = new Thread(this::pumpStdout, "node" + index + "-stdout");
       reader.setDaemon(true);
       reader.start();
@@ -232,7 +237,8 @@ final class ProcessCluster implements AutoCloseable {
 
     private void pumpStdout() {
       try (BufferedReader out =
-          new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+          new BufferedReader(
+              new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
         String line;
         while ((line = out.readLine()) != null) {
           lines.add(line);
@@ -247,8 +253,8 @@ final class ProcessCluster implements AutoCloseable {
     void awaitReady() {
       String line = nextLine(READY_TIMEOUT, "READY");
       if (!line.startsWith(NodeProcess.READY)) {
-        throw new IllegalStateException(describe() + " printed '" + line + "' instead of READY"
-            + logTail());
+        throw new IllegalStateException(
+            describe() + " printed '" + line + "' instead of READY" + logTail());
       }
       address = line.substring(NodeProcess.READY.length()).trim();
     }
@@ -262,8 +268,8 @@ final class ProcessCluster implements AutoCloseable {
         stdin.write('\n');
         stdin.flush();
       } catch (IOException e) {
-        throw new IllegalStateException("cannot send '" + command + "' to " + describe() + ": " + e
-            + logTail(), e);
+        throw new IllegalStateException(
+            "cannot send '" + command + "' to " + describe() + ": " + e + logTail(), e);
       }
       return nextLine(REPLY_TIMEOUT, "the answer to '" + command + "'");
     }
@@ -274,19 +280,30 @@ final class ProcessCluster implements AutoCloseable {
         line = lines.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted waiting for " + what + " from " + describe(), e);
+        throw new IllegalStateException(
+            "interrupted waiting for " + what + " from " + describe(), e);
       }
       if (line == null) {
-        throw new IllegalStateException(describe() + " did not print " + what + " within "
-            + timeout.toSeconds() + " s" + logTail());
+        throw new IllegalStateException(
+            describe()
+                + " did not print "
+                + what
+                + " within "
+                + timeout.toSeconds()
+                + " s"
+                + logTail());
       }
       // EOF is told apart by identity from a printed line with the same text.
       @SuppressWarnings("ReferenceEquality")
       boolean ended = line == EOF;
       if (ended) {
         lines.add(EOF); // later callers see the end too
-        throw new IllegalStateException(describe() + " closed its stdout before printing " + what
-            + (process.isAlive() ? "" : " (exit status " + process.exitValue() + ")") + logTail());
+        throw new IllegalStateException(
+            describe()
+                + " closed its stdout before printing "
+                + what
+                + (process.isAlive() ? "" : " (exit status " + process.exitValue() + ")")
+                + logTail());
       }
       return line;
     }
@@ -313,8 +330,11 @@ final class ProcessCluster implements AutoCloseable {
     void awaitExit(List<String> problems) {
       try {
         if (!process.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-          problems.add(describe() + " did not exit within " + EXIT_TIMEOUT.toSeconds()
-              + " s of EXIT; destroyed it");
+          problems.add(
+              describe()
+                  + " did not exit within "
+                  + EXIT_TIMEOUT.toSeconds()
+                  + " s of EXIT; destroyed it");
           process.destroyForcibly();
           process.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
         } else if (exitRequested && process.exitValue() != 0) {

@@ -29,8 +29,7 @@ class BucketDigestProperties {
 
   @Provide
   Arbitrary<Version> versions() {
-    return Combinators.combine(
-            Arbitraries.longs().between(0, Long.MAX_VALUE), Arbitraries.longs())
+    return Combinators.combine(Arbitraries.longs().between(0, Long.MAX_VALUE), Arbitraries.longs())
         .as(Version::new);
   }
 

@@ -177,8 +177,7 @@ class HybridLogicalClockTest {
 
   @Test
   void anEnormousDriftMeansNoBoundButDoesNotOverflow() {
-    HybridLogicalClock lax =
-        new HybridLogicalClock(wall::get, Duration.ofSeconds(Long.MAX_VALUE));
+    HybridLogicalClock lax = new HybridLogicalClock(wall::get, Duration.ofSeconds(Long.MAX_VALUE));
     assertThat(lax.observe(pack(MAX_PHYSICAL_MILLIS, 0))).isEqualTo(pack(MAX_PHYSICAL_MILLIS, 1));
   }
 
@@ -207,8 +206,7 @@ class HybridLogicalClockTest {
                   long[] seen = new long[perThread];
                   start.await();
                   for (int i = 0; i < perThread; i++) {
-                    seen[i] =
-                        observer && i > 0 ? shared.observe(seen[i - 1] - 1) : shared.now();
+                    seen[i] = observer && i > 0 ? shared.observe(seen[i - 1] - 1) : shared.now();
                   }
                   return seen;
                 }));

@@ -19,8 +19,8 @@ import net.jqwik.api.Provide;
  * The merge rule (last writer wins) over arbitrary values and tombstones.
  *
  * <p>Versions are drawn half from a tiny space (5 timestamps by 5 writers, including the extreme
- * writer ids) so that equal timestamps and equal versions are common, and half from all versions.
- * A copy's contents are a function of its version, a value or a tombstone, which models the
+ * writer ids) so that equal timestamps and equal versions are common, and half from all versions. A
+ * copy's contents are a function of its version, a value or a tombstone, which models the
  * assumption merge rests on: equal versions come from the same write.
  */
 class VersionedProperties {
@@ -79,8 +79,7 @@ class VersionedProperties {
       @ForAll("copies") Versioned<String> a, @ForAll("copies") Versioned<String> b) {
     Versioned<String> merged = Versioned.merge(a, b);
     assertThat(merged).isIn(a, b);
-    assertThat(merged.version())
-        .isEqualTo(Collections.max(List.of(a.version(), b.version())));
+    assertThat(merged.version()).isEqualTo(Collections.max(List.of(a.version(), b.version())));
   }
 
   /**
@@ -89,7 +88,8 @@ class VersionedProperties {
    */
   @Property(tries = 2000)
   void aTombstoneBeatsOlderValuesAndLosesToNewerOnes(
-      @ForAll("versions") Version deleted, @ForAll("versions") Version written,
+      @ForAll("versions") Version deleted,
+      @ForAll("versions") Version written,
       @ForAll String value) {
     Assume.that(!deleted.equals(written));
     Versioned<String> tombstone = Versioned.tombstone(deleted);

@@ -209,8 +209,7 @@ class HashRingTest {
         .hasMessageContaining("at least 1");
     assertThatThrownBy(() -> ring.ownersOf(utf8("k"), -1))
         .isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> ring.ownerOf((byte[]) null))
-        .isInstanceOf(NullPointerException.class);
+    assertThatThrownBy(() -> ring.ownerOf((byte[]) null)).isInstanceOf(NullPointerException.class);
     assertThatThrownBy(() -> ring.contains((String) null)).isInstanceOf(NullPointerException.class);
     assertThatThrownBy(() -> ring.withMembers((Collection<String>) null))
         .isInstanceOf(NullPointerException.class);

@@ -52,8 +52,8 @@ class KeyHashTest {
   }
 
   /**
-   * Pinned outputs. The ring hash decides which node owns every key, and nodes of two versions
-   * run side by side during a rolling upgrade: if any of these constants has to change, old and new
+   * Pinned outputs. The ring hash decides which node owns every key, and nodes of two versions run
+   * side by side during a rolling upgrade: if any of these constants has to change, old and new
    * nodes disagree about owners and the upgrade breaks. Do not "fix" these values; fix the code.
    */
   @Test

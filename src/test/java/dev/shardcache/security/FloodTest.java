@@ -45,15 +45,15 @@ import org.junit.jupiter.api.Test;
  * {@value #CONNECTIONS} connections, so the per-connection stream limit does not hold them back on
  * the client and the node's per-host limit is what refuses them.
  *
- * <p>What must hold: every oversized message is answered {@code RESOURCE_EXHAUSTED}; calls past
- * the limit are answered {@code RESOURCE_EXHAUSTED} and the loader never runs more than
- * {@value #MAX_CALLS} loads at once; no call hangs or gets another status; the heap used after a
- * full GC stays within {@value #HEAP_BOUND_MIB} MiB of what it was before the flood (sampled every
- * 500 ms, with a System.gc() before each sample; the test JVM runs with -Xmx1g), and netty's
- * direct (off-heap) buffers, shared by the test's clients and the node, stay under
- * {@value #DIRECT_BOUND_MIB} MiB; and afterwards
- * the node serves normal requests at once, including {@value #MAX_CALLS} concurrent slow reads
- * (so no in-flight counter leaked). A summary line with the counts and heap figures is printed.
+ * <p>What must hold: every oversized message is answered {@code RESOURCE_EXHAUSTED}; calls past the
+ * limit are answered {@code RESOURCE_EXHAUSTED} and the loader never runs more than {@value
+ * #MAX_CALLS} loads at once; no call hangs or gets another status; the heap used after a full GC
+ * stays within {@value #HEAP_BOUND_MIB} MiB of what it was before the flood (sampled every 500 ms,
+ * with a System.gc() before each sample; the test JVM runs with -Xmx1g), and netty's direct
+ * (off-heap) buffers, shared by the test's clients and the node, stay under {@value
+ * #DIRECT_BOUND_MIB} MiB; and afterwards the node serves normal requests at once, including {@value
+ * #MAX_CALLS} concurrent slow reads (so no in-flight counter leaked). A summary line with the
+ * counts and heap figures is printed.
  */
 class FloodTest {
 
@@ -88,20 +88,33 @@ class FloodTest {
   @Test
   void oversizedMessagesAndCallsPastTheLimitAreRefusedTheHeapStaysBoundedAndTheNodeRecovers()
       throws Exception {
-    node = ShardcacheNode.builder().listen("127.0.0.1", 0)
-        .maxInboundMessageBytes(MAX_MESSAGE)
-        .maxConcurrentCallsPerPeer(MAX_CALLS)
-        .build();
-    DistributedCache<String, String> slow = node.cache("slow", CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .maximumSize(1_000).loader(this::slowLoad).build());
-    DistributedCache<String, byte[]> data = node.cache("data", CacheConfig.builder(Codecs.utf8(), Codecs.bytes())
-        .maxValueBytes(2 * MAX_MESSAGE).build());
+    node =
+        ShardcacheNode.builder()
+            .listen("127.0.0.1", 0)
+            .maxInboundMessageBytes(MAX_MESSAGE)
+            .maxConcurrentCallsPerPeer(MAX_CALLS)
+            .build();
+    DistributedCache<String, String> slow =
+        node.cache(
+            "slow",
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .maximumSize(1_000)
+                .loader(this::slowLoad)
+                .build());
+    DistributedCache<String, byte[]> data =
+        node.cache(
+            "data",
+            CacheConfig.builder(Codecs.utf8(), Codecs.bytes())
+                .maxValueBytes(2 * MAX_MESSAGE)
+                .build());
     node.start();
     byte[] kept = new byte[1000];
     data.put("kept", kept);
     for (int i = 0; i < CONNECTIONS; i++) {
-      channels.add(Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(node),
-          InsecureChannelCredentials.create()).build());
+      channels.add(
+          Grpc.newChannelBuilderForAddress(
+                  "127.0.0.1", PeerChannels.port(node), InsecureChannelCredentials.create())
+              .build());
     }
     // Warm every connection up, so the flood measures the node, not connection set-up.
     for (ManagedChannel channel : channels) {
@@ -109,8 +122,12 @@ class FloodTest {
     }
 
     // A Put whose message is just over the limit: the value alone is MAX_MESSAGE bytes.
-    PutRequest oversized = PutRequest.newBuilder().setCache("data").setKey(ByteString.copyFromUtf8("big"))
-        .setValue(ByteString.copyFrom(new byte[MAX_MESSAGE])).build();
+    PutRequest oversized =
+        PutRequest.newBuilder()
+            .setCache("data")
+            .setKey(ByteString.copyFromUtf8("big"))
+            .setValue(ByteString.copyFrom(new byte[MAX_MESSAGE]))
+            .build();
     assertThat(oversized.getSerializedSize()).isBetween(MAX_MESSAGE + 1, MAX_MESSAGE + 64);
 
     HeapSampler heap = new HeapSampler();
@@ -129,8 +146,12 @@ class FloodTest {
     PeerServiceGrpc.PeerServiceBlockingStub stub = stub(channels.get(0));
     assertThat(stub.ping(PingRequest.getDefaultInstance()).getAddress()).isEqualTo(node.address());
     ByteString nearlyFull = ByteString.copyFrom(new byte[MAX_MESSAGE - 1024]);
-    stub.put(PutRequest.newBuilder().setCache("data").setKey(ByteString.copyFromUtf8("after"))
-        .setValue(nearlyFull).build());
+    stub.put(
+        PutRequest.newBuilder()
+            .setCache("data")
+            .setKey(ByteString.copyFromUtf8("after"))
+            .setValue(nearlyFull)
+            .build());
     assertThat(data.get("after")).hasSize(MAX_MESSAGE - 1024);
     assertThat(data.get("kept")).isEqualTo(kept);
     assertThat(data.get("big")).as("no oversized put was applied").isNull();
@@ -138,8 +159,17 @@ class FloodTest {
     for (int i = 0; i < MAX_CALLS; i++) {
       PeerServiceGrpc.PeerServiceBlockingStub over = stub(channels.get(i % CONNECTIONS));
       String key = "after-" + i;
-      reads.add(pool.submit(() -> over.get(GetRequest.newBuilder().setCache("slow").setLoad(true)
-          .setKey(ByteString.copyFromUtf8(key)).build()).getValue().toStringUtf8()));
+      reads.add(
+          pool.submit(
+              () ->
+                  over.get(
+                          GetRequest.newBuilder()
+                              .setCache("slow")
+                              .setLoad(true)
+                              .setKey(ByteString.copyFromUtf8(key))
+                              .build())
+                      .getValue()
+                      .toStringUtf8()));
     }
     for (int i = 0; i < MAX_CALLS; i++) {
       assertThat(reads.get(i).get(10, TimeUnit.SECONDS)).isEqualTo("loaded:after-" + i);
@@ -156,61 +186,105 @@ class FloodTest {
     Map<String, Long> counts = new TreeMap<>();
     outcomes.forEach((outcome, count) -> counts.put(outcome, count.sum()));
     long oversizedRefused = counts.getOrDefault("oversized RESOURCE_EXHAUSTED (message size)", 0L);
-    long oversizedLimited = counts.getOrDefault("oversized RESOURCE_EXHAUSTED (concurrent calls)", 0L);
+    long oversizedLimited =
+        counts.getOrDefault("oversized RESOURCE_EXHAUSTED (concurrent calls)", 0L);
     long readsRefused = counts.getOrDefault("slow read RESOURCE_EXHAUSTED (concurrent calls)", 0L);
     long readsServed = counts.getOrDefault("slow read OK", 0L);
-    System.out.printf("flood: %d s, %d threads of oversized puts (plus %d of slow reads for the second half)"
+    System.out.printf(
+        "flood: %d s, %d threads of oversized puts (plus %d of slow reads for the second half)"
             + " over %d connections: %d oversized puts refused"
             + " RESOURCE_EXHAUSTED (%d for size, %d for the call limit); %d slow reads past the limit of %d"
             + " refused RESOURCE_EXHAUSTED, %d served; peak concurrent loads %d; heap used after GC %d MiB"
             + " before, peak %d MiB during (+%d MiB, bound %d MiB), peak without GC %d MiB; netty direct"
             + " memory peak %d MiB (client and node);"
             + " recovered (ping, 1 MiB put, %d concurrent slow reads) in %d ms; all outcomes %s%n",
-        floodMillis / 1000, THREADS, THREADS, CONNECTIONS, oversizedRefused + oversizedLimited, oversizedRefused,
-        oversizedLimited, readsRefused, MAX_CALLS, readsServed, peakLoads.get(), mib(baseline),
-        mib(peakAfterGc), mib(peakAfterGc - baseline), HEAP_BOUND_MIB, mib(peakRaw), mib(peakDirect), MAX_CALLS,
-        recoveryMillis, counts);
+        floodMillis / 1000,
+        THREADS,
+        THREADS,
+        CONNECTIONS,
+        oversizedRefused + oversizedLimited,
+        oversizedRefused,
+        oversizedLimited,
+        readsRefused,
+        MAX_CALLS,
+        readsServed,
+        peakLoads.get(),
+        mib(baseline),
+        mib(peakAfterGc),
+        mib(peakAfterGc - baseline),
+        HEAP_BOUND_MIB,
+        mib(peakRaw),
+        mib(peakDirect),
+        MAX_CALLS,
+        recoveryMillis,
+        counts);
 
-    assertThat(counts.keySet()).as("every outcome of the flood").allMatch(outcome ->
-        outcome.startsWith("oversized RESOURCE_EXHAUSTED") || outcome.equals("slow read OK")
-            || outcome.equals("slow read RESOURCE_EXHAUSTED (concurrent calls)"));
+    assertThat(counts.keySet())
+        .as("every outcome of the flood")
+        .allMatch(
+            outcome ->
+                outcome.startsWith("oversized RESOURCE_EXHAUSTED")
+                    || outcome.equals("slow read OK")
+                    || outcome.equals("slow read RESOURCE_EXHAUSTED (concurrent calls)"));
     assertThat(oversizedRefused).as("oversized messages refused for their size").isGreaterThan(100);
     assertThat(readsRefused).as("reads refused past the concurrent-call limit").isGreaterThan(100);
     assertThat(readsServed).as("reads served within the limit").isPositive();
     assertThat(peakLoads.get()).as("loads running at once").isBetween(1, MAX_CALLS);
-    assertThat(peakAfterGc - baseline).as("heap growth after GC, bytes").isLessThan(HEAP_BOUND_MIB << 20);
+    assertThat(peakAfterGc - baseline)
+        .as("heap growth after GC, bytes")
+        .isLessThan(HEAP_BOUND_MIB << 20);
     assertThat(peakDirect).as("netty direct memory, bytes").isLessThan(DIRECT_BOUND_MIB << 20);
   }
 
   private final AtomicLong keys = new AtomicLong();
 
   /** Runs THREADS senders of {@code oversized} and/or THREADS slow readers for {@code seconds}. */
-  private void flood(ConcurrentMap<String, LongAdder> outcomes, PutRequest oversized, boolean puts,
-      boolean reads, int seconds) throws Exception {
+  private void flood(
+      ConcurrentMap<String, LongAdder> outcomes,
+      PutRequest oversized,
+      boolean puts,
+      boolean reads,
+      int seconds)
+      throws Exception {
     AtomicBoolean flooding = new AtomicBoolean(true);
     CountDownLatch start = new CountDownLatch(1);
     List<Future<?>> workers = new ArrayList<>();
     for (int t = 0; t < THREADS; t++) {
-      PeerServiceGrpc.PeerServiceBlockingStub over = PeerServiceGrpc.newBlockingStub(channels.get(t % CONNECTIONS));
+      PeerServiceGrpc.PeerServiceBlockingStub over =
+          PeerServiceGrpc.newBlockingStub(channels.get(t % CONNECTIONS));
       if (puts) {
-        workers.add(pool.submit(() -> {
-          start.await();
-          while (flooding.get()) {
-            record(outcomes, "oversized", () -> over.withDeadlineAfter(10, TimeUnit.SECONDS).put(oversized));
-          }
-          return null;
-        }));
+        workers.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  while (flooding.get()) {
+                    record(
+                        outcomes,
+                        "oversized",
+                        () -> over.withDeadlineAfter(10, TimeUnit.SECONDS).put(oversized));
+                  }
+                  return null;
+                }));
       }
       if (reads) {
-        workers.add(pool.submit(() -> {
-          start.await();
-          while (flooding.get()) {
-            GetRequest read = GetRequest.newBuilder().setCache("slow").setLoad(true)
-                .setKey(ByteString.copyFromUtf8("key-" + keys.incrementAndGet())).build();
-            record(outcomes, "slow read", () -> over.withDeadlineAfter(10, TimeUnit.SECONDS).get(read));
-          }
-          return null;
-        }));
+        workers.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  while (flooding.get()) {
+                    GetRequest read =
+                        GetRequest.newBuilder()
+                            .setCache("slow")
+                            .setLoad(true)
+                            .setKey(ByteString.copyFromUtf8("key-" + keys.incrementAndGet()))
+                            .build();
+                    record(
+                        outcomes,
+                        "slow read",
+                        () -> over.withDeadlineAfter(10, TimeUnit.SECONDS).get(read));
+                  }
+                  return null;
+                }));
       }
     }
     start.countDown();
@@ -232,7 +306,8 @@ class FloodTest {
     }
   }
 
-  private static void record(ConcurrentMap<String, LongAdder> outcomes, String what, Runnable call) {
+  private static void record(
+      ConcurrentMap<String, LongAdder> outcomes, String what, Runnable call) {
     String outcome;
     try {
       call.run();
@@ -242,9 +317,12 @@ class FloodTest {
       String description = String.valueOf(status.getDescription());
       String reason = "";
       if (status.getCode() == Status.Code.RESOURCE_EXHAUSTED) {
-        reason = description.contains("calls in progress") ? " (concurrent calls)"
-            : description.toLowerCase(java.util.Locale.ROOT).contains("exceeds maximum") ? " (message size)"
-            : " (" + description + ")";
+        reason =
+            description.contains("calls in progress")
+                ? " (concurrent calls)"
+                : description.toLowerCase(java.util.Locale.ROOT).contains("exceeds maximum")
+                    ? " (message size)"
+                    : " (" + description + ")";
       } else if (status.getCode() != Status.Code.OK) {
         reason = " (" + description + ")";
       }

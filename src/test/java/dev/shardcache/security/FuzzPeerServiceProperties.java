@@ -83,21 +83,22 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * serving, and entries the fuzzer never names must not change.
  *
  * <h2>What is generated</h2>
+ *
  * <ul>
- *   <li><b>Requests of all ten RPCs</b> through a raw blocking stub: cache names that exist
- *       ({@code text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to
- *       bytes, with a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty,
- *       unicode, or up to 200,000 characters; keys and values of random bytes, malformed UTF-8
- *       (stray continuation bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes
- *       just over the limits ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the
- *       {@value #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries
- *       with negative, zero, huge and random timestamps and writers, tombstones, near-cache
+ *   <li><b>Requests of all ten RPCs</b> through a raw blocking stub: cache names that exist ({@code
+ *       text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to bytes, with
+ *       a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty, unicode, or up
+ *       to 200,000 characters; keys and values of random bytes, malformed UTF-8 (stray continuation
+ *       bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes just over the limits
+ *       ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the {@value
+ *       #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries with
+ *       negative, zero, huge and random timestamps and writers, tombstones, near-cache
  *       invalidations; digests of 0 to 140,000 buckets (powers of two and not); random callers.
  *   <li><b>Undecodable messages</b>: random bytes, and valid requests with flipped or truncated
  *       bytes, sent to every method name (and unknown ones) through a byte-array marshaller.
  *   <li><b>Metadata</b> on a quarter of the calls: random ASCII and binary headers, reserved names
- *       ({@code grpc-timeout}, {@code grpc-encoding}, {@code content-type}, {@code shardcache-auth},
- *       ...), and header blocks over the node's 16 KiB limit.
+ *       ({@code grpc-timeout}, {@code grpc-encoding}, {@code content-type}, {@code
+ *       shardcache-auth}, ...), and header blocks over the node's 16 KiB limit.
  *   <li><b>Raw bytes on the socket</b>, to the plaintext node and to a mutual-TLS node: random
  *       bytes, truncated HTTP/2 prefaces, HTTP/1.1, TLS records, and hand-built HTTP/2 frames
  *       (settings with out-of-range values, headers with broken HPACK, gRPC calls whose data frames
@@ -106,34 +107,35 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * </ul>
  *
  * <h2>What must hold</h2>
- * Every gRPC call ends within {@link #DEADLINE_SECONDS} s with OK, {@code INVALID_ARGUMENT},
- * {@code NOT_FOUND}, {@code FAILED_PRECONDITION} (the fuzz caches' loaders refuse keys starting
- * with "fail") or {@code RESOURCE_EXHAUSTED} (message or header over the limit). Two more are
- * justified for inputs that are not a valid request at all: {@code UNIMPLEMENTED} for an unknown
- * method name, and, for bytes that do not parse as the method's request message, what grpc-java
- * answers before any code of the node runs: its marshaller throws {@code INTERNAL "Invalid
- * protobuf byte sequence"}, which escapes the unary call handler, so the server cancels the call
- * with {@code UNKNOWN "Application error processing RPC"} (and logs the stack trace at SEVERE).
- * A call with a header HTTP/2 forbids ({@code connection}, {@code transfer-encoding}, ...) or a
- * malformed reserved gRPC header is refused by the node's HTTP/2 layer with RST_STREAM, which the
- * client reports as {@code INTERNAL} (and its DATA frame, already sent, makes the node close that
- * connection with GOAWAY, so such calls get a connection of their own, and may end
- * {@code UNAVAILABLE} when that close overtakes the client's writes); headers over the node's
- * 16 KiB limit are refused by the client's HTTP/2 layer itself ({@code INTERNAL}, caused by
- * {@code HeaderListSizeException}), as the node announces the limit in its settings, so the
- * raw-socket inputs carry such headers instead. Anything else (another {@code INTERNAL} or
- * {@code UNKNOWN}, {@code DEADLINE_EXCEEDED}, {@code UNAVAILABLE}) fails the property.
  *
- * <p>After every input the sentinel entries (a cache the fuzzer never names, and keys
- * "sentinel-*" in each fuzzed cache, which the generators never produce) hold their values; the
- * node answers a ping after every raw-socket input and every 50 gRPC inputs. {@code InvalidateAll}
- * is sent only to the {@code scratch} cache or to unknown names (and undecodable bytes that would
- * parse as an InvalidateAll of a fuzzed cache are left out), since clearing a fuzzed cache would
- * rightly clear its sentinels.
+ * Every gRPC call ends within {@link #DEADLINE_SECONDS} s with OK, {@code INVALID_ARGUMENT}, {@code
+ * NOT_FOUND}, {@code FAILED_PRECONDITION} (the fuzz caches' loaders refuse keys starting with
+ * "fail") or {@code RESOURCE_EXHAUSTED} (message or header over the limit). Two more are justified
+ * for inputs that are not a valid request at all: {@code UNIMPLEMENTED} for an unknown method name,
+ * and, for bytes that do not parse as the method's request message, what grpc-java answers before
+ * any code of the node runs: its marshaller throws {@code INTERNAL "Invalid protobuf byte
+ * sequence"}, which escapes the unary call handler, so the server cancels the call with {@code
+ * UNKNOWN "Application error processing RPC"} (and logs the stack trace at SEVERE). A call with a
+ * header HTTP/2 forbids ({@code connection}, {@code transfer-encoding}, ...) or a malformed
+ * reserved gRPC header is refused by the node's HTTP/2 layer with RST_STREAM, which the client
+ * reports as {@code INTERNAL} (and its DATA frame, already sent, makes the node close that
+ * connection with GOAWAY, so such calls get a connection of their own, and may end {@code
+ * UNAVAILABLE} when that close overtakes the client's writes); headers over the node's 16 KiB limit
+ * are refused by the client's HTTP/2 layer itself ({@code INTERNAL}, caused by {@code
+ * HeaderListSizeException}), as the node announces the limit in its settings, so the raw-socket
+ * inputs carry such headers instead. Anything else (another {@code INTERNAL} or {@code UNKNOWN},
+ * {@code DEADLINE_EXCEEDED}, {@code UNAVAILABLE}) fails the property.
+ *
+ * <p>After every input the sentinel entries (a cache the fuzzer never names, and keys "sentinel-*"
+ * in each fuzzed cache, which the generators never produce) hold their values; the node answers a
+ * ping after every raw-socket input and every 50 gRPC inputs. {@code InvalidateAll} is sent only to
+ * the {@code scratch} cache or to unknown names (and undecodable bytes that would parse as an
+ * InvalidateAll of a fuzzed cache are left out), since clearing a fuzzed cache would rightly clear
+ * its sentinels.
  *
  * <p>The default run tries {@value #GRPC_TRIES} gRPC inputs and {@value #RAW_TRIES} raw-socket
- * inputs (about 20 s); the {@code slow}-tagged soak properties try 20,000 and 3,000. The totals
- * are printed at the end: {@code fuzz: N gRPC inputs, M raw-socket inputs, 0 crashes, sentinels
+ * inputs (about 20 s); the {@code slow}-tagged soak properties try 20,000 and 3,000. The totals are
+ * printed at the end: {@code fuzz: N gRPC inputs, M raw-socket inputs, 0 crashes, sentinels
  * intact}, followed by the count of each (RPC, status) pair.
  */
 class FuzzPeerServiceProperties {
@@ -174,18 +176,37 @@ class FuzzPeerServiceProperties {
 
   @BeforeContainer
   static void startNodes() throws IOException {
-    node = ShardcacheNode.builder().listen("127.0.0.1", 0).maxInboundMessageBytes(MAX_MESSAGE).build();
-    sentinels = node.cache(SENTINEL_CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
-    text = node.cache("text", CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-        .maximumSize(1_000_000).maxValueBytes(MAX_VALUE)
-        .loader(key -> refuseFail(key, "loaded:" + key)).build());
-    counts = node.cache("counts", CacheConfig.builder(Codecs.utf8(), Codecs.longs())
-        .maximumSize(1_000_000).maxValueBytes(MAX_VALUE)
-        .loader(key -> refuseFail(key, (long) key.length())).build());
-    blobs = node.cache("blobs", CacheConfig.builder(Codecs.utf8(), Codecs.bytes())
-        .maximumSize(1_000_000).maxValueBytes(MAX_VALUE).nearCache(1_000, java.time.Duration.ofMinutes(1))
-        .build());
-    node.cache(SCRATCH_CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(key -> key).build());
+    node =
+        ShardcacheNode.builder().listen("127.0.0.1", 0).maxInboundMessageBytes(MAX_MESSAGE).build();
+    sentinels =
+        node.cache(SENTINEL_CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
+    text =
+        node.cache(
+            "text",
+            CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                .maximumSize(1_000_000)
+                .maxValueBytes(MAX_VALUE)
+                .loader(key -> refuseFail(key, "loaded:" + key))
+                .build());
+    counts =
+        node.cache(
+            "counts",
+            CacheConfig.builder(Codecs.utf8(), Codecs.longs())
+                .maximumSize(1_000_000)
+                .maxValueBytes(MAX_VALUE)
+                .loader(key -> refuseFail(key, (long) key.length()))
+                .build());
+    blobs =
+        node.cache(
+            "blobs",
+            CacheConfig.builder(Codecs.utf8(), Codecs.bytes())
+                .maximumSize(1_000_000)
+                .maxValueBytes(MAX_VALUE)
+                .nearCache(1_000, java.time.Duration.ofMinutes(1))
+                .build());
+    node.cache(
+        SCRATCH_CACHE,
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(key -> key).build());
     node.start();
     for (int i = 0; i < SENTINELS; i++) {
       sentinels.put("sentinel-" + i, "guarded " + i);
@@ -199,17 +220,21 @@ class FuzzPeerServiceProperties {
     Authority ca = TestCertificates.authority("fuzz CA");
     NodeFiles files = ca.issue("tls node").writeTo(certificates.resolve("node"), ca);
     tlsNode = ShardcacheNode.builder().listen("127.0.0.1", 0).tls(files.peerTls()).build();
-    tlsSentinels = tlsNode.cache(SENTINEL_CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
+    tlsSentinels =
+        tlsNode.cache(SENTINEL_CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
     tlsNode.start();
     for (int i = 0; i < SENTINELS; i++) {
       tlsSentinels.put("sentinel-" + i, "guarded " + i);
     }
     NodeFiles client = ca.issue("fuzz client").writeTo(certificates.resolve("client"), ca);
-    ChannelCredentials credentials = TlsChannelCredentials.newBuilder()
-        .keyManager(client.chain().toFile(), client.key().toFile())
-        .trustManager(client.trust().toFile())
-        .build();
-    tlsChannel = Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(tlsNode), credentials).build();
+    ChannelCredentials credentials =
+        TlsChannelCredentials.newBuilder()
+            .keyManager(client.chain().toFile(), client.key().toFile())
+            .trustManager(client.trust().toFile())
+            .build();
+    tlsChannel =
+        Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(tlsNode), credentials)
+            .build();
   }
 
   @AfterContainer
@@ -218,11 +243,18 @@ class FuzzPeerServiceProperties {
       String intact = checkSentinels();
       ping(channel, "after fuzzing");
       ping(tlsChannel, "after fuzzing (TLS node)");
-      System.out.printf("fuzz: %d gRPC inputs, %d raw-socket inputs, %d crashes, %s%n",
-          grpcInputs.sum(), rawInputs.sum(), crashes.size(), intact == null ? "sentinels intact" : intact);
-      System.out.printf("  (%d undecodable messages answered UNKNOWN/INTERNAL by grpc-java's marshaller,"
-          + " %d calls with transport-level headers reset by HTTP/2)%n", undecodableRefusals.sum(), transportRefusals.sum());
-      new TreeMap<>(outcomes).forEach((outcome, count) -> System.out.printf("  %-40s %d%n", outcome, count.sum()));
+      System.out.printf(
+          "fuzz: %d gRPC inputs, %d raw-socket inputs, %d crashes, %s%n",
+          grpcInputs.sum(),
+          rawInputs.sum(),
+          crashes.size(),
+          intact == null ? "sentinels intact" : intact);
+      System.out.printf(
+          "  (%d undecodable messages answered UNKNOWN/INTERNAL by grpc-java's marshaller,"
+              + " %d calls with transport-level headers reset by HTTP/2)%n",
+          undecodableRefusals.sum(), transportRefusals.sum());
+      new TreeMap<>(outcomes)
+          .forEach((outcome, count) -> System.out.printf("  %-40s %d%n", outcome, count.sum()));
       crashes.stream().limit(20).forEach(crash -> System.out.println("  crash: " + crash));
       if (intact != null || !crashes.isEmpty()) {
         throw new AssertionError("fuzzing broke the node: " + intact + " " + crashes);
@@ -286,7 +318,8 @@ class FuzzPeerServiceProperties {
 
   private static void ping(ManagedChannel over, String when) {
     try {
-      PeerServiceGrpc.newBlockingStub(over).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
+      PeerServiceGrpc.newBlockingStub(over)
+          .withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
           .ping(PingRequest.newBuilder().setCaller("fuzz").build());
     } catch (StatusRuntimeException e) {
       throw new AssertionError("the node stopped serving " + when + ": " + e.getStatus(), e);
@@ -307,7 +340,8 @@ class FuzzPeerServiceProperties {
 
   @Property(tries = 20_000)
   @Tag("slow")
-  void soakEveryRequestIsAnsweredWithAStatusAndNoSentinelChanges(@ForAll("requests") FuzzCall call) {
+  void soakEveryRequestIsAnsweredWithAStatusAndNoSentinelChanges(
+      @ForAll("requests") FuzzCall call) {
     send(call);
   }
 
@@ -332,15 +366,16 @@ class FuzzPeerServiceProperties {
   }
 
   private static ManagedChannel newChannel() {
-    return Grpc.newChannelBuilderForAddress("127.0.0.1", PeerChannels.port(node), InsecureChannelCredentials.create())
+    return Grpc.newChannelBuilderForAddress(
+            "127.0.0.1", PeerChannels.port(node), InsecureChannelCredentials.create())
         .maxInboundMessageSize(64 * 1024 * 1024)
         .maxInboundMetadataSize(1024 * 1024)
         .build();
   }
 
   private static void send(FuzzCall call, ManagedChannel over) {
-    PeerServiceGrpc.PeerServiceBlockingStub stub = PeerServiceGrpc.newBlockingStub(over)
-        .withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    PeerServiceGrpc.PeerServiceBlockingStub stub =
+        PeerServiceGrpc.newBlockingStub(over).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
     if (call.headers() != null) {
       stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(call.headers()));
     }
@@ -360,9 +395,19 @@ class FuzzPeerServiceProperties {
     previous = call;
     String problem = judge(call, status);
     if (problem != null) {
-      crashes.add(call + " -> " + status + " after " + millis + " ms (previous input: " + before + ")");
-      throw new AssertionError(problem + ": " + call + " -> " + status + " after " + millis
-          + " ms (previous input: " + before + ")");
+      crashes.add(
+          call + " -> " + status + " after " + millis + " ms (previous input: " + before + ")");
+      throw new AssertionError(
+          problem
+              + ": "
+              + call
+              + " -> "
+              + status
+              + " after "
+              + millis
+              + " ms (previous input: "
+              + before
+              + ")");
     }
     String intact = checkSentinels();
     if (intact != null) {
@@ -384,9 +429,12 @@ class FuzzPeerServiceProperties {
       }
       case INTERNAL, UNKNOWN -> {
         String description = String.valueOf(status.getDescription());
-        if (call.transportHeaders() && status.getCode() == Status.Code.INTERNAL
-            && (description.startsWith("RST_STREAM closed stream. HTTP/2 error code: PROTOCOL_ERROR")
-                || description.startsWith("Connection closed after GOAWAY. HTTP/2 error code: PROTOCOL_ERROR"))) {
+        if (call.transportHeaders()
+            && status.getCode() == Status.Code.INTERNAL
+            && (description.startsWith(
+                    "RST_STREAM closed stream. HTTP/2 error code: PROTOCOL_ERROR")
+                || description.startsWith(
+                    "Connection closed after GOAWAY. HTTP/2 error code: PROTOCOL_ERROR"))) {
           // A header HTTP/2 forbids, or one gRPC reserves with a malformed value: the node's HTTP/2
           // layer resets the stream as RFC 9113 8.1.2 requires, and the client reports the reset
           // as INTERNAL. No code of the node runs. The DATA frame the client has already sent then
@@ -395,15 +443,22 @@ class FuzzPeerServiceProperties {
           transportRefusals.increment();
           return null;
         }
-        if (call.transportHeaders() && status.getCode() == Status.Code.INTERNAL && status.getCause() != null
-            && status.getCause().getClass().getName().endsWith("Http2Exception$HeaderListSizeException")) {
+        if (call.transportHeaders()
+            && status.getCode() == Status.Code.INTERNAL
+            && status.getCause() != null
+            && status
+                .getCause()
+                .getClass()
+                .getName()
+                .endsWith("Http2Exception$HeaderListSizeException")) {
           // Over the 16 KiB the node announced in its HTTP/2 settings: the client's own HTTP/2
           // layer refuses to send the headers (the raw-socket inputs send such headers anyway).
           transportRefusals.increment();
           return null;
         }
-        if (call.undecodable() && (description.startsWith("Invalid protobuf byte sequence")
-            || description.equals("Application error processing RPC"))) {
+        if (call.undecodable()
+            && (description.startsWith("Invalid protobuf byte sequence")
+                || description.equals("Application error processing RPC"))) {
           // grpc-java refusing bytes that are not the request message, before the node's code
           // runs: its marshaller throws INTERNAL "Invalid protobuf byte sequence", which escapes
           // the unary call handler, so the server cancels the call with UNKNOWN (and logs the
@@ -435,7 +490,9 @@ class FuzzPeerServiceProperties {
     rawInputs.increment();
     ShardcacheNode target = input.tls() ? tlsNode : node;
     try (Socket socket = new Socket()) {
-      socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), PeerChannels.port(target)), 5_000);
+      socket.connect(
+          new InetSocketAddress(InetAddress.getLoopbackAddress(), PeerChannels.port(target)),
+          5_000);
       socket.setSoTimeout(100);
       OutputStream out = socket.getOutputStream();
       try {
@@ -474,15 +531,27 @@ class FuzzPeerServiceProperties {
 
   /**
    * One generated call: the RPC's name (for the tallies), the call itself, and whether it is bytes
-   * that are not a request message ({@code undecodable}) or goes to a method the node does not
-   * have ({@code unknownMethod}).
+   * that are not a request message ({@code undecodable}) or goes to a method the node does not have
+   * ({@code unknownMethod}).
    */
-  record FuzzCall(String rpc, String summary, Function<PeerServiceGrpc.PeerServiceBlockingStub, Object> invoke,
-      Metadata headers, boolean undecodable, boolean unknownMethod, boolean transportHeaders) {
+  record FuzzCall(
+      String rpc,
+      String summary,
+      Function<PeerServiceGrpc.PeerServiceBlockingStub, Object> invoke,
+      Metadata headers,
+      boolean undecodable,
+      boolean unknownMethod,
+      boolean transportHeaders) {
 
     FuzzCall withHeaders(Headers added) {
-      return new FuzzCall(rpc, summary + " with headers " + added.summary(), invoke, added.metadata(), undecodable,
-          unknownMethod, added.transportLevel());
+      return new FuzzCall(
+          rpc,
+          summary + " with headers " + added.summary(),
+          invoke,
+          added.metadata(),
+          undecodable,
+          unknownMethod,
+          added.transportLevel());
     }
 
     @Override
@@ -491,193 +560,347 @@ class FuzzPeerServiceProperties {
     }
   }
 
-  private static FuzzCall call(String rpc, String summary, Function<PeerServiceGrpc.PeerServiceBlockingStub, Object> invoke) {
+  private static FuzzCall call(
+      String rpc,
+      String summary,
+      Function<PeerServiceGrpc.PeerServiceBlockingStub, Object> invoke) {
     return new FuzzCall(rpc, summary, invoke, null, false, false, false);
   }
 
   @Provide
   Arbitrary<FuzzCall> requests() {
-    Arbitrary<FuzzCall> bare = Arbitraries.frequencyOf(
-        Tuple.of(3, gets()),
-        Tuple.of(2, getAlls()),
-        Tuple.of(3, puts()),
-        Tuple.of(2, invalidates()),
-        Tuple.of(2, compareAndSets()),
-        Tuple.of(1, invalidateAlls()),
-        Tuple.of(3, replicates()),
-        Tuple.of(2, fetches()),
-        Tuple.of(2, digests()),
-        Tuple.of(1, pings()),
-        Tuple.of(3, undecodables()));
+    Arbitrary<FuzzCall> bare =
+        Arbitraries.frequencyOf(
+            Tuple.of(3, gets()),
+            Tuple.of(2, getAlls()),
+            Tuple.of(3, puts()),
+            Tuple.of(2, invalidates()),
+            Tuple.of(2, compareAndSets()),
+            Tuple.of(1, invalidateAlls()),
+            Tuple.of(3, replicates()),
+            Tuple.of(2, fetches()),
+            Tuple.of(2, digests()),
+            Tuple.of(1, pings()),
+            Tuple.of(3, undecodables()));
     return Combinators.combine(bare, headers().injectNull(0.75))
         .as((call, headers) -> headers == null ? call : call.withHeaders(headers));
   }
 
   private static Arbitrary<FuzzCall> gets() {
     return Combinators.combine(cacheNames(), keys(), Arbitraries.of(true, false), callers())
-        .as((cache, key, load, caller) -> call("Get", describe(cache) + ", key " + describe(key) + ", load=" + load,
-            stub -> stub.get(GetRequest.newBuilder().setCache(cache).setKey(key).setLoad(load)
-                .setCaller(caller).build())));
+        .as(
+            (cache, key, load, caller) ->
+                call(
+                    "Get",
+                    describe(cache) + ", key " + describe(key) + ", load=" + load,
+                    stub ->
+                        stub.get(
+                            GetRequest.newBuilder()
+                                .setCache(cache)
+                                .setKey(key)
+                                .setLoad(load)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> getAlls() {
     return Combinators.combine(cacheNames(), keyLists(), Arbitraries.of(true, false), callers())
-        .as((cache, keys, load, caller) -> call("GetAll", describe(cache) + ", " + keys.size() + " keys, load=" + load,
-            stub -> stub.getAll(GetAllRequest.newBuilder().setCache(cache).addAllKeys(keys).setLoad(load)
-                .setCaller(caller).build())));
+        .as(
+            (cache, keys, load, caller) ->
+                call(
+                    "GetAll",
+                    describe(cache) + ", " + keys.size() + " keys, load=" + load,
+                    stub ->
+                        stub.getAll(
+                            GetAllRequest.newBuilder()
+                                .setCache(cache)
+                                .addAllKeys(keys)
+                                .setLoad(load)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> puts() {
     return Combinators.combine(cacheNames(), keys(), values(), callers())
-        .as((cache, key, value, caller) -> call("Put",
-            describe(cache) + ", key " + describe(key) + ", value " + describe(value),
-            stub -> stub.put(PutRequest.newBuilder().setCache(cache).setKey(key).setValue(value)
-                .setCaller(caller).build())));
+        .as(
+            (cache, key, value, caller) ->
+                call(
+                    "Put",
+                    describe(cache) + ", key " + describe(key) + ", value " + describe(value),
+                    stub ->
+                        stub.put(
+                            PutRequest.newBuilder()
+                                .setCache(cache)
+                                .setKey(key)
+                                .setValue(value)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> invalidates() {
     return Combinators.combine(cacheNames(), keys(), callers())
-        .as((cache, key, caller) -> call("Invalidate", describe(cache) + ", key " + describe(key),
-            stub -> stub.invalidate(InvalidateRequest.newBuilder().setCache(cache).setKey(key)
-                .setCaller(caller).build())));
+        .as(
+            (cache, key, caller) ->
+                call(
+                    "Invalidate",
+                    describe(cache) + ", key " + describe(key),
+                    stub ->
+                        stub.invalidate(
+                            InvalidateRequest.newBuilder()
+                                .setCache(cache)
+                                .setKey(key)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> compareAndSets() {
-    return Combinators.combine(cacheNames(), keys(), values().injectNull(0.3), values().injectNull(0.3), callers())
-        .as((cache, key, expected, update, caller) -> {
-          CompareAndSetRequest.Builder request = CompareAndSetRequest.newBuilder()
-              .setCache(cache).setKey(key).setCaller(caller);
-          if (expected != null) {
-            request.setExpected(expected);
-          }
-          if (update != null) {
-            request.setUpdate(update);
-          }
-          CompareAndSetRequest built = request.build();
-          return call("CompareAndSet", describe(cache) + ", key " + describe(key) + ", expected "
-              + (expected == null ? "absent" : describe(expected)) + ", update "
-              + (update == null ? "absent" : describe(update)), stub -> stub.compareAndSet(built));
-        });
+    return Combinators.combine(
+            cacheNames(), keys(), values().injectNull(0.3), values().injectNull(0.3), callers())
+        .as(
+            (cache, key, expected, update, caller) -> {
+              CompareAndSetRequest.Builder request =
+                  CompareAndSetRequest.newBuilder().setCache(cache).setKey(key).setCaller(caller);
+              if (expected != null) {
+                request.setExpected(expected);
+              }
+              if (update != null) {
+                request.setUpdate(update);
+              }
+              CompareAndSetRequest built = request.build();
+              return call(
+                  "CompareAndSet",
+                  describe(cache)
+                      + ", key "
+                      + describe(key)
+                      + ", expected "
+                      + (expected == null ? "absent" : describe(expected))
+                      + ", update "
+                      + (update == null ? "absent" : describe(update)),
+                  stub -> stub.compareAndSet(built));
+            });
   }
 
   private static Arbitrary<FuzzCall> invalidateAlls() {
     // Never a fuzzed cache: clearing it would (rightly) clear its sentinels.
-    Arbitrary<String> names = Arbitraries.frequencyOf(
-        Tuple.of(2, Arbitraries.just(SCRATCH_CACHE)),
-        Tuple.of(3, unknownCacheNames()));
+    Arbitrary<String> names =
+        Arbitraries.frequencyOf(
+            Tuple.of(2, Arbitraries.just(SCRATCH_CACHE)), Tuple.of(3, unknownCacheNames()));
     return Combinators.combine(names, callers())
-        .as((cache, caller) -> call("InvalidateAll", describe(cache),
-            stub -> stub.invalidateAll(InvalidateAllRequest.newBuilder().setCache(cache).setCaller(caller).build())));
+        .as(
+            (cache, caller) ->
+                call(
+                    "InvalidateAll",
+                    describe(cache),
+                    stub ->
+                        stub.invalidateAll(
+                            InvalidateAllRequest.newBuilder()
+                                .setCache(cache)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> replicates() {
-    Arbitrary<VersionedEntry> entry = Combinators.combine(keys(), values().injectNull(0.2), timestamps(),
-            Arbitraries.longs())
-        .as((key, value, timestamp, writer) -> {
-          VersionedEntry.Builder built = VersionedEntry.newBuilder().setKey(key).setTimestamp(timestamp).setWriter(writer);
-          if (value != null) {
-            built.setValue(value);
-          }
-          return built.build();
-        });
-    Arbitrary<List<VersionedEntry>> entries = Arbitraries.frequencyOf(
-        Tuple.of(8, entry.list().ofMaxSize(8)),
-        Tuple.of(1, Combinators.combine(Arbitraries.integers().between(500, 5_000), Arbitraries.longs())
-            .as(FuzzPeerServiceProperties::manySmallEntries)));
-    Arbitrary<CacheBatch> batch = Combinators.combine(cacheNames(), entries, keys().list().ofMaxSize(5))
-        .as((cache, list, near) -> CacheBatch.newBuilder().setCache(cache).addAllEntries(list)
-            .addAllNearInvalidations(near).build());
+    Arbitrary<VersionedEntry> entry =
+        Combinators.combine(keys(), values().injectNull(0.2), timestamps(), Arbitraries.longs())
+            .as(
+                (key, value, timestamp, writer) -> {
+                  VersionedEntry.Builder built =
+                      VersionedEntry.newBuilder()
+                          .setKey(key)
+                          .setTimestamp(timestamp)
+                          .setWriter(writer);
+                  if (value != null) {
+                    built.setValue(value);
+                  }
+                  return built.build();
+                });
+    Arbitrary<List<VersionedEntry>> entries =
+        Arbitraries.frequencyOf(
+            Tuple.of(8, entry.list().ofMaxSize(8)),
+            Tuple.of(
+                1,
+                Combinators.combine(Arbitraries.integers().between(500, 5_000), Arbitraries.longs())
+                    .as(FuzzPeerServiceProperties::manySmallEntries)));
+    Arbitrary<CacheBatch> batch =
+        Combinators.combine(cacheNames(), entries, keys().list().ofMaxSize(5))
+            .as(
+                (cache, list, near) ->
+                    CacheBatch.newBuilder()
+                        .setCache(cache)
+                        .addAllEntries(list)
+                        .addAllNearInvalidations(near)
+                        .build());
     return Combinators.combine(batch.list().ofMaxSize(4), callers())
-        .as((batches, caller) -> {
-          ReplicateRequest request = ReplicateRequest.newBuilder().addAllBatches(batches).setCaller(caller).build();
-          StringBuilder summary = new StringBuilder();
-          for (CacheBatch b : batches) {
-            summary.append(describe(b.getCache())).append(": ").append(b.getEntriesCount()).append(" entries")
-                .append(b.getEntriesCount() == 0 ? "" : " (first ts " + b.getEntries(0).getTimestamp() + ")")
-                .append(", ").append(b.getNearInvalidationsCount()).append(" near; ");
-          }
-          return call("Replicate", batches.size() + " batches: " + summary, stub -> stub.replicate(request));
-        });
+        .as(
+            (batches, caller) -> {
+              ReplicateRequest request =
+                  ReplicateRequest.newBuilder().addAllBatches(batches).setCaller(caller).build();
+              StringBuilder summary = new StringBuilder();
+              for (CacheBatch b : batches) {
+                summary
+                    .append(describe(b.getCache()))
+                    .append(": ")
+                    .append(b.getEntriesCount())
+                    .append(" entries")
+                    .append(
+                        b.getEntriesCount() == 0
+                            ? ""
+                            : " (first ts " + b.getEntries(0).getTimestamp() + ")")
+                    .append(", ")
+                    .append(b.getNearInvalidationsCount())
+                    .append(" near; ");
+              }
+              return call(
+                  "Replicate",
+                  batches.size() + " batches: " + summary,
+                  stub -> stub.replicate(request));
+            });
   }
 
   private static List<VersionedEntry> manySmallEntries(int count, long seed) {
     Random random = new Random(seed);
     List<VersionedEntry> entries = new ArrayList<>(count);
     for (int i = 0; i < count; i++) {
-      entries.add(VersionedEntry.newBuilder().setKey(ByteString.copyFromUtf8("bulk-" + random.nextInt(100_000)))
-          .setValue(ByteString.copyFromUtf8("v" + i)).setTimestamp(random.nextLong() >>> 1).setWriter(random.nextLong())
-          .build());
+      entries.add(
+          VersionedEntry.newBuilder()
+              .setKey(ByteString.copyFromUtf8("bulk-" + random.nextInt(100_000)))
+              .setValue(ByteString.copyFromUtf8("v" + i))
+              .setTimestamp(random.nextLong() >>> 1)
+              .setWriter(random.nextLong())
+              .build());
     }
     return entries;
   }
 
   private static Arbitrary<FuzzCall> fetches() {
     return Combinators.combine(cacheNames(), keyLists(), callers())
-        .as((cache, keys, caller) -> call("Fetch", describe(cache) + ", " + keys.size() + " keys",
-            stub -> stub.fetch(FetchRequest.newBuilder().setCache(cache).addAllKeys(keys).setCaller(caller).build())));
+        .as(
+            (cache, keys, caller) ->
+                call(
+                    "Fetch",
+                    describe(cache) + ", " + keys.size() + " keys",
+                    stub ->
+                        stub.fetch(
+                            FetchRequest.newBuilder()
+                                .setCache(cache)
+                                .addAllKeys(keys)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> digests() {
-    Arbitrary<Integer> counts = Arbitraries.frequencyOf(
-        Tuple.of(3, Arbitraries.of(0, 1, 2, 3, 7, 1_000, 1_023, 1_024, 1_025, 4_096)),
-        Tuple.of(2, Arbitraries.integers().between(0, 5_000)),
-        Tuple.of(1, Arbitraries.of(1 << 14, 1 << 16, 100_000, 1 << 17, 140_000)));
+    Arbitrary<Integer> counts =
+        Arbitraries.frequencyOf(
+            Tuple.of(3, Arbitraries.of(0, 1, 2, 3, 7, 1_000, 1_023, 1_024, 1_025, 4_096)),
+            Tuple.of(2, Arbitraries.integers().between(0, 5_000)),
+            Tuple.of(1, Arbitraries.of(1 << 14, 1 << 16, 100_000, 1 << 17, 140_000)));
     // The node's own address as caller makes it digest the keys it "shares" with itself: all.
-    Arbitrary<String> callers = Arbitraries.frequencyOf(
-        Tuple.of(3, callers()), Tuple.of(1, Arbitraries.create(() -> node.address())));
+    Arbitrary<String> callers =
+        Arbitraries.frequencyOf(
+            Tuple.of(3, callers()), Tuple.of(1, Arbitraries.create(() -> node.address())));
     return Combinators.combine(cacheNames(), counts, Arbitraries.longs(), callers)
-        .as((cache, count, seed, caller) -> {
-          Random random = new Random(seed);
-          DigestRequest.Builder request = DigestRequest.newBuilder().setCache(cache).setCaller(caller);
-          for (int i = 0; i < count; i++) {
-            request.addBuckets(random.nextInt(4) == 0 ? 0 : random.nextLong());
-          }
-          DigestRequest built = request.build();
-          return call("Digest", describe(cache) + ", " + count + " buckets, caller " + describe(caller),
-              stub -> stub.digest(built));
-        });
+        .as(
+            (cache, count, seed, caller) -> {
+              Random random = new Random(seed);
+              DigestRequest.Builder request =
+                  DigestRequest.newBuilder().setCache(cache).setCaller(caller);
+              for (int i = 0; i < count; i++) {
+                request.addBuckets(random.nextInt(4) == 0 ? 0 : random.nextLong());
+              }
+              DigestRequest built = request.build();
+              return call(
+                  "Digest",
+                  describe(cache) + ", " + count + " buckets, caller " + describe(caller),
+                  stub -> stub.digest(built));
+            });
   }
 
   private static Arbitrary<FuzzCall> pings() {
-    return callers().map(caller -> call("Ping", "caller " + describe(caller),
-        stub -> stub.ping(PingRequest.newBuilder().setCaller(caller).build())));
+    return callers()
+        .map(
+            caller ->
+                call(
+                    "Ping",
+                    "caller " + describe(caller),
+                    stub -> stub.ping(PingRequest.newBuilder().setCaller(caller).build())));
   }
 
-  private static final List<String> METHODS = PeerServiceGrpc.getServiceDescriptor().getMethods().stream()
-      .map(MethodDescriptor::getFullMethodName).sorted().toList();
+  private static final List<String> METHODS =
+      PeerServiceGrpc.getServiceDescriptor().getMethods().stream()
+          .map(MethodDescriptor::getFullMethodName)
+          .sorted()
+          .toList();
 
   /** Bytes that are not (or not quite) a request message, to a real or an unknown method. */
   private static Arbitrary<FuzzCall> undecodables() {
-    Arbitrary<String> methods = Arbitraries.frequencyOf(
-        Tuple.of(6, Arbitraries.of(METHODS)),
-        Tuple.of(1, Arbitraries.of("shardcache.v1.PeerService/Nope", "shardcache.v1.PeerService/get",
-            "shardcache.v2.PeerService/Get", "grpc.health.v1.Health/Watchh", "x/y")));
-    Arbitrary<byte[]> payloads = Arbitraries.frequencyOf(
-        Tuple.of(3, Arbitraries.bytes().array(byte[].class).ofMaxSize(200)),
-        Tuple.of(3, Combinators.combine(validRequestBytes(), Arbitraries.longs())
-            .as(FuzzPeerServiceProperties::mutate)),
-        Tuple.of(1, Arbitraries.of(
-            new byte[] {(byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80,
-                (byte) 0x80, (byte) 0x80, (byte) 0x80, (byte) 0x80, 0x01}, // an over-long varint tag
-            new byte[] {0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f}, // length 4 GiB
-            new byte[] {0x0a, 0x02, (byte) 0xc3, 0x28}, // field 1 (string) with malformed UTF-8
-            new byte[] {0x0a, 0x03, (byte) 0xed, (byte) 0xa0, (byte) 0x80}, // an encoded surrogate
-            new byte[] {0x0b}, // a start-group tag with no end
-            new byte[] {0x12, 0x05, 0x01}))); // a length beyond the end
-    return Combinators.combine(methods, payloads).filter((method, payload) -> !mayTouchSentinels(method, payload))
-        .as((method, payload) -> {
-      MethodDescriptor<byte[], byte[]> descriptor = MethodDescriptor.<byte[], byte[]>newBuilder()
-          .setType(MethodDescriptor.MethodType.UNARY)
-          .setFullMethodName(method)
-          .setRequestMarshaller(BYTES)
-          .setResponseMarshaller(BYTES)
-          .build();
-      boolean unknown = !METHODS.contains(method);
-      return new FuzzCall(unknown ? "Unknown" : "Raw " + method.substring(method.indexOf('/') + 1),
-          method + " <- " + payload.length + " bytes " + hex(payload, 24),
-          stub -> ClientCalls.blockingUnaryCall(stub.getChannel(), descriptor, stub.getCallOptions(), payload),
-          null, true, unknown, false);
-    });
+    Arbitrary<String> methods =
+        Arbitraries.frequencyOf(
+            Tuple.of(6, Arbitraries.of(METHODS)),
+            Tuple.of(
+                1,
+                Arbitraries.of(
+                    "shardcache.v1.PeerService/Nope",
+                    "shardcache.v1.PeerService/get",
+                    "shardcache.v2.PeerService/Get",
+                    "grpc.health.v1.Health/Watchh",
+                    "x/y")));
+    Arbitrary<byte[]> payloads =
+        Arbitraries.frequencyOf(
+            Tuple.of(3, Arbitraries.bytes().array(byte[].class).ofMaxSize(200)),
+            Tuple.of(
+                3,
+                Combinators.combine(validRequestBytes(), Arbitraries.longs())
+                    .as(FuzzPeerServiceProperties::mutate)),
+            Tuple.of(
+                1,
+                Arbitraries.of(
+                    new byte[] {
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      (byte) 0x80,
+                      0x01
+                    }, // an over-long varint tag
+                    new byte[] {
+                      0x0a, (byte) 0xff, (byte) 0xff, (byte) 0xff, (byte) 0xff, 0x0f
+                    }, // length 4 GiB
+                    new byte[] {
+                      0x0a, 0x02, (byte) 0xc3, 0x28
+                    }, // field 1 (string) with malformed UTF-8
+                    new byte[] {
+                      0x0a, 0x03, (byte) 0xed, (byte) 0xa0, (byte) 0x80
+                    }, // an encoded surrogate
+                    new byte[] {0x0b}, // a start-group tag with no end
+                    new byte[] {0x12, 0x05, 0x01}))); // a length beyond the end
+    return Combinators.combine(methods, payloads)
+        .filter((method, payload) -> !mayTouchSentinels(method, payload))
+        .as(
+            (method, payload) -> {
+              MethodDescriptor<byte[], byte[]> descriptor =
+                  MethodDescriptor.<byte[], byte[]>newBuilder()
+                      .setType(MethodDescriptor.MethodType.UNARY)
+                      .setFullMethodName(method)
+                      .setRequestMarshaller(BYTES)
+                      .setResponseMarshaller(BYTES)
+                      .build();
+              boolean unknown = !METHODS.contains(method);
+              return new FuzzCall(
+                  unknown ? "Unknown" : "Raw " + method.substring(method.indexOf('/') + 1),
+                  method + " <- " + payload.length + " bytes " + hex(payload, 24),
+                  stub ->
+                      ClientCalls.blockingUnaryCall(
+                          stub.getChannel(), descriptor, stub.getCallOptions(), payload),
+                  null,
+                  true,
+                  unknown,
+                  false);
+            });
   }
 
   /**
@@ -712,18 +935,46 @@ class FuzzPeerServiceProperties {
     return -1;
   }
 
-  /** The serialized form of a valid request to some method (the method may differ from the target). */
+  /**
+   * The serialized form of a valid request to some method (the method may differ from the target).
+   */
   private static Arbitrary<byte[]> validRequestBytes() {
-    return Combinators.combine(cacheNames(), keys(), values(), timestamps()).as((cache, key, value, timestamp) -> {
-      List<byte[]> all = List.of(
-          GetRequest.newBuilder().setCache(cache).setKey(key).setLoad(true).build().toByteArray(),
-          PutRequest.newBuilder().setCache(cache).setKey(key).setValue(value).build().toByteArray(),
-          ReplicateRequest.newBuilder().addBatches(CacheBatch.newBuilder().setCache(cache)
-              .addEntries(VersionedEntry.newBuilder().setKey(key).setValue(value).setTimestamp(timestamp)))
-              .build().toByteArray(),
-          DigestRequest.newBuilder().setCache(cache).addBuckets(timestamp).addBuckets(1).build().toByteArray());
-      return all.get(Math.floorMod(timestamp, all.size()));
-    });
+    return Combinators.combine(cacheNames(), keys(), values(), timestamps())
+        .as(
+            (cache, key, value, timestamp) -> {
+              List<byte[]> all =
+                  List.of(
+                      GetRequest.newBuilder()
+                          .setCache(cache)
+                          .setKey(key)
+                          .setLoad(true)
+                          .build()
+                          .toByteArray(),
+                      PutRequest.newBuilder()
+                          .setCache(cache)
+                          .setKey(key)
+                          .setValue(value)
+                          .build()
+                          .toByteArray(),
+                      ReplicateRequest.newBuilder()
+                          .addBatches(
+                              CacheBatch.newBuilder()
+                                  .setCache(cache)
+                                  .addEntries(
+                                      VersionedEntry.newBuilder()
+                                          .setKey(key)
+                                          .setValue(value)
+                                          .setTimestamp(timestamp)))
+                          .build()
+                          .toByteArray(),
+                      DigestRequest.newBuilder()
+                          .setCache(cache)
+                          .addBuckets(timestamp)
+                          .addBuckets(1)
+                          .build()
+                          .toByteArray());
+              return all.get(Math.floorMod(timestamp, all.size()));
+            });
   }
 
   /** Flips, truncates, or splices bytes of {@code bytes}, as chosen by {@code seed}. */
@@ -756,37 +1007,53 @@ class FuzzPeerServiceProperties {
     }
   }
 
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public InputStream stream(byte[] value) {
-      return new ByteArrayInputStream(value);
-    }
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES =
+      new MethodDescriptor.Marshaller<>() {
+        @Override
+        public InputStream stream(byte[] value) {
+          return new ByteArrayInputStream(value);
+        }
 
-    @Override
-    public byte[] parse(InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }
-  };
+        @Override
+        public byte[] parse(InputStream stream) {
+          try {
+            return stream.readAllBytes();
+          } catch (IOException e) {
+            throw new UncheckedIOException(e);
+          }
+        }
+      };
 
   // ---------------------------------------------------------------- fields
 
-  /** Cache names: the fuzzed ones mostly, near misses, and anything else; never the sentinel cache. */
+  /**
+   * Cache names: the fuzzed ones mostly, near misses, and anything else; never the sentinel cache.
+   */
   private static Arbitrary<String> cacheNames() {
     return Arbitraries.frequencyOf(
-        Tuple.of(12, Arbitraries.of(FUZZED_CACHES)),
-        Tuple.of(2, unknownCacheNames()));
+        Tuple.of(12, Arbitraries.of(FUZZED_CACHES)), Tuple.of(2, unknownCacheNames()));
   }
 
   private static Arbitrary<String> unknownCacheNames() {
     return Arbitraries.frequencyOf(
-        Tuple.of(3, Arbitraries.of("", " ", "text ", "TEXT", "text\u0000", "sentinels/", "scratch2",
-            "t\u00e9xt", "\u30c6\u30ad\u30b9\u30c8", "\ud83d\udd11", "\uffff", "../text", "%s%n")),
-        Tuple.of(3, Arbitraries.strings().all().ofMaxLength(40)),
-        Tuple.of(1, Arbitraries.integers().between(257, 200_000).map(n -> "c".repeat(n))))
+            Tuple.of(
+                3,
+                Arbitraries.of(
+                    "",
+                    " ",
+                    "text ",
+                    "TEXT",
+                    "text\u0000",
+                    "sentinels/",
+                    "scratch2",
+                    "t\u00e9xt",
+                    "\u30c6\u30ad\u30b9\u30c8",
+                    "\ud83d\udd11",
+                    "\uffff",
+                    "../text",
+                    "%s%n")),
+            Tuple.of(3, Arbitraries.strings().all().ofMaxLength(40)),
+            Tuple.of(1, Arbitraries.integers().between(257, 200_000).map(n -> "c".repeat(n))))
         .filter(name -> !name.equals(SENTINEL_CACHE) && !FUZZED_CACHES.contains(name));
   }
 
@@ -809,37 +1076,57 @@ class FuzzPeerServiceProperties {
     return hex + (bytes.length > limit ? "..." : "");
   }
 
-  /** Keys: a small pool the fuzzer reuses, random bytes, malformed UTF-8, oversized; never a sentinel. */
+  /**
+   * Keys: a small pool the fuzzer reuses, random bytes, malformed UTF-8, oversized; never a
+   * sentinel.
+   */
   private static Arbitrary<ByteString> keys() {
     return Arbitraries.frequencyOf(
-        Tuple.of(4, Arbitraries.integers().between(0, 19).map(i -> ByteString.copyFromUtf8("pool-" + i))),
-        Tuple.of(1, Arbitraries.integers().between(0, 5).map(i -> ByteString.copyFromUtf8("fail-" + i))),
-        Tuple.of(1, Arbitraries.of(ByteString.EMPTY, ByteString.copyFromUtf8("sentinel"),
-            ByteString.copyFromUtf8("sentinel-"), ByteString.copyFromUtf8("Sentinel-1"))),
-        Tuple.of(3, Arbitraries.strings().all().ofMaxLength(30).map(ByteString::copyFromUtf8)),
-        Tuple.of(3, blobs(0, 64)),
-        Tuple.of(2, malformedUtf8()),
-        Tuple.of(1, blobs(MAX_KEY - 2, MAX_KEY + 2)),
-        Tuple.of(1, blobs(MAX_KEY + 3, 100_000)))
+            Tuple.of(
+                4,
+                Arbitraries.integers()
+                    .between(0, 19)
+                    .map(i -> ByteString.copyFromUtf8("pool-" + i))),
+            Tuple.of(
+                1,
+                Arbitraries.integers()
+                    .between(0, 5)
+                    .map(i -> ByteString.copyFromUtf8("fail-" + i))),
+            Tuple.of(
+                1,
+                Arbitraries.of(
+                    ByteString.EMPTY,
+                    ByteString.copyFromUtf8("sentinel"),
+                    ByteString.copyFromUtf8("sentinel-"),
+                    ByteString.copyFromUtf8("Sentinel-1"))),
+            Tuple.of(3, Arbitraries.strings().all().ofMaxLength(30).map(ByteString::copyFromUtf8)),
+            Tuple.of(3, blobs(0, 64)),
+            Tuple.of(2, malformedUtf8()),
+            Tuple.of(1, blobs(MAX_KEY - 2, MAX_KEY + 2)),
+            Tuple.of(1, blobs(MAX_KEY + 3, 100_000)))
         .filter(key -> !isSentinelKey(key));
   }
 
   private static boolean isSentinelKey(ByteString key) {
-    return key.size() > SENTINEL_PREFIX.length && key.startsWith(ByteString.copyFrom(SENTINEL_PREFIX));
+    return key.size() > SENTINEL_PREFIX.length
+        && key.startsWith(ByteString.copyFrom(SENTINEL_PREFIX));
   }
 
   private static Arbitrary<List<ByteString>> keyLists() {
     return Arbitraries.frequencyOf(
         Tuple.of(6, keys().list().ofMaxSize(10)),
-        Tuple.of(1, Combinators.combine(Arbitraries.integers().between(990, 3_000), Arbitraries.longs())
-            .as((count, seed) -> {
-              Random random = new Random(seed);
-              List<ByteString> keys = new ArrayList<>(count);
-              for (int i = 0; i < count; i++) {
-                keys.add(ByteString.copyFromUtf8("many-" + random.nextInt(10_000)));
-              }
-              return keys;
-            })));
+        Tuple.of(
+            1,
+            Combinators.combine(Arbitraries.integers().between(990, 3_000), Arbitraries.longs())
+                .as(
+                    (count, seed) -> {
+                      Random random = new Random(seed);
+                      List<ByteString> keys = new ArrayList<>(count);
+                      for (int i = 0; i < count; i++) {
+                        keys.add(ByteString.copyFromUtf8("many-" + random.nextInt(10_000)));
+                      }
+                      return keys;
+                    })));
   }
 
   /** Values: random bytes, longs of every length, malformed UTF-8, and sizes around the limits. */
@@ -855,35 +1142,63 @@ class FuzzPeerServiceProperties {
         Tuple.of(1, blobs(MAX_MESSAGE + 201, 3 * MAX_MESSAGE)));
   }
 
-  /** Random bytes of a length in [min, max], made from a seed (so large ones are cheap to shrink). */
+  /**
+   * Random bytes of a length in [min, max], made from a seed (so large ones are cheap to shrink).
+   */
   private static Arbitrary<ByteString> blobs(int min, int max) {
     return Combinators.combine(Arbitraries.integers().between(min, max), Arbitraries.longs())
-        .as((size, seed) -> {
-          byte[] bytes = new byte[size];
-          new Random(seed).nextBytes(bytes);
-          return ByteString.copyFrom(bytes);
-        });
+        .as(
+            (size, seed) -> {
+              byte[] bytes = new byte[size];
+              new Random(seed).nextBytes(bytes);
+              return ByteString.copyFrom(bytes);
+            });
   }
 
   /** UTF-8 text with one malformed sequence spliced in. */
   private static Arbitrary<ByteString> malformedUtf8() {
     byte[][] bad = {
-        {(byte) 0x80}, {(byte) 0xbf}, {(byte) 0xc0, (byte) 0x80}, {(byte) 0xc1, (byte) 0xbf},
-        {(byte) 0xe0, (byte) 0x80, (byte) 0x80}, {(byte) 0xed, (byte) 0xa0, (byte) 0x80},
-        {(byte) 0xed, (byte) 0xbf, (byte) 0xbf}, {(byte) 0xf4, (byte) 0x90, (byte) 0x80, (byte) 0x80},
-        {(byte) 0xf8, (byte) 0x88, (byte) 0x80, (byte) 0x80, (byte) 0x80}, {(byte) 0xfe}, {(byte) 0xff},
-        {(byte) 0xe2, (byte) 0x82}, {(byte) 0xc3}};
-    return Combinators.combine(Arbitraries.strings().alpha().ofMaxLength(10), Arbitraries.of(bad),
+      {(byte) 0x80},
+      {(byte) 0xbf},
+      {(byte) 0xc0, (byte) 0x80},
+      {(byte) 0xc1, (byte) 0xbf},
+      {(byte) 0xe0, (byte) 0x80, (byte) 0x80},
+      {(byte) 0xed, (byte) 0xa0, (byte) 0x80},
+      {(byte) 0xed, (byte) 0xbf, (byte) 0xbf},
+      {(byte) 0xf4, (byte) 0x90, (byte) 0x80, (byte) 0x80},
+      {(byte) 0xf8, (byte) 0x88, (byte) 0x80, (byte) 0x80, (byte) 0x80},
+      {(byte) 0xfe},
+      {(byte) 0xff},
+      {(byte) 0xe2, (byte) 0x82},
+      {(byte) 0xc3}
+    };
+    return Combinators.combine(
+            Arbitraries.strings().alpha().ofMaxLength(10),
+            Arbitraries.of(bad),
             Arbitraries.strings().alpha().ofMaxLength(10))
-        .as((before, sequence, after) -> ByteString.copyFromUtf8(before)
-            .concat(ByteString.copyFrom(sequence)).concat(ByteString.copyFromUtf8(after)));
+        .as(
+            (before, sequence, after) ->
+                ByteString.copyFromUtf8(before)
+                    .concat(ByteString.copyFrom(sequence))
+                    .concat(ByteString.copyFromUtf8(after)));
   }
 
   private static Arbitrary<Long> timestamps() {
     long now = System.currentTimeMillis() << 16;
     return Arbitraries.frequencyOf(
-        Tuple.of(3, Arbitraries.of(Long.MIN_VALUE, -1L, 0L, 1L, Long.MAX_VALUE, now, now + (60_000L << 16),
-            now + (3_600_000L << 16), ((1L << 48) - 1) << 16, Long.MAX_VALUE >>> 1)),
+        Tuple.of(
+            3,
+            Arbitraries.of(
+                Long.MIN_VALUE,
+                -1L,
+                0L,
+                1L,
+                Long.MAX_VALUE,
+                now,
+                now + (60_000L << 16),
+                now + (3_600_000L << 16),
+                ((1L << 48) - 1) << 16,
+                Long.MAX_VALUE >>> 1)),
         Tuple.of(2, Arbitraries.longs()),
         Tuple.of(2, Arbitraries.longs().between(0, now)));
   }
@@ -891,7 +1206,10 @@ class FuzzPeerServiceProperties {
   private static Arbitrary<String> callers() {
     return Arbitraries.frequencyOf(
         Tuple.of(4, Arbitraries.just("")),
-        Tuple.of(2, Arbitraries.of("127.0.0.1:1", "localhost:7070", "[::1]:0", "not an address", "a:b:c:d")),
+        Tuple.of(
+            2,
+            Arbitraries.of(
+                "127.0.0.1:1", "localhost:7070", "[::1]:0", "not an address", "a:b:c:d")),
         Tuple.of(2, Arbitraries.strings().all().ofMaxLength(30)),
         Tuple.of(1, Arbitraries.integers().between(1_000, 100_000).map(n -> "x".repeat(n))));
   }
@@ -905,46 +1223,94 @@ class FuzzPeerServiceProperties {
    */
   record Headers(Metadata metadata, String summary, boolean transportLevel) {}
 
-  private static final List<String> RESERVED = List.of("grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-      "content-type", "te", "user-agent", "grpc-status", "grpc-message", "grpc-previous-rpc-attempts",
-      "shardcache-auth", "authorization", "host", "connection", "transfer-encoding", "grpc-trace-bin",
-      "grpc-tags-bin", "content-length");
+  private static final List<String> RESERVED =
+      List.of(
+          "grpc-timeout",
+          "grpc-encoding",
+          "grpc-accept-encoding",
+          "content-type",
+          "te",
+          "user-agent",
+          "grpc-status",
+          "grpc-message",
+          "grpc-previous-rpc-attempts",
+          "shardcache-auth",
+          "authorization",
+          "host",
+          "connection",
+          "transfer-encoding",
+          "grpc-trace-bin",
+          "grpc-tags-bin",
+          "content-length");
 
   private static Arbitrary<Headers> headers() {
-    Arbitrary<String> names = Arbitraries.frequencyOf(
-        Tuple.of(2, Arbitraries.of(RESERVED)),
-        Tuple.of(3, Arbitraries.strings().withChars("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-            .ofMinLength(1).ofMaxLength(30)));
-    Arbitrary<String> values = Arbitraries.frequencyOf(
-        Tuple.of(5, Arbitraries.strings().withCharRange(' ', '~').ofMaxLength(60)),
-        Tuple.of(2, Arbitraries.of("", "gzip", "identity", "snappy", "1n", "99999999H", "-5S",
-            "application/grpc+json", "text/html", "v1.0.AAAA", "v1." + Long.MIN_VALUE + ".x", "trailers")),
-        Tuple.of(1, Arbitraries.integers().between(4_000, 40_000).map(n -> "h".repeat(n))));
-    Arbitrary<Map.Entry<String, Object>> header = Combinators.combine(names, values, blobs(0, 300), Arbitraries.of(true, false))
-        .as((name, value, binary, useBinary) -> useBinary || name.endsWith("-bin")
-            ? Map.entry(name.endsWith("-bin") ? name : name + "-bin", binary.toByteArray())
-            : Map.entry(name, value));
-    return header.list().ofMinSize(1).ofMaxSize(8).map(list -> {
-      Metadata metadata = new Metadata();
-      Map<String, Integer> sizes = new LinkedHashMap<>();
-      // HTTP/2 counts a header as name + value + 32 bytes; binary values go base64-encoded; the
-      // client's own headers (path, content type, user agent, deadline...) take a few hundred.
-      int listSize = 512;
-      for (Map.Entry<String, Object> entry : list) {
-        if (entry.getValue() instanceof byte[] bytes) {
-          metadata.put(Metadata.Key.of(entry.getKey(), Metadata.BINARY_BYTE_MARSHALLER), bytes);
-          sizes.merge(entry.getKey(), bytes.length, Integer::sum);
-          listSize += entry.getKey().length() + 4 * ((bytes.length + 2) / 3) + 32;
-        } else {
-          String value = (String) entry.getValue();
-          metadata.put(Metadata.Key.of(entry.getKey(), Metadata.ASCII_STRING_MARSHALLER), value);
-          sizes.merge(entry.getKey(), value.length(), Integer::sum);
-          listSize += entry.getKey().length() + value.length() + 32;
-        }
-      }
-      boolean transportLevel = sizes.keySet().stream().anyMatch(RESERVED::contains) || listSize > 16 * 1024;
-      return new Headers(metadata, sizes.toString(), transportLevel);
-    });
+    Arbitrary<String> names =
+        Arbitraries.frequencyOf(
+            Tuple.of(2, Arbitraries.of(RESERVED)),
+            Tuple.of(
+                3,
+                Arbitraries.strings()
+                    .withChars("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+                    .ofMinLength(1)
+                    .ofMaxLength(30)));
+    Arbitrary<String> values =
+        Arbitraries.frequencyOf(
+            Tuple.of(5, Arbitraries.strings().withCharRange(' ', '~').ofMaxLength(60)),
+            Tuple.of(
+                2,
+                Arbitraries.of(
+                    "",
+                    "gzip",
+                    "identity",
+                    "snappy",
+                    "1n",
+                    "99999999H",
+                    "-5S",
+                    "application/grpc+json",
+                    "text/html",
+                    "v1.0.AAAA",
+                    "v1." + Long.MIN_VALUE + ".x",
+                    "trailers")),
+            Tuple.of(1, Arbitraries.integers().between(4_000, 40_000).map(n -> "h".repeat(n))));
+    Arbitrary<Map.Entry<String, Object>> header =
+        Combinators.combine(names, values, blobs(0, 300), Arbitraries.of(true, false))
+            .as(
+                (name, value, binary, useBinary) ->
+                    useBinary || name.endsWith("-bin")
+                        ? Map.entry(
+                            name.endsWith("-bin") ? name : name + "-bin", binary.toByteArray())
+                        : Map.entry(name, value));
+    return header
+        .list()
+        .ofMinSize(1)
+        .ofMaxSize(8)
+        .map(
+            list -> {
+              Metadata metadata = new Metadata();
+              Map<String, Integer> sizes = new LinkedHashMap<>();
+              // HTTP/2 counts a header as name + value + 32 bytes; binary values go base64-encoded;
+              // the
+              // client's own headers (path, content type, user agent, deadline...) take a few
+              // hundred.
+              int listSize = 512;
+              for (Map.Entry<String, Object> entry : list) {
+                if (entry.getValue() instanceof byte[] bytes) {
+                  metadata.put(
+                      Metadata.Key.of(entry.getKey(), Metadata.BINARY_BYTE_MARSHALLER), bytes);
+                  sizes.merge(entry.getKey(), bytes.length, Integer::sum);
+                  listSize += entry.getKey().length() + 4 * ((bytes.length + 2) / 3) + 32;
+                } else {
+                  String value = (String) entry.getValue();
+                  metadata.put(
+                      Metadata.Key.of(entry.getKey(), Metadata.ASCII_STRING_MARSHALLER), value);
+                  sizes.merge(entry.getKey(), value.length(), Integer::sum);
+                  listSize += entry.getKey().length() + value.length() + 32;
+                }
+              }
+              boolean transportLevel =
+                  sizes.keySet().stream().anyMatch(RESERVED::contains) || listSize > 16 * 1024;
+              return new Headers(metadata, sizes.toString(), transportLevel);
+            });
   }
 
   // ---------------------------------------------------------------- raw socket inputs
@@ -954,7 +1320,12 @@ class FuzzPeerServiceProperties {
   record RawInput(String kind, byte[] bytes, boolean tls, boolean readAnswer) {
     @Override
     public String toString() {
-      return kind + " to the " + (tls ? "TLS" : "plaintext") + " node, " + bytes.length + " bytes "
+      return kind
+          + " to the "
+          + (tls ? "TLS" : "plaintext")
+          + " node, "
+          + bytes.length
+          + " bytes "
           + hex(bytes, 32);
     }
   }
@@ -963,25 +1334,58 @@ class FuzzPeerServiceProperties {
   Arbitrary<RawInput> rawInputs() {
     // The CRLF line ends are the point of this input; a text block would hide them in escapes.
     @SuppressWarnings("StringConcatToTextBlock")
-    byte[] h2cUpgrade = ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-        + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").getBytes(US_ASCII);
-    Arbitrary<Map.Entry<String, byte[]>> payloads = Arbitraries.frequencyOf(
-        Tuple.of(2, Arbitraries.bytes().array(byte[].class).ofMinSize(1).ofMaxSize(4096)
-            .map(b -> Map.entry("random bytes", b))),
-        Tuple.of(2, Arbitraries.integers().between(0, PREFACE.length - 1)
-            .map(n -> Map.entry("truncated preface", Arrays.copyOf(PREFACE, n)))),
-        Tuple.of(2, Arbitraries.bytes().array(byte[].class).ofMaxSize(512)
-            .map(b -> Map.entry("preface then random bytes", concat(PREFACE, b)))),
-        Tuple.of(4, Arbitraries.longs().map(seed -> Map.entry("preface then random frames", randomFrames(seed)))),
-        Tuple.of(4, Combinators.combine(Arbitraries.of(METHODS), Arbitraries.longs())
-            .as((method, seed) -> Map.entry("broken gRPC call", brokenGrpcCall(method, seed)))),
-        Tuple.of(1, Arbitraries.of(
-            Map.entry("HTTP/1.1 request", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(US_ASCII)),
-            Map.entry("HTTP/1.1 upgrade to h2c", h2cUpgrade),
-            Map.entry("TLS ClientHello prefix", new byte[] {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, (byte) 0xfc, 0x03, 0x03}),
-            Map.entry("TLS record of 16 MiB", new byte[] {0x16, 0x03, 0x03, (byte) 0xff, (byte) 0xff}),
-            Map.entry("nothing", new byte[0]))));
-    return Combinators.combine(payloads, Arbitraries.of(false, false, true), Arbitraries.of(true, false))
+    byte[] h2cUpgrade =
+        ("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                + "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+            .getBytes(US_ASCII);
+    Arbitrary<Map.Entry<String, byte[]>> payloads =
+        Arbitraries.frequencyOf(
+            Tuple.of(
+                2,
+                Arbitraries.bytes()
+                    .array(byte[].class)
+                    .ofMinSize(1)
+                    .ofMaxSize(4096)
+                    .map(b -> Map.entry("random bytes", b))),
+            Tuple.of(
+                2,
+                Arbitraries.integers()
+                    .between(0, PREFACE.length - 1)
+                    .map(n -> Map.entry("truncated preface", Arrays.copyOf(PREFACE, n)))),
+            Tuple.of(
+                2,
+                Arbitraries.bytes()
+                    .array(byte[].class)
+                    .ofMaxSize(512)
+                    .map(b -> Map.entry("preface then random bytes", concat(PREFACE, b)))),
+            Tuple.of(
+                4,
+                Arbitraries.longs()
+                    .map(seed -> Map.entry("preface then random frames", randomFrames(seed)))),
+            Tuple.of(
+                4,
+                Combinators.combine(Arbitraries.of(METHODS), Arbitraries.longs())
+                    .as(
+                        (method, seed) ->
+                            Map.entry("broken gRPC call", brokenGrpcCall(method, seed)))),
+            Tuple.of(
+                1,
+                Arbitraries.of(
+                    Map.entry(
+                        "HTTP/1.1 request",
+                        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".getBytes(US_ASCII)),
+                    Map.entry("HTTP/1.1 upgrade to h2c", h2cUpgrade),
+                    Map.entry(
+                        "TLS ClientHello prefix",
+                        new byte[] {
+                          0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, (byte) 0xfc, 0x03, 0x03
+                        }),
+                    Map.entry(
+                        "TLS record of 16 MiB",
+                        new byte[] {0x16, 0x03, 0x03, (byte) 0xff, (byte) 0xff}),
+                    Map.entry("nothing", new byte[0]))));
+    return Combinators.combine(
+            payloads, Arbitraries.of(false, false, true), Arbitraries.of(true, false))
         .as((payload, tls, read) -> new RawInput(payload.getKey(), payload.getValue(), tls, read));
   }
 
@@ -1006,11 +1410,12 @@ class FuzzPeerServiceProperties {
       int type = random.nextInt(12); // 0-9 are defined frame types, 10-11 unknown
       int flags = random.nextInt(256);
       int stream = random.nextInt(3) == 0 ? 0 : random.nextInt(8) * 2 + 1;
-      int declared = switch (random.nextInt(5)) {
-        case 0 -> (1 << 24) - 1; // over any frame size
-        case 1 -> payload.length + 1 + random.nextInt(100); // promises more than comes
-        default -> payload.length;
-      };
+      int declared =
+          switch (random.nextInt(5)) {
+            case 0 -> (1 << 24) - 1; // over any frame size
+            case 1 -> payload.length + 1 + random.nextInt(100); // promises more than comes
+            default -> payload.length;
+          };
       if (type == 4 && random.nextBoolean()) {
         // settings with out-of-range values: window > 2^31-1, frame size < 16 KiB, push = 2
         int id = 1 + random.nextInt(6);
@@ -1018,7 +1423,10 @@ class FuzzPeerServiceProperties {
         payload = ByteBuffer.allocate(6).putShort((short) id).putInt(value).array();
         declared = random.nextInt(3) == 0 ? 5 : 6;
       } else if (type == 8 && random.nextBoolean()) {
-        payload = ByteBuffer.allocate(4).putInt(random.nextBoolean() ? 0 : 0x7fffffff).array(); // window update
+        payload =
+            ByteBuffer.allocate(4)
+                .putInt(random.nextBoolean() ? 0 : 0x7fffffff)
+                .array(); // window update
         declared = 4;
       }
       out.writeBytes(frame(declared, type, flags, stream, payload));
@@ -1038,7 +1446,8 @@ class FuzzPeerServiceProperties {
     literal(headers, ":scheme", "http");
     literal(headers, ":path", random.nextInt(8) == 0 ? "/" + method + "/../x" : "/" + method);
     literal(headers, ":authority", "127.0.0.1");
-    literal(headers, "content-type", random.nextInt(8) == 0 ? "application/json" : "application/grpc");
+    literal(
+        headers, "content-type", random.nextInt(8) == 0 ? "application/json" : "application/grpc");
     literal(headers, "te", "trailers");
     switch (random.nextInt(6)) {
       case 0 -> literal(headers, "grpc-timeout", random.nextBoolean() ? "garbage" : "99999999999H");
@@ -1050,19 +1459,20 @@ class FuzzPeerServiceProperties {
         headers.writeBytes(junk); // broken HPACK
       }
       case 4 -> literal(headers, "Upper-Case", "x"); // HTTP/2 forbids upper-case names
-      default -> { }
+      default -> {}
     }
     byte[] block = headers.toByteArray();
     byte[] message = new byte[random.nextInt(200)];
     do {
       random.nextBytes(message);
     } while (mayTouchSentinels(method, message));
-    int declared = switch (random.nextInt(5)) {
-      case 0 -> Integer.MAX_VALUE; // "a 2 GiB message follows"
-      case 1 -> MAX_MESSAGE + 1;
-      case 2 -> message.length + 1 + random.nextInt(1000);
-      default -> message.length;
-    };
+    int declared =
+        switch (random.nextInt(5)) {
+          case 0 -> Integer.MAX_VALUE; // "a 2 GiB message follows"
+          case 1 -> MAX_MESSAGE + 1;
+          case 2 -> message.length + 1 + random.nextInt(1000);
+          default -> message.length;
+        };
     byte compressed = (byte) (random.nextInt(4) == 0 ? 1 : random.nextInt(8) == 0 ? 7 : 0);
     byte[] data = Http2Frames.grpcMessage(compressed, declared, message);
     ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -1070,14 +1480,21 @@ class FuzzPeerServiceProperties {
     out.writeBytes(EMPTY_SETTINGS);
     // Headers in one frame (so a block over 16 KiB is also over the frame size), sometimes ending
     // the stream before its data; then the data, ending the stream or not.
-    out.writeBytes(frame(Http2Frames.HEADERS,
-        Http2Frames.END_HEADERS | (random.nextInt(4) == 0 ? Http2Frames.END_STREAM : 0), 1, block));
-    out.writeBytes(frame(Http2Frames.DATA, random.nextBoolean() ? Http2Frames.END_STREAM : 0, 1, data));
+    out.writeBytes(
+        frame(
+            Http2Frames.HEADERS,
+            Http2Frames.END_HEADERS | (random.nextInt(4) == 0 ? Http2Frames.END_STREAM : 0),
+            1,
+            block));
+    out.writeBytes(
+        frame(Http2Frames.DATA, random.nextBoolean() ? Http2Frames.END_STREAM : 0, 1, data));
     if (random.nextInt(4) == 0) {
-      out.writeBytes(frame(Http2Frames.DATA, 0, 1, new byte[] {1, 2, 3})); // data after the stream ended
+      out.writeBytes(
+          frame(Http2Frames.DATA, 0, 1, new byte[] {1, 2, 3})); // data after the stream ended
     }
     if (random.nextInt(4) == 0) {
-      out.writeBytes(frame(Http2Frames.RST_STREAM, 0, 1, ByteBuffer.allocate(4).putInt(8).array())); // CANCEL
+      out.writeBytes(
+          frame(Http2Frames.RST_STREAM, 0, 1, ByteBuffer.allocate(4).putInt(8).array())); // CANCEL
     }
     return out.toByteArray();
   }

@@ -7,10 +7,10 @@ import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 
 /**
- * Just enough HTTP/2 (RFC 9113) to write a gRPC call byte by byte, or to write it wrong: the
- * client preface, frames whose declared length may lie, and HPACK header blocks made only of
- * literal fields (no indexing, no Huffman coding), so that any name, value or size can be sent
- * whatever a real client would allow.
+ * Just enough HTTP/2 (RFC 9113) to write a gRPC call byte by byte, or to write it wrong: the client
+ * preface, frames whose declared length may lie, and HPACK header blocks made only of literal
+ * fields (no indexing, no Huffman coding), so that any name, value or size can be sent whatever a
+ * real client would allow.
  */
 final class Http2Frames {
 
@@ -31,7 +31,10 @@ final class Http2Frames {
   /** A frame whose header declares {@code declaredLength} bytes, followed by {@code payload}. */
   static byte[] frame(int declaredLength, int type, int flags, int stream, byte[] payload) {
     ByteBuffer buffer = ByteBuffer.allocate(9 + payload.length);
-    buffer.put((byte) (declaredLength >>> 16)).put((byte) (declaredLength >>> 8)).put((byte) declaredLength);
+    buffer
+        .put((byte) (declaredLength >>> 16))
+        .put((byte) (declaredLength >>> 8))
+        .put((byte) declaredLength);
     buffer.put((byte) type).put((byte) flags).putInt(stream).put(payload);
     return buffer.array();
   }
@@ -43,7 +46,11 @@ final class Http2Frames {
 
   /** The 5-byte gRPC message prefix (compressed flag, declared length) and the message. */
   static byte[] grpcMessage(byte compressed, int declaredLength, byte[] message) {
-    return ByteBuffer.allocate(5 + message.length).put(compressed).putInt(declaredLength).put(message).array();
+    return ByteBuffer.allocate(5 + message.length)
+        .put(compressed)
+        .putInt(declaredLength)
+        .put(message)
+        .array();
   }
 
   /** The request headers of a gRPC call to {@code method} ("package.Service/Method"). */

@@ -37,11 +37,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Mutual TLS between real nodes on 127.0.0.1 (issue 5): a cluster of nodes whose certificates
- * chain to the cluster CA works end to end; a member with a certificate from another CA, a client
- * without a certificate, a plaintext client and a node whose certificate names another host are
- * refused, and the cluster keeps serving the others with its entries unchanged; rotated
- * certificate files are picked up by new handshakes without a restart.
+ * Mutual TLS between real nodes on 127.0.0.1 (issue 5): a cluster of nodes whose certificates chain
+ * to the cluster CA works end to end; a member with a certificate from another CA, a client without
+ * a certificate, a plaintext client and a node whose certificate names another host are refused,
+ * and the cluster keeps serving the others with its entries unchanged; rotated certificate files
+ * are picked up by new handshakes without a restart.
  *
  * <p>Only the public API and raw gRPC stubs are used.
  */
@@ -52,9 +52,11 @@ class MutualTlsIntegrationTest {
 
   /** The indexes of the nodes whose cache has no loader. */
   private final Set<Integer> withoutLoader = new HashSet<>();
+
   /** Nodes added one by one, with no peers until joined; see {@link #usersConfig}. */
   private final TestCluster nodes =
       TestCluster.builder().cache(CACHE, (i, node) -> usersConfig(i)).build();
+
   private final PeerChannels channels = new PeerChannels();
   private final Authority ca = TestCertificates.authority("cluster CA");
   private final Authority rogue = TestCertificates.authority("rogue CA");
@@ -107,14 +109,18 @@ class MutualTlsIntegrationTest {
 
     // Everyone now lists the intruder as a member, as a misconfigured or hostile member would be.
     nodes.join(0, 1, 2, intruder);
-    await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-      for (int i = 0; i < 3; i++) {
-        assertThat(nodes.node(i).suspectedPeers()).contains(intruderAddress);
-        assertThat(nodes.node(i).ring().nodes()).doesNotContain(intruderAddress);
-      }
-      assertThat(nodes.node(intruder).suspectedPeers())
-          .containsExactlyInAnyOrder(nodes.node(0).address(), nodes.node(1).address(), nodes.node(2).address());
-    });
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .untilAsserted(
+            () -> {
+              for (int i = 0; i < 3; i++) {
+                assertThat(nodes.node(i).suspectedPeers()).contains(intruderAddress);
+                assertThat(nodes.node(i).ring().nodes()).doesNotContain(intruderAddress);
+              }
+              assertThat(nodes.node(intruder).suspectedPeers())
+                  .containsExactlyInAnyOrder(
+                      nodes.node(0).address(), nodes.node(1).address(), nodes.node(2).address());
+            });
     long servedBefore = peerRequestsServedByTheCluster();
 
     // The intruder's own calls fail during the handshake: its raw calls never reach the service...
@@ -124,10 +130,19 @@ class MutualTlsIntegrationTest {
       assertThat(PeerChannels.ping(intruderChannels[i])).isEqualTo(Status.Code.UNAVAILABLE);
       ManagedChannel channel = intruderChannels[i];
       String key = written.keySet().iterator().next();
-      assertUnavailable(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
-          .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
-      assertUnavailable(() -> PeerChannels.stub(channel).get(GetRequest.newBuilder()
-          .setCache(CACHE).setKey(utf8(key)).build()));
+      assertUnavailable(
+          () ->
+              PeerChannels.stub(channel)
+                  .put(
+                      PutRequest.newBuilder()
+                          .setCache(CACHE)
+                          .setKey(utf8(key))
+                          .setValue(utf8("evil"))
+                          .build()));
+      assertUnavailable(
+          () ->
+              PeerChannels.stub(channel)
+                  .get(GetRequest.newBuilder().setCache(CACHE).setKey(utf8(key)).build()));
     }
     // ...and through its node it can neither read the cluster's entries nor change them.
     for (Map.Entry<String, String> entry : written.entrySet()) {
@@ -138,7 +153,9 @@ class MutualTlsIntegrationTest {
       }
       assertThat(nodes.cache(intruder).get(entry.getKey())).isNotEqualTo(entry.getValue());
     }
-    assertThat(peerRequestsServedByTheCluster()).as("requests the cluster served").isEqualTo(servedBefore);
+    assertThat(peerRequestsServedByTheCluster())
+        .as("requests the cluster served")
+        .isEqualTo(servedBefore);
 
     // The cluster kept every entry and keeps serving reads and writes among its members.
     for (Map.Entry<String, String> entry : written.entrySet()) {
@@ -146,11 +163,13 @@ class MutualTlsIntegrationTest {
         assertThat(nodes.cache(i).get(entry.getKey())).isEqualTo(entry.getValue());
       }
     }
-    putThroughRotatingNodes(30).forEach((key, value) -> {
-      for (int i = 0; i < 3; i++) {
-        assertThat(nodes.cache(i).get(key)).isEqualTo(value);
-      }
-    });
+    putThroughRotatingNodes(30)
+        .forEach(
+            (key, value) -> {
+              for (int i = 0; i < 3; i++) {
+                assertThat(nodes.cache(i).get(key)).isEqualTo(value);
+              }
+            });
   }
 
   @Test
@@ -160,13 +179,23 @@ class MutualTlsIntegrationTest {
     nodes.cache(0).put("kept", "v");
 
     // TLS that trusts the cluster CA, but presents no certificate of its own.
-    ChannelCredentials anonymous = TlsChannelCredentials.newBuilder().trustManager(files.trust().toFile()).build();
+    ChannelCredentials anonymous =
+        TlsChannelCredentials.newBuilder().trustManager(files.trust().toFile()).build();
     ManagedChannel channel = channels.open(nodes.node(0), anonymous);
     assertThat(PeerChannels.ping(channel)).isEqualTo(Status.Code.UNAVAILABLE);
-    assertUnavailable(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
-        .setCache(CACHE).setKey(utf8("kept")).setValue(utf8("evil")).build()));
-    assertUnavailable(() -> PeerChannels.stub(channel).get(GetRequest.newBuilder()
-        .setCache(CACHE).setKey(utf8("kept")).build()));
+    assertUnavailable(
+        () ->
+            PeerChannels.stub(channel)
+                .put(
+                    PutRequest.newBuilder()
+                        .setCache(CACHE)
+                        .setKey(utf8("kept"))
+                        .setValue(utf8("evil"))
+                        .build()));
+    assertUnavailable(
+        () ->
+            PeerChannels.stub(channel)
+                .get(GetRequest.newBuilder().setCache(CACHE).setKey(utf8("kept")).build()));
 
     assertThat(nodes.cache(0).get("kept")).isEqualTo("v");
     assertThat(nodes.cache(0).stats().peerRequestCount()).isZero();
@@ -176,7 +205,8 @@ class MutualTlsIntegrationTest {
   }
 
   @Test
-  void withoutClientCertificatesAnyTlsClientConnectsSoTheClusterSecretRefusesIt() throws IOException {
+  void withoutClientCertificatesAnyTlsClientConnectsSoTheClusterSecretRefusesIt()
+      throws IOException {
     byte[] secret = "a cluster secret of 32 bytes....".getBytes(StandardCharsets.US_ASCII);
     for (int i = 0; i < 2; i++) {
       NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
@@ -189,13 +219,23 @@ class MutualTlsIntegrationTest {
     assertThat(nodes.cache(0).stats().peerRequestCount()).isPositive();
 
     ChannelCredentials anonymous =
-        TlsChannelCredentials.newBuilder().trustManager(dir.resolve("node0/trust.pem").toFile()).build();
+        TlsChannelCredentials.newBuilder()
+            .trustManager(dir.resolve("node0/trust.pem").toFile())
+            .build();
     ManagedChannel channel = channels.open(nodes.node(0), anonymous);
     // The handshake succeeds (server-only TLS), the call is refused for want of a token.
     assertThat(PeerChannels.ping(channel)).isEqualTo(Status.Code.UNAUTHENTICATED);
-    assertThatThrownBy(() -> PeerChannels.stub(channel).put(PutRequest.newBuilder()
-            .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()))
-        .isInstanceOfSatisfying(StatusRuntimeException.class,
+    assertThatThrownBy(
+            () ->
+                PeerChannels.stub(channel)
+                    .put(
+                        PutRequest.newBuilder()
+                            .setCache(CACHE)
+                            .setKey(utf8(key))
+                            .setValue(utf8("evil"))
+                            .build()))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED));
     assertThat(nodes.cache(0).get(key)).isEqualTo("v");
     assertThat(nodes.cache(1).get(key)).isEqualTo("v");
@@ -214,10 +254,24 @@ class MutualTlsIntegrationTest {
 
     ManagedChannel plaintext = channels.open(nodes.node(0), InsecureChannelCredentials.create());
     assertThat(PeerChannels.ping(plaintext)).isEqualTo(Status.Code.UNAVAILABLE);
-    assertUnavailable(() -> PeerChannels.stub(plaintext).put(PutRequest.newBuilder()
-        .setCache(CACHE).setKey(utf8(key)).setValue(utf8("evil")).build()));
-    assertUnavailable(() -> PeerChannels.stub(plaintext).get(GetRequest.newBuilder()
-        .setCache(CACHE).setKey(utf8(key)).setLoad(true).build()));
+    assertUnavailable(
+        () ->
+            PeerChannels.stub(plaintext)
+                .put(
+                    PutRequest.newBuilder()
+                        .setCache(CACHE)
+                        .setKey(utf8(key))
+                        .setValue(utf8("evil"))
+                        .build()));
+    assertUnavailable(
+        () ->
+            PeerChannels.stub(plaintext)
+                .get(
+                    GetRequest.newBuilder()
+                        .setCache(CACHE)
+                        .setKey(utf8(key))
+                        .setLoad(true)
+                        .build()));
 
     assertThat(nodes.cache(0).stats().peerRequestCount()).isEqualTo(served);
     assertThat(nodes.cache(0).get(key)).isEqualTo("v");
@@ -231,8 +285,8 @@ class MutualTlsIntegrationTest {
   @Test
   void aNodeWhoseCertificateNamesAnotherHostIsNotTrustedAsAServer() {
     NodeFiles good = ca.issue("node0").writeTo(dir.resolve("node0"), ca);
-    NodeFiles misnamed = ca.issueForDnsNameOnly("node1", "cache.example.invalid")
-        .writeTo(dir.resolve("node1"), ca);
+    NodeFiles misnamed =
+        ca.issueForDnsNameOnly("node1", "cache.example.invalid").writeTo(dir.resolve("node1"), ca);
     nodes.add(b -> b.tls(good.peerTls()));
     nodes.add(b -> b.tls(misnamed.peerTls()));
     nodes.join(0, 1);
@@ -240,9 +294,11 @@ class MutualTlsIntegrationTest {
     NodeFiles client = ca.issue("client").writeTo(dir.resolve("client"), ca);
     assertThat(PeerChannels.pingOnce(nodes.node(0), credentials(client))).isEqualTo(Status.Code.OK);
     // 127.0.0.1 is not the name in node1's certificate: clients (raw and peers) refuse it.
-    assertThat(PeerChannels.pingOnce(nodes.node(1), credentials(client))).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(1), credentials(client)))
+        .isEqualTo(Status.Code.UNAVAILABLE);
     String address1 = nodes.node(1).address();
-    await().atMost(Duration.ofSeconds(20))
+    await()
+        .atMost(Duration.ofSeconds(20))
         .untilAsserted(() -> assertThat(nodes.node(0).suspectedPeers()).contains(address1));
     // node0 keeps serving without it.
     for (int k = 0; k < 20; k++) {
@@ -255,9 +311,9 @@ class MutualTlsIntegrationTest {
    * The contract of {@link dev.shardcache.PeerTls#withReloadInterval}: with a 1 s interval, new
    * handshakes use replaced certificate and trust files within a few seconds.
    *
-   * <p>Fails today: grpc-util's AdvancedTlsX509KeyManager and AdvancedTlsX509TrustManager raise
-   * any refresh period under one minute to one minute (logged only at FINE), so the files are
-   * re-read every 60 s whatever the interval; the slow variant below shows the reload itself works.
+   * <p>Fails today: grpc-util's AdvancedTlsX509KeyManager and AdvancedTlsX509TrustManager raise any
+   * refresh period under one minute to one minute (logged only at FINE), so the files are re-read
+   * every 60 s whatever the interval; the slow variant below shows the reload itself works.
    */
   @Test
   void reloadedCertificatesAreUsedByNewHandshakesWithinTheReloadInterval() {
@@ -283,12 +339,17 @@ class MutualTlsIntegrationTest {
 
     // Clients, each opening a new connection (so a new handshake) per ping. They present their
     // certificate as the nodes do (see nodeLikeCredentials):
-    ChannelCredentials oldOnly = nodeLikeCredentials(ca.issue("old").writeTo(dir.resolve("old"), ca));
-    ChannelCredentials newOnly = nodeLikeCredentials(next.issue("new").writeTo(dir.resolve("new"), next));
+    ChannelCredentials oldOnly =
+        nodeLikeCredentials(ca.issue("old").writeTo(dir.resolve("old"), ca));
+    ChannelCredentials newOnly =
+        nodeLikeCredentials(next.issue("new").writeTo(dir.resolve("new"), next));
     // a certificate node0 trusts today, but trusting only the next CA for the server
-    ChannelCredentials mixed = nodeLikeCredentials(ca.issue("mixed").writeTo(dir.resolve("mixed"), next));
+    ChannelCredentials mixed =
+        nodeLikeCredentials(ca.issue("mixed").writeTo(dir.resolve("mixed"), next));
     assertThat(PeerChannels.pingOnce(nodes.node(0), oldOnly)).isEqualTo(Status.Code.OK);
-    assertThat(PeerChannels.pingOnce(nodes.node(0), mixed)).as("node0's certificate is from the old CA").isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), mixed))
+        .as("node0's certificate is from the old CA")
+        .isEqualTo(Status.Code.UNAVAILABLE);
     assertThat(PeerChannels.pingOnce(nodes.node(0), newOnly)).isEqualTo(Status.Code.UNAVAILABLE);
 
     // Rotation: both nodes trust both CAs, and node0 gets a certificate of the next CA.
@@ -298,24 +359,31 @@ class MutualTlsIntegrationTest {
     long changed = System.nanoTime();
 
     await("a client trusting only the new CA connects to node0 (reload interval 1 s)")
-        .atMost(budget).pollInterval(Duration.ofMillis(200))
+        .atMost(budget)
+        .pollInterval(Duration.ofMillis(200))
         .until(() -> PeerChannels.pingOnce(nodes.node(0), newOnly) == Status.Code.OK);
     long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - changed);
     // node0 now presents the new certificate, and accepts both CAs' clients.
     assertThat(PeerChannels.pingOnce(nodes.node(0), mixed)).isEqualTo(Status.Code.OK);
-    assertThat(PeerChannels.pingOnce(nodes.node(0), oldOnly)).as("a client trusting only the old CA").isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(PeerChannels.pingOnce(nodes.node(0), oldOnly))
+        .as("a client trusting only the old CA")
+        .isEqualTo(Status.Code.UNAVAILABLE);
 
     // node1's reloaded trust lets it open a new connection to a node of the next CA.
     NodeFiles files2 = next.issue("node2").writeTo(dir.resolve("node2"), ca, next);
     nodes.add(b -> b.tls(files2.peerTls()));
     nodes.join(0, 1, 2);
     String key2 = nodes.keyOwnedBy(2, "fresh-");
-    await("node1 reads from a new node of the new CA").atMost(budget).untilAsserted(
-        () -> assertThat(nodes.cache(1).get(key2)).isEqualTo("loaded:" + key2 + "@node2"));
+    await("node1 reads from a new node of the new CA")
+        .atMost(budget)
+        .untilAsserted(
+            () -> assertThat(nodes.cache(1).get(key2)).isEqualTo("loaded:" + key2 + "@node2"));
     assertThat(nodes.cache(1).get(key0)).isEqualTo("before");
     assertThat(nodes.cache(2).get(key0)).isEqualTo("before");
-    System.out.printf("tls reload: new certificate and trust used by new handshakes %d ms after the"
-        + " files changed (reload interval set to 1 s)%n", tookMillis);
+    System.out.printf(
+        "tls reload: new certificate and trust used by new handshakes %d ms after the"
+            + " files changed (reload interval set to 1 s)%n",
+        tookMillis);
   }
 
   // ---------------------------------------------------------------- helpers
@@ -363,17 +431,20 @@ class MutualTlsIntegrationTest {
 
   /**
    * Client credentials that present their certificate whatever CAs the server asks for, as the
-   * nodes' own channels do (grpc-util's AdvancedTlsX509KeyManager ignores the issuer list).
-   * Needed after a trust reload: the server then trusts the new CA, but the CA names it sends in
-   * its certificate request are still those of the files it started with (netty builds that list
-   * once), so a client whose key manager filters by them (the JDK's, as with
-   * {@code TlsChannelCredentials.keyManager(File, File)}) would send no certificate at all.
+   * nodes' own channels do (grpc-util's AdvancedTlsX509KeyManager ignores the issuer list). Needed
+   * after a trust reload: the server then trusts the new CA, but the CA names it sends in its
+   * certificate request are still those of the files it started with (netty builds that list once),
+   * so a client whose key manager filters by them (the JDK's, as with {@code
+   * TlsChannelCredentials.keyManager(File, File)}) would send no certificate at all.
    */
   private static ChannelCredentials nodeLikeCredentials(NodeFiles files) {
     try {
       AdvancedTlsX509KeyManager keys = new AdvancedTlsX509KeyManager();
       keys.updateIdentityCredentials(files.chain().toFile(), files.key().toFile());
-      return TlsChannelCredentials.newBuilder().keyManager(keys).trustManager(files.trust().toFile()).build();
+      return TlsChannelCredentials.newBuilder()
+          .keyManager(keys)
+          .trustManager(files.trust().toFile())
+          .build();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } catch (GeneralSecurityException e) {
@@ -382,8 +453,10 @@ class MutualTlsIntegrationTest {
   }
 
   private static void assertUnavailable(Runnable call) {
-    assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class,
-        e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+    assertThatThrownBy(call::run)
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
   }
 
   private static ByteString utf8(String s) {

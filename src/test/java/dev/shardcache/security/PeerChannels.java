@@ -21,9 +21,10 @@ final class PeerChannels implements AutoCloseable {
 
   /** A new channel to {@code node} with {@code credentials}; closed with this object. */
   ManagedChannel open(ShardcacheNode node, ChannelCredentials credentials) {
-    ManagedChannel channel = Grpc.newChannelBuilderForAddress("127.0.0.1", port(node), credentials)
-        .maxInboundMessageSize(64 * 1024 * 1024)
-        .build();
+    ManagedChannel channel =
+        Grpc.newChannelBuilderForAddress("127.0.0.1", port(node), credentials)
+            .maxInboundMessageSize(64 * 1024 * 1024)
+            .build();
     channels.add(channel);
     return channel;
   }

@@ -44,8 +44,8 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  * files {@link PeerTls#fromPemFiles} reads: a certificate chain, a PKCS#8 private key and a file of
  * trusted CA certificates.
  *
- * <p>Every key is EC P-256, signed SHA256withECDSA. A node certificate names {@code 127.0.0.1}
- * (IP SAN) and {@code localhost} (DNS SAN), may be used for both TLS server and TLS client
+ * <p>Every key is EC P-256, signed SHA256withECDSA. A node certificate names {@code 127.0.0.1} (IP
+ * SAN) and {@code localhost} (DNS SAN), may be used for both TLS server and TLS client
  * authentication, and is valid from an hour ago for a day, so tests on a machine with a slightly
  * wrong clock still pass.
  *
@@ -72,14 +72,23 @@ public final class TestCertificates {
     X500Principal subject = new X500Principal("CN=" + name + ", O=Shardcache tests");
     try {
       JcaX509ExtensionUtils extensions = new JcaX509ExtensionUtils();
-      X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(subject, nextSerial(),
-          Date.from(Instant.now().minus(Duration.ofHours(1))),
-          Date.from(Instant.now().plus(Duration.ofDays(1))), subject, keys.getPublic())
-          .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
-          .addExtension(Extension.keyUsage, true,
-              new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign | KeyUsage.digitalSignature))
-          .addExtension(Extension.subjectKeyIdentifier, false,
-              extensions.createSubjectKeyIdentifier(keys.getPublic()));
+      X509v3CertificateBuilder builder =
+          new JcaX509v3CertificateBuilder(
+                  subject,
+                  nextSerial(),
+                  Date.from(Instant.now().minus(Duration.ofHours(1))),
+                  Date.from(Instant.now().plus(Duration.ofDays(1))),
+                  subject,
+                  keys.getPublic())
+              .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
+              .addExtension(
+                  Extension.keyUsage,
+                  true,
+                  new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign | KeyUsage.digitalSignature))
+              .addExtension(
+                  Extension.subjectKeyIdentifier,
+                  false,
+                  extensions.createSubjectKeyIdentifier(keys.getPublic()));
       return new Authority(name, keys, sign(builder, keys));
     } catch (IOException | GeneralSecurityException e) {
       throw new IllegalStateException("cannot create test CA " + name, e);
@@ -120,8 +129,11 @@ public final class TestCertificates {
      * alternative names IP 127.0.0.1 and DNS localhost, for server and client authentication.
      */
     public Issued issue(String commonName) {
-      return issue(commonName, List.of(new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
-          new GeneralName(GeneralName.dNSName, "localhost")));
+      return issue(
+          commonName,
+          List.of(
+              new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
+              new GeneralName(GeneralName.dNSName, "localhost")));
     }
 
     /** Issues a node certificate that names only the DNS name {@code host} (no IP address). */
@@ -133,21 +145,38 @@ public final class TestCertificates {
       KeyPair nodeKeys = newKeyPair();
       try {
         JcaX509ExtensionUtils extensions = new JcaX509ExtensionUtils();
-        X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(certificate,
-            nextSerial(), Date.from(Instant.now().minus(Duration.ofHours(1))),
-            Date.from(Instant.now().plus(Duration.ofDays(1))),
-            new X500Principal("CN=" + commonName + ", O=Shardcache tests"), nodeKeys.getPublic())
-            .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
-            .addExtension(Extension.keyUsage, true,
-                new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyAgreement))
-            .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
-                new KeyPurposeId[] {KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
-            .addExtension(Extension.subjectAlternativeName, false,
-                new GeneralNames(names.toArray(GeneralName[]::new)))
-            .addExtension(Extension.subjectKeyIdentifier, false,
-                extensions.createSubjectKeyIdentifier(nodeKeys.getPublic()))
-            .addExtension(Extension.authorityKeyIdentifier, false,
-                extensions.createAuthorityKeyIdentifier(certificate));
+        X509v3CertificateBuilder builder =
+            new JcaX509v3CertificateBuilder(
+                    certificate,
+                    nextSerial(),
+                    Date.from(Instant.now().minus(Duration.ofHours(1))),
+                    Date.from(Instant.now().plus(Duration.ofDays(1))),
+                    new X500Principal("CN=" + commonName + ", O=Shardcache tests"),
+                    nodeKeys.getPublic())
+                .addExtension(Extension.basicConstraints, true, new BasicConstraints(false))
+                .addExtension(
+                    Extension.keyUsage,
+                    true,
+                    new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyAgreement))
+                .addExtension(
+                    Extension.extendedKeyUsage,
+                    false,
+                    new ExtendedKeyUsage(
+                        new KeyPurposeId[] {
+                          KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth
+                        }))
+                .addExtension(
+                    Extension.subjectAlternativeName,
+                    false,
+                    new GeneralNames(names.toArray(GeneralName[]::new)))
+                .addExtension(
+                    Extension.subjectKeyIdentifier,
+                    false,
+                    extensions.createSubjectKeyIdentifier(nodeKeys.getPublic()))
+                .addExtension(
+                    Extension.authorityKeyIdentifier,
+                    false,
+                    extensions.createAuthorityKeyIdentifier(certificate));
         return new Issued(sign(builder, keys), nodeKeys, this);
       } catch (IOException | GeneralSecurityException e) {
         throw new IllegalStateException("cannot issue a test certificate for " + commonName, e);
@@ -190,23 +219,28 @@ public final class TestCertificates {
       } catch (IOException e) {
         throw new UncheckedIOException(e);
       }
-      NodeFiles files = new NodeFiles(directory.resolve("chain.pem"), directory.resolve("key.pem"),
-          directory.resolve("trust.pem"));
+      NodeFiles files =
+          new NodeFiles(
+              directory.resolve("chain.pem"),
+              directory.resolve("key.pem"),
+              directory.resolve("trust.pem"));
       replace(files);
       writeTrust(files.trust(), trusted);
       return files;
     }
 
     /**
-     * Overwrites the chain and key files of {@code files} with this certificate and key (the
-     * trust file is left alone), each replaced atomically; their modification times move forward,
-     * so a file watcher sees the change even within one clock tick.
+     * Overwrites the chain and key files of {@code files} with this certificate and key (the trust
+     * file is left alone), each replaced atomically; their modification times move forward, so a
+     * file watcher sees the change even within one clock tick.
      */
     public void replace(NodeFiles files) {
       // The key first: a reader that sees the new chain then also finds the new key.
       replaceFile(files.key(), pem("PRIVATE KEY", keys.getPrivate().getEncoded()));
-      replaceFile(files.chain(),
-          pem("CERTIFICATE", encoded(certificate)) + pem("CERTIFICATE", encoded(issuer.certificate())));
+      replaceFile(
+          files.chain(),
+          pem("CERTIFICATE", encoded(certificate))
+              + pem("CERTIFICATE", encoded(issuer.certificate())));
     }
   }
 
@@ -248,8 +282,10 @@ public final class TestCertificates {
   private static X509Certificate sign(X509v3CertificateBuilder builder, KeyPair issuerKeys)
       throws GeneralSecurityException {
     try {
-      return new JcaX509CertificateConverter().getCertificate(
-          builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(issuerKeys.getPrivate())));
+      return new JcaX509CertificateConverter()
+          .getCertificate(
+              builder.build(
+                  new JcaContentSignerBuilder("SHA256withECDSA").build(issuerKeys.getPrivate())));
     } catch (OperatorCreationException e) {
       throw new GeneralSecurityException(e);
     }
@@ -264,9 +300,13 @@ public final class TestCertificates {
   }
 
   private static String pem(String type, byte[] der) {
-    return "-----BEGIN " + type + "-----\n"
+    return "-----BEGIN "
+        + type
+        + "-----\n"
         + Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(der)
-        + "\n-----END " + type + "-----\n";
+        + "\n-----END "
+        + type
+        + "-----\n";
   }
 
   private static final AtomicLong lastModified = new AtomicLong();
@@ -284,7 +324,8 @@ public final class TestCertificates {
       long time = lastModified.updateAndGet(previous -> Math.max(now, previous + 1_000));
       Files.setLastModifiedTime(temporary, FileTime.fromMillis(time));
       try {
-        Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(
+            temporary, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
         Files.move(temporary, file, StandardCopyOption.REPLACE_EXISTING);
       }

@@ -69,7 +69,9 @@ class JCacheAnnotationsTest {
   void cachesNamedByTheAnnotationsAndTheirDefaultsAreDefinedOnEveryNode() {
     for (ShardcacheNode node : cluster.nodes()) {
       assertThat(node.caches().stream().map(DistributedCache::name).collect(Collectors.toSet()))
-          .contains("authors", "pairs",
+          .contains(
+              "authors",
+              "pairs",
               "dev.shardcache.spring.JCacheAnnotationsTest$NicknameService.nickname(java.lang.String)");
     }
   }

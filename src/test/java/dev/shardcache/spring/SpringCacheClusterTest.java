@@ -88,8 +88,8 @@ class SpringCacheClusterTest {
   @Test
   void everyNodeDefinesTheAnnotatedCachesBeforeServing() {
     for (int i = 0; i < NODES; i++) {
-      Set<String> defined = cluster.node(i).caches().stream()
-          .map(DistributedCache::name).collect(Collectors.toSet());
+      Set<String> defined =
+          cluster.node(i).caches().stream().map(DistributedCache::name).collect(Collectors.toSet());
       assertThat(defined).containsExactlyInAnyOrder("books", "shelves", "slow", "maybe", "search");
       assertThat(cluster.node(i).isRunning()).isTrue();
     }
@@ -223,15 +223,18 @@ class SpringCacheClusterTest {
     assertThat(totalCalls("slow:hot")).isBetween(1, NODES);
   }
 
-  private List<String> concurrently(List<Integer> nodes, int threadsPerNode, String key) throws Exception {
+  private List<String> concurrently(List<Integer> nodes, int threadsPerNode, String key)
+      throws Exception {
     CountDownLatch start = new CountDownLatch(1);
     List<Future<String>> futures = new ArrayList<>();
     for (int node : nodes) {
       for (int t = 0; t < threadsPerNode; t++) {
-        futures.add(pool.submit(() -> {
-          start.await();
-          return service(node).slow(key);
-        }));
+        futures.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  return service(node).slow(key);
+                }));
       }
     }
     start.countDown();
@@ -255,9 +258,7 @@ class SpringCacheClusterTest {
   }
 
   private int totalCalls(String method) {
-    return contexts.stream()
-        .mapToInt(c -> c.getBean(BookService.class).callsOf(method))
-        .sum();
+    return contexts.stream().mapToInt(c -> c.getBean(BookService.class).callsOf(method)).sum();
   }
 
   @Configuration(proxyBeanMethods = false)

@@ -54,17 +54,17 @@ import org.jspecify.annotations.Nullable;
  *       bytes are held, neither delivered nor dropped, and the proxy stops reading, so further
  *       bytes wait in the kernel's buffers as they would for the paused process. Callers see
  *       nothing until their own deadline, like a black hole. {@link #heal()} forwards everything
- *       held, in order, and the connections carry on intact; {@link #cut()} resets them and
- *       {@link #blackHole()} drops what was held.
+ *       held, in order, and the connections carry on intact; {@link #cut()} resets them and {@link
+ *       #blackHole()} drops what was held.
  * </ul>
  *
  * <h2>Threads</h2>
  *
  * <p>One accepting thread, plus two copying threads per forwarded or stalled connection (one per
  * direction) or one per black-holed connection, all daemon platform threads from one bounded pool
- * named {@code tcp-proxy-<port>-<n>}. At most {@value #MAX_CONNECTIONS} connections are open at once;
- * further ones are reset. {@link #close()} resets every connection, closes the listening socket and
- * waits for every thread to end.
+ * named {@code tcp-proxy-<port>-<n>}. At most {@value #MAX_CONNECTIONS} connections are open at
+ * once; further ones are reset. {@link #close()} resets every connection, closes the listening
+ * socket and waits for every thread to end.
  *
  * <p>Thread-safe: the mode may be changed from any thread at any time. A connection accepted while
  * the mode changes ends up in the new mode (cut wins any race: a connection is never forwarded
@@ -78,7 +78,12 @@ public final class TcpProxy implements AutoCloseable {
 
   private static final int CONNECT_TIMEOUT_MILLIS = 2_000;
 
-  private enum Mode { FORWARDING, CUT, BLACK_HOLE, STALLED }
+  private enum Mode {
+    FORWARDING,
+    CUT,
+    BLACK_HOLE,
+    STALLED
+  }
 
   private final int targetPort;
   private final ServerSocket server;
@@ -86,8 +91,10 @@ public final class TcpProxy implements AutoCloseable {
   private final Set<Link> links = ConcurrentHashMap.newKeySet();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final AtomicInteger accepted = new AtomicInteger();
+
   /** Notified on every change of mode, and on close: stalled copiers wait on it. */
   private final Object modeChanged = new Object();
+
   private volatile Mode mode = Mode.FORWARDING;
 
   private TcpProxy(int targetPort, ServerSocket server) {
@@ -95,12 +102,18 @@ public final class TcpProxy implements AutoCloseable {
     this.server = server;
     AtomicInteger threadCount = new AtomicInteger();
     String prefix = "tcp-proxy-" + server.getLocalPort() + "-";
-    this.threads = new ThreadPoolExecutor(0, 1 + 2 * MAX_CONNECTIONS, 10, TimeUnit.SECONDS,
-        new SynchronousQueue<>(), task -> {
-          Thread thread = new Thread(task, prefix + threadCount.incrementAndGet());
-          thread.setDaemon(true);
-          return thread;
-        });
+    this.threads =
+        new ThreadPoolExecutor(
+            0,
+            1 + 2 * MAX_CONNECTIONS,
+            10,
+            TimeUnit.SECONDS,
+            new SynchronousQueue<>(),
+            task -> {
+              Thread thread = new Thread(task, prefix + threadCount.incrementAndGet());
+              thread.setDaemon(true);
+              return thread;
+            });
   }
 
   /**
@@ -168,16 +181,16 @@ public final class TcpProxy implements AutoCloseable {
   /**
    * Until {@link #heal()}, {@link #cut()} or {@link #blackHole()}, holds every byte in both
    * directions without forwarding or dropping it, and accepts new connections without forwarding
-   * them, closing nothing: the target looks paused. {@link #heal()} then forwards what was held,
-   * in order, and every connection carries on.
+   * them, closing nothing: the target looks paused. {@link #heal()} then forwards what was held, in
+   * order, and every connection carries on.
    */
   public void stall() {
     setMode(Mode.STALLED);
   }
 
   /**
-   * Forwards new connections again, and the bytes held by a {@link #stall()}. Connections that
-   * lost bytes in a black hole are reset (their streams are corrupt); the others carry on.
+   * Forwards new connections again, and the bytes held by a {@link #stall()}. Connections that lost
+   * bytes in a black hole are reset (their streams are corrupt); the others carry on.
    */
   public void heal() {
     setMode(Mode.FORWARDING);
@@ -189,8 +202,8 @@ public final class TcpProxy implements AutoCloseable {
   }
 
   /**
-   * Resets every connection, stops listening and waits (up to five seconds) for the proxy's
-   * threads to end. Idempotent.
+   * Resets every connection, stops listening and waits (up to five seconds) for the proxy's threads
+   * to end. Idempotent.
    */
   @Override
   public void close() {
@@ -241,8 +254,15 @@ public final class TcpProxy implements AutoCloseable {
 
   @Override
   public String toString() {
-    return "TcpProxy{" + address() + " -> 127.0.0.1:" + targetPort + ", " + mode + ", "
-        + links.size() + " open}";
+    return "TcpProxy{"
+        + address()
+        + " -> 127.0.0.1:"
+        + targetPort
+        + ", "
+        + mode
+        + ", "
+        + links.size()
+        + " open}";
   }
 
   private void acceptLoop() {
@@ -385,8 +405,10 @@ public final class TcpProxy implements AutoCloseable {
   private final class Link {
     private final Socket client;
     private volatile @Nullable Socket upstream;
+
     /** Set once a byte was dropped (or the link was never forwarded); never cleared. */
     private volatile boolean lostBytes;
+
     private final AtomicInteger directionsDone = new AtomicInteger();
 
     Link(Socket client) {

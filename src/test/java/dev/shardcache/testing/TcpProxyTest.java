@@ -5,13 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import dev.shardcache.ShardcacheNode;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import com.google.common.util.concurrent.ListenableFuture;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
@@ -151,13 +151,15 @@ class TcpProxyTest {
       byte[] big = new byte[1 << 20]; // larger than any buffer on the way
       new java.util.Random(7).nextBytes(big);
       Socket socket = sockets.get(0);
-      Thread writer = new Thread(() -> {
-        try {
-          socket.getOutputStream().write(big);
-        } catch (IOException e) {
-          throw new RuntimeException(e);
-        }
-      });
+      Thread writer =
+          new Thread(
+              () -> {
+                try {
+                  socket.getOutputStream().write(big);
+                } catch (IOException e) {
+                  throw new RuntimeException(e);
+                }
+              });
       writer.start();
       assertThat(socket.getInputStream().readNBytes(big.length)).isEqualTo(big);
       writer.join();
@@ -193,13 +195,15 @@ class TcpProxyTest {
     // a new connection is accepted by the kernel, then reset by the proxy: it never echoes. The
     // reset may beat connect() itself, or arrive after a first write succeeded.
     long started = System.nanoTime();
-    assertThatThrownBy(() -> {
-      try (Socket during = connect()) {
-        for (int i = 0; i < 100; i++) {
-          roundTrip(during, "lost");
-        }
-      }
-    }).isInstanceOf(IOException.class);
+    assertThatThrownBy(
+            () -> {
+              try (Socket during = connect()) {
+                for (int i = 0; i < 100; i++) {
+                  roundTrip(during, "lost");
+                }
+              }
+            })
+        .isInstanceOf(IOException.class);
     assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(FAST);
 
     proxy.heal();
@@ -211,7 +215,8 @@ class TcpProxyTest {
   @Test
   void aBlackHoleSwallowsBytesSilentlyAndHealResetsOnlyTheConnectionsThatLostSome()
       throws Exception {
-    try (Socket quiet = connect(); Socket talking = connect()) {
+    try (Socket quiet = connect();
+        Socket talking = connect()) {
       assertThat(roundTrip(quiet, "1")).isEqualTo("1");
       assertThat(roundTrip(talking, "1")).isEqualTo("1");
       proxy.blackHole();
@@ -243,7 +248,8 @@ class TcpProxyTest {
 
   @Test
   void aStallHoldsBytesBothWaysWithoutClosingAndHealForwardsThemInOrder() throws Exception {
-    try (Socket talking = connect(); Socket quiet = connect()) {
+    try (Socket talking = connect();
+        Socket quiet = connect()) {
       assertThat(roundTrip(talking, "1")).isEqualTo("1");
       assertThat(roundTrip(quiet, "1")).isEqualTo("1");
       proxy.stall();
@@ -266,8 +272,7 @@ class TcpProxyTest {
         talking.setSoTimeout(5_000);
         assertThat(new String(talking.getInputStream().readNBytes(13), UTF_8))
             .isEqualTo("held-in-order");
-        assertThat(new String(newcomer.getInputStream().readNBytes(7), UTF_8))
-            .isEqualTo("anyone?");
+        assertThat(new String(newcomer.getInputStream().readNBytes(7), UTF_8)).isEqualTo("anyone?");
         // every connection carries on: nothing was lost, so nothing is reset
         assertThat(roundTrip(newcomer, "again")).isEqualTo("again");
       }
@@ -329,7 +334,8 @@ class TcpProxyTest {
     try (ServerSocket reserved = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       deadPort = reserved.getLocalPort();
     }
-    try (TcpProxy toNothing = TcpProxy.start(deadPort); Socket socket = new Socket()) {
+    try (TcpProxy toNothing = TcpProxy.start(deadPort);
+        Socket socket = new Socket()) {
       socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), toNothing.port()));
       socket.setSoTimeout(5_000);
       assertThat(endsSoon(socket)).isTrue();
@@ -363,8 +369,10 @@ class TcpProxyTest {
   void aGrpcCallThroughTheProxyFailsFastWhenCutAndWorksAgainWhenHealed() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start();
         TcpProxy nodeProxy = TcpProxy.start(portOf(node))) {
-      ManagedChannel channel = Grpc.newChannelBuilderForAddress(
-          "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create()).build();
+      ManagedChannel channel =
+          Grpc.newChannelBuilderForAddress(
+                  "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create())
+              .build();
       try {
         assertThat(health(channel, "")).isEqualTo(ServingStatus.SERVING);
         assertThat(health(channel, ShardcacheNode.PEER_SERVICE)).isEqualTo(ServingStatus.SERVING);
@@ -373,8 +381,9 @@ class TcpProxyTest {
         for (int i = 0; i < 3; i++) { // the open connection is reset, then reconnections are
           long started = System.nanoTime();
           assertThatThrownBy(() -> health(channel, ""))
-              .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
-                  assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
+              .isInstanceOfSatisfying(
+                  StatusRuntimeException.class,
+                  e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
           assertThat(Duration.ofNanos(System.nanoTime() - started)).isLessThan(FAST);
           channel.resetConnectBackoff(); // make the next call really try to connect again
         }
@@ -382,7 +391,9 @@ class TcpProxyTest {
 
         nodeProxy.heal();
         channel.resetConnectBackoff(); // gRPC's own reconnect back-off is up to two minutes
-        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+        await()
+            .atMost(Duration.ofSeconds(5))
+            .pollInterval(Duration.ofMillis(20))
             .ignoreExceptionsInstanceOf(StatusRuntimeException.class)
             .until(() -> health(channel, "") == ServingStatus.SERVING);
         assertThat(health(channel, ShardcacheNode.PEER_SERVICE)).isEqualTo(ServingStatus.SERVING);
@@ -396,18 +407,25 @@ class TcpProxyTest {
   void aGrpcCallIntoABlackHoleRunsIntoItsDeadline() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start();
         TcpProxy nodeProxy = TcpProxy.start(portOf(node))) {
-      ManagedChannel channel = Grpc.newChannelBuilderForAddress(
-          "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create()).build();
+      ManagedChannel channel =
+          Grpc.newChannelBuilderForAddress(
+                  "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create())
+              .build();
       try {
         assertThat(health(channel, "")).isEqualTo(ServingStatus.SERVING);
         nodeProxy.blackHole();
-        assertThatThrownBy(() -> HealthGrpc.newBlockingStub(channel)
-                .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
-                .check(HealthCheckRequest.newBuilder().setService("").build()))
-            .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
-                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+        assertThatThrownBy(
+                () ->
+                    HealthGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                        .check(HealthCheckRequest.newBuilder().setService("").build()))
+            .isInstanceOfSatisfying(
+                StatusRuntimeException.class,
+                e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
         nodeProxy.heal(); // resets the connection that lost bytes; the channel reconnects
-        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+        await()
+            .atMost(Duration.ofSeconds(5))
+            .pollInterval(Duration.ofMillis(20))
             .ignoreExceptionsInstanceOf(StatusRuntimeException.class)
             .until(() -> health(channel, "") == ServingStatus.SERVING);
       } finally {
@@ -420,21 +438,27 @@ class TcpProxyTest {
   void aGrpcCallIntoAStallWaitsAndCompletesOnTheSameConnectionOnceHealed() throws Exception {
     try (ShardcacheNode node = ShardcacheNode.builder().listen("127.0.0.1", 0).build().start();
         TcpProxy nodeProxy = TcpProxy.start(portOf(node))) {
-      ManagedChannel channel = Grpc.newChannelBuilderForAddress(
-          "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create()).build();
+      ManagedChannel channel =
+          Grpc.newChannelBuilderForAddress(
+                  "127.0.0.1", nodeProxy.port(), InsecureChannelCredentials.create())
+              .build();
       try {
         assertThat(health(channel, "")).isEqualTo(ServingStatus.SERVING);
         nodeProxy.stall();
         // a call whose deadline passes during the stall fails as in a black hole...
-        assertThatThrownBy(() -> HealthGrpc.newBlockingStub(channel)
-                .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
-                .check(HealthCheckRequest.newBuilder().setService("").build()))
-            .isInstanceOfSatisfying(StatusRuntimeException.class, e ->
-                assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+        assertThatThrownBy(
+                () ->
+                    HealthGrpc.newBlockingStub(channel)
+                        .withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+                        .check(HealthCheckRequest.newBuilder().setService("").build()))
+            .isInstanceOfSatisfying(
+                StatusRuntimeException.class,
+                e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
         // ...but one with a longer deadline is answered once the stall ends
-        ListenableFuture<HealthCheckResponse> waiting = HealthGrpc.newFutureStub(channel)
-            .withDeadlineAfter(10, TimeUnit.SECONDS)
-            .check(HealthCheckRequest.newBuilder().setService("").build());
+        ListenableFuture<HealthCheckResponse> waiting =
+            HealthGrpc.newFutureStub(channel)
+                .withDeadlineAfter(10, TimeUnit.SECONDS)
+                .check(HealthCheckRequest.newBuilder().setService("").build());
         Thread.sleep(500);
         assertThat(waiting.isDone()).isFalse();
         nodeProxy.heal();

@@ -26,9 +26,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * Real {@link ShardcacheNode}s in this JVM, on 127.0.0.1, made one cluster: the harness for
- * multi-node tests that run in one process (the multi-process tests have
- * {@code dev.shardcache.process.ProcessCluster}). It uses the public API only; the tests of
- * {@code dev.shardcache} reach node internals through their package-private {@code TestClusters}.
+ * multi-node tests that run in one process (the multi-process tests have {@code
+ * dev.shardcache.process.ProcessCluster}). It uses the public API only; the tests of {@code
+ * dev.shardcache} reach node internals through their package-private {@code TestClusters}.
  *
  * <pre>{@code
  * try (TestCluster cluster = TestCluster.builder()
@@ -51,10 +51,10 @@ import org.jspecify.annotations.Nullable;
  *       {@linkplain Builder#nodeSettings node settings} add the rest. A node's builder takes each
  *       setting once, so the settings must not set the listen or advertised address.
  *   <li>The {@linkplain Builder#cache caches} of the builder, of {@code String} keys and values,
- *       are defined on every node before it starts, so no peer ever reaches a node that lacks
- *       one; {@link #cache(int)} is the first of them. Tests that need other caches (or define
- *       them through Spring or a {@code CachingProxy}) build the nodes with
- *       {@linkplain Builder#started started(false)} and define them on {@link #node(int)}.
+ *       are defined on every node before it starts, so no peer ever reaches a node that lacks one;
+ *       {@link #cache(int)} is the first of them. Tests that need other caches (or define them
+ *       through Spring or a {@code CachingProxy}) build the nodes with {@linkplain Builder#started
+ *       started(false)} and define them on {@link #node(int)}.
  *   <li>A node {@linkplain Builder#behindProxy behind a proxy} listens on a port of its own and
  *       advertises the port of its own {@link TcpProxy}: its ring address is the proxy's, so every
  *       call a peer makes to it goes through the proxy, and {@link #proxy(int)} can cut, stall or
@@ -68,8 +68,8 @@ import org.jspecify.annotations.Nullable;
  * <h2>Nodes by index</h2>
  *
  * <p>Nodes keep their index for the life of the cluster: {@link #add()} appends one, a node the
- * test closes (or {@linkplain #stop stops}) stays at its index with its address, and
- * {@link #restart(int)} puts a new, empty node at the same index and address.
+ * test closes (or {@linkplain #stop stops}) stays at its index with its address, and {@link
+ * #restart(int)} puts a new, empty node at the same index and address.
  *
  * <h2>Lifecycle</h2>
  *
@@ -78,8 +78,8 @@ import org.jspecify.annotations.Nullable;
  * half-way closes what it had made before throwing, so a test that never got the cluster leaks
  * nothing.
  *
- * <p>Meant for the test's own thread; its reads ({@code node}, {@code cache}, {@code proxy},
- * {@code addresses}, ...) may also run on other threads, such as an Awaitility condition's.
+ * <p>Meant for the test's own thread; its reads ({@code node}, {@code cache}, {@code proxy}, {@code
+ * addresses}, ...) may also run on other threads, such as an Awaitility condition's.
  */
 public final class TestCluster implements AutoCloseable {
   private static final String HOST = "127.0.0.1";
@@ -163,8 +163,10 @@ public final class TestCluster implements AutoCloseable {
    * @throws IllegalStateException if the builder was given no cache
    */
   public DistributedCache<String, String> cache(int i) {
-    checkState(!cacheSpecs.isEmpty(), "the cluster defines no cache; give the builder one with"
-        + " cache(name, config), or use node(i).cache(name, config)");
+    checkState(
+        !cacheSpecs.isEmpty(),
+        "the cluster defines no cache; give the builder one with"
+            + " cache(name, config), or use node(i).cache(name, config)");
     return cache(cacheSpecs.keySet().iterator().next(), i);
   }
 
@@ -175,8 +177,8 @@ public final class TestCluster implements AutoCloseable {
    */
   public DistributedCache<String, String> cache(String name, int i) {
     DistributedCache<String, String> cache = slot(i).caches().get(name);
-    checkArgument(cache != null, "the cluster defines no cache '%s', only %s", name,
-        cacheSpecs.keySet());
+    checkArgument(
+        cache != null, "the cluster defines no cache '%s', only %s", name, cacheSpecs.keySet());
     return cache;
   }
 
@@ -192,8 +194,8 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
-   * The port node {@code i} itself listens on. For a node behind a proxy, a call to it bypasses
-   * the proxy (and a cut); otherwise it is the port of its address.
+   * The port node {@code i} itself listens on. For a node behind a proxy, a call to it bypasses the
+   * proxy (and a cut); otherwise it is the port of its address.
    *
    * @throws IllegalStateException if the node is not behind a proxy and was never started
    */
@@ -248,8 +250,8 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
-   * Returns the first of "prefix0", "prefix1", ... that node {@code i} owns in its
-   * {@linkplain #cache(int) first cache}, under its own ring.
+   * Returns the first of "prefix0", "prefix1", ... that node {@code i} owns in its {@linkplain
+   * #cache(int) first cache}, under its own ring.
    */
   public String keyOwnedBy(int i, String prefix) {
     String owner = node(i).address();
@@ -291,12 +293,12 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
-   * Starts every node that is not running, then {@linkplain #joinAll() joins} the running ones.
-   * For a cluster built with {@code started(false)}; nodes added afterwards are started by
-   * {@link #add()}.
+   * Starts every node that is not running, then {@linkplain #joinAll() joins} the running ones. For
+   * a cluster built with {@code started(false)}; nodes added afterwards are started by {@link
+   * #add()}.
    *
-   * @throws IllegalStateException if a node that is not running was closed (a closed node cannot
-   *     be started again: {@linkplain #restart restart} it)
+   * @throws IllegalStateException if a node that is not running was closed (a closed node cannot be
+   *     started again: {@linkplain #restart restart} it)
    */
   public TestCluster startAndJoin() {
     for (Slot slot : slots) {
@@ -366,8 +368,12 @@ public final class TestCluster implements AutoCloseable {
       try {
         Map<String, DistributedCache<String, String>> caches = defineCaches(i, fresh);
         fresh.start();
-        checkState(fresh.address().equals(address), "restarted node %s is %s, not %s", i,
-            fresh.address(), address);
+        checkState(
+            fresh.address().equals(address),
+            "restarted node %s is %s, not %s",
+            i,
+            fresh.address(),
+            address);
         slots.set(i, new Slot(fresh, old.proxy(), old.listenPort(), old.extraSettings(), caches));
         break;
       } catch (IOException e) { // the old server's port may take a moment to be free again
@@ -389,14 +395,17 @@ public final class TestCluster implements AutoCloseable {
 
   /** Waits (up to 30 s) until no running node has undelivered replication, hints included. */
   public void awaitQuiescence() {
-    await().atMost(Duration.ofSeconds(30)).until(() -> {
-      for (Slot slot : slots) {
-        if (slot.node().isRunning() && slot.node().replicationBacklog() > 0) {
-          return false;
-        }
-      }
-      return true;
-    });
+    await()
+        .atMost(Duration.ofSeconds(30))
+        .until(
+            () -> {
+              for (Slot slot : slots) {
+                if (slot.node().isRunning() && slot.node().replicationBacklog() > 0) {
+                  return false;
+                }
+              }
+              return true;
+            });
   }
 
   /**
@@ -404,16 +413,22 @@ public final class TestCluster implements AutoCloseable {
    * delivered all its replication, hints included.
    */
   public void awaitSettled() {
-    await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> {
-      for (Slot slot : slots) {
-        ShardcacheNode node = slot.node();
-        if (node.isRunning() && (!node.reachablePeers().equals(node.peers())
-            || !node.suspectedPeers().isEmpty() || node.replicationBacklog() > 0)) {
-          return false;
-        }
-      }
-      return true;
-    });
+    await()
+        .atMost(Duration.ofSeconds(20))
+        .pollInterval(Duration.ofMillis(20))
+        .until(
+            () -> {
+              for (Slot slot : slots) {
+                ShardcacheNode node = slot.node();
+                if (node.isRunning()
+                    && (!node.reachablePeers().equals(node.peers())
+                        || !node.suspectedPeers().isEmpty()
+                        || node.replicationBacklog() > 0)) {
+                  return false;
+                }
+              }
+              return true;
+            });
   }
 
   /** Closes every node and proxy this cluster made. Idempotent. */
@@ -443,9 +458,14 @@ public final class TestCluster implements AutoCloseable {
     return slots.get(i);
   }
 
-  /** Builds node {@code index} (behind a new proxy if asked), defines the caches, maybe starts it. */
-  private Slot newSlot(int index, boolean behindProxy,
-      UnaryOperator<ShardcacheNode.Builder> extraSettings, boolean start) {
+  /**
+   * Builds node {@code index} (behind a new proxy if asked), defines the caches, maybe starts it.
+   */
+  private Slot newSlot(
+      int index,
+      boolean behindProxy,
+      UnaryOperator<ShardcacheNode.Builder> extraSettings,
+      boolean start) {
     TcpProxy proxy = null;
     ShardcacheNode node = null;
     try {
@@ -470,8 +490,8 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /** Closes what a failed step had made; returns its failure, with any of closing's suppressed. */
-  private static <T extends Throwable> T closeAfter(T failure, @Nullable ShardcacheNode node,
-      @Nullable TcpProxy proxy) {
+  private static <T extends Throwable> T closeAfter(
+      T failure, @Nullable ShardcacheNode node, @Nullable TcpProxy proxy) {
     RuntimeException closing = closeCollecting(proxy, closeCollecting(node, null));
     if (closing != null) {
       failure.addSuppressed(closing);
@@ -479,7 +499,10 @@ public final class TestCluster implements AutoCloseable {
     return failure;
   }
 
-  private ShardcacheNode newNode(int index, int listenPort, @Nullable TcpProxy proxy,
+  private ShardcacheNode newNode(
+      int index,
+      int listenPort,
+      @Nullable TcpProxy proxy,
       UnaryOperator<ShardcacheNode.Builder> extraSettings) {
     ShardcacheNode.Builder builder = ShardcacheNode.builder().listen(HOST, listenPort);
     if (proxy != null) {
@@ -490,12 +513,18 @@ public final class TestCluster implements AutoCloseable {
     return builder.build();
   }
 
-  private Map<String, DistributedCache<String, String>> defineCaches(int index,
-      ShardcacheNode node) {
+  private Map<String, DistributedCache<String, String>> defineCaches(
+      int index, ShardcacheNode node) {
     Map<String, DistributedCache<String, String>> caches = new LinkedHashMap<>();
-    cacheSpecs.forEach((name, spec) -> caches.put(name, node.cache(name,
-        requireNonNull(spec.config(index, node), () -> "the spec of cache " + name
-            + " returned null for node " + index))));
+    cacheSpecs.forEach(
+        (name, spec) ->
+            caches.put(
+                name,
+                node.cache(
+                    name,
+                    requireNonNull(
+                        spec.config(index, node),
+                        () -> "the spec of cache " + name + " returned null for node " + index))));
     return Collections.unmodifiableMap(caches);
   }
 
@@ -521,8 +550,8 @@ public final class TestCluster implements AutoCloseable {
     }
   }
 
-  private static @Nullable RuntimeException closeCollecting(@Nullable AutoCloseable closeable,
-      @Nullable RuntimeException failure) {
+  private static @Nullable RuntimeException closeCollecting(
+      @Nullable AutoCloseable closeable, @Nullable RuntimeException failure) {
     if (closeable == null) {
       return failure;
     }
@@ -530,8 +559,10 @@ public final class TestCluster implements AutoCloseable {
       closeable.close();
       return failure;
     } catch (Exception e) {
-      RuntimeException thrown = e instanceof RuntimeException runtime ? runtime
-          : new IllegalStateException("could not close " + closeable, e);
+      RuntimeException thrown =
+          e instanceof RuntimeException runtime
+              ? runtime
+              : new IllegalStateException("could not close " + closeable, e);
       if (failure == null) {
         return thrown;
       }
@@ -566,7 +597,9 @@ public final class TestCluster implements AutoCloseable {
 
     private Builder() {}
 
-    /** How many nodes {@link #build()} makes (default 0: the test {@linkplain #add() adds} them). */
+    /**
+     * How many nodes {@link #build()} makes (default 0: the test {@linkplain #add() adds} them).
+     */
     public Builder size(int size) {
       checkState(this.size == -1, "size was already set to %s", this.size);
       checkArgument(size >= 0, "size must not be negative, got %s", size);
@@ -594,7 +627,9 @@ public final class TestCluster implements AutoCloseable {
       return cache(name, (index, node) -> config);
     }
 
-    /** Defines the cache {@code name} on every node, each with the configuration {@code spec} makes. */
+    /**
+     * Defines the cache {@code name} on every node, each with the configuration {@code spec} makes.
+     */
     public Builder cache(String name, CacheSpec spec) {
       requireNonNull(name, "name");
       requireNonNull(spec, "spec");
@@ -603,11 +638,13 @@ public final class TestCluster implements AutoCloseable {
       return this;
     }
 
-    /** Puts the nodes at {@code indexes} behind a proxy each (default: none); see the class comment. */
+    /**
+     * Puts the nodes at {@code indexes} behind a proxy each (default: none); see the class comment.
+     */
     public Builder behindProxy(int... indexes) {
       requireNonNull(indexes, "indexes");
-      checkState(behindProxy == null, "behindProxy was already set to %s",
-          Arrays.toString(behindProxy));
+      checkState(
+          behindProxy == null, "behindProxy was already set to %s", Arrays.toString(behindProxy));
       behindProxy = indexes.clone();
       return this;
     }
@@ -633,8 +670,8 @@ public final class TestCluster implements AutoCloseable {
     }
 
     /**
-     * Builds the nodes and proxies, and starts and joins the nodes as set; if anything fails, closes
-     * what it made before throwing.
+     * Builds the nodes and proxies, and starts and joins the nodes as set; if anything fails,
+     * closes what it made before throwing.
      *
      * @throws IllegalArgumentException if an index behind a proxy is not that of a node
      * @throws IllegalStateException if the nodes are to be joined but not started
@@ -643,16 +680,21 @@ public final class TestCluster implements AutoCloseable {
       int count = Math.max(size, 0);
       boolean start = started == null || started;
       boolean join = joined == null ? start : joined;
-      checkState(start || !join, "joined(true) needs started nodes; leave joined unset with"
-          + " started(false), and call startAndJoin() once the nodes are ready");
+      checkState(
+          start || !join,
+          "joined(true) needs started nodes; leave joined unset with"
+              + " started(false), and call startAndJoin() once the nodes are ready");
       boolean[] proxied = new boolean[count];
       for (int index : behindProxy == null ? new int[0] : behindProxy) {
-        checkArgument(index >= 0 && index < count,
-            "behindProxy index %s is not a node of a cluster of %s", index, count);
+        checkArgument(
+            index >= 0 && index < count,
+            "behindProxy index %s is not a node of a cluster of %s",
+            index,
+            count);
         proxied[index] = true;
       }
-      TestCluster cluster = new TestCluster(
-          settings != null ? settings : (index, builder) -> builder, caches, start);
+      TestCluster cluster =
+          new TestCluster(settings != null ? settings : (index, builder) -> builder, caches, start);
       try {
         for (int i = 0; i < count; i++) {
           cluster.add(proxied[i], builder -> builder);

@@ -19,31 +19,34 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
 
 /**
- * Spring Boot auto-configuration of a Shardcache node and a Spring {@link CacheManager} on it,
- * from {@link ShardcacheProperties} ({@code shardcache.*}).
+ * Spring Boot auto-configuration of a Shardcache node and a Spring {@link CacheManager} on it, from
+ * {@link ShardcacheProperties} ({@code shardcache.*}).
  *
  * <ul>
  *   <li>{@link ShardcacheNode} {@code shardcacheNode}, unless the application defines one: built
- *       from {@code listen-host}, {@code port}, {@code advertise-host}, {@code peers},
- *       {@code virtual-nodes}; started by {@link ShardcacheNodeLifecycle} with the context and
- *       closed with it (and by its destroy method, {@code close}, whichever comes first);
+ *       from {@code listen-host}, {@code port}, {@code advertise-host}, {@code peers}, {@code
+ *       virtual-nodes}; started by {@link ShardcacheNodeLifecycle} with the context and closed with
+ *       it (and by its destroy method, {@code close}, whichever comes first);
  *   <li>{@link ShardcacheCacheManager} {@code cacheManager}, unless the application defines a
  *       {@link CacheManager}: every cache under {@code shardcache.caches.*} is defined at startup
  *       with its settings over {@code shardcache.cache-defaults.*};
  *   <li>{@link AnnotatedCacheRegistrar}: defines the caches the context's caching annotations name,
  *       before the node starts serving;
- *   <li>{@link ShardcacheMetrics}, when Micrometer is on the class path, bound to every
- *       {@link MeterRegistry} bean once the context's singletons exist.
+ *   <li>{@link ShardcacheMetrics}, when Micrometer is on the class path, bound to every {@link
+ *       MeterRegistry} bean once the context's singletons exist.
  * </ul>
+ *
  * Caching itself is switched on by the application, as usual, with {@code @EnableCaching}. Set
  * {@code shardcache.enabled=false} to turn all of this off.
  *
- * <p>It runs before Spring Boot's own cache auto-configuration, which then sees a
- * {@code CacheManager} and backs off.
+ * <p>It runs before Spring Boot's own cache auto-configuration, which then sees a {@code
+ * CacheManager} and backs off.
  */
-@AutoConfiguration(beforeName = {
-    "org.springframework.boot.cache.autoconfigure.CacheAutoConfiguration",
-    "org.springframework.boot.autoconfigure.cache.CacheAutoConfiguration"})
+@AutoConfiguration(
+    beforeName = {
+      "org.springframework.boot.cache.autoconfigure.CacheAutoConfiguration",
+      "org.springframework.boot.autoconfigure.cache.CacheAutoConfiguration"
+    })
 @ConditionalOnClass({ShardcacheNode.class, CacheManager.class})
 @ConditionalOnProperty(prefix = "shardcache", name = "enabled", matchIfMissing = true)
 @EnableConfigurationProperties(ShardcacheProperties.class)
@@ -66,18 +69,21 @@ public class ShardcacheAutoConfiguration {
     ShardcacheProperties.Tls tls = properties.getTls();
     if (tls.getCertificateChain() != null && !tls.getCertificateChain().isBlank()) {
       if (tls.getPrivateKey() == null || tls.getTrustedCertificates() == null) {
-        throw new IllegalStateException("shardcache.tls.certificate-chain is set, so"
-            + " shardcache.tls.private-key and shardcache.tls.trusted-certificates must be set too");
+        throw new IllegalStateException(
+            "shardcache.tls.certificate-chain is set, so"
+                + " shardcache.tls.private-key and shardcache.tls.trusted-certificates must be set too");
       }
-      builder.tls(dev.shardcache.PeerTls.fromPemFiles(
-              java.nio.file.Path.of(tls.getCertificateChain()),
-              java.nio.file.Path.of(tls.getPrivateKey()),
-              java.nio.file.Path.of(tls.getTrustedCertificates()))
-          .withClientCertificates(tls.isRequireClientCertificates())
-          .withReloadInterval(tls.getReloadInterval()));
+      builder.tls(
+          dev.shardcache.PeerTls.fromPemFiles(
+                  java.nio.file.Path.of(tls.getCertificateChain()),
+                  java.nio.file.Path.of(tls.getPrivateKey()),
+                  java.nio.file.Path.of(tls.getTrustedCertificates()))
+              .withClientCertificates(tls.isRequireClientCertificates())
+              .withReloadInterval(tls.getReloadInterval()));
     }
     if (properties.getClusterSecret() != null && !properties.getClusterSecret().isEmpty()) {
-      builder.clusterSecret(properties.getClusterSecret().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      builder.clusterSecret(
+          properties.getClusterSecret().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
     if (properties.getMaxConcurrentCallsPerPeer() != null) {
       builder.maxConcurrentCallsPerPeer(properties.getMaxConcurrentCallsPerPeer());
@@ -93,11 +99,13 @@ public class ShardcacheAutoConfiguration {
 
   @Bean
   @ConditionalOnMissingBean(CacheManager.class)
-  public ShardcacheCacheManager cacheManager(ShardcacheNode shardcacheNode, ShardcacheProperties properties) {
-    ShardcacheCacheManager.Builder builder = ShardcacheCacheManager.builder(shardcacheNode)
-        .defaults(settings(properties.getCacheDefaults()))
-        .allowNullValues(properties.isAllowNullValues())
-        .dynamic(properties.isDynamicCaches());
+  public ShardcacheCacheManager cacheManager(
+      ShardcacheNode shardcacheNode, ShardcacheProperties properties) {
+    ShardcacheCacheManager.Builder builder =
+        ShardcacheCacheManager.builder(shardcacheNode)
+            .defaults(settings(properties.getCacheDefaults()))
+            .allowNullValues(properties.isAllowNullValues())
+            .dynamic(properties.isDynamicCaches());
     for (Map.Entry<String, ShardcacheProperties.Cache> cache : properties.getCaches().entrySet()) {
       builder.cache(cache.getKey(), settings(cache.getValue()));
     }
@@ -155,7 +163,8 @@ public class ShardcacheAutoConfiguration {
     @Bean
     static SmartInitializingSingleton shardcacheMetricsBinding(
         ObjectProvider<ShardcacheMetrics> metrics, ObjectProvider<MeterRegistry> registries) {
-      return () -> metrics.ifAvailable(binder -> registries.orderedStream().forEach(binder::bindTo));
+      return () ->
+          metrics.ifAvailable(binder -> registries.orderedStream().forEach(binder::bindTo));
     }
   }
 }

@@ -21,7 +21,9 @@ import org.springframework.context.SmartLifecycle;
  * progress have drained (at most about five seconds).
  */
 public final class ShardcacheNodeLifecycle implements SmartLifecycle {
-  /** Started before and stopped after the web server (whose phase is {@code DEFAULT_PHASE - 1024}). */
+  /**
+   * Started before and stopped after the web server (whose phase is {@code DEFAULT_PHASE - 1024}).
+   */
   public static final int PHASE = SmartLifecycle.DEFAULT_PHASE - 4096;
 
   private final ShardcacheNode node;

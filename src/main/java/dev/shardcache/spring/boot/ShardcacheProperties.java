@@ -33,22 +33,31 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 public class ShardcacheProperties {
   /** Whether to start a node and its cache manager at all. */
   private boolean enabled = true;
+
   /** The address this node's gRPC server binds. */
   private String listenHost = "127.0.0.1";
+
   /** The port of this node's gRPC server; 0 picks a free one. */
   private int port = 7070;
+
   /** The host peers use to reach this node, when it differs from the listen host. */
   private @Nullable String advertiseHost;
+
   /** The members of the cluster as host:port; may include this node. Empty: a cluster of one. */
   private List<String> peers = new ArrayList<>();
+
   /** Virtual nodes per member on the ring; the same on every member. Unset: the library default. */
   private @Nullable Integer virtualNodes;
+
   /** Whether null method results are cached (as a marker). */
   private boolean allowNullValues = true;
+
   /** Whether a cache name seen only at run time is defined then (with a warning). */
   private boolean dynamicCaches = true;
+
   /** Settings of every cache that does not set its own. */
   private Cache cacheDefaults = new Cache();
+
   /** Settings per cache name; each named cache is defined at startup. */
   private Map<String, Cache> caches = new LinkedHashMap<>();
 
@@ -227,18 +236,25 @@ public class ShardcacheProperties {
     this.caches = caches;
   }
 
-  /** The settings of one cache (or of all, as {@code cache-defaults}); unset values are inherited. */
+  /**
+   * The settings of one cache (or of all, as {@code cache-defaults}); unset values are inherited.
+   */
   public static class Cache {
     /** The most entries each node's shard holds. */
     private @Nullable Long maximumSize;
+
     /** How long an entry lives after it was written. */
     private @Nullable Duration expireAfterWrite;
+
     /** How long a call to a peer may take. */
     private @Nullable Duration remoteTimeout;
+
     /** How many members hold each key: the owner and replication - 1 replicas (1 to 16). */
     private @Nullable Integer replication;
+
     /** Classes or packages (com.example.model.**) whose instances may be decoded as values. */
     private List<String> allowedValueClasses = new ArrayList<>();
+
     /** A near cache of values of remote keys on this node. */
     private NearCache nearCache = new NearCache();
 
@@ -295,6 +311,7 @@ public class ShardcacheProperties {
   public static class NearCache {
     /** The most values kept; 0 or unset: no near cache. */
     private @Nullable Long maximumSize;
+
     /** How long a near-cached value is served without asking its owner; keep it short. */
     private Duration ttl = Duration.ofSeconds(1);
 

@@ -1,26 +1,26 @@
 /**
- * Spring Boot auto-configuration: a Shardcache node and a Spring cache manager from
- * {@code shardcache.*} properties, started and stopped with the application context.
+ * Spring Boot auto-configuration: a Shardcache node and a Spring cache manager from {@code
+ * shardcache.*} properties, started and stopped with the application context.
  *
  * <h2>Design note</h2>
  *
- * <p><b>Order of startup.</b> The node bean is built but not started; the cache manager defines
- * the configured caches on it; once every singleton exists, the
- * {@link dev.shardcache.spring.AnnotatedCacheRegistrar} defines the caches the annotations name and
- * the Micrometer binder is bound; only then does
- * {@link dev.shardcache.spring.boot.ShardcacheNodeLifecycle} bind the port, in a lifecycle phase
- * before the web server's. So a peer's first request always finds its cache defined, and the
- * application takes no request before its cache works. Shutdown runs the other way: the web server
- * stops taking requests, then the node closes.
+ * <p><b>Order of startup.</b> The node bean is built but not started; the cache manager defines the
+ * configured caches on it; once every singleton exists, the {@link
+ * dev.shardcache.spring.AnnotatedCacheRegistrar} defines the caches the annotations name and the
+ * Micrometer binder is bound; only then does {@link
+ * dev.shardcache.spring.boot.ShardcacheNodeLifecycle} bind the port, in a lifecycle phase before
+ * the web server's. So a peer's first request always finds its cache defined, and the application
+ * takes no request before its cache works. Shutdown runs the other way: the web server stops taking
+ * requests, then the node closes.
  *
- * <p><b>Optional Spring.</b> Everything here is reached only through
- * {@code META-INF/spring/org.springframework.boot.autoconfigure.AutoConfiguration.imports}; the
- * core never refers to it, and Micrometer is configured only when it is on the class path.
+ * <p><b>Optional Spring.</b> Everything here is reached only through {@code
+ * META-INF/spring/org.springframework.boot.autoconfigure.AutoConfiguration.imports}; the core never
+ * refers to it, and Micrometer is configured only when it is on the class path.
  *
  * <p><b>Properties map onto the builders.</b> Each {@code shardcache.*} property is one setter of
  * {@code ShardcacheNode.Builder} or of {@link dev.shardcache.spring.CacheSettings} (and through it
- * {@code CacheConfig.Builder}); an unset property leaves the library's default, so the defaults
- * are documented once, on the builders.
+ * {@code CacheConfig.Builder}); an unset property leaves the library's default, so the defaults are
+ * documented once, on the builders.
  */
 @org.jspecify.annotations.NullMarked
 package dev.shardcache.spring.boot;

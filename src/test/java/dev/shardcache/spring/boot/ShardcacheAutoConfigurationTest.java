@@ -27,9 +27,10 @@ import org.springframework.context.annotation.Configuration;
 
 /** The Boot auto-configuration, with Spring Boot's own test runner and with two real contexts. */
 class ShardcacheAutoConfigurationTest {
-  private final ApplicationContextRunner runner = new ApplicationContextRunner()
-      .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
-      .withPropertyValues("shardcache.port=0");
+  private final ApplicationContextRunner runner =
+      new ApplicationContextRunner()
+          .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+          .withPropertyValues("shardcache.port=0");
 
   @Test
   void startsANodeFromPropertiesAndClosesItWithTheContext() {
@@ -45,58 +46,70 @@ class ShardcacheAutoConfigurationTest {
             "shardcache.caches.books.near-cache.ttl=2s",
             "shardcache.caches.books.replication=2",
             "shardcache.caches.authors.remote-timeout=750ms")
-        .run(context -> {
-          assertThat(context).hasNotFailed();
-          ShardcacheNode node = context.getBean(ShardcacheNode.class);
-          seen[0] = node;
-          assertThat(node.isRunning()).isTrue();
-          assertThat(node.address()).startsWith("127.0.0.1:");
-          assertThat(node.ring().virtualNodes()).isEqualTo(64);
-          assertThat(context.getBean(CacheManager.class)).isInstanceOf(ShardcacheCacheManager.class);
-          assertThat(context.getBean(CacheManager.class).getCacheNames())
-              .containsExactlyInAnyOrder("books", "authors");
+        .run(
+            context -> {
+              assertThat(context).hasNotFailed();
+              ShardcacheNode node = context.getBean(ShardcacheNode.class);
+              seen[0] = node;
+              assertThat(node.isRunning()).isTrue();
+              assertThat(node.address()).startsWith("127.0.0.1:");
+              assertThat(node.ring().virtualNodes()).isEqualTo(64);
+              assertThat(context.getBean(CacheManager.class))
+                  .isInstanceOf(ShardcacheCacheManager.class);
+              assertThat(context.getBean(CacheManager.class).getCacheNames())
+                  .containsExactlyInAnyOrder("books", "authors");
 
-          CacheConfig<?, ?> books = cacheConfig(node, "books");
-          assertThat(books.maximumSize()).isEqualTo(500);
-          assertThat(books.expireAfterWrite()).contains(Duration.ofMinutes(10));
-          assertThat(books.nearCacheMaximumSize()).isEqualTo(100);
-          assertThat(books.nearCacheTtl()).isEqualTo(Duration.ofSeconds(2));
-          assertThat(books.replicationFactor()).isEqualTo(2);
-          assertThat(books.valueCodec().toString()).contains("com.example.model.**");
-          CacheConfig<?, ?> authors = cacheConfig(node, "authors");
-          assertThat(authors.maximumSize()).isEqualTo(2000);
-          assertThat(authors.remoteTimeout()).isEqualTo(Duration.ofMillis(750));
-          assertThat(authors.nearCacheEnabled()).isFalse();
-          assertThat(authors.replicationFactor()).isEqualTo(1);
-        });
+              CacheConfig<?, ?> books = cacheConfig(node, "books");
+              assertThat(books.maximumSize()).isEqualTo(500);
+              assertThat(books.expireAfterWrite()).contains(Duration.ofMinutes(10));
+              assertThat(books.nearCacheMaximumSize()).isEqualTo(100);
+              assertThat(books.nearCacheTtl()).isEqualTo(Duration.ofSeconds(2));
+              assertThat(books.replicationFactor()).isEqualTo(2);
+              assertThat(books.valueCodec().toString()).contains("com.example.model.**");
+              CacheConfig<?, ?> authors = cacheConfig(node, "authors");
+              assertThat(authors.maximumSize()).isEqualTo(2000);
+              assertThat(authors.remoteTimeout()).isEqualTo(Duration.ofMillis(750));
+              assertThat(authors.nearCacheEnabled()).isFalse();
+              assertThat(authors.replicationFactor()).isEqualTo(1);
+            });
     assertThat(seen[0].isRunning()).isFalse();
   }
 
   @Test
   void definesTheCachesTheAnnotationsNameBeforeTheNodeServes() {
-    runner.withUserConfiguration(AnnotatedService.class).run(context -> {
-      ShardcacheNode node = context.getBean(ShardcacheNode.class);
-      assertThat(node.caches()).extracting(DistributedCache::name).contains("quotes");
-      AnnotatedService service = context.getBean(AnnotatedService.class);
-      assertThat(service.quote("a")).isEqualTo(service.quote("a"));
-      assertThat(service.calls()).isEqualTo(1);
-    });
+    runner
+        .withUserConfiguration(AnnotatedService.class)
+        .run(
+            context -> {
+              ShardcacheNode node = context.getBean(ShardcacheNode.class);
+              assertThat(node.caches()).extracting(DistributedCache::name).contains("quotes");
+              AnnotatedService service = context.getBean(AnnotatedService.class);
+              assertThat(service.quote("a")).isEqualTo(service.quote("a"));
+              assertThat(service.calls()).isEqualTo(1);
+            });
   }
 
   @Test
   void backsOffWhenTheApplicationHasACacheManager() {
-    runner.withUserConfiguration(OwnCacheManager.class).run(context -> {
-      assertThat(context).hasSingleBean(CacheManager.class);
-      assertThat(context.getBean(CacheManager.class)).isInstanceOf(ConcurrentMapCacheManager.class);
-    });
+    runner
+        .withUserConfiguration(OwnCacheManager.class)
+        .run(
+            context -> {
+              assertThat(context).hasSingleBean(CacheManager.class);
+              assertThat(context.getBean(CacheManager.class))
+                  .isInstanceOf(ConcurrentMapCacheManager.class);
+            });
   }
 
   @Test
   void doesNothingWhenDisabled() {
-    runner.withPropertyValues("shardcache.enabled=false").run(context -> {
-      assertThat(context).doesNotHaveBean(ShardcacheNode.class);
-      assertThat(context).doesNotHaveBean(CacheManager.class);
-    });
+    runner
+        .withPropertyValues("shardcache.enabled=false")
+        .run(
+            context -> {
+              assertThat(context).doesNotHaveBean(ShardcacheNode.class);
+              assertThat(context).doesNotHaveBean(CacheManager.class);
+            });
   }
 
   @Test
@@ -104,13 +117,15 @@ class ShardcacheAutoConfigurationTest {
     runner
         .withPropertyValues("shardcache.caches.books.maximum-size=10")
         .withBean(SimpleMeterRegistry.class, SimpleMeterRegistry::new)
-        .run(context -> {
-          assertThat(context).hasSingleBean(ShardcacheMetrics.class);
-          MeterRegistry registry = context.getBean(MeterRegistry.class);
-          assertThat(registry.get("shardcache.ring.members").gauge().value()).isEqualTo(1.0);
-          assertThat(registry.get("shardcache.cache.size").tag("cache", "books").gauge().value())
-              .isZero();
-        });
+        .run(
+            context -> {
+              assertThat(context).hasSingleBean(ShardcacheMetrics.class);
+              MeterRegistry registry = context.getBean(MeterRegistry.class);
+              assertThat(registry.get("shardcache.ring.members").gauge().value()).isEqualTo(1.0);
+              assertThat(
+                      registry.get("shardcache.cache.size").tag("cache", "books").gauge().value())
+                  .isZero();
+            });
   }
 
   @Test
@@ -118,24 +133,30 @@ class ShardcacheAutoConfigurationTest {
     int portA = freePort();
     int portB = freePort();
     String peers = "shardcache.peers=127.0.0.1:" + portA + ",127.0.0.1:" + portB;
-    ApplicationContextRunner app = new ApplicationContextRunner()
-        .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
-        .withUserConfiguration(AnnotatedService.class)
-        .withPropertyValues(peers);
-    app.withPropertyValues("shardcache.port=" + portA).run(a ->
-        app.withPropertyValues("shardcache.port=" + portB).run(b -> {
-          AnnotatedService serviceA = a.getBean(AnnotatedService.class);
-          AnnotatedService serviceB = b.getBean(AnnotatedService.class);
-          for (int k = 0; k < 20; k++) {
-            String throughA = serviceA.quote("q" + k);
-            assertThat(serviceB.quote("q" + k)).isEqualTo(throughA);
-          }
-          assertThat(serviceA.calls() + serviceB.calls()).isEqualTo(20);
-          assertThat(serviceA.calls()).isEqualTo(20); // B found every one of them cached
-          ShardcacheNode nodeB = b.getBean(ShardcacheNode.class);
-          assertThat(nodeB.ring().size()).isEqualTo(2);
-          assertThat(((ConfigurableApplicationContext) b).isRunning()).isTrue();
-        }));
+    ApplicationContextRunner app =
+        new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+            .withUserConfiguration(AnnotatedService.class)
+            .withPropertyValues(peers);
+    app.withPropertyValues("shardcache.port=" + portA)
+        .run(
+            a ->
+                app.withPropertyValues("shardcache.port=" + portB)
+                    .run(
+                        b -> {
+                          AnnotatedService serviceA = a.getBean(AnnotatedService.class);
+                          AnnotatedService serviceB = b.getBean(AnnotatedService.class);
+                          for (int k = 0; k < 20; k++) {
+                            String throughA = serviceA.quote("q" + k);
+                            assertThat(serviceB.quote("q" + k)).isEqualTo(throughA);
+                          }
+                          assertThat(serviceA.calls() + serviceB.calls()).isEqualTo(20);
+                          assertThat(serviceA.calls())
+                              .isEqualTo(20); // B found every one of them cached
+                          ShardcacheNode nodeB = b.getBean(ShardcacheNode.class);
+                          assertThat(nodeB.ring().size()).isEqualTo(2);
+                          assertThat(((ConfigurableApplicationContext) b).isRunning()).isTrue();
+                        }));
   }
 
   @Test
@@ -143,31 +164,50 @@ class ShardcacheAutoConfigurationTest {
     int portA = freePort();
     int portB = freePort();
     String peers = "shardcache.peers=127.0.0.1:" + portA + ",127.0.0.1:" + portB;
-    ApplicationContextRunner app = new ApplicationContextRunner()
-        .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
-        .withUserConfiguration(AnnotatedService.class)
-        .withPropertyValues(peers);
-    app.withPropertyValues("shardcache.port=" + portA, "shardcache.cluster-secret=correct horse battery staple")
-        .run(a -> app.withPropertyValues("shardcache.port=" + portB,
-                "shardcache.cluster-secret=correct horse battery staple").run(b -> {
-          for (int k = 0; k < 10; k++) {
-            assertThat(b.getBean(AnnotatedService.class).quote("s" + k))
-                .isEqualTo(a.getBean(AnnotatedService.class).quote("s" + k));
-          }
-          assertThat(a.getBean(AnnotatedService.class).calls() + b.getBean(AnnotatedService.class).calls())
-              .isEqualTo(10);
-        }));
+    ApplicationContextRunner app =
+        new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+            .withUserConfiguration(AnnotatedService.class)
+            .withPropertyValues(peers);
+    app.withPropertyValues(
+            "shardcache.port=" + portA, "shardcache.cluster-secret=correct horse battery staple")
+        .run(
+            a ->
+                app.withPropertyValues(
+                        "shardcache.port=" + portB,
+                        "shardcache.cluster-secret=correct horse battery staple")
+                    .run(
+                        b -> {
+                          for (int k = 0; k < 10; k++) {
+                            assertThat(b.getBean(AnnotatedService.class).quote("s" + k))
+                                .isEqualTo(a.getBean(AnnotatedService.class).quote("s" + k));
+                          }
+                          assertThat(
+                                  a.getBean(AnnotatedService.class).calls()
+                                      + b.getBean(AnnotatedService.class).calls())
+                              .isEqualTo(10);
+                        }));
   }
 
   @Test
   void incompleteTlsPropertiesFailAtStartWithAMessage() {
-    runner.withPropertyValues("shardcache.tls.certificate-chain=/nonexistent/node.crt")
-        .run(context -> assertThat(context).hasFailed()
-            .getFailure().rootCause().hasMessageContaining("shardcache.tls.private-key"));
+    runner
+        .withPropertyValues("shardcache.tls.certificate-chain=/nonexistent/node.crt")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessageContaining("shardcache.tls.private-key"));
   }
 
   private static CacheConfig<?, ?> cacheConfig(ShardcacheNode node, String name) {
-    return node.caches().stream().filter(c -> c.name().equals(name)).findFirst().orElseThrow().config();
+    return node.caches().stream()
+        .filter(c -> c.name().equals(name))
+        .findFirst()
+        .orElseThrow()
+        .config();
   }
 
   private static int freePort() throws IOException {

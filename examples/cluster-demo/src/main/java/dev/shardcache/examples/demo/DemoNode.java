@@ -14,10 +14,10 @@ import java.time.Duration;
 /**
  * One cluster member, run as its own JVM by {@link ClusterDemo}.
  *
- * <p>It starts a {@link ShardcacheNode} on 127.0.0.1 with a free port and a "products" cache
- * backed by {@link SlowProductDb}, prints {@code READY host:port} on stdout, then answers the
- * commands of {@link NodeCommands} read from stdin, one line each. It exits on {@code EXIT} or
- * when stdin closes (the launcher is gone), so it can never outlive the demo by much.
+ * <p>It starts a {@link ShardcacheNode} on 127.0.0.1 with a free port and a "products" cache backed
+ * by {@link SlowProductDb}, prints {@code READY host:port} on stdout, then answers the commands of
+ * {@link NodeCommands} read from stdin, one line each. It exits on {@code EXIT} or when stdin
+ * closes (the launcher is gone), so it can never outlive the demo by much.
  *
  * <p>Stdout carries only the protocol; the library's log goes to stderr, which the launcher sends
  * to a file per node.

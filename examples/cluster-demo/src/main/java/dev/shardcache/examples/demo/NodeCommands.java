@@ -66,8 +66,11 @@ final class NodeCommands {
         case "OWNER" -> "OWNER " + products.ownerOf(arg(words, 1));
         case "LOADS" -> "LOADS " + db.calls(arg(words, 1));
         case "STATS" -> stats();
-        case "BURST" -> burst(arg(words, 1), Integer.parseInt(arg(words, 2)),
-            words.length > 3 ? Long.parseLong(words[3]) : 0);
+        case "BURST" ->
+            burst(
+                arg(words, 1),
+                Integer.parseInt(arg(words, 2)),
+                words.length > 3 ? Long.parseLong(words[3]) : 0);
         case "EXIT" -> {
           exitRequested = true;
           yield "BYE";
@@ -99,15 +102,24 @@ final class NodeCommands {
 
   private String stats() {
     CacheStats s = products.stats();
-    return "STATS localSize=" + products.localSize()
-        + " loads=" + s.loadCount()
-        + " loaderCalls=" + db.calls()
-        + " hits=" + s.hitCount()
-        + " misses=" + s.missCount()
-        + " remoteCalls=" + s.remoteCallCount()
-        + " remoteFailures=" + s.remoteFailureCount()
-        + " fallbackLoads=" + s.fallbackLoadCount()
-        + " peerRequests=" + s.peerRequestCount();
+    return "STATS localSize="
+        + products.localSize()
+        + " loads="
+        + s.loadCount()
+        + " loaderCalls="
+        + db.calls()
+        + " hits="
+        + s.hitCount()
+        + " misses="
+        + s.missCount()
+        + " remoteCalls="
+        + s.remoteCallCount()
+        + " remoteFailures="
+        + s.remoteFailureCount()
+        + " fallbackLoads="
+        + s.fallbackLoadCount()
+        + " peerRequests="
+        + s.peerRequestCount();
   }
 
   /**
@@ -125,11 +137,13 @@ final class NodeCommands {
       CountDownLatch go = new CountDownLatch(1);
       List<Future<String>> gets = new ArrayList<>();
       for (int i = 0; i < threads; i++) {
-        gets.add(pool.submit(() -> {
-          ready.countDown();
-          go.await();
-          return products.get(key);
-        }));
+        gets.add(
+            pool.submit(
+                () -> {
+                  ready.countDown();
+                  go.await();
+                  return products.get(key);
+                }));
       }
       ready.await();
       long wait = startAtMillis - System.currentTimeMillis();
@@ -155,8 +169,16 @@ final class NodeCommands {
         }
       }
       long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-      return "BURST ok=" + ok + " failed=" + failed + " distinctValues=" + values.size()
-          + " ms=" + ms + " value=" + String.join("|", values);
+      return "BURST ok="
+          + ok
+          + " failed="
+          + failed
+          + " distinctValues="
+          + values.size()
+          + " ms="
+          + ms
+          + " value="
+          + String.join("|", values);
     } finally {
       pool.shutdownNow();
     }

@@ -18,9 +18,9 @@ import java.util.concurrent.TimeUnit;
  * the answers (each with a timeout, so a stuck child cannot hang the demo), and kills it.
  *
  * <p>A daemon thread copies the child's stdout lines into a queue; the child's stderr (the
- * library's log) goes to a file. {@link #request} is synchronized: one command at a time per
- * node, while different nodes may be driven from different threads. {@link #close} does not wait
- * for a request in progress.
+ * library's log) goes to a file. {@link #request} is synchronized: one command at a time per node,
+ * while different nodes may be driven from different threads. {@link #close} does not wait for a
+ * request in progress.
  */
 final class NodeProcess implements AutoCloseable {
 
@@ -60,7 +60,8 @@ final class NodeProcess implements AutoCloseable {
 
   private void pumpStdout() {
     try (BufferedReader out =
-        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+        new BufferedReader(
+            new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = out.readLine()) != null) {
         lines.add(line);
@@ -90,7 +91,8 @@ final class NodeProcess implements AutoCloseable {
   synchronized String request(String command, Duration timeout)
       throws IOException, InterruptedException {
     if (!process.isAlive()) {
-      throw new IOException(name + " is not running (exit " + process.exitValue() + "); see " + logFile);
+      throw new IOException(
+          name + " is not running (exit " + process.exitValue() + "); see " + logFile);
     }
     send(command);
     String answer = next(timeout, command);
@@ -105,8 +107,8 @@ final class NodeProcess implements AutoCloseable {
       throws IOException, InterruptedException {
     String answer = request(command, timeout);
     if (!answer.equals(expectedWord) && !answer.startsWith(expectedWord + " ")) {
-      throw new IOException(name + " answered '" + command + "' with '" + answer
-          + "', expected " + expectedWord);
+      throw new IOException(
+          name + " answered '" + command + "' with '" + answer + "', expected " + expectedWord);
     }
     return answer.substring(expectedWord.length()).trim();
   }
@@ -119,15 +121,23 @@ final class NodeProcess implements AutoCloseable {
     }
   }
 
-  private String next(Duration timeout, String waitingFor) throws IOException, InterruptedException {
+  private String next(Duration timeout, String waitingFor)
+      throws IOException, InterruptedException {
     String line = lines.poll(timeout.toMillis(), TimeUnit.MILLISECONDS);
     if (line == null) {
-      throw new IOException(name + " did not answer '" + waitingFor + "' within " + timeout.toMillis()
-          + " ms; see " + logFile);
+      throw new IOException(
+          name
+              + " did not answer '"
+              + waitingFor
+              + "' within "
+              + timeout.toMillis()
+              + " ms; see "
+              + logFile);
     }
     if (line.equals(EOF)) {
       lines.add(EOF); // keep reporting EOF to later callers
-      throw new IOException(name + " exited while we waited for '" + waitingFor + "'; see " + logFile);
+      throw new IOException(
+          name + " exited while we waited for '" + waitingFor + "'; see " + logFile);
     }
     return line;
   }
@@ -162,8 +172,8 @@ final class NodeProcess implements AutoCloseable {
   }
 
   /**
-   * Stops the child: asks it to EXIT and waits briefly, then kills it if it is still running.
-   * Safe to call more than once and from a shutdown hook (it never throws).
+   * Stops the child: asks it to EXIT and waits briefly, then kills it if it is still running. Safe
+   * to call more than once and from a shutdown hook (it never throws).
    */
   @Override
   public void close() {

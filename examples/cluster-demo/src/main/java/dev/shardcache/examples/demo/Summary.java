@@ -31,7 +31,8 @@ final class Summary {
     List<String[]> table = new ArrayList<>();
     table.add(new String[] {"Step", "Expectation", "Observed", "Result"});
     for (Row row : rows) {
-      table.add(new String[] {row.step, row.expectation, row.observed, row.passed ? "PASS" : "FAIL"});
+      table.add(
+          new String[] {row.step, row.expectation, row.observed, row.passed ? "PASS" : "FAIL"});
     }
     int[] width = new int[4];
     List<List<List<String>>> wrapped = new ArrayList<>();

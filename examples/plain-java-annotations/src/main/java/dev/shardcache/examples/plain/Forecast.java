@@ -11,4 +11,5 @@ import java.io.Serializable;
  * @param summary the forecast
  * @param computedBy the node whose service computed it
  */
-public record Forecast(String city, int day, String summary, String computedBy) implements Serializable {}
+public record Forecast(String city, int day, String summary, String computedBy)
+    implements Serializable {}

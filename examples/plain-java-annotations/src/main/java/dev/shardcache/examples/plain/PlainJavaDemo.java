@@ -21,7 +21,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class PlainJavaDemo {
   /** Held so the setting is not collected: the library's INFO lines would interleave the output. */
-  private static final java.util.logging.Logger LIBRARY_LOG = java.util.logging.Logger.getLogger("dev.shardcache");
+  private static final java.util.logging.Logger LIBRARY_LOG =
+      java.util.logging.Logger.getLogger("dev.shardcache");
 
   private PlainJavaDemo() {}
 
@@ -49,18 +50,22 @@ public final class PlainJavaDemo {
       SlowWeatherService service = new SlowWeatherService(name);
       services.add(service);
       // Wrapping defines the "forecasts" cache on the node; do it before the node serves.
-      cached.add(CachingProxy.builder(node)
-          .allowedValueClasses(Forecast.class.getName())
-          .configure((cache, config) -> config.maximumSize(10_000).expireAfterWrite(Duration.ofMinutes(30)))
-          .build()
-          .wrap(WeatherService.class, service));
+      cached.add(
+          CachingProxy.builder(node)
+              .allowedValueClasses(Forecast.class.getName())
+              .configure(
+                  (cache, config) ->
+                      config.maximumSize(10_000).expireAfterWrite(Duration.ofMinutes(30)))
+              .build()
+              .wrap(WeatherService.class, service));
     }
     for (ShardcacheNode node : nodes) {
       node.start();
     }
     List<String> members = List.of(nodes.get(0).address(), nodes.get(1).address());
     nodes.forEach(node -> node.setPeers(members));
-    System.out.println("== Two nodes: node-a " + members.get(0) + ", node-b " + members.get(1) + " ==");
+    System.out.println(
+        "== Two nodes: node-a " + members.get(0) + ", node-b " + members.get(1) + " ==");
 
     WeatherService a = cached.get(0);
     WeatherService b = cached.get(1);
@@ -72,18 +77,22 @@ public final class PlainJavaDemo {
       System.out.println("  node-a " + timed(() -> a.forecast(city, 1, "metric")));
     }
     System.out.println();
-    System.out.println("== 2. The same calls through node-b (other units, not part of the key): cached ==");
+    System.out.println(
+        "== 2. The same calls through node-b (other units, not part of the key): cached ==");
     for (String city : cities) {
       System.out.println("  node-b " + timed(() -> b.forecast(city, 1, "imperial")));
     }
-    boolean shared = services.get(0).computations() == cities.size() && services.get(1).computations() == 0;
+    boolean shared =
+        services.get(0).computations() == cities.size() && services.get(1).computations() == 0;
 
     System.out.println();
     System.out.println("== 3. 20 concurrent calls of a cold key through node-b ==");
     int before = services.get(1).computations();
     Set<Forecast> seen = concurrently(20, () -> b.forecast("Reykjavik", 3, "metric"));
-    int burst = services.get(1).computations() - before + services.get(0).computations() - cities.size();
-    System.out.println("  " + seen.size() + " distinct value(s); the method ran " + burst + " time(s)");
+    int burst =
+        services.get(1).computations() - before + services.get(0).computations() - cities.size();
+    System.out.println(
+        "  " + seen.size() + " distinct value(s); the method ran " + burst + " time(s)");
     boolean singleFlight = seen.size() == 1 && burst == 1;
 
     System.out.println();
@@ -115,8 +124,13 @@ public final class PlainJavaDemo {
   private static String timed(Call call) throws Exception {
     long start = System.nanoTime();
     Forecast forecast = call.call();
-    return String.format("%-8s day %d: %-14s computed by %s  (%d ms)", forecast.city(), forecast.day(),
-        forecast.summary(), forecast.computedBy(), (System.nanoTime() - start) / 1_000_000);
+    return String.format(
+        "%-8s day %d: %-14s computed by %s  (%d ms)",
+        forecast.city(),
+        forecast.day(),
+        forecast.summary(),
+        forecast.computedBy(),
+        (System.nanoTime() - start) / 1_000_000);
   }
 
   private static Set<Forecast> concurrently(int threads, Call call) throws Exception {
@@ -125,10 +139,12 @@ public final class PlainJavaDemo {
       CountDownLatch start = new CountDownLatch(1);
       List<Future<Forecast>> futures = new ArrayList<>();
       for (int i = 0; i < threads; i++) {
-        futures.add(pool.submit(() -> {
-          start.await();
-          return call.call();
-        }));
+        futures.add(
+            pool.submit(
+                () -> {
+                  start.await();
+                  return call.call();
+                }));
       }
       start.countDown();
       Set<Forecast> values = new HashSet<>();

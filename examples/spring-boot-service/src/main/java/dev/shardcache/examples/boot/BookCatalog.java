@@ -8,8 +8,8 @@ import org.springframework.stereotype.Component;
 
 /**
  * The service: a slow "database" lookup behind {@code @Cacheable}. The cache is shared by every
- * instance, so a book looked up through one instance is served to the others without calling
- * {@link #find} again. Counts its own calls, so the launcher can check that.
+ * instance, so a book looked up through one instance is served to the others without calling {@link
+ * #find} again. Counts its own calls, so the launcher can check that.
  */
 @Component
 public class BookCatalog {

@@ -5,13 +5,13 @@ import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.cache.annotation.EnableCaching;
 
 /**
- * One instance of the book service. Shardcache's auto-configuration starts a node from the
- * {@code shardcache.*} properties (listen port, peers, the {@code books} cache) and gives Spring a
- * cache manager on it; {@code @EnableCaching} makes {@code @Cacheable} use it.
+ * One instance of the book service. Shardcache's auto-configuration starts a node from the {@code
+ * shardcache.*} properties (listen port, peers, the {@code books} cache) and gives Spring a cache
+ * manager on it; {@code @EnableCaching} makes {@code @Cacheable} use it.
  *
- * <p>Run alone with, for example, {@code --shardcache.port=7070 --instance.name=a}; the
- * {@link ThreeInstances} launcher starts three of them as separate JVMs and drives them through
- * {@link Console}.
+ * <p>Run alone with, for example, {@code --shardcache.port=7070 --instance.name=a}; the {@link
+ * ThreeInstances} launcher starts three of them as separate JVMs and drives them through {@link
+ * Console}.
  */
 @SpringBootApplication
 @EnableCaching

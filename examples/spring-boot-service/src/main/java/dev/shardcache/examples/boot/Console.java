@@ -10,12 +10,12 @@ import org.springframework.context.ConfigurableApplicationContext;
 import org.springframework.stereotype.Component;
 
 /**
- * The instance's control channel for the launcher, on stdin/stdout, one line each way:
- * {@code FIND isbn} answers {@code BOOK <title> loaded-by <instance> in <ms> ms}, {@code EVICT isbn}
- * answers {@code OK}, {@code CALLS} answers the number of database calls made here,
- * {@code EXIT} closes the context (and the node) and answers {@code BYE}. On start it prints
- * {@code READY host:port}. Every protocol line starts with {@code @}, so log lines that reach stdout
- * are ignored. When stdin closes (the launcher died), the instance exits.
+ * The instance's control channel for the launcher, on stdin/stdout, one line each way: {@code FIND
+ * isbn} answers {@code BOOK <title> loaded-by <instance> in <ms> ms}, {@code EVICT isbn} answers
+ * {@code OK}, {@code CALLS} answers the number of database calls made here, {@code EXIT} closes the
+ * context (and the node) and answers {@code BYE}. On start it prints {@code READY host:port}. Every
+ * protocol line starts with {@code @}, so log lines that reach stdout are ignored. When stdin
+ * closes (the launcher died), the instance exits.
  *
  * <p>Runs on the main thread after the context has started (and so after the node serves).
  */
@@ -37,7 +37,8 @@ public class Console implements ApplicationRunner {
       return; // started by hand: no launcher to talk to
     }
     say("READY " + node.address());
-    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    BufferedReader in =
+        new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
     while ((line = in.readLine()) != null) {
       String[] words = line.trim().split("\\s+", 2);

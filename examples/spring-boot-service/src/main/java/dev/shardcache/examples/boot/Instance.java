@@ -40,21 +40,27 @@ final class Instance implements AutoCloseable {
   static Instance start(String name, int port, String peers, Path logDir) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     Path log = logDir.resolve(name + ".log");
-    Process process = new ProcessBuilder(List.of(
-            java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-            BookServiceApplication.class.getName(),
-            "--console",
-            "--instance.name=" + name,
-            "--shardcache.port=" + port,
-            "--shardcache.peers=" + peers))
-        .redirectError(log.toFile())
-        .start();
+    Process process =
+        new ProcessBuilder(
+                List.of(
+                    java,
+                    "-Xmx256m",
+                    "-cp",
+                    System.getProperty("java.class.path"),
+                    BookServiceApplication.class.getName(),
+                    "--console",
+                    "--instance.name=" + name,
+                    "--shardcache.port=" + port,
+                    "--shardcache.peers=" + peers))
+            .redirectError(log.toFile())
+            .start();
     return new Instance(name, process, log);
   }
 
   private void pump() {
-    try (BufferedReader out = new BufferedReader(
-        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader out =
+        new BufferedReader(
+            new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
       String line;
       while ((line = out.readLine()) != null) {
         if (line.startsWith("@")) {
@@ -91,7 +97,8 @@ final class Instance implements AutoCloseable {
   private String next(long seconds, String waitingFor) throws IOException, InterruptedException {
     String line = answers.poll(seconds, TimeUnit.SECONDS);
     if (line == null) {
-      throw new IOException(name + " did not answer " + waitingFor + " within " + seconds + " s; see " + log);
+      throw new IOException(
+          name + " did not answer " + waitingFor + " within " + seconds + " s; see " + log);
     }
     if (line.equals(EOF)) {
       throw new IOException(name + " exited; see " + log);

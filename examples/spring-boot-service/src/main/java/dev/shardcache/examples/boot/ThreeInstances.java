@@ -33,7 +33,8 @@ public final class ThreeInstances {
       instances.forEach(Instance::close);
     }
     long alive = instances.stream().filter(Instance::isAlive).count();
-    System.out.println(alive == 0 ? "All 3 instance JVMs stopped." : alive + " instance(s) still alive!");
+    System.out.println(
+        alive == 0 ? "All 3 instance JVMs stopped." : alive + " instance(s) still alive!");
     System.exit(exit);
   }
 
@@ -54,16 +55,19 @@ public final class ThreeInstances {
 
     Instance first = instances.get(0);
     System.out.println();
-    System.out.println("== 1. @Cacheable find(isbn) through " + first.name + ": the database is called ==");
+    System.out.println(
+        "== 1. @Cacheable find(isbn) through " + first.name + ": the database is called ==");
     for (String isbn : ISBNS) {
       System.out.println("  " + first.name + " FIND " + isbn + " -> " + first.ask("FIND " + isbn));
     }
 
     System.out.println();
-    System.out.println("== 2. The same books through the other instances: served from the shared cache ==");
+    System.out.println(
+        "== 2. The same books through the other instances: served from the shared cache ==");
     for (Instance other : instances.subList(1, 3)) {
       for (String isbn : ISBNS) {
-        System.out.println("  " + other.name + " FIND " + isbn + " -> " + other.ask("FIND " + isbn));
+        System.out.println(
+            "  " + other.name + " FIND " + isbn + " -> " + other.ask("FIND " + isbn));
       }
     }
     int[] afterSharing = calls(instances);
@@ -72,19 +76,26 @@ public final class ThreeInstances {
     String changed = ISBNS.get(0);
     Instance third = instances.get(2);
     Instance second = instances.get(1);
-    System.out.println("== 3. @CacheEvict through " + third.name + ", then find through " + second.name + " ==");
-    System.out.println("  " + third.name + " EVICT " + changed + " -> " + third.ask("EVICT " + changed));
-    System.out.println("  " + second.name + " FIND " + changed + " -> " + second.ask("FIND " + changed));
-    System.out.println("  " + first.name + " FIND " + changed + " -> " + first.ask("FIND " + changed));
+    System.out.println(
+        "== 3. @CacheEvict through " + third.name + ", then find through " + second.name + " ==");
+    System.out.println(
+        "  " + third.name + " EVICT " + changed + " -> " + third.ask("EVICT " + changed));
+    System.out.println(
+        "  " + second.name + " FIND " + changed + " -> " + second.ask("FIND " + changed));
+    System.out.println(
+        "  " + first.name + " FIND " + changed + " -> " + first.ask("FIND " + changed));
     int[] afterEvict = calls(instances);
 
-    boolean shared = afterSharing[0] == ISBNS.size() && afterSharing[1] == 0 && afterSharing[2] == 0;
+    boolean shared =
+        afterSharing[0] == ISBNS.size() && afterSharing[1] == 0 && afterSharing[2] == 0;
     boolean evicted = afterEvict[0] == ISBNS.size() && afterEvict[1] == 1 && afterEvict[2] == 0;
     System.out.println();
     System.out.println("== Summary: database calls per instance ==");
-    System.out.printf("  after step 2: %d / %d / %d  (expected %d / 0 / 0: cached once, served everywhere)  %s%n",
+    System.out.printf(
+        "  after step 2: %d / %d / %d  (expected %d / 0 / 0: cached once, served everywhere)  %s%n",
         afterSharing[0], afterSharing[1], afterSharing[2], ISBNS.size(), shared ? "PASS" : "FAIL");
-    System.out.printf("  after step 3: %d / %d / %d  (expected %d / 1 / 0: one reload after the eviction)   %s%n",
+    System.out.printf(
+        "  after step 3: %d / %d / %d  (expected %d / 1 / 0: one reload after the eviction)   %s%n",
         afterEvict[0], afterEvict[1], afterEvict[2], ISBNS.size(), evicted ? "PASS" : "FAIL");
     return shared && evicted;
   }
