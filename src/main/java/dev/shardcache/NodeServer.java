@@ -14,7 +14,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
@@ -38,8 +39,13 @@ final class NodeServer implements AutoCloseable {
       int maxInboundMessageBytes,
       int maxMetadataBytes) {}
 
-  /** Handler threads: writes block one for at most half a remoteTimeout; reads never block one. */
-  static final int HANDLER_THREADS = 64;
+  /**
+   * The most handler threads. Writes block one for at most half a remoteTimeout; reads never block
+   * one. Threads are made on demand and never queue a call behind a blocked one, so a heartbeat is
+   * answered at once even while writes wait for replicas (a queue here made busy members look
+   * dead); past the bound, the transport thread runs the call itself.
+   */
+  static final int HANDLER_THREADS = 512;
 
   private final Server server;
   private final ExecutorService handlers;
@@ -98,15 +104,18 @@ final class NodeServer implements AutoCloseable {
     if (auth != null) {
       interceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
     }
-    // A fixed pool with a queue: the calls waiting for a thread are bounded by the call limiter
-    // (maxConcurrentCallsPerPeer per host), not by this pool.
     ExecutorService handlers =
-        Executors.newFixedThreadPool(
+        new ThreadPoolExecutor(
+            0,
             HANDLER_THREADS,
+            60,
+            TimeUnit.SECONDS,
+            new SynchronousQueue<>(),
             new ThreadFactoryBuilder()
                 .setNameFormat("shardcache-handler-%d")
                 .setDaemon(true)
-                .build());
+                .build(),
+            new ThreadPoolExecutor.CallerRunsPolicy());
     Server server =
         NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
             .executor(handlers)

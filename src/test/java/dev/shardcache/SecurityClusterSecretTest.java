@@ -382,7 +382,8 @@ class SecurityClusterSecretTest {
             .setCache(CACHE)
             .setCaller(CALLER)
             .setClearedBefore(
-                dev.shardcache.replication.HybridLogicalClock.pack(System.currentTimeMillis(), 0))
+                dev.shardcache.replication.HybridLogicalClock.pack(
+                    System.currentTimeMillis() + 2, 0)) // later than the put, within the skew
             .build();
     String token =
         tokenFor(
