@@ -23,7 +23,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -261,10 +260,6 @@ class PeerCallsTest {
   }
 
   @Test
-  @Disabled(
-      "bug: PeerClient.abandonCalls() calls Future.cancel(false), and a gRPC future cancels"
-          + " its RPC only on cancel(true) (GrpcFuture.interruptTask); the abandoned read stays open on"
-          + " the channel, and the peer keeps serving it, until its deadline")
   void anAbandonedReadIsCancelledOnTheWire() {
     server.onGet = request -> Reply.silence();
     CompletableFuture<GetResponse> read = get(PeerCalls::read, LONG);
