@@ -175,10 +175,8 @@ final class AntiEntropy<K, V> {
         .shard()
         .forEach(
             (key, stored) -> {
-              byte[] keyBytes;
-              try {
-                keyBytes = scope.config().keyCodec().encode(key);
-              } catch (RuntimeException e) {
+              byte[] keyBytes = scope.router().heldKeyBytes(key);
+              if (keyBytes == null) {
                 return;
               }
               long hash = KeyHash.hash(keyBytes);

@@ -56,10 +56,8 @@ final class Rebalancer<K, V> {
         .shard()
         .forEach(
             (key, stored) -> {
-              byte[] keyBytes;
-              try {
-                keyBytes = scope.config().keyCodec().encode(key);
-              } catch (RuntimeException e) {
+              byte[] keyBytes = scope.router().heldKeyBytes(key);
+              if (keyBytes == null) {
                 return;
               }
               VersionedEntry wire = null;
@@ -105,10 +103,8 @@ final class Rebalancer<K, V> {
         .shard()
         .forEach(
             (key, stored) -> {
-              byte[] keyBytes;
-              try {
-                keyBytes = scope.config().keyCodec().encode(key);
-              } catch (RuntimeException e) {
+              byte[] keyBytes = scope.router().heldKeyBytes(key);
+              if (keyBytes == null) {
                 return;
               }
               long hash = KeyHash.hash(keyBytes);

@@ -3,6 +3,7 @@ package dev.shardcache;
 import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Maps keys of one cache to their holders under this node's current ring: encode, hash, look up the
@@ -50,5 +51,17 @@ final class Router<K> {
       }
     }
     return false;
+  }
+
+  /**
+   * The bytes of a key this node holds, for hand-off and anti-entropy, or null if the codec cannot
+   * encode it (such a key is skipped there rather than failing the whole pass).
+   */
+  byte @Nullable [] heldKeyBytes(K key) {
+    try {
+      return codec.encodeKey(key);
+    } catch (RuntimeException e) {
+      return null;
+    }
   }
 }
