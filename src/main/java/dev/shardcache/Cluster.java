@@ -75,6 +75,7 @@ final class Cluster implements AutoCloseable {
 
   private volatile long lastRingChangeNanos;
   private boolean closed; // guarded by this
+  private boolean leaving; // guarded by this
 
   /**
    * Creates the view of a node named {@code self}; {@code onRingChange} runs after each change of
@@ -344,14 +345,35 @@ final class Cluster implements AutoCloseable {
     return changed;
   }
 
+  /**
+   * Takes this node out of its own ring before it leaves the cluster, if another member is there to
+   * take its keys: from now on it holds no key, so it forwards the writes and reads peers send it
+   * to the keys' holders without it, while it still serves copies of what it has until its entries
+   * are handed off. Returns whether the ring changed. The end of an orderly close; there is no way
+   * back.
+   */
+  synchronized boolean leave() {
+    if (closed || leaving) {
+      return false;
+    }
+    leaving = true;
+    int before = ringEpoch.get();
+    rebuildRing();
+    return ringEpoch.get() != before;
+  }
+
   private void rebuildRing() {
-    List<String> members = new ArrayList<>();
-    members.add(self);
+    List<String> others = new ArrayList<>();
     for (String member : configured) {
       if (!suspected.contains(member)) {
-        members.add(member);
+        others.add(member);
       }
     }
+    List<String> members = new ArrayList<>();
+    if (!leaving || others.isEmpty()) {
+      members.add(self); // a node that leaves stays its own keys' holder only if nobody else is
+    }
+    members.addAll(others);
     HashRing next = HashRing.of(members, virtualNodes);
     HashRing current = ring;
     if (current.nodes().equals(next.nodes())) {
@@ -367,8 +389,8 @@ final class Cluster implements AutoCloseable {
     }
     history = List.copyOf(older);
     List<HashRing> withoutSelf = new ArrayList<>(older);
-    if (members.size() > 1) {
-      withoutSelf.add(HashRing.of(members.subList(1, members.size()), virtualNodes));
+    if (!others.isEmpty()) {
+      withoutSelf.add(others.size() == members.size() ? next : HashRing.of(others, virtualNodes));
     }
     recent = List.copyOf(withoutSelf);
     lastRingChangeNanos = System.nanoTime();

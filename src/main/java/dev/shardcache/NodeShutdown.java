@@ -11,12 +11,26 @@ import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The orderly end of a node, in one deadline: stop the heartbeats and the upkeep; stop accepting
- * calls (health turns NOT_SERVING) and let those in progress finish; hand every entry to its
- * holders under the ring without this node, so that an orderly leave takes no key with it (with
- * replication factor 1 this node is a key's only holder); flush queued replication to reachable
- * peers; close the channels. Each step gets part of what is left of the grace period, and whatever
- * is still running at the deadline is cut. Not thread-safe: run once, by {@link
+ * The orderly end of a node, in one deadline.
+ *
+ * <ol>
+ *   <li>Stop the heartbeats and the upkeep.
+ *   <li>Leave the ring: the node takes itself out of its own ring ({@link Cluster#leave()}), so the
+ *       writes and reads peers still send it are passed on to the keys' holders without it.
+ *   <li>Hand every entry to its holders under that ring, <em>while still serving</em>. A member
+ *       that already routes around this node and misses a key asks this node for a copy; if this
+ *       node stopped serving first, such a read would find nothing until the hand-off arrived
+ *       (read-your-writes through one node would break during every scale-in).
+ *   <li>Stop accepting calls (health turns NOT_SERVING) and let those in progress finish.
+ *   <li>Hand off again: a peer that had not yet heard of the change may have sent a write here
+ *       (marked forwarded, which is applied whatever this node's ring says) during the first pass.
+ *       Merging is idempotent, so entries sent twice cost bytes, not correctness.
+ *   <li>Flush queued replication to reachable peers; close the channels.
+ * </ol>
+ *
+ * With replication factor 1 this node is a key's only holder, so the hand-off is what keeps an
+ * orderly leave from losing keys. Each step gets part of what is left of the grace period, and
+ * whatever is still running at the deadline is cut. Not thread-safe: run once, by {@link
  * ShardcacheNode#close()}.
  */
 final class NodeShutdown {
@@ -44,30 +58,45 @@ final class NodeShutdown {
     this.virtualNodes = virtualNodes;
   }
 
-  /** Runs the steps within {@code grace}; hands entries off only if the node was running. */
-  void run(Duration grace, boolean wasRunning, Collection<DefaultDistributedCache<?, ?>> caches) {
+  /**
+   * Runs the steps within {@code grace}; leaves the ring and hands entries off only if the node was
+   * running. {@code stopServing} runs once the node no longer serves its peers: after it, caches
+   * may no longer see the cluster.
+   */
+  void run(
+      Duration grace,
+      boolean wasRunning,
+      Collection<DefaultDistributedCache<?, ?>> caches,
+      Runnable stopServing) {
     long deadline = System.nanoTime() + grace.toNanos();
     if (heartbeats != null) {
       heartbeats.close();
     }
     maintenance.close();
-    if (server != null) {
-      server.beginShutdown();
-    }
-    loads.shutdownNow();
+    Cluster leaving = wasRunning ? cluster : null;
     try {
-      if (server != null) {
-        server.awaitShutdown(remaining(deadline).dividedBy(3));
+      if (leaving != null) {
+        leaving.leave();
+        handOff(leaving, caches, System.nanoTime() + remaining(deadline).dividedBy(3).toNanos());
       }
+      if (server != null) {
+        server.beginShutdown();
+      }
+      loads.shutdownNow();
+      if (server != null) {
+        server.awaitShutdown(remaining(deadline).dividedBy(4));
+      }
+      if (leaving != null) {
+        handOff(leaving, caches, System.nanoTime() + remaining(deadline).dividedBy(3).toNanos());
+      }
+      stopServing.run();
       if (cluster != null) {
-        if (wasRunning) {
-          handOff(cluster, caches, System.nanoTime() + remaining(deadline).dividedBy(2).toNanos());
-        }
         cluster.close(remaining(deadline).dividedBy(2));
         cluster.awaitTermination(remaining(deadline));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+      stopServing.run();
     }
   }
 

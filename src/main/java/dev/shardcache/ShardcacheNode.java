@@ -95,6 +95,8 @@ public final class ShardcacheNode implements AutoCloseable {
   private enum State {
     NEW,
     RUNNING,
+    /** Closed to its callers, still serving its peers while it hands its entries off. */
+    LEAVING,
     CLOSED
   }
 
@@ -344,11 +346,13 @@ public final class ShardcacheNode implements AutoCloseable {
     checkArgument(!name.isBlank(), "cache name must not be blank");
     checkArgument(
         name.length() <= 256, "cache name must be at most 256 characters, got %s", name.length());
-    checkState(state.get() != State.CLOSED, "node is closed; caches cannot be defined on it");
+    State now = state.get();
+    checkState(
+        now == State.NEW || now == State.RUNNING, "node is closed; caches cannot be defined on it");
     DefaultDistributedCache<?, ?> cache =
         caches.computeIfAbsent(
             name,
-            n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
+            n -> new DefaultDistributedCache<>(n, config, this::servingCluster, ownedExecutor));
     checkState(
         cache.config().equals(config),
         "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
@@ -359,23 +363,41 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Stops serving, flushes queued replication to reachable peers, closes the channels to the peers
-   * and drops this node's shards, in at most five seconds in all (calls in progress and the flush
-   * get what is left of them). Idempotent; safe to call from any thread, also while another thread
-   * is in {@link #start()}.
+   * Leaves the cluster in an orderly way and stops: takes this node out of its own ring, hands
+   * every entry to its holders among the other members while still answering peers (so no key and
+   * no acknowledged write is lost, and no peer's read misses a key on its way), stops serving,
+   * flushes queued replication to reachable peers, closes the channels to the peers and drops this
+   * node's shards, in at most five seconds in all (each step gets part of what is left). From the
+   * moment it is called, this node's own API is closed. Idempotent; safe to call from any thread,
+   * also while another thread is in {@link #start()}.
    */
   @Override
   public void close() {
-    State previous = state.getAndSet(State.CLOSED);
-    if (previous == State.CLOSED) {
-      return;
-    }
+    State previous;
+    do {
+      previous = state.get();
+      if (previous == State.LEAVING || previous == State.CLOSED) {
+        return;
+      }
+    } while (!state.compareAndSet(
+        previous, previous == State.RUNNING ? State.LEAVING : State.CLOSED));
     new NodeShutdown(server, cluster, heartbeats, maintenance, ownedExecutor, virtualNodes)
-        .run(CLOSE_GRACE, previous == State.RUNNING, caches.values());
+        .run(
+            CLOSE_GRACE, previous == State.RUNNING, caches.values(), () -> state.set(State.CLOSED));
     caches.values().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
       logger.log(Level.INFO, "Shardcache node {0} closed", address);
     }
+  }
+
+  /** The cluster as the caches see it: also while the node leaves, so peers are still served. */
+  private Cluster servingCluster() {
+    Cluster joined = cluster;
+    State now = state.get();
+    checkState(
+        joined != null && (now == State.RUNNING || now == State.LEAVING),
+        "node is not running; call start() first (a closed node cannot be restarted)");
+    return joined;
   }
 
   private Cluster runningCluster() {

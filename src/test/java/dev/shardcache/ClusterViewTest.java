@@ -256,6 +256,37 @@ class ClusterViewTest {
     assertThat(cluster.setAlive(A, false)).isFalse();
   }
 
+  @Test
+  void aLeavingNodeTakesItselfOutOfItsRingAndKeepsTheOldRingAsRecent() {
+    Cluster cluster = cluster(List.of(A, B));
+    HashRing withSelf = cluster.ring();
+    int epoch = cluster.ringEpoch();
+
+    assertThat(cluster.leave()).isTrue();
+
+    assertThat(cluster.ring().nodes()).containsExactly(A, B);
+    assertThat(cluster.ringEpoch()).isEqualTo(epoch + 1);
+    assertThat(cluster.previousRing()).isEqualTo(withSelf);
+    assertThat(cluster.recentRings()).contains(withSelf);
+    assertThat(cluster.leave()).as("leaving twice changes nothing").isFalse();
+
+    cluster.setPeers(List.of(A, B, C)); // a discovery update during the leave
+    assertThat(cluster.ring().nodes()).containsExactly(A, B, C);
+  }
+
+  @Test
+  void aNodeWithNobodyToTakeItsKeysStaysItsOwnHolderWhenLeaving() {
+    Cluster alone = cluster(List.of());
+    Cluster everyPeerSuspected = cluster(List.of(A));
+    everyPeerSuspected.setAlive(A, false);
+
+    assertThat(alone.leave()).isFalse();
+    assertThat(everyPeerSuspected.leave()).isFalse();
+
+    assertThat(alone.ring().nodes()).containsExactly(SELF);
+    assertThat(everyPeerSuspected.ring().nodes()).containsExactly(SELF);
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private Cluster cluster(Collection<String> peers) {
