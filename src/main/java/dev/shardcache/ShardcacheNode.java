@@ -5,17 +5,12 @@ import static com.google.common.base.Preconditions.checkState;
 import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
-import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
-import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -71,9 +66,6 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The longest {@link #close()} takes, all steps together. */
   static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
 
-  /** The deadline of one replication batch. */
-  static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
-
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -82,9 +74,6 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /** The default bound of loads running at once on a node. */
   public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
-
-  /** How many loads may wait for a thread, per load thread. */
-  static final int LOADS_WAITING_PER_THREAD = 16;
 
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
@@ -98,58 +87,41 @@ public final class ShardcacheNode implements AutoCloseable {
     CLOSED
   }
 
-  private final String listenHost;
-  private final int requestedPort;
-  private final @Nullable String advertiseHost;
-  private final int advertisePort;
-  private final List<String> initialPeers;
+  private final NodeStartup startup;
   private final int virtualNodes;
-  private final ExecutorService ownedExecutor;
-  private final Ticker ticker;
-  private final @Nullable PeerTls tls;
-  private final byte @Nullable [] clusterSecret;
-  private final int maxConcurrentCallsPerPeer;
-  private final int maxInboundMessageBytes;
-  private final CallLimiter limiter;
-  private final Duration heartbeatInterval;
   private final Duration antiEntropyInterval;
-  private final Duration maxClockSkew;
+  private final NodeCaches caches;
   private final Maintenance maintenance;
-  private volatile @Nullable Heartbeats heartbeats;
-
-  private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
-  private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
-  private volatile @Nullable Cluster cluster;
-  private volatile @Nullable NodeServer server;
-  private volatile @Nullable String address;
+  private volatile NodeStartup.@Nullable Started started;
 
   private ShardcacheNode(Builder builder) {
-    this.listenHost = requireNonNull(builder.host); // build() checked it
-    this.requestedPort = builder.port;
-    this.advertiseHost = builder.advertiseHost;
-    this.advertisePort = builder.advertisePort;
-    this.initialPeers = builder.peers == null ? List.of() : builder.peers;
+    this.startup =
+        new NodeStartup(
+            new NodeServer.Settings(
+                requireNonNull(builder.host), // build() checked it
+                builder.port,
+                builder.tls,
+                builder.clusterSecret,
+                builder.maxConcurrentCallsPerPeer,
+                builder.maxInboundMessageBytes,
+                MAX_METADATA_BYTES),
+            builder.advertiseHost,
+            builder.advertisePort,
+            builder.peers == null ? List.of() : builder.peers,
+            builder.virtualNodes,
+            builder.ticker,
+            builder.heartbeatInterval == null
+                ? DEFAULT_HEARTBEAT_INTERVAL
+                : builder.heartbeatInterval,
+            builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew);
     this.virtualNodes = builder.virtualNodes;
-    this.ticker = builder.ticker;
-    this.tls = builder.tls;
-    this.clusterSecret = builder.clusterSecret;
-    this.maxConcurrentCallsPerPeer = builder.maxConcurrentCallsPerPeer;
-    this.maxInboundMessageBytes = builder.maxInboundMessageBytes;
-    this.limiter = new CallLimiter(maxConcurrentCallsPerPeer);
-    this.heartbeatInterval =
-        builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
     this.antiEntropyInterval =
         builder.antiEntropyInterval == null
             ? DEFAULT_ANTI_ENTROPY_INTERVAL
             : builder.antiEntropyInterval;
-    this.maxClockSkew =
-        builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
-    this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor =
-        BoundedPools.create(
-            "shardcache-load-%d",
-            builder.maxConcurrentLoads, LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
+    this.caches = new NodeCaches(this::runningCluster, builder.maxConcurrentLoads);
+    this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
   /** Returns a builder of a node. */
@@ -168,62 +140,16 @@ public final class ShardcacheNode implements AutoCloseable {
         state.get() == State.NEW,
         "node was already %s",
         state.get() == State.RUNNING ? "started" : "closed");
-    NodeServer started =
-        NodeServer.start(
-            new NodeServer.Settings(
-                listenHost,
-                requestedPort,
-                tls,
-                clusterSecret,
-                maxConcurrentCallsPerPeer,
-                maxInboundMessageBytes,
-                MAX_METADATA_BYTES),
+    NodeStartup.Started parts =
+        startup.start(
             new PeerService(this::selfOrPending, caches::get),
-            limiter,
-            health);
-    PeerAuthentication auth = started.authentication();
-    String self =
-        new HostPort(
-                advertiseHost != null ? advertiseHost : listenHost,
-                advertisePort > 0 ? advertisePort : started.port())
-            .toString();
-    if (auth != null) {
-      auth.identify(self); // tokens name the target they are for, and the caller
-    }
-    Cluster joined;
-    try {
-      joined =
-          new Cluster(
-              self,
-              initialPeers,
-              virtualNodes,
-              ticker,
-              REPLICATION_TIMEOUT,
-              Replicator.DEFAULT_CAPACITY_PER_PEER,
-              maintenance::onRingChange,
-              started.security().channelCredentials(),
-              auth == null ? List.of() : List.of(auth.clientInterceptor()),
-              maxClockSkew);
-    } catch (RuntimeException e) {
-      started.abort();
-      throw e;
-    }
-    this.address = self;
-    this.cluster = joined;
-    this.server = started;
+            maintenance::onRingChange,
+            this::runningCluster);
+    started = parts;
     // Everything a close() must stop exists before the node is RUNNING: a close() racing this
     // start either sees it all, or makes the state change below fail and this method clean up.
-    Duration interval = heartbeatInterval;
-    Heartbeats beating =
-        new Heartbeats(
-            this::runningCluster,
-            interval,
-            () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
-    heartbeats = beating;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      beating.close();
-      joined.close(Duration.ZERO);
-      started.abort();
+      parts.abort();
       throw new IllegalStateException("node was closed while starting");
     }
     try {
@@ -231,27 +157,13 @@ public final class ShardcacheNode implements AutoCloseable {
     } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
       throw new IllegalStateException("node was closed while starting", closedMeanwhile);
     }
-    started.markServing();
-    started.logServing(self, joined.ring().nodes());
+    parts.announce();
     return this;
   }
 
-  /**
-   * For tests: drops every near-cache invalidation this node would send, as a lossy network would.
-   */
-  void dropNearCacheInvalidations(boolean drop) {
-    runningCluster().replicator().dropNearInvalidationsTo = peer -> drop;
-  }
-
-  /** The peer authentication of a running node with a cluster secret; for tests. */
-  @Nullable PeerAuthentication authentication() {
-    NodeServer running = server;
-    return running == null ? null : running.authentication();
-  }
-
-  /** Runs the periodic pass now, on the caller's thread; for tests. */
-  void maintainNow() {
-    maintenance.runNow();
+  /** Returns the seams tests in this package use to reach inside this node. */
+  NodeTestHooks testHooks() {
+    return new NodeTestHooks(this::runningCluster, () -> started, maintenance);
   }
 
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
@@ -264,7 +176,7 @@ public final class ShardcacheNode implements AutoCloseable {
    * after each membership change while keys stream to the members that now hold them.
    */
   public long handedOffEntries() {
-    return caches.values().stream().mapToLong(DefaultDistributedCache::handedOffCount).sum();
+    return caches.handedOffEntries();
   }
 
   /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
@@ -273,8 +185,8 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   private String selfOrPending() {
-    String self = address;
-    return self == null ? listenHost + ":" + requestedPort : self;
+    NodeStartup.Started parts = started;
+    return parts == null ? startup.pendingAddress() : parts.address();
   }
 
   /**
@@ -283,9 +195,9 @@ public final class ShardcacheNode implements AutoCloseable {
    * @throws IllegalStateException if the node was not started
    */
   public String address() {
-    String self = address;
-    checkState(self != null, "node has no address until start()");
-    return self;
+    NodeStartup.Started parts = started;
+    checkState(parts != null, "node has no address until start()");
+    return parts.address();
   }
 
   /**
@@ -321,7 +233,7 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /** Returns the caches defined on this node, in no particular order. */
   public java.util.Collection<DistributedCache<?, ?>> caches() {
-    return List.copyOf(caches.values());
+    return List.copyOf(caches.all());
   }
 
   /** Whether the node is started and not closed. */
@@ -337,7 +249,6 @@ public final class ShardcacheNode implements AutoCloseable {
    * @throws IllegalStateException if a cache of that name exists with a different configuration, or
    *     the node is closed
    */
-  @SuppressWarnings("unchecked")
   public <K, V> DistributedCache<K, V> cache(String name, CacheConfig<K, V> config) {
     requireNonNull(name, "name");
     requireNonNull(config, "config");
@@ -345,17 +256,7 @@ public final class ShardcacheNode implements AutoCloseable {
     checkArgument(
         name.length() <= 256, "cache name must be at most 256 characters, got %s", name.length());
     checkState(state.get() != State.CLOSED, "node is closed; caches cannot be defined on it");
-    DefaultDistributedCache<?, ?> cache =
-        caches.computeIfAbsent(
-            name,
-            n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
-    checkState(
-        cache.config().equals(config),
-        "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
-            + " DistributedCache returned the first time)",
-        name,
-        cache.config());
-    return (DistributedCache<K, V>) cache;
+    return caches.define(name, config);
   }
 
   /**
@@ -370,20 +271,26 @@ public final class ShardcacheNode implements AutoCloseable {
     if (previous == State.CLOSED) {
       return;
     }
-    new NodeShutdown(server, cluster, heartbeats, maintenance, ownedExecutor, virtualNodes)
-        .run(CLOSE_GRACE, previous == State.RUNNING, caches.values());
-    caches.values().forEach(DefaultDistributedCache::clear);
+    NodeStartup.Started parts = started;
+    new NodeShutdown(parts, maintenance, caches.loads(), virtualNodes)
+        .run(CLOSE_GRACE, previous == State.RUNNING, caches.all());
+    caches.all().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
-      logger.log(Level.INFO, "Shardcache node {0} closed", address);
+      logger.log(Level.INFO, "Shardcache node {0} closed", parts == null ? null : parts.address());
     }
   }
 
   private Cluster runningCluster() {
-    Cluster joined = cluster;
+    NodeStartup.Started parts = started;
     checkState(
-        joined != null && state.get() == State.RUNNING,
+        parts != null && state.get() == State.RUNNING,
         "node is not running; call start() first (a closed node cannot be restarted)");
-    return joined;
+    return parts.cluster();
+  }
+
+  private @Nullable Cluster cluster() {
+    NodeStartup.Started parts = started;
+    return parts == null ? null : parts.cluster();
   }
 
   @Override
