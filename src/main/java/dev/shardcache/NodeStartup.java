@@ -1,6 +1,5 @@
 package dev.shardcache;
 
-import com.google.common.base.Ticker;
 import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
 import io.grpc.protobuf.services.HealthStatusManager;
@@ -9,18 +8,18 @@ import java.time.Duration;
 import java.util.List;
 import java.util.function.BiConsumer;
 import java.util.function.Supplier;
-import org.jspecify.annotations.Nullable;
 
 /**
  * The assembly of a node, the counterpart of {@link NodeShutdown}: bind the server, name this node
  * on the ring (the advertised host and port where given, else the listen host and the bound port),
  * tell the peer authentication that name, join the ring with a channel to each peer, and start the
- * heartbeats. It holds the settings that only starting needs, fixed when the node is built.
+ * heartbeats. It holds what only starting needs: the node's settings, and the call limiter and
+ * health service the server is built with.
  *
  * <p>Its promise: {@link #start} either returns every part it started, as one {@link Started}, or
- * throws having stopped whatever it had started, so a failed start leaves no port bound and no
- * thread running. Publishing the parts, and marking the node serving only once it is RUNNING, stay
- * with {@link ShardcacheNode#start()}, which owns the node's state.
+ * throws leaving no port bound (a failed bind cleans up after itself, and a failure to join the
+ * ring stops the bound server). Publishing the parts, and marking the node serving only once it is
+ * RUNNING, stay with {@link ShardcacheNode#start()}, which owns the node's state.
  *
  * <p>Not thread-safe: run once, by {@link ShardcacheNode#start()}. Blocks while binding the port.
  */
@@ -28,44 +27,31 @@ final class NodeStartup {
   /** The deadline of one replication batch. */
   static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
 
+  /** The most header bytes a call may carry. */
+  static final int MAX_METADATA_BYTES = 16 * 1024;
+
+  private final NodeSettings settings;
   private final NodeServer.Settings serverSettings;
-  private final @Nullable String advertiseHost;
-  private final int advertisePort;
-  private final List<String> initialPeers;
-  private final int virtualNodes;
-  private final Ticker ticker;
-  private final Duration heartbeatInterval;
-  private final Duration maxClockSkew;
   private final CallLimiter limiter;
   private final HealthStatusManager health = new HealthStatusManager();
 
-  /**
-   * Takes the settings a start needs; {@code advertisePort} 0 means the bound port, and a null
-   * {@code advertiseHost} the listen host.
-   */
-  NodeStartup(
-      NodeServer.Settings serverSettings,
-      @Nullable String advertiseHost,
-      int advertisePort,
-      List<String> initialPeers,
-      int virtualNodes,
-      Ticker ticker,
-      Duration heartbeatInterval,
-      Duration maxClockSkew) {
-    this.serverSettings = serverSettings;
-    this.advertiseHost = advertiseHost;
-    this.advertisePort = advertisePort;
-    this.initialPeers = initialPeers;
-    this.virtualNodes = virtualNodes;
-    this.ticker = ticker;
-    this.heartbeatInterval = heartbeatInterval;
-    this.maxClockSkew = maxClockSkew;
-    this.limiter = new CallLimiter(serverSettings.maxConcurrentCallsPerPeer());
+  NodeStartup(NodeSettings settings) {
+    this.settings = settings;
+    this.serverSettings =
+        new NodeServer.Settings(
+            settings.listenHost(),
+            settings.listenPort(),
+            settings.tls(),
+            settings.clusterSecret(),
+            settings.maxConcurrentCallsPerPeer(),
+            settings.maxInboundMessageBytes(),
+            MAX_METADATA_BYTES);
+    this.limiter = new CallLimiter(settings.maxConcurrentCallsPerPeer());
   }
 
   /** The address a node answers with before it has bound its port: "listenHost:requestedPort". */
   String pendingAddress() {
-    return serverSettings.host() + ":" + serverSettings.port();
+    return settings.listenHost() + ":" + settings.listenPort();
   }
 
   /**
@@ -83,10 +69,11 @@ final class NodeStartup {
       throws IOException {
     NodeServer server = NodeServer.start(serverSettings, service, limiter, health);
     PeerAuthentication auth = server.authentication();
+    String advertiseHost = settings.advertiseHost();
     String self =
         new HostPort(
-                advertiseHost != null ? advertiseHost : serverSettings.host(),
-                advertisePort > 0 ? advertisePort : server.port())
+                advertiseHost != null ? advertiseHost : settings.listenHost(),
+                settings.advertisePort() > 0 ? settings.advertisePort() : server.port())
             .toString();
     if (auth != null) {
       auth.identify(self); // tokens name the target they are for, and the caller
@@ -96,20 +83,20 @@ final class NodeStartup {
       cluster =
           new Cluster(
               self,
-              initialPeers,
-              virtualNodes,
-              ticker,
+              settings.peers(),
+              settings.virtualNodes(),
+              settings.ticker(),
               REPLICATION_TIMEOUT,
               Replicator.DEFAULT_CAPACITY_PER_PEER,
               onRingChange,
               server.security().channelCredentials(),
               auth == null ? List.of() : List.of(auth.clientInterceptor()),
-              maxClockSkew);
+              settings.maxClockSkew());
     } catch (RuntimeException e) {
       server.abort();
       throw e;
     }
-    Duration interval = heartbeatInterval;
+    Duration interval = settings.heartbeatInterval();
     Heartbeats heartbeats =
         new Heartbeats(
             runningCluster,

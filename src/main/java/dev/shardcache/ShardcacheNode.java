@@ -69,9 +69,6 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-  /** The most header bytes a call may carry. */
-  static final int MAX_METADATA_BYTES = 16 * 1024;
-
   /** The default bound of loads running at once on a node. */
   public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
 
@@ -87,40 +84,17 @@ public final class ShardcacheNode implements AutoCloseable {
     CLOSED
   }
 
+  private final NodeSettings settings;
   private final NodeStartup startup;
-  private final int virtualNodes;
-  private final Duration antiEntropyInterval;
   private final NodeCaches caches;
   private final Maintenance maintenance;
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
   private volatile NodeStartup.@Nullable Started started;
 
-  private ShardcacheNode(Builder builder) {
-    this.startup =
-        new NodeStartup(
-            new NodeServer.Settings(
-                requireNonNull(builder.host), // build() checked it
-                builder.port,
-                builder.tls,
-                builder.clusterSecret,
-                builder.maxConcurrentCallsPerPeer,
-                builder.maxInboundMessageBytes,
-                MAX_METADATA_BYTES),
-            builder.advertiseHost,
-            builder.advertisePort,
-            builder.peers == null ? List.of() : builder.peers,
-            builder.virtualNodes,
-            builder.ticker,
-            builder.heartbeatInterval == null
-                ? DEFAULT_HEARTBEAT_INTERVAL
-                : builder.heartbeatInterval,
-            builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew);
-    this.virtualNodes = builder.virtualNodes;
-    this.antiEntropyInterval =
-        builder.antiEntropyInterval == null
-            ? DEFAULT_ANTI_ENTROPY_INTERVAL
-            : builder.antiEntropyInterval;
-    this.caches = new NodeCaches(this::runningCluster, builder.maxConcurrentLoads);
+  private ShardcacheNode(NodeSettings settings) {
+    this.settings = settings;
+    this.startup = new NodeStartup(settings);
+    this.caches = new NodeCaches(this::runningCluster, settings.maxConcurrentLoads());
     this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
@@ -153,7 +127,7 @@ public final class ShardcacheNode implements AutoCloseable {
       throw new IllegalStateException("node was closed while starting");
     }
     try {
-      maintenance.start(antiEntropyInterval);
+      maintenance.start(settings.antiEntropyInterval());
     } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
       throw new IllegalStateException("node was closed while starting", closedMeanwhile);
     }
@@ -272,7 +246,7 @@ public final class ShardcacheNode implements AutoCloseable {
       return;
     }
     NodeStartup.Started parts = started;
-    new NodeShutdown(parts, maintenance, caches.loads(), virtualNodes)
+    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes())
         .run(CLOSE_GRACE, previous == State.RUNNING, caches.all());
     caches.all().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
@@ -303,21 +277,7 @@ public final class ShardcacheNode implements AutoCloseable {
    * IllegalStateException} naming the value already set. Not thread-safe.
    */
   public static final class Builder {
-    private @Nullable String host;
-    private int port = -1;
-    private @Nullable String advertiseHost;
-    private int advertisePort;
-    private @Nullable List<String> peers;
-    private int virtualNodes = -1;
-    private Ticker ticker = Ticker.systemTicker();
-    private @Nullable Duration heartbeatInterval;
-    private @Nullable Duration antiEntropyInterval;
-    private @Nullable Duration maxClockSkew;
-    private @Nullable PeerTls tls;
-    private byte @Nullable [] clusterSecret;
-    private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
-    private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
-    private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private final NodeSettings.Draft draft = new NodeSettings.Draft();
 
     private Builder() {}
 
@@ -327,9 +287,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * plaintext, which it logs as a warning at start: fine on a laptop, not on a shared network.
      */
     public Builder tls(PeerTls tls) {
-      requireNonNull(tls, "tls");
-      checkState(this.tls == null, "tls was already set to %s", this.tls);
-      this.tls = tls;
+      draft.tls(tls);
       return this;
     }
 
@@ -342,13 +300,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the secret is shorter than 16 bytes
      */
     public Builder clusterSecret(byte[] secret) {
-      requireNonNull(secret, "secret");
-      checkState(clusterSecret == null, "clusterSecret was already set");
-      checkArgument(
-          secret.length >= 16,
-          "clusterSecret must be at least 16 bytes (128 bits), got %s; generate it randomly",
-          secret.length);
-      this.clusterSecret = secret.clone();
+      draft.clusterSecret(secret);
       return this;
     }
 
@@ -360,11 +312,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [1, 100000]
      */
     public Builder maxConcurrentCallsPerPeer(int max) {
-      checkArgument(
-          max >= 1 && max <= 100_000,
-          "maxConcurrentCallsPerPeer must be in [1, 100000], got %s",
-          max);
-      this.maxConcurrentCallsPerPeer = max;
+      draft.maxConcurrentCallsPerPeer(max);
       return this;
     }
 
@@ -379,9 +327,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [1, 10000]
      */
     public Builder maxConcurrentLoads(int max) {
-      checkArgument(
-          max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
-      this.maxConcurrentLoads = max;
+      draft.maxConcurrentLoads(max);
       return this;
     }
 
@@ -392,12 +338,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
     public Builder maxInboundMessageBytes(int max) {
-      checkArgument(
-          max >= 64 * 1024 && max <= MAX_MESSAGE_BYTES,
-          "maxInboundMessageBytes must be in [65536, %s], got %s",
-          MAX_MESSAGE_BYTES,
-          max);
-      this.maxInboundMessageBytes = max;
+      draft.maxInboundMessageBytes(max);
       return this;
     }
 
@@ -409,16 +350,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 min]
      */
     public Builder heartbeatInterval(Duration interval) {
-      requireNonNull(interval, "interval");
-      checkState(
-          heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
-      checkRange(
-          interval,
-          Duration.ofMillis(10),
-          Duration.ofMinutes(1),
-          "heartbeatInterval",
-          "[10 ms, 1 min]");
-      this.heartbeatInterval = interval;
+      draft.heartbeatInterval(interval);
       return this;
     }
 
@@ -432,10 +364,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 h]
      */
     public Builder maxClockSkew(Duration skew) {
-      requireNonNull(skew, "skew");
-      checkState(maxClockSkew == null, "maxClockSkew was already set to %s", maxClockSkew);
-      checkRange(skew, Duration.ofMillis(10), Duration.ofHours(1), "maxClockSkew", "[10 ms, 1 h]");
-      this.maxClockSkew = skew;
+      draft.maxClockSkew(skew);
       return this;
     }
 
@@ -447,18 +376,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 h]
      */
     public Builder antiEntropyInterval(Duration interval) {
-      requireNonNull(interval, "interval");
-      checkState(
-          antiEntropyInterval == null,
-          "antiEntropyInterval was already set to %s",
-          antiEntropyInterval);
-      checkRange(
-          interval,
-          Duration.ofMillis(10),
-          Duration.ofHours(1),
-          "antiEntropyInterval",
-          "[10 ms, 1 h]");
-      this.antiEntropyInterval = interval;
+      draft.antiEntropyInterval(interval);
       return this;
     }
 
@@ -470,14 +388,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
      */
     public Builder listen(String host, int port) {
-      requireNonNull(host, "host");
-      checkState(
-          this.host == null, "listen address was already set to %s:%s", this.host, this.port);
-      checkArgument(
-          !host.isBlank(), "listen host must not be blank; use 127.0.0.1 for a local node");
-      checkArgument(port >= 0 && port <= 65_535, "listen port must be in [0, 65535], got %s", port);
-      this.host = host.trim();
-      this.port = port;
+      draft.listen(host, port);
       return this;
     }
 
@@ -486,10 +397,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * pod IP while listening on 0.0.0.0). The ring names this node {@code advertiseHost:port}.
      */
     public Builder advertiseHost(String host) {
-      requireNonNull(host, "host");
-      checkState(advertiseHost == null, "advertiseHost was already set to %s", advertiseHost);
-      checkArgument(!host.isBlank(), "advertiseHost must not be blank");
-      this.advertiseHost = host.trim();
+      draft.advertiseHost(host);
       return this;
     }
 
@@ -501,10 +409,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if outside [1, 65535]
      */
     public Builder advertisePort(int port) {
-      checkState(advertisePort == 0, "advertisePort was already set to %s", advertisePort);
-      checkArgument(
-          port >= 1 && port <= 65_535, "advertisePort must be in [1, 65535], got %s", port);
-      this.advertisePort = port;
+      draft.advertisePort(port);
       return this;
     }
 
@@ -516,16 +421,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the list is empty or an address is malformed
      */
     public Builder peers(Collection<String> peers) {
-      requireNonNull(peers, "peers");
-      checkState(this.peers == null, "peers were already set to %s", this.peers);
-      checkArgument(
-          !peers.isEmpty(),
-          "peers must not be empty; omit peers(...) to start a single node and add members later"
-              + " with setPeers");
-      for (String peer : peers) {
-        HostPort.parse(requireNonNull(peer, "peers must not contain null"));
-      }
-      this.peers = List.copyOf(peers);
+      draft.peers(peers);
       return this;
     }
 
@@ -536,18 +432,13 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if outside [1, 10000]
      */
     public Builder virtualNodes(int virtualNodes) {
-      checkState(this.virtualNodes == -1, "virtualNodes was already set to %s", this.virtualNodes);
-      checkArgument(
-          virtualNodes >= 1 && virtualNodes <= 10_000,
-          "virtualNodes must be in [1, 10000], got %s",
-          virtualNodes);
-      this.virtualNodes = virtualNodes;
+      draft.virtualNodes(virtualNodes);
       return this;
     }
 
     /** Replaces the clock used for peer back-off; for tests. */
     Builder ticker(Ticker ticker) {
-      this.ticker = requireNonNull(ticker, "ticker");
+      draft.ticker(ticker);
       return this;
     }
 
@@ -558,30 +449,7 @@ public final class ShardcacheNode implements AutoCloseable {
      *     wildcard without {@link #advertiseHost}
      */
     public ShardcacheNode build() {
-      checkState(
-          host != null,
-          "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
-      if (advertiseHost == null && HostPort.isWildcard(host)) {
-        throw new IllegalStateException(
-            "listening on "
-                + host
-                + " (all interfaces) needs"
-                + " advertiseHost(...): the address peers use to reach this node");
-      }
-      if (virtualNodes == -1) {
-        virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
-      }
-      return new ShardcacheNode(this);
-    }
-
-    private static void checkRange(
-        Duration value, Duration min, Duration max, String setting, String range) {
-      checkArgument(
-          value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
-          "%s must be in %s, got %s",
-          setting,
-          range,
-          value);
+      return new ShardcacheNode(draft.build());
     }
   }
 }
