@@ -7,8 +7,12 @@
  * ({@code NodeServer}), one client per peer with a data connection and a heartbeat connection
  * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the {@linkplain
  * dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code Cluster}), and
- * background upkeep ({@code Maintenance}). Each named {@link dev.shardcache.DistributedCache} is a
- * facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
+ * background upkeep ({@code Maintenance}). {@code NodeSettings} holds what the node's builder was
+ * given and the rules each setting obeys; {@code NodeStartup} assembles the parts (a failed start
+ * leaves no port bound) and {@code NodeShutdown} stops them in order within one deadline; {@code
+ * NodeCaches} holds the node's named caches (one configuration per name) and the pool their loads
+ * run on. Each named {@link dev.shardcache.DistributedCache} is a facade ({@code
+ * DefaultDistributedCache}) over parts that each own one invariant:
  *
  * <ul>
  *   <li>{@code Shard}: versioned entries merged by last writer wins; tombstones kept apart from the

@@ -93,8 +93,7 @@ public class HeartbeatCostBenchmark {
   /** Lets the nodes ping each other for one window and records the CPU it took. */
   @Benchmark
   public void pingWindow(Cost cost) throws InterruptedException {
-    OperatingSystemMXBean os =
-        (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+    OperatingSystemMXBean os = (OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     long cpuBefore = os.getProcessCpuTime();
     Thread.sleep(WINDOW_MILLIS);
     long cpu = os.getProcessCpuTime() - cpuBefore;
