@@ -64,6 +64,9 @@ public class HeartbeatCostBenchmark {
   public static class Cost {
     /** CPU of the whole JVM in the window per nominal ping, in microseconds. */
     public double cpuMicrosPerPing;
+
+    /** 1 if a node suspected the other at the end of the window. */
+    public int windowsWithASuspectedPeer;
   }
 
   /** Starts the two nodes, each with the other as its peer. */
@@ -98,9 +101,11 @@ public class HeartbeatCostBenchmark {
     Thread.sleep(WINDOW_MILLIS);
     long cpu = os.getProcessCpuTime() - cpuBefore;
     double pings = 2.0 * WINDOW_MILLIS / Math.min(intervalMillis, 10);
-    if (!a.reachablePeers().contains(b.address()) || !b.reachablePeers().contains(a.address())) {
-      throw new IllegalStateException("a node stopped answering the other's heartbeats");
-    }
     cost.cpuMicrosPerPing = cpu / 1_000.0 / pings;
+    // On a starved machine a 10 ms detector may suspect its peer now and then; pings go on
+    // meanwhile (a suspected peer is still pinged), so the figure stands, but it is counted.
+    boolean bothUp =
+        a.reachablePeers().contains(b.address()) && b.reachablePeers().contains(a.address());
+    cost.windowsWithASuspectedPeer = bothUp ? 0 : 1;
   }
 }
