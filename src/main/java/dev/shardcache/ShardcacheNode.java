@@ -89,6 +89,20 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
+  /**
+   * The most bytes one replication request carries when {@link Builder#maxReplicationBatchBytes} is
+   * not set: 4 MiB, or a quarter of {@link Builder#maxInboundMessageBytes} if that is smaller.
+   */
+  public static final int DEFAULT_MAX_REPLICATION_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /**
+   * The most hint bytes queued for one peer when {@link Builder#maxHintBytesPerPeer} is not set.
+   */
+  public static final long DEFAULT_MAX_HINT_BYTES_PER_PEER = 32L * 1024 * 1024;
+
+  /** The most hint bytes queued for all peers when {@link Builder#maxHintBytes} is not set. */
+  public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
+
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
@@ -115,6 +129,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private final Duration antiEntropyInterval;
   private final Duration maxClockSkew;
   private final Maintenance maintenance;
+  private final ReplicationLimits replicationLimits;
   private volatile @Nullable Heartbeats heartbeats;
 
   private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
@@ -146,6 +161,7 @@ public final class ShardcacheNode implements AutoCloseable {
     this.maxClockSkew =
         builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
     this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
+    this.replicationLimits = requireNonNull(builder.replicationLimits); // build() made it
     this.ownedExecutor =
         BoundedPools.create(
             "shardcache-load-%d",
@@ -199,7 +215,7 @@ public final class ShardcacheNode implements AutoCloseable {
               virtualNodes,
               ticker,
               REPLICATION_TIMEOUT,
-              Replicator.DEFAULT_CAPACITY_PER_PEER,
+              replicationLimits,
               maintenance::onRingChange,
               started.security().channelCredentials(),
               auth == null ? List.of() : List.of(auth.clientInterceptor()),
@@ -257,6 +273,16 @@ public final class ShardcacheNode implements AutoCloseable {
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
   public long replicationBacklog() {
     return runningCluster().replicator().backlog();
+  }
+
+  /**
+   * Returns how many queued replica writes and invalidations this node dropped undelivered since it
+   * started: over {@link Builder#maxHintBytesPerPeer} or {@link Builder#maxHintBytes}, for a peer
+   * that left, or refused by a peer for good. Each cause is logged once; anti-entropy repairs the
+   * replicas.
+   */
+  public long replicationDropped() {
+    return runningCluster().replicator().dropped();
   }
 
   /**
@@ -348,7 +374,10 @@ public final class ShardcacheNode implements AutoCloseable {
     DefaultDistributedCache<?, ?> cache =
         caches.computeIfAbsent(
             name,
-            n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
+            n -> {
+              ReplicateBatch.warnIfTooLarge(n, config, maxInboundMessageBytes);
+              return new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor);
+            });
     checkState(
         cache.config().equals(config),
         "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
@@ -411,6 +440,10 @@ public final class ShardcacheNode implements AutoCloseable {
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private int maxReplicationBatchBytes = -1;
+    private long maxHintBytesPerPeer = -1;
+    private long maxHintBytes = -1;
+    private @Nullable ReplicationLimits replicationLimits;
 
     private Builder() {}
 
@@ -491,6 +524,72 @@ public final class ShardcacheNode implements AutoCloseable {
           MAX_MESSAGE_BYTES,
           max);
       this.maxInboundMessageBytes = max;
+      return this;
+    }
+
+    /**
+     * Bounds one replication request this node sends (hints, loads and read repairs for replicas,
+     * near-cache invalidations) to {@code max} bytes serialized (default {@value
+     * ShardcacheNode#DEFAULT_MAX_REPLICATION_BATCH_BYTES}, or a quarter of {@link
+     * #maxInboundMessageBytes} if that is smaller). A single entry larger than this still goes,
+     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
+     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
+     * otherwise is logged as a warning).
+     *
+     * @throws IllegalArgumentException if not in [1 KiB, 64 MiB); {@link #build()} also requires it
+     *     to be below {@link #maxInboundMessageBytes}, which peers with the same setting enforce
+     */
+    public Builder maxReplicationBatchBytes(int max) {
+      checkState(
+          maxReplicationBatchBytes == -1,
+          "maxReplicationBatchBytes was already set to %s",
+          maxReplicationBatchBytes);
+      checkArgument(
+          max >= 1024 && max < MAX_MESSAGE_BYTES,
+          "maxReplicationBatchBytes must be in [1024, %s), got %s",
+          MAX_MESSAGE_BYTES,
+          max);
+      this.maxReplicationBatchBytes = max;
+      return this;
+    }
+
+    /**
+     * Bounds the replica writes and near-cache invalidations queued for one peer that is down, slow
+     * or refusing (hinted handoff) to about {@code max} bytes (default 32 MiB): each item counts
+     * its serialized size plus {@value HintQueue#ITEM_OVERHEAD_BYTES} bytes. A newer write of a key
+     * replaces the queued one; past the bound the oldest items are dropped, counted in {@link
+     * ShardcacheNode#replicationDropped()}, logged once, and anti-entropy repairs the replica.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]; {@link #build()} also requires it
+     *     to be at most {@link #maxHintBytes}
+     */
+    public Builder maxHintBytesPerPeer(long max) {
+      checkState(
+          maxHintBytesPerPeer == -1,
+          "maxHintBytesPerPeer was already set to %s",
+          maxHintBytesPerPeer);
+      checkArgument(
+          max >= 64 * 1024 && max <= 1L << 40,
+          "maxHintBytesPerPeer must be in [65536, 2^40], got %s",
+          max);
+      this.maxHintBytesPerPeer = max;
+      return this;
+    }
+
+    /**
+     * Bounds what {@link #maxHintBytesPerPeer} counts over all peers together to {@code max} bytes
+     * (default 128 MiB); past it the oldest items of the largest queue are dropped, counted and
+     * logged once, and anti-entropy repairs the replicas.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]
+     */
+    public Builder maxHintBytes(long max) {
+      checkState(maxHintBytes == -1, "maxHintBytes was already set to %s", maxHintBytes);
+      checkArgument(
+          max >= 64 * 1024 && max <= 1L << 40,
+          "maxHintBytes must be in [65536, 2^40], got %s",
+          max);
+      this.maxHintBytes = max;
       return this;
     }
 
@@ -647,8 +746,10 @@ public final class ShardcacheNode implements AutoCloseable {
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
-     *     wildcard without {@link #advertiseHost}
+     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
+     *     wildcard without {@link #advertiseHost}, {@link #maxReplicationBatchBytes} is not below
+     *     {@link #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link
+     *     #maxHintBytes}
      */
     public ShardcacheNode build() {
       checkState(
@@ -664,6 +765,9 @@ public final class ShardcacheNode implements AutoCloseable {
       if (virtualNodes == -1) {
         virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
       }
+      replicationLimits =
+          ReplicationLimits.forNode(
+              maxReplicationBatchBytes, maxHintBytesPerPeer, maxHintBytes, maxInboundMessageBytes);
       return new ShardcacheNode(this);
     }
 
