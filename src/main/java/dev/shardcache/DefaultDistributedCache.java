@@ -17,11 +17,13 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
@@ -186,7 +188,13 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   void serveReplicate(CacheBatch batch, String caller) {
-    peerRequests.serveReplicate(batch, caller);
+    serveReplicate(batch, caller, null);
+  }
+
+  /** See {@link PeerRequests#serveReplicate}. */
+  void serveReplicate(
+      CacheBatch batch, String caller, @Nullable Consumer<Refusal.Builder> refusals) {
+    peerRequests.serveReplicate(batch, caller, refusals);
   }
 
   FetchResponse serveFetch(FetchRequest request) {
@@ -254,6 +262,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   long futureVersionsRefused() {
     return scope.counters().futureVersionsRefused.sum();
+  }
+
+  /** The replicator of the node this cache runs on; for tests. */
+  Replicator replicator() {
+    return scope.clusters().get().replicator();
   }
 
   /** The newest entry held for a key (tombstones included), for tests and diagnostics. */

@@ -27,13 +27,15 @@ final class NodeCaches {
   private final Map<String, DefaultDistributedCache<?, ?>> byName = new ConcurrentHashMap<>();
   private final Supplier<Cluster> clusters;
   private final ExecutorService loads;
+  private final int maxInboundMessageBytes;
 
   /**
    * {@code clusters} gives each cache the node's cluster while the node runs (and throws {@link
    * IllegalStateException} otherwise); loads get at most {@code maxConcurrentLoads} threads.
    */
-  NodeCaches(Supplier<Cluster> clusters, int maxConcurrentLoads) {
+  NodeCaches(Supplier<Cluster> clusters, int maxConcurrentLoads, int maxInboundMessageBytes) {
     this.clusters = clusters;
+    this.maxInboundMessageBytes = maxInboundMessageBytes;
     this.loads =
         BoundedPools.create(
             "shardcache-load-%d",
@@ -49,7 +51,11 @@ final class NodeCaches {
   <K, V> DefaultDistributedCache<K, V> define(String name, CacheConfig<K, V> config) {
     DefaultDistributedCache<?, ?> cache =
         byName.computeIfAbsent(
-            name, n -> new DefaultDistributedCache<>(n, config, clusters, loads));
+            name,
+            n -> {
+              ReplicateBatch.warnIfTooLarge(n, config, maxInboundMessageBytes);
+              return new DefaultDistributedCache<>(n, config, clusters, loads);
+            });
     checkState(
         cache.config().equals(config),
         "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"

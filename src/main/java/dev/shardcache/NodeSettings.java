@@ -42,7 +42,8 @@ record NodeSettings(
     byte @Nullable [] clusterSecret,
     int maxConcurrentCallsPerPeer,
     int maxInboundMessageBytes,
-    int maxConcurrentLoads) {
+    int maxConcurrentLoads,
+    ReplicationLimits replicationLimits) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -70,6 +71,9 @@ record NodeSettings(
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private int maxReplicationBatchBytes = -1;
+    private long maxHintBytesPerPeer = -1;
+    private long maxHintBytes = -1;
 
     void tls(PeerTls tls) {
       requireNonNull(tls, "tls");
@@ -99,6 +103,40 @@ record NodeSettings(
       checkArgument(
           max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
       this.maxConcurrentLoads = max;
+    }
+
+    void maxReplicationBatchBytes(int max) {
+      checkState(
+          maxReplicationBatchBytes == -1,
+          "maxReplicationBatchBytes was already set to %s",
+          maxReplicationBatchBytes);
+      checkArgument(
+          max >= 1024 && max < MAX_MESSAGE_BYTES,
+          "maxReplicationBatchBytes must be in [1024, %s), got %s",
+          MAX_MESSAGE_BYTES,
+          max);
+      this.maxReplicationBatchBytes = max;
+    }
+
+    void maxHintBytesPerPeer(long max) {
+      checkState(
+          maxHintBytesPerPeer == -1,
+          "maxHintBytesPerPeer was already set to %s",
+          maxHintBytesPerPeer);
+      checkArgument(
+          max >= 64 * 1024 && max <= 1L << 40,
+          "maxHintBytesPerPeer must be in [65536, 2^40], got %s",
+          max);
+      this.maxHintBytesPerPeer = max;
+    }
+
+    void maxHintBytes(long max) {
+      checkState(maxHintBytes == -1, "maxHintBytes was already set to %s", maxHintBytes);
+      checkArgument(
+          max >= 64 * 1024 && max <= 1L << 40,
+          "maxHintBytes must be in [65536, 2^40], got %s",
+          max);
+      this.maxHintBytes = max;
     }
 
     void maxInboundMessageBytes(int max) {
@@ -200,8 +238,9 @@ record NodeSettings(
      * Returns the settings, every default filled in. The draft may build again; once it has built,
      * the default number of virtual nodes counts as set.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
-     *     wildcard without {@link #advertiseHost}
+     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
+     *     wildcard without {@link #advertiseHost}, or the replication limits contradict each other
+     *     or the inbound cap (see {@link ReplicationLimits#forNode})
      */
     NodeSettings build() {
       String listenHost = host;
@@ -233,7 +272,9 @@ record NodeSettings(
           clusterSecret,
           maxConcurrentCallsPerPeer,
           maxInboundMessageBytes,
-          maxConcurrentLoads);
+          maxConcurrentLoads,
+          ReplicationLimits.forNode(
+              maxReplicationBatchBytes, maxHintBytesPerPeer, maxHintBytes, maxInboundMessageBytes));
     }
 
     private static void checkRange(

@@ -87,7 +87,7 @@ final class NodeStartup {
               settings.virtualNodes(),
               settings.ticker(),
               REPLICATION_TIMEOUT,
-              Replicator.DEFAULT_CAPACITY_PER_PEER,
+              settings.replicationLimits(),
               onRingChange,
               server.security().channelCredentials(),
               auth == null ? List.of() : List.of(auth.clientInterceptor()),

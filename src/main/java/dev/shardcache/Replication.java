@@ -25,6 +25,12 @@ import java.util.concurrent.CompletableFuture;
  *       the hint queues only; a lost load is a reload, not a lost write.
  * </ul>
  *
+ * <p>Hints wait in the {@link Replicator}'s per-peer queues, bounded in bytes per peer and per node
+ * (what a bound drops is counted and repaired by anti-entropy), and travel in requests bounded in
+ * bytes in which each entry the peer refuses is refused alone. {@link #sendBeforeAck} and {@link
+ * #stream} send plain requests, in which the first refusal fails the call: a refused write sent
+ * before acknowledgement becomes a hint, and a refused stream is tried again by its caller.
+ *
  * <p>Every batch carries the cache's last clear time, so a holder that missed an {@code
  * invalidateAll} applies it before the entries. Thread-safe.
  */

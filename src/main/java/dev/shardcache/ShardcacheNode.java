@@ -75,6 +75,20 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
+  /**
+   * The most bytes one replication request carries when {@link Builder#maxReplicationBatchBytes} is
+   * not set: 4 MiB, or a quarter of {@link Builder#maxInboundMessageBytes} if that is smaller.
+   */
+  public static final int DEFAULT_MAX_REPLICATION_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /**
+   * The most hint bytes queued for one peer when {@link Builder#maxHintBytesPerPeer} is not set.
+   */
+  public static final long DEFAULT_MAX_HINT_BYTES_PER_PEER = 32L * 1024 * 1024;
+
+  /** The most hint bytes queued for all peers when {@link Builder#maxHintBytes} is not set. */
+  public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
+
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
@@ -96,7 +110,9 @@ public final class ShardcacheNode implements AutoCloseable {
   private ShardcacheNode(NodeSettings settings) {
     this.settings = settings;
     this.startup = new NodeStartup(settings);
-    this.caches = new NodeCaches(this::servingCluster, settings.maxConcurrentLoads());
+    this.caches =
+        new NodeCaches(
+            this::servingCluster, settings.maxConcurrentLoads(), settings.maxInboundMessageBytes());
     this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
@@ -145,6 +161,16 @@ public final class ShardcacheNode implements AutoCloseable {
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
   public long replicationBacklog() {
     return runningCluster().replicator().backlog();
+  }
+
+  /**
+   * Returns how many queued replica writes and invalidations this node dropped undelivered since it
+   * started: over {@link Builder#maxHintBytesPerPeer} or {@link Builder#maxHintBytes}, for a peer
+   * that left, or refused by a peer for good. Each cause is logged once; anti-entropy repairs the
+   * replicas.
+   */
+  public long replicationDropped() {
+    return runningCluster().replicator().dropped();
   }
 
   /**
@@ -353,6 +379,50 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
+     * Bounds one replication request this node sends (hints, loads and read repairs for replicas,
+     * near-cache invalidations) to {@code max} bytes serialized (default {@value
+     * ShardcacheNode#DEFAULT_MAX_REPLICATION_BATCH_BYTES}, or a quarter of {@link
+     * #maxInboundMessageBytes} if that is smaller). A single entry larger than this still goes,
+     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
+     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
+     * otherwise is logged as a warning).
+     *
+     * @throws IllegalArgumentException if not in [1 KiB, 64 MiB); {@link #build()} also requires it
+     *     to be below {@link #maxInboundMessageBytes}, which peers with the same setting enforce
+     */
+    public Builder maxReplicationBatchBytes(int max) {
+      draft.maxReplicationBatchBytes(max);
+      return this;
+    }
+
+    /**
+     * Bounds the replica writes and near-cache invalidations queued for one peer that is down, slow
+     * or refusing (hinted handoff) to about {@code max} bytes (default 32 MiB): each item counts
+     * its serialized size plus {@value HintQueue#ITEM_OVERHEAD_BYTES} bytes. A newer write of a key
+     * replaces the queued one; past the bound the oldest items are dropped, counted in {@link
+     * ShardcacheNode#replicationDropped()}, logged once, and anti-entropy repairs the replica.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]; {@link #build()} also requires it
+     *     to be at most {@link #maxHintBytes}
+     */
+    public Builder maxHintBytesPerPeer(long max) {
+      draft.maxHintBytesPerPeer(max);
+      return this;
+    }
+
+    /**
+     * Bounds what {@link #maxHintBytesPerPeer} counts over all peers together to {@code max} bytes
+     * (default 128 MiB); past it the oldest items of the largest queue are dropped, counted and
+     * logged once, and anti-entropy repairs the replicas.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]
+     */
+    public Builder maxHintBytes(long max) {
+      draft.maxHintBytes(max);
+      return this;
+    }
+
+    /**
      * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with {@code
      * RESOURCE_EXHAUSTED} without being buffered whole.
      *
@@ -466,8 +536,10 @@ public final class ShardcacheNode implements AutoCloseable {
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
-     *     wildcard without {@link #advertiseHost}
+     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
+     *     wildcard without {@link #advertiseHost}, {@link #maxReplicationBatchBytes} is not below
+     *     {@link #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link
+     *     #maxHintBytes}
      */
     public ShardcacheNode build() {
       return new ShardcacheNode(draft.build());
