@@ -39,7 +39,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
- *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair;
+ *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes (streaming through
+ *       {@link EntryStreams} in chunks bounded in bytes), and repair;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -54,8 +55,15 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
 
+  /**
+   * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   */
   DefaultDistributedCache(
-      String name, CacheConfig<K, V> config, Supplier<Cluster> clusters, Executor executor) {
+      String name,
+      CacheConfig<K, V> config,
+      Supplier<Cluster> clusters,
+      Executor executor,
+      int maxBatchBytes) {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
     NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
@@ -69,7 +77,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             codec,
             new Shard<>(config, counters.evictions),
             new Router<>(codec, config.replicationFactor()),
-            near);
+            near,
+            maxBatchBytes);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);
@@ -78,7 +87,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
     this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
-    this.rebalancer = new Rebalancer<>(scope, replication);
+    this.rebalancer = new Rebalancer<>(scope);
     this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
   }
 
@@ -250,6 +259,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   long antiEntropyBytes() {
     return scope.counters().antiEntropyBytes.sum();
+  }
+
+  /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */
+  long refusedEntryCount() {
+    return scope.counters().refusedEntries.sum();
   }
 
   long futureVersionsRefused() {

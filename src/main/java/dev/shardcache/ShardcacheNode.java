@@ -77,6 +77,16 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+  /**
+   * The largest hand-off chunk or anti-entropy answer a node builds when {@link
+   * Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes} is
+   * less: 4 MiB.
+   */
+  public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /** The smallest {@link Builder#maxBatchBytes}: 16 KiB. */
+  static final int MIN_BATCH_BYTES = 16 * 1024;
+
   /** The most header bytes a call may carry. */
   static final int MAX_METADATA_BYTES = 16 * 1024;
 
@@ -110,6 +120,7 @@ public final class ShardcacheNode implements AutoCloseable {
   private final byte @Nullable [] clusterSecret;
   private final int maxConcurrentCallsPerPeer;
   private final int maxInboundMessageBytes;
+  private final int maxBatchBytes;
   private final CallLimiter limiter;
   private final Duration heartbeatInterval;
   private final Duration antiEntropyInterval;
@@ -136,6 +147,7 @@ public final class ShardcacheNode implements AutoCloseable {
     this.clusterSecret = builder.clusterSecret;
     this.maxConcurrentCallsPerPeer = builder.maxConcurrentCallsPerPeer;
     this.maxInboundMessageBytes = builder.maxInboundMessageBytes;
+    this.maxBatchBytes = builder.maxBatchBytes;
     this.limiter = new CallLimiter(maxConcurrentCallsPerPeer);
     this.heartbeatInterval =
         builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
@@ -348,7 +360,9 @@ public final class ShardcacheNode implements AutoCloseable {
     DefaultDistributedCache<?, ?> cache =
         caches.computeIfAbsent(
             name,
-            n -> new DefaultDistributedCache<>(n, config, this::runningCluster, ownedExecutor));
+            n ->
+                new DefaultDistributedCache<>(
+                    n, config, this::runningCluster, ownedExecutor, maxBatchBytes));
     checkState(
         cache.config().equals(config),
         "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
@@ -410,6 +424,7 @@ public final class ShardcacheNode implements AutoCloseable {
     private byte @Nullable [] clusterSecret;
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
+    private int maxBatchBytes = -1;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
 
     private Builder() {}
@@ -480,7 +495,8 @@ public final class ShardcacheNode implements AutoCloseable {
 
     /**
      * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with {@code
-     * RESOURCE_EXHAUSTED} without being buffered whole.
+     * RESOURCE_EXHAUSTED} without being buffered whole. The messages this node builds from many
+     * entries stay below it: see {@link #maxBatchBytes}.
      *
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
@@ -491,6 +507,31 @@ public final class ShardcacheNode implements AutoCloseable {
           MAX_MESSAGE_BYTES,
           max);
       this.maxInboundMessageBytes = max;
+      return this;
+    }
+
+    /**
+     * Bounds the messages this node builds from many entries: each hand-off chunk it sends after a
+     * membership change (and before it leaves), and each page of its answers to a peer's
+     * anti-entropy digest, is at most {@code max} bytes serialized; an entry larger than that on
+     * its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or
+     * half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
+     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a chunk over
+     * a peer's limit is split until it fits, which costs calls.
+     *
+     * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
+     * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link
+     *     #maxInboundMessageBytes}
+     */
+    public Builder maxBatchBytes(int max) {
+      checkState(maxBatchBytes == -1, "maxBatchBytes was already set to %s", maxBatchBytes);
+      checkArgument(
+          max >= MIN_BATCH_BYTES && max < MAX_MESSAGE_BYTES,
+          "maxBatchBytes must be in [%s, %s), got %s",
+          MIN_BATCH_BYTES,
+          MAX_MESSAGE_BYTES,
+          max);
+      this.maxBatchBytes = max;
       return this;
     }
 
@@ -647,8 +688,9 @@ public final class ShardcacheNode implements AutoCloseable {
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
-     *     wildcard without {@link #advertiseHost}
+     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
+     *     wildcard without {@link #advertiseHost}, or {@link #maxBatchBytes} is not below {@link
+     *     #maxInboundMessageBytes}
      */
     public ShardcacheNode build() {
       checkState(
@@ -663,6 +705,18 @@ public final class ShardcacheNode implements AutoCloseable {
       }
       if (virtualNodes == -1) {
         virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
+      }
+      if (maxBatchBytes == -1) {
+        maxBatchBytes = Math.min(DEFAULT_MAX_BATCH_BYTES, maxInboundMessageBytes / 2);
+      } else if (maxBatchBytes >= maxInboundMessageBytes) {
+        throw new IllegalStateException(
+            "maxBatchBytes ("
+                + maxBatchBytes
+                + ") must be below maxInboundMessageBytes ("
+                + maxInboundMessageBytes
+                + "), or peers with the same settings refuse every full chunk: lower maxBatchBytes"
+                + " (half of maxInboundMessageBytes is a good value) or raise"
+                + " maxInboundMessageBytes on every member");
       }
       return new ShardcacheNode(this);
     }
