@@ -39,8 +39,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
- *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes (streaming through
- *       {@link EntryStreams} in chunks bounded in bytes), and repair;
+ *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
+ *       streaming through {@link EntryStreams} in chunks bounded in bytes;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -88,7 +88,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
     this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
     this.rebalancer = new Rebalancer<>(scope);
-    this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
+    this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
   }
 
   @Override
@@ -259,6 +259,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   long antiEntropyBytes() {
     return scope.counters().antiEntropyBytes.sum();
+  }
+
+  /** Pages of Digest answers this node asked for; for tests. */
+  long digestPageCount() {
+    return scope.counters().digestPages.sum();
   }
 
   /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */
