@@ -31,6 +31,12 @@ final class CacheCounters implements PeerCalls.Counter {
   /** Bytes of digests and entries in anti-entropy rounds this node started. */
   final LongAdder antiEntropyBytes = new LongAdder();
 
+  /** Pages of Digest answers this node asked peers for (the first of each round included). */
+  final LongAdder digestPages = new LongAdder();
+
+  /** Entries a peer refused in hand-off or anti-entropy, each skipped alone (kept here). */
+  final LongAdder refusedEntries = new LongAdder();
+
   /** Entries streamed to new holders by rebalancing, acknowledged. */
   final LongAdder handedOff = new LongAdder();
 

@@ -41,7 +41,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
- *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair;
+ *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
+ *       streaming through {@link EntryStreams} in chunks bounded in bytes;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -56,8 +57,15 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
 
+  /**
+   * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   */
   DefaultDistributedCache(
-      String name, CacheConfig<K, V> config, Supplier<Cluster> clusters, Executor executor) {
+      String name,
+      CacheConfig<K, V> config,
+      Supplier<Cluster> clusters,
+      Executor executor,
+      int maxBatchBytes) {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
     NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
@@ -71,7 +79,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             codec,
             new Shard<>(config, counters.evictions),
             new Router<>(codec, config.replicationFactor()),
-            near);
+            near,
+            maxBatchBytes);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);
@@ -80,8 +89,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
     this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
-    this.rebalancer = new Rebalancer<>(scope, replication);
-    this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
+    this.rebalancer = new Rebalancer<>(scope);
+    this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
   }
 
   @Override
@@ -258,6 +267,16 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   long antiEntropyBytes() {
     return scope.counters().antiEntropyBytes.sum();
+  }
+
+  /** Pages of Digest answers this node asked for; for tests. */
+  long digestPageCount() {
+    return scope.counters().digestPages.sum();
+  }
+
+  /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */
+  long refusedEntryCount() {
+    return scope.counters().refusedEntries.sum();
   }
 
   long futureVersionsRefused() {

@@ -28,14 +28,20 @@ final class NodeCaches {
   private final Supplier<Cluster> clusters;
   private final ExecutorService loads;
   private final int maxInboundMessageBytes;
+  private final int maxBatchBytes;
 
   /**
    * {@code clusters} gives each cache the node's cluster while the node runs (and throws {@link
    * IllegalStateException} otherwise); loads get at most {@code maxConcurrentLoads} threads.
    */
-  NodeCaches(Supplier<Cluster> clusters, int maxConcurrentLoads, int maxInboundMessageBytes) {
+  NodeCaches(
+      Supplier<Cluster> clusters,
+      int maxConcurrentLoads,
+      int maxInboundMessageBytes,
+      int maxBatchBytes) {
     this.clusters = clusters;
     this.maxInboundMessageBytes = maxInboundMessageBytes;
+    this.maxBatchBytes = maxBatchBytes;
     this.loads =
         BoundedPools.create(
             "shardcache-load-%d",
@@ -54,7 +60,7 @@ final class NodeCaches {
             name,
             n -> {
               ReplicateBatch.warnIfTooLarge(n, config, maxInboundMessageBytes);
-              return new DefaultDistributedCache<>(n, config, clusters, loads);
+              return new DefaultDistributedCache<>(n, config, clusters, loads, maxBatchBytes);
             });
     checkState(
         cache.config().equals(config),

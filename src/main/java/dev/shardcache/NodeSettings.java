@@ -4,10 +4,12 @@ import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 import static dev.shardcache.ShardcacheNode.DEFAULT_ANTI_ENTROPY_INTERVAL;
 import static dev.shardcache.ShardcacheNode.DEFAULT_HEARTBEAT_INTERVAL;
+import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_BATCH_BYTES;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_LOADS;
 import static dev.shardcache.ShardcacheNode.MAX_MESSAGE_BYTES;
+import static dev.shardcache.ShardcacheNode.MIN_BATCH_BYTES;
 import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
@@ -43,7 +45,8 @@ record NodeSettings(
     int maxConcurrentCallsPerPeer,
     int maxInboundMessageBytes,
     int maxConcurrentLoads,
-    ReplicationLimits replicationLimits) {
+    ReplicationLimits replicationLimits,
+    int maxBatchBytes) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -72,6 +75,7 @@ record NodeSettings(
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
     private int maxReplicationBatchBytes = -1;
+    private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
 
@@ -103,6 +107,17 @@ record NodeSettings(
       checkArgument(
           max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
       this.maxConcurrentLoads = max;
+    }
+
+    void maxBatchBytes(int max) {
+      checkState(maxBatchBytes == -1, "maxBatchBytes was already set to %s", maxBatchBytes);
+      checkArgument(
+          max >= MIN_BATCH_BYTES && max < MAX_MESSAGE_BYTES,
+          "maxBatchBytes must be in [%s, %s), got %s",
+          MIN_BATCH_BYTES,
+          MAX_MESSAGE_BYTES,
+          max);
+      this.maxBatchBytes = max;
     }
 
     void maxReplicationBatchBytes(int max) {
@@ -257,6 +272,19 @@ record NodeSettings(
       if (virtualNodes == -1) {
         virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
       }
+      int batchBytes = maxBatchBytes;
+      if (batchBytes == -1) {
+        batchBytes = Math.min(DEFAULT_MAX_BATCH_BYTES, maxInboundMessageBytes / 2);
+      } else if (batchBytes >= maxInboundMessageBytes) {
+        throw new IllegalStateException(
+            "maxBatchBytes ("
+                + batchBytes
+                + ") must be below maxInboundMessageBytes ("
+                + maxInboundMessageBytes
+                + "), or peers with the same settings refuse every full chunk: lower maxBatchBytes"
+                + " (half of maxInboundMessageBytes is a good value) or raise"
+                + " maxInboundMessageBytes on every member");
+      }
       return new NodeSettings(
           listenHost,
           port,
@@ -274,7 +302,8 @@ record NodeSettings(
           maxInboundMessageBytes,
           maxConcurrentLoads,
           ReplicationLimits.forNode(
-              maxReplicationBatchBytes, maxHintBytesPerPeer, maxHintBytes, maxInboundMessageBytes));
+              maxReplicationBatchBytes, maxHintBytesPerPeer, maxHintBytes, maxInboundMessageBytes),
+          batchBytes);
     }
 
     private static void checkRange(

@@ -89,6 +89,16 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The most hint bytes queued for all peers when {@link Builder#maxHintBytes} is not set. */
   public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
 
+  /**
+   * The largest hand-off chunk or anti-entropy answer a node builds when {@link
+   * Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes} is
+   * less: 4 MiB.
+   */
+  public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /** The smallest {@link Builder#maxBatchBytes}: 16 KiB. */
+  static final int MIN_BATCH_BYTES = 16 * 1024;
+
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
@@ -112,7 +122,10 @@ public final class ShardcacheNode implements AutoCloseable {
     this.startup = new NodeStartup(settings);
     this.caches =
         new NodeCaches(
-            this::servingCluster, settings.maxConcurrentLoads(), settings.maxInboundMessageBytes());
+            this::servingCluster,
+            settings.maxConcurrentLoads(),
+            settings.maxInboundMessageBytes(),
+            settings.maxBatchBytes());
     this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
@@ -375,6 +388,24 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder maxConcurrentLoads(int max) {
       draft.maxConcurrentLoads(max);
+      return this;
+    }
+
+    /**
+     * Bounds the messages this node builds from many entries: each hand-off chunk it sends after a
+     * membership change (and before it leaves), and each page of its answers to a peer's
+     * anti-entropy digest, is at most {@code max} bytes serialized; an entry larger than that on
+     * its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or
+     * half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
+     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a chunk over
+     * a peer's limit is split until it fits, which costs calls.
+     *
+     * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
+     * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link
+     *     #maxInboundMessageBytes}
+     */
+    public Builder maxBatchBytes(int max) {
+      draft.maxBatchBytes(max);
       return this;
     }
 

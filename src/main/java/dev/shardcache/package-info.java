@@ -30,8 +30,12 @@
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
- *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
- *       {@code CacheCounters}: statistics;
+ *       hand-off and repair, bounded in bytes and memory by the node's {@code maxBatchBytes}:
+ *       entries leave in chunks through {@code EntryStreams} (a refused entry skipped alone), and a
+ *       Digest answer comes in pages of the lowest key hashes that fit ({@code HashOrderedPage}),
+ *       so no message and no pass holds more than about a chunk or a page, whatever the shard;
+ *       {@code EntryCodec}: bytes, size limits and the clock-skew bound; {@code CacheCounters}:
+ *       statistics;
  *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count, deadline,
  *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
  *       member from the ring; a call that outlives its deadline fails that call (a write with

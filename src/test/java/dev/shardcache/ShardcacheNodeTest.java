@@ -144,6 +144,32 @@ class ShardcacheNodeTest {
   }
 
   @Test
+  void maxBatchBytesMustStayBelowTheInboundLimit() {
+    assertThatThrownBy(
+            () ->
+                ShardcacheNode.builder()
+                    .listen("127.0.0.1", 0)
+                    .maxInboundMessageBytes(1 << 20)
+                    .maxBatchBytes(1 << 20)
+                    .build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining(
+            "maxBatchBytes (1048576) must be below maxInboundMessageBytes (1048576)");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxBatchBytes(1024))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("maxBatchBytes must be in [16384, 67108864), got 1024");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxBatchBytes(1 << 20).maxBatchBytes(1 << 21))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("already set to 1048576");
+    // Unset, it follows a small inbound limit down instead of failing.
+    ShardcacheNode.builder()
+        .listen("127.0.0.1", 0)
+        .maxInboundMessageBytes(64 * 1024)
+        .build()
+        .close();
+  }
+
+  @Test
   void replicationBoundsAreCheckedAgainstEachOtherAtBuild() {
     assertThatThrownBy(
             () ->
