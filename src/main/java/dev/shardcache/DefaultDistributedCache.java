@@ -20,6 +20,7 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
@@ -67,7 +68,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             executor,
             counters,
             codec,
-            new Shard<>(config, counters.evictions),
+            new Shard<>(config, counters),
             new Router<>(codec, config.replicationFactor()),
             near);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
@@ -146,6 +147,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   @Override
   public long localSize() {
     return scope.shard().liveCount();
+  }
+
+  @Override
+  public OptionalLong localWeight() {
+    return scope.shard().weightedSize();
   }
 
   @Override
