@@ -17,6 +17,7 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.cache.CacheManager;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.util.unit.DataSize;
 
 /**
  * Spring Boot auto-configuration of a Shardcache node and a Spring {@link CacheManager} on it, from
@@ -103,11 +104,12 @@ public class ShardcacheAutoConfiguration {
       ShardcacheNode shardcacheNode, ShardcacheProperties properties) {
     ShardcacheCacheManager.Builder builder =
         ShardcacheCacheManager.builder(shardcacheNode)
-            .defaults(settings(properties.getCacheDefaults()))
+            .defaults(settings("shardcache.cache-defaults", properties.getCacheDefaults()))
             .allowNullValues(properties.isAllowNullValues())
             .dynamic(properties.isDynamicCaches());
     for (Map.Entry<String, ShardcacheProperties.Cache> cache : properties.getCaches().entrySet()) {
-      builder.cache(cache.getKey(), settings(cache.getValue()));
+      builder.cache(
+          cache.getKey(), settings("shardcache.caches." + cache.getKey(), cache.getValue()));
     }
     return builder.build();
   }
@@ -119,14 +121,37 @@ public class ShardcacheAutoConfiguration {
     return new AnnotatedCacheRegistrar(cacheManager);
   }
 
-  /** Maps the properties of one cache onto its settings. */
-  static CacheSettings settings(ShardcacheProperties.Cache properties) {
+  /**
+   * Maps the properties of one cache (under {@code prefix}) onto its settings.
+   *
+   * @throws IllegalStateException if both bounds are set
+   */
+  static CacheSettings settings(String prefix, ShardcacheProperties.Cache properties) {
     CacheSettings.Builder settings = CacheSettings.builder();
-    if (properties.getMaximumSize() != null) {
-      settings.maximumSize(properties.getMaximumSize());
+    Long maximumSize = properties.getMaximumSize();
+    DataSize maximumWeight = properties.getMaximumWeight();
+    if (maximumSize != null && maximumWeight != null) {
+      throw new IllegalStateException(
+          prefix
+              + ".maximum-size ("
+              + maximumSize
+              + ") and "
+              + prefix
+              + ".maximum-weight ("
+              + maximumWeight
+              + ") are both set; a shard is bounded by entries or by bytes, so remove one");
+    }
+    if (maximumSize != null) {
+      settings.maximumSize(maximumSize);
+    }
+    if (maximumWeight != null) {
+      settings.maximumWeight(maximumWeight.toBytes());
     }
     if (properties.getExpireAfterWrite() != null) {
       settings.expireAfterWrite(properties.getExpireAfterWrite());
+    }
+    if (properties.getExpireAfterAccess() != null) {
+      settings.expireAfterAccess(properties.getExpireAfterAccess());
     }
     if (properties.getRemoteTimeout() != null) {
       settings.remoteTimeout(properties.getRemoteTimeout());

@@ -21,6 +21,16 @@
  * {@code ShardcacheNode.Builder} or of {@link dev.shardcache.spring.CacheSettings} (and through it
  * {@code CacheConfig.Builder}); an unset property leaves the library's default, so the defaults are
  * documented once, on the builders.
+ *
+ * <p><b>Metadata for IDEs.</b> Spring Boot's configuration processor runs in the build and writes
+ * {@code META-INF/spring-configuration-metadata.json} from {@link
+ * dev.shardcache.spring.boot.ShardcacheProperties}: each field's Javadoc is the property's
+ * description and its initial value the default. The library defaults an unset property leaves
+ * (such as {@code maximum-size} 10000) are not visible to the processor, so {@code
+ * META-INF/additional-spring-configuration-metadata.json} states them; {@code
+ * ConfigurationMetadataTest} checks that every property is described. A map of caches cannot be
+ * described key by key: {@code shardcache.caches.NAME.*} takes the keys documented under {@code
+ * shardcache.cache-defaults.*}.
  */
 @org.jspecify.annotations.NullMarked
 package dev.shardcache.spring.boot;
