@@ -174,9 +174,7 @@ class ShardcacheAutoConfigurationTest {
               assertThat(context).hasSingleBean(ShardcacheMetrics.class);
               MeterRegistry registry = context.getBean(MeterRegistry.class);
               assertThat(registry.get("shardcache.ring.members").gauge().value()).isEqualTo(1.0);
-              assertThat(
-                      registry.get("shardcache.cache.size").tag("cache", "books").gauge().value())
-                  .isZero();
+              assertThat(registry.get("cache.size").tag("cache", "books").gauge().value()).isZero();
             });
   }
 
