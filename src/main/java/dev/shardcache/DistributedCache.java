@@ -142,7 +142,9 @@ public interface DistributedCache<K, V> {
    * Returns what this node's shard weighs, in bytes as {@link CacheConfig.Builder#maximumWeight}
    * counts them (encoded keys and values plus {@link CacheConfig#ENTRY_OVERHEAD_BYTES} per entry),
    * if the cache is bounded by weight; empty if it is bounded by count. Approximate like {@link
-   * #localSize}: entries past their lifetime count until the shard's next cleanup.
+   * #localSize}, and a little behind: a write counts once the shard's cleanup has run after it
+   * (Caffeine runs one asynchronously, usually within milliseconds), and entries past their
+   * lifetime count until the cleanup that drops them.
    */
   OptionalLong localWeight();
 

@@ -15,7 +15,17 @@
  *
  * <p><b>Optional Spring.</b> Everything here is reached only through {@code
  * META-INF/spring/org.springframework.boot.autoconfigure.AutoConfiguration.imports}; the core never
- * refers to it, and Micrometer is configured only when it is on the class path.
+ * refers to it, and Micrometer is configured only when it is on the class path. So are the
+ * operations pieces, each by its own Boot module: the health indicator with {@code
+ * spring-boot-health} (the Actuator), the cache meter binder provider with {@code
+ * spring-boot-cache}; all are optional dependencies of this jar.
+ *
+ * <p><b>One set of cache meters.</b> When Boot's cache metrics are present they bind the Spring
+ * caches (with the {@code cache.manager} and {@code name} tags Boot gives every cache), and {@link
+ * dev.shardcache.micrometer.ShardcacheMetrics} keeps to the node's meters; otherwise it binds the
+ * caches too, tagged {@code cache} only. Never both: two sets of {@code cache.gets} with different
+ * tag keys would double sums and break registries that require one set of keys per name
+ * (Prometheus).
  *
  * <p><b>Properties map onto the builders.</b> Each {@code shardcache.*} property is one setter of
  * {@code ShardcacheNode.Builder} or of {@link dev.shardcache.spring.CacheSettings} (and through it
