@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
  * go idle.
  */
 class ExpireAfterAccessClusterTest {
-  private static final Duration IDLE = Duration.ofSeconds(2);
+  private static final Duration IDLE = Duration.ofSeconds(3);
 
   @Test
   void remoteReadsKeepAKeyOnItsOwnerAndAnUnreadKeyGoesIdle() throws InterruptedException {
