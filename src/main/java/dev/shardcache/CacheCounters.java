@@ -10,6 +10,10 @@ final class CacheCounters implements PeerCalls.Counter {
   final LongAdder hits = new LongAdder();
   final LongAdder misses = new LongAdder();
   final LongAdder evictions = new LongAdder();
+
+  /** Values stored in this node's shard: writes, loads and copies from peers. */
+  final LongAdder puts = new LongAdder();
+
   final LongAdder nearHits = new LongAdder();
   final LongAdder loadSuccesses = new LongAdder();
   final LongAdder loadFailures = new LongAdder();
@@ -68,6 +72,7 @@ final class CacheCounters implements PeerCalls.Counter {
         remoteFailures.sum(),
         fallbackLoads.sum(),
         peerRequests.sum(),
-        evictions.sum());
+        evictions.sum(),
+        puts.sum());
   }
 }

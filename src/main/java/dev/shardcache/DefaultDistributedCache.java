@@ -21,6 +21,7 @@ import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -77,7 +78,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             executor,
             counters,
             codec,
-            new Shard<>(config, counters.evictions),
+            new Shard<>(config, counters),
             new Router<>(codec, config.replicationFactor()),
             near,
             maxBatchBytes);
@@ -157,6 +158,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   @Override
   public long localSize() {
     return scope.shard().liveCount();
+  }
+
+  @Override
+  public OptionalLong localWeight() {
+    return scope.shard().weightedSize();
   }
 
   @Override

@@ -19,8 +19,9 @@
  * DefaultDistributedCache}) over parts that each own one invariant:
  *
  * <ul>
- *   <li>{@code Shard}: versioned entries merged by last writer wins; tombstones kept apart from the
- *       size bound; cache-wide clears as a version; lifetimes on the receiver's clock;
+ *   <li>{@code Shard}: versioned entries merged by last writer wins, bounded by count or bytes;
+ *       tombstones kept apart from the size bound; cache-wide clears as a version; lifetimes on the
+ *       receiver's clock;
  *   <li>{@code Router}/{@code KeyRoute}: a key's holders under this node's current ring, computed
  *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
  *       hits stay free of hashing while moved keys stop being answered at once;
