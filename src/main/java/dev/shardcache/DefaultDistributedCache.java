@@ -36,6 +36,7 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link LoadFlights} and {@link Loads}: one resolution of a miss at a time per key, asking
  *       other holders before loading;
  *   <li>{@link ReadPath} with {@link RemoteReads} and {@link NearCache}: where a read is answered;
+ *       {@link BatchReads}: {@code getAll}, one call per holder and one bulk load per owner;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
@@ -49,6 +50,7 @@ import org.jspecify.annotations.Nullable;
 final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final CacheScope<K, V> scope;
   private final ReadPath<K, V> reads;
+  private final BatchReads<K, V> batchReads;
   private final WritePath<K, V> writes;
   private final PeerRequests<K, V> peerRequests;
   private final Rebalancer<K, V> rebalancer;
@@ -77,6 +79,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     Loads<K, V> loads = new Loads<>(scope, replication);
     this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
+    this.batchReads = new BatchReads<>(scope, reads, writes, flights, loads, remote);
     this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
     this.rebalancer = new Rebalancer<>(scope, replication);
     this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
@@ -114,7 +117,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   @Override
   public Map<K, V> getAll(Iterable<? extends K> keys) {
-    return reads.getAll(requireNonNull(keys, "keys"));
+    return batchReads.getAll(requireNonNull(keys, "keys"));
+  }
+
+  @Override
+  public Map<K, V> getAll(Iterable<? extends K> keys, CacheLoader<? super K, ? extends V> loader) {
+    return batchReads.getAll(requireNonNull(keys, "keys"), requireNonNull(loader, "loader"));
   }
 
   @Override

@@ -17,10 +17,13 @@
  *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
  *       hits stay free of hashing while moved keys stop being answered at once;
  *   <li>{@code LoadFlights}/{@code Loads}: one resolution of a miss per key at a time, on the
- *       node's executor (never a gRPC thread), asking other holders before loading;
+ *       node's executor (never a gRPC thread), asking other holders before loading; the misses of a
+ *       {@code getAll} in one bulk, one call of the loader's {@code loadAll}, each key still in
+ *       flight on its own;
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
- *       (bounded wait), acknowledged or forwarded;
+ *       (bounded wait), acknowledged or forwarded; {@code BatchReads}: {@code getAll}, one call
+ *       per holder and one bulk load per owner;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
  *       {@code CacheCounters}: statistics;
