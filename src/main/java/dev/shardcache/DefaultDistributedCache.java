@@ -17,6 +17,8 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.WriteAllRequest;
+import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
@@ -38,7 +40,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link ReadPath} with {@link RemoteReads} and {@link NearCache}: where a read is answered;
  *       {@link BatchReads}: {@code getAll}, one call per holder and one bulk load per owner;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
- *       versioned clears;
+ *       versioned clears; {@link BatchWrites}: {@code putAll} and {@code invalidateAll(keys)}, one
+ *       call per holder, each key as its single write;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
  *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
@@ -52,6 +55,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final ReadPath<K, V> reads;
   private final BatchReads<K, V> batchReads;
   private final WritePath<K, V> writes;
+  private final BatchWrites<K, V> batchWrites;
   private final PeerRequests<K, V> peerRequests;
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
@@ -80,6 +84,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
     this.batchReads = new BatchReads<>(scope, reads, writes, flights, loads, remote);
+    this.batchWrites = new BatchWrites<>(scope, flights, copies, remote, replication);
     this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
     this.rebalancer = new Rebalancer<>(scope, replication);
     this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
@@ -136,6 +141,16 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   @Override
+  public void putAll(Map<? extends K, ? extends V> entries) {
+    batchWrites.putAll(requireNonNull(entries, "entries"));
+  }
+
+  @Override
+  public void invalidateAll(Iterable<? extends K> keys) {
+    batchWrites.invalidateAll(requireNonNull(keys, "keys"));
+  }
+
+  @Override
   public boolean compareAndSet(K key, @Nullable V expected, @Nullable V update) {
     return writes.compareAndSet(requireNonNull(key, "key"), expected, update);
   }
@@ -179,6 +194,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   void serveInvalidate(InvalidateRequest request) {
     scope.counters().peerRequests.increment();
     writes.serveInvalidate(request);
+  }
+
+  WriteAllResponse serveWriteAll(WriteAllRequest request) {
+    scope.counters().peerRequests.increment();
+    return batchWrites.serveWriteAll(request);
   }
 
   CompareAndSetResponse serveCompareAndSet(CompareAndSetRequest request) {

@@ -132,6 +132,36 @@ public interface DistributedCache<K, V> {
   void invalidate(K key);
 
   /**
+   * Stores every entry of {@code entries} as {@link #put} would, with one call per holder node
+   * (split into calls of at most 1,000 keys and 4 MiB) rather than one per key; the calls to
+   * different holders run in parallel. Each key is applied by one of its holders, replicated and
+   * acknowledged exactly as a {@code put}: see {@link BatchWriteException} for what happens to the
+   * other keys when one holder fails.
+   *
+   * <p>Every key and value is encoded and checked before anything is sent: a null or a key or value
+   * over its limit fails the call, and nothing is written.
+   *
+   * @throws NullPointerException if a key or value is null; nothing was written
+   * @throws IllegalArgumentException if an encoded key or value is over its limit; nothing was
+   *     written
+   * @throws BatchWriteException if some keys were not applied or their outcome is unknown; it names
+   *     them, and every other key was applied
+   */
+  void putAll(Map<? extends K, ? extends V> entries);
+
+  /**
+   * Removes each of {@code keys} from its holders as {@link #invalidate} would (a versioned delete,
+   * which an older write arriving late cannot undo), with one call per holder node rather than one
+   * per key, as {@link #putAll}, and with the same partial-failure contract. Not to be confused
+   * with {@link #invalidateAll()}, which clears the whole cache.
+   *
+   * @throws NullPointerException if a key is null; nothing was removed
+   * @throws IllegalArgumentException if an encoded key is over its limit; nothing was removed
+   * @throws BatchWriteException if some keys were not removed or their outcome is unknown
+   */
+  void invalidateAll(Iterable<? extends K> keys);
+
+  /**
    * Atomically, on the key's owner: if the key's value is {@code expected} ({@code null}: if the
    * key is absent), replaces it with {@code update} ({@code null}: removes it). Values are compared
    * by their encoded bytes. Returns whether the replacement happened. Building block of {@code

@@ -22,8 +22,9 @@
  *       flight on its own;
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
- *       (bounded wait), acknowledged or forwarded; {@code BatchReads}: {@code getAll}, one call
- *       per holder and one bulk load per owner;
+ *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
+ *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
+ *       HolderGroups}), each key under its single-key rules;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
  *       {@code CacheCounters}: statistics;
