@@ -65,7 +65,7 @@ class LoadAllProperties {
     }
   }
 
-  @Property(tries = 60)
+  @Property(tries = 40)
   void loadAllResultsAreNeverCachedForKeysNotAsked(
       @ForAll @IntRange(min = 1, max = 30) int askedCount,
       @ForAll @Size(max = 40) Set<@IntRange(min = 0, max = UNIVERSE - 1) Integer> answered,
