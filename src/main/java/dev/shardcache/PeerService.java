@@ -23,8 +23,6 @@ import dev.shardcache.internal.proto.PutResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
-import dev.shardcache.internal.proto.WriteAllRequest;
-import dev.shardcache.internal.proto.WriteAllResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -41,8 +39,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Reads that must load never block a handler: the cache answers with a future that completes on
  * the node's load executor, and the handler returns at once. Writes block their handler for at most
- * half the caller's deadline (the wait for replicas); a batch write that passes keys on, for at
- * most three quarters of it.
+ * half the caller's deadline (the wait for replicas).
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
@@ -95,11 +92,6 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
           cache(request.getCache()).serveInvalidate(request);
           return InvalidateResponse.getDefaultInstance();
         });
-  }
-
-  @Override
-  public void writeAll(WriteAllRequest request, StreamObserver<WriteAllResponse> response) {
-    answer(response, () -> cache(request.getCache()).serveWriteAll(request));
   }
 
   @Override

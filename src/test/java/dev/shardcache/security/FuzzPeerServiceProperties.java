@@ -20,13 +20,11 @@ import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateRequest;
-import dev.shardcache.internal.proto.KeyWrite;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
-import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.security.TestCertificates.Authority;
 import dev.shardcache.security.TestCertificates.NodeFiles;
 import io.grpc.ChannelCredentials;
@@ -579,7 +577,6 @@ class FuzzPeerServiceProperties {
             Tuple.of(2, getAlls()),
             Tuple.of(3, puts()),
             Tuple.of(2, invalidates()),
-            Tuple.of(2, writeAlls()),
             Tuple.of(2, compareAndSets()),
             Tuple.of(1, invalidateAlls()),
             Tuple.of(3, replicates()),
@@ -640,31 +637,6 @@ class FuzzPeerServiceProperties {
                                 .setValue(value)
                                 .setCaller(caller)
                                 .build())));
-  }
-
-  private static Arbitrary<FuzzCall> writeAlls() {
-    return Combinators.combine(
-            cacheNames(), keyLists(), values(), Arbitraries.of(true, false), callers())
-        .as(
-            (cache, keys, value, forwarded, caller) -> {
-              WriteAllRequest.Builder request =
-                  WriteAllRequest.newBuilder()
-                      .setCache(cache)
-                      .setCaller(caller)
-                      .setForwarded(forwarded);
-              for (int i = 0; i < keys.size(); i++) {
-                KeyWrite.Builder write = KeyWrite.newBuilder().setKey(keys.get(i));
-                if (i % 3 != 2) {
-                  write.setValue(value); // every third write a remove
-                }
-                request.addWrites(write);
-              }
-              WriteAllRequest built = request.build();
-              return call(
-                  "WriteAll",
-                  describe(cache) + ", " + keys.size() + " writes, forwarded=" + forwarded,
-                  stub -> stub.writeAll(built));
-            });
   }
 
   private static Arbitrary<FuzzCall> invalidates() {
