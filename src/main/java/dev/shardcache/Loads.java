@@ -28,9 +28,10 @@ import org.jspecify.annotations.Nullable;
  * since a load costs more than a call), and its holders under the rings of the last minute (see
  * {@link Cluster#recentRings()}), which may still have it while hand-off is under way. The newest
  * copy found is kept instead of loading; holders that answered with an older copy or none are sent
- * the newest (read repair). So a member that just joined takes over warm keys, a cache without a
- * loader keeps read-your-writes across a membership change, and a holder that lost its copy gets it
- * back.
+ * the newest (read repair). When nobody had a copy the shard is looked at again, since a previous
+ * holder drops an entry only after this node acknowledged its hand-off: "none" may mean it arrived
+ * here meanwhile. So a member that just joined takes over warm keys, a cache without a loader keeps
+ * read-your-writes across a membership change, and a holder that lost its copy gets it back.
  *
  * <h2>Loading</h2>
  *
@@ -71,6 +72,14 @@ final class Loads<K, V> {
       Versioned<V> copy = copyFromOtherHolders(cluster, key, route, loader != null);
       if (copy != null && !copy.isTombstone()) {
         return copy.value();
+      }
+      if (copy == null) {
+        // A previous holder hands an entry off and drops it only once this node acknowledged it:
+        // if it answered "none", the entry may have arrived here while we asked.
+        Shard.Held<V> handedOff = scope.shard().peek(key);
+        if (handedOff != null) {
+          return handedOff.value();
+        }
       }
     }
     if (loader == null) {
