@@ -17,7 +17,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BiConsumer;
 import java.util.function.Function;
 import java.util.logging.Level;
@@ -66,8 +65,7 @@ final class Cluster implements AutoCloseable {
   private final Set<String> suspected = ConcurrentHashMap.newKeySet();
   private volatile Set<String> configured = Set.of();
   private final long maxClockSkewMillis;
-  private volatile HashRing ring;
-  private final AtomicInteger ringEpoch = new AtomicInteger();
+  private volatile RingView view;
   private volatile List<HashRing> history = List.of(); // newest first, excluding the current ring
 
   /** The history, plus the current ring without this node: where its keys were before it joined. */
@@ -145,7 +143,7 @@ final class Cluster implements AutoCloseable {
     // The clock follows a peer's timestamp only as far as a version is accepted at all.
     this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
     this.onRingChange = onRingChange;
-    this.ring = HashRing.of(List.of(self), virtualNodes);
+    this.view = new RingView(HashRing.of(List.of(self), virtualNodes), 0);
     this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationLimits);
     setPeers(peers);
   }
@@ -172,12 +170,17 @@ final class Cluster implements AutoCloseable {
   }
 
   HashRing ring() {
-    return ring;
+    return view.ring();
   }
 
   /** A number that grows with every change of {@link #ring()}. */
   int ringEpoch() {
-    return ringEpoch.get();
+    return view.epoch();
+  }
+
+  /** The current ring with its epoch, read together (see {@link RingView}). */
+  RingView ringView() {
+    return view;
   }
 
   /** Up to {@value #RING_HISTORY} rings before the current one, newest first. */
@@ -202,7 +205,7 @@ final class Cluster implements AutoCloseable {
   /** The ring before the latest change (the current ring if there was none). */
   HashRing previousRing() {
     List<HashRing> before = history;
-    return before.isEmpty() ? ring : before.get(0);
+    return before.isEmpty() ? view.ring() : before.get(0);
   }
 
   /** How far ahead of this node's clock a version may be stamped and still be accepted. */
@@ -212,7 +215,7 @@ final class Cluster implements AutoCloseable {
 
   /** The owner of a key from its encoded bytes, under the current ring. Allocation-free. */
   String ownerOf(byte[] keyBytes) {
-    return ring.ownerOf(KeyHash.hash(keyBytes));
+    return view.ring().ownerOf(KeyHash.hash(keyBytes));
   }
 
   boolean isSelf(String member) {
@@ -357,9 +360,9 @@ final class Cluster implements AutoCloseable {
       return false;
     }
     leaving = true;
-    int before = ringEpoch.get();
+    int before = view.epoch();
     rebuildRing();
-    return ringEpoch.get() != before;
+    return view.epoch() != before;
   }
 
   private void rebuildRing() {
@@ -375,7 +378,7 @@ final class Cluster implements AutoCloseable {
     }
     members.addAll(others);
     HashRing next = HashRing.of(members, virtualNodes);
-    HashRing current = ring;
+    HashRing current = view.ring();
     if (current.nodes().equals(next.nodes())) {
       return;
     }
@@ -394,8 +397,7 @@ final class Cluster implements AutoCloseable {
     }
     recent = List.copyOf(withoutSelf);
     lastRingChangeNanos = System.nanoTime();
-    ring = next;
-    ringEpoch.incrementAndGet(); // after the ring: see Router
+    view = new RingView(next, view.epoch() + 1); // one write: see RingView
     logger.log(Level.INFO, "Node {0}: ring members are now {1}", new Object[] {self, next.nodes()});
     onRingChange.accept(current, next);
   }

@@ -106,8 +106,9 @@ final class Rebalancer<K, V> {
     } catch (IllegalStateException closed) {
       return;
     }
-    int epoch = cluster.ringEpoch();
-    HashRing current = cluster.ring();
+    RingView view = cluster.ringView();
+    int epoch = view.epoch();
+    HashRing current = view.ring();
     boolean unchanged = previous.equals(current);
     Drops drops = new Drops(cluster, epoch);
     EntryStreams<K> streams = EntryStreams.of(scope, cluster, EntryStreams.NO_DEADLINE, drops);

@@ -10,9 +10,9 @@ import org.jspecify.annotations.Nullable;
  * first {@code replicationFactor} members. One node's view decides where a key lives: the answer is
  * always the current ring's, never a ring captured earlier.
  *
- * <p>The epoch is read before the ring (the writer sets the ring, then the epoch), so a route never
- * claims a newer epoch than the ring it was computed on; at worst it claims an older one, which
- * only makes a later read re-check. Thread-safe; allocation is the key's bytes and the holder list.
+ * <p>The ring and its epoch are read together from one {@link RingView}, so a route's epoch is
+ * exactly that of the ring it was computed on. Thread-safe; allocation is the key's bytes and the
+ * holder list.
  */
 final class Router<K> {
   private final EntryCodec<K, ?> codec;
@@ -28,11 +28,10 @@ final class Router<K> {
   }
 
   KeyRoute route(Cluster cluster, byte[] keyBytes) {
-    int epoch = cluster.ringEpoch();
-    HashRing ring = cluster.ring();
+    RingView view = cluster.ringView();
     long hash = KeyHash.hash(keyBytes);
-    List<String> holders = ring.ownersOf(hash, replicationFactor);
-    return new KeyRoute(keyBytes, hash, epoch, holders, contains(cluster, holders));
+    List<String> holders = view.ring().ownersOf(hash, replicationFactor);
+    return new KeyRoute(keyBytes, hash, view.epoch(), holders, contains(cluster, holders));
   }
 
   /** Whether this node holds the key of {@code hash} under {@code ring}. */

@@ -15,6 +15,10 @@ import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -306,6 +310,55 @@ class ClusterViewTest {
 
     assertThat(alone.ring().nodes()).containsExactly(SELF);
     assertThat(everyPeerSuspected.ring().nodes()).containsExactly(SELF);
+  }
+
+  /**
+   * A route's epoch is the epoch of the very ring it was computed on. Published apart (the ring,
+   * then the epoch), a route taken between the two paired the new ring with the old epoch; a shard
+   * entry confirmed under that route then answered a read under the old epoch from a copy the new
+   * ring no longer held here.
+   */
+  @Test
+  void aRouteNeverPairsARingWithAnotherRingsEpoch() throws Exception {
+    Cluster cluster = cluster(List.of(A));
+    Logger clusterLogger = Logger.getLogger(Cluster.class.getName());
+    Level level = clusterLogger.getLevel();
+    clusterLogger.setLevel(Level.WARNING); // thousands of ring changes
+    Router<String> router =
+        new Router<>(
+            new EntryCodec<>(
+                "c",
+                CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build(),
+                new CacheCounters()),
+            3);
+    int twoMemberEpoch = cluster.ringEpoch();
+    AtomicBoolean done = new AtomicBoolean();
+    AtomicLong mismatches = new AtomicLong();
+    AtomicLong routes = new AtomicLong();
+    Thread reader =
+        new Thread(
+            () -> {
+              while (!done.get()) {
+                KeyRoute route = router.route(cluster, "key");
+                int expectedHolders = (route.epoch() - twoMemberEpoch) % 2 == 0 ? 2 : 3;
+                if (route.holders().size() != expectedHolders) {
+                  mismatches.incrementAndGet();
+                }
+                routes.incrementAndGet();
+              }
+            });
+    reader.start();
+    try {
+      for (int change = 0; change < 20_000 && mismatches.get() == 0; change++) {
+        cluster.setPeers(change % 2 == 0 ? List.of(A, B) : List.of(A));
+      }
+    } finally {
+      done.set(true);
+      reader.join();
+      clusterLogger.setLevel(level);
+    }
+
+    assertThat(mismatches.get()).as("routes of %s with a ring of another epoch", routes).isZero();
   }
 
   // ---------------------------------------------------------------------------------------------
