@@ -11,7 +11,6 @@ import dev.shardcache.ring.KeyHash;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
 import java.util.function.LongPredicate;
 import java.util.logging.Level;
@@ -57,7 +56,7 @@ final class AntiEntropy<K, V> {
 
   private final CacheScope<K, V> scope;
   private final LongConsumer clear;
-  private final AtomicLong lastRefusalLog = new AtomicLong(Long.MIN_VALUE);
+  private final LogRateLimit refusalLog = new LogRateLimit(LOG_INTERVAL_MILLIS);
 
   /**
    * @param clear applies a clear time learned from a peer on this node (see {@link
@@ -163,9 +162,7 @@ final class AntiEntropy<K, V> {
 
   private void refused(String peer, VersionedEntry wire, RuntimeException e) {
     scope.counters().refusedEntries.increment();
-    long now = System.currentTimeMillis();
-    long last = lastRefusalLog.get();
-    if (now - last >= LOG_INTERVAL_MILLIS && lastRefusalLog.compareAndSet(last, now)) {
+    if (refusalLog.tryPass(System.currentTimeMillis())) {
       logger.log(
           Level.WARNING,
           "An entry of cache ''{0}'' ({1} bytes) that peer {2} sent in anti-entropy was refused"

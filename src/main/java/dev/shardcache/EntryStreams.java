@@ -12,7 +12,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Function;
 import java.util.function.LongSupplier;
@@ -55,7 +54,7 @@ import org.jspecify.annotations.Nullable;
 final class EntryStreams<K> {
   private static final Logger logger = Logger.getLogger(EntryStreams.class.getName());
   private static final long LOG_INTERVAL_MILLIS = 10_000;
-  private static final AtomicLong lastRefusalLog = new AtomicLong(Long.MIN_VALUE);
+  private static final LogRateLimit refusalLog = new LogRateLimit(LOG_INTERVAL_MILLIS);
 
   /** The most entries in one call, whatever their size. */
   static final int MAX_BATCH = 500;
@@ -266,10 +265,7 @@ final class EntryStreams<K> {
     if (givingUp) {
       failed.add(peer);
     }
-    long now = System.currentTimeMillis();
-    long last = lastRefusalLog.get();
-    if (givingUp
-        || (now - last >= LOG_INTERVAL_MILLIS && lastRefusalLog.compareAndSet(last, now))) {
+    if (givingUp || refusalLog.tryPass(System.currentTimeMillis())) {
       logger.log(
           Level.WARNING,
           "Peer {0} refused an entry of cache ''{1}'' ({2} bytes) sent by hand-off or"
