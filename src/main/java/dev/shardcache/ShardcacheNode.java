@@ -435,8 +435,9 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
-     * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with {@code
-     * RESOURCE_EXHAUSTED} without being buffered whole.
+     * Bounds the size of one incoming message (default 64 MiB), a peer's request or a peer's answer
+     * to this node alike; a larger one is refused with {@code RESOURCE_EXHAUSTED} without being
+     * buffered whole, and the caller's error names this setting.
      *
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
