@@ -31,7 +31,8 @@ final class EntryCodec<K, V> {
   private final Codec<K> keyCodec;
   private final Codec<V> valueCodec;
   private final CacheCounters counters;
-  private final AtomicLong lastSkewLog = new AtomicLong(Long.MIN_VALUE);
+  // One interval before time 0, so the first refusal logs (Long.MIN_VALUE overflowed now - last).
+  private final AtomicLong lastSkewLog = new AtomicLong(-LOG_INTERVAL_MILLIS);
 
   EntryCodec(String cache, CacheConfig<K, V> config, CacheCounters counters) {
     this.cache = cache;

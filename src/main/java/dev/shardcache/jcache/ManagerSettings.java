@@ -31,9 +31,12 @@ import org.jspecify.annotations.Nullable;
  *       instead of entries (encoded keys and values plus {@code CacheConfig.ENTRY_OVERHEAD_BYTES}
  *       per entry); not with {@value #MAXIMUM_SIZE}</td></tr>
  *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
+ *   <tr><td>{@value #KEY_INDEX_MAXIMUM_SIZE}</td><td>{@value KeyIndex#DEFAULT_MAXIMUM_SIZE}</td>
+ *       <td>keys per cache this node remembers for iteration and {@code removeAll()}; past it the
+ *       oldest are forgotten (see {@code KeyIndex})</td></tr>
  * </table>
  *
- * The last four may also be JVM system properties of the same name, used when the manager's
+ * The last five may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -44,7 +47,8 @@ record ManagerSettings(
     List<String> allowedClasses,
     long maximumSize,
     @Nullable Long maximumWeight,
-    int maxValueBytes) {
+    int maxValueBytes,
+    int keyIndexMaximumSize) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -53,6 +57,7 @@ record ManagerSettings(
   static final String MAXIMUM_SIZE = "shardcache.maximumSize";
   static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
+  static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -127,6 +132,17 @@ record ManagerSettings(
         throw new IllegalArgumentException(bound + " must not be negative, got " + value);
       }
     }
+    long keyIndexMaximumSize =
+        number(properties, KEY_INDEX_MAXIMUM_SIZE, KeyIndex.DEFAULT_MAXIMUM_SIZE);
+    if (keyIndexMaximumSize < 1 || keyIndexMaximumSize > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          KEY_INDEX_MAXIMUM_SIZE
+              + " must be in [1, "
+              + Integer.MAX_VALUE
+              + "], got "
+              + keyIndexMaximumSize
+              + "; it bounds the keys each node remembers for iteration");
+    }
     return new ManagerSettings(
         host,
         port,
@@ -135,7 +151,8 @@ record ManagerSettings(
         list(setting(properties, ALLOWED_CLASSES)),
         maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
         maximumWeight >= 0 ? maximumWeight : null,
-        (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024));
+        (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
+        (int) keyIndexMaximumSize);
   }
 
   private static @Nullable String setting(Properties properties, String name) {
