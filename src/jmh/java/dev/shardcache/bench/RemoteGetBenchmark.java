@@ -193,6 +193,14 @@ public class RemoteGetBenchmark {
     return check(cacheA.get(key), key);
   }
 
+  /**
+   * A read of the key at {@code index} (modulo the key count) through A; for {@link RemoteGetCost}.
+   */
+  byte[] remoteGet(int index) {
+    String key = keys[index & MASK];
+    return check(cacheA.get(key), key);
+  }
+
   /** Through B, the owner: a local hit. The baseline of {@link #remoteGet}. */
   @Benchmark
   @BenchmarkMode(Mode.Throughput)
