@@ -1,6 +1,7 @@
 package dev.shardcache;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.Entry;
 import dev.shardcache.internal.proto.FetchRequest;
@@ -83,7 +84,11 @@ final class PeerRequests<K, V> {
                     ? GetResponse.newBuilder().setFound(false).build()
                     : GetResponse.newBuilder()
                         .setFound(true)
-                        .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                        // Codec.encode hands its array over to the caller and nothing else writes
+                        // it, so the answer can wrap it instead of copying it.
+                        .setValue(
+                            UnsafeByteOperations.unsafeWrap(
+                                scope.config().valueCodec().encode(value)))
                         .build());
   }
 

@@ -37,9 +37,10 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>Reads that must load never block a handler: the cache answers with a future that completes on
- * the node's load executor, and the handler returns at once. Writes block their handler for at most
- * half the caller's deadline (the wait for replicas).
+ * <p>A {@code Get} is served on the transport thread that read it ({@link ServingExecutors}), so it
+ * must never block: a hit answers at once, and a read that must load answers with a future that
+ * completes on the node's load executor. Every other call runs on a handler thread; writes block
+ * theirs for at most half the caller's deadline (the wait for replicas).
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
