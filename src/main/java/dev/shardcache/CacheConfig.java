@@ -55,6 +55,7 @@ public final class CacheConfig<K, V> {
   private final Codec<V> valueCodec;
   private final long maximumSize;
   private final @Nullable Duration expireAfterWrite;
+  private final @Nullable Duration refreshAfterWrite;
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
   private final Duration nearCacheTtl;
@@ -70,6 +71,7 @@ public final class CacheConfig<K, V> {
     this.valueCodec = builder.valueCodec;
     this.maximumSize = builder.maximumSize == UNSET ? DEFAULT_MAXIMUM_SIZE : builder.maximumSize;
     this.expireAfterWrite = builder.expireAfterWrite;
+    this.refreshAfterWrite = builder.refreshAfterWrite;
     this.loader = builder.loader;
     this.nearCacheMaximumSize =
         builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
@@ -112,6 +114,14 @@ public final class CacheConfig<K, V> {
   /** How long an entry lives after it was written or loaded, if entries expire. */
   public Optional<Duration> expireAfterWrite() {
     return Optional.ofNullable(expireAfterWrite);
+  }
+
+  /**
+   * How old a value may be before a read of it starts a background reload on its owner, if the
+   * cache refreshes ahead; see {@link Builder#refreshAfterWrite}.
+   */
+  public Optional<Duration> refreshAfterWrite() {
+    return Optional.ofNullable(refreshAfterWrite);
   }
 
   /** The loader called on a miss, if the cache loads. */
@@ -186,6 +196,7 @@ public final class CacheConfig<K, V> {
         && keyCodec.equals(that.keyCodec)
         && valueCodec.equals(that.valueCodec)
         && Objects.equals(expireAfterWrite, that.expireAfterWrite)
+        && Objects.equals(refreshAfterWrite, that.refreshAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
         && remoteTimeout.equals(that.remoteTimeout)
@@ -197,7 +208,13 @@ public final class CacheConfig<K, V> {
   @Override
   public int hashCode() {
     return Objects.hash(
-        keyCodec, valueCodec, maximumSize, expireAfterWrite, maxKeyBytes, maxValueBytes);
+        keyCodec,
+        valueCodec,
+        maximumSize,
+        expireAfterWrite,
+        refreshAfterWrite,
+        maxKeyBytes,
+        maxValueBytes);
   }
 
   @Override
@@ -210,6 +227,8 @@ public final class CacheConfig<K, V> {
         + maximumSize
         + ", expireAfterWrite="
         + expireAfterWrite
+        + ", refreshAfterWrite="
+        + refreshAfterWrite
         + ", loader="
         + (loader == null ? "none" : "set")
         + ", nearCache="
@@ -240,6 +259,7 @@ public final class CacheConfig<K, V> {
     private final Codec<V> valueCodec;
     private long maximumSize = UNSET;
     private @Nullable Duration expireAfterWrite;
+    private @Nullable Duration refreshAfterWrite;
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
     private @Nullable Duration nearCacheTtl;
@@ -284,6 +304,42 @@ public final class CacheConfig<K, V> {
           "expireAfterWrite must be positive, got %s",
           duration);
       this.expireAfterWrite = duration;
+      return this;
+    }
+
+    /**
+     * Refreshes values ahead of time (default: never): a read of a value written more than {@code
+     * duration} ago, on any node (the owner, a replica, a near cache), answers that value at once
+     * and starts one background reload with the cache's {@link #loader} for the whole cluster, on
+     * the key's owner. Concurrent readers, on any node, start no more: each node has at most one
+     * refresh of a key in flight, and the owner runs at most one reload of it. The reloaded value
+     * replaces the old one on every holder with a new version, as a write does, unless the key was
+     * written (or invalidated) while it was reloading: a refresh never replaces a newer write. A
+     * reload that fails keeps the old value, is logged (at most once every 10 s per cache, not per
+     * read) and is tried again by a later read.
+     *
+     * <p>A value's age counts on the clock of the node that holds it, from when it stored the
+     * value, less the age the sender reported (as for {@link #expireAfterWrite}). Reloads run on
+     * the node's load threads and count against {@code ShardcacheNode.Builder.maxConcurrentLoads};
+     * when those are all busy, a due value is simply refreshed by a later read. Keep {@code
+     * duration} shorter than {@link #expireAfterWrite}, so that a key read often is reloaded before
+     * it expires and its readers never wait for a load. Every node should use the same duration.
+     *
+     * <p>Needs a {@link #loader}: {@link #build} refuses a cache that refreshes without one. The
+     * loaders of {@link DistributedCache#get(Object, CacheLoader)} run on their caller and are
+     * never used to refresh.
+     *
+     * @throws IllegalArgumentException if {@code duration} is zero or negative
+     */
+    public Builder<K, V> refreshAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "refreshAfterWrite must be positive, got %s",
+          duration);
+      this.refreshAfterWrite = duration;
       return this;
     }
 
@@ -431,14 +487,31 @@ public final class CacheConfig<K, V> {
     /**
      * Returns the configuration; the builder may not be used afterwards to change it.
      *
-     * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()}: Java arrays are
-     *     equal only to themselves, so two equal byte arrays would be two different keys
+     * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()} (Java arrays are
+     *     equal only to themselves, so two equal byte arrays would be two different keys), or if
+     *     {@link #refreshAfterWrite} is set without a {@link #loader} or is not shorter than {@link
+     *     #expireAfterWrite}
      */
     public CacheConfig<K, V> build() {
       checkArgument(
           keyCodec != (Object) Codecs.bytes(),
           "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
               + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
+      checkArgument(
+          refreshAfterWrite == null || loader != null,
+          "refreshAfterWrite (%s) reloads keys in the background on their owners with the cache's"
+              + " loader, and this cache has none; set loader(...) on the configuration (the"
+              + " loaders of get(key, loader) run on their caller and cannot refresh), or drop"
+              + " refreshAfterWrite",
+          refreshAfterWrite);
+      checkArgument(
+          refreshAfterWrite == null
+              || expireAfterWrite == null
+              || refreshAfterWrite.compareTo(expireAfterWrite) < 0,
+          "refreshAfterWrite (%s) must be shorter than expireAfterWrite (%s), or values expire"
+              + " before a read can refresh them",
+          refreshAfterWrite,
+          expireAfterWrite);
       return new CacheConfig<>(this);
     }
   }

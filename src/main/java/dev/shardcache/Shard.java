@@ -87,14 +87,14 @@ final class Shard<K, V> {
   private final Cache<K, Version> tombstones;
   private final long ttlMillis;
 
-  /** Whether a value's age matters to anyone (a TTL), so peers must be told it. */
+  /** Whether a value's age matters to anyone (a TTL or refreshes), so peers must be told it. */
   private final boolean aged;
 
   private volatile long clearedBefore;
 
   Shard(CacheConfig<K, V> config, LongAdder evictions) {
     this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
-    this.aged = ttlMillis >= 0;
+    this.aged = ttlMillis >= 0 || config.refreshAfterWrite().isPresent();
     Caffeine<Object, Object> valuesBuilder =
         Caffeine.newBuilder()
             .maximumSize(config.maximumSize())

@@ -21,6 +21,8 @@
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded;
+ *   <li>{@code Refreshes}: refresh-ahead, one background reload of a due key for the whole cluster,
+ *       on its first reachable holder, stored only over the version it started from;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
  *       {@code CacheCounters}: statistics;
