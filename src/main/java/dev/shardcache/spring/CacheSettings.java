@@ -34,6 +34,7 @@ public final class CacheSettings {
 
   private final @Nullable Long maximumSize;
   private final @Nullable Duration expireAfterWrite;
+  private final @Nullable Duration refreshAfterWrite;
   private final @Nullable Long nearCacheMaximumSize;
   private final @Nullable Duration nearCacheTtl;
   private final @Nullable Duration remoteTimeout;
@@ -44,6 +45,7 @@ public final class CacheSettings {
   private CacheSettings(Builder b) {
     this.maximumSize = b.maximumSize;
     this.expireAfterWrite = b.expireAfterWrite;
+    this.refreshAfterWrite = b.refreshAfterWrite;
     this.nearCacheMaximumSize = b.nearCacheMaximumSize;
     this.nearCacheTtl = b.nearCacheTtl;
     this.remoteTimeout = b.remoteTimeout;
@@ -72,6 +74,8 @@ public final class CacheSettings {
     merged.maximumSize = maximumSize != null ? maximumSize : defaults.maximumSize;
     merged.expireAfterWrite =
         expireAfterWrite != null ? expireAfterWrite : defaults.expireAfterWrite;
+    merged.refreshAfterWrite =
+        refreshAfterWrite != null ? refreshAfterWrite : defaults.refreshAfterWrite;
     boolean ownNear = nearCacheMaximumSize != null;
     merged.nearCacheMaximumSize = ownNear ? nearCacheMaximumSize : defaults.nearCacheMaximumSize;
     merged.nearCacheTtl = ownNear ? nearCacheTtl : defaults.nearCacheTtl;
@@ -91,6 +95,11 @@ public final class CacheSettings {
 
   public @Nullable Duration expireAfterWrite() {
     return expireAfterWrite;
+  }
+
+  /** See {@link Builder#refreshAfterWrite}: set, it makes {@link #toConfig} fail. */
+  public @Nullable Duration refreshAfterWrite() {
+    return refreshAfterWrite;
   }
 
   /**
@@ -129,8 +138,19 @@ public final class CacheSettings {
 
   /**
    * Returns the configuration of the distributed cache behind a Spring cache with these settings.
+   *
+   * @throws IllegalArgumentException if {@link #refreshAfterWrite} is set (see there)
    */
   CacheConfig<StableKey, Object> toConfig() {
+    checkArgument(
+        refreshAfterWrite == null,
+        "refreshAfterWrite (refresh-after-write) %s: a refresh reloads a key on its owner with the"
+            + " cache's loader, and a Spring cache has none. Its values come from the cached"
+            + " methods, which only the calling instance can run, and its keys (StableKey) cannot"
+            + " be turned back into method arguments on another node. Use expire-after-write, or"
+            + " keep data you want refreshed ahead in a DistributedCache defined with"
+            + " CacheConfig.builder(...).loader(...).refreshAfterWrite(...)",
+        refreshAfterWrite);
     CacheConfig.Builder<StableKey, Object> config =
         CacheConfig.builder(StableKey.codec(), new NullMarkingCodec(effectiveValueCodec()));
     if (maximumSize != null) {
@@ -156,6 +176,7 @@ public final class CacheSettings {
     return o instanceof CacheSettings s
         && Objects.equals(maximumSize, s.maximumSize)
         && Objects.equals(expireAfterWrite, s.expireAfterWrite)
+        && Objects.equals(refreshAfterWrite, s.refreshAfterWrite)
         && Objects.equals(nearCacheMaximumSize, s.nearCacheMaximumSize)
         && Objects.equals(nearCacheTtl, s.nearCacheTtl)
         && Objects.equals(remoteTimeout, s.remoteTimeout)
@@ -176,6 +197,7 @@ public final class CacheSettings {
         + maximumSize
         + ", expireAfterWrite="
         + expireAfterWrite
+        + (refreshAfterWrite == null ? "" : ", refreshAfterWrite=" + refreshAfterWrite)
         + ", nearCache="
         + (nearCacheMaximumSize == null ? null : nearCacheMaximumSize + "/" + nearCacheTtl)
         + ", remoteTimeout="
@@ -196,6 +218,7 @@ public final class CacheSettings {
   public static final class Builder {
     private @Nullable Long maximumSize;
     private @Nullable Duration expireAfterWrite;
+    private @Nullable Duration refreshAfterWrite;
     private @Nullable Long nearCacheMaximumSize;
     private @Nullable Duration nearCacheTtl;
     private @Nullable Duration remoteTimeout;
@@ -227,6 +250,27 @@ public final class CacheSettings {
           "expireAfterWrite must be positive, got %s",
           duration);
       this.expireAfterWrite = duration;
+      return this;
+    }
+
+    /**
+     * Asks for refresh-ahead (see {@link CacheConfig.Builder#refreshAfterWrite}), which a Spring
+     * cache cannot do: a refresh reloads a key on its owner with the cache's own loader, and a
+     * Spring cache has none (its values come from the cached methods, which only the calling
+     * instance can run, and its keys cannot be turned back into their arguments on another node).
+     * Set (here or on the defaults), the cache is refused when it is defined, with a message saying
+     * so, rather than silently never refreshed. Data that should be refreshed ahead belongs in a
+     * {@link dev.shardcache.DistributedCache} defined with a loader.
+     */
+    public Builder refreshAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "refreshAfterWrite must be positive, got %s",
+          duration);
+      this.refreshAfterWrite = duration;
       return this;
     }
 

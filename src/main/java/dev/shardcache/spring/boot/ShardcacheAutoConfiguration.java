@@ -128,6 +128,9 @@ public class ShardcacheAutoConfiguration {
     if (properties.getExpireAfterWrite() != null) {
       settings.expireAfterWrite(properties.getExpireAfterWrite());
     }
+    if (properties.getRefreshAfterWrite() != null) {
+      settings.refreshAfterWrite(properties.getRefreshAfterWrite());
+    }
     if (properties.getRemoteTimeout() != null) {
       settings.remoteTimeout(properties.getRemoteTimeout());
     }

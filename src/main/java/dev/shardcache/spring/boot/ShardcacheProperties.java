@@ -246,6 +246,12 @@ public class ShardcacheProperties {
     /** How long an entry lives after it was written. */
     private @Nullable Duration expireAfterWrite;
 
+    /**
+     * Refresh-ahead; refused at startup for Spring caches, which have no loader for the owner to
+     * reload with (see CacheSettings.Builder.refreshAfterWrite).
+     */
+    private @Nullable Duration refreshAfterWrite;
+
     /** How long a call to a peer may take. */
     private @Nullable Duration remoteTimeout;
 
@@ -272,6 +278,14 @@ public class ShardcacheProperties {
 
     public void setExpireAfterWrite(@Nullable Duration expireAfterWrite) {
       this.expireAfterWrite = expireAfterWrite;
+    }
+
+    public @Nullable Duration getRefreshAfterWrite() {
+      return refreshAfterWrite;
+    }
+
+    public void setRefreshAfterWrite(@Nullable Duration refreshAfterWrite) {
+      this.refreshAfterWrite = refreshAfterWrite;
     }
 
     public @Nullable Duration getRemoteTimeout() {
