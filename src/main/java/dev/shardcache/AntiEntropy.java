@@ -1,6 +1,7 @@
 package dev.shardcache;
 
 import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.DigestPage;
 import dev.shardcache.internal.proto.DigestRequest;
 import dev.shardcache.internal.proto.DigestResponse;
 import dev.shardcache.internal.proto.VersionedEntry;
@@ -10,36 +11,64 @@ import dev.shardcache.ring.KeyHash;
 import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongConsumer;
+import java.util.function.LongPredicate;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Periodic repair between replicas of one cache: each round compares a fixed-size digest of the
  * keys this node and one peer both hold, and exchanges only the entries of the buckets that differ,
  * so the bytes on the wire follow the difference, not the shard.
  *
- * <p>The shard is walked twice per round (once to digest, once to collect the differing buckets'
- * entries) rather than copied: memory per round is the digest plus the differing entries. Each side
- * also tells the other its last clear time, so a member that missed an {@code invalidateAll} learns
- * it here at the latest.
+ * <h2>A round, and what it holds</h2>
  *
- * <p>Blocking; rounds run on the maintenance thread. Thread-safe.
+ * <ol>
+ *   <li>The caller walks its shard once and folds each shared key's version into a {@link
+ *       BucketDigest} of {@value BucketDigest#DEFAULT_BUCKETS} buckets (8 KiB), and sends it.
+ *   <li>The peer walks its shard once to build its own digest, lists the buckets that differ, and
+ *       answers its entries of those buckets, in ascending key-hash order, as many as fit one page
+ *       of at most {@code maxBatchBytes} (the smaller of the two nodes' settings). If some were
+ *       left out, the answer says after which key hash to go on, and the caller asks for the next
+ *       page, naming the differing buckets so the peer digests nothing again. Each page costs the
+ *       peer one walk of its shard and holds only the page ({@link HashOrderedPage}); the caller
+ *       merges a page and lets it go before asking for the next.
+ *   <li>The caller walks its shard once more and streams its own entries of the differing buckets
+ *       to the peer through {@link EntryStreams}: chunks of at most {@code maxBatchBytes}.
+ * </ol>
+ *
+ * <p>So neither side ever copies the shared shard, or even all the differing entries: memory per
+ * round is the digest, the list of differing buckets, and one page or chunk. Walks cost CPU in
+ * proportion to the shard, times the number of pages: a handful of differences fits one page, while
+ * a replica that missed everything gets it page by page (rebalancing hands off whole ranges more
+ * cheaply). An entry of a page this node cannot take (too large, stamped too far ahead, malformed)
+ * is counted, logged and skipped alone; its neighbours are merged.
+ *
+ * <p>Each side also tells the other its last clear time, so a member that missed an {@code
+ * invalidateAll} learns it here at the latest.
+ *
+ * <p>Blocking; rounds run on the maintenance thread, answers on a gRPC handler thread. Thread-safe.
  */
 final class AntiEntropy<K, V> {
+  private static final Logger logger = Logger.getLogger(AntiEntropy.class.getName());
+  private static final long LOG_INTERVAL_MILLIS = 10_000;
+
   private final CacheScope<K, V> scope;
-  private final Replication<K, V> replication;
   private final LongConsumer clear;
+  private final AtomicLong lastRefusalLog = new AtomicLong(Long.MIN_VALUE);
 
   /**
    * @param clear applies a clear time learned from a peer on this node (see {@link
    *     WritePath#clearHere})
    */
-  AntiEntropy(CacheScope<K, V> scope, Replication<K, V> replication, LongConsumer clear) {
+  AntiEntropy(CacheScope<K, V> scope, LongConsumer clear) {
     this.scope = scope;
-    this.replication = replication;
     this.clear = clear;
   }
 
-  /** One round with {@code peer}: digest, merge its differing entries, send ours. */
+  /** One round with {@code peer}: digest, merge its differing entries page by page, send ours. */
   void roundWith(String peer) {
     if (scope.replicationFactor() < 2) {
       return;
@@ -47,16 +76,60 @@ final class AntiEntropy<K, V> {
     Cluster cluster = scope.clusters().get();
     HashRing ring = cluster.ring();
     BucketDigest digest = digestShared(cluster, ring, peer, BucketDigest.DEFAULT_BUCKETS);
-    DigestRequest.Builder request =
-        DigestRequest.newBuilder()
-            .setCache(scope.name())
-            .setCaller(cluster.self())
-            .setClearedBefore(scope.shard().clearedBefore());
+    DigestRequest.Builder first = newRequest(cluster);
     for (long bucket : digest.buckets()) {
-      request.addBuckets(bucket);
+      first.addBuckets(bucket);
     }
-    DigestRequest built = request.build();
-    scope.counters().antiEntropyBytes.add(built.getSerializedSize());
+    DigestResponse response = ask(cluster, peer, first.build());
+    if (response == null) {
+      return; // the next round retries
+    }
+    int bucketCount = digest.bucketCount();
+    BitSet differing = new BitSet(bucketCount);
+    List<Integer> differingList = new ArrayList<>();
+    for (int bucket : response.getDifferingList()) {
+      if (bucket >= 0 && bucket < bucketCount && !differing.get(bucket)) {
+        differing.set(bucket);
+        differingList.add(bucket);
+      }
+    }
+    mergePage(cluster, peer, response);
+    while (response.hasNextAfterHash()) {
+      long after = response.getNextAfterHash();
+      DigestRequest next =
+          newRequest(cluster)
+              .setPage(
+                  DigestPage.newBuilder()
+                      .setBucketCount(bucketCount)
+                      .addAllDiffering(differingList)
+                      .setAfterHash(after))
+              .build();
+      response = ask(cluster, peer, next);
+      if (response == null) {
+        return;
+      }
+      mergePage(cluster, peer, response);
+      if (response.hasNextAfterHash()
+          && Long.compareUnsigned(response.getNextAfterHash(), after) <= 0) {
+        return; // a peer that does not move forward would keep this round going forever
+      }
+    }
+    if (!differing.isEmpty()) {
+      sendOurs(cluster, ring, peer, differing, bucketCount);
+    }
+  }
+
+  private DigestRequest.Builder newRequest(Cluster cluster) {
+    return DigestRequest.newBuilder()
+        .setCache(scope.name())
+        .setCaller(cluster.self())
+        .setClearedBefore(scope.shard().clearedBefore())
+        .setMaxAnswerBytes(scope.maxBatchBytes());
+  }
+
+  private @Nullable DigestResponse ask(Cluster cluster, String peer, DigestRequest request) {
+    scope.counters().antiEntropyBytes.add(request.getSerializedSize());
+    scope.counters().digestPages.increment();
     DigestResponse response;
     try {
       response =
@@ -66,61 +139,147 @@ final class AntiEntropy<K, V> {
                   peer,
                   scope.config().remoteTimeout(),
                   PeerCalls.Counter.NONE,
-                  stub -> stub.digest(built)));
+                  stub -> stub.digest(request)));
     } catch (PeerCalls.PeerCallException e) {
-      return; // the next round retries
+      return null;
     }
     scope.counters().antiEntropyBytes.add(response.getSerializedSize());
     adoptClear(cluster, response.getClearedBefore(), peer);
-    for (VersionedEntry wire : response.getEntriesList()) {
-      EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, peer);
-      scope
-          .shard()
-          .merge(scope.codec().decodeKey(wire.getKey()), copy.entry(), copy.ageMillis(), -1);
-    }
-    BitSet differing = new BitSet();
-    for (int bucket : response.getDifferingList()) {
-      if (bucket >= 0 && bucket < digest.bucketCount()) {
-        differing.set(bucket);
+    return response;
+  }
+
+  /** Merges a page of the peer's entries, each on its own: one this node refuses is skipped. */
+  private void mergePage(Cluster cluster, String peer, DigestResponse page) {
+    for (VersionedEntry wire : page.getEntriesList()) {
+      try {
+        K key = scope.codec().decodeKey(wire.getKey());
+        EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, peer);
+        scope.shard().merge(key, copy.entry(), copy.ageMillis(), -1);
+      } catch (RuntimeException e) {
+        refused(peer, wire, e);
       }
-    }
-    List<VersionedEntry> ours = entriesIn(cluster, ring, peer, digest, differing);
-    if (!ours.isEmpty()) {
-      for (VersionedEntry entry : ours) {
-        scope.counters().antiEntropyBytes.add(entry.getSerializedSize());
-      }
-      replication.stream(cluster, peer, ours);
     }
   }
 
+  private void refused(String peer, VersionedEntry wire, RuntimeException e) {
+    scope.counters().refusedEntries.increment();
+    long now = System.currentTimeMillis();
+    long last = lastRefusalLog.get();
+    if (now - last >= LOG_INTERVAL_MILLIS && lastRefusalLog.compareAndSet(last, now)) {
+      logger.log(
+          Level.WARNING,
+          "An entry of cache ''{0}'' ({1} bytes) that peer {2} sent in anti-entropy was refused"
+              + " and skipped: {3} (logged at most every 10 s)",
+          new Object[] {scope.name(), wire.getSerializedSize(), peer, e.getMessage()});
+    }
+  }
+
+  private void sendOurs(
+      Cluster cluster, HashRing ring, String peer, BitSet differing, int bucketCount) {
+    EntryStreams<K> streams =
+        EntryStreams.of(scope, cluster, EntryStreams.NO_DEADLINE, EntryStreams.ignoringReceipts());
+    forEachShared(
+        cluster,
+        ring,
+        peer,
+        hash -> differing.get(BucketDigest.bucketOf(hash, bucketCount)) && !streams.failed(peer),
+        (key, keyBytes, hash, stored) ->
+            streams.add(
+                peer,
+                scope
+                    .codec()
+                    .toWire(ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis()),
+                key));
+    streams.finish();
+    scope.counters().antiEntropyBytes.add(streams.sentBytes());
+  }
+
+  /**
+   * Answers a peer's digest with the differing buckets and the first page of this node's entries in
+   * them, or a later page of them; see the class comment.
+   *
+   * @throws IllegalArgumentException if the request's bucket count or bucket numbers are invalid
+   */
   DigestResponse serveDigest(DigestRequest request) {
     scope.counters().peerRequests.increment();
-    int buckets = request.getBucketsCount();
-    if (buckets == 0 || Integer.bitCount(buckets) != 1 || buckets > BucketDigest.MAX_BUCKETS) {
+    Cluster cluster = scope.clusters().get();
+    adoptClear(cluster, request.getClearedBefore(), request.getCaller());
+    HashRing ring = cluster.ring();
+    DigestResponse.Builder response =
+        DigestResponse.newBuilder().setClearedBefore(scope.shard().clearedBefore());
+    int bucketCount;
+    BitSet differing;
+    boolean later = request.hasPage();
+    if (later) {
+      DigestPage page = request.getPage();
+      bucketCount = checkBucketCount(page.getBucketCount());
+      differing = new BitSet(bucketCount);
+      for (int bucket : page.getDifferingList()) {
+        if (bucket < 0 || bucket >= bucketCount) {
+          throw new IllegalArgumentException(
+              "a digest page names bucket " + bucket + " of " + bucketCount);
+        }
+        differing.set(bucket);
+      }
+    } else {
+      bucketCount = checkBucketCount(request.getBucketsCount());
+      BucketDigest digest = digestShared(cluster, ring, request.getCaller(), bucketCount);
+      long[] theirs = new long[bucketCount];
+      for (int i = 0; i < bucketCount; i++) {
+        theirs[i] = request.getBuckets(i);
+      }
+      differing = BucketDigest.differing(digest.buckets(), theirs);
+      for (int bucket = differing.nextSetBit(0);
+          bucket >= 0;
+          bucket = differing.nextSetBit(bucket + 1)) {
+        response.addDiffering(bucket);
+      }
+    }
+    if (differing.isEmpty()) {
+      return response.build();
+    }
+    // What the entries may take: the bound, less the rest of the answer (next_after_hash: 9 bytes).
+    long budget = answerBytes(request) - response.build().getSerializedSize() - 9;
+    HashOrderedPage page = new HashOrderedPage(Math.max(1, budget));
+    long after = request.getPage().getAfterHash();
+    forEachShared(
+        cluster,
+        ring,
+        request.getCaller(),
+        hash ->
+            (!later || Long.compareUnsigned(hash, after) > 0)
+                && differing.get(BucketDigest.bucketOf(hash, bucketCount))
+                && page.wants(hash),
+        (key, keyBytes, hash, stored) ->
+            page.offer(
+                hash,
+                scope
+                    .codec()
+                    .toWire(ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis())));
+    response.addAllEntries(page.entries());
+    if (page.hasMore()) {
+      response.setNextAfterHash(page.lastHash());
+    }
+    return response.build();
+  }
+
+  /** The bound of one answer: this node's, or the caller's if smaller (but not tiny). */
+  private int answerBytes(DigestRequest request) {
+    int asked = request.getMaxAnswerBytes();
+    return asked <= 0
+        ? scope.maxBatchBytes()
+        : Math.min(scope.maxBatchBytes(), Math.max(ShardcacheNode.MIN_BATCH_BYTES, asked));
+  }
+
+  private static int checkBucketCount(int buckets) {
+    if (buckets <= 0 || Integer.bitCount(buckets) != 1 || buckets > BucketDigest.MAX_BUCKETS) {
       throw new IllegalArgumentException(
           "a digest needs a power-of-two number of buckets up to "
               + BucketDigest.MAX_BUCKETS
               + ", got "
               + buckets);
     }
-    Cluster cluster = scope.clusters().get();
-    adoptClear(cluster, request.getClearedBefore(), request.getCaller());
-    HashRing ring = cluster.ring();
-    BucketDigest digest = digestShared(cluster, ring, request.getCaller(), buckets);
-    long[] theirs = new long[buckets];
-    for (int i = 0; i < buckets; i++) {
-      theirs[i] = request.getBuckets(i);
-    }
-    BitSet differing = BucketDigest.differing(digest.buckets(), theirs);
-    DigestResponse.Builder response =
-        DigestResponse.newBuilder().setClearedBefore(scope.shard().clearedBefore());
-    for (int bucket = differing.nextSetBit(0);
-        bucket >= 0;
-        bucket = differing.nextSetBit(bucket + 1)) {
-      response.addDiffering(bucket);
-    }
-    response.addAllEntries(entriesIn(cluster, ring, request.getCaller(), digest, differing));
-    return response.build();
+    return buckets;
   }
 
   private void adoptClear(Cluster cluster, long clearedBefore, String from) {
@@ -137,40 +296,25 @@ final class AntiEntropy<K, V> {
         cluster,
         ring,
         peer,
-        (keyBytes, hash, stored) -> digest.add(hash, stored.entry().version()));
+        hash -> true,
+        (key, keyBytes, hash, stored) -> digest.add(hash, stored.entry().version()));
     return digest;
   }
 
-  private List<VersionedEntry> entriesIn(
-      Cluster cluster, HashRing ring, String peer, BucketDigest digest, BitSet buckets) {
-    List<VersionedEntry> entries = new ArrayList<>();
-    if (buckets.isEmpty()) {
-      return entries;
-    }
-    forEachShared(
-        cluster,
-        ring,
-        peer,
-        (keyBytes, hash, stored) -> {
-          if (buckets.get(digest.bucketOf(hash))) {
-            entries.add(
-                scope
-                    .codec()
-                    .toWire(ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis()));
-          }
-        });
-    return entries;
-  }
-
-  private interface SharedEntryVisitor<V> {
-    void visit(byte[] keyBytes, long hash, Shard.Stored<V> stored);
+  private interface SharedEntryVisitor<K, V> {
+    void visit(K key, byte[] keyBytes, long hash, Shard.Stored<V> stored);
   }
 
   /**
-   * Visits the entries whose holders, under {@code ring}, include both this node and {@code peer}.
+   * Visits the entries whose key hash {@code wanted} accepts (tested first, as it is cheaper) and
+   * whose holders, under {@code ring}, include both this node and {@code peer}.
    */
   private void forEachShared(
-      Cluster cluster, HashRing ring, String peer, SharedEntryVisitor<V> visitor) {
+      Cluster cluster,
+      HashRing ring,
+      String peer,
+      LongPredicate wanted,
+      SharedEntryVisitor<K, V> visitor) {
     scope
         .shard()
         .forEach(
@@ -180,9 +324,12 @@ final class AntiEntropy<K, V> {
                 return;
               }
               long hash = KeyHash.hash(keyBytes);
+              if (!wanted.test(hash)) {
+                return;
+              }
               List<String> holders = scope.router().holders(ring, hash);
               if (holders.contains(peer) && holders.contains(cluster.self())) {
-                visitor.visit(keyBytes, hash, stored);
+                visitor.visit(key, keyBytes, hash, stored);
               }
             });
   }

@@ -7,11 +7,13 @@ import static java.util.Objects.requireNonNull;
 import java.time.Duration;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.OptionalLong;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The settings of one named {@link DistributedCache}: how its keys and values become bytes, how
- * large this node's shard may grow, how long entries live, and how values are loaded on a miss.
+ * large this node's shard may grow (in entries or in bytes), how long entries live, and how values
+ * are loaded on a miss.
  *
  * <p>Instances are immutable and thread-safe; build them with {@link #builder(Codec, Codec)}. Every
  * node of a cluster should define a cache with the same name and equivalent settings: the key codec
@@ -25,13 +27,34 @@ import org.jspecify.annotations.Nullable;
  *     .build();
  * }</pre>
  *
+ * Bounded by bytes instead of entries, with idle entries dropped:
+ *
+ * <pre>{@code
+ * CacheConfig<String, String> config = CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+ *     .maximumWeight(256L << 20)                   // 256 MiB of keys and values per node
+ *     .expireAfterAccess(Duration.ofMinutes(30))   // unread on this node for 30 min: dropped
+ *     .build();
+ * }</pre>
+ *
  * @param <K> the key type
  * @param <V> the value type
  */
 public final class CacheConfig<K, V> {
 
-  /** The shard bound when {@link Builder#maximumSize} is not set. */
+  /**
+   * The shard bound when neither {@link Builder#maximumSize} nor {@link Builder#maximumWeight} is
+   * set.
+   */
   public static final long DEFAULT_MAXIMUM_SIZE = 10_000;
+
+  /**
+   * What each value weighs against {@link Builder#maximumWeight} besides its encoded key and value,
+   * in bytes: an estimate of what holding it costs on the heap beyond those bytes (map and eviction
+   * nodes, version, the decoded key and value objects' headers). Measured at 292 bytes with short
+   * string keys and values on a 64-bit JVM with compressed pointers, and rounded up; a decoded
+   * value much larger or smaller than its encoding shifts the real figure.
+   */
+  public static final int ENTRY_OVERHEAD_BYTES = Shard.ENTRY_OVERHEAD_BYTES;
 
   /** The encoded-key limit when {@link Builder#maxKeyBytes} is not set: 4 KiB. */
   public static final int DEFAULT_MAX_KEY_BYTES = 4 * 1024;
@@ -54,7 +77,9 @@ public final class CacheConfig<K, V> {
   private final Codec<K> keyCodec;
   private final Codec<V> valueCodec;
   private final long maximumSize;
+  private final long maximumWeight;
   private final @Nullable Duration expireAfterWrite;
+  private final @Nullable Duration expireAfterAccess;
   private final @Nullable Duration refreshAfterWrite;
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
@@ -69,8 +94,13 @@ public final class CacheConfig<K, V> {
   private CacheConfig(Builder<K, V> builder) {
     this.keyCodec = builder.keyCodec;
     this.valueCodec = builder.valueCodec;
-    this.maximumSize = builder.maximumSize == UNSET ? DEFAULT_MAXIMUM_SIZE : builder.maximumSize;
+    this.maximumWeight = builder.maximumWeight;
+    this.maximumSize =
+        builder.maximumSize != UNSET
+            ? builder.maximumSize
+            : builder.maximumWeight != UNSET ? Long.MAX_VALUE : DEFAULT_MAXIMUM_SIZE;
     this.expireAfterWrite = builder.expireAfterWrite;
+    this.expireAfterAccess = builder.expireAfterAccess;
     this.refreshAfterWrite = builder.refreshAfterWrite;
     this.loader = builder.loader;
     this.nearCacheMaximumSize =
@@ -106,14 +136,33 @@ public final class CacheConfig<K, V> {
     return valueCodec;
   }
 
-  /** The most entries this node's shard holds; Caffeine evicts by W-TinyLFU past it. */
+  /**
+   * The most entries this node's shard holds (Caffeine evicts by W-TinyLFU past it); {@link
+   * Long#MAX_VALUE} when the shard is bounded by {@link #maximumWeight()} instead.
+   */
   public long maximumSize() {
     return maximumSize;
+  }
+
+  /**
+   * The most bytes this node's shard holds, counted as encoded keys and values plus {@link
+   * #ENTRY_OVERHEAD_BYTES} per entry, if the shard is bounded by weight rather than by count.
+   */
+  public OptionalLong maximumWeight() {
+    return maximumWeight == UNSET ? OptionalLong.empty() : OptionalLong.of(maximumWeight);
   }
 
   /** How long an entry lives after it was written or loaded, if entries expire. */
   public Optional<Duration> expireAfterWrite() {
     return Optional.ofNullable(expireAfterWrite);
+  }
+
+  /**
+   * How long an entry stays in a node's shard while that node neither reads nor stores it, if idle
+   * entries are dropped.
+   */
+  public Optional<Duration> expireAfterAccess() {
+    return Optional.ofNullable(expireAfterAccess);
   }
 
   /**
@@ -190,12 +239,14 @@ public final class CacheConfig<K, V> {
       return false;
     }
     return maximumSize == that.maximumSize
+        && maximumWeight == that.maximumWeight
         && nearCacheMaximumSize == that.nearCacheMaximumSize
         && maxKeyBytes == that.maxKeyBytes
         && maxValueBytes == that.maxValueBytes
         && keyCodec.equals(that.keyCodec)
         && valueCodec.equals(that.valueCodec)
         && Objects.equals(expireAfterWrite, that.expireAfterWrite)
+        && Objects.equals(expireAfterAccess, that.expireAfterAccess)
         && Objects.equals(refreshAfterWrite, that.refreshAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
@@ -211,7 +262,9 @@ public final class CacheConfig<K, V> {
         keyCodec,
         valueCodec,
         maximumSize,
+        maximumWeight,
         expireAfterWrite,
+        expireAfterAccess,
         refreshAfterWrite,
         maxKeyBytes,
         maxValueBytes);
@@ -223,10 +276,13 @@ public final class CacheConfig<K, V> {
         + keyCodec
         + ", valueCodec="
         + valueCodec
-        + ", maximumSize="
-        + maximumSize
+        + (maximumWeight == UNSET
+            ? ", maximumSize=" + maximumSize
+            : ", maximumWeight=" + maximumWeight)
         + ", expireAfterWrite="
         + expireAfterWrite
+        + ", expireAfterAccess="
+        + expireAfterAccess
         + ", refreshAfterWrite="
         + refreshAfterWrite
         + ", loader="
@@ -258,7 +314,9 @@ public final class CacheConfig<K, V> {
     private final Codec<K> keyCodec;
     private final Codec<V> valueCodec;
     private long maximumSize = UNSET;
+    private long maximumWeight = UNSET;
     private @Nullable Duration expireAfterWrite;
+    private @Nullable Duration expireAfterAccess;
     private @Nullable Duration refreshAfterWrite;
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
@@ -277,15 +335,47 @@ public final class CacheConfig<K, V> {
 
     /**
      * Bounds this node's shard to {@code maximumSize} entries (default {@value
-     * CacheConfig#DEFAULT_MAXIMUM_SIZE}). The bound is per node: a cluster of n nodes holds up to n
-     * times as many entries.
+     * CacheConfig#DEFAULT_MAXIMUM_SIZE} when neither this nor {@link #maximumWeight} is set). The
+     * bound is per node: a cluster of n nodes holds up to n times as many entries. A shard has one
+     * bound: this or {@link #maximumWeight}, not both.
      *
      * @throws IllegalArgumentException if {@code maximumSize} is negative
+     * @throws IllegalStateException if {@code maximumSize} or {@code maximumWeight} was already set
      */
     public Builder<K, V> maximumSize(long maximumSize) {
       checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
+      checkState(
+          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
       checkArgument(maximumSize >= 0, "maximumSize must not be negative, got %s", maximumSize);
       this.maximumSize = maximumSize;
+      return this;
+    }
+
+    /**
+     * Bounds this node's shard to {@code bytes}, instead of a number of entries: each value weighs
+     * its encoded key and value plus {@value CacheConfig#ENTRY_OVERHEAD_BYTES} bytes ({@link
+     * CacheConfig#ENTRY_OVERHEAD_BYTES}, what holding it costs besides those bytes), and Caffeine
+     * evicts by W-TinyLFU while the shard weighs more. Use it when values vary in size, so that a
+     * few large ones cannot take the heap. The bound is per node, like {@link #maximumSize}, and
+     * applies to the shard only: the near cache keeps its own entry bound, and deletes (tombstones)
+     * are bounded apart, by the same number of bytes (at least 10,000 of them).
+     *
+     * <p>The weight is taken when a value is stored, by encoding it once more; a bound by count
+     * costs nothing of the kind. The encoded size approximates the heap a value takes: compact
+     * objects decoded from verbose encodings (or the reverse) take less (or more) than counted.
+     * Bytes held may exceed the bound between a write and the cleanup Caffeine runs after it
+     * (asynchronously, usually within milliseconds; the node's maintenance also runs one every
+     * {@code antiEntropyInterval}).
+     *
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     * @throws IllegalStateException if {@code maximumWeight} or {@code maximumSize} was already set
+     */
+    public Builder<K, V> maximumWeight(long bytes) {
+      checkState(
+          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
+      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
+      checkArgument(bytes >= 0, "maximumWeight must not be negative, got %s", bytes);
+      this.maximumWeight = bytes;
       return this;
     }
 
@@ -304,6 +394,41 @@ public final class CacheConfig<K, V> {
           "expireAfterWrite must be positive, got %s",
           duration);
       this.expireAfterWrite = duration;
+      return this;
+    }
+
+    /**
+     * Drops an entry from a node's shard once that node has neither read it nor stored a copy of it
+     * for {@code duration} (default: never), in the manner of Caffeine's {@code expireAfterAccess}.
+     * Idleness is per node: what refreshes an entry is a read answered from this node's shard (its
+     * own callers' reads of keys it holds, and the reads peers send it as the key's holder) and any
+     * write or copy stored there. Two consequences:
+     *
+     * <ul>
+     *   <li><b>Near caches hide reads.</b> A read answered by another node's near cache never
+     *       reaches the owner, so a key read only through near caches goes idle on its owner. Each
+     *       near-cache miss (at most one per near-cache TTL per node) refreshes it: choose {@code
+     *       duration} well above the near cache's TTL.
+     *   <li><b>Not with replicas.</b> Replicas are read only when the owner cannot be reached, so
+     *       they would drop entries the owner keeps reading, and anti-entropy would copy them back
+     *       and forth between holders without end. {@link #build} refuses {@code expireAfterAccess}
+     *       with a {@link #replicationFactor} above 1; use {@link #expireAfterWrite} there.
+     * </ul>
+     *
+     * It combines with {@link #expireAfterWrite}: an entry leaves at whichever comes first. Every
+     * node should use the same duration.
+     *
+     * @throws IllegalArgumentException if {@code duration} is zero or negative
+     */
+    public Builder<K, V> expireAfterAccess(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "expireAfterAccess must be positive, got %s",
+          duration);
+      this.expireAfterAccess = duration;
       return this;
     }
 
@@ -489,7 +614,8 @@ public final class CacheConfig<K, V> {
      *
      * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()} (Java arrays are
      *     equal only to themselves, so two equal byte arrays would be two different keys), or if
-     *     {@link #refreshAfterWrite} is set without a {@link #loader} or is not shorter than {@link
+     *     {@link #expireAfterAccess} is set with a {@link #replicationFactor} above 1, or if {@link
+     *     #refreshAfterWrite} is set without a {@link #loader} or is not shorter than {@link
      *     #expireAfterWrite}
      */
     public CacheConfig<K, V> build() {
@@ -497,6 +623,14 @@ public final class CacheConfig<K, V> {
           keyCodec != (Object) Codecs.bytes(),
           "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
               + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
+      checkArgument(
+          expireAfterAccess == null || replicationFactor == UNSET || replicationFactor == 1,
+          "expireAfterAccess (%s) is per node and replicas are read only when the owner is away, so"
+              + " with replicationFactor %s replicas would drop entries the owner keeps reading and"
+              + " anti-entropy would copy them back and forth; use expireAfterWrite with"
+              + " replication, or replicationFactor 1",
+          expireAfterAccess,
+          replicationFactor);
       checkArgument(
           refreshAfterWrite == null || loader != null,
           "refreshAfterWrite (%s) reloads keys in the background on their owners with the cache's"

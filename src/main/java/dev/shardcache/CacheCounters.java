@@ -10,6 +10,10 @@ final class CacheCounters implements PeerCalls.Counter {
   final LongAdder hits = new LongAdder();
   final LongAdder misses = new LongAdder();
   final LongAdder evictions = new LongAdder();
+
+  /** Values stored in this node's shard: writes, loads and copies from peers. */
+  final LongAdder puts = new LongAdder();
+
   final LongAdder nearHits = new LongAdder();
   final LongAdder loadSuccesses = new LongAdder();
   final LongAdder loadFailures = new LongAdder();
@@ -30,6 +34,12 @@ final class CacheCounters implements PeerCalls.Counter {
 
   /** Bytes of digests and entries in anti-entropy rounds this node started. */
   final LongAdder antiEntropyBytes = new LongAdder();
+
+  /** Pages of Digest answers this node asked peers for (the first of each round included). */
+  final LongAdder digestPages = new LongAdder();
+
+  /** Entries a peer refused in hand-off or anti-entropy, each skipped alone (kept here). */
+  final LongAdder refusedEntries = new LongAdder();
 
   /** Entries streamed to new holders by rebalancing, acknowledged. */
   final LongAdder handedOff = new LongAdder();
@@ -74,6 +84,7 @@ final class CacheCounters implements PeerCalls.Counter {
         remoteFailures.sum(),
         fallbackLoads.sum(),
         peerRequests.sum(),
-        evictions.sum());
+        evictions.sum(),
+        puts.sum());
   }
 }

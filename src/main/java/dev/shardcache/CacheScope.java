@@ -7,11 +7,14 @@ import org.jspecify.annotations.Nullable;
 /**
  * What every part of one cache's data path shares: its name and configuration, this node's view of
  * the cluster, the executor loads run on, the counters, the codec, the shard, the router and the
- * near cache. Immutable; the parts it holds are thread-safe.
+ * near cache, and the node's bound on the messages hand-off and anti-entropy build. Immutable; the
+ * parts it holds are thread-safe.
  *
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running
  * @param executor runs loads and anything else that may block; never a gRPC thread
+ * @param maxBatchBytes the most bytes of one hand-off chunk or Digest answer this node builds (the
+ *     node's {@code maxBatchBytes})
  */
 record CacheScope<K, V>(
     String name,
@@ -22,7 +25,8 @@ record CacheScope<K, V>(
     EntryCodec<K, V> codec,
     Shard<K, V> shard,
     Router<K> router,
-    NearCache<K, V> near) {
+    NearCache<K, V> near,
+    int maxBatchBytes) {
 
   @Nullable CacheLoader<K, V> loader() {
     return config.loader().orElse(null);

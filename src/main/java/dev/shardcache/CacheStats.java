@@ -26,7 +26,7 @@ import org.jspecify.annotations.Nullable;
  * </ul>
  */
 public final class CacheStats {
-  private static final CacheStats EMPTY = new CacheStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  private static final CacheStats EMPTY = new CacheStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
   private final long hitCount;
   private final long missCount;
@@ -39,6 +39,7 @@ public final class CacheStats {
   private final long fallbackLoadCount;
   private final long peerRequestCount;
   private final long evictionCount;
+  private final long putCount;
 
   @SuppressWarnings("ParameterNumber")
   CacheStats(
@@ -52,7 +53,8 @@ public final class CacheStats {
       long remoteFailureCount,
       long fallbackLoadCount,
       long peerRequestCount,
-      long evictionCount) {
+      long evictionCount,
+      long putCount) {
     checkArgument(
         (hitCount
                 | missCount
@@ -64,7 +66,8 @@ public final class CacheStats {
                 | remoteFailureCount
                 | fallbackLoadCount
                 | peerRequestCount
-                | evictionCount)
+                | evictionCount
+                | putCount)
             >= 0,
         "counters must not be negative");
     this.hitCount = hitCount;
@@ -78,6 +81,7 @@ public final class CacheStats {
     this.fallbackLoadCount = fallbackLoadCount;
     this.peerRequestCount = peerRequestCount;
     this.evictionCount = evictionCount;
+    this.putCount = putCount;
   }
 
   /** Returns a snapshot whose counters are all zero. */
@@ -145,6 +149,10 @@ public final class CacheStats {
     return evictionCount;
   }
 
+  public long putCount() {
+    return putCount;
+  }
+
   /**
    * Returns the counters of this snapshot minus those of {@code earlier}, floored at zero (a
    * restarted node's counters start again from zero).
@@ -161,7 +169,8 @@ public final class CacheStats {
         Math.max(0, remoteFailureCount - earlier.remoteFailureCount),
         Math.max(0, fallbackLoadCount - earlier.fallbackLoadCount),
         Math.max(0, peerRequestCount - earlier.peerRequestCount),
-        Math.max(0, evictionCount - earlier.evictionCount));
+        Math.max(0, evictionCount - earlier.evictionCount),
+        Math.max(0, putCount - earlier.putCount));
   }
 
   /** Returns the sum of this snapshot and {@code other}, such as to total a cache over nodes. */
@@ -177,7 +186,8 @@ public final class CacheStats {
         saturatedAdd(remoteFailureCount, other.remoteFailureCount),
         saturatedAdd(fallbackLoadCount, other.fallbackLoadCount),
         saturatedAdd(peerRequestCount, other.peerRequestCount),
-        saturatedAdd(evictionCount, other.evictionCount));
+        saturatedAdd(evictionCount, other.evictionCount),
+        saturatedAdd(putCount, other.putCount));
   }
 
   private static long saturatedAdd(long a, long b) {
@@ -198,7 +208,8 @@ public final class CacheStats {
         && remoteFailureCount == s.remoteFailureCount
         && fallbackLoadCount == s.fallbackLoadCount
         && peerRequestCount == s.peerRequestCount
-        && evictionCount == s.evictionCount;
+        && evictionCount == s.evictionCount
+        && putCount == s.putCount;
   }
 
   @Override
@@ -233,6 +244,8 @@ public final class CacheStats {
         + peerRequestCount
         + ", evictions="
         + evictionCount
+        + ", puts="
+        + putCount
         + "}";
   }
 }

@@ -87,7 +87,7 @@ final class Cluster implements AutoCloseable {
       int virtualNodes,
       Ticker ticker,
       Duration replicationTimeout,
-      int replicationCapacity,
+      ReplicationLimits replicationLimits,
       BiConsumer<HashRing, HashRing> onRingChange) {
     this(
         self,
@@ -95,7 +95,7 @@ final class Cluster implements AutoCloseable {
         virtualNodes,
         ticker,
         replicationTimeout,
-        replicationCapacity,
+        replicationLimits,
         onRingChange,
         InsecureChannelCredentials.create(),
         List.of(),
@@ -108,7 +108,7 @@ final class Cluster implements AutoCloseable {
       int virtualNodes,
       Ticker ticker,
       Duration replicationTimeout,
-      int replicationCapacity,
+      ReplicationLimits replicationLimits,
       BiConsumer<HashRing, HashRing> onRingChange,
       ChannelCredentials credentials,
       List<ClientInterceptor> interceptors,
@@ -118,7 +118,7 @@ final class Cluster implements AutoCloseable {
         peers,
         virtualNodes,
         replicationTimeout,
-        replicationCapacity,
+        replicationLimits,
         onRingChange,
         clientsOver(ticker, credentials, List.copyOf(interceptors)),
         maxClockSkew);
@@ -133,7 +133,7 @@ final class Cluster implements AutoCloseable {
       Collection<String> peers,
       int virtualNodes,
       Duration replicationTimeout,
-      int replicationCapacity,
+      ReplicationLimits replicationLimits,
       BiConsumer<HashRing, HashRing> onRingChange,
       Function<String, PeerClient> newClient,
       Duration maxClockSkew) {
@@ -146,7 +146,7 @@ final class Cluster implements AutoCloseable {
     this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
     this.onRingChange = onRingChange;
     this.ring = HashRing.of(List.of(self), virtualNodes);
-    this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationCapacity);
+    this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationLimits);
     setPeers(peers);
   }
 
@@ -285,9 +285,9 @@ final class Cluster implements AutoCloseable {
           // keys that are on their way to their new holders.
           departed.put(member, new Departed(client, System.nanoTime()));
         }
-        replicator.forget(member);
       }
     }
+    replicator.retain(next); // hints for members that left are dropped; none can come back
     closeExpiredDeparted();
   }
 

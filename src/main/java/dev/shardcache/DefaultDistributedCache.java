@@ -19,11 +19,14 @@ import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.RefreshResponse;
+import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
@@ -42,7 +45,8 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
- *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair;
+ *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
+ *       streaming through {@link EntryStreams} in chunks bounded in bytes;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -58,8 +62,15 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final AntiEntropy<K, V> antiEntropy;
   private final Refreshes<K, V> refreshes;
 
+  /**
+   * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   */
   DefaultDistributedCache(
-      String name, CacheConfig<K, V> config, Supplier<Cluster> clusters, Executor executor) {
+      String name,
+      CacheConfig<K, V> config,
+      Supplier<Cluster> clusters,
+      Executor executor,
+      int maxBatchBytes) {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
     NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
@@ -71,9 +82,10 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             executor,
             counters,
             codec,
-            new Shard<>(config, counters.evictions),
+            new Shard<>(config, counters),
             new Router<>(codec, config.replicationFactor()),
-            near);
+            near,
+            maxBatchBytes);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);
@@ -84,8 +96,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
     this.peerRequests =
         new PeerRequests<>(scope, flights, copies, loads, remote, writes, refreshes);
-    this.rebalancer = new Rebalancer<>(scope, replication);
-    this.antiEntropy = new AntiEntropy<>(scope, replication, writes::clearHere);
+    this.rebalancer = new Rebalancer<>(scope);
+    this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
   }
 
   @Override
@@ -155,6 +167,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   @Override
+  public OptionalLong localWeight() {
+    return scope.shard().weightedSize();
+  }
+
+  @Override
   public CacheStats stats() {
     return scope.counters().snapshot();
   }
@@ -192,7 +209,13 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   }
 
   void serveReplicate(CacheBatch batch, String caller) {
-    peerRequests.serveReplicate(batch, caller);
+    serveReplicate(batch, caller, null);
+  }
+
+  /** See {@link PeerRequests#serveReplicate}. */
+  void serveReplicate(
+      CacheBatch batch, String caller, @Nullable Consumer<Refusal.Builder> refusals) {
+    peerRequests.serveReplicate(batch, caller, refusals);
   }
 
   FetchResponse serveFetch(FetchRequest request) {
@@ -262,8 +285,23 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     return scope.counters().antiEntropyBytes.sum();
   }
 
+  /** Pages of Digest answers this node asked for; for tests. */
+  long digestPageCount() {
+    return scope.counters().digestPages.sum();
+  }
+
+  /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */
+  long refusedEntryCount() {
+    return scope.counters().refusedEntries.sum();
+  }
+
   long futureVersionsRefused() {
     return scope.counters().futureVersionsRefused.sum();
+  }
+
+  /** The replicator of the node this cache runs on; for tests. */
+  Replicator replicator() {
+    return scope.clusters().get().replicator();
   }
 
   /** The counters of this cache on this node, for tests. */

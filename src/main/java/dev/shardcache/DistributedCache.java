@@ -1,6 +1,7 @@
 package dev.shardcache;
 
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import org.jspecify.annotations.Nullable;
 
@@ -136,6 +137,16 @@ public interface DistributedCache<K, V> {
 
   /** Returns the approximate number of entries in this node's shard (not the near cache). */
   long localSize();
+
+  /**
+   * Returns what this node's shard weighs, in bytes as {@link CacheConfig.Builder#maximumWeight}
+   * counts them (encoded keys and values plus {@link CacheConfig#ENTRY_OVERHEAD_BYTES} per entry),
+   * if the cache is bounded by weight; empty if it is bounded by count. Approximate like {@link
+   * #localSize}, and a little behind: a write counts once the shard's cleanup has run after it
+   * (Caffeine runs one asynchronously, usually within milliseconds), and entries past their
+   * lifetime count until the cleanup that drops them.
+   */
+  OptionalLong localWeight();
 
   /** Returns a snapshot of this cache's counters on this node. */
   CacheStats stats();

@@ -43,16 +43,15 @@ final class NodeShutdown {
   private final ExecutorService loads;
   private final int virtualNodes;
 
+  /** {@code started} is null if the node never got as far as binding and joining. */
   NodeShutdown(
-      @Nullable NodeServer server,
-      @Nullable Cluster cluster,
-      @Nullable Heartbeats heartbeats,
+      NodeStartup.@Nullable Started started,
       Maintenance maintenance,
       ExecutorService loads,
       int virtualNodes) {
-    this.server = server;
-    this.cluster = cluster;
-    this.heartbeats = heartbeats;
+    this.server = started == null ? null : started.server();
+    this.cluster = started == null ? null : started.cluster();
+    this.heartbeats = started == null ? null : started.heartbeats();
     this.maintenance = maintenance;
     this.loads = loads;
     this.virtualNodes = virtualNodes;

@@ -9,12 +9,14 @@ import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
+import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Versioned;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
@@ -301,25 +303,62 @@ final class PeerRequests<K, V> {
   /**
    * Applies a batch of replicated entries: first the sender's last clear, then each entry by merge;
    * then drops the listed near-cache entries. Never forwards anything.
+   *
+   * <p>With {@code refusals} null, the first clear, entry or key this node refuses throws (the call
+   * fails with it; entries before it stay applied, which a resend merges harmlessly). Otherwise
+   * each refused part is reported there and skipped, and the rest applied: a refused clear refuses
+   * the whole batch, since its entries must not arrive without it.
    */
-  void serveReplicate(CacheBatch batch, String caller) {
+  void serveReplicate(
+      CacheBatch batch, String caller, @Nullable Consumer<Refusal.Builder> refusals) {
     scope.counters().peerRequests.increment();
     Cluster cluster = scope.clusters().get();
     if (batch.getClearedBefore() > scope.shard().clearedBefore()) {
-      scope.codec().checkTimestamp(cluster, batch.getClearedBefore(), caller);
+      try {
+        scope.codec().checkTimestamp(cluster, batch.getClearedBefore(), caller);
+      } catch (IllegalArgumentException e) {
+        if (refusals == null) {
+          throw e;
+        }
+        refusals.accept(refusal(e));
+        return;
+      }
       cluster.clock().observe(batch.getClearedBefore());
       writes.clearHere(batch.getClearedBefore());
     }
-    for (VersionedEntry wire : batch.getEntriesList()) {
-      K key = scope.codec().decodeKey(wire.getKey());
-      EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, caller);
-      scope.shard().merge(key, copy.entry(), copy.ageMillis(), -1);
-      flights.detach(key);
-      copies.detach(key);
-      remote.detach(key);
+    for (int i = 0; i < batch.getEntriesCount(); i++) {
+      VersionedEntry wire = batch.getEntries(i);
+      try {
+        K key = scope.codec().decodeKey(wire.getKey());
+        EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, caller);
+        scope.shard().merge(key, copy.entry(), copy.ageMillis(), -1);
+        flights.detach(key);
+        copies.detach(key);
+        remote.detach(key);
+      } catch (IllegalArgumentException | CodecException e) {
+        if (refusals == null) {
+          throw e;
+        }
+        refusals.accept(refusal(e).setEntry(i));
+      }
     }
-    for (ByteString key : batch.getNearInvalidationsList()) {
-      remote.detach(scope.codec().decodeKey(key));
+    for (int i = 0; i < batch.getNearInvalidationsCount(); i++) {
+      try {
+        remote.detach(scope.codec().decodeKey(batch.getNearInvalidations(i)));
+      } catch (IllegalArgumentException | CodecException e) {
+        if (refusals == null) {
+          throw e;
+        }
+        refusals.accept(refusal(e).setNearInvalidation(i));
+      }
     }
+  }
+
+  /** What this node reports for a part it refused: the status the call would have failed with. */
+  private static Refusal.Builder refusal(RuntimeException refused) {
+    io.grpc.Status status = RemoteErrors.toStatus(refused).getStatus();
+    return Refusal.newBuilder()
+        .setCode(status.getCode().value())
+        .setDescription(String.valueOf(status.getDescription()));
   }
 }

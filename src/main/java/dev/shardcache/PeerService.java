@@ -22,6 +22,7 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.RefreshResponse;
+import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
 import io.grpc.Status;
@@ -112,15 +113,42 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
     answer(
         response,
         () -> {
+          if (request.getReportRefusals()) {
+            return replicateReportingRefusals(request);
+          }
           // Check every cache first, so a batch naming an unknown cache changes nothing.
           for (CacheBatch batch : request.getBatchesList()) {
             cache(batch.getCache());
           }
           for (CacheBatch batch : request.getBatchesList()) {
-            cache(batch.getCache()).serveReplicate(batch, request.getCaller());
+            cache(batch.getCache()).serveReplicate(batch, request.getCaller(), null);
           }
           return ReplicateResponse.getDefaultInstance();
         });
+  }
+
+  /**
+   * Applies every batch and entry it can and lists the others: one entry (or one cache) this node
+   * refuses must not cost the sender the rest of its request.
+   */
+  private ReplicateResponse replicateReportingRefusals(ReplicateRequest request) {
+    ReplicateResponse.Builder answer = ReplicateResponse.newBuilder();
+    for (int i = 0; i < request.getBatchesCount(); i++) {
+      CacheBatch batch = request.getBatches(i);
+      int index = i;
+      DefaultDistributedCache<?, ?> cache = caches.apply(batch.getCache());
+      if (cache == null) {
+        answer.addRefused(
+            Refusal.newBuilder()
+                .setBatch(index)
+                .setCode(Status.Code.NOT_FOUND.value())
+                .setDescription(noCacheNamed(batch.getCache())));
+        continue;
+      }
+      cache.serveReplicate(
+          batch, request.getCaller(), refusal -> answer.addRefused(refusal.setBatch(index)));
+    }
+    return answer.build();
   }
 
   @Override
@@ -147,16 +175,17 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   private DefaultDistributedCache<?, ?> cache(String name) {
     DefaultDistributedCache<?, ?> cache = caches.apply(name);
     if (cache == null) {
-      throw Status.NOT_FOUND
-          .withDescription(
-              "node "
-                  + self.get()
-                  + " has no cache named '"
-                  + name
-                  + "'; define it with node.cache(name, config) on every member, before start()")
-          .asRuntimeException();
+      throw Status.NOT_FOUND.withDescription(noCacheNamed(name)).asRuntimeException();
     }
     return cache;
+  }
+
+  private String noCacheNamed(String name) {
+    return "node "
+        + self.get()
+        + " has no cache named '"
+        + name
+        + "'; define it with node.cache(name, config) on every member, before start()";
   }
 
   private interface Call<T> {

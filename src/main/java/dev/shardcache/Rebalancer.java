@@ -1,7 +1,5 @@
 package dev.shardcache;
 
-import static java.util.Objects.requireNonNull;
-
 import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Versioned;
@@ -9,10 +7,8 @@ import dev.shardcache.ring.HashRing;
 import dev.shardcache.ring.KeyHash;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * Hands one cache's entries to their new holders after a ring change, and drops the entries this
@@ -28,20 +24,25 @@ import java.util.Set;
  *       longer holds the key, otherwise those that did not hold it under {@code previous}. Sending
  *       twice is harmless (merge is idempotent).
  *   <li>An entry is dropped only when this node does not hold its key, every current holder
- *       acknowledged it, the ring did not change during the pass, and no newer copy arrived
+ *       acknowledged it, the ring has not changed since the pass began, and no newer copy arrived
  *       meanwhile. Until then it stays, unread (reads answer only keys this node holds), for the
  *       next pass; the periodic maintenance runs one.
+ *   <li><b>Bounded in bytes and memory.</b> A pass walks the shard once and streams what it finds
+ *       through {@link EntryStreams}: chunks of at most {@code maxBatchBytes}, buffers of about
+ *       twice that for all holders together, and an entry a holder refuses skipped alone (it stays
+ *       here). Nothing is collected per pass but the entries waiting in those buffers and, for the
+ *       ones to drop, a reference to their version until every holder acknowledged them: so an
+ *       entry is dropped as soon as its last holder acknowledged the chunk that carried it, not
+ *       after the whole pass.
  * </ul>
  *
  * <p>Blocking; runs on the maintenance thread, one pass at a time. Thread-safe.
  */
 final class Rebalancer<K, V> {
   private final CacheScope<K, V> scope;
-  private final Replication<K, V> replication;
 
-  Rebalancer(CacheScope<K, V> scope, Replication<K, V> replication) {
+  Rebalancer(CacheScope<K, V> scope) {
     this.scope = scope;
-    this.replication = replication;
   }
 
   /**
@@ -51,17 +52,36 @@ final class Rebalancer<K, V> {
    * dropped, since the node is closing.
    */
   void handOffAll(Cluster cluster, HashRing without, long deadlineNanos) {
-    Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
+    EntryStreams<K> streams =
+        EntryStreams.of(
+            scope,
+            cluster,
+            deadlineNanos,
+            new EntryStreams.Receipts<K>() {
+              @Override
+              public void delivered(String peer, List<K> keys) {
+                scope.counters().handedOff.add(keys.size());
+              }
+
+              @Override
+              public void notDelivered(String peer, List<K> keys) {}
+            });
     scope
         .shard()
         .forEach(
             (key, stored) -> {
+              if (deadlineNanos - System.nanoTime() <= 0) {
+                return;
+              }
               byte[] keyBytes = scope.router().heldKeyBytes(key);
               if (keyBytes == null) {
                 return;
               }
               VersionedEntry wire = null;
               for (String holder : scope.router().holders(without, KeyHash.hash(keyBytes))) {
+                if (streams.failed(holder)) {
+                  continue;
+                }
                 if (wire == null) {
                   wire =
                       scope
@@ -69,17 +89,10 @@ final class Rebalancer<K, V> {
                           .toWire(
                               ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis());
                 }
-                outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
+                streams.add(holder, wire, key);
               }
             });
-    for (Map.Entry<String, List<VersionedEntry>> target : outgoing.entrySet()) {
-      if (deadlineNanos - System.nanoTime() <= 0) {
-        return;
-      }
-      if (replication.stream(cluster, target.getKey(), target.getValue())) {
-        scope.counters().handedOff.add(target.getValue().size());
-      }
-    }
+    streams.finish();
   }
 
   /**
@@ -96,9 +109,8 @@ final class Rebalancer<K, V> {
     int epoch = cluster.ringEpoch();
     HashRing current = cluster.ring();
     boolean unchanged = previous.equals(current);
-    Map<String, List<VersionedEntry>> outgoing = new HashMap<>();
-    Map<K, Versioned<V>> toDrop = new HashMap<>();
-    Map<K, List<String>> dropAfter = new HashMap<>();
+    Drops drops = new Drops(cluster, epoch);
+    EntryStreams<K> streams = EntryStreams.of(scope, cluster, EntryStreams.NO_DEADLINE, drops);
     scope
         .shard()
         .forEach(
@@ -111,44 +123,82 @@ final class Rebalancer<K, V> {
               List<String> now = scope.router().holders(current, hash);
               boolean stillHeld = now.contains(cluster.self());
               List<String> before = unchanged ? now : scope.router().holders(previous, hash);
-              VersionedEntry wire = null;
+              List<String> targets = new ArrayList<>(now.size());
               for (String holder : now) {
-                if (cluster.isSelf(holder) || (stillHeld && before.contains(holder))) {
-                  continue;
+                if (!cluster.isSelf(holder) && !(stillHeld && before.contains(holder))) {
+                  targets.add(holder);
                 }
-                if (wire == null) {
-                  wire =
-                      scope
-                          .codec()
-                          .toWire(
-                              ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis());
-                }
-                outgoing.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
+              }
+              if (targets.isEmpty()) {
+                return;
               }
               if (!stillHeld) {
-                toDrop.put(key, stored.entry());
-                dropAfter.put(key, now);
+                // Before the entry is added: a chunk may be acknowledged inside add().
+                drops.expect(key, stored.entry(), targets.size());
+              }
+              VersionedEntry wire =
+                  scope
+                      .codec()
+                      .toWire(ByteString.copyFrom(keyBytes), stored.entry(), stored.ageMillis());
+              for (String holder : targets) {
+                streams.add(holder, wire, key);
               }
             });
-    Set<String> delivered = new HashSet<>();
-    outgoing.forEach(
-        (holder, entries) -> {
-          if (replication.stream(cluster, holder, entries)) {
-            delivered.add(holder);
-            scope.counters().handedOff.add(entries.size());
-          }
-        });
-    if (cluster.ringEpoch() != epoch) {
-      return; // the ring moved under this pass: the pass queued for that change decides drops
+    streams.finish();
+  }
+
+  /**
+   * The entries of one pass waiting to be dropped: each with the number of holders that have yet to
+   * acknowledge it. Holds only entries still in a stream's buffers or in flight.
+   */
+  private final class Drops implements EntryStreams.Receipts<K> {
+    private final Cluster cluster;
+    private final int epoch;
+    private final Map<K, Pending<V>> pending = new HashMap<>();
+
+    Drops(Cluster cluster, int epoch) {
+      this.cluster = cluster;
+      this.epoch = epoch;
     }
-    toDrop.forEach(
-        (key, entry) -> {
-          for (String holder : requireNonNull(dropAfter.get(key))) {
-            if (!cluster.isSelf(holder) && !delivered.contains(holder)) {
-              return;
-            }
+
+    void expect(K key, Versioned<V> entry, int holders) {
+      if (pending.putIfAbsent(key, new Pending<>(entry, holders)) != null) {
+        // Seen twice in one walk (a value and a tombstone, racing): keep it for the next pass.
+        pending.put(key, new Pending<>(entry, Integer.MAX_VALUE));
+      }
+    }
+
+    @Override
+    public void delivered(String peer, List<K> keys) {
+      scope.counters().handedOff.add(keys.size());
+      for (K key : keys) {
+        Pending<V> waiting = pending.get(key);
+        if (waiting != null && --waiting.holders == 0) {
+          pending.remove(key);
+          // A ring change since the pass began: the pass queued for it decides the drops.
+          if (cluster.ringEpoch() == epoch) {
+            scope.shard().removeIfUnchanged(key, waiting.entry);
           }
-          scope.shard().removeIfUnchanged(key, entry);
-        });
+        }
+      }
+    }
+
+    @Override
+    public void notDelivered(String peer, List<K> keys) {
+      for (K key : keys) {
+        pending.remove(key); // a holder lacks it: it stays here for the next pass
+      }
+    }
+  }
+
+  /** An entry to drop once {@code holders} more holders acknowledged it. */
+  private static final class Pending<V> {
+    final Versioned<V> entry;
+    int holders;
+
+    Pending(Versioned<V> entry, int holders) {
+      this.entry = entry;
+      this.holders = holders;
+    }
   }
 }

@@ -25,6 +25,13 @@ import java.util.concurrent.CompletableFuture;
  *       the hint queues only; a lost load is a reload, not a lost write.
  * </ul>
  *
+ * <p>Hints wait in the {@link Replicator}'s per-peer queues, bounded in bytes per peer and per node
+ * (what a bound drops is counted and repaired by anti-entropy), and travel in requests bounded in
+ * bytes in which each entry the peer refuses is refused alone. {@link #sendBeforeAck} sends plain
+ * requests, in which the first refusal fails the call: a refused write sent before acknowledgement
+ * becomes a hint. Hand-off and anti-entropy stream whole ranges of entries through {@link
+ * EntryStreams} instead.
+ *
  * <p>Every batch carries the cache's last clear time, so a holder that missed an {@code
  * invalidateAll} applies it before the entries. Thread-safe.
  */
@@ -80,39 +87,6 @@ final class Replication<K, V> {
                 cluster.replicator().enqueue(holder, scope.name(), wire);
               }
             });
-  }
-
-  /**
-   * Sends entries to one peer in batches of at most {@value Replicator#MAX_BATCH}, one call at a
-   * time (so a large shard streams rather than floods), and returns whether all were acknowledged.
-   * Used by hand-off and anti-entropy.
-   */
-  boolean stream(Cluster cluster, String peer, List<VersionedEntry> entries) {
-    for (int from = 0; from < entries.size(); from += Replicator.MAX_BATCH) {
-      ReplicateRequest request =
-          ReplicateRequest.newBuilder()
-              .setCaller(cluster.self())
-              .addBatches(
-                  CacheBatch.newBuilder()
-                      .setCache(scope.name())
-                      .setClearedBefore(scope.shard().clearedBefore())
-                      .addAllEntries(
-                          entries.subList(
-                              from, Math.min(entries.size(), from + Replicator.MAX_BATCH))))
-              .build();
-      try {
-        PeerCalls.await(
-            PeerCalls.call(
-                cluster.client(peer),
-                peer,
-                scope.config().remoteTimeout(),
-                PeerCalls.Counter.NONE,
-                stub -> stub.replicate(request)));
-      } catch (PeerCalls.PeerCallException e) {
-        return false;
-      }
-    }
-    return true;
   }
 
   /** Queues {@code wire} for {@code holders} other than this node, without waiting. */

@@ -2,17 +2,19 @@ package dev.shardcache;
 
 import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import com.google.protobuf.ByteString;
-import dev.shardcache.internal.proto.CacheBatch;
+import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.VersionedEntry;
+import io.grpc.Status;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.List;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -25,69 +27,148 @@ import org.jspecify.annotations.Nullable;
 /**
  * Sends versioned entries that need no acknowledgement (hints for holders that did not confirm a
  * write, loads, read repairs), cache-wide clears a peer missed, and near-cache invalidations, in
- * batches, off the caller's thread.
+ * batches, off the caller's thread, within a memory budget.
  *
- * <p>Each peer has one bounded outbound queue keyed by (cache, key): a newer write of a key
- * replaces the queued one, so the queue holds at most one entry per key and its size is bounded by
- * the number of distinct keys written, and by {@code capacityPerPeer}. While a peer is unreachable
- * or slow its queue is kept: that is the <em>hinted handoff</em>, delivered when the peer answers
- * again. When a queue is full the oldest entry is dropped and counted; the replica then converges
- * through anti-entropy instead. Enqueuing never blocks and memory never grows without bound.
+ * <p><b>Queues.</b> Each member has one {@link HintQueue}: one item per (cache, key), a newer write
+ * replacing the queued one. While a peer is unreachable or slow its queue is kept: that is the
+ * <em>hinted handoff</em>, delivered when the peer answers again. Queues are bounded in bytes, per
+ * peer ({@link ReplicationLimits#maxBytesPerPeer}) and for the node ({@link
+ * ReplicationLimits#maxBytes}, trimmed from the largest queue); past a bound the oldest items are
+ * dropped, counted and logged once, and the replica converges through anti-entropy instead.
+ * Enqueuing never blocks. A queue exists only for a current member: {@link #retain} removes those
+ * of members that left, and an enqueue racing it either lands in a queue {@code retain} then
+ * removes, or finds the peer gone; either way the item is counted as dropped and nothing is left
+ * behind.
  *
- * <p>A clear of a cache removes the queued entries it makes dead ({@link #dropOlderThan}), and a
- * clear queued for a peer travels in front of the entries of the same batch, so a hint can never
- * bring back what a clear removed.
+ * <p><b>One call in flight per peer, none blocking.</b> One thread ticks every few milliseconds;
+ * for each peer with no call in flight it takes a batch and starts the call, and the call's
+ * completion settles the outcome and asks for the next batch at once. No thread waits on a peer, so
+ * a slow or refusing peer never delays another. Every call goes through {@link PeerCalls}: a peer
+ * that is unreachable or slow keeps its queue and is not marked down by this class.
  *
- * <p>Every call goes through {@link PeerCalls}: a slow peer keeps its queue and is not marked down.
- * One daemon thread drains all queues every few milliseconds, one batch of at most {@value
- * #MAX_BATCH} entries per call. Thread-safe.
+ * <p><b>Batches.</b> A call carries at most {@value #MAX_BATCH} items and {@link
+ * ReplicationLimits#maxRequestBytes} bytes serialized (see {@link ReplicateBatch}); an item larger
+ * than that goes alone. A clear travels in front of its cache's entries, so a hint can never bring
+ * back what a clear removed; a clear of a cache also removes the queued entries it makes dead
+ * ({@link #dropOlderThan}).
+ *
+ * <p><b>Refusals.</b> Requests ask the peer to report refused parts instead of failing the call,
+ * so:
+ *
+ * <ul>
+ *   <li>an entry the peer refuses (malformed, too large, stamped too far ahead) is dropped alone,
+ *       counted and logged once; its batch-mates are applied;
+ *   <li>a cache the peer does not define (it is starting, or runs an older configuration) is parked
+ *       for {@link #RETRY_PAUSE} and retried while the other caches flow; after {@link
+ *       ReplicationLimits#refusalGrace} of such answers its items are dropped, counted and logged
+ *       once (the <em>dead letter</em> rule), and anti-entropy repairs the replica once it defines
+ *       the cache;
+ *   <li>a request refused for want of resources (a peer with a smaller inbound message limit, or
+ *       too many calls) is retried in halves after a pause; a single item refused so for the grace
+ *       period is dropped;
+ *   <li>any other refusal of a whole call (only older peers send those) drops its batch, counted.
+ * </ul>
+ *
+ * <p>Memory: at most {@link ReplicationLimits#maxBytes} queued, plus one request in flight per
+ * peer. Thread-safe.
  */
 final class Replicator implements AutoCloseable {
   private static final Logger logger = Logger.getLogger(Replicator.class.getName());
 
+  /** The most items (clears, entries, invalidations) one call carries. */
   static final int MAX_BATCH = 500;
-  static final int DEFAULT_CAPACITY_PER_PEER = 100_000;
+
+  /** How long a cache the peer lacks, or a peer out of resources, waits before a retry. */
+  static final Duration RETRY_PAUSE = Duration.ofSeconds(1);
+
   private static final long DRAIN_INTERVAL_MILLIS = 5;
-  private static final Duration NOT_FOUND_RETRY = Duration.ofSeconds(1);
 
   private final String self;
   private final Function<String, @Nullable PeerClient> clients;
   private final Duration timeout;
-  private final int capacityPerPeer;
-  private final Map<String, PeerQueue> queues = new ConcurrentHashMap<>();
-  private final LongAdder dropped = new LongAdder();
+  private final ReplicationLimits limits;
+  private final Map<String, HintQueue> queues = new ConcurrentHashMap<>();
+  private final HintQueue.Totals totals = new HintQueue.Totals();
+  private final LongAdder refused = new LongAdder();
   private final LongAdder sent = new LongAdder();
   private final ScheduledExecutorService sender;
-  private final ScheduledFuture<?> draining; // ends with the sender
+  private final ScheduledFuture<?> ticking; // ends with the sender
+  private final Object settled = new Object(); // notified when a call ends, for the final flush
+  private volatile Set<String> members = Set.of();
   private volatile boolean closed;
 
   Replicator(
       String self,
       Function<String, @Nullable PeerClient> clients,
       Duration timeout,
-      int capacityPerPeer) {
+      ReplicationLimits limits) {
     this.self = self;
     this.clients = clients;
     this.timeout = timeout;
-    this.capacityPerPeer = capacityPerPeer;
+    this.limits = limits;
     this.sender =
         Executors.newSingleThreadScheduledExecutor(
             new ThreadFactoryBuilder()
                 .setNameFormat("shardcache-replicator")
                 .setDaemon(true)
                 .build());
-    this.draining =
+    this.ticking =
         sender.scheduleWithFixedDelay(
-            this::drainAll, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS, TimeUnit.MILLISECONDS);
+            this::tick, DRAIN_INTERVAL_MILLIS, DRAIN_INTERVAL_MILLIS, TimeUnit.MILLISECONDS);
   }
+
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * Makes {@code peers} the members items may be queued for, and drops (counted) the queues of
+   * every other peer.
+   */
+  void retain(Collection<String> peers) {
+    members = Set.copyOf(peers); // before the removals: see the class documentation
+    for (String peer : queues.keySet()) {
+      if (!members.contains(peer)) {
+        forget(peer);
+      }
+    }
+  }
+
+  /** Drops, counted, what is queued for {@code peer}; a member gets a new queue when needed. */
+  void forget(String peer) {
+    HintQueue queue = queues.remove(peer);
+    if (queue != null) {
+      queue.retire();
+    }
+  }
+
+  /** The queue of {@code peer}, made if it is a member; null if it is not, or this is closed. */
+  private @Nullable HintQueue queueOf(String peer) {
+    HintQueue queue = queues.get(peer);
+    if (queue != null || closed) {
+      return queue;
+    }
+    return queues.computeIfAbsent(
+        peer,
+        p ->
+            members.contains(p)
+                ? new HintQueue(limits.maxBytesPerPeer(), limits.maxRequestBytes(), totals)
+                : null);
+  }
+
+  // ---------------------------------------------------------------- queueing
 
   /**
    * Queues a write of {@code cache} for {@code peer}, replacing an older queued write of the key.
    */
   void enqueue(String peer, String cache, VersionedEntry entry) {
-    if (!closed) {
-      queues.computeIfAbsent(peer, p -> new PeerQueue()).addEntry(cache, entry);
+    if (closed) {
+      return;
     }
+    HintQueue queue = queueOf(peer);
+    if (queue == null) {
+      totals.dropped.increment(); // not a member (any more): hand-off and anti-entropy cover it
+      return;
+    }
+    overBudget(peer, queue, queue.addEntry(cache, entry));
   }
 
   /**
@@ -98,20 +179,24 @@ final class Replicator implements AutoCloseable {
 
   /** Queues the removal of a key from {@code peer}'s near cache. */
   void enqueueNearInvalidation(String peer, String cache, ByteString key) {
-    if (dropNearInvalidationsTo.test(peer)) {
+    if (closed || dropNearInvalidationsTo.test(peer)) {
       return;
     }
-    if (!closed) {
-      queues.computeIfAbsent(peer, p -> new PeerQueue()).addInvalidation(cache, key);
+    HintQueue queue = queueOf(peer);
+    if (queue == null) {
+      totals.dropped.increment();
+      return;
     }
+    overBudget(peer, queue, queue.addInvalidation(cache, key));
   }
 
   /**
    * Queues a cache-wide clear for {@code peer}; the latest clear of a cache replaces older ones.
    */
   void enqueueClear(String peer, String cache, long clearedBefore) {
-    if (!closed) {
-      queues.computeIfAbsent(peer, p -> new PeerQueue()).addClear(cache, clearedBefore);
+    HintQueue queue = closed ? null : queueOf(peer);
+    if (queue != null) {
+      queue.addClear(cache, clearedBefore);
     }
   }
 
@@ -119,31 +204,80 @@ final class Replicator implements AutoCloseable {
    * Removes queued entries of {@code cache} versioned before {@code clearedBefore}: they are dead.
    */
   void dropOlderThan(String cache, long clearedBefore) {
-    for (PeerQueue queue : queues.values()) {
+    for (HintQueue queue : queues.values()) {
       queue.dropOlderThan(cache, clearedBefore);
     }
   }
 
-  /** Forgets what is queued for a peer that left the membership. */
-  void forget(String peer) {
-    PeerQueue queue = queues.remove(peer);
-    if (queue != null) {
-      dropped.add(queue.size());
+  /**
+   * Logs (once per episode) what the per-peer budget dropped, then trims the node's total from the
+   * largest queues.
+   */
+  private void overBudget(String peer, HintQueue queue, int droppedForPeer) {
+    if (droppedForPeer > 0 && queue.firstNotice("peer budget")) {
+      logger.log(
+          Level.WARNING,
+          "Node {0}: hints for {1} are over maxHintBytesPerPeer ({2} bytes); the oldest are"
+              + " dropped, counted in replicationDropped, and anti-entropy repairs the replica"
+              + " (logged once until the queue drains)",
+          new Object[] {self, peer, limits.maxBytesPerPeer()});
+    }
+    while (totals.bytes.get() > limits.maxBytes()) {
+      Map.Entry<String, HintQueue> largest = null;
+      long most = 0;
+      for (Map.Entry<String, HintQueue> candidate : queues.entrySet()) {
+        long bytes = candidate.getValue().bytes();
+        if (bytes > most) {
+          most = bytes;
+          largest = candidate;
+        }
+      }
+      if (largest == null || !largest.getValue().dropOldest()) {
+        return; // what is over is in flight, or another thread trimmed meanwhile
+      }
+      if (largest.getValue().firstNotice("node budget")) {
+        logger.log(
+            Level.WARNING,
+            "Node {0}: hints for all peers are over maxHintBytes ({1} bytes); the oldest for {2},"
+                + " the largest queue, are dropped, counted in replicationDropped, and"
+                + " anti-entropy repairs the replica (logged once until the queue drains)",
+            new Object[] {self, limits.maxBytes(), largest.getKey()});
+      }
     }
   }
 
-  /** Writes and invalidations queued and not yet delivered, over all peers. */
+  // ---------------------------------------------------------------- reading
+
+  /** Writes, clears and invalidations not yet delivered (queued or in flight), over all peers. */
   long backlog() {
     long total = 0;
-    for (PeerQueue queue : queues.values()) {
+    for (HintQueue queue : queues.values()) {
       total += queue.size();
     }
     return total;
   }
 
-  /** Queued items dropped because a queue was full or its peer left; repaired by anti-entropy. */
+  /** Bytes queued over all peers, as {@link HintQueue} counts them. */
+  long queuedBytes() {
+    return totals.bytes.get();
+  }
+
+  /** The peers that have a queue now. */
+  Set<String> queuedPeers() {
+    return Set.copyOf(queues.keySet());
+  }
+
+  /**
+   * Items dropped undelivered: over a budget, for a peer that left, or refused by a peer for good;
+   * anti-entropy repairs what they carried.
+   */
   long dropped() {
-    return dropped.sum();
+    return totals.dropped.sum();
+  }
+
+  /** Of {@link #dropped()}, the items peers refused. */
+  long refused() {
+    return refused.sum();
   }
 
   /** Items delivered. */
@@ -151,63 +285,216 @@ final class Replicator implements AutoCloseable {
     return sent.sum();
   }
 
-  private void drainAll() {
-    for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
-      try {
-        drain(entry.getKey(), entry.getValue());
-      } catch (RuntimeException e) {
-        logger.log(Level.WARNING, "Replication to " + entry.getKey() + " failed unexpectedly", e);
-      }
+  // ---------------------------------------------------------------- sending
+
+  private void tick() {
+    queues.forEach(this::pumpLogged);
+  }
+
+  private void pumpLogged(String peer, HintQueue queue) {
+    try {
+      pump(peer, queue, false, 0);
+    } catch (RuntimeException e) {
+      logger.log(Level.WARNING, "Replication to " + peer + " failed unexpectedly", e);
     }
   }
 
-  private void drain(String peer, PeerQueue queue) {
-    if (!queue.due(System.nanoTime())) {
+  /**
+   * Starts the next call to {@code peer} if none is in flight and something is due; returns whether
+   * one started. When {@code flushing}, only a peer that is up is called (no probe of a down one),
+   * and the call ends by {@code flushDeadline}.
+   */
+  private boolean pump(String peer, HintQueue queue, boolean flushing, long flushDeadline) {
+    if (queue.size() == 0 || queue.inFlight()) {
+      return false;
+    }
+    PeerClient client = clients.apply(peer);
+    if (client == null || !(flushing ? client.isUp() : client.tryAcquire())) {
+      return false; // keep the hints until the peer answers again
+    }
+    long now = System.nanoTime();
+    ReplicateBatch batch = queue.take(self, MAX_BATCH, now);
+    if (batch == null) {
+      return false;
+    }
+    Duration deadline =
+        flushing ? Duration.ofNanos(Math.min(timeout.toNanos(), flushDeadline - now)) : timeout;
+    ReplicateRequest request = batch.toRequest();
+    PeerCalls.call(client, peer, deadline, PeerCalls.Counter.NONE, stub -> stub.replicate(request))
+        .whenComplete((response, failure) -> settle(peer, queue, batch, response, failure));
+    return true;
+  }
+
+  /** Settles a call's outcome, then lets the next batch for the peer go. Runs on gRPC threads. */
+  private void settle(
+      String peer,
+      HintQueue queue,
+      ReplicateBatch batch,
+      @Nullable ReplicateResponse response,
+      @Nullable Throwable failure) {
+    try {
+      if (failure == null && response != null) {
+        delivered(peer, queue, batch, response);
+      } else if (failure instanceof PeerCalls.PeerCallException failed) {
+        failed(peer, queue, batch, failed);
+      } else {
+        putBack(peer, queue, batch);
+        logger.log(Level.WARNING, "Replication to " + peer + " failed unexpectedly", failure);
+      }
+    } catch (RuntimeException e) {
+      logger.log(Level.WARNING, "Settling a replication call to " + peer + " failed", e);
+    } finally {
+      queue.callEnded();
+      next(peer, queue);
+    }
+  }
+
+  /** Sends the peer's next batch now rather than at the next tick; wakes the final flush. */
+  private void next(String peer, HintQueue queue) {
+    if (closed) {
+      synchronized (settled) {
+        settled.notifyAll();
+      }
       return;
     }
-    while (!closed && queue.size() > 0) {
-      PeerClient client = clients.apply(peer);
-      if (client == null || !client.tryAcquire()) {
-        return; // keep the hints until the peer answers again
+    try {
+      sender.execute(() -> pumpLogged(peer, queue));
+    } catch (RejectedExecutionException closing) {
+      // The final flush takes over.
+    }
+  }
+
+  /** The peer answered: everything it did not list as refused was applied. */
+  private void delivered(
+      String peer, HintQueue queue, ReplicateBatch batch, ReplicateResponse response) {
+    long now = System.nanoTime();
+    int notApplied = 0;
+    Set<ReplicateBatch.Part> refusedWhole = new HashSet<>();
+    for (Refusal refusal : response.getRefusedList()) {
+      ReplicateBatch.Part part = batch.part(refusal.getBatch());
+      if (part == null || refusedWhole.contains(part)) {
+        continue; // an index this request does not have
       }
-      Batch batch = queue.take(MAX_BATCH);
-      if (batch.isEmpty()) {
-        return;
+      if (refusal.hasEntry() || refusal.hasNearInvalidation()) {
+        notApplied++;
+        deadLetter(peer, queue, part.cache, 1, refusal.getCode(), refusal.getDescription());
+        continue;
       }
-      try {
-        ReplicateRequest request = batch.toRequest(self);
-        PeerCalls.await(
-            PeerCalls.call(
-                client, peer, timeout, PeerCalls.Counter.NONE, stub -> stub.replicate(request)));
-        sent.add(batch.size());
-      } catch (PeerCalls.PeerCallException e) {
-        if (e.failure() != PeerCalls.Failure.REFUSED) {
-          queue.putBack(batch); // unreachable or slow: keep the hints until it answers in time
-          return;
+      refusedWhole.add(part);
+      notApplied += part.items();
+      if (refusal.getCode() == Status.Code.NOT_FOUND.value()) {
+        unknownCache(peer, queue, part, now, refusal.getDescription());
+      } else {
+        deadLetter(
+            peer, queue, part.cache, part.items(), refusal.getCode(), refusal.getDescription());
+      }
+    }
+    for (ReplicateBatch.Part part : batch.parts()) {
+      if (!refusedWhole.contains(part)) {
+        queue.knownCache(part.cache);
+      }
+    }
+    sent.add(batch.items() - notApplied);
+    queue.delivered(limits.maxRequestBytes());
+  }
+
+  /** The whole call failed. */
+  private void failed(
+      String peer, HintQueue queue, ReplicateBatch batch, PeerCalls.PeerCallException e) {
+    if (e.failure() != PeerCalls.Failure.REFUSED) {
+      putBack(peer, queue, batch); // unreachable or slow: keep the hints until it answers in time
+      return;
+    }
+    long now = System.nanoTime();
+    Status status = e.status();
+    switch (status.getCode()) {
+      case NOT_FOUND -> {
+        // A peer that checks every cache before applying any: each part waits for its cache.
+        for (ReplicateBatch.Part part : batch.parts()) {
+          unknownCache(peer, queue, part, now, String.valueOf(status.getDescription()));
         }
-        if (e.status().getCode() == io.grpc.Status.Code.NOT_FOUND) {
-          // The peer has not defined the cache yet (it is starting): keep the batch, retry later.
-          queue.putBack(batch);
-          queue.retryAfter(System.nanoTime() + NOT_FOUND_RETRY.toNanos());
-          return;
+      }
+      case RESOURCE_EXHAUSTED -> {
+        // Several items are tried again at once in smaller requests; one alone after a pause.
+        boolean alone = batch.items() == 1;
+        long refusingFor =
+            queue.exhausted(batch.bytes(), now, alone ? now + RETRY_PAUSE.toNanos() : now);
+        if (alone && refusingFor >= limits.refusalGrace().toNanos()) {
+          ReplicateBatch.Part part = batch.parts().get(0);
+          deadLetter(peer, queue, part.cache, 1, status.getCode().value(), describe(status));
+        } else {
+          putBack(peer, queue, batch); // in smaller requests, after a pause
         }
-        // The peer refused the batch for another reason: retrying cannot help.
-        dropped.add(batch.size());
-        logger.log(
-            Level.WARNING,
-            "Peer {0} refused replicated writes: {1}",
-            new Object[] {peer, e.status()});
+      }
+      default -> {
+        // Refused as a whole, by a peer that does not report refusals one by one.
+        for (ReplicateBatch.Part part : batch.parts()) {
+          deadLetter(
+              peer, queue, part.cache, part.items(), status.getCode().value(), describe(status));
+        }
       }
     }
   }
 
   /**
-   * Stops the sender after one last attempt, of at most {@code grace}, to deliver what is queued
-   * for reachable peers, so that a node closed in an orderly way leaves no replicated write behind.
+   * The peer has no cache {@code part.cache}: the part waits for a retry, unless the peer has been
+   * answering so for the grace period; then it and the rest of the cache's queue are dropped.
+   */
+  private void unknownCache(
+      String peer, HintQueue queue, ReplicateBatch.Part part, long now, String description) {
+    queue.park(part.cache, now + RETRY_PAUSE.toNanos());
+    if (queue.unknownCache(part.cache, now) < limits.refusalGrace().toNanos()) {
+      overBudget(peer, queue, queue.putBack(part));
+      return;
+    }
+    int dropped = part.items() + queue.dropCache(part.cache);
+    totals.dropped.add(part.items());
+    refused.add(dropped);
+    if (queue.firstNotice("unknown cache " + part.cache)) {
+      logger.log(
+          Level.WARNING,
+          "Node {0}: peer {1} has not defined cache ''{2}'' for {3}; its replicated writes to it"
+              + " are dropped ({4} so far, counted in replicationDropped) until it does, and"
+              + " anti-entropy repairs the replica then: define the cache on every member ({5})",
+          new Object[] {self, peer, part.cache, limits.refusalGrace(), dropped, description});
+    }
+  }
+
+  /** Drops {@code items} of {@code cache} the peer refused for good: counted, logged once. */
+  private void deadLetter(
+      String peer, HintQueue queue, String cache, int items, int code, String description) {
+    totals.dropped.add(items);
+    refused.add(items);
+    if (queue.firstNotice("refused " + cache + " " + code)) {
+      logger.log(
+          Level.WARNING,
+          "Node {0}: peer {1} refused replicated writes of cache ''{2}'' ({3}: {4}); they are"
+              + " dropped, counted in replicationDropped, and anti-entropy repairs the replica"
+              + " once the cause is fixed (logged once until the queue drains)",
+          new Object[] {self, peer, cache, Status.fromCodeValue(code).getCode(), description});
+    }
+  }
+
+  private void putBack(String peer, HintQueue queue, ReplicateBatch batch) {
+    for (ReplicateBatch.Part part : batch.parts()) {
+      overBudget(peer, queue, queue.putBack(part));
+    }
+  }
+
+  private static String describe(Status status) {
+    return status.getDescription() == null ? "" : status.getDescription();
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  /**
+   * Stops the sender after one last attempt, of at most {@code grace} in all, to deliver what is
+   * queued for reachable peers, so that a node closed in an orderly way leaves no replicated write
+   * behind. Peers are flushed side by side, one call in flight each.
    */
   void close(Duration grace) {
     long deadline = System.nanoTime() + grace.toNanos();
-    draining.cancel(false); // a drain in progress finishes; no new one starts
+    ticking.cancel(false); // a tick in progress finishes; no new one starts
     sender.shutdown();
     try {
       sender.awaitTermination(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
@@ -217,45 +504,37 @@ final class Replicator implements AutoCloseable {
     closed = true;
     sender.shutdownNow();
     try {
-      for (Map.Entry<String, PeerQueue> entry : queues.entrySet()) {
-        if (deadline - System.nanoTime() <= 0) {
-          break;
-        }
-        flush(entry.getKey(), entry.getValue(), deadline);
-      }
+      flush(deadline);
     } catch (RuntimeException e) {
       logger.log(Level.FINE, "Final replication flush failed", e);
     }
   }
 
-  /** Sends what is queued for a reachable peer, each call bounded by what is left of the grace. */
-  private void flush(String peer, PeerQueue queue, long deadline) {
-    PeerClient client = clients.apply(peer);
-    if (client == null || !client.isUp()) {
-      return;
-    }
-    while (queue.size() > 0) {
+  /** Sends what is queued for peers that are up until all is sent, or {@code deadline}. */
+  private void flush(long deadline) {
+    while (true) {
       long left = deadline - System.nanoTime();
       if (left <= 0) {
         return;
       }
-      Batch batch = queue.take(MAX_BATCH);
-      if (batch.isEmpty()) {
+      boolean busy = false;
+      for (Map.Entry<String, HintQueue> entry : queues.entrySet()) {
+        HintQueue queue = entry.getValue();
+        busy |= queue.inFlight() || pump(entry.getKey(), queue, true, deadline);
+      }
+      if (!busy) {
         return;
       }
-      try {
-        ReplicateRequest request = batch.toRequest(self);
-        Duration callDeadline = Duration.ofNanos(Math.min(left, timeout.toNanos()));
-        PeerCalls.await(
-            PeerCalls.call(
-                client,
-                peer,
-                callDeadline,
-                PeerCalls.Counter.NONE,
-                stub -> stub.replicate(request)));
-        sent.add(batch.size());
-      } catch (PeerCalls.PeerCallException e) {
-        return;
+      if (queues.values().stream().noneMatch(HintQueue::inFlight)) {
+        continue; // the calls started have already ended: start the next ones
+      }
+      synchronized (settled) {
+        try {
+          settled.wait(Math.max(1, Math.min(10, TimeUnit.NANOSECONDS.toMillis(left))));
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          return;
+        }
       }
     }
   }
@@ -263,154 +542,5 @@ final class Replicator implements AutoCloseable {
   @Override
   public void close() {
     close(Duration.ZERO);
-  }
-
-  /** (cache, key): the identity of a queued item. */
-  private record Slot(String cache, ByteString key) {}
-
-  /** What one call delivers. */
-  private static final class Batch {
-    final Map<Slot, VersionedEntry> entries = new LinkedHashMap<>();
-    final List<Slot> invalidations = new ArrayList<>();
-    final Map<String, Long> clears = new LinkedHashMap<>();
-
-    boolean isEmpty() {
-      return entries.isEmpty() && invalidations.isEmpty() && clears.isEmpty();
-    }
-
-    int size() {
-      return entries.size() + invalidations.size() + clears.size();
-    }
-
-    ReplicateRequest toRequest(String caller) {
-      Map<String, CacheBatch.Builder> byCache = new LinkedHashMap<>();
-      clears.forEach(
-          (cache, clearedBefore) ->
-              byCache
-                  .computeIfAbsent(cache, c -> CacheBatch.newBuilder().setCache(c))
-                  .setClearedBefore(clearedBefore));
-      entries.forEach(
-          (slot, entry) ->
-              byCache
-                  .computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
-                  .addEntries(entry));
-      for (Slot slot : invalidations) {
-        byCache
-            .computeIfAbsent(slot.cache(), c -> CacheBatch.newBuilder().setCache(c))
-            .addNearInvalidations(slot.key());
-      }
-      ReplicateRequest.Builder request = ReplicateRequest.newBuilder().setCaller(caller);
-      byCache.values().forEach(request::addBatches);
-      return request.build();
-    }
-  }
-
-  /** The bounded queue of one peer. */
-  private final class PeerQueue {
-    private final LinkedHashMap<Slot, VersionedEntry> entries = new LinkedHashMap<>();
-    private final LinkedHashMap<Slot, Boolean> invalidations = new LinkedHashMap<>();
-    private final Map<String, Long> clears = new LinkedHashMap<>();
-    private long retryAtNanos;
-    private boolean waiting;
-
-    synchronized void retryAfter(long nanos) {
-      retryAtNanos = nanos;
-      waiting = true;
-    }
-
-    synchronized boolean due(long now) {
-      if (waiting && now - retryAtNanos < 0) {
-        return false;
-      }
-      waiting = false;
-      return true;
-    }
-
-    synchronized void addEntry(String cache, VersionedEntry entry) {
-      Slot slot = new Slot(cache, entry.getKey());
-      VersionedEntry queued = entries.get(slot);
-      if (queued != null && isNewer(queued, entry)) {
-        return; // an even newer write of the key is already queued
-      }
-      entries.remove(slot); // re-insert at the tail
-      entries.put(slot, entry);
-      trim();
-    }
-
-    synchronized void addInvalidation(String cache, ByteString key) {
-      Slot slot = new Slot(cache, key);
-      invalidations.remove(slot);
-      invalidations.put(slot, Boolean.TRUE);
-      trim();
-    }
-
-    synchronized void addClear(String cache, long clearedBefore) {
-      clears.merge(cache, clearedBefore, Math::max);
-      dropOlderThan(cache, clearedBefore);
-    }
-
-    synchronized void dropOlderThan(String cache, long clearedBefore) {
-      entries
-          .entrySet()
-          .removeIf(
-              e -> e.getKey().cache().equals(cache) && e.getValue().getTimestamp() < clearedBefore);
-    }
-
-    synchronized int size() {
-      return entries.size() + invalidations.size() + clears.size();
-    }
-
-    synchronized Batch take(int max) {
-      Batch batch = new Batch();
-      batch.clears.putAll(clears); // always first: they must reach the peer before the entries
-      clears.clear();
-      Iterator<Map.Entry<Slot, VersionedEntry>> e = entries.entrySet().iterator();
-      while (e.hasNext() && batch.size() < max) {
-        Map.Entry<Slot, VersionedEntry> next = e.next();
-        batch.entries.put(next.getKey(), next.getValue());
-        e.remove();
-      }
-      Iterator<Slot> i = invalidations.keySet().iterator();
-      while (i.hasNext() && batch.size() < max) {
-        batch.invalidations.add(i.next());
-        i.remove();
-      }
-      return batch;
-    }
-
-    /** Returns an undelivered batch, unless newer writes of its keys were queued meanwhile. */
-    synchronized void putBack(Batch batch) {
-      batch.entries.forEach(
-          (slot, entry) -> {
-            VersionedEntry queued = entries.get(slot);
-            if (queued == null || isNewer(entry, queued)) {
-              entries.put(slot, entry);
-            }
-          });
-      batch.invalidations.forEach(slot -> invalidations.putIfAbsent(slot, Boolean.TRUE));
-      batch.clears.forEach((cache, clearedBefore) -> clears.merge(cache, clearedBefore, Math::max));
-      trim();
-    }
-
-    private void trim() {
-      while (entries.size() + invalidations.size() > capacityPerPeer) {
-        if (!invalidations.isEmpty()) {
-          Iterator<Slot> oldest = invalidations.keySet().iterator();
-          oldest.next();
-          oldest.remove();
-        } else {
-          Iterator<Slot> oldest = entries.keySet().iterator();
-          oldest.next();
-          oldest.remove();
-        }
-        dropped.increment();
-      }
-    }
-  }
-
-  private static boolean isNewer(VersionedEntry a, VersionedEntry b) {
-    return a.getTimestamp() != b.getTimestamp()
-        ? a.getTimestamp() > b.getTimestamp()
-        : a.getWriter() > b.getWriter();
   }
 }

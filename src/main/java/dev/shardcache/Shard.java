@@ -2,19 +2,22 @@ package dev.shardcache;
 
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.RemovalCause;
+import com.github.benmanes.caffeine.cache.Ticker;
 import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
 import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.OptionalLong;
 import java.util.function.BiConsumer;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
- * One cache's entries on this node: live values in a size-bounded Caffeine cache, deletes
- * (tombstones) in a structure of their own, and the time of the last cache-wide clear.
+ * One cache's entries on this node: live values in a bounded Caffeine cache (by entry count, or by
+ * bytes with {@code maximumWeight}), deletes (tombstones) in a structure of their own, and the time
+ * of the last cache-wide clear.
  *
  * <h2>Invariants</h2>
  *
@@ -23,10 +26,19 @@ import org.jspecify.annotations.Nullable;
  *       through {@link #merge} or {@link #compareAndSet}, which run under the key's lock in the
  *       values map and keep the higher {@link Version} of the value or tombstone held and the one
  *       arriving (last writer wins). Merging is commutative, associative and idempotent.
- *   <li><b>Deletes stick.</b> Tombstones are not in the size-bounded values map, so size pressure
- *       on values never evicts a delete; they live for {@code tombstoneLifetime} (measured on this
- *       node's clock from when they were stored) in a map bounded by {@code max(maximumSize,
- *       10,000)} entries. A copy older than a kept tombstone is dropped.
+ *   <li><b>Deletes stick.</b> Tombstones are not in the bounded values map, so pressure on values
+ *       never evicts a delete; they live for {@code tombstoneLifetime} (measured on this node's
+ *       clock from when they were stored) in a map bounded by {@code max(maximumSize, 10,000)}
+ *       entries, or, with {@code maximumWeight}, by {@code max(maximumWeight, 10,000 * }{@link
+ *       #ENTRY_OVERHEAD_BYTES}{@code )} bytes, each weighing its encoded key plus the overhead. A
+ *       copy older than a kept tombstone is dropped.
+ *   <li><b>Weights are bytes.</b> With {@code maximumWeight}, a value weighs its encoded key and
+ *       value plus {@link #ENTRY_OVERHEAD_BYTES}, computed once when it is stored (one more
+ *       encoding of the value than the count bound costs); after maintenance ({@link #sweep}) the
+ *       values weigh at most {@code maximumWeight} together.
+ *   <li><b>Idleness per node.</b> With {@code expireAfterAccess}, a value neither read on this node
+ *       ({@link #get}, {@link #compareAndSet}) nor stored for that long is dropped; {@link #peek},
+ *       {@link #forEach} and a merged copy that is not newer do not count.
  *   <li><b>Clears stick.</b> {@link #clear} records a hybrid-clock time; every entry with an older
  *       version is dead from then on, whether it is held, in flight in a load, queued in a hint,
  *       streamed by hand-off or sent by anti-entropy: {@link #merge} drops it and reads do not see
@@ -51,6 +63,15 @@ final class Shard<K, V> {
   /** Tombstones kept at least, whatever the values bound. */
   static final long MIN_TOMBSTONE_CAPACITY = 10_000;
 
+  /**
+   * The bytes one held value costs on the heap besides its encoded key and value, as {@code
+   * maximumWeight} counts it: the map and eviction node, the holder, the version and the decoded
+   * key and value objects' headers, the eviction sketch. Measured at 292 bytes per entry with short
+   * string keys and values, the weight bound and both expiry policies, on a 64-bit JVM with
+   * compressed pointers ({@code ShardFootprintTest}), and rounded up.
+   */
+  static final int ENTRY_OVERHEAD_BYTES = 300;
+
   /** A value this node holds. Immutable but for the holdership memo. */
   static final class Held<V> {
     final Versioned<V> entry;
@@ -64,13 +85,22 @@ final class Shard<K, V> {
      */
     final long writtenAtMillis;
 
+    /** What the entry weighs against {@code maximumWeight}, in bytes; 1 when bounded by count. */
+    final int weight;
+
     /** The ring epoch at which this node last confirmed it holds the key; -1: not confirmed. */
     volatile int confirmedEpoch;
 
-    Held(Versioned<V> entry, long expiresAtMillis, long writtenAtMillis, int confirmedEpoch) {
+    Held(
+        Versioned<V> entry,
+        long expiresAtMillis,
+        long writtenAtMillis,
+        int weight,
+        int confirmedEpoch) {
       this.entry = entry;
       this.expiresAtMillis = expiresAtMillis;
       this.writtenAtMillis = writtenAtMillis;
+      this.weight = weight;
       this.confirmedEpoch = confirmedEpoch;
     }
 
@@ -83,6 +113,8 @@ final class Shard<K, V> {
     }
   }
 
+  private final CacheConfig<K, V> config;
+  private final CacheCounters counters;
   private final Cache<K, Held<V>> values;
   private final Cache<K, Version> tombstones;
   private final long ttlMillis;
@@ -90,26 +122,72 @@ final class Shard<K, V> {
   /** Whether a value's age matters to anyone (a TTL or refreshes), so peers must be told it. */
   private final boolean aged;
 
+  private final boolean weighted;
   private volatile long clearedBefore;
 
-  Shard(CacheConfig<K, V> config, LongAdder evictions) {
+  Shard(CacheConfig<K, V> config, CacheCounters counters) {
+    this(config, counters, Ticker.systemTicker());
+  }
+
+  /**
+   * @param ticker the time source of Caffeine's expiry: idleness ({@code expireAfterAccess}) and
+   *     the coarse bound of {@code expireAfterWrite} (the exact lifetime is on the wall clock); a
+   *     test passes a fake one
+   */
+  Shard(CacheConfig<K, V> config, CacheCounters counters, Ticker ticker) {
+    this.config = config;
+    this.counters = counters;
     this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
     this.aged = ttlMillis >= 0 || config.refreshAfterWrite().isPresent();
-    Caffeine<Object, Object> valuesBuilder =
+    OptionalLong maximumWeight = config.maximumWeight();
+    this.weighted = maximumWeight.isPresent();
+    Caffeine<K, Held<V>> valuesBuilder =
         Caffeine.newBuilder()
-            .maximumSize(config.maximumSize())
-            .evictionListener((k, v, cause) -> evictions.increment());
+            .ticker(ticker)
+            .evictionListener(
+                (@Nullable K k, @Nullable Held<V> v, RemovalCause cause) ->
+                    counters.evictions.increment());
+    if (weighted) {
+      valuesBuilder.maximumWeight(maximumWeight.getAsLong()).weigher((K k, Held<V> v) -> v.weight);
+    } else {
+      valuesBuilder.maximumSize(config.maximumSize());
+    }
     if (ttlMillis >= 0) {
       // A fixed policy as the upper bound (a copy's lifetime only shortens with its age); isLive
       // applies the exact one. Caffeine's per-entry expiry would double the cost of a hit.
       valuesBuilder.expireAfterWrite(Duration.ofMillis(ttlMillis));
     }
+    config.expireAfterAccess().ifPresent(valuesBuilder::expireAfterAccess);
     this.values = valuesBuilder.build();
-    this.tombstones =
-        Caffeine.newBuilder()
-            .maximumSize(Math.max(MIN_TOMBSTONE_CAPACITY, config.maximumSize()))
-            .expireAfterWrite(config.tombstoneLifetime())
-            .build();
+    Caffeine<Object, Object> tombstonesBuilder =
+        Caffeine.newBuilder().ticker(ticker).expireAfterWrite(config.tombstoneLifetime());
+    if (weighted) {
+      this.tombstones =
+          tombstonesBuilder
+              .maximumWeight(
+                  Math.max(
+                      maximumWeight.getAsLong(), MIN_TOMBSTONE_CAPACITY * ENTRY_OVERHEAD_BYTES))
+              .weigher((K k, Version v) -> weigh(k, null))
+              .build();
+    } else {
+      this.tombstones =
+          tombstonesBuilder
+              .maximumSize(Math.max(MIN_TOMBSTONE_CAPACITY, config.maximumSize()))
+              .build();
+    }
+  }
+
+  /**
+   * What {@code key} with {@code value} (null: a tombstone) weighs: its encoded bytes plus {@link
+   * #ENTRY_OVERHEAD_BYTES}. The codecs already encoded both when the entry was written or received,
+   * so they do not fail here.
+   */
+  private int weigh(K key, @Nullable V value) {
+    long bytes = (long) config.keyCodec().encode(key).length + ENTRY_OVERHEAD_BYTES;
+    if (value != null) {
+      bytes += config.valueCodec().encode(value).length;
+    }
+    return (int) Math.min(Integer.MAX_VALUE, bytes);
   }
 
   /** Whether a held value is visible: not cleared and within its lifetime. */
@@ -152,8 +230,16 @@ final class Shard<K, V> {
    *     -1
    */
   @Nullable Versioned<V> merge(K key, Versioned<V> incoming, long ageMillis, int confirmedEpoch) {
+    Held<V> live = peek(key);
+    if (live != null && !incoming.version().isNewerThan(live.entry.version())) {
+      // A copy no newer than the live value changes nothing (as if merged just before whatever
+      // may drop that value next), so it takes no lock and, unlike a write, is no access of it.
+      return live.entry;
+    }
     @SuppressWarnings("unchecked")
     Versioned<V>[] result = (Versioned<V>[]) new Versioned<?>[1];
+    // Encoded before the key's lock is taken, so that other writers of the bin do not wait for it.
+    int weight = weightOf(key, incoming);
     values
         .asMap()
         .compute(
@@ -173,7 +259,7 @@ final class Shard<K, V> {
                 return held != null && isLive(held) ? held : null;
               }
               result[0] = incoming;
-              return store(k, incoming, ageMillis, confirmedEpoch, deleted);
+              return store(k, incoming, ageMillis, weight, confirmedEpoch, deleted);
             });
     return result[0];
   }
@@ -198,7 +284,8 @@ final class Shard<K, V> {
               }
               Versioned<V> entry = next.get();
               applied[0] = entry;
-              return store(k, entry, 0, confirmedEpoch, tombstones.getIfPresent(k));
+              return store(
+                  k, entry, 0, weightOf(k, entry), confirmedEpoch, tombstones.getIfPresent(k));
             });
     return applied[0];
   }
@@ -216,6 +303,8 @@ final class Shard<K, V> {
     }
     @SuppressWarnings("unchecked")
     Versioned<V>[] applied = (Versioned<V>[]) new Versioned<?>[1];
+    // Encoded before the key's lock is taken, as merge does.
+    int weight = weightOf(key, next);
     values
         .asMap()
         .compute(
@@ -226,14 +315,25 @@ final class Shard<K, V> {
                 return live;
               }
               applied[0] = next;
-              return store(k, next, 0, confirmedEpoch, tombstones.getIfPresent(k));
+              return store(k, next, 0, weight, confirmedEpoch, tombstones.getIfPresent(k));
             });
     return applied[0];
   }
 
+  /** The weight {@code entry} would have when held; 1 for tombstones or when bounded by count. */
+  private int weightOf(K key, Versioned<V> entry) {
+    V value = entry.value();
+    return weighted && value != null ? weigh(key, value) : 1;
+  }
+
   /** Called under the key's lock: the new content of the values map for {@code key}. */
   private @Nullable Held<V> store(
-      K key, Versioned<V> entry, long ageMillis, int confirmedEpoch, @Nullable Version deleted) {
+      K key,
+      Versioned<V> entry,
+      long ageMillis,
+      int weight,
+      int confirmedEpoch,
+      @Nullable Version deleted) {
     if (entry.isTombstone()) {
       tombstones.put(key, entry.version());
       return null;
@@ -243,7 +343,8 @@ final class Shard<K, V> {
     }
     long now = System.currentTimeMillis();
     long expiresAt = ttlMillis < 0 ? Long.MAX_VALUE : now + Math.max(0, ttlMillis - ageMillis);
-    return new Held<>(entry, expiresAt, now - ageMillis, confirmedEpoch);
+    counters.puts.increment();
+    return new Held<>(entry, expiresAt, now - ageMillis, weight, confirmedEpoch);
   }
 
   /**
@@ -328,6 +429,19 @@ final class Shard<K, V> {
   /** Tombstones held now; for tests and diagnostics. */
   long tombstoneCount() {
     return tombstones.estimatedSize();
+  }
+
+  /**
+   * What the held values weigh together, in bytes, when the shard is bounded by weight; empty when
+   * it is bounded by count. Includes values past their lifetime until maintenance drops them.
+   */
+  OptionalLong weightedSize() {
+    return values.policy().eviction().map(e -> e.weightedSize()).orElse(OptionalLong.empty());
+  }
+
+  /** What the tombstones weigh together when bounded by weight; for tests. */
+  OptionalLong tombstoneWeight() {
+    return tombstones.policy().eviction().map(e -> e.weightedSize()).orElse(OptionalLong.empty());
   }
 
   /** Empties the shard; the node is closing. */

@@ -5,17 +5,12 @@ import static com.google.common.base.Preconditions.checkState;
 import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
-import dev.shardcache.membership.PhiAccrualFailureDetector;
 import dev.shardcache.ring.HashRing;
-import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -71,23 +66,38 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The longest {@link #close()} takes, all steps together. */
   static final Duration CLOSE_GRACE = Duration.ofSeconds(5);
 
-  /** The deadline of one replication batch. */
-  static final Duration REPLICATION_TIMEOUT = Duration.ofSeconds(5);
-
   /** The largest gRPC message a node sends or accepts: 64 MiB. */
   static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-
-  /** The most header bytes a call may carry. */
-  static final int MAX_METADATA_BYTES = 16 * 1024;
 
   /** The default bound of loads running at once on a node. */
   public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
 
-  /** How many loads may wait for a thread, per load thread. */
-  static final int LOADS_WAITING_PER_THREAD = 16;
-
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
+
+  /**
+   * The most bytes one replication request carries when {@link Builder#maxReplicationBatchBytes} is
+   * not set: 4 MiB, or a quarter of {@link Builder#maxInboundMessageBytes} if that is smaller.
+   */
+  public static final int DEFAULT_MAX_REPLICATION_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /**
+   * The most hint bytes queued for one peer when {@link Builder#maxHintBytesPerPeer} is not set.
+   */
+  public static final long DEFAULT_MAX_HINT_BYTES_PER_PEER = 32L * 1024 * 1024;
+
+  /** The most hint bytes queued for all peers when {@link Builder#maxHintBytes} is not set. */
+  public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
+
+  /**
+   * The largest hand-off chunk or anti-entropy answer a node builds when {@link
+   * Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes} is
+   * less: 4 MiB.
+   */
+  public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /** The smallest {@link Builder#maxBatchBytes}: 16 KiB. */
+  static final int MIN_BATCH_BYTES = 16 * 1024;
 
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
@@ -100,58 +110,23 @@ public final class ShardcacheNode implements AutoCloseable {
     CLOSED
   }
 
-  private final String listenHost;
-  private final int requestedPort;
-  private final @Nullable String advertiseHost;
-  private final int advertisePort;
-  private final List<String> initialPeers;
-  private final int virtualNodes;
-  private final ExecutorService ownedExecutor;
-  private final Ticker ticker;
-  private final @Nullable PeerTls tls;
-  private final byte @Nullable [] clusterSecret;
-  private final int maxConcurrentCallsPerPeer;
-  private final int maxInboundMessageBytes;
-  private final CallLimiter limiter;
-  private final Duration heartbeatInterval;
-  private final Duration antiEntropyInterval;
-  private final Duration maxClockSkew;
+  private final NodeSettings settings;
+  private final NodeStartup startup;
+  private final NodeCaches caches;
   private final Maintenance maintenance;
-  private volatile @Nullable Heartbeats heartbeats;
-
-  private final Map<String, DefaultDistributedCache<?, ?>> caches = new ConcurrentHashMap<>();
-  private final HealthStatusManager health = new HealthStatusManager();
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
-  private volatile @Nullable Cluster cluster;
-  private volatile @Nullable NodeServer server;
-  private volatile @Nullable String address;
+  private volatile NodeStartup.@Nullable Started started;
 
-  private ShardcacheNode(Builder builder) {
-    this.listenHost = requireNonNull(builder.host); // build() checked it
-    this.requestedPort = builder.port;
-    this.advertiseHost = builder.advertiseHost;
-    this.advertisePort = builder.advertisePort;
-    this.initialPeers = builder.peers == null ? List.of() : builder.peers;
-    this.virtualNodes = builder.virtualNodes;
-    this.ticker = builder.ticker;
-    this.tls = builder.tls;
-    this.clusterSecret = builder.clusterSecret;
-    this.maxConcurrentCallsPerPeer = builder.maxConcurrentCallsPerPeer;
-    this.maxInboundMessageBytes = builder.maxInboundMessageBytes;
-    this.limiter = new CallLimiter(maxConcurrentCallsPerPeer);
-    this.heartbeatInterval =
-        builder.heartbeatInterval == null ? DEFAULT_HEARTBEAT_INTERVAL : builder.heartbeatInterval;
-    this.antiEntropyInterval =
-        builder.antiEntropyInterval == null
-            ? DEFAULT_ANTI_ENTROPY_INTERVAL
-            : builder.antiEntropyInterval;
-    this.maxClockSkew =
-        builder.maxClockSkew == null ? DEFAULT_MAX_CLOCK_SKEW : builder.maxClockSkew;
-    this.maintenance = new Maintenance(() -> List.copyOf(caches.values()), () -> cluster);
-    this.ownedExecutor =
-        BoundedPools.create(
-            "shardcache-load-%d",
-            builder.maxConcurrentLoads, LOADS_WAITING_PER_THREAD * builder.maxConcurrentLoads);
+  private ShardcacheNode(NodeSettings settings) {
+    this.settings = settings;
+    this.startup = new NodeStartup(settings);
+    this.caches =
+        new NodeCaches(
+            this::servingCluster,
+            settings.maxConcurrentLoads(),
+            settings.maxInboundMessageBytes(),
+            settings.maxBatchBytes());
+    this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
   /** Returns a builder of a node. */
@@ -170,90 +145,30 @@ public final class ShardcacheNode implements AutoCloseable {
         state.get() == State.NEW,
         "node was already %s",
         state.get() == State.RUNNING ? "started" : "closed");
-    NodeServer started =
-        NodeServer.start(
-            new NodeServer.Settings(
-                listenHost,
-                requestedPort,
-                tls,
-                clusterSecret,
-                maxConcurrentCallsPerPeer,
-                maxInboundMessageBytes,
-                MAX_METADATA_BYTES),
+    NodeStartup.Started parts =
+        startup.start(
             new PeerService(this::selfOrPending, caches::get),
-            limiter,
-            health);
-    PeerAuthentication auth = started.authentication();
-    String self =
-        new HostPort(
-                advertiseHost != null ? advertiseHost : listenHost,
-                advertisePort > 0 ? advertisePort : started.port())
-            .toString();
-    if (auth != null) {
-      auth.identify(self); // tokens name the target they are for, and the caller
-    }
-    Cluster joined;
-    try {
-      joined =
-          new Cluster(
-              self,
-              initialPeers,
-              virtualNodes,
-              ticker,
-              REPLICATION_TIMEOUT,
-              Replicator.DEFAULT_CAPACITY_PER_PEER,
-              maintenance::onRingChange,
-              started.security().channelCredentials(),
-              auth == null ? List.of() : List.of(auth.clientInterceptor()),
-              maxClockSkew);
-    } catch (RuntimeException e) {
-      started.abort();
-      throw e;
-    }
-    this.address = self;
-    this.cluster = joined;
-    this.server = started;
+            maintenance::onRingChange,
+            this::runningCluster);
+    started = parts;
     // Everything a close() must stop exists before the node is RUNNING: a close() racing this
     // start either sees it all, or makes the state change below fail and this method clean up.
-    Duration interval = heartbeatInterval;
-    Heartbeats beating =
-        new Heartbeats(
-            this::runningCluster,
-            interval,
-            () -> PhiAccrualFailureDetector.builder().firstHeartbeatEstimate(interval).build());
-    heartbeats = beating;
     if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      beating.close();
-      joined.close(Duration.ZERO);
-      started.abort();
+      parts.abort();
       throw new IllegalStateException("node was closed while starting");
     }
     try {
-      maintenance.start(antiEntropyInterval);
+      maintenance.start(settings.antiEntropyInterval());
     } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
       throw new IllegalStateException("node was closed while starting", closedMeanwhile);
     }
-    started.markServing();
-    started.logServing(self, joined.ring().nodes());
+    parts.announce();
     return this;
   }
 
-  /**
-   * For tests: drops every near-cache invalidation this node would send, as a lossy network would.
-   */
-  void dropNearCacheInvalidations(boolean drop) {
-    runningCluster().replicator().dropNearInvalidationsTo = peer -> drop;
-  }
-
-  /** The peer authentication of a running node with a cluster secret; for tests. */
-  @Nullable PeerAuthentication authentication() {
-    NodeServer running = server;
-    return running == null ? null : running.authentication();
-  }
-
-  /** Runs the periodic pass now, on the caller's thread; for tests. */
-  void maintainNow() {
-    maintenance.runNow();
+  /** Returns the seams tests in this package use to reach inside this node. */
+  NodeTestHooks testHooks() {
+    return new NodeTestHooks(this::runningCluster, () -> started, maintenance);
   }
 
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
@@ -262,11 +177,21 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
+   * Returns how many queued replica writes and invalidations this node dropped undelivered since it
+   * started: over {@link Builder#maxHintBytesPerPeer} or {@link Builder#maxHintBytes}, for a peer
+   * that left, or refused by a peer for good. Each cause is logged once; anti-entropy repairs the
+   * replicas.
+   */
+  public long replicationDropped() {
+    return runningCluster().replicator().dropped();
+  }
+
+  /**
    * Returns how many entries rebalancing has handed to new holders since the node started: it rises
    * after each membership change while keys stream to the members that now hold them.
    */
   public long handedOffEntries() {
-    return caches.values().stream().mapToLong(DefaultDistributedCache::handedOffCount).sum();
+    return caches.handedOffEntries();
   }
 
   /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
@@ -275,8 +200,8 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   private String selfOrPending() {
-    String self = address;
-    return self == null ? listenHost + ":" + requestedPort : self;
+    NodeStartup.Started parts = started;
+    return parts == null ? startup.pendingAddress() : parts.address();
   }
 
   /**
@@ -285,9 +210,9 @@ public final class ShardcacheNode implements AutoCloseable {
    * @throws IllegalStateException if the node was not started
    */
   public String address() {
-    String self = address;
-    checkState(self != null, "node has no address until start()");
-    return self;
+    NodeStartup.Started parts = started;
+    checkState(parts != null, "node has no address until start()");
+    return parts.address();
   }
 
   /**
@@ -323,7 +248,7 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /** Returns the caches defined on this node, in no particular order. */
   public java.util.Collection<DistributedCache<?, ?>> caches() {
-    return List.copyOf(caches.values());
+    return List.copyOf(caches.all());
   }
 
   /** Whether the node is started and not closed. */
@@ -339,7 +264,6 @@ public final class ShardcacheNode implements AutoCloseable {
    * @throws IllegalStateException if a cache of that name exists with a different configuration, or
    *     the node is closed
    */
-  @SuppressWarnings("unchecked")
   public <K, V> DistributedCache<K, V> cache(String name, CacheConfig<K, V> config) {
     requireNonNull(name, "name");
     requireNonNull(config, "config");
@@ -349,17 +273,7 @@ public final class ShardcacheNode implements AutoCloseable {
     State now = state.get();
     checkState(
         now == State.NEW || now == State.RUNNING, "node is closed; caches cannot be defined on it");
-    DefaultDistributedCache<?, ?> cache =
-        caches.computeIfAbsent(
-            name,
-            n -> new DefaultDistributedCache<>(n, config, this::servingCluster, ownedExecutor));
-    checkState(
-        cache.config().equals(config),
-        "cache '%s' is already defined with %s; a name can have only one configuration (reuse the"
-            + " DistributedCache returned the first time)",
-        name,
-        cache.config());
-    return (DistributedCache<K, V>) cache;
+    return caches.define(name, config);
   }
 
   /**
@@ -381,31 +295,36 @@ public final class ShardcacheNode implements AutoCloseable {
       }
     } while (!state.compareAndSet(
         previous, previous == State.RUNNING ? State.LEAVING : State.CLOSED));
-    new NodeShutdown(server, cluster, heartbeats, maintenance, ownedExecutor, virtualNodes)
-        .run(
-            CLOSE_GRACE, previous == State.RUNNING, caches.values(), () -> state.set(State.CLOSED));
-    caches.values().forEach(DefaultDistributedCache::clear);
+    NodeStartup.Started parts = started;
+    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes())
+        .run(CLOSE_GRACE, previous == State.RUNNING, caches.all(), () -> state.set(State.CLOSED));
+    caches.all().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
-      logger.log(Level.INFO, "Shardcache node {0} closed", address);
+      logger.log(Level.INFO, "Shardcache node {0} closed", parts == null ? null : parts.address());
     }
   }
 
   /** The cluster as the caches see it: also while the node leaves, so peers are still served. */
   private Cluster servingCluster() {
-    Cluster joined = cluster;
+    NodeStartup.Started parts = started;
     State now = state.get();
     checkState(
-        joined != null && (now == State.RUNNING || now == State.LEAVING),
+        parts != null && (now == State.RUNNING || now == State.LEAVING),
         "node is not running; call start() first (a closed node cannot be restarted)");
-    return joined;
+    return parts.cluster();
   }
 
   private Cluster runningCluster() {
-    Cluster joined = cluster;
+    NodeStartup.Started parts = started;
     checkState(
-        joined != null && state.get() == State.RUNNING,
+        parts != null && state.get() == State.RUNNING,
         "node is not running; call start() first (a closed node cannot be restarted)");
-    return joined;
+    return parts.cluster();
+  }
+
+  private @Nullable Cluster cluster() {
+    NodeStartup.Started parts = started;
+    return parts == null ? null : parts.cluster();
   }
 
   @Override
@@ -418,21 +337,7 @@ public final class ShardcacheNode implements AutoCloseable {
    * IllegalStateException} naming the value already set. Not thread-safe.
    */
   public static final class Builder {
-    private @Nullable String host;
-    private int port = -1;
-    private @Nullable String advertiseHost;
-    private int advertisePort;
-    private @Nullable List<String> peers;
-    private int virtualNodes = -1;
-    private Ticker ticker = Ticker.systemTicker();
-    private @Nullable Duration heartbeatInterval;
-    private @Nullable Duration antiEntropyInterval;
-    private @Nullable Duration maxClockSkew;
-    private @Nullable PeerTls tls;
-    private byte @Nullable [] clusterSecret;
-    private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
-    private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
-    private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private final NodeSettings.Draft draft = new NodeSettings.Draft();
 
     private Builder() {}
 
@@ -442,9 +347,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * plaintext, which it logs as a warning at start: fine on a laptop, not on a shared network.
      */
     public Builder tls(PeerTls tls) {
-      requireNonNull(tls, "tls");
-      checkState(this.tls == null, "tls was already set to %s", this.tls);
-      this.tls = tls;
+      draft.tls(tls);
       return this;
     }
 
@@ -457,13 +360,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the secret is shorter than 16 bytes
      */
     public Builder clusterSecret(byte[] secret) {
-      requireNonNull(secret, "secret");
-      checkState(clusterSecret == null, "clusterSecret was already set");
-      checkArgument(
-          secret.length >= 16,
-          "clusterSecret must be at least 16 bytes (128 bits), got %s; generate it randomly",
-          secret.length);
-      this.clusterSecret = secret.clone();
+      draft.clusterSecret(secret);
       return this;
     }
 
@@ -475,11 +372,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [1, 100000]
      */
     public Builder maxConcurrentCallsPerPeer(int max) {
-      checkArgument(
-          max >= 1 && max <= 100_000,
-          "maxConcurrentCallsPerPeer must be in [1, 100000], got %s",
-          max);
-      this.maxConcurrentCallsPerPeer = max;
+      draft.maxConcurrentCallsPerPeer(max);
       return this;
     }
 
@@ -494,9 +387,69 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [1, 10000]
      */
     public Builder maxConcurrentLoads(int max) {
-      checkArgument(
-          max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
-      this.maxConcurrentLoads = max;
+      draft.maxConcurrentLoads(max);
+      return this;
+    }
+
+    /**
+     * Bounds the messages this node builds from many entries: each hand-off chunk it sends after a
+     * membership change (and before it leaves), and each page of its answers to a peer's
+     * anti-entropy digest, is at most {@code max} bytes serialized; an entry larger than that on
+     * its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or
+     * half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
+     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a chunk over
+     * a peer's limit is split until it fits, which costs calls.
+     *
+     * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
+     * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link
+     *     #maxInboundMessageBytes}
+     */
+    public Builder maxBatchBytes(int max) {
+      draft.maxBatchBytes(max);
+      return this;
+    }
+
+    /**
+     * Bounds one replication request this node sends (hints, loads and read repairs for replicas,
+     * near-cache invalidations) to {@code max} bytes serialized (default {@value
+     * ShardcacheNode#DEFAULT_MAX_REPLICATION_BATCH_BYTES}, or a quarter of {@link
+     * #maxInboundMessageBytes} if that is smaller). A single entry larger than this still goes,
+     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
+     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
+     * otherwise is logged as a warning).
+     *
+     * @throws IllegalArgumentException if not in [1 KiB, 64 MiB); {@link #build()} also requires it
+     *     to be below {@link #maxInboundMessageBytes}, which peers with the same setting enforce
+     */
+    public Builder maxReplicationBatchBytes(int max) {
+      draft.maxReplicationBatchBytes(max);
+      return this;
+    }
+
+    /**
+     * Bounds the replica writes and near-cache invalidations queued for one peer that is down, slow
+     * or refusing (hinted handoff) to about {@code max} bytes (default 32 MiB): each item counts
+     * its serialized size plus {@value HintQueue#ITEM_OVERHEAD_BYTES} bytes. A newer write of a key
+     * replaces the queued one; past the bound the oldest items are dropped, counted in {@link
+     * ShardcacheNode#replicationDropped()}, logged once, and anti-entropy repairs the replica.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]; {@link #build()} also requires it
+     *     to be at most {@link #maxHintBytes}
+     */
+    public Builder maxHintBytesPerPeer(long max) {
+      draft.maxHintBytesPerPeer(max);
+      return this;
+    }
+
+    /**
+     * Bounds what {@link #maxHintBytesPerPeer} counts over all peers together to {@code max} bytes
+     * (default 128 MiB); past it the oldest items of the largest queue are dropped, counted and
+     * logged once, and anti-entropy repairs the replicas.
+     *
+     * @throws IllegalArgumentException if not in [64 KiB, 1 TiB]
+     */
+    public Builder maxHintBytes(long max) {
+      draft.maxHintBytes(max);
       return this;
     }
 
@@ -507,12 +460,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
     public Builder maxInboundMessageBytes(int max) {
-      checkArgument(
-          max >= 64 * 1024 && max <= MAX_MESSAGE_BYTES,
-          "maxInboundMessageBytes must be in [65536, %s], got %s",
-          MAX_MESSAGE_BYTES,
-          max);
-      this.maxInboundMessageBytes = max;
+      draft.maxInboundMessageBytes(max);
       return this;
     }
 
@@ -524,16 +472,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 min]
      */
     public Builder heartbeatInterval(Duration interval) {
-      requireNonNull(interval, "interval");
-      checkState(
-          heartbeatInterval == null, "heartbeatInterval was already set to %s", heartbeatInterval);
-      checkRange(
-          interval,
-          Duration.ofMillis(10),
-          Duration.ofMinutes(1),
-          "heartbeatInterval",
-          "[10 ms, 1 min]");
-      this.heartbeatInterval = interval;
+      draft.heartbeatInterval(interval);
       return this;
     }
 
@@ -547,10 +486,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 h]
      */
     public Builder maxClockSkew(Duration skew) {
-      requireNonNull(skew, "skew");
-      checkState(maxClockSkew == null, "maxClockSkew was already set to %s", maxClockSkew);
-      checkRange(skew, Duration.ofMillis(10), Duration.ofHours(1), "maxClockSkew", "[10 ms, 1 h]");
-      this.maxClockSkew = skew;
+      draft.maxClockSkew(skew);
       return this;
     }
 
@@ -562,18 +498,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if not in [10 ms, 1 h]
      */
     public Builder antiEntropyInterval(Duration interval) {
-      requireNonNull(interval, "interval");
-      checkState(
-          antiEntropyInterval == null,
-          "antiEntropyInterval was already set to %s",
-          antiEntropyInterval);
-      checkRange(
-          interval,
-          Duration.ofMillis(10),
-          Duration.ofHours(1),
-          "antiEntropyInterval",
-          "[10 ms, 1 h]");
-      this.antiEntropyInterval = interval;
+      draft.antiEntropyInterval(interval);
       return this;
     }
 
@@ -585,14 +510,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
      */
     public Builder listen(String host, int port) {
-      requireNonNull(host, "host");
-      checkState(
-          this.host == null, "listen address was already set to %s:%s", this.host, this.port);
-      checkArgument(
-          !host.isBlank(), "listen host must not be blank; use 127.0.0.1 for a local node");
-      checkArgument(port >= 0 && port <= 65_535, "listen port must be in [0, 65535], got %s", port);
-      this.host = host.trim();
-      this.port = port;
+      draft.listen(host, port);
       return this;
     }
 
@@ -601,10 +519,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * pod IP while listening on 0.0.0.0). The ring names this node {@code advertiseHost:port}.
      */
     public Builder advertiseHost(String host) {
-      requireNonNull(host, "host");
-      checkState(advertiseHost == null, "advertiseHost was already set to %s", advertiseHost);
-      checkArgument(!host.isBlank(), "advertiseHost must not be blank");
-      this.advertiseHost = host.trim();
+      draft.advertiseHost(host);
       return this;
     }
 
@@ -616,10 +531,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if outside [1, 65535]
      */
     public Builder advertisePort(int port) {
-      checkState(advertisePort == 0, "advertisePort was already set to %s", advertisePort);
-      checkArgument(
-          port >= 1 && port <= 65_535, "advertisePort must be in [1, 65535], got %s", port);
-      this.advertisePort = port;
+      draft.advertisePort(port);
       return this;
     }
 
@@ -631,16 +543,7 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if the list is empty or an address is malformed
      */
     public Builder peers(Collection<String> peers) {
-      requireNonNull(peers, "peers");
-      checkState(this.peers == null, "peers were already set to %s", this.peers);
-      checkArgument(
-          !peers.isEmpty(),
-          "peers must not be empty; omit peers(...) to start a single node and add members later"
-              + " with setPeers");
-      for (String peer : peers) {
-        HostPort.parse(requireNonNull(peer, "peers must not contain null"));
-      }
-      this.peers = List.copyOf(peers);
+      draft.peers(peers);
       return this;
     }
 
@@ -651,52 +554,26 @@ public final class ShardcacheNode implements AutoCloseable {
      * @throws IllegalArgumentException if outside [1, 10000]
      */
     public Builder virtualNodes(int virtualNodes) {
-      checkState(this.virtualNodes == -1, "virtualNodes was already set to %s", this.virtualNodes);
-      checkArgument(
-          virtualNodes >= 1 && virtualNodes <= 10_000,
-          "virtualNodes must be in [1, 10000], got %s",
-          virtualNodes);
-      this.virtualNodes = virtualNodes;
+      draft.virtualNodes(virtualNodes);
       return this;
     }
 
     /** Replaces the clock used for peer back-off; for tests. */
     Builder ticker(Ticker ticker) {
-      this.ticker = requireNonNull(ticker, "ticker");
+      draft.ticker(ticker);
       return this;
     }
 
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, or the listen host is a
-     *     wildcard without {@link #advertiseHost}
+     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
+     *     wildcard without {@link #advertiseHost}, {@link #maxReplicationBatchBytes} is not below
+     *     {@link #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link
+     *     #maxHintBytes}
      */
     public ShardcacheNode build() {
-      checkState(
-          host != null,
-          "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
-      if (advertiseHost == null && HostPort.isWildcard(host)) {
-        throw new IllegalStateException(
-            "listening on "
-                + host
-                + " (all interfaces) needs"
-                + " advertiseHost(...): the address peers use to reach this node");
-      }
-      if (virtualNodes == -1) {
-        virtualNodes = HashRing.DEFAULT_VIRTUAL_NODES;
-      }
-      return new ShardcacheNode(this);
-    }
-
-    private static void checkRange(
-        Duration value, Duration min, Duration max, String setting, String range) {
-      checkArgument(
-          value.compareTo(min) >= 0 && value.compareTo(max) <= 0,
-          "%s must be in %s, got %s",
-          setting,
-          range,
-          value);
+      return new ShardcacheNode(draft.build());
     }
   }
 }

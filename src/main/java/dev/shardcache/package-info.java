@@ -6,13 +6,22 @@
  * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address
  * ({@code NodeServer}), one client per peer with a data connection and a heartbeat connection
  * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the {@linkplain
- * dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code Cluster}), and
- * background upkeep ({@code Maintenance}). Each named {@link dev.shardcache.DistributedCache} is a
- * facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
+ * dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code Cluster}), the
+ * sender of what needs no acknowledgement ({@code Replicator}: hints, loads, repairs, near-cache
+ * invalidations, queued per peer in a {@code HintQueue} within a byte budget per peer and per node,
+ * sent as {@code ReplicateBatch}es bounded in bytes, one call in flight per peer and no thread
+ * waiting on any; a peer's refusal costs only what it refused, and no queue outlives a member that
+ * left), and background upkeep ({@code Maintenance}). {@code NodeSettings} holds what the node's
+ * builder was given and the rules each setting obeys; {@code NodeStartup} assembles the parts (a
+ * failed start leaves no port bound) and {@code NodeShutdown} stops them in order within one
+ * deadline; {@code NodeCaches} holds the node's named caches (one configuration per name) and the
+ * pool their loads run on. Each named {@link dev.shardcache.DistributedCache} is a facade ({@code
+ * DefaultDistributedCache}) over parts that each own one invariant:
  *
  * <ul>
- *   <li>{@code Shard}: versioned entries merged by last writer wins; tombstones kept apart from the
- *       size bound; cache-wide clears as a version; lifetimes on the receiver's clock;
+ *   <li>{@code Shard}: versioned entries merged by last writer wins, bounded by count or bytes;
+ *       tombstones kept apart from the size bound; cache-wide clears as a version; lifetimes on the
+ *       receiver's clock;
  *   <li>{@code Router}/{@code KeyRoute}: a key's holders under this node's current ring, computed
  *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
  *       hits stay free of hashing while moved keys stop being answered at once;
@@ -24,8 +33,12 @@
  *   <li>{@code Refreshes}: refresh-ahead, one background reload of a due key for the whole cluster,
  *       on its first reachable holder, stored only over the version it started from;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
- *       hand-off and repair; {@code EntryCodec}: bytes, size limits and the clock-skew bound;
- *       {@code CacheCounters}: statistics;
+ *       hand-off and repair, bounded in bytes and memory by the node's {@code maxBatchBytes}:
+ *       entries leave in chunks through {@code EntryStreams} (a refused entry skipped alone), and a
+ *       Digest answer comes in pages of the lowest key hashes that fit ({@code HashOrderedPage}),
+ *       so no message and no pass holds more than about a chunk or a page, whatever the shard;
+ *       {@code EntryCodec}: bytes, size limits and the clock-skew bound; {@code CacheCounters}:
+ *       statistics;
  *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count, deadline,
  *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
  *       member from the ring; a call that outlives its deadline fails that call (a write with

@@ -51,6 +51,77 @@ class CacheConfigTest {
   }
 
   @Test
+  void theShardIsBoundedByCountOrByWeightNeverBoth() {
+    CacheConfig<String, String> byCount = builder().build();
+    assertThat(byCount.maximumWeight()).isEmpty();
+    assertThat(byCount.maximumSize()).isEqualTo(CacheConfig.DEFAULT_MAXIMUM_SIZE);
+
+    CacheConfig<String, String> byWeight = builder().maximumWeight(64L << 20).build();
+    assertThat(byWeight.maximumWeight()).hasValue(64L << 20);
+    assertThat(byWeight.maximumSize()).isEqualTo(Long.MAX_VALUE);
+    assertThat(byWeight.toString()).contains("maximumWeight=67108864").doesNotContain("Size");
+    assertThat(byWeight)
+        .isEqualTo(builder().maximumWeight(64L << 20).build())
+        .isNotEqualTo(builder().maximumWeight(32L << 20).build())
+        .isNotEqualTo(builder().build());
+
+    assertThatThrownBy(() -> builder().maximumSize(100).maximumWeight(1024))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("maximumSize was already set to 100");
+    assertThatThrownBy(() -> builder().maximumWeight(1024).maximumSize(100))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("maximumWeight was already set to 1024");
+    assertThatThrownBy(() -> builder().maximumWeight(1024).maximumWeight(2048))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("maximumWeight was already set to 1024");
+    assertThatThrownBy(() -> builder().maximumWeight(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("must not be negative");
+  }
+
+  @Test
+  void expireAfterAccessIsSetOncePositiveAndNotWithReplicas() {
+    assertThat(builder().build().expireAfterAccess()).isEmpty();
+    CacheConfig<String, String> idle =
+        builder()
+            .expireAfterAccess(Duration.ofMinutes(5))
+            .expireAfterWrite(Duration.ofHours(1))
+            .build();
+    assertThat(idle.expireAfterAccess()).contains(Duration.ofMinutes(5));
+    assertThat(idle)
+        .isNotEqualTo(builder().expireAfterWrite(Duration.ofHours(1)).build())
+        .isEqualTo(
+            builder()
+                .expireAfterWrite(Duration.ofHours(1))
+                .expireAfterAccess(Duration.ofMinutes(5))
+                .build());
+    assertThat(idle.toString()).contains("expireAfterAccess=PT5M");
+
+    assertThatThrownBy(() -> builder().expireAfterAccess(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("expireAfterAccess must be positive, got PT0S");
+    assertThatThrownBy(
+            () ->
+                builder()
+                    .expireAfterAccess(Duration.ofSeconds(1))
+                    .expireAfterAccess(Duration.ofSeconds(2)))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("expireAfterAccess was already set to PT1S");
+    assertThatThrownBy(
+            () -> builder().expireAfterAccess(Duration.ofMinutes(5)).replicationFactor(2).build())
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("replicationFactor 2")
+        .hasMessageContaining("use expireAfterWrite with replication");
+    assertThat(
+            builder()
+                .expireAfterAccess(Duration.ofMinutes(5))
+                .replicationFactor(1)
+                .build()
+                .replicationFactor())
+        .isEqualTo(1);
+  }
+
+  @Test
   void byteArrayKeysAreRefusedBecauseArraysCompareByIdentity() {
     assertThatThrownBy(() -> CacheConfig.builder(Codecs.bytes(), Codecs.utf8()).build())
         .isInstanceOf(IllegalArgumentException.class)

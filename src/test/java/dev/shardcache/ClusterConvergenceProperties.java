@@ -811,7 +811,7 @@ class ClusterConvergenceProperties {
     }
 
     void maintain(int i) {
-      cluster.node(i).maintainNow();
+      cluster.node(i).testHooks().maintainNow();
       record("maintain n" + i);
     }
 
@@ -871,7 +871,7 @@ class ClusterConvergenceProperties {
         }
         for (int round = 0; round < 2; round++) {
           for (int i = 0; i < NODES; i++) {
-            cluster.node(i).maintainNow();
+            cluster.node(i).testHooks().maintainNow();
           }
         }
         if (healthyAndQuiet()) {

@@ -245,6 +245,27 @@ class ClusterViewTest {
   }
 
   @Test
+  void aHintForAMemberThatJustLeftLeavesNoQueueBehind() {
+    Cluster cluster = cluster(List.of(A, B));
+    VersionedEntry hint =
+        VersionedEntry.newBuilder().setKey(ByteString.copyFromUtf8("k")).setTimestamp(1).build();
+    cluster.client(A).onUnreachable(Status.UNAVAILABLE); // keeps the hint queued
+    cluster.replicator().enqueue(A, "users", hint);
+    assertThat(cluster.replicator().queuedPeers()).containsExactly(A);
+
+    cluster.setPeers(List.of(B));
+    // A write routed under the ring before the change queues its hint after it.
+    cluster.replicator().enqueue(A, "users", hint);
+    cluster.replicator().enqueueNearInvalidation(A, "users", hint.getKey());
+    cluster.replicator().enqueueClear(A, "users", 5);
+
+    assertThat(cluster.replicator().queuedPeers()).isEmpty();
+    assertThat(cluster.replicator().backlog()).isZero();
+    assertThat(cluster.replicator().queuedBytes()).isZero();
+    assertThat(cluster.replicator().dropped()).isEqualTo(3);
+  }
+
+  @Test
   void closeClosesEveryClientAndRefusesNewMembers() {
     Cluster cluster = cluster(List.of(A, B));
 
@@ -296,7 +317,7 @@ class ClusterViewTest {
             peers,
             16,
             Duration.ofSeconds(1),
-            Replicator.DEFAULT_CAPACITY_PER_PEER,
+            ReplicationLimits.DEFAULT,
             (previous, next) -> ringChanges.add(new HashRing[] {previous, next}),
             this::newClient,
             ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);

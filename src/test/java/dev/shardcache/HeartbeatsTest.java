@@ -210,7 +210,7 @@ class HeartbeatsTest {
             addresses,
             16,
             Duration.ofSeconds(1),
-            Replicator.DEFAULT_CAPACITY_PER_PEER,
+            ReplicationLimits.DEFAULT,
             (previous, next) -> {},
             address -> peers.get(address).client(Ticker.systemTicker()),
             ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);

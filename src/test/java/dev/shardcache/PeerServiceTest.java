@@ -4,11 +4,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
+import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.Refusal;
+import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.replication.HybridLogicalClock;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -131,6 +137,75 @@ class PeerServiceTest {
             stub.get(GetRequest.newBuilder().setCache("counts").setKey(utf8("absent")).build())
                 .getFound())
         .isFalse();
+  }
+
+  @Test
+  void aReplicateThatAsksForRefusalsAppliesTheRestAndListsWhatItRefused() {
+    long now = HybridLogicalClock.pack(System.currentTimeMillis(), 0);
+    long anHourAhead = HybridLogicalClock.pack(System.currentTimeMillis() + 3_600_000, 0);
+    ReplicateRequest request =
+        ReplicateRequest.newBuilder()
+            .setCaller("peer:7000")
+            .addBatches(CacheBatch.newBuilder().setCache("nope").addEntries(count("n", 1, now)))
+            .addBatches(
+                CacheBatch.newBuilder()
+                    .setCache("counts")
+                    .addEntries(count("good1", 1, now))
+                    .addEntries(count("a-key-longer-than-16", 2, now))
+                    .addEntries(count("future", 3, anHourAhead))
+                    .addEntries(count("malformed", 4, now).toBuilder().setValue(utf8("abc")))
+                    .addEntries(count("good2", 5, now))
+                    .addNearInvalidations(utf8("good1"))
+                    .addNearInvalidations(utf8("a-key-longer-than-16")))
+            .addBatches(
+                CacheBatch.newBuilder()
+                    .setCache("counts")
+                    .setClearedBefore(anHourAhead)
+                    .addEntries(count("after-clear", 6, now)))
+            .build();
+
+    // Without asking, the first refusal fails the call, and an unknown cache changes nothing.
+    assertStatus(() -> stub.replicate(request), Status.Code.NOT_FOUND, "no cache named 'nope'");
+    assertThat(cache.getIfPresent("good1")).isNull();
+
+    ReplicateResponse response =
+        stub.replicate(request.toBuilder().setReportRefusals(true).build());
+
+    assertThat(response.getRefusedList())
+        .extracting(PeerServiceTest::describe)
+        .containsExactly(
+            "batch 0: NOT_FOUND",
+            "batch 1 entry 1: INVALID_ARGUMENT",
+            "batch 1 entry 2: INVALID_ARGUMENT",
+            "batch 1 entry 3: INVALID_ARGUMENT",
+            "batch 1 near 1: INVALID_ARGUMENT",
+            "batch 2: INVALID_ARGUMENT");
+    assertThat(response.getRefused(2).getDescription()).contains("ahead of this node's clock");
+    assertThat(cache.getIfPresent("good1")).isEqualTo(1L);
+    assertThat(cache.getIfPresent("good2")).isEqualTo(5L);
+    assertThat(cache.getIfPresent("future")).isNull();
+    assertThat(cache.getIfPresent("malformed")).isNull();
+    assertThat(cache.getIfPresent("after-clear")).isNull();
+    assertThat(cache.get("kept")).isEqualTo(42L); // the refused clear cleared nothing
+  }
+
+  /** "batch B[ entry E| near N]: CODE" of a refusal. */
+  private static String describe(Refusal refusal) {
+    return "batch "
+        + refusal.getBatch()
+        + (refusal.hasEntry() ? " entry " + refusal.getEntry() : "")
+        + (refusal.hasNearInvalidation() ? " near " + refusal.getNearInvalidation() : "")
+        + ": "
+        + Status.fromCodeValue(refusal.getCode()).getCode();
+  }
+
+  private static VersionedEntry count(String key, long value, long timestamp) {
+    return VersionedEntry.newBuilder()
+        .setKey(utf8(key))
+        .setValue(ByteString.copyFrom(Codecs.longs().encode(value)))
+        .setTimestamp(timestamp)
+        .setWriter(7)
+        .build();
   }
 
   private void assertStatus(ThrowingCallable call, Status.Code code, String message) {

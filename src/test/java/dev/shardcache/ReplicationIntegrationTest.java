@@ -206,7 +206,7 @@ class ReplicationIntegrationTest {
           "test");
     }
     long before = internals(cluster, 0).antiEntropyBytes();
-    cluster.node(0).maintainNow();
+    cluster.node(0).testHooks().maintainNow();
     long bytes = internals(cluster, 0).antiEntropyBytes() - before;
     for (int k = 0; k < 5; k++) {
       assertThat(internals(cluster, 0).peek("ae" + k).value()).isEqualTo("diverged-" + k);
@@ -219,7 +219,7 @@ class ReplicationIntegrationTest {
 
     // A second round finds nothing to exchange but the digest.
     long again = internals(cluster, 0).antiEntropyBytes();
-    cluster.node(0).maintainNow();
+    cluster.node(0).testHooks().maintainNow();
     assertThat(internals(cluster, 0).antiEntropyBytes() - again).isLessThan(20_000);
   }
 
@@ -367,7 +367,7 @@ class ReplicationIntegrationTest {
       await().atMost(Duration.ofSeconds(5)).until(() -> b.replicationBacklog() == 0);
       assertThat(onA.get(key)).isEqualTo("v1"); // now near-cached on a
 
-      b.dropNearCacheInvalidations(true); // every invalidation b sends is lost
+      b.testHooks().dropNearCacheInvalidations(true); // every invalidation b sends is lost
       long written = System.nanoTime();
       onB.put(key, "v2");
       // Stale reads on a are possible, but never for longer than the TTL.
@@ -383,7 +383,7 @@ class ReplicationIntegrationTest {
       assertThat(staleMillis).isLessThanOrEqualTo(ttl.toMillis() + 500);
 
       // Reordered or repeated invalidations are harmless: an invalidation only drops an entry.
-      b.dropNearCacheInvalidations(false);
+      b.testHooks().dropNearCacheInvalidations(false);
       onB.put(key, "v3");
       onB.invalidate(key);
       onB.put(key, "v4");

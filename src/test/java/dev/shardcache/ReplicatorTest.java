@@ -31,6 +31,7 @@ import org.junit.jupiter.api.Test;
 class ReplicatorTest {
   private static final Duration TIMEOUT = Duration.ofSeconds(5);
   private static final Duration AWAIT = Duration.ofSeconds(5);
+  private static final long BUDGET = 1 << 20;
 
   private final FakeTicker ticker = new FakeTicker();
   private final List<Replicator> replicators = new ArrayList<>();
@@ -60,7 +61,7 @@ class ReplicatorTest {
 
   @Test
   void aNewerWriteOfAKeyReplacesTheQueuedOne() {
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     reachable = false;
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
     replicator.enqueue(peer.address(), "users", entry("j", 10, 1));
@@ -81,7 +82,7 @@ class ReplicatorTest {
   @Test
   void hintsAreKeptWhileThePeerIsUnreachableAndDeliveredWhenItAnswers() {
     peer.onReplicate = request -> Reply.fail(Status.UNAVAILABLE.withDescription("restarting"));
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
 
     await().atMost(AWAIT).until(() -> !client.isUp() && replicator.backlog() == 1);
@@ -103,7 +104,7 @@ class ReplicatorTest {
   @Test
   void hintsAreKeptWhileThePeerIsSlowAndThePeerIsNotMarkedDown() {
     peer.onReplicate = request -> Reply.silence();
-    Replicator replicator = replicator(100, Duration.ofMillis(50));
+    Replicator replicator = replicator(BUDGET, Duration.ofMillis(50));
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
 
     // Each attempt runs out its deadline; the peer stays up, so the next attempt follows at once.
@@ -122,7 +123,7 @@ class ReplicatorTest {
   void aBatchThatFailsIsPutBackBehindANewerWriteQueuedMeanwhile() {
     CompletableFuture<Reply<ReplicateResponse>> firstAnswer = new CompletableFuture<>();
     peer.onReplicate = request -> Reply.when(firstAnswer);
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
     await().atMost(AWAIT).until(() -> peer.replicates.size() == 1);
 
@@ -145,7 +146,7 @@ class ReplicatorTest {
             calls.incrementAndGet() == 1
                 ? Reply.fail(Status.NOT_FOUND.withDescription("cache 'users' is not defined"))
                 : Reply.answer(ReplicateResponse.getDefaultInstance());
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
 
     await().atMost(AWAIT).until(() -> replicator.sent() == 1);
@@ -163,7 +164,7 @@ class ReplicatorTest {
   void aRefusedBatchIsDroppedAndCounted() {
     peer.onReplicate =
         request -> Reply.fail(Status.INVALID_ARGUMENT.withDescription("too far ahead"));
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     reachable = false;
     replicator.enqueue(peer.address(), "users", entry("a", 10, 1));
     replicator.enqueue(peer.address(), "users", entry("b", 10, 1));
@@ -183,12 +184,14 @@ class ReplicatorTest {
 
   @Test
   void aFullQueueDropsItsOldestEntriesAndCountsThem() {
-    Replicator replicator = replicator(3, TIMEOUT);
+    long itemBytes = entry("k1", 10, 1).getSerializedSize() + HintQueue.ITEM_OVERHEAD_BYTES;
+    Replicator replicator = replicator(3 * itemBytes, TIMEOUT);
     reachable = false;
     for (int i = 1; i <= 5; i++) {
       replicator.enqueue(peer.address(), "users", entry("k" + i, 10, 1));
     }
     assertThat(replicator.backlog()).isEqualTo(3);
+    assertThat(replicator.queuedBytes()).isEqualTo(3 * itemBytes);
     assertThat(replicator.dropped()).isEqualTo(2);
 
     reachable = true;
@@ -199,7 +202,7 @@ class ReplicatorTest {
 
   @Test
   void aQueueIsSentInBatchesOfAtMost500() {
-    Replicator replicator = replicator(2_000, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     reachable = false;
     for (int i = 0; i < 1_200; i++) {
       replicator.enqueue(peer.address(), "users", entry("k" + i, 10, 1));
@@ -215,7 +218,7 @@ class ReplicatorTest {
 
   @Test
   void aQueuedClearTravelsInTheSameRequestAheadOfTheEntries() {
-    Replicator replicator = replicator(100, TIMEOUT);
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     reachable = false;
     replicator.enqueue(peer.address(), "users", entry("dead", 50, 1));
     replicator.enqueue(peer.address(), "users", entry("alive", 150, 1));
@@ -253,7 +256,7 @@ class ReplicatorTest {
         PeerClient secondClient = second.client(ticker)) {
       Replicator replicator =
           replicator(
-              100,
+              BUDGET,
               TIMEOUT,
               address ->
                   !reachable
@@ -261,6 +264,7 @@ class ReplicatorTest {
                       : address.equals(peer.address())
                           ? client
                           : address.equals(second.address()) ? secondClient : null);
+      replicator.retain(List.of(peer.address(), second.address()));
       reachable = false;
       for (String to : List.of(peer.address(), second.address())) {
         replicator.enqueue(to, "users", entry("old", 50, 1));
@@ -284,16 +288,24 @@ class ReplicatorTest {
   }
 
   @Test
-  void forgetDropsAPeersQueue() {
-    Replicator replicator = replicator(100, TIMEOUT);
+  void aPeerThatLeavesLosesItsQueueAndOneThatComesBackStartsAfresh() {
+    Replicator replicator = replicator(BUDGET, TIMEOUT);
     reachable = false;
     replicator.enqueue(peer.address(), "users", entry("a", 10, 1));
     replicator.enqueue(peer.address(), "users", entry("b", 10, 1));
 
-    replicator.forget(peer.address());
+    replicator.retain(List.of());
 
     assertThat(replicator.backlog()).isZero();
+    assertThat(replicator.queuedBytes()).isZero();
+    assertThat(replicator.queuedPeers()).isEmpty();
     assertThat(replicator.dropped()).isEqualTo(2);
+    // A write for a peer that is no longer a member makes no queue; it is counted as dropped.
+    replicator.enqueue(peer.address(), "users", entry("late", 10, 1));
+    assertThat(replicator.queuedPeers()).isEmpty();
+    assertThat(replicator.dropped()).isEqualTo(3);
+
+    replicator.retain(List.of(peer.address()));
     reachable = true;
     replicator.enqueue(peer.address(), "users", entry("c", 10, 1));
     await().atMost(AWAIT).until(() -> replicator.sent() == 1);
@@ -302,7 +314,7 @@ class ReplicatorTest {
 
   @Test
   void closeFlushesWhatIsQueuedToAReachablePeer() {
-    Replicator replicator = replicator(2_000, TIMEOUT, onlyForTheFinalFlush());
+    Replicator replicator = replicator(BUDGET, TIMEOUT, onlyForTheFinalFlush());
     for (int i = 0; i < 1_200; i++) {
       replicator.enqueue(peer.address(), "users", entry("k" + i, 10, 1));
     }
@@ -321,7 +333,7 @@ class ReplicatorTest {
 
   @Test
   void closeDoesNotCallADownPeer() {
-    Replicator replicator = replicator(100, TIMEOUT, onlyForTheFinalFlush());
+    Replicator replicator = replicator(BUDGET, TIMEOUT, onlyForTheFinalFlush());
     replicator.enqueue(peer.address(), "users", entry("k", 10, 1));
     client.onUnreachable(Status.UNAVAILABLE);
 
@@ -333,15 +345,26 @@ class ReplicatorTest {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** A replicator that finds {@link #peer}'s client while {@link #reachable}. */
-  private Replicator replicator(int capacity, Duration timeout) {
+  /**
+   * A replicator of {@code budget} bytes per peer that finds {@link #peer}'s client while {@link
+   * #reachable}.
+   */
+  private Replicator replicator(long budget, Duration timeout) {
     return replicator(
-        capacity, timeout, address -> reachable && address.equals(peer.address()) ? client : null);
+        budget, timeout, address -> reachable && address.equals(peer.address()) ? client : null);
   }
 
+  /** A replicator of {@code budget} bytes per peer whose one member is {@link #peer}. */
   private Replicator replicator(
-      int capacity, Duration timeout, Function<String, @Nullable PeerClient> clients) {
-    Replicator replicator = new Replicator("self:7000", clients, timeout, capacity);
+      long budget, Duration timeout, Function<String, @Nullable PeerClient> clients) {
+    ReplicationLimits limits =
+        new ReplicationLimits(
+            ReplicationLimits.DEFAULT.maxRequestBytes(),
+            budget,
+            budget * 2,
+            ReplicationLimits.DEFAULT.refusalGrace());
+    Replicator replicator = new Replicator("self:7000", clients, timeout, limits);
+    replicator.retain(List.of(peer.address()));
     replicators.add(replicator);
     return replicator;
   }

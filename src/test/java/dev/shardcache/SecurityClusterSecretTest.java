@@ -586,7 +586,7 @@ class SecurityClusterSecretTest {
 
   /** The node's peer authentication, through its package-private accessor. */
   static PeerAuthentication authenticationOf(ShardcacheNode node) {
-    PeerAuthentication auth = node.authentication();
+    PeerAuthentication auth = node.testHooks().authentication();
     assertThat(auth).as("node %s has peer authentication", node).isNotNull();
     return java.util.Objects.requireNonNull(auth);
   }

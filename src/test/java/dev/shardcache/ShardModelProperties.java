@@ -13,7 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.LongAdder;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
@@ -217,11 +216,10 @@ class ShardModelProperties {
   record Sent(String key, Versioned<String> copy) {}
 
   static final class World {
-    final LongAdder evictions = new LongAdder();
     final Shard<String, String> shard =
         new Shard<>(
             CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(10_000).build(),
-            evictions);
+            new CacheCounters());
 
     /** The winning copy of each key; a copy before {@link #clearedBefore} is dead. */
     final Map<String, Versioned<String>> model = new HashMap<>();
@@ -489,11 +487,11 @@ class ShardModelProperties {
    */
   @Property(tries = 60)
   void tombstonesSurviveSizePressure(@ForAll("pressureRuns") List<Pressure> steps) {
-    LongAdder evictions = new LongAdder();
+    CacheCounters counters = new CacheCounters();
     Shard<String, String> shard =
         new Shard<>(
             CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(PRESSURE_BOUND).build(),
-            evictions);
+            counters);
     Map<String, Versioned<String>> newestWrite = new HashMap<>();
     long clock = START;
     int fillers = 0;
@@ -526,7 +524,7 @@ class ShardModelProperties {
     assertThat(shard.liveCount())
         .as("values held after a sweep")
         .isLessThanOrEqualTo(PRESSURE_BOUND);
-    assertThat(evictions.sum()).as("values evicted").isPositive();
+    assertThat(counters.evictions.sum()).as("values evicted").isPositive();
     Statistics.label("values merged")
         .collect(fillers < 200 ? "<200" : fillers < 1000 ? "<1000" : "1000+");
   }
@@ -566,7 +564,7 @@ class ShardModelProperties {
     Shard<String, String> shard =
         new Shard<>(
             CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).expireAfterWrite(TTL).build(),
-            new LongAdder());
+            new CacheCounters());
     long ttl = TTL.toMillis();
     Versioned<String> old = Versioned.of("old", new Version(START, PEERS.get(0)));
     Versioned<String> fresh = Versioned.of("fresh", new Version(START + 1, PEERS.get(0)));

@@ -7,7 +7,6 @@ import dev.shardcache.replication.Versioned;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.atomic.LongAdder;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
@@ -76,7 +75,7 @@ class ShardRefreshProperties {
     Shard<String, String> shard =
         new Shard<>(
             CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumSize(100).build(),
-            new LongAdder());
+            new CacheCounters());
     long[] clock = {START}; // the newest timestamp this node has seen or issued
     List<Pending> pending = new ArrayList<>();
     for (Step step : steps) {

@@ -144,6 +144,76 @@ class ShardcacheNodeTest {
   }
 
   @Test
+  void maxBatchBytesMustStayBelowTheInboundLimit() {
+    assertThatThrownBy(
+            () ->
+                ShardcacheNode.builder()
+                    .listen("127.0.0.1", 0)
+                    .maxInboundMessageBytes(1 << 20)
+                    .maxBatchBytes(1 << 20)
+                    .build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining(
+            "maxBatchBytes (1048576) must be below maxInboundMessageBytes (1048576)");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxBatchBytes(1024))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("maxBatchBytes must be in [16384, 67108864), got 1024");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxBatchBytes(1 << 20).maxBatchBytes(1 << 21))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("already set to 1048576");
+    // Unset, it follows a small inbound limit down instead of failing.
+    ShardcacheNode.builder()
+        .listen("127.0.0.1", 0)
+        .maxInboundMessageBytes(64 * 1024)
+        .build()
+        .close();
+  }
+
+  @Test
+  void replicationBoundsAreCheckedAgainstEachOtherAtBuild() {
+    assertThatThrownBy(
+            () ->
+                ShardcacheNode.builder()
+                    .listen("127.0.0.1", 0)
+                    .maxInboundMessageBytes(1 << 20)
+                    .maxReplicationBatchBytes(1 << 20)
+                    .build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining(
+            "maxReplicationBatchBytes (1048576) must be below maxInboundMessageBytes (1048576)");
+    assertThatThrownBy(
+            () ->
+                ShardcacheNode.builder()
+                    .listen("127.0.0.1", 0)
+                    .maxHintBytesPerPeer(8 << 20)
+                    .maxHintBytes(4 << 20)
+                    .build())
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("maxHintBytesPerPeer (8388608) must be at most maxHintBytes");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxHintBytesPerPeer(1024))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("[65536, 2^40]");
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxReplicationBatchBytes(64 << 20))
+        .isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> ShardcacheNode.builder().maxHintBytes(1 << 20).maxHintBytes(2 << 20))
+        .hasMessageContaining("already set to 1048576");
+
+    // Unset, the batch bound follows a smaller inbound limit, and the node's budget a larger
+    // per-peer one.
+    assertThat(ReplicationLimits.forNode(-1, -1, -1, 1 << 20))
+        .isEqualTo(
+            new ReplicationLimits(
+                256 << 10,
+                ShardcacheNode.DEFAULT_MAX_HINT_BYTES_PER_PEER,
+                ShardcacheNode.DEFAULT_MAX_HINT_BYTES,
+                ReplicationLimits.REFUSAL_GRACE));
+    assertThat(ReplicationLimits.forNode(-1, 1L << 30, -1, 64 << 20).maxBytes())
+        .isEqualTo(1L << 30);
+    assertThat(ReplicationLimits.forNode(-1, -1, -1, 64 << 20).maxRequestBytes())
+        .isEqualTo(ShardcacheNode.DEFAULT_MAX_REPLICATION_BATCH_BYTES);
+  }
+
+  @Test
   void advertiseHostNamesTheNodeOnTheRing() throws IOException {
     try (ShardcacheNode node =
         ShardcacheNode.builder()

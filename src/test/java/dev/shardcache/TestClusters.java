@@ -83,7 +83,7 @@ final class TestClusters {
   static void maintainAll(TestCluster cluster) {
     for (ShardcacheNode node : cluster.nodes()) {
       if (node.isRunning()) {
-        node.maintainNow();
+        node.testHooks().maintainNow();
       }
     }
   }

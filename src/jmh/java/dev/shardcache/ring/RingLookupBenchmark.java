@@ -43,7 +43,7 @@ public class RingLookupBenchmark {
   private static final int MASK = KEY_COUNT - 1;
 
   /** Cluster size. */
-  @Param({"3", "10", "100"})
+  @Param({"3", "10", "100", "1000"})
   public int members;
 
   /** Virtual nodes per member. */

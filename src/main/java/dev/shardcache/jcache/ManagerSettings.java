@@ -1,6 +1,7 @@
 package dev.shardcache.jcache;
 
 import com.google.common.base.Splitter;
+import dev.shardcache.CacheConfig;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -26,10 +27,13 @@ import org.jspecify.annotations.Nullable;
  *   <tr><td>{@value #ALLOWED_CLASSES}</td><td>none</td><td>comma-separated class names or package
  *       patterns whose serialized instances may be decoded, besides JDK value classes</td></tr>
  *   <tr><td>{@value #MAXIMUM_SIZE}</td><td>10000</td><td>entries per cache in this node's shard</td></tr>
+ *   <tr><td>{@value #MAXIMUM_WEIGHT}</td><td>none</td><td>bytes per cache in this node's shard
+ *       instead of entries (encoded keys and values plus {@code CacheConfig.ENTRY_OVERHEAD_BYTES}
+ *       per entry); not with {@value #MAXIMUM_SIZE}</td></tr>
  *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
  * </table>
  *
- * The last three may also be JVM system properties of the same name, used when the manager's
+ * The last four may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -39,6 +43,7 @@ record ManagerSettings(
     List<String> peers,
     List<String> allowedClasses,
     long maximumSize,
+    @Nullable Long maximumWeight,
     int maxValueBytes) {
 
   static final String LISTEN = "shardcache.listen";
@@ -46,6 +51,7 @@ record ManagerSettings(
   static final String PEERS = "shardcache.peers";
   static final String ALLOWED_CLASSES = "shardcache.allowedClasses";
   static final String MAXIMUM_SIZE = "shardcache.maximumSize";
+  static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
 
   /**
@@ -102,13 +108,33 @@ record ManagerSettings(
     } catch (NumberFormatException e) {
       throw new IllegalArgumentException(LISTEN + " must be host:port, got '" + listen + "'", e);
     }
+    long maximumSize = number(properties, MAXIMUM_SIZE, -1);
+    long maximumWeight = number(properties, MAXIMUM_WEIGHT, -1);
+    if (maximumSize >= 0 && maximumWeight >= 0) {
+      throw new IllegalArgumentException(
+          MAXIMUM_SIZE
+              + " ("
+              + maximumSize
+              + ") and "
+              + MAXIMUM_WEIGHT
+              + " ("
+              + maximumWeight
+              + ") are both set; a shard is bounded by entries or by bytes, so remove one");
+    }
+    for (String bound : List.of(MAXIMUM_SIZE, MAXIMUM_WEIGHT)) {
+      long value = number(properties, bound, -1);
+      if (setting(properties, bound) != null && value < 0) {
+        throw new IllegalArgumentException(bound + " must not be negative, got " + value);
+      }
+    }
     return new ManagerSettings(
         host,
         port,
         advertise == null || advertise.isBlank() ? null : advertise.trim(),
         list(peers),
         list(setting(properties, ALLOWED_CLASSES)),
-        number(properties, MAXIMUM_SIZE, 10_000L),
+        maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
+        maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024));
   }
 

@@ -189,11 +189,16 @@ public final class ShardcacheCacheManager implements CacheManager {
     return stores.computeIfAbsent(
         cacheName,
         n -> {
-          CacheConfig<KeyBytes, byte[]> config =
+          CacheConfig.Builder<KeyBytes, byte[]> builder =
               CacheConfig.builder(KeyBytes.CODEC, Codecs.bytes())
-                  .maximumSize(settings.maximumSize())
-                  .maxValueBytes(settings.maxValueBytes())
-                  .build();
+                  .maxValueBytes(settings.maxValueBytes());
+          Long maximumWeight = settings.maximumWeight();
+          if (maximumWeight != null) {
+            builder.maximumWeight(maximumWeight);
+          } else {
+            builder.maximumSize(settings.maximumSize());
+          }
+          CacheConfig<KeyBytes, byte[]> config = builder.build();
           try {
             return node.cache(n, config);
           } catch (IllegalStateException | IllegalArgumentException e) {

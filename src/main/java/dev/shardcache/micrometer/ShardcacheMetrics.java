@@ -2,49 +2,33 @@ package dev.shardcache.micrometer;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.shardcache.CacheStats;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import io.micrometer.core.instrument.FunctionCounter;
-import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tag;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.MeterBinder;
 import java.util.Collections;
+import java.util.Map;
 import java.util.Set;
 import java.util.WeakHashMap;
-import java.util.concurrent.TimeUnit;
-import java.util.function.ToDoubleFunction;
-import java.util.function.ToLongFunction;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Publishes a {@link ShardcacheNode}'s state and the statistics of its caches to Micrometer.
+ * Publishes a {@link ShardcacheNode}'s state and its caches' statistics to Micrometer.
  *
- * <p>Per cache, tagged {@code cache=<name>} (plus the tags given to the constructor), read from
- * {@link DistributedCache#stats()} each time the registry samples:
+ * <p>Per cache, a {@link ShardcacheCacheMetrics}: Micrometer's cache meters ({@code
+ * cache.gets{result=hit|miss}}, {@code cache.puts}, {@code cache.evictions}, {@code cache.size})
+ * and the distributed ones beside them ({@code shardcache.cache.remote.calls}, {@code
+ * shardcache.cache.fallback.loads}, {@code shardcache.cache.near.hits}, ...), tagged {@code
+ * cache=<name>} plus the tags given to the constructor; the table is on {@link
+ * ShardcacheCacheMetrics}. {@link #withoutCacheMeters()} leaves them to someone else, such as
+ * Spring Boot's cache metrics, which bind the caches of a Spring cache manager with tags of their
+ * own.
  *
- * <table>
- *   <caption>Cache meters</caption>
- *   <tr><th>meter</th><th>type</th><th>source</th></tr>
- *   <tr><td>{@code shardcache.cache.gets{result=hit|miss}}</td><td>function counter</td>
- *       <td>lookups in this node's shard ({@code hitCount}, {@code missCount})</td></tr>
- *   <tr><td>{@code shardcache.cache.near.hits}</td><td>function counter</td><td>{@code nearHitCount}</td></tr>
- *   <tr><td>{@code shardcache.cache.loads{result=success|failure}}</td><td>function counter</td>
- *       <td>loader calls on this node</td></tr>
- *   <tr><td>{@code shardcache.cache.load.duration}</td><td>function timer</td>
- *       <td>{@code loadCount}, {@code totalLoadTimeNanos}</td></tr>
- *   <tr><td>{@code shardcache.cache.remote.calls}</td><td>function counter</td><td>calls this node made to peers</td></tr>
- *   <tr><td>{@code shardcache.cache.remote.failures}</td><td>function counter</td><td>those that failed</td></tr>
- *   <tr><td>{@code shardcache.cache.fallback.loads}</td><td>function counter</td>
- *       <td>loads made here because the owner was unreachable</td></tr>
- *   <tr><td>{@code shardcache.cache.peer.requests}</td><td>function counter</td><td>requests peers made here</td></tr>
- *   <tr><td>{@code shardcache.cache.evictions}</td><td>function counter</td><td>shard evictions for size or expiry</td></tr>
- *   <tr><td>{@code shardcache.cache.size}</td><td>gauge</td><td>entries in this node's shard</td></tr>
- * </table>
- *
- * Per node: {@code shardcache.ring.members} (members of the ring, this node included), {@code
+ * <p>Per node: {@code shardcache.ring.members} (members of the ring, this node included), {@code
  * shardcache.peers} (the other members), {@code shardcache.peers.reachable} (those whose last call
  * did not fail for want of a connection), {@code shardcache.peers.suspected} (those the failure
  * detector has taken out of the ring) and {@code shardcache.replication.backlog} ({@link
@@ -56,9 +40,10 @@ import java.util.function.ToLongFunction;
  *
  * <p><b>Not reported:</b> anti-entropy repairs.
  *
- * <p>The caches reported are those the node defines when {@link #bindTo} runs; bind after defining
- * them (the Spring Boot auto-configuration binds once the context's singletons exist). Several
- * nodes in one JVM sharing a registry need distinguishing tags, such as {@code node=a}.
+ * <p>The caches reported are those the node defines when {@link #bindTo} runs; binding again later
+ * adds the caches defined since (the Spring Boot auto-configuration binds once the context is
+ * refreshed). Several nodes in one JVM sharing a registry need distinguishing tags, such as {@code
+ * node=a}.
  *
  * <p>Thread-safe. Binding the same instance to the same registry twice registers nothing twice.
  * Sampling never blocks: statistics are local counters, and membership is a local snapshot.
@@ -66,8 +51,11 @@ import java.util.function.ToLongFunction;
 public final class ShardcacheMetrics implements MeterBinder {
   private final ShardcacheNode node;
   private final Tags tags;
-  private final Set<MeterRegistry> bound =
-      Collections.synchronizedSet(Collections.newSetFromMap(new WeakHashMap<>()));
+  private final boolean cacheMeters;
+
+  /** The caches bound to each registry, by name; a registry is here once its node meters are. */
+  private final Map<MeterRegistry, Set<String>> bound =
+      Collections.synchronizedMap(new WeakHashMap<>());
 
   /** Reports {@code node} and its caches with no extra tags. */
   public ShardcacheMetrics(ShardcacheNode node) {
@@ -76,16 +64,46 @@ public final class ShardcacheMetrics implements MeterBinder {
 
   /** Reports {@code node} and its caches, adding {@code tags} to every meter. */
   public ShardcacheMetrics(ShardcacheNode node, Iterable<Tag> tags) {
-    this.node = requireNonNull(node, "node");
-    this.tags = Tags.of(requireNonNull(tags, "tags"));
+    this(requireNonNull(node, "node"), Tags.of(requireNonNull(tags, "tags")), true);
+  }
+
+  private ShardcacheMetrics(ShardcacheNode node, Tags tags, boolean cacheMeters) {
+    this.node = node;
+    this.tags = tags;
+    this.cacheMeters = cacheMeters;
+  }
+
+  /**
+   * Returns a binder of the node's meters only, with the same tags: the caches' meters are bound by
+   * someone else (Spring Boot's cache metrics, or {@link ShardcacheCacheMetrics} by hand).
+   */
+  public ShardcacheMetrics withoutCacheMeters() {
+    return new ShardcacheMetrics(node, tags, false);
   }
 
   @Override
   public void bindTo(MeterRegistry registry) {
     requireNonNull(registry, "registry");
-    if (!bound.add(registry)) {
+    Set<String> caches;
+    synchronized (bound) {
+      caches = bound.get(registry);
+      if (caches == null) {
+        caches = ConcurrentHashMap.newKeySet();
+        bound.put(registry, caches);
+        bindNode(registry);
+      }
+    }
+    if (!cacheMeters) {
       return;
     }
+    for (DistributedCache<?, ?> cache : node.caches()) {
+      if (caches.add(cache.name())) {
+        new ShardcacheCacheMetrics(cache, tags).bindTo(registry);
+      }
+    }
+  }
+
+  private void bindNode(MeterRegistry registry) {
     Gauge.builder("shardcache.ring.members", node, n -> whileRunning(n, () -> n.ring().size()))
         .tags(tags)
         .description("Members of this node's hash ring, itself included")
@@ -122,112 +140,6 @@ public final class ShardcacheMetrics implements MeterBinder {
         .tags(tags)
         .description("Entries streamed to their new holders after membership changes")
         .register(registry);
-    for (DistributedCache<?, ?> cache : node.caches()) {
-      bindCache(registry, cache);
-    }
-  }
-
-  private void bindCache(MeterRegistry registry, DistributedCache<?, ?> cache) {
-    Tags cacheTags = tags.and("cache", cache.name());
-    counter(
-        registry,
-        "shardcache.cache.gets",
-        cacheTags.and("result", "hit"),
-        cache,
-        CacheStats::hitCount,
-        "Lookups in this node's shard that found the key");
-    counter(
-        registry,
-        "shardcache.cache.gets",
-        cacheTags.and("result", "miss"),
-        cache,
-        CacheStats::missCount,
-        "Lookups in this node's shard that missed");
-    counter(
-        registry,
-        "shardcache.cache.near.hits",
-        cacheTags,
-        cache,
-        CacheStats::nearHitCount,
-        "Reads answered by this node's near cache");
-    counter(
-        registry,
-        "shardcache.cache.loads",
-        cacheTags.and("result", "success"),
-        cache,
-        CacheStats::loadSuccessCount,
-        "Loader calls on this node that returned a value");
-    counter(
-        registry,
-        "shardcache.cache.loads",
-        cacheTags.and("result", "failure"),
-        cache,
-        CacheStats::loadFailureCount,
-        "Loader calls on this node that failed");
-    counter(
-        registry,
-        "shardcache.cache.remote.calls",
-        cacheTags,
-        cache,
-        CacheStats::remoteCallCount,
-        "Calls this node made to peers");
-    counter(
-        registry,
-        "shardcache.cache.remote.failures",
-        cacheTags,
-        cache,
-        CacheStats::remoteFailureCount,
-        "Calls this node made to peers that failed");
-    counter(
-        registry,
-        "shardcache.cache.fallback.loads",
-        cacheTags,
-        cache,
-        CacheStats::fallbackLoadCount,
-        "Loads made here because the key's owner was unreachable");
-    counter(
-        registry,
-        "shardcache.cache.peer.requests",
-        cacheTags,
-        cache,
-        CacheStats::peerRequestCount,
-        "Requests peers made to this node");
-    counter(
-        registry,
-        "shardcache.cache.evictions",
-        cacheTags,
-        cache,
-        CacheStats::evictionCount,
-        "Entries this node's shard evicted for size or expiry");
-    FunctionTimer.builder(
-            "shardcache.cache.load.duration",
-            cache,
-            c -> c.stats().loadCount(),
-            c -> c.stats().totalLoadTimeNanos(),
-            TimeUnit.NANOSECONDS)
-        .tags(cacheTags)
-        .description("Time spent in the loader on this node")
-        .register(registry);
-    Gauge.builder(
-            "shardcache.cache.size",
-            cache,
-            (ToDoubleFunction<DistributedCache<?, ?>>) c -> c.localSize())
-        .tags(cacheTags)
-        .description("Entries in this node's shard (not the near cache)")
-        .register(registry);
-  }
-
-  private static void counter(
-      MeterRegistry registry,
-      String name,
-      Tags tags,
-      DistributedCache<?, ?> cache,
-      ToLongFunction<CacheStats> count,
-      String description) {
-    FunctionCounter.builder(name, cache, c -> count.applyAsLong(c.stats()))
-        .tags(tags)
-        .description(description)
-        .register(registry);
   }
 
   private static double whileRunning(ShardcacheNode node, java.util.function.IntSupplier value) {
@@ -243,6 +155,11 @@ public final class ShardcacheMetrics implements MeterBinder {
 
   @Override
   public String toString() {
-    return "ShardcacheMetrics{" + node + ", tags=" + tags + "}";
+    return "ShardcacheMetrics{"
+        + node
+        + ", tags="
+        + tags
+        + (cacheMeters ? "" : ", without cache meters")
+        + "}";
   }
 }

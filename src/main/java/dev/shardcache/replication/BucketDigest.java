@@ -142,6 +142,22 @@ public final class BucketDigest {
     return shift == Long.SIZE ? 0 : (int) (keyHash >>> shift);
   }
 
+  /**
+   * Returns the bucket of a key in a digest of {@code bucketCount} buckets, without building one:
+   * the same rule as {@link #bucketOf(long)}, for a node that answers a later page of a comparison
+   * and holds only the bucket numbers.
+   *
+   * @param keyHash the key's ring hash
+   * @param bucketCount a power of two in {@code [1, MAX_BUCKETS]}
+   * @return the bucket index, in {@code [0, bucketCount)}
+   * @throws IllegalArgumentException if {@code bucketCount} is not such a power of two
+   */
+  public static int bucketOf(long keyHash, int bucketCount) {
+    checkBucketCount(bucketCount);
+    int shift = Long.SIZE - Integer.numberOfTrailingZeros(bucketCount);
+    return shift == Long.SIZE ? 0 : (int) (keyHash >>> shift);
+  }
+
   /** The number of buckets: a power of two in {@code [1, MAX_BUCKETS]}. */
   public int bucketCount() {
     return buckets.length;

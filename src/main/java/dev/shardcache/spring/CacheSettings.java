@@ -17,10 +17,12 @@ import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The settings of one Spring cache, or the defaults of all of them: the shard's bound and TTL, the
- * near cache, the peer timeout, and how values are encoded. Each setting may be left unset, in
- * which case it is inherited from the defaults given to {@link
- * ShardcacheCacheManager.Builder#defaults}, and then from {@link CacheConfig}'s own defaults.
+ * The settings of one Spring cache, or the defaults of all of them: the shard's bound (entries or
+ * bytes), TTL and idle time, the near cache, the peer timeout, and how values are encoded. Each
+ * setting may be left unset, in which case it is inherited from the defaults given to {@link
+ * ShardcacheCacheManager.Builder#defaults}, and then from {@link CacheConfig}'s own defaults. The
+ * bound is inherited as one setting: a cache that sets {@code maximumSize} is not bounded by a
+ * default {@code maximumWeight}, nor the other way round.
  *
  * <p>Values are encoded with {@link ObjectCodecs#serializable} allowing the {@linkplain
  * Builder#allowedValueClasses allowed value classes} of the cache <em>and</em> of the defaults,
@@ -33,7 +35,9 @@ public final class CacheSettings {
   private static final CacheSettings EMPTY = new Builder().build();
 
   private final @Nullable Long maximumSize;
+  private final @Nullable Long maximumWeight;
   private final @Nullable Duration expireAfterWrite;
+  private final @Nullable Duration expireAfterAccess;
   private final @Nullable Duration refreshAfterWrite;
   private final @Nullable Long nearCacheMaximumSize;
   private final @Nullable Duration nearCacheTtl;
@@ -44,7 +48,9 @@ public final class CacheSettings {
 
   private CacheSettings(Builder b) {
     this.maximumSize = b.maximumSize;
+    this.maximumWeight = b.maximumWeight;
     this.expireAfterWrite = b.expireAfterWrite;
+    this.expireAfterAccess = b.expireAfterAccess;
     this.refreshAfterWrite = b.refreshAfterWrite;
     this.nearCacheMaximumSize = b.nearCacheMaximumSize;
     this.nearCacheTtl = b.nearCacheTtl;
@@ -71,9 +77,13 @@ public final class CacheSettings {
   public CacheSettings withDefaults(CacheSettings defaults) {
     requireNonNull(defaults, "defaults");
     Builder merged = new Builder();
-    merged.maximumSize = maximumSize != null ? maximumSize : defaults.maximumSize;
+    boolean ownBound = maximumSize != null || maximumWeight != null;
+    merged.maximumSize = ownBound ? maximumSize : defaults.maximumSize;
+    merged.maximumWeight = ownBound ? maximumWeight : defaults.maximumWeight;
     merged.expireAfterWrite =
         expireAfterWrite != null ? expireAfterWrite : defaults.expireAfterWrite;
+    merged.expireAfterAccess =
+        expireAfterAccess != null ? expireAfterAccess : defaults.expireAfterAccess;
     merged.refreshAfterWrite =
         refreshAfterWrite != null ? refreshAfterWrite : defaults.refreshAfterWrite;
     boolean ownNear = nearCacheMaximumSize != null;
@@ -93,8 +103,17 @@ public final class CacheSettings {
     return maximumSize;
   }
 
+  /** The shard's bound in bytes, or {@code null} when not set. */
+  public @Nullable Long maximumWeight() {
+    return maximumWeight;
+  }
+
   public @Nullable Duration expireAfterWrite() {
     return expireAfterWrite;
+  }
+
+  public @Nullable Duration expireAfterAccess() {
+    return expireAfterAccess;
   }
 
   /** See {@link Builder#refreshAfterWrite}: set, it makes {@link #toConfig} fail. */
@@ -156,8 +175,14 @@ public final class CacheSettings {
     if (maximumSize != null) {
       config.maximumSize(maximumSize);
     }
+    if (maximumWeight != null) {
+      config.maximumWeight(maximumWeight);
+    }
     if (expireAfterWrite != null) {
       config.expireAfterWrite(expireAfterWrite);
+    }
+    if (expireAfterAccess != null) {
+      config.expireAfterAccess(expireAfterAccess);
     }
     if (nearCacheMaximumSize != null && nearCacheMaximumSize > 0) {
       config.nearCache(nearCacheMaximumSize, requireNonNull(nearCacheTtl, "nearCacheTtl"));
@@ -175,7 +200,9 @@ public final class CacheSettings {
   public boolean equals(@Nullable Object o) {
     return o instanceof CacheSettings s
         && Objects.equals(maximumSize, s.maximumSize)
+        && Objects.equals(maximumWeight, s.maximumWeight)
         && Objects.equals(expireAfterWrite, s.expireAfterWrite)
+        && Objects.equals(expireAfterAccess, s.expireAfterAccess)
         && Objects.equals(refreshAfterWrite, s.refreshAfterWrite)
         && Objects.equals(nearCacheMaximumSize, s.nearCacheMaximumSize)
         && Objects.equals(nearCacheTtl, s.nearCacheTtl)
@@ -188,15 +215,25 @@ public final class CacheSettings {
   @Override
   public int hashCode() {
     return Objects.hash(
-        maximumSize, expireAfterWrite, nearCacheMaximumSize, remoteTimeout, allowedValueClasses);
+        maximumSize,
+        maximumWeight,
+        expireAfterWrite,
+        expireAfterAccess,
+        nearCacheMaximumSize,
+        remoteTimeout,
+        allowedValueClasses);
   }
 
   @Override
   public String toString() {
     return "CacheSettings{maximumSize="
         + maximumSize
+        + ", maximumWeight="
+        + maximumWeight
         + ", expireAfterWrite="
         + expireAfterWrite
+        + ", expireAfterAccess="
+        + expireAfterAccess
         + (refreshAfterWrite == null ? "" : ", refreshAfterWrite=" + refreshAfterWrite)
         + ", nearCache="
         + (nearCacheMaximumSize == null ? null : nearCacheMaximumSize + "/" + nearCacheTtl)
@@ -217,7 +254,9 @@ public final class CacheSettings {
    */
   public static final class Builder {
     private @Nullable Long maximumSize;
+    private @Nullable Long maximumWeight;
     private @Nullable Duration expireAfterWrite;
+    private @Nullable Duration expireAfterAccess;
     private @Nullable Duration refreshAfterWrite;
     private @Nullable Long nearCacheMaximumSize;
     private @Nullable Duration nearCacheTtl;
@@ -229,11 +268,33 @@ public final class CacheSettings {
 
     private Builder() {}
 
-    /** Bounds each node's shard (see {@link CacheConfig.Builder#maximumSize}). */
+    /**
+     * Bounds each node's shard to a number of entries (see {@link
+     * CacheConfig.Builder#maximumSize}); not with {@link #maximumWeight}.
+     *
+     * @throws IllegalStateException if {@code maximumSize} or {@code maximumWeight} was already set
+     */
     public Builder maximumSize(long maximumSize) {
       checkState(this.maximumSize == null, "maximumSize was already set to %s", this.maximumSize);
+      checkState(
+          this.maximumWeight == null, "maximumWeight was already set to %s", this.maximumWeight);
       checkArgument(maximumSize >= 0, "maximumSize must not be negative, got %s", maximumSize);
       this.maximumSize = maximumSize;
+      return this;
+    }
+
+    /**
+     * Bounds each node's shard to {@code bytes} of encoded keys and values plus a per-entry
+     * overhead (see {@link CacheConfig.Builder#maximumWeight}); not with {@link #maximumSize}.
+     *
+     * @throws IllegalStateException if {@code maximumWeight} or {@code maximumSize} was already set
+     */
+    public Builder maximumWeight(long bytes) {
+      checkState(
+          this.maximumWeight == null, "maximumWeight was already set to %s", this.maximumWeight);
+      checkState(this.maximumSize == null, "maximumSize was already set to %s", this.maximumSize);
+      checkArgument(bytes >= 0, "maximumWeight must not be negative, got %s", bytes);
+      this.maximumWeight = bytes;
       return this;
     }
 
@@ -250,6 +311,22 @@ public final class CacheSettings {
           "expireAfterWrite must be positive, got %s",
           duration);
       this.expireAfterWrite = duration;
+      return this;
+    }
+
+    /**
+     * Drops entries a node has not read for this long (see {@link
+     * CacheConfig.Builder#expireAfterAccess}: per node, and not with replication).
+     */
+    public Builder expireAfterAccess(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "expireAfterAccess must be positive, got %s",
+          duration);
+      this.expireAfterAccess = duration;
       return this;
     }
 

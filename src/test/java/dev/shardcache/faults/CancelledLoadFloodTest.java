@@ -7,6 +7,7 @@ import com.google.protobuf.ByteString;
 import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
+import dev.shardcache.ShardcacheException;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
@@ -110,7 +111,7 @@ class CancelledLoadFloodTest {
         }
         // The node keeps serving others: a hit at once, and a new load once a thread is free.
         assertThat(cache.get("served")).isEqualTo("yes");
-        assertThat(cache.get("quick:after")).isEqualTo("v(quick:after)");
+        assertThat(loadOnceAThreadIsFree(cache, "quick:after")).isEqualTo("v(quick:after)");
         peakThreads = Math.max(peakThreads, threads.getThreadCount());
         // Let every load that did start finish, then count.
         Thread.sleep(LOAD_MILLIS + 500);
@@ -143,6 +144,28 @@ class CancelledLoadFloodTest {
           .as("threads added during the flood")
           .isLessThanOrEqualTo(
               MAX_LOADS + 64 + 96); // loads, handlers, and this JVM's gRPC client and Netty threads
+    }
+  }
+
+  /**
+   * A load of {@code key}, retried while the node refuses it as overloaded. The server learns of
+   * the flood's cancellations asynchronously, on its transport threads, so for a moment after the
+   * last client call has failed the abandoned loads may still hold their queue places; the node is
+   * overloaded until they are gone, and then it must serve again. Bounded, so a node that never
+   * frees the places fails the test.
+   */
+  private static String loadOnceAThreadIsFree(DistributedCache<String, String> cache, String key)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (true) {
+      try {
+        return cache.get(key);
+      } catch (ShardcacheException e) {
+        if (!e.getMessage().contains("maxConcurrentLoads") || System.nanoTime() > deadline) {
+          throw e;
+        }
+        Thread.sleep(50);
+      }
     }
   }
 }

@@ -3,11 +3,14 @@ package dev.shardcache.jcache;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.shardcache.DistributedCache;
 import java.lang.management.ManagementFactory;
+import java.net.URI;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import javax.cache.Cache;
@@ -183,6 +186,29 @@ class JCacheProviderTest {
     assertThat(keys).containsExactlyInAnyOrder(0L, 1L, 2L, 4L, 5L, 6L, 7L, 8L, 9L);
     cache.removeAll();
     assertThat(cache.iterator().hasNext()).isFalse();
+  }
+
+  @Test
+  void aManagerBoundsItsCachesByBytesWhenItsPropertiesSaySo() {
+    Properties properties = new Properties();
+    properties.setProperty("shardcache.maximumWeight", String.valueOf(1 << 20));
+    CacheManager weighed =
+        Caching.getCachingProvider()
+            .getCacheManager(
+                URI.create("shardcache://127.0.0.1:0"), getClass().getClassLoader(), properties);
+    Cache<String, String> covers =
+        weighed.createCache(
+            "covers",
+            new MutableConfiguration<String, String>().setTypes(String.class, String.class));
+    covers.put("k", "v");
+    DistributedCache<?, ?> store =
+        weighed.unwrap(ShardcacheCacheManager.class).node().caches().stream()
+            .filter(c -> c.name().equals("covers"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(store.config().maximumWeight()).hasValue(1 << 20);
+    assertThat(store.localWeight()).isPresent();
+    assertThat(covers.get("k")).isEqualTo("v");
   }
 
   @Test

@@ -48,6 +48,27 @@ class ManagerSettingsTest {
   }
 
   @Test
+  void aShardIsBoundedByEntriesOrByBytes() {
+    assertThat(ManagerSettings.from(URI.create("shardcache:default"), new Properties()))
+        .extracting(ManagerSettings::maximumSize, ManagerSettings::maximumWeight)
+        .containsExactly(10_000L, null);
+    Properties byWeight = new Properties();
+    byWeight.setProperty("shardcache.maximumWeight", "67108864");
+    assertThat(ManagerSettings.from(URI.create("shardcache:default"), byWeight).maximumWeight())
+        .isEqualTo(64L << 20);
+
+    byWeight.setProperty("shardcache.maximumSize", "5");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), byWeight))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("shardcache.maximumSize (5) and shardcache.maximumWeight (67108864)")
+        .hasMessageContaining("remove one");
+    Properties negative = new Properties();
+    negative.setProperty("shardcache.maximumWeight", "-1");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), negative))
+        .hasMessageContaining("shardcache.maximumWeight must not be negative");
+  }
+
+  @Test
   void malformedSettingsAreRefusedWithTheirName() {
     assertThatThrownBy(
             () -> ManagerSettings.from(URI.create("shardcache://host"), new Properties()))

@@ -1,6 +1,7 @@
 package dev.shardcache.micrometer;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.shardcache.CacheConfig;
 import dev.shardcache.CacheStats;
@@ -10,6 +11,7 @@ import dev.shardcache.testing.TestCluster;
 import io.micrometer.core.instrument.FunctionTimer;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
@@ -35,6 +37,10 @@ class ShardcacheMetricsTest {
                         .build())
             .build()) {
       SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      SimpleMeterRegistry nodeOnly = new SimpleMeterRegistry();
+      new ShardcacheMetrics(cluster.node(0)).withoutCacheMeters().bindTo(nodeOnly);
+      assertThat(nodeOnly.find("cache.gets").meters()).isEmpty();
+      assertThat(nodeOnly.find("shardcache.ring.members").gauge()).isNotNull();
       ShardcacheMetrics metrics = new ShardcacheMetrics(cluster.node(0), Tags.of("node", "a"));
       metrics.bindTo(registry);
       metrics.bindTo(registry); // idempotent
@@ -52,10 +58,16 @@ class ShardcacheMetricsTest {
 
       CacheStats stats = users.stats();
       assertThat(stats.loadSuccessCount()).isPositive();
-      assertThat(counter(registry, "shardcache.cache.gets", "result", "hit"))
-          .isEqualTo((double) stats.hitCount());
-      assertThat(counter(registry, "shardcache.cache.gets", "result", "miss"))
-          .isEqualTo((double) stats.missCount());
+      assertThat(counter(registry, "cache.gets", "result", "hit"))
+          .isEqualTo((double) stats.hitCount())
+          .isPositive();
+      assertThat(counter(registry, "cache.gets", "result", "miss"))
+          .isEqualTo((double) stats.missCount())
+          .isPositive();
+      assertThat(counter(registry, "cache.puts", null, null))
+          .as("values stored in node 0's shard: its loads")
+          .isEqualTo((double) stats.putCount())
+          .isPositive();
       assertThat(counter(registry, "shardcache.cache.loads", "result", "success"))
           .isEqualTo((double) stats.loadSuccessCount());
       assertThat(counter(registry, "shardcache.cache.loads", "result", "failure")).isEqualTo(1);
@@ -66,19 +78,20 @@ class ShardcacheMetricsTest {
       assertThat(counter(registry, "shardcache.cache.fallback.loads", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.peer.requests", null, null))
           .isEqualTo((double) stats.peerRequestCount());
-      assertThat(counter(registry, "shardcache.cache.evictions", null, null)).isZero();
+      assertThat(counter(registry, "cache.evictions", null, null)).isZero();
       assertThat(counter(registry, "shardcache.cache.near.hits", null, null)).isZero();
-      assertThat(
-              registry
-                  .get("shardcache.cache.size")
-                  .tags("cache", "users", "node", "a")
-                  .gauge()
-                  .value())
+      assertThat(registry.get("cache.size").tags("cache", "users", "node", "a").gauge().value())
           .isEqualTo((double) users.localSize())
           .isPositive();
       FunctionTimer loadTime =
           registry.get("shardcache.cache.load.duration").tags("cache", "users").functionTimer();
       assertThat(loadTime.count()).isEqualTo((double) stats.loadCount());
+      assertThat(registry.find("shardcache.cache.weight").meters())
+          .as("only for a cache bounded by weight")
+          .isEmpty();
+      assertThat(registry.find("cache.gets").tag("cache", "users").meters())
+          .as("one counter per result, registered once")
+          .hasSize(2);
       // Micrometer converts through seconds as a double, so the nanoseconds may not round-trip
       // exactly.
       assertThat(loadTime.totalTime(TimeUnit.NANOSECONDS))
@@ -99,6 +112,60 @@ class ShardcacheMetricsTest {
 
       cluster.node(0).close();
       assertThat(registry.get("shardcache.ring.members").gauge().value()).isNaN();
+    }
+  }
+
+  @Test
+  void aCacheDefinedAfterBindingIsBoundByTheNextBindingAndItsWeightIsPublished() {
+    try (TestCluster cluster = TestCluster.builder().size(1).build()) {
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      ShardcacheMetrics metrics = new ShardcacheMetrics(cluster.node(0));
+      metrics.bindTo(registry);
+      DistributedCache<String, String> covers =
+          cluster
+              .node(0)
+              .cache(
+                  "covers",
+                  CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).maximumWeight(1 << 20).build());
+      assertThat(registry.find("cache.size").tag("cache", "covers").gauge()).isNull();
+
+      metrics.bindTo(registry);
+      covers.put("k", "v");
+      assertThat(registry.get("cache.size").tag("cache", "covers").gauge().value()).isEqualTo(1);
+      assertThat(registry.get("cache.puts").tag("cache", "covers").functionCounter().count())
+          .isEqualTo(1);
+      // The weight counts a write once Caffeine's cleanup after it has run (asynchronously).
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .untilAsserted(
+              () ->
+                  assertThat(
+                          registry
+                              .get("shardcache.cache.weight")
+                              .tag("cache", "covers")
+                              .gauge()
+                              .value())
+                      .isEqualTo(2 + CacheConfig.ENTRY_OVERHEAD_BYTES));
+      assertThat(registry.find("shardcache.ring.members").gauges()).hasSize(1);
+    }
+  }
+
+  @Test
+  void oneCacheCanBeBoundAloneWithTagsOfItsOwn() {
+    try (TestCluster cluster = TestCluster.builder().size(1).build()) {
+      DistributedCache<String, String> cache =
+          cluster.node(0).cache("solo", CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build());
+      SimpleMeterRegistry registry = new SimpleMeterRegistry();
+      new ShardcacheCacheMetrics(cache, Tags.of("region", "eu")).bindTo(registry);
+      cache.getIfPresent("absent");
+      assertThat(
+              registry
+                  .get("cache.gets")
+                  .tags("cache", "solo", "region", "eu", "result", "miss")
+                  .functionCounter()
+                  .count())
+          .isEqualTo(1);
+      assertThat(registry.find("shardcache.ring.members").meters()).isEmpty();
     }
   }
 

@@ -177,6 +177,32 @@ class HashRingProperties {
     assertThat(after.withMembers(members)).isEqualTo(before);
   }
 
+  /**
+   * The ring's sort of its points (a merge sort of two parallel arrays, written for speed) orders
+   * exactly as sorting (point, owner) pairs does, ties included: the order decides owners, so it
+   * must never depend on how the sort is done.
+   */
+  @Property(tries = 300)
+  void pointsSortLikePairs(
+      @ForAll @IntRange(min = 0, max = 2_000) int size, @ForAll long seed, @ForAll boolean ties) {
+    Random random = new Random(seed);
+    long[] points = new long[size];
+    int[] owners = new int[size];
+    List<long[]> pairs = new ArrayList<>();
+    for (int i = 0; i < size; i++) {
+      points[i] = ties ? random.nextInt(8) - 4 : random.nextLong();
+      owners[i] = random.nextInt(50);
+      pairs.add(new long[] {points[i], owners[i]});
+    }
+    pairs.sort((x, y) -> x[0] != y[0] ? Long.compare(x[0], y[0]) : Long.compare(x[1], y[1]));
+
+    HashRing.sortByPointThenOwner(points, owners);
+
+    for (int i = 0; i < size; i++) {
+      assertThat(new long[] {points[i], owners[i]}).containsExactly(pairs.get(i));
+    }
+  }
+
   private static String bucket(double value, double width) {
     double low = Math.floor(value / width) * width;
     return String.format("[%.2f, %.2f)", low, low + width);

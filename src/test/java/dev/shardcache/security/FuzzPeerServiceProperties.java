@@ -13,6 +13,7 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
+import dev.shardcache.internal.proto.DigestPage;
 import dev.shardcache.internal.proto.DigestRequest;
 import dev.shardcache.internal.proto.FetchRequest;
 import dev.shardcache.internal.proto.GetAllRequest;
@@ -94,7 +95,8 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  *       just over the limits ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the
  *       {@value #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries
  *       with negative, zero, huge and random timestamps and writers, tombstones, near-cache
- *       invalidations; digests of 0 to 140,000 buckets (powers of two and not); random callers.
+ *       invalidations; digests of 0 to 140,000 buckets (powers of two and not), and requests for
+ *       later pages of a digest answer naming any buckets and any bound; random callers.
  *   <li><b>Undecodable messages</b>: random bytes, and valid requests with flipped or truncated
  *       bytes, sent to every method name (and unknown ones) through a byte-array marshaller.
  *   <li><b>Metadata</b> on a quarter of the calls: random ASCII and binary headers, reserved names
@@ -806,13 +808,42 @@ class FuzzPeerServiceProperties {
               Random random = new Random(seed);
               DigestRequest.Builder request =
                   DigestRequest.newBuilder().setCache(cache).setCaller(caller);
-              for (int i = 0; i < count; i++) {
-                request.addBuckets(random.nextInt(4) == 0 ? 0 : random.nextLong());
+              // A third of the requests ask for a later page of an answer: bucket numbers in and
+              // out of range, any hash to go on after, any bound on the answer.
+              boolean page = random.nextInt(3) == 0;
+              if (page) {
+                DigestPage.Builder later =
+                    DigestPage.newBuilder().setBucketCount(count).setAfterHash(random.nextLong());
+                for (int i = 0, n = random.nextInt(2_000); i < n; i++) {
+                  later.addDiffering(
+                      random.nextInt(8) == 0 ? random.nextInt() : random.nextInt(count + 1));
+                }
+                request.setPage(later);
+              } else {
+                for (int i = 0; i < count; i++) {
+                  request.addBuckets(random.nextInt(4) == 0 ? 0 : random.nextLong());
+                }
               }
+              request.setMaxAnswerBytes(
+                  switch (random.nextInt(4)) {
+                    case 0 -> 0;
+                    case 1 -> random.nextInt(); // negative half the time
+                    case 2 -> random.nextInt(100_000);
+                    default -> Integer.MAX_VALUE;
+                  });
               DigestRequest built = request.build();
               return call(
                   "Digest",
-                  describe(cache) + ", " + count + " buckets, caller " + describe(caller),
+                  describe(cache)
+                      + ", "
+                      + count
+                      + (page
+                          ? " buckets' page after " + built.getPage().getAfterHash()
+                          : " buckets")
+                      + ", max answer "
+                      + built.getMaxAnswerBytes()
+                      + ", caller "
+                      + describe(caller),
                   stub -> stub.digest(built));
             });
   }

@@ -7,16 +7,21 @@ import dev.shardcache.spring.CacheSettings;
 import dev.shardcache.spring.ShardcacheCacheManager;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.util.Map;
+import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
-import org.springframework.beans.factory.SmartInitializingSingleton;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.boot.health.autoconfigure.contributor.ConditionalOnEnabledHealthIndicator;
 import org.springframework.cache.CacheManager;
+import org.springframework.context.ApplicationListener;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.context.event.ContextRefreshedEvent;
+import org.springframework.util.unit.DataSize;
 
 /**
  * Spring Boot auto-configuration of a Shardcache node and a Spring {@link CacheManager} on it, from
@@ -33,7 +38,17 @@ import org.springframework.context.annotation.Configuration;
  *   <li>{@link AnnotatedCacheRegistrar}: defines the caches the context's caching annotations name,
  *       before the node starts serving;
  *   <li>{@link ShardcacheMetrics}, when Micrometer is on the class path, bound to every {@link
- *       MeterRegistry} bean once the context's singletons exist.
+ *       MeterRegistry} bean once the context is refreshed: the node's meters, and each cache's by
+ *       Micrometer's cache conventions ({@code cache.gets}, ...);
+ *   <li>with Spring Boot's cache metrics on the class path too ({@code spring-boot-cache}), a
+ *       {@link ShardcacheCacheMeterBinderProvider} instead: Boot binds the Spring caches with the
+ *       tags it gives every cache ({@code cache.manager}, {@code name}), so {@code
+ *       /actuator/metrics/cache.gets} covers them, and {@link ShardcacheMetrics} keeps to the
+ *       node's own meters; the caches the annotations name, defined after Boot's binding, are bound
+ *       the same way once the context is refreshed ({@link SpringCacheMetricsBinding});
+ *   <li>{@link ShardcacheHealthIndicator} {@code shardcacheHealthIndicator}, when Spring Boot's
+ *       health support (the Actuator) is on the class path, unless {@code
+ *       management.health.shardcache.enabled=false}.
  * </ul>
  *
  * Caching itself is switched on by the application, as usual, with {@code @EnableCaching}. Set
@@ -103,11 +118,12 @@ public class ShardcacheAutoConfiguration {
       ShardcacheNode shardcacheNode, ShardcacheProperties properties) {
     ShardcacheCacheManager.Builder builder =
         ShardcacheCacheManager.builder(shardcacheNode)
-            .defaults(settings(properties.getCacheDefaults()))
+            .defaults(settings("shardcache.cache-defaults", properties.getCacheDefaults()))
             .allowNullValues(properties.isAllowNullValues())
             .dynamic(properties.isDynamicCaches());
     for (Map.Entry<String, ShardcacheProperties.Cache> cache : properties.getCaches().entrySet()) {
-      builder.cache(cache.getKey(), settings(cache.getValue()));
+      builder.cache(
+          cache.getKey(), settings("shardcache.caches." + cache.getKey(), cache.getValue()));
     }
     return builder.build();
   }
@@ -119,14 +135,37 @@ public class ShardcacheAutoConfiguration {
     return new AnnotatedCacheRegistrar(cacheManager);
   }
 
-  /** Maps the properties of one cache onto its settings. */
-  static CacheSettings settings(ShardcacheProperties.Cache properties) {
+  /**
+   * Maps the properties of one cache (under {@code prefix}) onto its settings.
+   *
+   * @throws IllegalStateException if both bounds are set
+   */
+  static CacheSettings settings(String prefix, ShardcacheProperties.Cache properties) {
     CacheSettings.Builder settings = CacheSettings.builder();
-    if (properties.getMaximumSize() != null) {
-      settings.maximumSize(properties.getMaximumSize());
+    Long maximumSize = properties.getMaximumSize();
+    DataSize maximumWeight = properties.getMaximumWeight();
+    if (maximumSize != null && maximumWeight != null) {
+      throw new IllegalStateException(
+          prefix
+              + ".maximum-size ("
+              + maximumSize
+              + ") and "
+              + prefix
+              + ".maximum-weight ("
+              + maximumWeight
+              + ") are both set; a shard is bounded by entries or by bytes, so remove one");
+    }
+    if (maximumSize != null) {
+      settings.maximumSize(maximumSize);
+    }
+    if (maximumWeight != null) {
+      settings.maximumWeight(maximumWeight.toBytes());
     }
     if (properties.getExpireAfterWrite() != null) {
       settings.expireAfterWrite(properties.getExpireAfterWrite());
+    }
+    if (properties.getExpireAfterAccess() != null) {
+      settings.expireAfterAccess(properties.getExpireAfterAccess());
     }
     if (properties.getRefreshAfterWrite() != null) {
       settings.refreshAfterWrite(properties.getRefreshAfterWrite());
@@ -147,27 +186,90 @@ public class ShardcacheAutoConfiguration {
     return settings.build();
   }
 
+  private static final String BOOT_CACHE_METRICS =
+      "org.springframework.boot.cache.metrics.CacheMeterBinderProvider";
+
   /** Micrometer, when it is on the class path. */
   @Configuration(proxyBeanMethods = false)
   @ConditionalOnClass(MeterRegistry.class)
   static class MetricsConfiguration {
 
+    /** Without Boot's cache metrics, the node's meters and every cache's. */
     @Bean
     @ConditionalOnMissingBean
+    @ConditionalOnMissingClass(BOOT_CACHE_METRICS)
     ShardcacheMetrics shardcacheMetrics(ShardcacheNode shardcacheNode) {
       return new ShardcacheMetrics(shardcacheNode);
     }
 
     /**
-     * Binds the metrics to every registry once all singletons exist: the caches are defined by
-     * then, and so is any registry, whichever configuration declared it. Spring Boot's own metrics
-     * support may bind the same binder too; binding twice registers nothing twice.
+     * Binds the metrics to every registry once the context is refreshed: every cache is defined by
+     * then (those the annotations name too), and so is any registry, whichever configuration
+     * declared it. Spring Boot's own metrics support may bind the same binder earlier; binding
+     * again adds the caches defined since and registers nothing twice.
      */
     @Bean
-    static SmartInitializingSingleton shardcacheMetricsBinding(
+    static ApplicationListener<ContextRefreshedEvent> shardcacheMetricsBinding(
         ObjectProvider<ShardcacheMetrics> metrics, ObjectProvider<MeterRegistry> registries) {
-      return () ->
-          metrics.ifAvailable(binder -> registries.orderedStream().forEach(binder::bindTo));
+      return new NodeMetricsBinding(metrics, registries);
+    }
+  }
+
+  /** Spring Boot's cache metrics, with Micrometer: they bind the Spring caches. */
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(name = {"io.micrometer.core.instrument.MeterRegistry", BOOT_CACHE_METRICS})
+  static class CacheMetricsConfiguration {
+
+    @Bean
+    @ConditionalOnMissingBean
+    ShardcacheCacheMeterBinderProvider shardcacheCacheMeterBinderProvider() {
+      return new ShardcacheCacheMeterBinderProvider();
+    }
+
+    /** The node's own meters: Boot binds the caches' ({@link SpringCacheMetricsBinding}). */
+    @Bean
+    @ConditionalOnMissingBean
+    ShardcacheMetrics shardcacheMetrics(ShardcacheNode shardcacheNode) {
+      return new ShardcacheMetrics(shardcacheNode).withoutCacheMeters();
+    }
+
+    @Bean
+    SpringCacheMetricsBinding shardcacheCacheMetricsBinding(
+        ShardcacheCacheMeterBinderProvider provider,
+        ObjectProvider<MeterRegistry> registries,
+        ListableBeanFactory beans) {
+      return new SpringCacheMetricsBinding(provider, registries, beans);
+    }
+  }
+
+  /** The Actuator's health support, when it is on the class path. */
+  @Configuration(proxyBeanMethods = false)
+  @ConditionalOnClass(name = "org.springframework.boot.health.contributor.HealthIndicator")
+  static class HealthConfiguration {
+
+    @Bean
+    @ConditionalOnMissingBean(name = "shardcacheHealthIndicator")
+    @ConditionalOnEnabledHealthIndicator("shardcache")
+    ShardcacheHealthIndicator shardcacheHealthIndicator(ShardcacheNode shardcacheNode) {
+      return new ShardcacheHealthIndicator(shardcacheNode);
+    }
+  }
+
+  /** Binds every {@link ShardcacheMetrics} bean to every registry when the context is refreshed. */
+  private static final class NodeMetricsBinding
+      implements ApplicationListener<ContextRefreshedEvent> {
+    private final ObjectProvider<ShardcacheMetrics> metrics;
+    private final ObjectProvider<MeterRegistry> registries;
+
+    NodeMetricsBinding(
+        ObjectProvider<ShardcacheMetrics> metrics, ObjectProvider<MeterRegistry> registries) {
+      this.metrics = metrics;
+      this.registries = registries;
+    }
+
+    @Override
+    public void onApplicationEvent(ContextRefreshedEvent event) {
+      metrics.orderedStream().forEach(binder -> registries.orderedStream().forEach(binder::bindTo));
     }
   }
 }

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
 import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.util.unit.DataSize;
 
 /**
  * The {@code shardcache.*} properties of {@link ShardcacheAutoConfiguration}.
@@ -25,6 +26,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * shardcache.caches.books.near-cache.maximum-size=1000
  * shardcache.caches.books.near-cache.ttl=2s
  * shardcache.caches.books.replication=2
+ * shardcache.caches.covers.maximum-weight=256MB  # bytes instead of entries; not with maximum-size
+ * shardcache.caches.covers.expire-after-access=30m
  * </pre>
  *
  * <p>A mutable bean, as Spring Boot binds it; not thread-safe, read once at startup.
@@ -58,7 +61,11 @@ public class ShardcacheProperties {
   /** Settings of every cache that does not set its own. */
   private Cache cacheDefaults = new Cache();
 
-  /** Settings per cache name; each named cache is defined at startup. */
+  /**
+   * Settings per cache name, as shardcache.caches.NAME.maximum-size and so on: the same keys as
+   * cache-defaults, which fill in what a cache does not set. Each named cache is defined at
+   * startup.
+   */
   private Map<String, Cache> caches = new LinkedHashMap<>();
 
   public boolean isEnabled() {
@@ -240,11 +247,23 @@ public class ShardcacheProperties {
    * The settings of one cache (or of all, as {@code cache-defaults}); unset values are inherited.
    */
   public static class Cache {
-    /** The most entries each node's shard holds. */
+    /** The most entries each node's shard holds; not with maximum-weight. */
     private @Nullable Long maximumSize;
+
+    /**
+     * The most bytes each node's shard holds (such as 256MB), counting encoded keys and values plus
+     * 300 bytes per entry; not with maximum-size. A plain number is bytes.
+     */
+    private @Nullable DataSize maximumWeight;
 
     /** How long an entry lives after it was written. */
     private @Nullable Duration expireAfterWrite;
+
+    /**
+     * How long an entry stays on a node that neither reads nor stores it; per node, and only with
+     * replication 1.
+     */
+    private @Nullable Duration expireAfterAccess;
 
     /**
      * Refresh-ahead; refused at startup for Spring caches, which have no loader for the owner to
@@ -272,12 +291,28 @@ public class ShardcacheProperties {
       this.maximumSize = maximumSize;
     }
 
+    public @Nullable DataSize getMaximumWeight() {
+      return maximumWeight;
+    }
+
+    public void setMaximumWeight(@Nullable DataSize maximumWeight) {
+      this.maximumWeight = maximumWeight;
+    }
+
     public @Nullable Duration getExpireAfterWrite() {
       return expireAfterWrite;
     }
 
     public void setExpireAfterWrite(@Nullable Duration expireAfterWrite) {
       this.expireAfterWrite = expireAfterWrite;
+    }
+
+    public @Nullable Duration getExpireAfterAccess() {
+      return expireAfterAccess;
+    }
+
+    public void setExpireAfterAccess(@Nullable Duration expireAfterAccess) {
+      this.expireAfterAccess = expireAfterAccess;
     }
 
     public @Nullable Duration getRefreshAfterWrite() {

@@ -24,9 +24,13 @@ class RefreshAfterWritePropertyTest {
   void isBoundOntoTheCachesSettings() {
     ShardcacheProperties.Cache properties = new ShardcacheProperties.Cache();
     properties.setRefreshAfterWrite(Duration.ofMinutes(5));
-    assertThat(ShardcacheAutoConfiguration.settings(properties).refreshAfterWrite())
+    assertThat(
+            ShardcacheAutoConfiguration.settings("shardcache.caches.books", properties)
+                .refreshAfterWrite())
         .isEqualTo(Duration.ofMinutes(5));
-    assertThat(ShardcacheAutoConfiguration.settings(new ShardcacheProperties.Cache()))
+    assertThat(
+            ShardcacheAutoConfiguration.settings(
+                "shardcache.caches.books", new ShardcacheProperties.Cache()))
         .isEqualTo(CacheSettings.empty());
   }
 

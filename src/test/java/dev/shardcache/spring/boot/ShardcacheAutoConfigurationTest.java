@@ -76,6 +76,58 @@ class ShardcacheAutoConfigurationTest {
   }
 
   @Test
+  void boundsByBytesAndIdleTimeFromProperties() {
+    runner
+        .withPropertyValues(
+            "shardcache.cache-defaults.maximum-weight=64MB",
+            "shardcache.cache-defaults.expire-after-access=30m",
+            "shardcache.caches.covers.maximum-weight=1048576",
+            "shardcache.caches.books.maximum-size=500")
+        .run(
+            context -> {
+              assertThat(context).hasNotFailed();
+              ShardcacheNode node = context.getBean(ShardcacheNode.class);
+              CacheConfig<?, ?> covers = cacheConfig(node, "covers");
+              assertThat(covers.maximumWeight()).hasValue(1L << 20);
+              assertThat(covers.expireAfterAccess()).contains(Duration.ofMinutes(30));
+              CacheConfig<?, ?> books = cacheConfig(node, "books");
+              assertThat(books.maximumSize()).isEqualTo(500);
+              assertThat(books.maximumWeight()).as("its own bound, not the default's").isEmpty();
+              ShardcacheCacheManager manager = context.getBean(ShardcacheCacheManager.class);
+              assertThat(cacheConfig(node, manager.defineCache("later").getName()).maximumWeight())
+                  .hasValue(64L << 20);
+            });
+  }
+
+  @Test
+  void bothBoundsOnOneCacheFailAtStartNamingTheProperties() {
+    runner
+        .withPropertyValues(
+            "shardcache.caches.books.maximum-size=500",
+            "shardcache.caches.books.maximum-weight=64MB")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessageContaining("shardcache.caches.books.maximum-size (500)")
+                    .hasMessageContaining("shardcache.caches.books.maximum-weight (67108864B)")
+                    .hasMessageContaining("remove one"));
+    runner
+        .withPropertyValues(
+            "shardcache.caches.books.expire-after-access=5m",
+            "shardcache.caches.books.replication=2")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessageContaining("use expireAfterWrite with replication"));
+  }
+
+  @Test
   void definesTheCachesTheAnnotationsNameBeforeTheNodeServes() {
     runner
         .withUserConfiguration(AnnotatedService.class)
@@ -122,9 +174,7 @@ class ShardcacheAutoConfigurationTest {
               assertThat(context).hasSingleBean(ShardcacheMetrics.class);
               MeterRegistry registry = context.getBean(MeterRegistry.class);
               assertThat(registry.get("shardcache.ring.members").gauge().value()).isEqualTo(1.0);
-              assertThat(
-                      registry.get("shardcache.cache.size").tag("cache", "books").gauge().value())
-                  .isZero();
+              assertThat(registry.get("cache.size").tag("cache", "books").gauge().value()).isZero();
             });
   }
 
