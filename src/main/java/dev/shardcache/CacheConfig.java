@@ -165,10 +165,7 @@ public final class CacheConfig<K, V> {
     return Optional.ofNullable(expireAfterAccess);
   }
 
-  /**
-   * How old a value may be before a read of it starts a background reload on its owner, if the
-   * cache refreshes ahead; see {@link Builder#refreshAfterWrite}.
-   */
+  /** How old a value may be before a read reloads it in the background, if the cache refreshes. */
   public Optional<Duration> refreshAfterWrite() {
     return Optional.ofNullable(refreshAfterWrite);
   }
@@ -215,7 +212,6 @@ public final class CacheConfig<K, V> {
     return replicationFactor;
   }
 
-  /** How long a delete is remembered (as a tombstone) so that older, late writes cannot undo it. */
   /** How long a read waits for a key's load, on the owner or for the owner's answer. */
   public Duration loadTimeout() {
     return loadTimeout;
@@ -389,11 +385,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterWrite must be positive, got %s",
-          duration);
-      this.expireAfterWrite = duration;
+      this.expireAfterWrite = CacheConfigChecks.positive(duration, "expireAfterWrite");
       return this;
     }
 
@@ -424,35 +416,22 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterAccess must be positive, got %s",
-          duration);
-      this.expireAfterAccess = duration;
+      this.expireAfterAccess = CacheConfigChecks.positive(duration, "expireAfterAccess");
       return this;
     }
 
     /**
      * Refreshes values ahead of time (default: never): a read of a value written more than {@code
-     * duration} ago, on any node (the owner, a replica, a near cache), answers that value at once
-     * and starts one background reload with the cache's {@link #loader} for the whole cluster, on
-     * the key's owner. Concurrent readers, on any node, start no more: each node has at most one
-     * refresh of a key in flight, and the owner runs at most one reload of it. The reloaded value
-     * replaces the old one on every holder with a new version, as a write does, unless the key was
-     * written (or invalidated) while it was reloading: a refresh never replaces a newer write. A
-     * reload that fails keeps the old value, is logged (at most once every 10 s per cache, not per
-     * read) and is tried again by a later read.
-     *
-     * <p>A value's age counts on the clock of the node that holds it, from when it stored the
-     * value, less the age the sender reported (as for {@link #expireAfterWrite}). Reloads run on
-     * the node's load threads and count against {@code ShardcacheNode.Builder.maxConcurrentLoads};
-     * when those are all busy, a due value is simply refreshed by a later read. Keep {@code
-     * duration} shorter than {@link #expireAfterWrite}, so that a key read often is reloaded before
-     * it expires and its readers never wait for a load. Every node should use the same duration.
-     *
-     * <p>Needs a {@link #loader}: {@link #build} refuses a cache that refreshes without one. The
-     * loaders of {@link DistributedCache#get(Object, CacheLoader)} run on their caller and are
-     * never used to refresh.
+     * duration} ago, on any node (owner, replica or near cache), answers it at once and starts one
+     * background reload with the cache's {@link #loader}, for the whole cluster, on the key's
+     * owner; concurrent readers anywhere start no more. The new value replaces the old on every
+     * holder with a new version, unless the key was written while it reloaded: a refresh never
+     * replaces a newer write. A failed reload keeps the old value, is logged at most every 10 s per
+     * cache, and is tried again by a later read. Age counts as for {@link #expireAfterWrite}, on
+     * the holder's clock; reloads run on the node's load threads ({@code maxConcurrentLoads}).
+     * Needs a {@link #loader} ({@link #build} refuses one without; loaders given to {@code get(key,
+     * loader)} are never used) and a {@code duration} shorter than {@link #expireAfterWrite}. Every
+     * node should use the same duration.
      *
      * @throws IllegalArgumentException if {@code duration} is zero or negative
      */
@@ -460,11 +439,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "refreshAfterWrite must be positive, got %s",
-          duration);
-      this.refreshAfterWrite = duration;
+      this.refreshAfterWrite = CacheConfigChecks.positive(duration, "refreshAfterWrite");
       return this;
     }
 
@@ -543,11 +518,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "remoteTimeout must be positive, got %s",
-          timeout);
-      this.remoteTimeout = timeout;
+      this.remoteTimeout = CacheConfigChecks.positive(timeout, "remoteTimeout");
       return this;
     }
 
@@ -581,11 +552,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> loadTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "loadTimeout must be positive, got %s",
-          timeout);
-      this.loadTimeout = timeout;
+      this.loadTimeout = CacheConfigChecks.positive(timeout, "loadTimeout");
       return this;
     }
 
@@ -601,11 +568,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(lifetime, "lifetime");
       checkState(
           tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
-      checkArgument(
-          !lifetime.isNegative() && !lifetime.isZero(),
-          "tombstoneLifetime must be positive, got %s",
-          lifetime);
-      this.tombstoneLifetime = lifetime;
+      this.tombstoneLifetime = CacheConfigChecks.positive(lifetime, "tombstoneLifetime");
       return this;
     }
 
@@ -619,34 +582,9 @@ public final class CacheConfig<K, V> {
      *     #expireAfterWrite}
      */
     public CacheConfig<K, V> build() {
-      checkArgument(
-          keyCodec != (Object) Codecs.bytes(),
-          "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
-              + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
-      checkArgument(
-          expireAfterAccess == null || replicationFactor == UNSET || replicationFactor == 1,
-          "expireAfterAccess (%s) is per node and replicas are read only when the owner is away, so"
-              + " with replicationFactor %s replicas would drop entries the owner keeps reading and"
-              + " anti-entropy would copy them back and forth; use expireAfterWrite with"
-              + " replication, or replicationFactor 1",
-          expireAfterAccess,
-          replicationFactor);
-      checkArgument(
-          refreshAfterWrite == null || loader != null,
-          "refreshAfterWrite (%s) reloads keys in the background on their owners with the cache's"
-              + " loader, and this cache has none; set loader(...) on the configuration (the"
-              + " loaders of get(key, loader) run on their caller and cannot refresh), or drop"
-              + " refreshAfterWrite",
-          refreshAfterWrite);
-      checkArgument(
-          refreshAfterWrite == null
-              || expireAfterWrite == null
-              || refreshAfterWrite.compareTo(expireAfterWrite) < 0,
-          "refreshAfterWrite (%s) must be shorter than expireAfterWrite (%s), or values expire"
-              + " before a read can refresh them",
-          refreshAfterWrite,
-          expireAfterWrite);
-      return new CacheConfig<>(this);
+      CacheConfig<K, V> config = new CacheConfig<>(this);
+      CacheConfigChecks.check(config);
+      return config;
     }
   }
 }
