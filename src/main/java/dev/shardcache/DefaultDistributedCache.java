@@ -17,6 +17,8 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.RefreshRequest;
+import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
@@ -39,6 +41,7 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link LoadFlights} and {@link Loads}: one resolution of a miss at a time per key, asking
  *       other holders before loading;
  *   <li>{@link ReadPath} with {@link RemoteReads} and {@link NearCache}: where a read is answered;
+ *   <li>{@link Refreshes}: one background reload of a due key for the whole cluster;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
  *       versioned clears;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
@@ -57,6 +60,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final PeerRequests<K, V> peerRequests;
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
+  private final Refreshes<K, V> refreshes;
 
   /**
    * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
@@ -87,9 +91,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     RemoteReads<K, V> remote = new RemoteReads<>(near);
     Replication<K, V> replication = new Replication<>(scope);
     Loads<K, V> loads = new Loads<>(scope, replication);
-    this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
+    this.refreshes = new Refreshes<>(scope, loads, replication, flights, copies, remote);
+    this.reads = new ReadPath<>(scope, flights, copies, loads, remote, refreshes);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
-    this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
+    this.peerRequests =
+        new PeerRequests<>(scope, flights, copies, loads, remote, writes, refreshes);
     this.rebalancer = new Rebalancer<>(scope);
     this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
   }
@@ -220,6 +226,10 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     return antiEntropy.serveDigest(request);
   }
 
+  CompletableFuture<RefreshResponse> serveRefresh(RefreshRequest request) {
+    return refreshes.serve(request);
+  }
+
   // ---------------------------------------------------------------- maintenance
 
   /** Hands entries to their new holders; see {@link Rebalancer}. */
@@ -292,6 +302,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** The replicator of the node this cache runs on; for tests. */
   Replicator replicator() {
     return scope.clusters().get().replicator();
+  }
+
+  /** The counters of this cache on this node, for tests. */
+  CacheCounters counters() {
+    return scope.counters();
   }
 
   /** The newest entry held for a key (tombstones included), for tests and diagnostics. */

@@ -99,10 +99,16 @@ final class Loads<K, V> {
     return loaded.value();
   }
 
+  /** A value a loader answered, and its encoding (checked against {@code maxValueBytes}). */
   @SuppressWarnings("ArrayRecordComponent") // never compared or hashed
-  private record LoadedValue<T>(T value, byte[] bytes) {}
+  record LoadedValue<T>(T value, byte[] bytes) {}
 
-  private LoadedValue<V> callLoader(K key, CacheLoader<? super K, ? extends V> loader) {
+  /**
+   * Calls {@code loader} for {@code key}, guarded and counted: its exceptions, a null, a value the
+   * codec cannot encode or one over {@code maxValueBytes} fail with {@link CacheLoadException}.
+   * Blocks for the loader; shared with {@link Refreshes}.
+   */
+  LoadedValue<V> callLoader(K key, CacheLoader<? super K, ? extends V> loader) {
     CacheCounters counters = scope.counters();
     String name = scope.name();
     long start = System.nanoTime();

@@ -33,6 +33,9 @@ import org.jspecify.annotations.Nullable;
  * nodes whose views disagree cannot bounce a request. If no holder can be reached the node answers
  * without keeping: from a copy it still has, or a load it does not store.
  *
+ * <p>A hit is shown to {@link Refreshes} (a value due for a refresh is reloaded in the background),
+ * and the answer carries the value's age, so that a caller's near cache knows when it is due too.
+ *
  * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
  * is answered when the load completes on the node's executor. A {@code GetAll} starts the loads of
  * its missing keys concurrently, at most {@value #BATCH_LOAD_CONCURRENCY} at a time, instead of one
@@ -50,6 +53,7 @@ final class PeerRequests<K, V> {
   private final Loads<K, V> loads;
   private final RemoteReads<K, V> remote;
   private final WritePath<K, V> writes;
+  private final Refreshes<K, V> refreshes;
 
   /** See {@link ReadPath} for why {@code flights} and {@code copies} are apart. */
   PeerRequests(
@@ -58,13 +62,15 @@ final class PeerRequests<K, V> {
       LoadFlights<K, V> copies,
       Loads<K, V> loads,
       RemoteReads<K, V> remote,
-      WritePath<K, V> writes) {
+      WritePath<K, V> writes,
+      Refreshes<K, V> refreshes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
     this.loads = loads;
     this.remote = remote;
     this.writes = writes;
+    this.refreshes = refreshes;
   }
 
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
@@ -84,6 +90,7 @@ final class PeerRequests<K, V> {
                     : GetResponse.newBuilder()
                         .setFound(true)
                         .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                        .setAgeMillis(refreshes.ageOf(key, value))
                         .build());
   }
 
@@ -121,11 +128,11 @@ final class PeerRequests<K, V> {
     List<CompletableFuture<@Nullable V>> answers =
         BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keyBytes, answers));
+        .thenApply(done -> collect(keys, keyBytes, answers));
   }
 
   private GetAllResponse collect(
-      List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
+      List<K> keys, List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
@@ -133,7 +140,8 @@ final class PeerRequests<K, V> {
         response.addEntries(
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
-                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
+                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                .setAgeMillis(refreshes.ageOf(keys.get(i), value)));
       }
     }
     return response.build();
@@ -153,6 +161,7 @@ final class PeerRequests<K, V> {
       Shard.Held<V> held = scope.shard().get(key);
       if (held != null) {
         held.confirmedEpoch = route.epoch();
+        refreshes.onHit(key, held);
         scope.counters().hits.increment();
         return CompletableFuture.completedFuture(held.value());
       }

@@ -20,6 +20,8 @@ import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
+import dev.shardcache.internal.proto.RefreshRequest;
+import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
@@ -157,6 +159,12 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void digest(DigestRequest request, StreamObserver<DigestResponse> response) {
     answer(response, () -> cache(request.getCache()).serveDigest(request));
+  }
+
+  /** Answered when the refresh it joins ends, on the thread that ends it: never blocks. */
+  @Override
+  public void refresh(RefreshRequest request, StreamObserver<RefreshResponse> response) {
+    answerLater(response, () -> cache(request.getCache()).serveRefresh(request));
   }
 
   @Override

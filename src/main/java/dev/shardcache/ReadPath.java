@@ -43,6 +43,9 @@ import org.jspecify.annotations.Nullable;
  *       reachable holder, only answered when no holder can be reached.
  * </ol>
  *
+ * <p>A hit in the shard or the near cache is also shown to {@link Refreshes}, which reloads the key
+ * in the background if its value is due ({@code refreshAfterWrite}); the hit answers at once.
+ *
  * <p>Thread-safe. Blocking methods wait at most {@code loadTimeout} for a load and the call
  * deadlines for peers; asynchronous continuations never run on gRPC threads.
  */
@@ -52,6 +55,7 @@ final class ReadPath<K, V> {
   private final LoadFlights<K, V> copies;
   private final Loads<K, V> loads;
   private final RemoteReads<K, V> remote;
+  private final Refreshes<K, V> refreshes;
 
   /**
    * @param flights resolutions that may load
@@ -63,19 +67,25 @@ final class ReadPath<K, V> {
       LoadFlights<K, V> flights,
       LoadFlights<K, V> copies,
       Loads<K, V> loads,
-      RemoteReads<K, V> remote) {
+      RemoteReads<K, V> remote,
+      Refreshes<K, V> refreshes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
     this.loads = loads;
     this.remote = remote;
+    this.refreshes = refreshes;
   }
 
   /** The held value of a key this node holds under the current ring, or null. */
   private Shard.@Nullable Held<V> confirmedHit(Cluster cluster, K key) {
     int epoch = cluster.ringEpoch();
     Shard.Held<V> held = scope.shard().get(key);
-    return held != null && held.confirmedEpoch == epoch ? held : null;
+    if (held != null && held.confirmedEpoch == epoch) {
+      refreshes.onHit(key, held);
+      return held;
+    }
+    return null;
   }
 
   /** The held value of {@code key} if {@code route} says this node holds it; confirms it. */
@@ -86,8 +96,19 @@ final class ReadPath<K, V> {
     Shard.Held<V> held = scope.shard().get(key);
     if (held != null) {
       held.confirmedEpoch = route.epoch();
+      refreshes.onHit(key, held);
     }
     return held;
+  }
+
+  /** The near-cached value of {@code key}, or null. */
+  private @Nullable V nearHit(K key) {
+    NearCache.Near<V> near = scope.near().get(key);
+    if (near == null) {
+      return null;
+    }
+    refreshes.onNearHit(key, near);
+    return near.value();
   }
 
   private Duration readDeadline() {
@@ -155,7 +176,7 @@ final class ReadPath<K, V> {
           scope.config().loadTimeout(),
           scope.name());
     }
-    V near = scope.near().get(key);
+    V near = nearHit(key);
     if (near != null) {
       return near;
     }
@@ -298,7 +319,7 @@ final class ReadPath<K, V> {
         scope.counters().misses.increment();
         singles.put(key, () -> resolveHere(cluster, key, route)); // loads run concurrently
       } else {
-        V near = scope.near().get(key);
+        V near = nearHit(key);
         if (near != null) {
           result.put(key, near);
         } else {
@@ -367,7 +388,7 @@ final class ReadPath<K, V> {
    * see the class documentation.
    */
   private CompletableFuture<@Nullable V> readFromHolders(K key, KeyRoute route) {
-    V near = scope.near().get(key);
+    V near = nearHit(key);
     if (near != null) {
       return CompletableFuture.completedFuture(near);
     }
@@ -409,7 +430,7 @@ final class ReadPath<K, V> {
                         ? scope.codec().decodeValue(response.getValue(), holder)
                         : null;
                 if (value != null) {
-                  remote.keepNear(read, key, value);
+                  remote.keepNear(read, key, value, response.getAgeMillis());
                 }
                 read.answer.complete(value);
               } catch (RuntimeException e) {
@@ -446,7 +467,7 @@ final class ReadPath<K, V> {
             return;
           }
           if (keepNear && v != null) {
-            remote.keepNear(read, key, v);
+            remote.keepNear(read, key, v, 0);
           }
           read.answer.complete(v);
         });
@@ -507,7 +528,7 @@ final class ReadPath<K, V> {
       }
       V value = scope.codec().decodeValue(entry.getValue(), holder);
       values.put(key, value);
-      remote.keepNearSince(detaches, key, value);
+      remote.keepNearSince(detaches, key, value, entry.getAgeMillis());
     }
     return values;
   }

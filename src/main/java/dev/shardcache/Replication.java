@@ -15,12 +15,12 @@ import java.util.concurrent.CompletableFuture;
  * How one cache's versioned entries reach the key's other holders.
  *
  * <ul>
- *   <li>{@link #sendBeforeAck}: a write is sent to every other holder and awaited before it is
- *       acknowledged to its caller, so an acknowledged write is on every holder that answered. The
- *       wait is bounded by {@link #replicaTimeout()}, half of {@code remoteTimeout}, so a paused
- *       replica cannot make the caller's own deadline (a full {@code remoteTimeout}) expire on a
- *       healthy owner. A holder that does not confirm in time gets the write from its hint queue
- *       (the {@link Replicator}) when it answers again.
+ *   <li>{@link #sendBeforeAck}: a write (or a stored refresh, see {@link Refreshes}) is sent to
+ *       every other holder and awaited before it is acknowledged to its caller, so an acknowledged
+ *       write is on every holder that answered. The wait is bounded by {@link #replicaTimeout()},
+ *       half of {@code remoteTimeout}, so a paused replica cannot make the caller's own deadline (a
+ *       full {@code remoteTimeout}) expire on a healthy owner. A holder that does not confirm in
+ *       time gets the write from its hint queue (the {@link Replicator}) when it answers again.
  *   <li>{@link #enqueue}: loads, read repairs and copies that need no acknowledgement go through
  *       the hint queues only; a lost load is a reload, not a lost write.
  * </ul>

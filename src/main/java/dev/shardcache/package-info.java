@@ -30,6 +30,8 @@
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded;
+ *   <li>{@code Refreshes}: refresh-ahead, one background reload of a due key for the whole cluster,
+ *       on its first reachable holder, stored only over the version it started from;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair, bounded in bytes and memory by the node's {@code maxBatchBytes}:
  *       entries leave in chunks through {@code EntryStreams} (a refused entry skipped alone), and a

@@ -23,6 +23,7 @@ import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.security.TestCertificates.Authority;
@@ -86,14 +87,14 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * <h2>What is generated</h2>
  *
  * <ul>
- *   <li><b>Requests of all ten RPCs</b> through a raw blocking stub: cache names that exist ({@code
- *       text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to bytes, with
- *       a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty, unicode, or up
- *       to 200,000 characters; keys and values of random bytes, malformed UTF-8 (stray continuation
- *       bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes just over the limits
- *       ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the {@value
- *       #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries with
- *       negative, zero, huge and random timestamps and writers, tombstones, near-cache
+ *   <li><b>Requests of all eleven RPCs</b> through a raw blocking stub: cache names that exist
+ *       ({@code text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to
+ *       bytes, with a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty,
+ *       unicode, or up to 200,000 characters; keys and values of random bytes, malformed UTF-8
+ *       (stray continuation bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes
+ *       just over the limits ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the
+ *       {@value #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries
+ *       with negative, zero, huge and random timestamps and writers, tombstones, near-cache
  *       invalidations; digests of 0 to 140,000 buckets (powers of two and not), and requests for
  *       later pages of a digest answer naming any buckets and any bound; random callers.
  *   <li><b>Undecodable messages</b>: random bytes, and valid requests with flipped or truncated
@@ -583,6 +584,7 @@ class FuzzPeerServiceProperties {
             Tuple.of(2, fetches()),
             Tuple.of(2, digests()),
             Tuple.of(1, pings()),
+            Tuple.of(1, refreshes()),
             Tuple.of(3, undecodables()));
     return Combinators.combine(bare, headers().injectNull(0.75))
         .as((call, headers) -> headers == null ? call : call.withHeaders(headers));
@@ -844,6 +846,22 @@ class FuzzPeerServiceProperties {
                       + describe(caller),
                   stub -> stub.digest(built));
             });
+  }
+
+  private static Arbitrary<FuzzCall> refreshes() {
+    return Combinators.combine(cacheNames(), keys(), callers())
+        .as(
+            (cache, key, caller) ->
+                call(
+                    "Refresh",
+                    describe(cache) + ", key " + describe(key),
+                    stub ->
+                        stub.refresh(
+                            RefreshRequest.newBuilder()
+                                .setCache(cache)
+                                .setKey(key)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> pings() {
