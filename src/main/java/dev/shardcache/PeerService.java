@@ -25,6 +25,8 @@ import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.WriteAllRequest;
+import dev.shardcache.internal.proto.WriteAllResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -41,7 +43,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Reads that must load never block a handler: the cache answers with a future that completes on
  * the node's load executor, and the handler returns at once. Writes block their handler for at most
- * half the caller's deadline (the wait for replicas).
+ * half the caller's deadline (the wait for replicas); a batch write that passes keys on, for at
+ * most three quarters of it.
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
@@ -94,6 +97,11 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
           cache(request.getCache()).serveInvalidate(request);
           return InvalidateResponse.getDefaultInstance();
         });
+  }
+
+  @Override
+  public void writeAll(WriteAllRequest request, StreamObserver<WriteAllResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveWriteAll(request));
   }
 
   @Override

@@ -20,12 +20,14 @@ import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateRequest;
+import dev.shardcache.internal.proto.KeyWrite;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.security.TestCertificates.Authority;
 import dev.shardcache.security.TestCertificates.NodeFiles;
 import io.grpc.ChannelCredentials;
@@ -87,7 +89,7 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * <h2>What is generated</h2>
  *
  * <ul>
- *   <li><b>Requests of all eleven RPCs</b> through a raw blocking stub: cache names that exist
+ *   <li><b>Requests of all twelve RPCs</b> through a raw blocking stub: cache names that exist
  *       ({@code text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to
  *       bytes, with a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty,
  *       unicode, or up to 200,000 characters; keys and values of random bytes, malformed UTF-8
@@ -578,6 +580,7 @@ class FuzzPeerServiceProperties {
             Tuple.of(2, getAlls()),
             Tuple.of(3, puts()),
             Tuple.of(2, invalidates()),
+            Tuple.of(2, writeAlls()),
             Tuple.of(2, compareAndSets()),
             Tuple.of(1, invalidateAlls()),
             Tuple.of(3, replicates()),
@@ -639,6 +642,31 @@ class FuzzPeerServiceProperties {
                                 .setValue(value)
                                 .setCaller(caller)
                                 .build())));
+  }
+
+  private static Arbitrary<FuzzCall> writeAlls() {
+    return Combinators.combine(
+            cacheNames(), keyLists(), values(), Arbitraries.of(true, false), callers())
+        .as(
+            (cache, keys, value, forwarded, caller) -> {
+              WriteAllRequest.Builder request =
+                  WriteAllRequest.newBuilder()
+                      .setCache(cache)
+                      .setCaller(caller)
+                      .setForwarded(forwarded);
+              for (int i = 0; i < keys.size(); i++) {
+                KeyWrite.Builder write = KeyWrite.newBuilder().setKey(keys.get(i));
+                if (i % 3 != 2) {
+                  write.setValue(value); // every third write a remove
+                }
+                request.addWrites(write);
+              }
+              WriteAllRequest built = request.build();
+              return call(
+                  "WriteAll",
+                  describe(cache) + ", " + keys.size() + " writes, forwarded=" + forwarded,
+                  stub -> stub.writeAll(built));
+            });
   }
 
   private static Arbitrary<FuzzCall> invalidates() {
