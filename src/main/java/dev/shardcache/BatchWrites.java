@@ -264,7 +264,7 @@ final class BatchWrites<K, V> {
                         writes,
                         write -> write.write.getSerializedSize(),
                         CacheConfig.MAX_KEYS_PER_BATCH,
-                        HolderGroups.MAX_BATCH_BYTES)) {
+                        scope.maxBatchBytes())) {
                   calls.add(call(cluster, holder, chunk, deadline, forwarded));
                 }
               });

@@ -134,10 +134,10 @@ public interface DistributedCache<K, V> {
 
   /**
    * Stores every entry of {@code entries} as {@link #put} would, with one call per holder node
-   * (split into calls of at most 1,000 keys and 4 MiB) rather than one per key; the calls to
-   * different holders run in parallel. Each key is applied by one of its holders, replicated and
-   * acknowledged exactly as a {@code put}: see {@link BatchWriteException} for what happens to the
-   * other keys when one holder fails.
+   * (split into calls of at most 1,000 keys and the node's {@code maxBatchBytes}) rather than one
+   * per key; the calls to different holders run in parallel. Each key is applied by one of its
+   * holders, replicated and acknowledged exactly as a {@code put}: see {@link BatchWriteException}
+   * for what happens to the other keys when one holder fails.
    *
    * <p>Every key and value is encoded and checked before anything is sent: a null or a key or value
    * over its limit fails the call, and nothing is written.

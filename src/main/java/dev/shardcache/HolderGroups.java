@@ -13,18 +13,16 @@ import org.jspecify.annotations.Nullable;
  * How the writes of a batch are shared out among holders, so that each holder gets one call for all
  * its keys rather than one per key: every write goes to the next holder of its key, in ring order
  * (the owner first), that is not this node; the writes bound for one holder travel together; and a
- * call carries at most {@value CacheConfig#MAX_KEYS_PER_BATCH} writes and about {@value
- * #MAX_BATCH_BYTES} bytes, so that no message nears a receiver's {@code maxInboundMessageBytes}. A
- * write its holder did not apply (unreachable, or not a holder under its own ring) is grouped again
- * for the next holder of its key, as a single write falls over.
+ * call carries at most {@value CacheConfig#MAX_KEYS_PER_BATCH} writes and about the node's {@code
+ * maxBatchBytes} (half its {@code maxInboundMessageBytes} at most), so that no message nears a
+ * receiver's limit when members share their settings, however low they set it. A write its holder
+ * did not apply (unreachable, or not a holder under its own ring) is grouped again for the next
+ * holder of its key, as a single write falls over.
  *
  * <p>Pure functions over the writes' holder lists (computed by the {@link Router}); no I/O. Not
  * thread-safe: a {@link Pending} belongs to one call.
  */
 final class HolderGroups {
-  /** The payload above which a batch call is split: 4 MiB, gRPC's default message limit. */
-  static final long MAX_BATCH_BYTES = 4L << 20;
-
   private HolderGroups() {}
 
   /**

@@ -107,7 +107,7 @@ final class Replication<K, V> {
                   entries,
                   VersionedEntry::getSerializedSize,
                   Replicator.MAX_BATCH,
-                  HolderGroups.MAX_BATCH_BYTES)) {
+                  scope.maxBatchBytes())) {
             ReplicateRequest request =
                 ReplicateRequest.newBuilder()
                     .setCaller(cluster.self())

@@ -90,7 +90,7 @@ public final class ShardcacheNode implements AutoCloseable {
   public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
 
   /**
-   * The largest hand-off chunk or anti-entropy answer a node builds when {@link
+   * The largest hand-off chunk, anti-entropy answer or batch-write call a node builds when {@link
    * Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes} is
    * less: 4 MiB.
    */
@@ -393,10 +393,11 @@ public final class ShardcacheNode implements AutoCloseable {
 
     /**
      * Bounds the messages this node builds from many entries: each hand-off chunk it sends after a
-     * membership change (and before it leaves), and each page of its answers to a peer's
-     * anti-entropy digest, is at most {@code max} bytes serialized; an entry larger than that on
-     * its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or
-     * half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
+     * membership change (and before it leaves), each page of its answers to a peer's anti-entropy
+     * digest, and each call of a batch write ({@code putAll}, {@code invalidateAll(keys)}, and the
+     * replication of their entries) is at most {@code max} bytes serialized; an entry larger than
+     * that on its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES}
+     * bytes, or half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
      * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a chunk over
      * a peer's limit is split until it fits, which costs calls.
      *

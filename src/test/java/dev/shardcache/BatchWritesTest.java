@@ -128,6 +128,55 @@ class BatchWritesTest {
     }
   }
 
+  /**
+   * Regression (issue 10): a batch for a holder used to be split at a fixed 4 MiB, so nodes that
+   * accept smaller messages refused it whole (RESOURCE_EXHAUSTED: every key not applied) and
+   * refused its replication (left to hints), although each key alone fits. The calls now fit the
+   * node's {@code maxBatchBytes}, half its {@code maxInboundMessageBytes} here.
+   */
+  @Test
+  void aBatchOverTheNodesMessageLimitIsSplitIntoCallsThatFitIt() {
+    for (int replicas = 1; replicas <= 2; replicas++) {
+      int factor = replicas;
+      cluster =
+          TestCluster.builder()
+              .size(2)
+              .nodeSettings(
+                  node ->
+                      node.antiEntropyInterval(Duration.ofHours(1))
+                          .maxInboundMessageBytes(256 * 1024))
+              .cache(
+                  CACHE,
+                  CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                      .maxValueBytes(64 * 1024)
+                      .replicationFactor(factor)
+                      .build())
+              .build();
+      Map<String, String> entries = new LinkedHashMap<>();
+      // 20 values of 20,000 bytes for the other node: 400 KB, over its 256 KiB limit.
+      entriesByOwner("large-", 20)
+          .get(1)
+          .keySet()
+          .forEach(key -> entries.put(key, "v".repeat(20_000) + key));
+      CacheStats before = cluster.cache(0).stats();
+
+      cluster.cache(0).putAll(entries);
+
+      // rf 1: WriteAll calls to the owner; rf 2: node 0 holds every key and replicates them.
+      assertThat(cluster.cache(0).stats().minus(before).remoteCallCount())
+          .as("calls from node 0 (replicas %s), each under the limit", factor)
+          .isGreaterThanOrEqualTo(factor == 1 ? 4 : 0);
+      for (String key : entries.keySet()) {
+        // No waiting: an acknowledged batch is on every holder of every key.
+        Versioned<String> held = TestClusters.internals(cluster, 1).peek(key);
+        assertThat(held).as("%s on node 1 (replicas %s)", key, factor).isNotNull();
+        assertThat(held.value()).isEqualTo(entries.get(key));
+      }
+      cluster.close();
+      cluster = null;
+    }
+  }
+
   private List<String> holdersOf(String key) {
     return cluster.node(0).ring().ownersOf(key.getBytes(StandardCharsets.UTF_8), 2);
   }
