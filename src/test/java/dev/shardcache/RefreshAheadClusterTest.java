@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -256,6 +257,34 @@ class RefreshAheadClusterTest {
     }
     assertThat(sum(c -> c.refreshes.sum())).as("reloads stored").isEqualTo(2);
     assertThat(source.threads).allSatisfy(t -> assertThat(t).startsWith("shardcache-load-"));
+  }
+
+  /**
+   * A {@code getAll} is a read like {@code get}: a due value it answers from the owner's shard is
+   * answered and reloaded once (one {@code load}), and a due value in an outsider's near cache,
+   * kept there by its {@code getAll}, makes the outsider ask the owner with a {@code Refresh}.
+   */
+  @Test
+  void aGetAllOfADueValueRefreshesItAsAGetWouldFromTheShardOrANearCache() throws Exception {
+    String key = "batched";
+    Roles roles = put(key, "v0");
+    waitUntilDue();
+    assertThat(cache(roles.owner()).getAll(List.of(key)))
+        .as("the owner's getAll, from its shard")
+        .containsExactly(Map.entry(key, "v0"));
+    await().atMost(WAIT).until(() -> key.concat("#1").equals(held(roles.owner(), key)));
+    assertThat(source.calls.get()).as("one load for the due value").isEqualTo(1);
+
+    // The outsider holds no copy: only a near-cache hit of its own getAll sends a Refresh. Reads go
+    // on until one finds the near-cached value due, however long the machine stalls between them.
+    long sent = internals(roles.outsider()).counters().refreshCalls.sum();
+    await()
+        .atMost(WAIT)
+        .until(
+            () -> {
+              assertThat(cache(roles.outsider()).getAll(List.of(key))).containsKey(key);
+              return internals(roles.outsider()).counters().refreshCalls.sum() > sent;
+            });
   }
 
   @Test
