@@ -80,6 +80,7 @@ public final class CacheConfig<K, V> {
   private final long maximumWeight;
   private final @Nullable Duration expireAfterWrite;
   private final @Nullable Duration expireAfterAccess;
+  private final @Nullable Duration refreshAfterWrite;
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
   private final Duration nearCacheTtl;
@@ -100,6 +101,7 @@ public final class CacheConfig<K, V> {
             : builder.maximumWeight != UNSET ? Long.MAX_VALUE : DEFAULT_MAXIMUM_SIZE;
     this.expireAfterWrite = builder.expireAfterWrite;
     this.expireAfterAccess = builder.expireAfterAccess;
+    this.refreshAfterWrite = builder.refreshAfterWrite;
     this.loader = builder.loader;
     this.nearCacheMaximumSize =
         builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
@@ -163,6 +165,11 @@ public final class CacheConfig<K, V> {
     return Optional.ofNullable(expireAfterAccess);
   }
 
+  /** How old a value may be before a read reloads it in the background, if the cache refreshes. */
+  public Optional<Duration> refreshAfterWrite() {
+    return Optional.ofNullable(refreshAfterWrite);
+  }
+
   /** The loader called on a miss, if the cache loads. */
   public Optional<CacheLoader<K, V>> loader() {
     return Optional.ofNullable(loader);
@@ -205,7 +212,6 @@ public final class CacheConfig<K, V> {
     return replicationFactor;
   }
 
-  /** How long a delete is remembered (as a tombstone) so that older, late writes cannot undo it. */
   /** How long a read waits for a key's load, on the owner or for the owner's answer. */
   public Duration loadTimeout() {
     return loadTimeout;
@@ -237,6 +243,7 @@ public final class CacheConfig<K, V> {
         && valueCodec.equals(that.valueCodec)
         && Objects.equals(expireAfterWrite, that.expireAfterWrite)
         && Objects.equals(expireAfterAccess, that.expireAfterAccess)
+        && Objects.equals(refreshAfterWrite, that.refreshAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
         && remoteTimeout.equals(that.remoteTimeout)
@@ -254,6 +261,7 @@ public final class CacheConfig<K, V> {
         maximumWeight,
         expireAfterWrite,
         expireAfterAccess,
+        refreshAfterWrite,
         maxKeyBytes,
         maxValueBytes);
   }
@@ -271,6 +279,8 @@ public final class CacheConfig<K, V> {
         + expireAfterWrite
         + ", expireAfterAccess="
         + expireAfterAccess
+        + ", refreshAfterWrite="
+        + refreshAfterWrite
         + ", loader="
         + (loader == null ? "none" : "set")
         + ", nearCache="
@@ -303,6 +313,7 @@ public final class CacheConfig<K, V> {
     private long maximumWeight = UNSET;
     private @Nullable Duration expireAfterWrite;
     private @Nullable Duration expireAfterAccess;
+    private @Nullable Duration refreshAfterWrite;
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
     private @Nullable Duration nearCacheTtl;
@@ -374,11 +385,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterWrite must be positive, got %s",
-          duration);
-      this.expireAfterWrite = duration;
+      this.expireAfterWrite = CacheConfigChecks.positive(duration, "expireAfterWrite");
       return this;
     }
 
@@ -409,11 +416,30 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterAccess must be positive, got %s",
-          duration);
-      this.expireAfterAccess = duration;
+      this.expireAfterAccess = CacheConfigChecks.positive(duration, "expireAfterAccess");
+      return this;
+    }
+
+    /**
+     * Refreshes values ahead of time (default: never): a read of a value written more than {@code
+     * duration} ago, on any node (owner, replica or near cache), answers it at once and starts one
+     * background reload with the cache's {@link #loader}, for the whole cluster, on the key's
+     * owner; concurrent readers anywhere start no more. The new value replaces the old on every
+     * holder with a new version, unless the key was written while it reloaded: a refresh never
+     * replaces a newer write. A failed reload keeps the old value, is logged at most every 10 s per
+     * cache, and is tried again by a later read. Age counts as for {@link #expireAfterWrite}, on
+     * the holder's clock; reloads run on the node's load threads ({@code maxConcurrentLoads}).
+     * Needs a {@link #loader} ({@link #build} refuses one without; loaders given to {@code get(key,
+     * loader)} are never used) and a {@code duration} shorter than {@link #expireAfterWrite}. Every
+     * node should use the same duration.
+     *
+     * @throws IllegalArgumentException if {@code duration} is zero or negative
+     */
+    public Builder<K, V> refreshAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
+      this.refreshAfterWrite = CacheConfigChecks.positive(duration, "refreshAfterWrite");
       return this;
     }
 
@@ -492,11 +518,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "remoteTimeout must be positive, got %s",
-          timeout);
-      this.remoteTimeout = timeout;
+      this.remoteTimeout = CacheConfigChecks.positive(timeout, "remoteTimeout");
       return this;
     }
 
@@ -530,11 +552,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> loadTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "loadTimeout must be positive, got %s",
-          timeout);
-      this.loadTimeout = timeout;
+      this.loadTimeout = CacheConfigChecks.positive(timeout, "loadTimeout");
       return this;
     }
 
@@ -550,11 +568,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(lifetime, "lifetime");
       checkState(
           tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
-      checkArgument(
-          !lifetime.isNegative() && !lifetime.isZero(),
-          "tombstoneLifetime must be positive, got %s",
-          lifetime);
-      this.tombstoneLifetime = lifetime;
+      this.tombstoneLifetime = CacheConfigChecks.positive(lifetime, "tombstoneLifetime");
       return this;
     }
 
@@ -563,22 +577,14 @@ public final class CacheConfig<K, V> {
      *
      * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()} (Java arrays are
      *     equal only to themselves, so two equal byte arrays would be two different keys), or if
-     *     {@link #expireAfterAccess} is set with a {@link #replicationFactor} above 1
+     *     {@link #expireAfterAccess} is set with a {@link #replicationFactor} above 1, or if {@link
+     *     #refreshAfterWrite} is set without a {@link #loader} or is not shorter than {@link
+     *     #expireAfterWrite}
      */
     public CacheConfig<K, V> build() {
-      checkArgument(
-          keyCodec != (Object) Codecs.bytes(),
-          "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
-              + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
-      checkArgument(
-          expireAfterAccess == null || replicationFactor == UNSET || replicationFactor == 1,
-          "expireAfterAccess (%s) is per node and replicas are read only when the owner is away, so"
-              + " with replicationFactor %s replicas would drop entries the owner keeps reading and"
-              + " anti-entropy would copy them back and forth; use expireAfterWrite with"
-              + " replication, or replicationFactor 1",
-          expireAfterAccess,
-          replicationFactor);
-      return new CacheConfig<>(this);
+      CacheConfig<K, V> config = new CacheConfig<>(this);
+      CacheConfigChecks.check(config);
+      return config;
     }
   }
 }

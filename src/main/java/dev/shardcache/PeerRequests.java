@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import static java.util.Objects.requireNonNull;
+
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.shardcache.internal.proto.CacheBatch;
@@ -15,8 +17,12 @@ import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Versioned;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -34,10 +40,17 @@ import org.jspecify.annotations.Nullable;
  * nodes whose views disagree cannot bounce a request. If no holder can be reached the node answers
  * without keeping: from a copy it still has, or a load it does not store.
  *
+ * <p>A hit is shown to {@link Refreshes} (a value due for a refresh is reloaded in the background),
+ * and the answer carries the value's age, so that a caller's near cache knows when it is due too.
+ *
  * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
- * is answered when the load completes on the node's executor. A {@code GetAll} starts the loads of
- * its missing keys concurrently, at most {@value #BATCH_LOAD_CONCURRENCY} at a time, instead of one
- * after another.
+ * is answered when the load completes on the node's executor. A {@code GetAll} loads the keys it
+ * holds and misses in one bulk flight, one call of the loader's {@code loadAll} (see {@link
+ * BatchReads}), joining the keys already in flight instead; a key {@code loadAll} leaves out is
+ * left out of the answer. With a loader that has no {@code loadAll} of its own, a {@code GetAll}
+ * starts the loads of its missing keys one by one, concurrently, at most {@value
+ * #BATCH_LOAD_CONCURRENCY} at a time, instead of one after another. Keys it does not hold are read
+ * (passed on) one by one.
  *
  * <p>Thread-safe.
  */
@@ -51,6 +64,7 @@ final class PeerRequests<K, V> {
   private final Loads<K, V> loads;
   private final RemoteReads<K, V> remote;
   private final WritePath<K, V> writes;
+  private final Refreshes<K, V> refreshes;
 
   /** See {@link ReadPath} for why {@code flights} and {@code copies} are apart. */
   PeerRequests(
@@ -59,13 +73,15 @@ final class PeerRequests<K, V> {
       LoadFlights<K, V> copies,
       Loads<K, V> loads,
       RemoteReads<K, V> remote,
-      WritePath<K, V> writes) {
+      WritePath<K, V> writes,
+      Refreshes<K, V> refreshes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
     this.loads = loads;
     this.remote = remote;
     this.writes = writes;
+    this.refreshes = refreshes;
   }
 
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
@@ -89,6 +105,7 @@ final class PeerRequests<K, V> {
                         .setValue(
                             UnsafeByteOperations.unsafeWrap(
                                 scope.config().valueCodec().encode(value)))
+                        .setAgeMillis(refreshes.ageOf(key, value))
                         .build());
   }
 
@@ -109,11 +126,25 @@ final class PeerRequests<K, V> {
     for (ByteString bytes : keyBytes) {
       keys.add(scope.codec().decodeKey(bytes));
     }
-    List<Supplier<CompletableFuture<@Nullable V>>> reads = new ArrayList<>(keys.size());
+    CacheLoader<K, V> loader = request.getLoad() ? scope.loader() : null;
+    Cluster cluster = scope.clusters().get();
+    // With a loader of its own loadAll, the keys held here and missing are loaded in one bulk.
+    Map<K, KeyRoute> bulk = new LinkedHashMap<>();
+    Map<Integer, Supplier<CompletableFuture<@Nullable V>>> reads = new LinkedHashMap<>();
     for (int i = 0; i < keys.size(); i++) {
       K key = keys.get(i);
       ByteString bytes = keyBytes.get(i);
-      reads.add(
+      if (loader != null && Loads.loadsInBulk(loader)) {
+        KeyRoute route = scope.router().route(cluster, bytes.toByteArray());
+        if (route.holdsHere() && scope.shard().get(key) == null) {
+          if (bulk.putIfAbsent(key, route) == null) {
+            scope.counters().misses.increment();
+          }
+          continue;
+        }
+      }
+      reads.put(
+          i,
           () ->
               read(
                   key,
@@ -123,14 +154,49 @@ final class PeerRequests<K, V> {
                   request.getCaller(),
                   interest));
     }
-    List<CompletableFuture<@Nullable V>> answers =
-        BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
+    Map<K, CompletableFuture<@Nullable V>> loading = new HashMap<>();
+    if (loader != null && !bulk.isEmpty()) {
+      List<K> bulkKeys = new ArrayList<>(bulk.keySet());
+      List<LoadFlights.Ticket<V>> tickets =
+          flights.ticketsAll(
+              bulkKeys, wanted -> loads.resolveAll(wanted, bulk, bulk.keySet(), loader));
+      for (int i = 0; i < bulkKeys.size(); i++) {
+        loading.put(bulkKeys.get(i), interested(interest, tickets.get(i)));
+      }
+    }
+    List<CompletableFuture<@Nullable V>> started =
+        BoundedFanOut.start(new ArrayList<>(reads.values()), BATCH_LOAD_CONCURRENCY);
+    Map<Integer, CompletableFuture<@Nullable V>> byIndex = new HashMap<>();
+    int next = 0;
+    for (Integer i : reads.keySet()) {
+      byIndex.put(i, started.get(next++));
+    }
+    List<CompletableFuture<@Nullable V>> answers = new ArrayList<>(keys.size());
+    for (int i = 0; i < keys.size(); i++) {
+      CompletableFuture<@Nullable V> answer = byIndex.get(i);
+      answers.add(
+          withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
+    }
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keyBytes, answers));
+        .thenApply(done -> collect(keys, keyBytes, answers));
+  }
+
+  /** A key that {@code loadAll} left out is not an error of the batch: it is left out of it. */
+  private static <T> CompletableFuture<@Nullable T> withoutAbsent(
+      CompletableFuture<@Nullable T> answer) {
+    return answer.exceptionally(
+        failure -> {
+          if (Loads.isAbsent(failure)) {
+            return null;
+          }
+          throw failure instanceof CompletionException wrapped
+              ? wrapped
+              : new CompletionException(failure);
+        });
   }
 
   private GetAllResponse collect(
-      List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
+      List<K> keys, List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
@@ -138,7 +204,8 @@ final class PeerRequests<K, V> {
         response.addEntries(
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
-                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
+                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                .setAgeMillis(refreshes.ageOf(keys.get(i), value)));
       }
     }
     return response.build();
@@ -158,6 +225,7 @@ final class PeerRequests<K, V> {
       Shard.Held<V> held = scope.shard().get(key);
       if (held != null) {
         held.confirmedEpoch = route.epoch();
+        refreshes.onHit(key, held);
         scope.counters().hits.increment();
         return CompletableFuture.completedFuture(held.value());
       }

@@ -51,12 +51,15 @@ final class RemoteReads<K, V> {
     return mine.answer;
   }
 
-  /** Keeps a value read for {@code read} in the near cache, unless a write detached the read. */
-  void keepNear(Read<V> read, K key, V value) {
+  /**
+   * Keeps a value read for {@code read} (its holder reported it {@code ageMillis} old) in the near
+   * cache, unless a write detached the read.
+   */
+  void keepNear(Read<V> read, K key, V value, long ageMillis) {
     if (read.detached || !near.enabled()) {
       return;
     }
-    near.put(key, value);
+    near.put(key, value, ageMillis);
     if (read.detached) {
       near.invalidate(key);
     }
@@ -71,11 +74,11 @@ final class RemoteReads<K, V> {
    * Keeps a value a batch read answered in the near cache, unless a write on this node detached any
    * read since {@code detachCount} was taken (coarser than per key, and as safe).
    */
-  void keepNearSince(long detachCount, K key, V value) {
+  void keepNearSince(long detachCount, K key, V value, long ageMillis) {
     if (!near.enabled() || detaches.get() != detachCount) {
       return;
     }
-    near.put(key, value);
+    near.put(key, value, ageMillis);
     if (detaches.get() != detachCount) {
       near.invalidate(key);
     }
