@@ -26,8 +26,7 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * What one heartbeat costs: the CPU a node and its peer spend on one ping (the call on its own
  * control channel, the answer, the failure detector's bookkeeping), so that the cost of the
- * all-to-all heartbeats at 100 and 1,000 members can be worked out (see {@code
- * docs/performance.md}).
+ * all-to-all heartbeats at 100 and 1,000 members can be worked out (see {@code docs/scaling.md}).
  *
  * <p>Two nodes run in the benchmark JVM on 127.0.0.1, each pinging the other every {@code
  * intervalMillis}. Each measured invocation lets them ping for {@value #WINDOW_MILLIS} ms and reads
@@ -44,7 +43,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2)
+@Warmup(iterations = 6)
 @Measurement(iterations = 5)
 @Fork(1)
 public class HeartbeatCostBenchmark {
