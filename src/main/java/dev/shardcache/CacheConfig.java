@@ -83,6 +83,7 @@ public final class CacheConfig<K, V> {
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
   private final Duration nearCacheTtl;
+  private final boolean hotKeys;
   private final int maxKeyBytes;
   private final int maxValueBytes;
   private final Duration remoteTimeout;
@@ -104,6 +105,7 @@ public final class CacheConfig<K, V> {
     this.nearCacheMaximumSize =
         builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
     this.nearCacheTtl = builder.nearCacheTtl == null ? Duration.ZERO : builder.nearCacheTtl;
+    this.hotKeys = builder.hotKeys == null || builder.hotKeys;
     this.maxKeyBytes =
         builder.maxKeyBytes == UNSET ? DEFAULT_MAX_KEY_BYTES : (int) builder.maxKeyBytes;
     this.maxValueBytes =
@@ -183,6 +185,11 @@ public final class CacheConfig<K, V> {
     return nearCacheTtl;
   }
 
+  /** Whether readers keep the keys their owners serve most; see {@link Builder#hotKeys}. */
+  public boolean hotKeys() {
+    return hotKeys;
+  }
+
   /** The largest encoded key accepted, in bytes. */
   public int maxKeyBytes() {
     return maxKeyBytes;
@@ -205,7 +212,6 @@ public final class CacheConfig<K, V> {
     return replicationFactor;
   }
 
-  /** How long a delete is remembered (as a tombstone) so that older, late writes cannot undo it. */
   /** How long a read waits for a key's load, on the owner or for the owner's answer. */
   public Duration loadTimeout() {
     return loadTimeout;
@@ -239,6 +245,7 @@ public final class CacheConfig<K, V> {
         && Objects.equals(expireAfterAccess, that.expireAfterAccess)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
+        && hotKeys == that.hotKeys
         && remoteTimeout.equals(that.remoteTimeout)
         && replicationFactor == that.replicationFactor
         && tombstoneLifetime.equals(that.tombstoneLifetime)
@@ -275,6 +282,8 @@ public final class CacheConfig<K, V> {
         + (loader == null ? "none" : "set")
         + ", nearCache="
         + (nearCacheEnabled() ? nearCacheMaximumSize + "/" + nearCacheTtl : "off")
+        + ", hotKeys="
+        + hotKeys
         + ", maxKeyBytes="
         + maxKeyBytes
         + ", maxValueBytes="
@@ -292,6 +301,14 @@ public final class CacheConfig<K, V> {
 
   private static final long UNSET = -1;
 
+  private static void checkPositive(Duration duration, String setting) {
+    checkArgument(
+        !duration.isNegative() && !duration.isZero(),
+        "%s must be positive, got %s",
+        setting,
+        duration);
+  }
+
   /**
    * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws {@link
    * IllegalStateException} naming the value already set. Not thread-safe.
@@ -306,6 +323,7 @@ public final class CacheConfig<K, V> {
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
     private @Nullable Duration nearCacheTtl;
+    private @Nullable Boolean hotKeys;
     private long maxKeyBytes = UNSET;
     private long maxValueBytes = UNSET;
     private @Nullable Duration remoteTimeout;
@@ -374,10 +392,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterWrite must be positive, got %s",
-          duration);
+      checkPositive(duration, "expireAfterWrite");
       this.expireAfterWrite = duration;
       return this;
     }
@@ -390,10 +405,10 @@ public final class CacheConfig<K, V> {
      * write or copy stored there. Two consequences:
      *
      * <ul>
-     *   <li><b>Near caches hide reads.</b> A read answered by another node's near cache never
-     *       reaches the owner, so a key read only through near caches goes idle on its owner. Each
-     *       near-cache miss (at most one per near-cache TTL per node) refreshes it: choose {@code
-     *       duration} well above the near cache's TTL.
+     *   <li><b>Near caches hide reads.</b> A read answered by another node's near cache (or {@link
+     *       #hotKeys} copy) never reaches the owner, so a key read only through near caches goes
+     *       idle on its owner. Each near-cache miss (at most one per near-cache TTL per node)
+     *       refreshes it: choose {@code duration} well above the near cache's TTL.
      *   <li><b>Not with replicas.</b> Replicas are read only when the owner cannot be reached, so
      *       they would drop entries the owner keeps reading, and anti-entropy would copy them back
      *       and forth between holders without end. {@link #build} refuses {@code expireAfterAccess}
@@ -409,10 +424,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(duration, "duration");
       checkState(
           expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
-      checkArgument(
-          !duration.isNegative() && !duration.isZero(),
-          "expireAfterAccess must be positive, got %s",
-          duration);
+      checkPositive(duration, "expireAfterAccess");
       this.expireAfterAccess = duration;
       return this;
     }
@@ -446,10 +458,23 @@ public final class CacheConfig<K, V> {
           nearCacheMaximumSize,
           nearCacheTtl);
       checkArgument(maximumSize > 0, "nearCache maximumSize must be positive, got %s", maximumSize);
-      checkArgument(
-          !ttl.isNegative() && !ttl.isZero(), "nearCache ttl must be positive, got %s", ttl);
+      checkPositive(ttl, "nearCache ttl");
       this.nearCacheMaximumSize = maximumSize;
       this.nearCacheTtl = ttl;
+      return this;
+    }
+
+    /**
+     * Whether a node keeps the values of the keys other nodes serve it most (default: on). Owners
+     * count the reads peers send them (never a node's reads of its own keys) in a frequency sketch
+     * and mark keys with at least 1/1024 of recent reads; a reader keeps a marked value for 1 s, at
+     * most 1,024 of them. Writes of marked keys send invalidations as the {@link #nearCache} does;
+     * a lost one leaves a value stale for at most the 1 s. Ignored with a near cache, which keeps
+     * every remote read already. Every node should use the same setting.
+     */
+    public Builder<K, V> hotKeys(boolean enabled) {
+      checkState(hotKeys == null, "hotKeys was already set to %s", hotKeys);
+      this.hotKeys = enabled;
       return this;
     }
 
@@ -492,10 +517,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "remoteTimeout must be positive, got %s",
-          timeout);
+      checkPositive(timeout, "remoteTimeout");
       this.remoteTimeout = timeout;
       return this;
     }
@@ -530,10 +552,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> loadTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
-      checkArgument(
-          !timeout.isNegative() && !timeout.isZero(),
-          "loadTimeout must be positive, got %s",
-          timeout);
+      checkPositive(timeout, "loadTimeout");
       this.loadTimeout = timeout;
       return this;
     }
@@ -550,10 +569,7 @@ public final class CacheConfig<K, V> {
       requireNonNull(lifetime, "lifetime");
       checkState(
           tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
-      checkArgument(
-          !lifetime.isNegative() && !lifetime.isZero(),
-          "tombstoneLifetime must be positive, got %s",
-          lifetime);
+      checkPositive(lifetime, "tombstoneLifetime");
       this.tombstoneLifetime = lifetime;
       return this;
     }

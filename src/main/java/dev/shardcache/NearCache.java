@@ -6,30 +6,44 @@ import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Values of keys held by other nodes, kept on this node for a short TTL when the cache is
- * configured with a near cache; a no-op otherwise. A value here is at most the TTL old: writes on
- * any node send invalidations, and a lost invalidation is bounded by the TTL.
+ * Values of keys held by other nodes, kept on this node for a short TTL: every value read from a
+ * holder when the cache is configured with a near cache; otherwise, with {@link
+ * CacheConfig#hotKeys()} on, only the values the holder marked hot, at most {@value
+ * HotKeys#CALLER_CACHE_SIZE} for {@link HotKeys#TTL}; a no-op when both are off. A value here is at
+ * most the TTL old: writes send invalidations (of every key with a near cache, of the keys the
+ * owner marked hot without), and a lost invalidation is bounded by the TTL.
  *
  * <p>A read that was in flight when this node wrote the key must not keep its (older) answer here;
  * see {@link RemoteReads}. Thread-safe.
  */
 final class NearCache<K, V> {
   private final @Nullable Cache<K, V> cache;
+  private final boolean keepsAll;
   private final LongAdder hits;
 
   NearCache(CacheConfig<K, V> config, LongAdder hits) {
     this.hits = hits;
-    this.cache =
-        config.nearCacheEnabled()
-            ? Caffeine.newBuilder()
-                .maximumSize(config.nearCacheMaximumSize())
-                .expireAfterWrite(config.nearCacheTtl())
-                .build()
-            : null;
+    this.keepsAll = config.nearCacheEnabled();
+    if (keepsAll) {
+      this.cache =
+          Caffeine.newBuilder()
+              .maximumSize(config.nearCacheMaximumSize())
+              .expireAfterWrite(config.nearCacheTtl())
+              .build();
+    } else if (HotKeys.on(config)) {
+      this.cache =
+          Caffeine.newBuilder()
+              .maximumSize(HotKeys.CALLER_CACHE_SIZE)
+              .expireAfterWrite(HotKeys.TTL)
+              .build();
+    } else {
+      this.cache = null;
+    }
   }
 
-  boolean enabled() {
-    return cache != null;
+  /** Whether a value a holder answered, marked {@code hot} or not, is kept here. */
+  boolean keeps(boolean hot) {
+    return cache != null && (keepsAll || hot);
   }
 
   @Nullable V get(K key) {

@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -32,6 +33,10 @@ import org.jspecify.annotations.Nullable;
  * this node's ring; a forwarded read is answered where it lands and never passed on again, so two
  * nodes whose views disagree cannot bounce a request. If no holder can be reached the node answers
  * without keeping: from a copy it still has, or a load it does not store.
+ *
+ * <p>Reads of keys this node holds are counted for {@link HotKeys}, and the answer marks a key that
+ * is among the hottest ({@code hot} in {@code GetResponse} and in each {@code GetAll} entry), so
+ * the caller keeps it for a moment; the mark is taken before the value is read.
  *
  * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
  * is answered when the load completes on the node's executor. A {@code GetAll} starts the loads of
@@ -70,13 +75,15 @@ final class PeerRequests<K, V> {
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     K key = scope.codec().decodeKey(request.getKey());
+    AtomicBoolean hot = new AtomicBoolean();
     return read(
             key,
             request.getKey(),
             request.getLoad(),
             request.getForwarded(),
             request.getCaller(),
-            interest)
+            interest,
+            hot)
         .thenApply(
             value ->
                 value == null
@@ -84,6 +91,7 @@ final class PeerRequests<K, V> {
                     : GetResponse.newBuilder()
                         .setFound(true)
                         .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                        .setHot(hot.get())
                         .build());
   }
 
@@ -105,9 +113,12 @@ final class PeerRequests<K, V> {
       keys.add(scope.codec().decodeKey(bytes));
     }
     List<Supplier<CompletableFuture<@Nullable V>>> reads = new ArrayList<>(keys.size());
+    List<AtomicBoolean> hot = new ArrayList<>(keys.size());
     for (int i = 0; i < keys.size(); i++) {
       K key = keys.get(i);
       ByteString bytes = keyBytes.get(i);
+      AtomicBoolean keyHot = new AtomicBoolean();
+      hot.add(keyHot);
       reads.add(
           () ->
               read(
@@ -116,16 +127,19 @@ final class PeerRequests<K, V> {
                   request.getLoad(),
                   request.getForwarded(),
                   request.getCaller(),
-                  interest));
+                  interest,
+                  keyHot));
     }
     List<CompletableFuture<@Nullable V>> answers =
         BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keyBytes, answers));
+        .thenApply(done -> collect(keyBytes, answers, hot));
   }
 
   private GetAllResponse collect(
-      List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
+      List<ByteString> keyBytes,
+      List<CompletableFuture<@Nullable V>> answers,
+      List<AtomicBoolean> hot) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
@@ -133,23 +147,29 @@ final class PeerRequests<K, V> {
         response.addEntries(
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
-                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value))));
+                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                .setHot(hot.get(i).get()));
       }
     }
     return response.build();
   }
 
-  /** Answers a peer's read of one key; see the class documentation. */
+  /**
+   * Answers a peer's read of one key; see the class documentation. Sets {@code hot} if this node
+   * holds the key and counts it among its hot keys ({@link HotKeys}), before reading the value.
+   */
   private CompletableFuture<@Nullable V> read(
       K key,
       ByteString keyBytes,
       boolean load,
       boolean forwarded,
       String caller,
-      CallInterest interest) {
+      CallInterest interest,
+      AtomicBoolean hot) {
     Cluster cluster = scope.clusters().get();
     KeyRoute route = scope.router().route(cluster, keyBytes.toByteArray());
     if (route.holdsHere()) {
+      hot.set(scope.hotKeys().served(keyBytes));
       Shard.Held<V> held = scope.shard().get(key);
       if (held != null) {
         held.confirmedEpoch = route.epoch();

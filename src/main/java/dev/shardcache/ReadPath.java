@@ -34,7 +34,8 @@ import org.jspecify.annotations.Nullable;
  *       change re-checks, and a key that moved away is no longer answered here (its entry stays
  *       only until hand-off has copied it). This is what keeps read-your-writes through one node
  *       while members join and leave.
- *   <li><b>The near cache</b>, for keys held elsewhere, if configured.
+ *   <li><b>The near cache</b>, for keys held elsewhere: if configured, every value read from a
+ *       holder; else the values the holder marked hot ({@link HotKeys}).
  *   <li><b>The holders</b>, in ring order, sharing one call among this node's concurrent readers of
  *       a key ({@link RemoteReads}). A holder that cannot be reached is skipped; a holder that is
  *       slow is waited for ({@code loadTimeout} when it may load, {@code remoteTimeout} when not),
@@ -409,7 +410,7 @@ final class ReadPath<K, V> {
                         ? scope.codec().decodeValue(response.getValue(), holder)
                         : null;
                 if (value != null) {
-                  remote.keepNear(read, key, value);
+                  remote.keepNear(read, key, value, response.getHot());
                 }
                 read.answer.complete(value);
               } catch (RuntimeException e) {
@@ -446,7 +447,7 @@ final class ReadPath<K, V> {
             return;
           }
           if (keepNear && v != null) {
-            remote.keepNear(read, key, v);
+            remote.keepNear(read, key, v, false);
           }
           read.answer.complete(v);
         });
@@ -507,7 +508,7 @@ final class ReadPath<K, V> {
       }
       V value = scope.codec().decodeValue(entry.getValue(), holder);
       values.put(key, value);
-      remote.keepNearSince(detaches, key, value);
+      remote.keepNearSince(detaches, key, value, entry.getHot());
     }
     return values;
   }

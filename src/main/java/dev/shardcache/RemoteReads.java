@@ -51,9 +51,12 @@ final class RemoteReads<K, V> {
     return mine.answer;
   }
 
-  /** Keeps a value read for {@code read} in the near cache, unless a write detached the read. */
-  void keepNear(Read<V> read, K key, V value) {
-    if (read.detached || !near.enabled()) {
+  /**
+   * Keeps a value read for {@code read} in the near cache, if it keeps such values ({@code hot}:
+   * the holder marked the key hot), unless a write detached the read.
+   */
+  void keepNear(Read<V> read, K key, V value, boolean hot) {
+    if (read.detached || !near.keeps(hot)) {
       return;
     }
     near.put(key, value);
@@ -71,8 +74,8 @@ final class RemoteReads<K, V> {
    * Keeps a value a batch read answered in the near cache, unless a write on this node detached any
    * read since {@code detachCount} was taken (coarser than per key, and as safe).
    */
-  void keepNearSince(long detachCount, K key, V value) {
-    if (!near.enabled() || detaches.get() != detachCount) {
+  void keepNearSince(long detachCount, K key, V value, boolean hot) {
+    if (!near.keeps(hot) || detaches.get() != detachCount) {
       return;
     }
     near.put(key, value);

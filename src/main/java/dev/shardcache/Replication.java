@@ -99,10 +99,11 @@ final class Replication<K, V> {
   }
 
   /**
-   * Queues the removal of {@code key} from every other member's near cache, if near caches are on.
+   * Queues the removal of {@code key} from every other member's near cache, if near caches are on
+   * or this node marked the key hot in an answer it may still be kept for ({@link HotKeys}).
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
-    if (scope.near().enabled()) {
+    if (scope.config().nearCacheEnabled() || scope.hotKeys().marked(key)) {
       for (String member : cluster.peers()) {
         cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
       }

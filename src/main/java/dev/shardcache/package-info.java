@@ -30,6 +30,10 @@
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded;
+ *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
+ *       count-min sketch with aging, fed only by reads served to peers), marked in its answers so
+ *       the caller keeps them for 1 s in its {@code NearCache}, and remembered so that a write of
+ *       one sends near-cache invalidations;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair, bounded in bytes and memory by the node's {@code maxBatchBytes}:
  *       entries leave in chunks through {@code EntryStreams} (a refused entry skipped alone), and a
