@@ -31,9 +31,11 @@ import org.jspecify.annotations.Nullable;
  *       instead of entries (encoded keys and values plus {@code CacheConfig.ENTRY_OVERHEAD_BYTES}
  *       per entry); not with {@value #MAXIMUM_SIZE}</td></tr>
  *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
+ *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
+ *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
  * </table>
  *
- * The last four may also be JVM system properties of the same name, used when the manager's
+ * The last five may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -44,7 +46,8 @@ record ManagerSettings(
     List<String> allowedClasses,
     long maximumSize,
     @Nullable Long maximumWeight,
-    int maxValueBytes) {
+    int maxValueBytes,
+    boolean hotKeys) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -53,6 +56,7 @@ record ManagerSettings(
   static final String MAXIMUM_SIZE = "shardcache.maximumSize";
   static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
+  static final String HOT_KEYS = "shardcache.hotKeys";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -135,7 +139,21 @@ record ManagerSettings(
         list(setting(properties, ALLOWED_CLASSES)),
         maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
         maximumWeight >= 0 ? maximumWeight : null,
-        (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024));
+        (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
+        flag(properties, HOT_KEYS, true));
+  }
+
+  private static boolean flag(Properties properties, String name, boolean fallback) {
+    String value = setting(properties, name);
+    if (value == null || value.isBlank()) {
+      return fallback;
+    }
+    return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "true" -> true;
+      case "false" -> false;
+      default ->
+          throw new IllegalArgumentException(name + " must be true or false, got '" + value + "'");
+    };
   }
 
   private static @Nullable String setting(Properties properties, String name) {
