@@ -97,7 +97,8 @@ final class Cluster implements AutoCloseable {
         onRingChange,
         InsecureChannelCredentials.create(),
         List.of(),
-        ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW);
+        ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW,
+        ShardcacheNode.MAX_MESSAGE_BYTES);
   }
 
   Cluster(
@@ -110,7 +111,8 @@ final class Cluster implements AutoCloseable {
       BiConsumer<HashRing, HashRing> onRingChange,
       ChannelCredentials credentials,
       List<ClientInterceptor> interceptors,
-      Duration maxClockSkew) {
+      Duration maxClockSkew,
+      int maxInboundMessageBytes) {
     this(
         self,
         peers,
@@ -118,7 +120,7 @@ final class Cluster implements AutoCloseable {
         replicationTimeout,
         replicationLimits,
         onRingChange,
-        clientsOver(ticker, credentials, List.copyOf(interceptors)),
+        clientsOver(ticker, credentials, List.copyOf(interceptors), maxInboundMessageBytes),
         maxClockSkew);
   }
 
@@ -148,9 +150,17 @@ final class Cluster implements AutoCloseable {
     setPeers(peers);
   }
 
+  /**
+   * Clients whose channels accept answers of at most {@code maxInboundMessageBytes}: the node's own
+   * inbound cap, so answers are bounded by the same rule as requests.
+   */
   private static Function<String, PeerClient> clientsOver(
-      Ticker ticker, ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
-    return address -> new PeerClient(address, ticker, credentials, interceptors);
+      Ticker ticker,
+      ChannelCredentials credentials,
+      List<ClientInterceptor> interceptors,
+      int maxInboundMessageBytes) {
+    return address ->
+        new PeerClient(address, ticker, credentials, interceptors, maxInboundMessageBytes);
   }
 
   String self() {

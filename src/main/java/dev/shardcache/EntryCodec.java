@@ -5,7 +5,6 @@ import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.HybridLogicalClock;
 import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
@@ -31,7 +30,8 @@ final class EntryCodec<K, V> {
   private final Codec<K> keyCodec;
   private final Codec<V> valueCodec;
   private final CacheCounters counters;
-  private final AtomicLong lastSkewLog = new AtomicLong(Long.MIN_VALUE);
+  // One interval before time 0, so the first refusal logs (Long.MIN_VALUE overflowed now - last).
+  private final LogRateLimit skewLog = new LogRateLimit(LOG_INTERVAL_MILLIS);
 
   EntryCodec(String cache, CacheConfig<K, V> config, CacheCounters counters) {
     this.cache = cache;
@@ -215,9 +215,7 @@ final class EntryCodec<K, V> {
               + " ms ahead of this node's clock, over maxClockSkew "
               + cluster.maxClockSkewMillis()
               + " ms; it was refused: check that both nodes' clocks are synchronized (NTP)";
-      long now = System.currentTimeMillis();
-      long last = lastSkewLog.get();
-      if (now - last >= LOG_INTERVAL_MILLIS && lastSkewLog.compareAndSet(last, now)) {
+      if (skewLog.tryPass(System.currentTimeMillis())) {
         logger.log(Level.WARNING, message + " (logged at most every 10 s)");
       }
       throw new IllegalArgumentException(message);

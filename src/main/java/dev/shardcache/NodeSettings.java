@@ -74,7 +74,6 @@ record NodeSettings(
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
-    private int maxReplicationBatchBytes = -1;
     private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
@@ -118,19 +117,6 @@ record NodeSettings(
           MAX_MESSAGE_BYTES,
           max);
       this.maxBatchBytes = max;
-    }
-
-    void maxReplicationBatchBytes(int max) {
-      checkState(
-          maxReplicationBatchBytes == -1,
-          "maxReplicationBatchBytes was already set to %s",
-          maxReplicationBatchBytes);
-      checkArgument(
-          max >= 1024 && max < MAX_MESSAGE_BYTES,
-          "maxReplicationBatchBytes must be in [1024, %s), got %s",
-          MAX_MESSAGE_BYTES,
-          max);
-      this.maxReplicationBatchBytes = max;
     }
 
     void maxHintBytesPerPeer(long max) {
@@ -254,8 +240,9 @@ record NodeSettings(
      * the default number of virtual nodes counts as set.
      *
      * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
-     *     wildcard without {@link #advertiseHost}, or the replication limits contradict each other
-     *     or the inbound cap (see {@link ReplicationLimits#forNode})
+     *     wildcard without {@link #advertiseHost}, {@code maxBatchBytes} is not below {@code
+     *     maxInboundMessageBytes}, or the hint budgets contradict each other (see {@link
+     *     ReplicationLimits#forNode})
      */
     NodeSettings build() {
       String listenHost = host;
@@ -301,8 +288,7 @@ record NodeSettings(
           maxConcurrentCallsPerPeer,
           maxInboundMessageBytes,
           maxConcurrentLoads,
-          ReplicationLimits.forNode(
-              maxReplicationBatchBytes, maxHintBytesPerPeer, maxHintBytes, maxInboundMessageBytes),
+          ReplicationLimits.forNode(batchBytes, maxHintBytesPerPeer, maxHintBytes),
           batchBytes);
     }
 

@@ -91,7 +91,8 @@ final class NodeStartup {
               onRingChange,
               server.security().channelCredentials(),
               auth == null ? List.of() : List.of(auth.clientInterceptor()),
-              settings.maxClockSkew());
+              settings.maxClockSkew(),
+              settings.maxInboundMessageBytes());
     } catch (RuntimeException e) {
       server.abort();
       throw e;

@@ -67,19 +67,29 @@ final class PeerClient implements AutoCloseable {
   private boolean probeInFlight; // guarded by lock
 
   PeerClient(String address, Ticker ticker) {
-    this(address, ticker, InsecureChannelCredentials.create(), List.of());
+    this(
+        address,
+        ticker,
+        InsecureChannelCredentials.create(),
+        List.of(),
+        ShardcacheNode.MAX_MESSAGE_BYTES);
   }
 
+  /**
+   * A client whose channels accept answers of at most {@code maxInboundMessageBytes} (the node's
+   * own inbound cap); a larger answer fails the call with {@code RESOURCE_EXHAUSTED}.
+   */
   PeerClient(
       String address,
       Ticker ticker,
       ChannelCredentials credentials,
-      List<ClientInterceptor> interceptors) {
+      List<ClientInterceptor> interceptors,
+      int maxInboundMessageBytes) {
     this(
         address,
         ticker,
-        newChannel(address, credentials, interceptors),
-        newChannel(address, credentials, interceptors));
+        newChannel(address, credentials, interceptors, maxInboundMessageBytes),
+        newChannel(address, credentials, interceptors, maxInboundMessageBytes));
   }
 
   /** A client over the given channels; tests pass in-process channels here. */
@@ -93,11 +103,14 @@ final class PeerClient implements AutoCloseable {
   }
 
   private static ManagedChannel newChannel(
-      String address, ChannelCredentials credentials, List<ClientInterceptor> interceptors) {
+      String address,
+      ChannelCredentials credentials,
+      List<ClientInterceptor> interceptors,
+      int maxInboundMessageBytes) {
     HostPort hostPort = HostPort.parse(address);
     return Grpc.newChannelBuilderForAddress(hostPort.host(), hostPort.port(), credentials)
         .intercept(interceptors)
-        .maxInboundMessageSize(ShardcacheNode.MAX_MESSAGE_BYTES)
+        .maxInboundMessageSize(maxInboundMessageBytes)
         .userAgent("shardcache")
         // Every callback on this channel is short and non-blocking (loads are handed to the
         // node's executor), so running them on the transport thread saves a thread hop per call.

@@ -68,9 +68,34 @@ final class RemoteErrors {
         .asRuntimeException();
   }
 
+  /**
+   * Whether {@code status} is gRPC's refusal of one message over an inbound size limit: a request
+   * over the peer's {@code maxInboundMessageBytes}, or an answer over this node's (gRPC words both
+   * the same way, so the caller cannot tell them apart).
+   */
+  static boolean isMessageTooLarge(Status status) {
+    String description = status.getDescription();
+    return status.getCode() == Status.Code.RESOURCE_EXHAUSTED
+        && description != null
+        && description.contains("exceeds maximum size");
+  }
+
   /** The exception a caller raises for an answer of {@code peer} that is an error. */
   static ShardcacheException fromStatus(Status status, String peer, String cache) {
     String description = status.getDescription() == null ? "" : status.getDescription();
+    if (isMessageTooLarge(status)) {
+      return new ShardcacheException(
+          "a message of cache '"
+              + cache
+              + "' between this node and peer "
+              + peer
+              + " is over maxInboundMessageBytes ("
+              + description
+              + "): the request over the peer's limit, or its answer over this node's. Keep the"
+              + " cache's maxKeyBytes + maxValueBytes below every member's maxInboundMessageBytes,"
+              + " or raise maxInboundMessageBytes on every member",
+          null);
+    }
     return switch (status.getCode()) {
       case FAILED_PRECONDITION ->
           new CacheLoadException(

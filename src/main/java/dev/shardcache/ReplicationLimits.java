@@ -8,7 +8,8 @@ import java.time.Duration;
  * The bounds of a node's {@link Replicator}: how large one request may be, and how many bytes of
  * hints may wait, per peer and for the node.
  *
- * @param maxRequestBytes the most bytes one {@code Replicate} request carries, serialized
+ * @param maxRequestBytes the most bytes one {@code Replicate} request carries, serialized: the
+ *     node's {@code maxBatchBytes}, the one bound of every message it builds from many entries
  * @param maxBytesPerPeer the most bytes queued for one peer, as {@link HintQueue} counts them
  * @param maxBytes the most bytes queued for all peers together
  * @param refusalGrace how long a peer may refuse a batch for reasons that may pass (no such cache
@@ -23,7 +24,7 @@ record ReplicationLimits(
   /** The node's defaults; see {@link ShardcacheNode.Builder}. */
   static final ReplicationLimits DEFAULT =
       new ReplicationLimits(
-          ShardcacheNode.DEFAULT_MAX_REPLICATION_BATCH_BYTES,
+          ShardcacheNode.DEFAULT_MAX_BATCH_BYTES,
           ShardcacheNode.DEFAULT_MAX_HINT_BYTES_PER_PEER,
           ShardcacheNode.DEFAULT_MAX_HINT_BYTES,
           REFUSAL_GRACE);
@@ -36,23 +37,14 @@ record ReplicationLimits(
   }
 
   /**
-   * The limits of a node built with these settings, each -1 where it was not set: the defaults of
-   * {@link ShardcacheNode.Builder}, checked against each other.
+   * The limits of a node whose {@code maxBatchBytes} is {@code maxRequestBytes} (already resolved
+   * and checked against the inbound cap by {@link NodeSettings.Draft#build()}), with the hint
+   * budgets -1 where they were not set: the defaults of {@link ShardcacheNode.Builder}, checked
+   * against each other.
    *
-   * @throws IllegalStateException if the batch bound is not below {@code maxInboundMessageBytes},
-   *     or the per-peer budget is above the node's
+   * @throws IllegalStateException if the per-peer budget is above the node's
    */
-  static ReplicationLimits forNode(
-      int maxRequestBytes, long maxBytesPerPeer, long maxBytes, int maxInboundMessageBytes) {
-    if (maxRequestBytes != -1 && maxRequestBytes >= maxInboundMessageBytes) {
-      throw new IllegalStateException(
-          "maxReplicationBatchBytes ("
-              + maxRequestBytes
-              + ") must be below maxInboundMessageBytes ("
-              + maxInboundMessageBytes
-              + "): peers with the same limit would refuse every full batch; lower the one or"
-              + " raise the other");
-    }
+  static ReplicationLimits forNode(int maxRequestBytes, long maxBytesPerPeer, long maxBytes) {
     if (maxBytes != -1 && maxBytesPerPeer > maxBytes) {
       throw new IllegalStateException(
           "maxHintBytesPerPeer ("
@@ -61,12 +53,8 @@ record ReplicationLimits(
               + maxBytes
               + "), the bound over all peers");
     }
-    int batch =
-        maxRequestBytes != -1
-            ? maxRequestBytes
-            : Math.min(DEFAULT.maxRequestBytes(), maxInboundMessageBytes / 4);
     long perPeer = maxBytesPerPeer != -1 ? maxBytesPerPeer : DEFAULT.maxBytesPerPeer();
     long total = maxBytes != -1 ? maxBytes : Math.max(DEFAULT.maxBytes(), perPeer);
-    return new ReplicationLimits(batch, perPeer, total, REFUSAL_GRACE);
+    return new ReplicationLimits(maxRequestBytes, perPeer, total, REFUSAL_GRACE);
   }
 }

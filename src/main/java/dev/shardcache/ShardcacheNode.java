@@ -76,12 +76,6 @@ public final class ShardcacheNode implements AutoCloseable {
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
   /**
-   * The most bytes one replication request carries when {@link Builder#maxReplicationBatchBytes} is
-   * not set: 4 MiB, or a quarter of {@link Builder#maxInboundMessageBytes} if that is smaller.
-   */
-  public static final int DEFAULT_MAX_REPLICATION_BATCH_BYTES = 4 * 1024 * 1024;
-
-  /**
    * The most hint bytes queued for one peer when {@link Builder#maxHintBytesPerPeer} is not set.
    */
   public static final long DEFAULT_MAX_HINT_BYTES_PER_PEER = 32L * 1024 * 1024;
@@ -90,9 +84,9 @@ public final class ShardcacheNode implements AutoCloseable {
   public static final long DEFAULT_MAX_HINT_BYTES = 128L * 1024 * 1024;
 
   /**
-   * The largest hand-off chunk or anti-entropy answer a node builds when {@link
-   * Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes} is
-   * less: 4 MiB.
+   * The largest message a node builds from many entries (replication request, hand-off chunk,
+   * anti-entropy answer page) when {@link Builder#maxBatchBytes} is not set, unless half of {@link
+   * Builder#maxInboundMessageBytes} is less: 4 MiB.
    */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -392,13 +386,17 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
-     * Bounds the messages this node builds from many entries: each hand-off chunk it sends after a
-     * membership change (and before it leaves), and each page of its answers to a peer's
-     * anti-entropy digest, is at most {@code max} bytes serialized; an entry larger than that on
-     * its own travels alone. Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or
-     * half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
-     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a chunk over
-     * a peer's limit is split until it fits, which costs calls.
+     * Bounds every message this node builds from many entries to {@code max} bytes serialized,
+     * framing included: each replication request (hints, loads and read repairs for replicas,
+     * near-cache invalidations), each hand-off chunk it sends after a membership change (and before
+     * it leaves), and each page of its answers to a peer's anti-entropy digest. An entry larger
+     * than that on its own travels alone; it reaches a peer as long as its cache's {@code
+     * maxKeyBytes} plus {@code maxValueBytes} stay below the peer's {@code maxInboundMessageBytes}
+     * (a cache defined otherwise is logged as a warning). Default: {@value
+     * ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or half of {@link #maxInboundMessageBytes} if
+     * that is less. Keep it below the {@code maxInboundMessageBytes} of every member (ideally the
+     * same settings everywhere): a message over a peer's limit is split until it fits, which costs
+     * calls.
      *
      * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
      * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link
@@ -406,23 +404,6 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder maxBatchBytes(int max) {
       draft.maxBatchBytes(max);
-      return this;
-    }
-
-    /**
-     * Bounds one replication request this node sends (hints, loads and read repairs for replicas,
-     * near-cache invalidations) to {@code max} bytes serialized (default {@value
-     * ShardcacheNode#DEFAULT_MAX_REPLICATION_BATCH_BYTES}, or a quarter of {@link
-     * #maxInboundMessageBytes} if that is smaller). A single entry larger than this still goes,
-     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
-     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
-     * otherwise is logged as a warning).
-     *
-     * @throws IllegalArgumentException if not in [1 KiB, 64 MiB); {@link #build()} also requires it
-     *     to be below {@link #maxInboundMessageBytes}, which peers with the same setting enforce
-     */
-    public Builder maxReplicationBatchBytes(int max) {
-      draft.maxReplicationBatchBytes(max);
       return this;
     }
 
@@ -454,8 +435,9 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
-     * Bounds the size of one incoming message (default 64 MiB); a larger one is refused with {@code
-     * RESOURCE_EXHAUSTED} without being buffered whole.
+     * Bounds the size of one incoming message (default 64 MiB), a peer's request or a peer's answer
+     * to this node alike; a larger one is refused with {@code RESOURCE_EXHAUSTED} without being
+     * buffered whole, and the caller's error names this setting.
      *
      * @throws IllegalArgumentException if not in [64 KiB, 64 MiB]
      */
@@ -568,9 +550,8 @@ public final class ShardcacheNode implements AutoCloseable {
      * Returns the node, not yet started.
      *
      * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
-     *     wildcard without {@link #advertiseHost}, {@link #maxReplicationBatchBytes} is not below
-     *     {@link #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link
-     *     #maxHintBytes}
+     *     wildcard without {@link #advertiseHost}, {@link #maxBatchBytes} is not below {@link
+     *     #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link #maxHintBytes}
      */
     public ShardcacheNode build() {
       return new ShardcacheNode(draft.build());

@@ -151,6 +151,26 @@ class RemoteErrorsTest {
         .hasMessageContaining("maxConcurrentCallsPerPeer");
   }
 
+  @Test
+  void aMessageOverTheInboundLimitNamesTheSettingAndWhatToChange() {
+    Status tooLarge =
+        Status.RESOURCE_EXHAUSTED.withDescription("gRPC message exceeds maximum size 65536: 70000");
+    assertThat(RemoteErrors.isMessageTooLarge(tooLarge)).isTrue();
+    assertThat(RemoteErrors.isMessageTooLarge(Status.RESOURCE_EXHAUSTED.withDescription("busy")))
+        .isFalse();
+
+    ShardcacheException e = RemoteErrors.fromStatus(tooLarge, PEER, CACHE);
+
+    assertThat(e)
+        .isExactlyInstanceOf(ShardcacheException.class)
+        .hasMessageContaining("cache '" + CACHE + "'")
+        .hasMessageContaining(PEER)
+        .hasMessageContaining("over maxInboundMessageBytes")
+        .hasMessageContaining("65536: 70000")
+        .hasMessageContaining("maxKeyBytes + maxValueBytes below every member's")
+        .hasMessageNotContaining("maxConcurrentCallsPerPeer");
+  }
+
   @ParameterizedTest
   @EnumSource(
       value = Status.Code.class,

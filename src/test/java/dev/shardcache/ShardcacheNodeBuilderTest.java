@@ -93,6 +93,11 @@ class ShardcacheNodeBuilderTest {
         () -> b.clusterSecret(new byte[16]),
         IllegalStateException.class,
         "clusterSecret was already set");
+    ShardcacheNode.Builder batched = builder().maxBatchBytes(1 << 20);
+    refused(
+        () -> batched.maxBatchBytes(2 << 20),
+        IllegalStateException.class,
+        "maxBatchBytes was already set to 1048576");
 
     PeerTls tls = pemFiles(dir);
     ShardcacheNode.Builder secured = builder().tls(tls);
@@ -139,6 +144,12 @@ class ShardcacheNodeBuilderTest {
           () -> builder().maxInboundMessageBytes(bad),
           IllegalArgumentException.class,
           "maxInboundMessageBytes must be in [65536, 67108864], got " + bad);
+    }
+    for (int bad : new int[] {16 * 1024 - 1, ShardcacheNode.MAX_MESSAGE_BYTES}) {
+      refused(
+          () -> builder().maxBatchBytes(bad),
+          IllegalArgumentException.class,
+          "maxBatchBytes must be in [16384, 67108864), got " + bad);
     }
     for (Duration bad : List.of(Duration.ofMillis(9), Duration.ofSeconds(61))) {
       refused(

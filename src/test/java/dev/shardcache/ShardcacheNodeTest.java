@@ -170,17 +170,7 @@ class ShardcacheNodeTest {
   }
 
   @Test
-  void replicationBoundsAreCheckedAgainstEachOtherAtBuild() {
-    assertThatThrownBy(
-            () ->
-                ShardcacheNode.builder()
-                    .listen("127.0.0.1", 0)
-                    .maxInboundMessageBytes(1 << 20)
-                    .maxReplicationBatchBytes(1 << 20)
-                    .build())
-        .isInstanceOf(IllegalStateException.class)
-        .hasMessageContaining(
-            "maxReplicationBatchBytes (1048576) must be below maxInboundMessageBytes (1048576)");
+  void hintBudgetsAreCheckedAgainstEachOtherAtBuild() {
     assertThatThrownBy(
             () ->
                 ShardcacheNode.builder()
@@ -193,24 +183,40 @@ class ShardcacheNodeTest {
     assertThatThrownBy(() -> ShardcacheNode.builder().maxHintBytesPerPeer(1024))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("[65536, 2^40]");
-    assertThatThrownBy(() -> ShardcacheNode.builder().maxReplicationBatchBytes(64 << 20))
-        .isInstanceOf(IllegalArgumentException.class);
     assertThatThrownBy(() -> ShardcacheNode.builder().maxHintBytes(1 << 20).maxHintBytes(2 << 20))
         .hasMessageContaining("already set to 1048576");
 
-    // Unset, the batch bound follows a smaller inbound limit, and the node's budget a larger
-    // per-peer one.
-    assertThat(ReplicationLimits.forNode(-1, -1, -1, 1 << 20))
+    // Unset, the node's budget follows a larger per-peer one.
+    assertThat(ReplicationLimits.forNode(256 << 10, -1, -1))
         .isEqualTo(
             new ReplicationLimits(
                 256 << 10,
                 ShardcacheNode.DEFAULT_MAX_HINT_BYTES_PER_PEER,
                 ShardcacheNode.DEFAULT_MAX_HINT_BYTES,
                 ReplicationLimits.REFUSAL_GRACE));
-    assertThat(ReplicationLimits.forNode(-1, 1L << 30, -1, 64 << 20).maxBytes())
-        .isEqualTo(1L << 30);
-    assertThat(ReplicationLimits.forNode(-1, -1, -1, 64 << 20).maxRequestBytes())
-        .isEqualTo(ShardcacheNode.DEFAULT_MAX_REPLICATION_BATCH_BYTES);
+    assertThat(ReplicationLimits.forNode(1 << 20, 1L << 30, -1).maxBytes()).isEqualTo(1L << 30);
+  }
+
+  @Test
+  void replicationRequestsAreBoundedByMaxBatchBytes() {
+    NodeSettings.Draft set = new NodeSettings.Draft();
+    set.listen("127.0.0.1", 0);
+    set.maxBatchBytes(64 << 10);
+    assertThat(set.build().replicationLimits().maxRequestBytes()).isEqualTo(64 << 10);
+
+    // Unset, both follow one default: 4 MiB, or half of a smaller inbound limit.
+    NodeSettings.Draft unset = new NodeSettings.Draft();
+    unset.listen("127.0.0.1", 0);
+    NodeSettings defaults = unset.build();
+    assertThat(defaults.maxBatchBytes()).isEqualTo(ShardcacheNode.DEFAULT_MAX_BATCH_BYTES);
+    assertThat(defaults.replicationLimits().maxRequestBytes())
+        .isEqualTo(ShardcacheNode.DEFAULT_MAX_BATCH_BYTES);
+    NodeSettings.Draft small = new NodeSettings.Draft();
+    small.listen("127.0.0.1", 0);
+    small.maxInboundMessageBytes(1 << 20);
+    NodeSettings halved = small.build();
+    assertThat(halved.maxBatchBytes()).isEqualTo(512 << 10);
+    assertThat(halved.replicationLimits().maxRequestBytes()).isEqualTo(512 << 10);
   }
 
   @Test

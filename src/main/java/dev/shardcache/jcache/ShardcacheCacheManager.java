@@ -169,7 +169,7 @@ public final class ShardcacheCacheManager implements CacheManager {
               complete,
               store(cacheName),
               codec,
-              indexes.computeIfAbsent(cacheName, n -> new KeyIndex()),
+              indexes.computeIfAbsent(cacheName, n -> new KeyIndex(settings.keyIndexMaximumSize())),
               executor);
       caches.put(cacheName, cache);
       return cache;

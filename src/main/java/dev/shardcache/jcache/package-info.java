@@ -30,7 +30,10 @@
  *   <li><b>Iteration by index.</b> The core cannot list keys, so each node remembers the keys
  *       written or loaded through it ({@code KeyIndex}); iteration and {@code removeAll()} reach
  *       those. On a single node that is every entry; in a cluster, iteration misses entries written
- *       only through other nodes (a core call listing a member's shard would fix that).
+ *       only through other nodes (a core call listing a member's shard would fix that). The index
+ *       is bounded ({@code shardcache.keyIndex.maximumSize} keys per cache, default 100,000): at
+ *       the bound it forgets the key written or loaded longest ago, so iteration may miss old
+ *       entries still present; {@code removeAll()} still removes them, without events.
  * </ul>
  *
  * <h2>Parts</h2>

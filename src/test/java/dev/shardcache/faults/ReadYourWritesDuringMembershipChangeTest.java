@@ -20,7 +20,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,6 +46,12 @@ import org.junit.jupiter.api.Test;
  * nothing, so a get right after an acknowledged put (which the leaving node had applied for a peer
  * that had not yet heard of the change) answered nothing. A leaving node now takes itself out of
  * its own ring and hands off while it still serves, then stops serving and hands off once more.
+ *
+ * <p>Defect (scale-out, rare): the new owner missed a key, asked its previous holder for a copy,
+ * and the previous holder handed the key off and dropped it while the question was on its way; the
+ * answer "none" was taken as final although the entry was by then in the asker's own shard (see
+ * {@code HandOffDuringCopyFetchTest}). And a node published its new ring before the ring's epoch,
+ * so a read right after a write on the same thread could still answer an old local copy.
  */
 class ReadYourWritesDuringMembershipChangeTest {
   private static final String CACHE = "ryw";
@@ -75,11 +80,6 @@ class ReadYourWritesDuringMembershipChangeTest {
   }
 
   @Test
-  @Disabled(
-      "issue 8, open again: on 2026-11-30, after the byte-bounded hand-off was merged, 1 read of"
-          + " ~3,500 came back empty about 130 ms after the last member was told (2 of 5 runs;"
-          + " one of them with heartbeat suspicions, one without); cause not yet found. Run it"
-          + " with -Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition")
   void aNodeReadsBackItsOwnWriteWhileAFourthMemberJoins() throws Exception {
     List<DistributedCache<String, String>> caches = start(3);
     List<String> keys = preload(caches);

@@ -189,6 +189,27 @@ class JCacheProviderTest {
   }
 
   @Test
+  void iterationReachesAtMostTheKeyIndexBoundNewestKept() {
+    Properties properties = new Properties();
+    properties.setProperty("shardcache.keyIndex.maximumSize", "50");
+    CacheManager bounded =
+        Caching.getCachingProvider()
+            .getCacheManager(
+                URI.create("shardcache://127.0.0.1:0"), getClass().getClassLoader(), properties);
+    Cache<Long, String> cache = bounded.createCache("indexed", new MutableConfiguration<>());
+    for (long i = 0; i < 200; i++) {
+      cache.put(i, "v" + i);
+    }
+    List<Long> keys = new ArrayList<>();
+    cache.forEach(entry -> keys.add(entry.getKey()));
+    assertThat(keys).hasSize(50).allMatch(key -> key >= 150);
+    // Entries the index forgot are still there, and removeAll() still removes them.
+    assertThat(cache.get(0L)).isEqualTo("v0");
+    cache.removeAll();
+    assertThat(cache.get(0L)).isNull();
+  }
+
+  @Test
   void aManagerBoundsItsCachesByBytesWhenItsPropertiesSaySo() {
     Properties properties = new Properties();
     properties.setProperty("shardcache.maximumWeight", String.valueOf(1 << 20));
