@@ -23,11 +23,11 @@ import org.jspecify.annotations.Nullable;
  * <p><b>Invalidations.</b> A key marked hot in an answer is remembered for twice {@link #TTL} (a
  * caller keeps it at most {@code TTL} from when the answer arrives, which is after it was sent), in
  * a set bounded to {@value #MARKED_KEYS} keys. A write applied here to a remembered key sends
- * near-cache invalidations to every peer ({@link Replication#invalidateNearCaches}). A mark is
- * taken before the value is read, so a write that changes a value an answer carried finds the mark.
- * A mark the bound or a write elsewhere misses (such as a write applied by a replica while the
- * owner was unreachable) only leaves the caller's copy until its TTL ends, the bound of every near
- * cache.
+ * near-cache invalidations to every peer and waits for them, bounded, before it is acknowledged
+ * ({@link Replication#invalidateNearCaches}). A mark is taken before the value is read, so a write
+ * that changes a value an answer carried finds the mark. A mark the bound or a write elsewhere
+ * misses (such as a write applied by a replica while the owner was unreachable) only leaves the
+ * caller's copy until its TTL ends, the bound of every near cache.
  *
  * <p>Off (every method a no-op answering false) when {@link CacheConfig#hotKeys()} is false, and
  * when a near cache is configured: that keeps every remote read already, and every write sends

@@ -99,14 +99,53 @@ final class Replication<K, V> {
   }
 
   /**
-   * Queues the removal of {@code key} from every other member's near cache, if near caches are on
-   * or this node marked the key hot in an answer it may still be kept for ({@link HotKeys}).
+   * Removes {@code key} from every other member's near cache, if near caches are on (queued) or
+   * this node marked the key hot in an answer that may still be kept ({@link HotKeys}): then sent
+   * to every peer and awaited, at most {@link #replicaTimeout()}, so that a write acknowledged with
+   * every member reachable is not followed by a read of a hot copy from before it; a peer that does
+   * not confirm in time is sent it from its hint queue, and its copy is at most the hot keys' TTL
+   * old meanwhile.
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
-    if (scope.config().nearCacheEnabled() || scope.hotKeys().marked(key)) {
+    if (scope.config().nearCacheEnabled()) {
       for (String member : cluster.peers()) {
         cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
       }
+    } else if (scope.hotKeys().marked(key)) {
+      invalidateHotCopies(cluster, key);
     }
+  }
+
+  private void invalidateHotCopies(Cluster cluster, ByteString key) {
+    ReplicateRequest request =
+        ReplicateRequest.newBuilder()
+            .setCaller(cluster.self())
+            .addBatches(
+                CacheBatch.newBuilder()
+                    .setCache(scope.name())
+                    .setClearedBefore(scope.shard().clearedBefore())
+                    .addNearInvalidations(key))
+            .build();
+    Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
+    for (String member : cluster.peers()) {
+      if (cluster.replicator().dropNearInvalidationsTo.test(member)) {
+        continue; // a test's lossy network
+      }
+      sends.put(
+          member,
+          PeerCalls.call(
+              cluster.client(member),
+              member,
+              replicaTimeout(),
+              PeerCalls.Counter.NONE,
+              stub -> stub.replicate(request)));
+    }
+    PeerCalls.awaitAll(sends)
+        .forEach(
+            (member, outcome) -> {
+              if (outcome.failure() != null) {
+                cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+              }
+            });
   }
 }
