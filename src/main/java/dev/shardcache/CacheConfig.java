@@ -80,6 +80,7 @@ public final class CacheConfig<K, V> {
   private final long maximumWeight;
   private final @Nullable Duration expireAfterWrite;
   private final @Nullable Duration expireAfterAccess;
+  private final @Nullable Duration refreshAfterWrite;
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
   private final Duration nearCacheTtl;
@@ -101,6 +102,7 @@ public final class CacheConfig<K, V> {
             : builder.maximumWeight != UNSET ? Long.MAX_VALUE : DEFAULT_MAXIMUM_SIZE;
     this.expireAfterWrite = builder.expireAfterWrite;
     this.expireAfterAccess = builder.expireAfterAccess;
+    this.refreshAfterWrite = builder.refreshAfterWrite;
     this.loader = builder.loader;
     this.nearCacheMaximumSize =
         builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
@@ -163,6 +165,11 @@ public final class CacheConfig<K, V> {
    */
   public Optional<Duration> expireAfterAccess() {
     return Optional.ofNullable(expireAfterAccess);
+  }
+
+  /** How old a value may be before a read reloads it in the background, if the cache refreshes. */
+  public Optional<Duration> refreshAfterWrite() {
+    return Optional.ofNullable(refreshAfterWrite);
   }
 
   /** The loader called on a miss, if the cache loads. */
@@ -243,6 +250,7 @@ public final class CacheConfig<K, V> {
         && valueCodec.equals(that.valueCodec)
         && Objects.equals(expireAfterWrite, that.expireAfterWrite)
         && Objects.equals(expireAfterAccess, that.expireAfterAccess)
+        && Objects.equals(refreshAfterWrite, that.refreshAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
         && hotKeys == that.hotKeys
@@ -261,6 +269,7 @@ public final class CacheConfig<K, V> {
         maximumWeight,
         expireAfterWrite,
         expireAfterAccess,
+        refreshAfterWrite,
         maxKeyBytes,
         maxValueBytes);
   }
@@ -278,6 +287,8 @@ public final class CacheConfig<K, V> {
         + expireAfterWrite
         + ", expireAfterAccess="
         + expireAfterAccess
+        + ", refreshAfterWrite="
+        + refreshAfterWrite
         + ", loader="
         + (loader == null ? "none" : "set")
         + ", nearCache="
@@ -299,15 +310,7 @@ public final class CacheConfig<K, V> {
         + "}";
   }
 
-  private static final long UNSET = -1;
-
-  private static void checkPositive(Duration duration, String setting) {
-    checkArgument(
-        !duration.isNegative() && !duration.isZero(),
-        "%s must be positive, got %s",
-        setting,
-        duration);
-  }
+  static final long UNSET = -1;
 
   /**
    * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws {@link
@@ -320,6 +323,7 @@ public final class CacheConfig<K, V> {
     private long maximumWeight = UNSET;
     private @Nullable Duration expireAfterWrite;
     private @Nullable Duration expireAfterAccess;
+    private @Nullable Duration refreshAfterWrite;
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
     private @Nullable Duration nearCacheTtl;
@@ -346,9 +350,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalStateException if {@code maximumSize} or {@code maximumWeight} was already set
      */
     public Builder<K, V> maximumSize(long maximumSize) {
-      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
-      checkState(
-          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
+      CacheConfigChecks.noBound(this.maximumSize, this.maximumWeight);
       checkArgument(maximumSize >= 0, "maximumSize must not be negative, got %s", maximumSize);
       this.maximumSize = maximumSize;
       return this;
@@ -374,9 +376,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalStateException if {@code maximumWeight} or {@code maximumSize} was already set
      */
     public Builder<K, V> maximumWeight(long bytes) {
-      checkState(
-          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
-      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
+      CacheConfigChecks.noBound(this.maximumSize, this.maximumWeight);
       checkArgument(bytes >= 0, "maximumWeight must not be negative, got %s", bytes);
       this.maximumWeight = bytes;
       return this;
@@ -390,10 +390,8 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> expireAfterWrite(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(
-          expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
-      checkPositive(duration, "expireAfterWrite");
-      this.expireAfterWrite = duration;
+      CacheConfigChecks.unset(expireAfterWrite, "expireAfterWrite");
+      this.expireAfterWrite = CacheConfigChecks.positive(duration, "expireAfterWrite");
       return this;
     }
 
@@ -422,10 +420,30 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> expireAfterAccess(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(
-          expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
-      checkPositive(duration, "expireAfterAccess");
-      this.expireAfterAccess = duration;
+      CacheConfigChecks.unset(expireAfterAccess, "expireAfterAccess");
+      this.expireAfterAccess = CacheConfigChecks.positive(duration, "expireAfterAccess");
+      return this;
+    }
+
+    /**
+     * Refreshes values ahead of time (default: never): a read of a value written more than {@code
+     * duration} ago, on any node (owner, replica or near cache), answers it at once and starts one
+     * background reload with the cache's {@link #loader}, for the whole cluster, on the key's
+     * owner; concurrent readers anywhere start no more. The new value replaces the old on every
+     * holder with a new version, unless the key was written while it reloaded: a refresh never
+     * replaces a newer write. A failed reload keeps the old value, is logged at most every 10 s per
+     * cache, and is tried again by a later read. Age counts as for {@link #expireAfterWrite}, on
+     * the holder's clock; reloads run on the node's load threads ({@code maxConcurrentLoads}).
+     * Needs a {@link #loader} ({@link #build} refuses one without; loaders given to {@code get(key,
+     * loader)} are never used) and a {@code duration} shorter than {@link #expireAfterWrite}. Every
+     * node should use the same duration.
+     *
+     * @throws IllegalArgumentException if {@code duration} is zero or negative
+     */
+    public Builder<K, V> refreshAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      CacheConfigChecks.unset(refreshAfterWrite, "refreshAfterWrite");
+      this.refreshAfterWrite = CacheConfigChecks.positive(duration, "refreshAfterWrite");
       return this;
     }
 
@@ -458,9 +476,8 @@ public final class CacheConfig<K, V> {
           nearCacheMaximumSize,
           nearCacheTtl);
       checkArgument(maximumSize > 0, "nearCache maximumSize must be positive, got %s", maximumSize);
-      checkPositive(ttl, "nearCache ttl");
       this.nearCacheMaximumSize = maximumSize;
-      this.nearCacheTtl = ttl;
+      this.nearCacheTtl = CacheConfigChecks.positive(ttl, "nearCache ttl");
       return this;
     }
 
@@ -495,13 +512,9 @@ public final class CacheConfig<K, V> {
      * fails with {@link CacheLoadException}. At most 32 MiB.
      */
     public Builder<K, V> maxValueBytes(int maxValueBytes) {
-      checkState(
-          this.maxValueBytes == UNSET, "maxValueBytes was already set to %s", this.maxValueBytes);
-      checkArgument(
-          maxValueBytes > 0 && maxValueBytes <= ShardcacheNode.MAX_MESSAGE_BYTES / 2,
-          "maxValueBytes must be in [1, %s], got %s",
-          ShardcacheNode.MAX_MESSAGE_BYTES / 2,
-          maxValueBytes);
+      CacheConfigChecks.unset(this.maxValueBytes, "maxValueBytes");
+      CacheConfigChecks.inRange(
+          maxValueBytes, 1, ShardcacheNode.MAX_MESSAGE_BYTES / 2, "maxValueBytes");
       this.maxValueBytes = maxValueBytes;
       return this;
     }
@@ -517,8 +530,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> remoteTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(remoteTimeout == null, "remoteTimeout was already set to %s", remoteTimeout);
-      checkPositive(timeout, "remoteTimeout");
-      this.remoteTimeout = timeout;
+      this.remoteTimeout = CacheConfigChecks.positive(timeout, "remoteTimeout");
       return this;
     }
 
@@ -533,8 +545,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalArgumentException if {@code n} is not in [1, 16]
      */
     public Builder<K, V> replicationFactor(int n) {
-      checkState(
-          replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
+      CacheConfigChecks.unset(replicationFactor, "replicationFactor");
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
       return this;
@@ -552,8 +563,7 @@ public final class CacheConfig<K, V> {
     public Builder<K, V> loadTimeout(Duration timeout) {
       requireNonNull(timeout, "timeout");
       checkState(loadTimeout == null, "loadTimeout was already set to %s", loadTimeout);
-      checkPositive(timeout, "loadTimeout");
-      this.loadTimeout = timeout;
+      this.loadTimeout = CacheConfigChecks.positive(timeout, "loadTimeout");
       return this;
     }
 
@@ -567,10 +577,8 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> tombstoneLifetime(Duration lifetime) {
       requireNonNull(lifetime, "lifetime");
-      checkState(
-          tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
-      checkPositive(lifetime, "tombstoneLifetime");
-      this.tombstoneLifetime = lifetime;
+      CacheConfigChecks.unset(tombstoneLifetime, "tombstoneLifetime");
+      this.tombstoneLifetime = CacheConfigChecks.positive(lifetime, "tombstoneLifetime");
       return this;
     }
 
@@ -579,22 +587,14 @@ public final class CacheConfig<K, V> {
      *
      * @throws IllegalArgumentException if the key codec is {@link Codecs#bytes()} (Java arrays are
      *     equal only to themselves, so two equal byte arrays would be two different keys), or if
-     *     {@link #expireAfterAccess} is set with a {@link #replicationFactor} above 1
+     *     {@link #expireAfterAccess} is set with a {@link #replicationFactor} above 1, or if {@link
+     *     #refreshAfterWrite} is set without a {@link #loader} or is not shorter than {@link
+     *     #expireAfterWrite}
      */
     public CacheConfig<K, V> build() {
-      checkArgument(
-          keyCodec != (Object) Codecs.bytes(),
-          "byte[] keys compare by identity, so equal arrays would be different keys; use String keys"
-              + " (such as hex or Base64) or a protobuf message such as BytesValue with Codecs.protobuf");
-      checkArgument(
-          expireAfterAccess == null || replicationFactor == UNSET || replicationFactor == 1,
-          "expireAfterAccess (%s) is per node and replicas are read only when the owner is away, so"
-              + " with replicationFactor %s replicas would drop entries the owner keeps reading and"
-              + " anti-entropy would copy them back and forth; use expireAfterWrite with"
-              + " replication, or replicationFactor 1",
-          expireAfterAccess,
-          replicationFactor);
-      return new CacheConfig<>(this);
+      CacheConfig<K, V> config = new CacheConfig<>(this);
+      CacheConfigChecks.check(config);
+      return config;
     }
   }
 }

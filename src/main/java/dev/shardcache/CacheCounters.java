@@ -50,6 +50,18 @@ final class CacheCounters implements PeerCalls.Counter {
   /** Writes passed on to a holder by this node, which did not hold the key. */
   final LongAdder forwardedWrites = new LongAdder();
 
+  /** Values this node reloaded ahead of time ({@code refreshAfterWrite}) and stored. */
+  final LongAdder refreshes = new LongAdder();
+
+  /** Reloads not stored because the key was written, deleted or cleared while they ran. */
+  final LongAdder refreshesDropped = new LongAdder();
+
+  /** Refreshes that failed (the loader, or the call to the key's holder); the old value stays. */
+  final LongAdder refreshFailures = new LongAdder();
+
+  /** {@code Refresh} calls this node sent to the holder that reloads the key. */
+  final LongAdder refreshCalls = new LongAdder();
+
   @Override
   public void callStarted() {
     remoteCalls.increment();

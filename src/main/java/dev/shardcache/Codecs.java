@@ -124,6 +124,16 @@ public final class Codecs {
     }
   }
 
+  /**
+   * Decodes {@code owned}, an array nobody else holds or will write (such as a fresh copy out of a
+   * message): like {@code codec.decode(owned)}, but {@link #bytes()} takes the array as it is
+   * instead of copying it again.
+   */
+  @SuppressWarnings("unchecked") // the bytes codec is a Codec<byte[]>, so T is byte[]
+  static <T> T decodeOwned(Codec<T> codec, byte[] owned) {
+    return codec == BytesCodec.INSTANCE ? (T) owned : codec.decode(owned);
+  }
+
   private enum BytesCodec implements Codec<byte[]> {
     INSTANCE;
 

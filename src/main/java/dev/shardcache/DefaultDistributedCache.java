@@ -17,7 +17,11 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.RefreshRequest;
+import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
+import dev.shardcache.internal.proto.WriteAllRequest;
+import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
 import java.util.Map;
@@ -39,8 +43,11 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link LoadFlights} and {@link Loads}: one resolution of a miss at a time per key, asking
  *       other holders before loading;
  *   <li>{@link ReadPath} with {@link RemoteReads} and {@link NearCache}: where a read is answered;
+ *   <li>{@link Refreshes}: one background reload of a due key for the whole cluster; {@link
+ *       BatchReads}: {@code getAll}, one call per holder and one bulk load per owner;
  *   <li>{@link WritePath} with {@link Replication}: apply, replicate, acknowledge; forwarding;
- *       versioned clears;
+ *       versioned clears; {@link BatchWrites}: {@code putAll} and {@code invalidateAll(keys)}, one
+ *       call per holder, each key as its single write;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
  *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
  *       streaming through {@link EntryStreams} in chunks bounded in bytes;
@@ -53,10 +60,13 @@ import org.jspecify.annotations.Nullable;
 final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final CacheScope<K, V> scope;
   private final ReadPath<K, V> reads;
+  private final BatchReads<K, V> batchReads;
   private final WritePath<K, V> writes;
+  private final BatchWrites<K, V> batchWrites;
   private final PeerRequests<K, V> peerRequests;
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
+  private final Refreshes<K, V> refreshes;
 
   /**
    * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
@@ -88,9 +98,13 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     RemoteReads<K, V> remote = new RemoteReads<>(near);
     Replication<K, V> replication = new Replication<>(scope);
     Loads<K, V> loads = new Loads<>(scope, replication);
-    this.reads = new ReadPath<>(scope, flights, copies, loads, remote);
+    this.refreshes = new Refreshes<>(scope, loads, replication, flights, copies, remote);
+    this.reads = new ReadPath<>(scope, flights, copies, loads, remote, refreshes);
     this.writes = new WritePath<>(scope, flights, copies, remote, replication);
-    this.peerRequests = new PeerRequests<>(scope, flights, copies, loads, remote, writes);
+    this.batchReads = new BatchReads<>(scope, reads, writes, flights, loads, remote);
+    this.batchWrites = new BatchWrites<>(scope, flights, copies, remote, replication);
+    this.peerRequests =
+        new PeerRequests<>(scope, flights, copies, loads, remote, writes, refreshes);
     this.rebalancer = new Rebalancer<>(scope);
     this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
   }
@@ -127,7 +141,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   @Override
   public Map<K, V> getAll(Iterable<? extends K> keys) {
-    return reads.getAll(requireNonNull(keys, "keys"));
+    return batchReads.getAll(requireNonNull(keys, "keys"));
+  }
+
+  @Override
+  public Map<K, V> getAll(Iterable<? extends K> keys, CacheLoader<? super K, ? extends V> loader) {
+    return batchReads.getAll(requireNonNull(keys, "keys"), requireNonNull(loader, "loader"));
   }
 
   @Override
@@ -138,6 +157,16 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   @Override
   public void invalidate(K key) {
     writes.write(requireNonNull(key, "key"), null, "invalidate");
+  }
+
+  @Override
+  public void putAll(Map<? extends K, ? extends V> entries) {
+    batchWrites.putAll(requireNonNull(entries, "entries"));
+  }
+
+  @Override
+  public void invalidateAll(Iterable<? extends K> keys) {
+    batchWrites.invalidateAll(requireNonNull(keys, "keys"));
   }
 
   @Override
@@ -191,6 +220,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     writes.serveInvalidate(request);
   }
 
+  WriteAllResponse serveWriteAll(WriteAllRequest request) {
+    scope.counters().peerRequests.increment();
+    return batchWrites.serveWriteAll(request);
+  }
+
   CompareAndSetResponse serveCompareAndSet(CompareAndSetRequest request) {
     scope.counters().peerRequests.increment();
     return CompareAndSetResponse.newBuilder()
@@ -219,6 +253,10 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   DigestResponse serveDigest(DigestRequest request) {
     return antiEntropy.serveDigest(request);
+  }
+
+  CompletableFuture<RefreshResponse> serveRefresh(RefreshRequest request) {
+    return refreshes.serve(request);
   }
 
   // ---------------------------------------------------------------- maintenance
@@ -293,6 +331,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** The replicator of the node this cache runs on; for tests. */
   Replicator replicator() {
     return scope.clusters().get().replicator();
+  }
+
+  /** The counters of this cache on this node, for tests. */
+  CacheCounters counters() {
+    return scope.counters();
   }
 
   /** The newest entry held for a key (tombstones included), for tests and diagnostics. */

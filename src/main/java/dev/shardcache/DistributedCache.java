@@ -79,11 +79,37 @@ public interface DistributedCache<K, V> {
   /**
    * Returns the values of {@code keys}, loading the absent ones, with one call per owner node
    * (split into batches of 1,000 keys) rather than one per key. The calls to different owners run
-   * in parallel. Keys without a value (only possible without a loader) are missing from the map.
+   * in parallel.
    *
-   * @throws CacheLoadException if the loader failed for any of the keys
+   * <p>Each owner loads the keys of the call that it misses together: with one call of the loader's
+   * {@link CacheLoader#loadAll loadAll} (per 1,000 keys) if the loader overrides it, else with
+   * {@link CacheLoader#load load} for each key, concurrently. Loads stay single-flight per key: a
+   * key another read is already loading is awaited rather than loaded again, and a {@link #get} of
+   * a key while a {@code getAll} loads it waits for that load.
+   *
+   * <p>Keys without a value are missing from the map: keys {@code loadAll} left out of its answer
+   * (nothing is cached for them), and absent keys of a cache without a loader.
+   *
+   * @throws CacheLoadException if the loader failed for any of the keys; the values loaded for the
+   *     others are kept
    */
   Map<K, V> getAll(Iterable<? extends K> keys);
+
+  /**
+   * Returns the values of {@code keys}, computing those no node holds with {@code loader}: {@link
+   * #get(Object, CacheLoader)} for many keys, in the manner of Caffeine's {@code getAll(keys,
+   * mappingFunction)}. The cache's own loader is not used.
+   *
+   * <p>The keys this node owns are loaded here, single-flight as by {@link #getAll(Iterable)}. The
+   * others are asked of their owners, without loading (one call per owner); those still absent are
+   * loaded on this node (the loader cannot travel), then stored on their owners if still absent
+   * there (one compare-and-set per key), and the value that won is returned. All the keys this call
+   * loads go to one {@code loader.loadAll} call (per 1,000 keys) if the loader overrides it, else
+   * to {@code loader.load}, concurrently. Keys {@code loadAll} leaves out are missing from the map.
+   *
+   * @throws CacheLoadException if {@code loader} failed for any of the keys
+   */
+  Map<K, V> getAll(Iterable<? extends K> keys, CacheLoader<? super K, ? extends V> loader);
 
   /**
    * Stores {@code value} for {@code key} on the key's holders, replacing any value. Returns once a
@@ -105,6 +131,36 @@ public interface DistributedCache<K, V> {
    * @throws OutcomeUnknownException if a holder received the delete but did not answer in time
    */
   void invalidate(K key);
+
+  /**
+   * Stores every entry of {@code entries} as {@link #put} would, with one call per holder node
+   * (split into calls of at most 1,000 keys and the node's {@code maxBatchBytes}) rather than one
+   * per key; the calls to different holders run in parallel. Each key is applied by one of its
+   * holders, replicated and acknowledged exactly as a {@code put}: see {@link BatchWriteException}
+   * for what happens to the other keys when one holder fails.
+   *
+   * <p>Every key and value is encoded and checked before anything is sent: a null or a key or value
+   * over its limit fails the call, and nothing is written.
+   *
+   * @throws NullPointerException if a key or value is null; nothing was written
+   * @throws IllegalArgumentException if an encoded key or value is over its limit; nothing was
+   *     written
+   * @throws BatchWriteException if some keys were not applied or their outcome is unknown; it names
+   *     them, and every other key was applied
+   */
+  void putAll(Map<? extends K, ? extends V> entries);
+
+  /**
+   * Removes each of {@code keys} from its holders as {@link #invalidate} would (a versioned delete,
+   * which an older write arriving late cannot undo), with one call per holder node rather than one
+   * per key, as {@link #putAll}, and with the same partial-failure contract. Not to be confused
+   * with {@link #invalidateAll()}, which clears the whole cache.
+   *
+   * @throws NullPointerException if a key is null; nothing was removed
+   * @throws IllegalArgumentException if an encoded key is over its limit; nothing was removed
+   * @throws BatchWriteException if some keys were not removed or their outcome is unknown
+   */
+  void invalidateAll(Iterable<? extends K> keys);
 
   /**
    * Atomically, on the key's owner: if the key's value is {@code expected} ({@code null}: if the

@@ -138,7 +138,7 @@ final class EntryCodec<K, V> {
   private <T> T decode(Codec<T> codec, ByteString bytes, String what) {
     T decoded;
     try {
-      decoded = codec.decode(bytes.toByteArray());
+      decoded = Codecs.decodeOwned(codec, bytes.toByteArray()); // a fresh copy, ours alone
     } catch (CodecException e) {
       throw new CodecException(
           what + " for cache '" + cache + "' is malformed: " + e.getMessage(), e);

@@ -2,6 +2,8 @@ package dev.shardcache;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.concurrent.locks.ReentrantLock;
+
 /**
  * How often each key was read recently, estimated in fixed memory: a count-min sketch with periodic
  * aging, the frequency filter of TinyLFU.
@@ -26,8 +28,11 @@ import static com.google.common.base.Preconditions.checkArgument;
  * by their true counts at once, whatever the workload; over-estimates add a few. The decision is
  * O(1): one comparison of two numbers the read already has.
  *
- * <p>Thread-safe: every method holds the sketch's lock for a few array accesses; nothing blocks
- * inside it.
+ * <p>Thread-safe: every method holds the sketch's lock for a few array accesses. {@link #record}
+ * never waits for it: it runs on the transport thread that serves a peer's {@code Get} ({@link
+ * ServingExecutors}), which must never block, so a read that finds the lock taken by another is not
+ * counted and answers not hot. That only samples the reads under contention, as TinyLFU's read
+ * buffers do; a hot key is read often enough to be counted soon after.
  */
 final class HotKeySketch {
   /** Counters per key. */
@@ -39,6 +44,9 @@ final class HotKeySketch {
   private static final long[] SEEDS = {
     0x9E3779B97F4A7C15L, 0xC2B2AE3D27D4EB4FL, 0x165667B19E3779F9L, 0xD6E8FEB86659FD93L
   };
+
+  /** Guards the counters and the read count; package-private so a test can hold it. */
+  final ReentrantLock lock = new ReentrantLock();
 
   private final int[][] counters;
   private final int mask;
@@ -61,39 +69,68 @@ final class HotKeySketch {
     this.hotShare = hotShare;
   }
 
-  /** Counts one read of the key with this hash; returns whether the key is hot after it. */
-  synchronized boolean record(int keyHash) {
-    int estimate = Integer.MAX_VALUE;
-    for (int row = 0; row < ROWS; row++) {
-      int[] cells = counters[row];
-      int index = index(keyHash, row);
-      int count = ++cells[index];
-      estimate = Math.min(estimate, count);
+  /**
+   * Counts one read of the key with this hash; returns whether the key is hot after it. Never
+   * blocks: if another thread holds the sketch, the read is not counted and the answer is false.
+   */
+  boolean record(int keyHash) {
+    if (!lock.tryLock()) {
+      return false;
     }
-    samples++;
-    boolean hot = estimate >= HOT_MINIMUM && (long) estimate * hotShare >= samples;
-    if (samples >= samplePeriod) {
-      age();
+    try {
+      int estimate = Integer.MAX_VALUE;
+      for (int row = 0; row < ROWS; row++) {
+        int[] cells = counters[row];
+        int index = index(keyHash, row);
+        int count = ++cells[index];
+        estimate = Math.min(estimate, count);
+      }
+      samples++;
+      boolean hot = estimate >= HOT_MINIMUM && (long) estimate * hotShare >= samples;
+      if (samples >= samplePeriod) {
+        halve();
+      }
+      return hot;
+    } finally {
+      lock.unlock();
     }
-    return hot;
   }
 
   /** The estimated count of the key with this hash. */
-  synchronized int estimate(int keyHash) {
-    int estimate = Integer.MAX_VALUE;
-    for (int row = 0; row < ROWS; row++) {
-      estimate = Math.min(estimate, counters[row][index(keyHash, row)]);
+  int estimate(int keyHash) {
+    lock.lock();
+    try {
+      int estimate = Integer.MAX_VALUE;
+      for (int row = 0; row < ROWS; row++) {
+        estimate = Math.min(estimate, counters[row][index(keyHash, row)]);
+      }
+      return estimate;
+    } finally {
+      lock.unlock();
     }
-    return estimate;
   }
 
   /** The reads counted since the sketch was created, halved at each aging. */
-  synchronized int samples() {
-    return samples;
+  int samples() {
+    lock.lock();
+    try {
+      return samples;
+    } finally {
+      lock.unlock();
+    }
   }
 
   /** Halves every counter and the read count. */
-  synchronized void age() {
+  void age() {
+    lock.lock();
+    try {
+      halve();
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  private void halve() {
     for (int[] cells : counters) {
       for (int i = 0; i < cells.length; i++) {
         cells[i] >>>= 1;

@@ -1,9 +1,12 @@
 package dev.shardcache;
 
+import static java.util.Objects.requireNonNull;
+
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import com.google.protobuf.ByteString;
 import java.time.Duration;
+import java.util.concurrent.atomic.AtomicReference;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -31,7 +34,10 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Off (every method a no-op answering false) when {@link CacheConfig#hotKeys()} is false, and
  * when a near cache is configured: that keeps every remote read already, and every write sends
- * invalidations. Thread-safe; nothing blocks.
+ * invalidations. Thread-safe; nothing blocks, so a peer's {@code Get} can be counted and marked on
+ * the transport thread that serves it ({@link ServingExecutors}): the sketch skips a read it would
+ * have to wait for ({@link HotKeySketch#record}), and the marks are a Caffeine cache, whose reads
+ * and writes leave their bookkeeping to buffers drained in the background.
  */
 final class HotKeys {
   /** How long a caller keeps a hot key's value: the staleness bound of hot keys. */
@@ -46,7 +52,7 @@ final class HotKeys {
   static final int WIDTH = 2_048;
   static final int SAMPLE_PERIOD = 10 * CALLER_CACHE_SIZE;
 
-  private volatile @Nullable HotKeySketch sketch;
+  private final AtomicReference<@Nullable HotKeySketch> sketch = new AtomicReference<>();
   private final @Nullable Cache<ByteString, Boolean> marked;
 
   HotKeys(CacheConfig<?, ?> config) {
@@ -86,17 +92,16 @@ final class HotKeys {
     return remembered != null && remembered.getIfPresent(key) != null;
   }
 
+  /**
+   * The sketch, made by the first counted read without a lock (the serving thread must not wait):
+   * of concurrent first reads, one sketch wins and the others' are dropped.
+   */
   private HotKeySketch sketch() {
-    HotKeySketch made = sketch;
-    if (made == null) {
-      synchronized (this) {
-        made = sketch;
-        if (made == null) {
-          made = new HotKeySketch(WIDTH, SAMPLE_PERIOD, CALLER_CACHE_SIZE);
-          sketch = made;
-        }
-      }
+    HotKeySketch made = sketch.get();
+    if (made != null) {
+      return made;
     }
-    return made;
+    HotKeySketch fresh = new HotKeySketch(WIDTH, SAMPLE_PERIOD, CALLER_CACHE_SIZE);
+    return sketch.compareAndSet(null, fresh) ? fresh : requireNonNull(sketch.get());
   }
 }

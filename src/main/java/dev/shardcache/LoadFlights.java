@@ -1,6 +1,10 @@
 package dev.shardcache;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
@@ -42,6 +46,13 @@ import org.jspecify.annotations.Nullable;
  * the write start a new resolution instead of joining one that began before it (whose result the
  * write has made stale). The detached flight still completes for the readers that joined it, and
  * its result is merged by version, so it cannot overwrite the write.
+ *
+ * <p><b>Bulk flights.</b> The misses of a {@code getAll} are resolved by one body for many keys
+ * ({@link #ticketsAll}), so that the loader's {@code loadAll} is called once for them. Each key of
+ * the bulk still has a flight of its own in the map: a reader of any one of them joins the bulk
+ * instead of loading the key again, and a bulk joins the keys that are already in flight instead of
+ * passing them to its body. Interest, abandonment and detaching work per key, as for a single
+ * flight; the whole group takes one place on the executor.
  *
  * <p>Thread-safe.
  */
@@ -113,14 +124,152 @@ final class LoadFlights<K, V> {
         start(key, mine, body);
         return new Ticket<>(mine);
       }
-      int interest;
-      do {
-        interest = running.interest.get();
-      } while (interest != SEALED && !running.interest.compareAndSet(interest, interest + 1));
-      if (interest != SEALED) {
-        return new Ticket<>(running);
+      Ticket<V> joined = joinRunning(key, running);
+      if (joined != null) {
+        return joined;
       }
-      flights.remove(key, running); // abandoned before it started: start afresh
+    }
+  }
+
+  /**
+   * A ticket on {@code running}, or null if it was abandoned before it started (it is then taken
+   * out of the map, and the caller starts afresh).
+   */
+  private @Nullable Ticket<V> joinRunning(K key, Flight<V> running) {
+    int interest;
+    do {
+      interest = running.interest.get();
+    } while (interest != SEALED && !running.interest.compareAndSet(interest, interest + 1));
+    if (interest != SEALED) {
+      return new Ticket<>(running);
+    }
+    flights.remove(key, running);
+    return null;
+  }
+
+  /**
+   * What a bulk body answers for one key: its value (null as for a single flight), or a failure.
+   */
+  record Outcome<V>(@Nullable V value, @Nullable Throwable failure) {
+    static <V> Outcome<V> of(@Nullable V value) {
+      return new Outcome<>(value, null);
+    }
+
+    static <V> Outcome<V> failed(Throwable failure) {
+      return new Outcome<>(null, failure);
+    }
+  }
+
+  /** The body of a flight of many keys: resolves them all in one go, on the executor. */
+  @FunctionalInterface
+  interface BulkBody<K, V> {
+    /**
+     * Resolves {@code keys} and answers an outcome for each of them; a key it leaves out fails. It
+     * stores what it keeps before it returns, as a single flight's body does.
+     */
+    Map<K, Outcome<V>> resolve(List<K> keys) throws Exception;
+  }
+
+  /**
+   * Joins the flight of each of {@code keys} that has one, and starts one flight for all the
+   * others: {@code body} runs once, on the executor, with those of them still wanted when it starts
+   * (see {@link Ticket#release}). Each of those keys is in flight from this call on, so a {@link
+   * #join} of it meanwhile joins the bulk instead of loading the key again, just as this call joins
+   * the keys already in flight instead of passing them to {@code body}. Each flight leaves the map
+   * when {@code body} has returned, then completes with its key's outcome.
+   *
+   * @param keys distinct keys
+   * @return a ticket per key, in the order of {@code keys}
+   */
+  List<Ticket<V>> ticketsAll(List<K> keys, BulkBody<K, V> body) {
+    List<Ticket<V>> tickets = new ArrayList<>(keys.size());
+    Map<K, Flight<V>> group = new LinkedHashMap<>();
+    for (K key : keys) {
+      while (true) {
+        Flight<V> mine = new Flight<>();
+        Flight<V> running = flights.putIfAbsent(key, mine);
+        if (running == null) {
+          group.put(key, mine);
+          tickets.add(new Ticket<>(mine));
+          break;
+        }
+        Ticket<V> joined = joinRunning(key, running);
+        if (joined != null) {
+          tickets.add(joined);
+          break;
+        }
+      }
+    }
+    if (!group.isEmpty()) {
+      startAll(group, body);
+    }
+    return tickets;
+  }
+
+  private void startAll(Map<K, Flight<V>> group, BulkBody<K, V> body) {
+    Runnable[] task = new Runnable[1];
+    AtomicInteger unabandoned = new AtomicInteger(group.size());
+    group.forEach(
+        (key, flight) ->
+            flight.abandon =
+                () -> {
+                  flights.remove(key, flight);
+                  // The group's task holds a queue place until every one of its flights is gone.
+                  if (unabandoned.decrementAndGet() == 0
+                      && executor instanceof ThreadPoolExecutor pool
+                      && task[0] != null) {
+                    pool.remove(task[0]);
+                  }
+                  flight.result.completeExceptionally(
+                      new CancellationException("every caller went away before the load started"));
+                });
+    task[0] =
+        () -> {
+          Map<K, Flight<V>> started = new LinkedHashMap<>();
+          group.forEach(
+              (key, flight) -> {
+                if (flight.started.compareAndSet(false, true)) {
+                  started.put(key, flight); // the others were abandoned while they waited
+                }
+              });
+          if (started.isEmpty()) {
+            return;
+          }
+          Map<K, Outcome<V>> outcomes;
+          try {
+            outcomes = body.resolve(new ArrayList<>(started.keySet()));
+          } catch (Throwable t) {
+            started.forEach(
+                (key, flight) -> {
+                  flights.remove(key, flight);
+                  flight.result.completeExceptionally(t);
+                });
+            return;
+          }
+          // As for a single flight: leave the map first, then complete (see start()).
+          started.forEach((key, flight) -> flights.remove(key, flight));
+          started.forEach(
+              (key, flight) -> {
+                Outcome<V> outcome = outcomes.get(key);
+                if (outcome == null) {
+                  flight.result.completeExceptionally(
+                      new IllegalStateException("a bulk load answered nothing for a key"));
+                } else if (outcome.failure() != null) {
+                  flight.result.completeExceptionally(outcome.failure());
+                } else {
+                  flight.result.complete(outcome.value());
+                }
+              });
+        };
+    try {
+      executor.execute(task[0]);
+    } catch (RejectedExecutionException e) {
+      RuntimeException overloaded = OverloadedException.of(executor, e);
+      group.forEach(
+          (key, flight) -> {
+            flights.remove(key, flight);
+            flight.result.completeExceptionally(overloaded);
+          });
     }
   }
 

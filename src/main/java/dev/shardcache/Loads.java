@@ -9,12 +9,15 @@ import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
@@ -40,6 +43,16 @@ import org.jspecify.annotations.Nullable;
  * A load that loses to a delete or a clear is answered to the callers that asked before it, and not
  * kept. The loader is guarded: its exceptions, a null, a value the codec cannot encode or one over
  * {@code maxValueBytes} fail the load with {@link CacheLoadException} and cache nothing.
+ *
+ * <h2>Many keys at once</h2>
+ *
+ * {@link #resolveAll} does the same for the misses of a {@code getAll}, inside a bulk flight: it
+ * asks each other holder for its copies of all the keys in one {@code Fetch}, then calls the
+ * loader's {@link CacheLoader#loadAll} once with the keys still missing. Only the keys asked for
+ * are read from its answer, so a key it returns unasked is never cached; a key it leaves out fails
+ * with {@link #absent} (no value: {@code getAll} leaves it out), and a value that cannot be encoded
+ * fails its key alone. {@link #loadsInBulk} tells whether a loader has a {@code loadAll} of its
+ * own; if not, the callers load key by key, concurrently, instead.
  *
  * <p>Blocking: runs on the node's executor, inside a flight. Thread-safe.
  */
@@ -90,6 +103,16 @@ final class Loads<K, V> {
     if (!store) {
       return loaded.value();
     }
+    return keep(cluster, key, route, loaded, version);
+  }
+
+  /**
+   * Merges a value loaded for a key this node holds (versioned when its load started), queues it
+   * for the other holders if it won, and returns what the flight answers: the loaded value, or a
+   * newer value written while it loaded.
+   */
+  private @Nullable V keep(
+      Cluster cluster, K key, KeyRoute route, LoadedValue<V> loaded, Version version) {
     Versioned<V> entry = Versioned.of(loaded.value(), version);
     Versioned<V> winner =
         scope.shard().merge(key, entry, 0, route.holdsHere() ? route.epoch() : -1);
@@ -108,10 +131,137 @@ final class Loads<K, V> {
     return loaded.value();
   }
 
-  @SuppressWarnings("ArrayRecordComponent") // never compared or hashed
-  private record LoadedValue<T>(T value, byte[] bytes) {}
+  /**
+   * Resolves the misses of many keys at once: the body of a bulk flight (see the class
+   * documentation). Keys in {@code keep} are held here (or asked as if): they are re-read, asked of
+   * the other holders, and what is loaded for them is kept and queued for the other holders, as
+   * {@link #resolve} does with {@code store}; the others are only loaded and answered.
+   *
+   * @param keys the keys to resolve, at most {@value CacheConfig#MAX_KEYS_PER_BATCH}
+   * @param routes the route of every key of {@code keys}
+   * @return an outcome for every key of {@code keys}
+   */
+  Map<K, LoadFlights.Outcome<V>> resolveAll(
+      List<K> keys,
+      Map<K, KeyRoute> routes,
+      Set<K> keep,
+      CacheLoader<? super K, ? extends V> loader) {
+    Cluster cluster = scope.clusters().get();
+    Map<K, LoadFlights.Outcome<V>> outcomes = new HashMap<>();
+    Map<K, KeyRoute> askCopies = new LinkedHashMap<>();
+    Set<K> toLoad = new LinkedHashSet<>();
+    for (K key : keys) {
+      if (keep.contains(key)) {
+        Shard.Held<V> again = scope.shard().peek(key);
+        if (again != null) {
+          outcomes.put(key, LoadFlights.Outcome.of(again.value()));
+          continue;
+        }
+        askCopies.put(key, routeOf(routes, key));
+      }
+      toLoad.add(key);
+    }
+    copiesFromOtherHolders(cluster, askCopies, true)
+        .forEach(
+            (key, copy) -> {
+              if (!copy.isTombstone()) {
+                outcomes.put(key, LoadFlights.Outcome.of(copy.value()));
+                toLoad.remove(key);
+              }
+            });
+    for (K key : askCopies.keySet()) {
+      // As in resolve: "none" may mean a previous holder handed the entry here meanwhile.
+      Shard.Held<V> handedOff = outcomes.containsKey(key) ? null : scope.shard().peek(key);
+      if (handedOff != null) {
+        outcomes.put(key, LoadFlights.Outcome.of(handedOff.value()));
+        toLoad.remove(key);
+      }
+    }
+    if (toLoad.isEmpty()) {
+      return outcomes;
+    }
+    Version version = new Version(cluster.clock().now(), cluster.writerId());
+    Map<K, LoadedValue<V>> loaded = callLoaderAll(toLoad, loader, outcomes);
+    loaded.forEach(
+        (key, value) ->
+            outcomes.put(
+                key,
+                LoadFlights.Outcome.of(
+                    keep.contains(key)
+                        ? keep(cluster, key, routeOf(routes, key), value, version)
+                        : value.value())));
+    return outcomes;
+  }
 
-  private LoadedValue<V> callLoader(K key, CacheLoader<? super K, ? extends V> loader) {
+  private static <K> KeyRoute routeOf(Map<K, KeyRoute> routes, K key) {
+    return requireNonNull(routes.get(key), "every key of a bulk load has a route");
+  }
+
+  /**
+   * Whether {@code loader} has a {@link CacheLoader#loadAll} of its own. A loader that only has the
+   * default is not called through it: its keys are loaded one by one, each a flight of its own,
+   * concurrently on the node's executor, which bounds them by {@code maxConcurrentLoads} (the
+   * default would start threads of its own).
+   */
+  static boolean loadsInBulk(CacheLoader<?, ?> loader) {
+    return OVERRIDES_LOAD_ALL.get(loader.getClass());
+  }
+
+  private static final ClassValue<Boolean> OVERRIDES_LOAD_ALL =
+      new ClassValue<>() {
+        @Override
+        protected Boolean computeValue(Class<?> type) {
+          try {
+            return type.getMethod("loadAll", Set.class).getDeclaringClass() != CacheLoader.class;
+          } catch (NoSuchMethodException e) {
+            return false; // cannot happen for a CacheLoader; the per-key path is always right
+          }
+        }
+      };
+
+  /**
+   * The failure of a key that {@link CacheLoader#loadAll} left out of its answer: a {@link
+   * CacheLoadException}, as when {@code load} returns null, which {@code getAll} recognises ({@link
+   * #isAbsent}) and answers as a key without a value.
+   */
+  CacheLoadException absent(K key) {
+    return new CacheLoadException(
+        "loadAll of cache '"
+            + scope.name()
+            + "' returned no value for key "
+            + describe(key)
+            + "; nothing was cached",
+        new AbsentFromLoadAll());
+  }
+
+  /** Whether {@code failure} (or the failure it wraps) is {@link #absent}. */
+  static boolean isAbsent(@Nullable Throwable failure) {
+    Throwable cause =
+        failure instanceof CompletionException && failure.getCause() != null
+            ? failure.getCause()
+            : failure;
+    return cause instanceof CacheLoadException && cause.getCause() instanceof AbsentFromLoadAll;
+  }
+
+  /** Marks {@link #absent}; stackless, since it says nothing but that. */
+  private static final class AbsentFromLoadAll extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    AbsentFromLoadAll() {
+      super("the loader's loadAll returned no value for the key", null, false, false);
+    }
+  }
+
+  /** A value a loader answered, and its encoding (checked against {@code maxValueBytes}). */
+  @SuppressWarnings("ArrayRecordComponent") // never compared or hashed
+  record LoadedValue<T>(T value, byte[] bytes) {}
+
+  /**
+   * Calls {@code loader} for {@code key}, guarded and counted: its exceptions, a null, a value the
+   * codec cannot encode or one over {@code maxValueBytes} fail with {@link CacheLoadException}.
+   * Blocks for the loader; shared with {@link Refreshes}.
+   */
+  LoadedValue<V> callLoader(K key, CacheLoader<? super K, ? extends V> loader) {
     CacheCounters counters = scope.counters();
     String name = scope.name();
     long start = System.nanoTime();
@@ -143,6 +293,91 @@ final class Loads<K, V> {
               + "; a loader must return a value or throw (nothing was cached)",
           null);
     }
+    return encodeLoaded(key, value);
+  }
+
+  /**
+   * Calls {@code loader.loadAll} once for {@code keys} and returns the values it found for them,
+   * encoded; puts the outcome of every other key of {@code keys} (absent, or failed) in {@code
+   * failures}.
+   */
+  private Map<K, LoadedValue<V>> callLoaderAll(
+      Set<K> keys,
+      CacheLoader<? super K, ? extends V> loader,
+      Map<K, LoadFlights.Outcome<V>> failures) {
+    CacheCounters counters = scope.counters();
+    String name = scope.name();
+    String which = keys.size() + " keys (the first " + describe(keys.iterator().next()) + ")";
+    long start = System.nanoTime();
+    Map<?, ? extends V> answer;
+    RuntimeException failure = null;
+    try {
+      answer = loader.loadAll(Collections.unmodifiableSet(keys));
+      if (answer == null) {
+        failure =
+            new CacheLoadException(
+                "loader of cache '"
+                    + name
+                    + "' returned null from loadAll of "
+                    + which
+                    + "; return an empty map when no key has a value (nothing was cached)",
+                null);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      answer = null;
+      failure =
+          new CacheLoadException(
+              "loader of cache '" + name + "' was interrupted in loadAll of " + which, e);
+    } catch (Exception e) {
+      answer = null;
+      failure =
+          new CacheLoadException(
+              "loader of cache '" + name + "' failed in loadAll of " + which + ": " + e, e);
+    } catch (Error e) {
+      counters.loadFailures.add(keys.size());
+      throw e;
+    } finally {
+      counters.loadTimeNanos.add(System.nanoTime() - start);
+    }
+    Map<K, LoadedValue<V>> loaded = new LinkedHashMap<>();
+    for (K key : keys) {
+      if (answer == null) {
+        counters.loadFailures.increment();
+        failures.put(key, LoadFlights.Outcome.failed(requireNonNull(failure)));
+        continue;
+      }
+      try {
+        V value = answer.get(key); // only the keys asked for: others are never read, nor cached
+        if (value == null) {
+          failures.put(key, LoadFlights.Outcome.failed(absent(key)));
+        } else {
+          loaded.put(key, encodeLoaded(key, value));
+        }
+      } catch (CacheLoadException e) {
+        failures.put(key, LoadFlights.Outcome.failed(e));
+      } catch (RuntimeException e) {
+        counters.loadFailures.increment();
+        failures.put(
+            key,
+            LoadFlights.Outcome.failed(
+                new CacheLoadException(
+                    "the map loadAll of cache '"
+                        + name
+                        + "' returned failed to look up key "
+                        + describe(key)
+                        + ": "
+                        + e,
+                    e)));
+      }
+    }
+    return loaded;
+  }
+
+  /** Encodes and checks a value a loader returned; counts the load as a success or a failure. */
+  private LoadedValue<V> encodeLoaded(K key, V value) {
+    CacheCounters counters = scope.counters();
+    String name = scope.name();
     byte[] bytes;
     try {
       bytes = scope.config().valueCodec().encode(value);
@@ -184,82 +419,129 @@ final class Loads<K, V> {
    */
   private @Nullable Versioned<V> copyFromOtherHolders(
       Cluster cluster, K key, KeyRoute route, boolean includeCurrent) {
-    Set<String> candidates = new LinkedHashSet<>();
-    if (includeCurrent) {
-      candidates.addAll(route.holders());
+    return copiesFromOtherHolders(cluster, Map.of(key, route), includeCurrent).get(key);
+  }
+
+  /**
+   * {@link #copyFromOtherHolders} for many keys: one {@code Fetch} per other holder, naming every
+   * key it is asked about (at most {@value CacheConfig#MAX_KEYS_PER_BATCH}, as a bulk is). Returns
+   * the copy kept for each key that anybody had.
+   */
+  private Map<K, Versioned<V>> copiesFromOtherHolders(
+      Cluster cluster, Map<K, KeyRoute> routes, boolean includeCurrent) {
+    Map<String, Map<ByteString, K>> byCandidate = new LinkedHashMap<>();
+    for (Map.Entry<K, KeyRoute> keyRoute : routes.entrySet()) {
+      KeyRoute route = keyRoute.getValue();
+      Set<String> candidates = new LinkedHashSet<>();
+      if (includeCurrent) {
+        candidates.addAll(route.holders());
+      }
+      for (HashRing before : cluster.recentRings()) {
+        candidates.addAll(scope.router().holders(before, route.hash()));
+      }
+      candidates.removeIf(cluster::isSelf);
+      ByteString keyBytes = ByteString.copyFrom(route.keyBytes());
+      for (String candidate : candidates) {
+        byCandidate
+            .computeIfAbsent(candidate, c -> new LinkedHashMap<>())
+            .put(keyBytes, keyRoute.getKey());
+      }
     }
-    for (HashRing before : cluster.recentRings()) {
-      candidates.addAll(scope.router().holders(before, route.hash()));
+    if (byCandidate.isEmpty()) {
+      return Map.of();
     }
-    candidates.removeIf(cluster::isSelf);
-    if (candidates.isEmpty()) {
-      return null;
-    }
-    FetchRequest request =
-        FetchRequest.newBuilder()
-            .setCache(scope.name())
-            .addKeys(ByteString.copyFrom(route.keyBytes()))
-            .setCaller(cluster.self())
-            .build();
     Map<String, CompletableFuture<FetchResponse>> calls = new LinkedHashMap<>();
-    for (String candidate : candidates) {
-      scope.counters().fetchCalls.increment();
-      calls.put(
-          candidate,
-          PeerCalls.call(
-              cluster.recentClient(candidate),
+    byCandidate.forEach(
+        (candidate, keys) -> {
+          FetchRequest request =
+              FetchRequest.newBuilder()
+                  .setCache(scope.name())
+                  .addAllKeys(keys.keySet())
+                  .setCaller(cluster.self())
+                  .build();
+          scope.counters().fetchCalls.increment();
+          calls.put(
               candidate,
-              scope.config().remoteTimeout(),
-              scope.counters(),
-              stub -> stub.fetch(request)));
-    }
-    Versioned<V> newest = null;
-    long newestAge = 0;
-    Map<String, @Nullable Version> seen = new HashMap<>();
+              PeerCalls.call(
+                  cluster.recentClient(candidate),
+                  candidate,
+                  scope.config().remoteTimeout(),
+                  scope.counters(),
+                  stub -> stub.fetch(request)));
+        });
+    Map<K, EntryCodec.Incoming<V>> newest = new HashMap<>();
+    // For each candidate that answered: the version it has of each key (none: it had no copy).
+    Map<String, Map<K, Version>> seen = new HashMap<>();
     for (Map.Entry<String, PeerCalls.Outcome<FetchResponse>> answer :
         PeerCalls.awaitAll(calls).entrySet()) {
       FetchResponse response = answer.getValue().response();
       if (response == null) {
         continue;
       }
-      Version version = null;
-      try {
-        for (VersionedEntry wire : response.getEntriesList()) {
-          EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, answer.getKey());
-          version = copy.entry().version();
-          if (newest == null || copy.entry().version().isNewerThan(newest.version())) {
-            newest = copy.entry();
-            newestAge = copy.ageMillis();
-          }
+      String candidate = answer.getKey();
+      Map<ByteString, K> asked = requireNonNull(byCandidate.get(candidate));
+      Map<K, Version> theirs = new HashMap<>();
+      for (VersionedEntry wire : response.getEntriesList()) {
+        K key = asked.get(wire.getKey());
+        if (key == null) {
+          continue; // not asked of this candidate
         }
-      } catch (RuntimeException e) {
-        logger.log(Level.FINE, "Ignoring an unreadable copy from " + answer.getKey(), e);
+        try {
+          EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, candidate);
+          theirs.put(key, copy.entry().version());
+          EntryCodec.Incoming<V> best = newest.get(key);
+          if (best == null || copy.entry().version().isNewerThan(best.entry().version())) {
+            newest.put(key, copy);
+          }
+        } catch (RuntimeException e) {
+          logger.log(Level.FINE, "Ignoring an unreadable copy from " + candidate, e);
+        }
       }
-      seen.put(answer.getKey(), version);
+      seen.put(candidate, theirs);
     }
-    if (newest == null) {
-      return null;
-    }
-    Versioned<V> kept =
-        scope.shard().merge(key, newest, newestAge, route.holdsHere() ? route.epoch() : -1);
-    if (kept == null) {
-      return null; // older than the last clear
-    }
-    scope.counters().fetchedCopies.increment();
+    Map<K, Versioned<V>> kept = new HashMap<>();
+    newest.forEach(
+        (key, copy) -> {
+          KeyRoute route = routeOf(routes, key);
+          Versioned<V> merged =
+              scope
+                  .shard()
+                  .merge(
+                      key, copy.entry(), copy.ageMillis(), route.holdsHere() ? route.epoch() : -1);
+          if (merged == null) {
+            return; // older than the last clear
+          }
+          scope.counters().fetchedCopies.increment();
+          kept.put(key, merged);
+          repair(cluster, key, route, merged, copy.ageMillis(), seen);
+        });
+    return kept;
+  }
+
+  /** Sends {@code kept} to the current holders that answered a fetch with an older copy or none. */
+  private void repair(
+      Cluster cluster,
+      K key,
+      KeyRoute route,
+      Versioned<V> kept,
+      long ageMillis,
+      Map<String, Map<K, Version>> seen) {
     VersionedEntry wire = null;
     for (String holder : route.holders()) {
-      if (!cluster.isSelf(holder) && seen.containsKey(holder)) {
-        Version theirs = seen.get(holder);
-        if (theirs == null || kept.version().isNewerThan(theirs)) {
-          if (wire == null) {
-            wire = scope.codec().toWire(ByteString.copyFrom(route.keyBytes()), kept, newestAge);
-          }
-          scope.counters().repairs.increment();
-          cluster.replicator().enqueue(holder, scope.name(), requireNonNull(wire));
-        }
+      Map<K, Version> answered = seen.get(holder);
+      if (cluster.isSelf(holder) || answered == null) {
+        continue; // this node, or a holder that did not answer: nothing known to repair
       }
+      Version theirs = answered.get(key);
+      if (theirs != null && !kept.version().isNewerThan(theirs)) {
+        continue;
+      }
+      if (wire == null) {
+        wire = scope.codec().toWire(ByteString.copyFrom(route.keyBytes()), kept, ageMillis);
+      }
+      scope.counters().repairs.increment();
+      cluster.replicator().enqueue(holder, scope.name(), wire);
     }
-    return kept;
   }
 
   static String describe(Object key) {

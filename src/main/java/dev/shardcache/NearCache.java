@@ -13,16 +13,26 @@ import org.jspecify.annotations.Nullable;
  * most the TTL old: writes send invalidations (of every key with a near cache, of the keys the
  * owner marked hot without), and a lost invalidation is bounded by the TTL.
  *
+ * <p>Each value keeps its write time on this node's clock (when it was kept here, less the age its
+ * holder reported), so that a near-cache hit of a value due for a refresh ({@code
+ * refreshAfterWrite}) can start one, as a hit on a holder does; without refreshes the time is not
+ * read.
+ *
  * <p>A read that was in flight when this node wrote the key must not keep its (older) answer here;
  * see {@link RemoteReads}. Thread-safe.
  */
 final class NearCache<K, V> {
-  private final @Nullable Cache<K, V> cache;
+  /** A near-cached value and its write time on this node's clock (0 when refreshes are off). */
+  record Near<V>(V value, long writtenAtMillis) {}
+
+  private final @Nullable Cache<K, Near<V>> cache;
   private final boolean keepsAll;
   private final LongAdder hits;
+  private final boolean refreshes;
 
   NearCache(CacheConfig<K, V> config, LongAdder hits) {
     this.hits = hits;
+    this.refreshes = config.refreshAfterWrite().isPresent();
     this.keepsAll = config.nearCacheEnabled();
     if (keepsAll) {
       this.cache =
@@ -46,20 +56,24 @@ final class NearCache<K, V> {
     return cache != null && (keepsAll || hot);
   }
 
-  @Nullable V get(K key) {
+  @Nullable Near<V> get(K key) {
     if (cache == null) {
       return null;
     }
-    V value = cache.getIfPresent(key);
-    if (value != null) {
+    Near<V> near = cache.getIfPresent(key);
+    if (near != null) {
       hits.increment();
     }
-    return value;
+    return near;
   }
 
-  void put(K key, V value) {
+  /**
+   * Keeps {@code value}, which its holder reported as {@code ageMillis} old (0 for a value loaded
+   * or written just now).
+   */
+  void put(K key, V value, long ageMillis) {
     if (cache != null) {
-      cache.put(key, value);
+      cache.put(key, new Near<>(value, refreshes ? System.currentTimeMillis() - ageMillis : 0));
     }
   }
 

@@ -22,8 +22,9 @@ import org.jspecify.annotations.Nullable;
 /**
  * The serving half of a node, assembled: transport security, the cluster-secret check, the call
  * limiter, the peer service and the standard health service on one Netty server bound to the node's
- * port. {@link #close} stops it in order: health reports NOT_SERVING, calls in progress get a grace
- * period, then the rest is cut and the certificates' reloader stops.
+ * port, calls served on the threads {@link ServingExecutors} picks. {@link #close} stops it in
+ * order: health reports NOT_SERVING, calls in progress get a grace period, then the rest is cut and
+ * the certificates' reloader stops.
  *
  * <p>Thread-safe once started.
  */
@@ -40,10 +41,11 @@ final class NodeServer implements AutoCloseable {
       int maxMetadataBytes) {}
 
   /**
-   * The most handler threads. Writes block one for at most half a remoteTimeout; reads never block
-   * one. Threads are made on demand and never queue a call behind a blocked one, so a heartbeat is
-   * answered at once even while writes wait for replicas (a queue here made busy members look
-   * dead); past the bound, the transport thread runs the call itself.
+   * The most handler threads. Every call but a {@code Get} runs on one ({@code Get}s are answered
+   * on the transport thread, see {@link ServingExecutors}). Writes block one for at most half a
+   * remoteTimeout; reads never block one. Threads are made on demand and never queue a call behind
+   * a blocked one, so a heartbeat is answered at once even while writes wait for replicas (a queue
+   * here made busy members look dead); past the bound, the transport thread runs the call itself.
    */
   static final int HANDLER_THREADS = 512;
 
@@ -118,7 +120,10 @@ final class NodeServer implements AutoCloseable {
             new ThreadPoolExecutor.CallerRunsPolicy());
     Server server =
         NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
-            .executor(handlers)
+            // Method lookup on the transport thread; then a Get stays there and everything else
+            // moves to the handler pool (ServingExecutors says why).
+            .directExecutor()
+            .callExecutor(new ServingExecutors(handlers))
             .maxInboundMessageSize(settings.maxInboundMessageBytes())
             .maxInboundMetadataSize(settings.maxMetadataBytes())
             .maxConcurrentCallsPerConnection(settings.maxConcurrentCallsPerPeer())

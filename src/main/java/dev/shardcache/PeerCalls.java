@@ -301,21 +301,28 @@ final class PeerCalls {
   static <R> Map<String, Outcome<R>> awaitAll(Map<String, CompletableFuture<R>> calls) {
     Map<String, Outcome<R>> outcomes = new LinkedHashMap<>();
     for (Map.Entry<String, CompletableFuture<R>> call : calls.entrySet()) {
-      try {
-        outcomes.put(call.getKey(), new Outcome<>(call.getValue().get(), null));
-      } catch (ExecutionException e) {
-        Throwable cause = e.getCause();
-        if (cause instanceof PeerCallException failed) {
-          outcomes.put(call.getKey(), new Outcome<>(null, failed));
-        } else {
-          throw rethrow(cause);
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new ShardcacheException("interrupted while waiting for peers", e);
-      }
+      outcomes.put(call.getKey(), awaitOutcome(call.getValue()));
     }
     return outcomes;
+  }
+
+  /**
+   * Waits for one call of a fan-out and returns its outcome. Never throws for a failed call; an
+   * interrupt is rethrown as {@link ShardcacheException}.
+   */
+  static <R> Outcome<R> awaitOutcome(CompletableFuture<R> call) {
+    try {
+      return new Outcome<>(call.get(), null);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause();
+      if (cause instanceof PeerCallException failed) {
+        return new Outcome<>(null, failed);
+      }
+      throw rethrow(cause);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new ShardcacheException("interrupted while waiting for peers", e);
+    }
   }
 
   static RuntimeException rethrow(@Nullable Throwable cause) {

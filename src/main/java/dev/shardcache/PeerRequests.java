@@ -1,6 +1,9 @@
 package dev.shardcache;
 
+import static java.util.Objects.requireNonNull;
+
 import com.google.protobuf.ByteString;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.Entry;
 import dev.shardcache.internal.proto.FetchRequest;
@@ -14,8 +17,12 @@ import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Versioned;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
@@ -34,14 +41,23 @@ import org.jspecify.annotations.Nullable;
  * nodes whose views disagree cannot bounce a request. If no holder can be reached the node answers
  * without keeping: from a copy it still has, or a load it does not store.
  *
+ * <p>A hit is shown to {@link Refreshes} (a value due for a refresh is reloaded in the background),
+ * and the answer carries the value's age, so that a caller's near cache knows when it is due too.
+ *
  * <p>Reads of keys this node holds are counted for {@link HotKeys}, and the answer marks a key that
- * is among the hottest ({@code hot} in {@code GetResponse} and in each {@code GetAll} entry), so
- * the caller keeps it for a moment; the mark is taken before the value is read.
+ * is among the hottest ({@code hot} in {@code GetResponse} and in each {@code GetAll} entry, bulk
+ * loaded or not), so the caller keeps it for a moment; the mark is taken before the value is read
+ * or loaded. Counting and marking never block, so a {@code Get} stays fit for the transport thread
+ * ({@link ServingExecutors}).
  *
  * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
- * is answered when the load completes on the node's executor. A {@code GetAll} starts the loads of
- * its missing keys concurrently, at most {@value #BATCH_LOAD_CONCURRENCY} at a time, instead of one
- * after another.
+ * is answered when the load completes on the node's executor. A {@code GetAll} loads the keys it
+ * holds and misses in one bulk flight, one call of the loader's {@code loadAll} (see {@link
+ * BatchReads}), joining the keys already in flight instead; a key {@code loadAll} leaves out is
+ * left out of the answer. With a loader that has no {@code loadAll} of its own, a {@code GetAll}
+ * starts the loads of its missing keys one by one, concurrently, at most {@value
+ * #BATCH_LOAD_CONCURRENCY} at a time, instead of one after another. Keys it does not hold are read
+ * (passed on) one by one.
  *
  * <p>Thread-safe.
  */
@@ -55,6 +71,7 @@ final class PeerRequests<K, V> {
   private final Loads<K, V> loads;
   private final RemoteReads<K, V> remote;
   private final WritePath<K, V> writes;
+  private final Refreshes<K, V> refreshes;
 
   /** See {@link ReadPath} for why {@code flights} and {@code copies} are apart. */
   PeerRequests(
@@ -63,13 +80,15 @@ final class PeerRequests<K, V> {
       LoadFlights<K, V> copies,
       Loads<K, V> loads,
       RemoteReads<K, V> remote,
-      WritePath<K, V> writes) {
+      WritePath<K, V> writes,
+      Refreshes<K, V> refreshes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
     this.loads = loads;
     this.remote = remote;
     this.writes = writes;
+    this.refreshes = refreshes;
   }
 
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
@@ -90,7 +109,12 @@ final class PeerRequests<K, V> {
                     ? GetResponse.newBuilder().setFound(false).build()
                     : GetResponse.newBuilder()
                         .setFound(true)
-                        .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                        // Codec.encode hands its array over to the caller and nothing else writes
+                        // it, so the answer can wrap it instead of copying it.
+                        .setValue(
+                            UnsafeByteOperations.unsafeWrap(
+                                scope.config().valueCodec().encode(value)))
+                        .setAgeMillis(refreshes.ageOf(key, value))
                         .setHot(hot.get())
                         .build());
   }
@@ -112,14 +136,30 @@ final class PeerRequests<K, V> {
     for (ByteString bytes : keyBytes) {
       keys.add(scope.codec().decodeKey(bytes));
     }
-    List<Supplier<CompletableFuture<@Nullable V>>> reads = new ArrayList<>(keys.size());
+    CacheLoader<K, V> loader = request.getLoad() ? scope.loader() : null;
+    Cluster cluster = scope.clusters().get();
+    // With a loader of its own loadAll, the keys held here and missing are loaded in one bulk.
+    Map<K, KeyRoute> bulk = new LinkedHashMap<>();
+    Map<Integer, Supplier<CompletableFuture<@Nullable V>>> reads = new LinkedHashMap<>();
     List<AtomicBoolean> hot = new ArrayList<>(keys.size());
     for (int i = 0; i < keys.size(); i++) {
       K key = keys.get(i);
       ByteString bytes = keyBytes.get(i);
       AtomicBoolean keyHot = new AtomicBoolean();
       hot.add(keyHot);
-      reads.add(
+      if (loader != null && Loads.loadsInBulk(loader)) {
+        KeyRoute route = scope.router().route(cluster, bytes.toByteArray());
+        if (route.holdsHere() && scope.shard().get(key) == null) {
+          // Counted and marked before the bulk load starts, as read() does before it reads.
+          keyHot.set(scope.hotKeys().served(bytes));
+          if (bulk.putIfAbsent(key, route) == null) {
+            scope.counters().misses.increment();
+          }
+          continue;
+        }
+      }
+      reads.put(
+          i,
           () ->
               read(
                   key,
@@ -130,13 +170,49 @@ final class PeerRequests<K, V> {
                   interest,
                   keyHot));
     }
-    List<CompletableFuture<@Nullable V>> answers =
-        BoundedFanOut.start(reads, BATCH_LOAD_CONCURRENCY);
+    Map<K, CompletableFuture<@Nullable V>> loading = new HashMap<>();
+    if (loader != null && !bulk.isEmpty()) {
+      List<K> bulkKeys = new ArrayList<>(bulk.keySet());
+      List<LoadFlights.Ticket<V>> tickets =
+          flights.ticketsAll(
+              bulkKeys, wanted -> loads.resolveAll(wanted, bulk, bulk.keySet(), loader));
+      for (int i = 0; i < bulkKeys.size(); i++) {
+        loading.put(bulkKeys.get(i), interested(interest, tickets.get(i)));
+      }
+    }
+    List<CompletableFuture<@Nullable V>> started =
+        BoundedFanOut.start(new ArrayList<>(reads.values()), BATCH_LOAD_CONCURRENCY);
+    Map<Integer, CompletableFuture<@Nullable V>> byIndex = new HashMap<>();
+    int next = 0;
+    for (Integer i : reads.keySet()) {
+      byIndex.put(i, started.get(next++));
+    }
+    List<CompletableFuture<@Nullable V>> answers = new ArrayList<>(keys.size());
+    for (int i = 0; i < keys.size(); i++) {
+      CompletableFuture<@Nullable V> answer = byIndex.get(i);
+      answers.add(
+          withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
+    }
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keyBytes, answers, hot));
+        .thenApply(done -> collect(keys, keyBytes, answers, hot));
+  }
+
+  /** A key that {@code loadAll} left out is not an error of the batch: it is left out of it. */
+  private static <T> CompletableFuture<@Nullable T> withoutAbsent(
+      CompletableFuture<@Nullable T> answer) {
+    return answer.exceptionally(
+        failure -> {
+          if (Loads.isAbsent(failure)) {
+            return null;
+          }
+          throw failure instanceof CompletionException wrapped
+              ? wrapped
+              : new CompletionException(failure);
+        });
   }
 
   private GetAllResponse collect(
+      List<K> keys,
       List<ByteString> keyBytes,
       List<CompletableFuture<@Nullable V>> answers,
       List<AtomicBoolean> hot) {
@@ -148,6 +224,7 @@ final class PeerRequests<K, V> {
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
                 .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                .setAgeMillis(refreshes.ageOf(keys.get(i), value))
                 .setHot(hot.get(i).get()));
       }
     }
@@ -173,6 +250,7 @@ final class PeerRequests<K, V> {
       Shard.Held<V> held = scope.shard().get(key);
       if (held != null) {
         held.confirmedEpoch = route.epoch();
+        refreshes.onHit(key, held);
         scope.counters().hits.increment();
         return CompletableFuture.completedFuture(held.value());
       }

@@ -20,9 +20,13 @@ import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.PutResponse;
+import dev.shardcache.internal.proto.RefreshRequest;
+import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.WriteAllRequest;
+import dev.shardcache.internal.proto.WriteAllResponse;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -37,9 +41,12 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>Reads that must load never block a handler: the cache answers with a future that completes on
- * the node's load executor, and the handler returns at once. Writes block their handler for at most
- * half the caller's deadline (the wait for replicas).
+ * <p>A {@code Get} is served on the transport thread that read it ({@link ServingExecutors}), so it
+ * must never block: a hit answers at once, and a read that must load (or refresh) answers with a
+ * future that completes on the node's load executor. Every other call runs on a handler thread;
+ * reads that must load never block it either. Writes block their handler for at most half the
+ * caller's deadline (the wait for replicas); a batch write that passes keys on, for at most three
+ * quarters of it.
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
@@ -92,6 +99,11 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
           cache(request.getCache()).serveInvalidate(request);
           return InvalidateResponse.getDefaultInstance();
         });
+  }
+
+  @Override
+  public void writeAll(WriteAllRequest request, StreamObserver<WriteAllResponse> response) {
+    answer(response, () -> cache(request.getCache()).serveWriteAll(request));
   }
 
   @Override
@@ -157,6 +169,12 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void digest(DigestRequest request, StreamObserver<DigestResponse> response) {
     answer(response, () -> cache(request.getCache()).serveDigest(request));
+  }
+
+  /** Answered when the refresh it joins ends, on the thread that ends it: never blocks. */
+  @Override
+  public void refresh(RefreshRequest request, StreamObserver<RefreshResponse> response) {
+    answerLater(response, () -> cache(request.getCache()).serveRefresh(request));
   }
 
   @Override

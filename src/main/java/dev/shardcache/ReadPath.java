@@ -3,27 +3,17 @@ package dev.shardcache;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.ByteString;
-import dev.shardcache.internal.proto.Entry;
-import dev.shardcache.internal.proto.GetAllRequest;
-import dev.shardcache.internal.proto.GetAllResponse;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The reads of one cache on this node: {@code get}, {@code getIfPresent}, {@code getAsync}, {@code
- * getAll} and {@code get(key, loader)}.
+ * The reads of one key of one cache on this node: {@code get}, {@code getIfPresent}, {@code
+ * getAsync} and {@code get(key, loader)}. {@link BatchReads} builds {@code getAll} on them.
  *
  * <h2>Where a read is answered</h2>
  *
@@ -44,6 +34,9 @@ import org.jspecify.annotations.Nullable;
  *       reachable holder, only answered when no holder can be reached.
  * </ol>
  *
+ * <p>A hit in the shard or the near cache is also shown to {@link Refreshes}, which reloads the key
+ * in the background if its value is due ({@code refreshAfterWrite}); the hit answers at once.
+ *
  * <p>Thread-safe. Blocking methods wait at most {@code loadTimeout} for a load and the call
  * deadlines for peers; asynchronous continuations never run on gRPC threads.
  */
@@ -53,6 +46,7 @@ final class ReadPath<K, V> {
   private final LoadFlights<K, V> copies;
   private final Loads<K, V> loads;
   private final RemoteReads<K, V> remote;
+  private final Refreshes<K, V> refreshes;
 
   /**
    * @param flights resolutions that may load
@@ -64,31 +58,48 @@ final class ReadPath<K, V> {
       LoadFlights<K, V> flights,
       LoadFlights<K, V> copies,
       Loads<K, V> loads,
-      RemoteReads<K, V> remote) {
+      RemoteReads<K, V> remote,
+      Refreshes<K, V> refreshes) {
     this.scope = scope;
     this.flights = flights;
     this.copies = copies;
     this.loads = loads;
     this.remote = remote;
+    this.refreshes = refreshes;
   }
 
   /** The held value of a key this node holds under the current ring, or null. */
-  private Shard.@Nullable Held<V> confirmedHit(Cluster cluster, K key) {
+  Shard.@Nullable Held<V> confirmedHit(Cluster cluster, K key) {
     int epoch = cluster.ringEpoch();
     Shard.Held<V> held = scope.shard().get(key);
-    return held != null && held.confirmedEpoch == epoch ? held : null;
+    if (held != null && held.confirmedEpoch == epoch) {
+      refreshes.onHit(key, held);
+      return held;
+    }
+    return null;
   }
 
   /** The held value of {@code key} if {@code route} says this node holds it; confirms it. */
-  private Shard.@Nullable Held<V> heldUnder(KeyRoute route, K key) {
+  Shard.@Nullable Held<V> heldUnder(KeyRoute route, K key) {
     if (!route.holdsHere()) {
       return null;
     }
     Shard.Held<V> held = scope.shard().get(key);
     if (held != null) {
       held.confirmedEpoch = route.epoch();
+      refreshes.onHit(key, held);
     }
     return held;
+  }
+
+  /** The near-cached value of {@code key}, or null; a hit is shown to {@link Refreshes}. */
+  @Nullable V nearHit(K key) {
+    NearCache.Near<V> near = scope.near().get(key);
+    if (near == null) {
+      return null;
+    }
+    refreshes.onNearHit(key, near);
+    return near.value();
   }
 
   private Duration readDeadline() {
@@ -96,7 +107,7 @@ final class ReadPath<K, V> {
   }
 
   /** What a reader waits at most for a read that may load: the load, plus a call to the owner. */
-  private Duration readWait() {
+  Duration readWait() {
     return scope.config().loadTimeout().plus(scope.config().remoteTimeout());
   }
 
@@ -122,7 +133,7 @@ final class ReadPath<K, V> {
   }
 
   /** Resolves a miss of a key this node holds: copies, then the cache's loader, once. */
-  private CompletableFuture<@Nullable V> resolveHere(Cluster cluster, K key, KeyRoute route) {
+  CompletableFuture<@Nullable V> resolveHere(Cluster cluster, K key, KeyRoute route) {
     CacheLoader<K, V> loader = scope.loader();
     if (loader != null) {
       return flights.join(key, () -> loads.resolve(key, route, loader, true));
@@ -156,7 +167,7 @@ final class ReadPath<K, V> {
           scope.config().loadTimeout(),
           scope.name());
     }
-    V near = scope.near().get(key);
+    V near = nearHit(key);
     if (near != null) {
       return near;
     }
@@ -269,86 +280,6 @@ final class ReadPath<K, V> {
     return winner != null ? winner : loaded;
   }
 
-  Map<K, V> getAll(Iterable<? extends K> keys) {
-    Cluster cluster = scope.clusters().get();
-    Set<K> distinct = new LinkedHashSet<>();
-    for (K key : keys) {
-      distinct.add(requireNonNull(key, "keys must not contain null"));
-    }
-    Map<K, V> result = new LinkedHashMap<>();
-    Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
-    Map<String, Map<ByteString, K>> byHolder = new LinkedHashMap<>();
-    for (K key : distinct) {
-      Shard.Held<V> hit = confirmedHit(cluster, key);
-      if (hit != null) {
-        scope.counters().hits.increment();
-        result.put(key, hit.value());
-        continue;
-      }
-      KeyRoute route = scope.router().route(cluster, key);
-      Shard.Held<V> held = heldUnder(route, key);
-      if (held != null) {
-        scope.counters().hits.increment();
-        result.put(key, held.value());
-        continue;
-      }
-      String decider = firstReachableHolder(cluster, route);
-      if (decider == null) {
-        singles.put(key, () -> readFromHolders(key, route)); // no holder reachable: fallback
-      } else if (cluster.isSelf(decider)) {
-        scope.counters().misses.increment();
-        singles.put(key, () -> resolveHere(cluster, key, route)); // loads run concurrently
-      } else {
-        V near = scope.near().get(key);
-        if (near != null) {
-          result.put(key, near);
-        } else {
-          byHolder
-              .computeIfAbsent(decider, h -> new LinkedHashMap<>())
-              .put(ByteString.copyFrom(route.keyBytes()), key);
-        }
-      }
-    }
-    List<CompletableFuture<Map<K, V>>> batches = new ArrayList<>();
-    byHolder.forEach(
-        (holder, holderKeys) -> {
-          List<Map.Entry<ByteString, K>> entries = new ArrayList<>(holderKeys.entrySet());
-          for (int from = 0; from < entries.size(); from += CacheConfig.MAX_KEYS_PER_BATCH) {
-            batches.add(
-                readBatch(
-                    cluster,
-                    holder,
-                    entries.subList(
-                        from, Math.min(entries.size(), from + CacheConfig.MAX_KEYS_PER_BATCH))));
-          }
-        });
-    List<K> singleKeys = new ArrayList<>(singles.keySet());
-    List<CompletableFuture<@Nullable V>> singleAnswers =
-        BoundedFanOut.start(new ArrayList<>(singles.values()), PeerRequests.BATCH_LOAD_CONCURRENCY);
-    RuntimeException failure = null;
-    for (int i = 0; i < singleKeys.size(); i++) {
-      try {
-        V value = LoadFlights.await(singleAnswers.get(i), readWait(), scope.name());
-        if (value != null) {
-          result.put(singleKeys.get(i), value);
-        }
-      } catch (RuntimeException e) {
-        failure = failure == null ? e : failure;
-      }
-    }
-    for (CompletableFuture<Map<K, V>> batch : batches) {
-      try {
-        result.putAll(LoadFlights.await(batch, readWait(), scope.name()));
-      } catch (RuntimeException e) {
-        failure = failure == null ? e : failure;
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
-    return result;
-  }
-
   /** The first holder that is this node or a peer not marked down, or null if none is. */
   static @Nullable String firstReachableHolder(Cluster cluster, KeyRoute route) {
     for (String holder : route.holders()) {
@@ -367,8 +298,8 @@ final class ReadPath<K, V> {
    * Asks the key's holders in ring order, sharing one call among this node's concurrent readers;
    * see the class documentation.
    */
-  private CompletableFuture<@Nullable V> readFromHolders(K key, KeyRoute route) {
-    V near = scope.near().get(key);
+  CompletableFuture<@Nullable V> readFromHolders(K key, KeyRoute route) {
+    V near = nearHit(key);
     if (near != null) {
       return CompletableFuture.completedFuture(near);
     }
@@ -409,8 +340,15 @@ final class ReadPath<K, V> {
                     response.getFound()
                         ? scope.codec().decodeValue(response.getValue(), holder)
                         : null;
-                if (value != null) {
-                  remote.keepNear(read, key, value, response.getHot());
+                if (value != null && remote.keeps(response.getHot())) {
+                  // The near cache keeps a decoding of its own: the caller owns the value it is
+                  // answered, and writing into it (a byte[]) must change no later read.
+                  remote.keepNear(
+                      read,
+                      key,
+                      scope.codec().decodeValue(response.getValue(), holder),
+                      response.getAgeMillis(),
+                      response.getHot());
                 }
                 read.answer.complete(value);
               } catch (RuntimeException e) {
@@ -447,95 +385,10 @@ final class ReadPath<K, V> {
             return;
           }
           if (keepNear && v != null) {
-            remote.keepNear(read, key, v, false);
+            remote.keepNear(read, key, v, 0, false);
           }
           read.answer.complete(v);
         });
-  }
-
-  private CompletableFuture<Map<K, V>> readBatch(
-      Cluster cluster, String holder, List<Map.Entry<ByteString, K>> chunk) {
-    boolean loading = scope.loader() != null;
-    GetAllRequest.Builder request =
-        GetAllRequest.newBuilder()
-            .setCache(scope.name())
-            .setLoad(loading)
-            .setCaller(cluster.self());
-    Map<ByteString, K> keysByBytes = new HashMap<>();
-    for (Map.Entry<ByteString, K> entry : chunk) {
-      request.addKeys(entry.getKey());
-      keysByBytes.put(entry.getKey(), entry.getValue());
-    }
-    GetAllRequest built = request.build();
-    long detaches = remote.detachCount();
-    Duration deadline = readDeadline();
-    CompletableFuture<Map<K, V>> batch = new CompletableFuture<>();
-    Completions.whenDone(
-        PeerCalls.read(
-            cluster.client(holder), holder, deadline, scope.counters(), stub -> stub.getAll(built)),
-        (response, failure) -> {
-          if (failure == null) {
-            try {
-              batch.complete(decodeBatch(response, keysByBytes, holder, detaches));
-            } catch (RuntimeException e) {
-              batch.completeExceptionally(e);
-            }
-          } else if (failure instanceof PeerCalls.PeerCallException failed
-              && failed.isUnreachable()) {
-            oneByOne(batch, chunk); // each key falls over to its next holder
-          } else if (failure instanceof PeerCalls.PeerCallException failed) {
-            batch.completeExceptionally(failed.forRead(scope.name(), loading, deadline));
-          } else {
-            batch.completeExceptionally(failure);
-          }
-        });
-    return batch;
-  }
-
-  private Map<K, V> decodeBatch(
-      GetAllResponse response, Map<ByteString, K> keysByBytes, String holder, long detaches) {
-    Map<K, V> values = new HashMap<>();
-    for (Entry entry : response.getEntriesList()) {
-      K key = keysByBytes.get(entry.getKey());
-      if (key == null) {
-        throw new ShardcacheException(
-            "peer "
-                + holder
-                + " answered a getAll of cache '"
-                + scope.name()
-                + "' with a key that was not asked for; is it running a compatible"
-                + " version?");
-      }
-      V value = scope.codec().decodeValue(entry.getValue(), holder);
-      values.put(key, value);
-      remote.keepNearSince(detaches, key, value, entry.getHot());
-    }
-    return values;
-  }
-
-  /** Reads a batch key by key, off the gRPC threads. */
-  private void oneByOne(CompletableFuture<Map<K, V>> batch, List<Map.Entry<ByteString, K>> chunk) {
-    try {
-      scope
-          .executor()
-          .execute(
-              () -> {
-                try {
-                  Map<K, V> values = new HashMap<>();
-                  for (Map.Entry<ByteString, K> entry : chunk) {
-                    V value = get(entry.getValue());
-                    if (value != null) {
-                      values.put(entry.getValue(), value);
-                    }
-                  }
-                  batch.complete(values);
-                } catch (Throwable t) {
-                  batch.completeExceptionally(t);
-                }
-              });
-    } catch (RejectedExecutionException rejected) {
-      batch.completeExceptionally(new IllegalStateException("the node is closing", rejected));
-    }
   }
 
   private GetRequest getRequest(Cluster cluster, KeyRoute route, boolean load) {

@@ -6,6 +6,7 @@ import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.VersionedEntry;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,12 +16,12 @@ import java.util.concurrent.CompletableFuture;
  * How one cache's versioned entries reach the key's other holders.
  *
  * <ul>
- *   <li>{@link #sendBeforeAck}: a write is sent to every other holder and awaited before it is
- *       acknowledged to its caller, so an acknowledged write is on every holder that answered. The
- *       wait is bounded by {@link #replicaTimeout()}, half of {@code remoteTimeout}, so a paused
- *       replica cannot make the caller's own deadline (a full {@code remoteTimeout}) expire on a
- *       healthy owner. A holder that does not confirm in time gets the write from its hint queue
- *       (the {@link Replicator}) when it answers again.
+ *   <li>{@link #sendBeforeAck}: a write (or a stored refresh, see {@link Refreshes}) is sent to
+ *       every other holder and awaited before it is acknowledged to its caller, so an acknowledged
+ *       write is on every holder that answered. The wait is bounded by {@link #replicaTimeout()},
+ *       half of {@code remoteTimeout}, so a paused replica cannot make the caller's own deadline (a
+ *       full {@code remoteTimeout}) expire on a healthy owner. A holder that does not confirm in
+ *       time gets the write from its hint queue (the {@link Replicator}) when it answers again.
  *   <li>{@link #enqueue}: loads, read repairs and copies that need no acknowledgement go through
  *       the hint queues only; a lost load is a reload, not a lost write.
  * </ul>
@@ -89,6 +90,58 @@ final class Replication<K, V> {
             });
   }
 
+  /**
+   * {@link #sendBeforeAck} for the writes of a batch: sends each holder all its entries (one call,
+   * split as {@link HolderGroups#chunks} allows), all holders at once, and waits for each at most
+   * {@link #replicaTimeout()}; the entries of a call that was not confirmed are queued for its
+   * holder.
+   *
+   * @param byHolder the entries each holder other than this node must get
+   */
+  void sendAllBeforeAck(Cluster cluster, Map<String, List<VersionedEntry>> byHolder) {
+    List<Send> sends = new ArrayList<>();
+    byHolder.forEach(
+        (holder, entries) -> {
+          for (List<VersionedEntry> chunk :
+              HolderGroups.chunks(
+                  entries,
+                  VersionedEntry::getSerializedSize,
+                  Replicator.MAX_BATCH,
+                  scope.maxBatchBytes())) {
+            ReplicateRequest request =
+                ReplicateRequest.newBuilder()
+                    .setCaller(cluster.self())
+                    .addBatches(
+                        CacheBatch.newBuilder()
+                            .setCache(scope.name())
+                            .setClearedBefore(scope.shard().clearedBefore())
+                            .addAllEntries(chunk))
+                    .build();
+            sends.add(
+                new Send(
+                    holder,
+                    chunk,
+                    PeerCalls.call(
+                        cluster.client(holder),
+                        holder,
+                        replicaTimeout(),
+                        PeerCalls.Counter.NONE,
+                        stub -> stub.replicate(request))));
+          }
+        });
+    for (Send send : sends) {
+      if (PeerCalls.awaitOutcome(send.call()).failure() != null) {
+        for (VersionedEntry wire : send.entries()) {
+          cluster.replicator().enqueue(send.holder(), scope.name(), wire);
+        }
+      }
+    }
+  }
+
+  /** One replication call of a batch, to {@code holder}. */
+  private record Send(
+      String holder, List<VersionedEntry> entries, CompletableFuture<ReplicateResponse> call) {}
+
   /** Queues {@code wire} for {@code holders} other than this node, without waiting. */
   void enqueue(Cluster cluster, List<String> holders, VersionedEntry wire) {
     for (String holder : holders) {
@@ -107,16 +160,35 @@ final class Replication<K, V> {
    * old meanwhile.
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
+    invalidateNearCaches(cluster, List.of(key));
+  }
+
+  /**
+   * {@link #invalidateNearCaches(Cluster, ByteString)} for the keys of one batch write: the hot
+   * ones in one call per peer, awaited once, so a batch waits no longer for many hot keys than for
+   * one.
+   */
+  void invalidateNearCaches(Cluster cluster, List<ByteString> keys) {
     if (scope.config().nearCacheEnabled()) {
-      for (String member : cluster.peers()) {
-        cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+      for (ByteString key : keys) {
+        for (String member : cluster.peers()) {
+          cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+        }
       }
-    } else if (scope.hotKeys().marked(key)) {
-      invalidateHotCopies(cluster, key);
+      return;
+    }
+    List<ByteString> hot = new ArrayList<>();
+    for (ByteString key : keys) {
+      if (scope.hotKeys().marked(key)) {
+        hot.add(key);
+      }
+    }
+    if (!hot.isEmpty()) {
+      invalidateHotCopies(cluster, hot);
     }
   }
 
-  private void invalidateHotCopies(Cluster cluster, ByteString key) {
+  private void invalidateHotCopies(Cluster cluster, List<ByteString> keys) {
     ReplicateRequest request =
         ReplicateRequest.newBuilder()
             .setCaller(cluster.self())
@@ -124,7 +196,7 @@ final class Replication<K, V> {
                 CacheBatch.newBuilder()
                     .setCache(scope.name())
                     .setClearedBefore(scope.shard().clearedBefore())
-                    .addNearInvalidations(key))
+                    .addAllNearInvalidations(keys))
             .build();
     Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
     for (String member : cluster.peers()) {
@@ -144,7 +216,9 @@ final class Replication<K, V> {
         .forEach(
             (member, outcome) -> {
               if (outcome.failure() != null) {
-                cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+                for (ByteString key : keys) {
+                  cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+                }
               }
             });
   }

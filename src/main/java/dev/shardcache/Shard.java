@@ -46,7 +46,12 @@ import org.jspecify.annotations.Nullable;
  *       member converges to the latest clear.
  *   <li><b>Lifetimes on this node's clock.</b> A value's TTL counts from when this node stored it,
  *       less the age the sender reported, so a skewed clock elsewhere can neither stretch nor cut
- *       it. A value past its lifetime reads as absent, also inside {@link #compareAndSet}.
+ *       it. A value past its lifetime reads as absent, also inside {@link #compareAndSet}. The same
+ *       write time ({@link Held#writtenAtMillis}) tells when a value is due for a refresh; the age
+ *       travels to peers whenever the cache expires or refreshes entries.
+ *   <li><b>A refresh never replaces a newer write.</b> {@link #replaceIfVersion} stores a reloaded
+ *       value only if, under the key's lock, the live value still has the version the reload
+ *       started from; any write, delete, clear or expiry since then makes it a no-op.
  *   <li><b>Holdership memo.</b> A held value remembers the ring epoch at which this node last
  *       confirmed that it holds the key ({@link Held#confirmedEpoch}); readers re-check after any
  *       ring change. The shard itself never routes.
@@ -74,15 +79,27 @@ final class Shard<K, V> {
     /** When the value expires on this node's wall clock; {@link Long#MAX_VALUE} without a TTL. */
     final long expiresAtMillis;
 
+    /**
+     * When the value was written, on this node's wall clock: when this node stored it, less the age
+     * the sender reported. What {@code refreshAfterWrite} counts from.
+     */
+    final long writtenAtMillis;
+
     /** What the entry weighs against {@code maximumWeight}, in bytes; 1 when bounded by count. */
     final int weight;
 
     /** The ring epoch at which this node last confirmed it holds the key; -1: not confirmed. */
     volatile int confirmedEpoch;
 
-    Held(Versioned<V> entry, long expiresAtMillis, int weight, int confirmedEpoch) {
+    Held(
+        Versioned<V> entry,
+        long expiresAtMillis,
+        long writtenAtMillis,
+        int weight,
+        int confirmedEpoch) {
       this.entry = entry;
       this.expiresAtMillis = expiresAtMillis;
+      this.writtenAtMillis = writtenAtMillis;
       this.weight = weight;
       this.confirmedEpoch = confirmedEpoch;
     }
@@ -101,6 +118,10 @@ final class Shard<K, V> {
   private final Cache<K, Held<V>> values;
   private final Cache<K, Version> tombstones;
   private final long ttlMillis;
+
+  /** Whether a value's age matters to anyone (a TTL or refreshes), so peers must be told it. */
+  private final boolean aged;
+
   private final boolean weighted;
   private volatile long clearedBefore;
 
@@ -117,6 +138,7 @@ final class Shard<K, V> {
     this.config = config;
     this.counters = counters;
     this.ttlMillis = config.expireAfterWrite().map(Duration::toMillis).orElse(-1L);
+    this.aged = ttlMillis >= 0 || config.refreshAfterWrite().isPresent();
     OptionalLong maximumWeight = config.maximumWeight();
     this.weighted = maximumWeight.isPresent();
     Caffeine<K, Held<V>> valuesBuilder =
@@ -268,6 +290,36 @@ final class Shard<K, V> {
     return applied[0];
   }
 
+  /**
+   * Atomically, under the key's lock: if the live value of {@code key} has version {@code expected}
+   * and {@code next} (a value) is newer, stores {@code next} as a fresh write and returns it;
+   * otherwise changes nothing and returns null. How a refresh that reloaded the value of version
+   * {@code expected} is applied: a write, delete, clear or expiry since then wins.
+   */
+  @Nullable Versioned<V> replaceIfVersion(
+      K key, Version expected, Versioned<V> next, int confirmedEpoch) {
+    if (next.isTombstone() || !next.version().isNewerThan(expected)) {
+      return null;
+    }
+    @SuppressWarnings("unchecked")
+    Versioned<V>[] applied = (Versioned<V>[]) new Versioned<?>[1];
+    // Encoded before the key's lock is taken, as merge does.
+    int weight = weightOf(key, next);
+    values
+        .asMap()
+        .compute(
+            key,
+            (k, held) -> {
+              Held<V> live = held != null && isLive(held) ? held : null;
+              if (live == null || !live.entry.version().equals(expected)) {
+                return live;
+              }
+              applied[0] = next;
+              return store(k, next, 0, weight, confirmedEpoch, tombstones.getIfPresent(k));
+            });
+    return applied[0];
+  }
+
   /** The weight {@code entry} would have when held; 1 for tombstones or when bounded by count. */
   private int weightOf(K key, Versioned<V> entry) {
     V value = entry.value();
@@ -289,12 +341,10 @@ final class Shard<K, V> {
     if (deleted != null) {
       tombstones.invalidate(key);
     }
-    long expiresAt =
-        ttlMillis < 0
-            ? Long.MAX_VALUE
-            : System.currentTimeMillis() + Math.max(0, ttlMillis - ageMillis);
+    long now = System.currentTimeMillis();
+    long expiresAt = ttlMillis < 0 ? Long.MAX_VALUE : now + Math.max(0, ttlMillis - ageMillis);
     counters.puts.increment();
-    return new Held<>(entry, expiresAt, weight, confirmedEpoch);
+    return new Held<>(entry, expiresAt, now - ageMillis, weight, confirmedEpoch);
   }
 
   /**
@@ -319,13 +369,16 @@ final class Shard<K, V> {
     return clearedBefore;
   }
 
-  /** How long a held value has lived on this node, as a peer receiving a copy should count it. */
+  /**
+   * How long a held value has lived, as a peer receiving a copy should count it: since its write
+   * time, at most the TTL; 0 when the cache neither expires nor refreshes entries.
+   */
   long ageMillis(Held<V> held) {
-    if (ttlMillis < 0) {
+    if (!aged) {
       return 0;
     }
-    long left = held.expiresAtMillis - System.currentTimeMillis();
-    return Math.max(0, Math.min(ttlMillis, ttlMillis - left));
+    long age = Math.max(0, System.currentTimeMillis() - held.writtenAtMillis);
+    return ttlMillis < 0 ? age : Math.min(ttlMillis, age);
   }
 
   /** Visits every live value and every tombstone, with the value's age; weakly consistent. */

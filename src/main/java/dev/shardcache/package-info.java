@@ -26,14 +26,21 @@
  *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
  *       hits stay free of hashing while moved keys stop being answered at once;
  *   <li>{@code LoadFlights}/{@code Loads}: one resolution of a miss per key at a time, on the
- *       node's executor (never a gRPC thread), asking other holders before loading;
+ *       node's executor (never a gRPC thread), asking other holders before loading; the misses of a
+ *       {@code getAll} in one bulk, one call of the loader's {@code loadAll}, each key still in
+ *       flight on its own;
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
- *       (bounded wait), acknowledged or forwarded;
+ *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
+ *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
+ *       HolderGroups}), each key under its single-key rules;
  *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
- *       count-min sketch with aging, fed only by reads served to peers), marked in its answers so
- *       the caller keeps them for 1 s in its {@code NearCache}, and remembered so that a write of
- *       one sends near-cache invalidations;
+ *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving
+ *       thread), marked in its answers (each {@code getAll} entry too) so the caller keeps them for
+ *       1 s in its {@code NearCache}, and remembered so that a write of one sends near-cache
+ *       invalidations;
+ *   <li>{@code Refreshes}: refresh-ahead, one background reload of a due key for the whole cluster,
+ *       on its first reachable holder, stored only over the version it started from;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:
  *       hand-off and repair, bounded in bytes and memory by the node's {@code maxBatchBytes}:
  *       entries leave in chunks through {@code EntryStreams} (a refused entry skipped alone), and a

@@ -36,6 +36,15 @@ class CodecsTest {
   }
 
   @Test
+  void decodingAnArrayNobodyElseHoldsTakesItAsItIsForBytesAndDecodesItForTheRest() {
+    byte[] owned = {1, 2, 3};
+    assertThat(Codecs.decodeOwned(Codecs.bytes(), owned)).isSameAs(owned);
+    assertThat(Codecs.decodeOwned(Codecs.utf8(), new byte[] {'h', 'i'})).isEqualTo("hi");
+    assertThatThrownBy(() -> Codecs.decodeOwned(Codecs.longs(), new byte[] {1}))
+        .isInstanceOf(CodecException.class);
+  }
+
+  @Test
   void protobufRejectsMalformedMessages() {
     Codec<StringValue> codec = Codecs.protobuf(StringValue.parser());
     StringValue value = StringValue.of("hello");

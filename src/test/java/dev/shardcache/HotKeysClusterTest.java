@@ -8,6 +8,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -26,6 +27,8 @@ import org.junit.jupiter.api.Test;
  *   <li>A value kept because its owner marked it hot is dropped on a write through another node
  *       (the owner sends an invalidation), and, with invalidations lost, is fresh again within the
  *       hot keys' TTL (1 s).
+ *   <li>A {@code getAll} keeps the entries its owner marked hot, also entries the owner loaded in
+ *       one {@code loadAll}, and a {@code putAll} through the owner drops them before it returns.
  * </ul>
  *
  * Run time: about 10 s on an idle machine (20 s under a load average of 12 on 2 cores).
@@ -148,6 +151,40 @@ class HotKeysClusterTest {
           .isEqualTo("v2");
       reader.invalidate(key);
       assertThat(reader.get(key)).isNull();
+    }
+  }
+
+  @Test
+  void aGetAllKeepsTheEntriesItsOwnerMarkedHotAlsoWhenLoadedInBulkAndAPutAllDropsThem() {
+    BulkRecordingLoader loader = new BulkRecordingLoader();
+    CacheConfig<String, String> config =
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).loader(loader).build();
+    try (TestCluster cluster =
+        TestCluster.builder().size(2).cache(CACHE, (i, node) -> config).build()) {
+      DistributedCache<String, String> reader = cluster.cache(0);
+      DistributedCache<String, String> owner = cluster.cache(1);
+      List<String> keys = List.of(cluster.keyOwnedBy(1, "a-"), cluster.keyOwnedBy(1, "b-"));
+      for (String key : keys) {
+        assertThat(reader.get(key)).isEqualTo(BulkRecordingLoader.valueOf(key)); // counted once
+        owner.invalidate(key); // not marked yet: nothing to drop on the reader
+      }
+
+      // Missing on the owner, so loaded there in one loadAll; read twice, so marked hot.
+      assertThat(reader.getAll(keys)).hasSize(2);
+      assertThat(loader.loadAlls()).as("loaded in bulk on the owner").isNotEmpty();
+      long nearHits = reader.stats().nearHitCount();
+      long calls = reader.stats().remoteCallCount();
+      assertThat(reader.getAll(keys))
+          .containsEntry(keys.get(0), BulkRecordingLoader.valueOf(keys.get(0)))
+          .containsEntry(keys.get(1), BulkRecordingLoader.valueOf(keys.get(1)));
+      assertThat(reader.stats().nearHitCount() - nearHits).as("kept hot copies").isEqualTo(2);
+      assertThat(reader.stats().remoteCallCount()).as("no call for them").isEqualTo(calls);
+
+      owner.putAll(Map.of(keys.get(0), "x", keys.get(1), "y"));
+      assertThat(reader.getAll(keys))
+          .as("read right after the putAll was acknowledged")
+          .containsEntry(keys.get(0), "x")
+          .containsEntry(keys.get(1), "y");
     }
   }
 

@@ -7,6 +7,7 @@ import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.KeyWrite;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
@@ -14,6 +15,8 @@ import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.internal.proto.WriteAllRequest;
+import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.HybridLogicalClock;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -115,6 +118,63 @@ class PeerServiceTest {
     }
     assertStatus(
         () -> stub.getAll(request.build()), Status.Code.INVALID_ARGUMENT, "split the batch");
+  }
+
+  @Test
+  void aBatchWriteWithOneBadValueIsInvalidAndAppliesNoneOfItsWrites() {
+    WriteAllRequest request =
+        WriteAllRequest.newBuilder()
+            .setCache("counts")
+            .addWrites(KeyWrite.newBuilder().setKey(utf8("fresh")).setValue(longValue(7)))
+            .addWrites(KeyWrite.newBuilder().setKey(utf8("kept"))) // a remove
+            .addWrites(
+                KeyWrite.newBuilder()
+                    .setKey(utf8("bad"))
+                    .setValue(ByteString.copyFrom(new byte[3])))
+            .build();
+    assertStatus(
+        () -> stub.writeAll(request), Status.Code.INVALID_ARGUMENT, "exactly 8 bytes, got 3");
+    assertThat(cache.getIfPresent("fresh")).isNull();
+  }
+
+  @Test
+  void anOversizedBatchWriteIsInvalid() {
+    WriteAllRequest.Builder request = WriteAllRequest.newBuilder().setCache("counts");
+    for (int i = 0; i <= CacheConfig.MAX_KEYS_PER_BATCH; i++) {
+      request.addWrites(KeyWrite.newBuilder().setKey(utf8("k" + i)).setValue(longValue(i)));
+    }
+    assertStatus(
+        () -> stub.writeAll(request.build()), Status.Code.INVALID_ARGUMENT, "split the batch");
+    assertStatus(
+        () ->
+            stub.writeAll(
+                WriteAllRequest.newBuilder()
+                    .setCache("nope")
+                    .addWrites(KeyWrite.newBuilder().setKey(utf8("k")))
+                    .build()),
+        Status.Code.NOT_FOUND,
+        "no cache named 'nope'");
+  }
+
+  @Test
+  void aWellFormedBatchWriteAppliesEachWriteAndReportsNoFailure() {
+    WriteAllResponse response =
+        stub.writeAll(
+            WriteAllRequest.newBuilder()
+                .setCache("counts")
+                .addWrites(KeyWrite.newBuilder().setKey(utf8("a")).setValue(longValue(1)))
+                .addWrites(KeyWrite.newBuilder().setKey(utf8("b")).setValue(longValue(2)))
+                .addWrites(KeyWrite.newBuilder().setKey(utf8("kept")))
+                .build());
+
+    assertThat(response.getFailuresList()).isEmpty();
+    assertThat(cache.getIfPresent("a")).isEqualTo(1L);
+    assertThat(cache.getIfPresent("b")).isEqualTo(2L);
+    assertThat(cache.getIfPresent("kept")).isNull();
+  }
+
+  private static ByteString longValue(long value) {
+    return ByteString.copyFrom(Codecs.longs().encode(value));
   }
 
   @Test

@@ -1,5 +1,7 @@
 package dev.shardcache.bench;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
+
 import dev.shardcache.CacheConfig;
 import dev.shardcache.CacheStats;
 import dev.shardcache.Codecs;
@@ -16,6 +18,7 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -70,6 +73,13 @@ public class RemoteGetBenchmark {
   private static final int MASK = KEY_COUNT - 1;
   private static final int VALUE_BYTES = 1024;
 
+  /**
+   * Whether the nodes share a cluster secret, so every call carries a signed, single-use token (see
+   * the README's Security section): {@code -p clusterSecret=true} measures what that costs.
+   */
+  @Param({"false"})
+  public boolean clusterSecret;
+
   private ShardcacheNode nodeA;
   private ShardcacheNode nodeB;
   private DistributedCache<String, byte[]> cacheA;
@@ -83,8 +93,8 @@ public class RemoteGetBenchmark {
     SHARDCACHE_LOGGER.setLevel(java.util.logging.Level.WARNING);
     CacheConfig<String, byte[]> config =
         CacheConfig.builder(Codecs.utf8(), Codecs.bytes()).maximumSize(4L * KEY_COUNT).build();
-    nodeA = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
-    nodeB = ShardcacheNode.builder().listen("127.0.0.1", 0).build();
+    nodeA = node();
+    nodeB = node();
     cacheA = nodeA.cache("bench", config);
     cacheB = nodeB.cache("bench", config);
     nodeA.start();
@@ -144,6 +154,14 @@ public class RemoteGetBenchmark {
     startA = a;
   }
 
+  private ShardcacheNode node() {
+    ShardcacheNode.Builder node = ShardcacheNode.builder().listen("127.0.0.1", 0);
+    if (clusterSecret) {
+      node.clusterSecret("remote-get-benchmark-secret-0123456789".getBytes(UTF_8));
+    }
+    return node.build();
+  }
+
   /** Fails the trial if any read through A did not reach B; closes both nodes. */
   @TearDown(Level.Trial)
   public void tearDown() {
@@ -190,6 +208,14 @@ public class RemoteGetBenchmark {
   @OutputTimeUnit(TimeUnit.SECONDS)
   public byte[] remoteGet(Cursor cursor) {
     String key = keys[cursor.nextIndex()];
+    return check(cacheA.get(key), key);
+  }
+
+  /**
+   * A read of the key at {@code index} (modulo the key count) through A; for {@link RemoteGetCost}.
+   */
+  byte[] remoteGet(int index) {
+    String key = keys[index & MASK];
     return check(cacheA.get(key), key);
   }
 

@@ -2,9 +2,12 @@ package dev.shardcache.jcache;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.shardcache.BatchWriteException;
 import dev.shardcache.CacheLoader;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheException;
+import java.util.Collection;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -311,6 +314,83 @@ final class EntryStore<K, V> {
     statistics.removeTime(startNanos);
     fire(EntryEvent.removed(source, key, decode(current)));
     return true;
+  }
+
+  // ---------------------------------------------------------------- batches
+
+  /**
+   * The expiry time a put at {@code now} gives an entry whatever the entry held, if a batch of puts
+   * may be written blind, in one core {@code putAll}: nobody listens (a listener must hear CREATED
+   * from UPDATED, with the old value), and the expiry policy sets the same time on creation and on
+   * update ({@link ExpiryTimes#onAnyWrite}) and keeps the entry. Null if each put must read its
+   * entry first.
+   */
+  @Nullable Long blindPutExpiry(long now) {
+    if (!events.isEmpty()) {
+      return null;
+    }
+    Long expireAt = expiry.onAnyWrite(now);
+    return expireAt != null && expireAt > now ? expireAt : null;
+  }
+
+  /**
+   * Whether a batch of removes may be written blind, in one core {@code invalidateAll(keys)}:
+   * nobody listens (REMOVED and EXPIRED events need the entry) and statistics are off (a removal
+   * counts only for a key that had an entry).
+   */
+  boolean blindRemovesAllowed() {
+    return events.isEmpty() && !statistics.isEnabled();
+  }
+
+  /**
+   * Stores the envelopes of {@code values} with one core {@code putAll} (one call per holder),
+   * recording each as a put; see {@link #blindPutExpiry}. When some keys fail, those that were
+   * written are recorded and the failure is thrown as a {@link CacheException}.
+   */
+  void putAll(Map<KeyBytes, byte[]> envelopes) {
+    try {
+      store.putAll(envelopes);
+    } catch (BatchWriteException e) {
+      Set<Object> failed = new HashSet<>(e.notApplied());
+      failed.addAll(e.outcomeUnknown());
+      recordPuts(envelopes.keySet(), failed);
+      throw new CacheException("cache '" + name + "': " + e.getMessage(), e);
+    } catch (ShardcacheException e) {
+      throw new CacheException("cache '" + name + "': " + e.getMessage(), e);
+    }
+    recordPuts(envelopes.keySet(), Set.of());
+  }
+
+  private void recordPuts(Set<KeyBytes> keys, Set<Object> failed) {
+    for (KeyBytes k : keys) {
+      if (!failed.contains(k)) {
+        index.add(k);
+        statistics.put();
+      }
+    }
+  }
+
+  /**
+   * Removes {@code keys} with one core {@code invalidateAll(keys)} (one call per holder), without
+   * events or statistics; see {@link #blindRemovesAllowed}.
+   */
+  void removeAll(List<KeyBytes> keys) {
+    call(
+        () -> {
+          store.invalidateAll(keys);
+          return null;
+        });
+    keys.forEach(index::remove);
+  }
+
+  /**
+   * The core's {@code getAll(keys, loader)}: the entries of {@code keys}, those absent loaded with
+   * one {@code loader.loadAll} on this node and stored on their owners if still absent. As {@link
+   * #getOrLoad}, this passes the core's exceptions on unchanged.
+   */
+  Map<KeyBytes, byte[]> getAllOrLoad(
+      Collection<KeyBytes> keys, CacheLoader<KeyBytes, byte[]> loader) {
+    return store.getAll(keys, loader);
   }
 
   /**

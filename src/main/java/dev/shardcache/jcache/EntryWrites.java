@@ -67,6 +67,11 @@ final class EntryWrites<K, V> {
   /**
    * {@code putAll}: one batch to the writer, then each entry stored as by {@code put}, except those
    * the writer failed on; its failure is thrown after the others are stored.
+   *
+   * <p>When no put's outcome depends on the entry it replaces ({@link EntryStore#blindPutExpiry}:
+   * no listener, an expiry policy that sets one time on creation and update), the entries are
+   * stored with one core {@code putAll}, one call per holder; otherwise each is read and
+   * compare-and-set on its owner, as {@code put} does, so that its event is CREATED or UPDATED.
    */
   void putAll(Map<? extends K, ? extends V> map) {
     long start = System.nanoTime();
@@ -79,6 +84,23 @@ final class EntryWrites<K, V> {
     }
     WriteThrough.Unwritten unwritten = writeThrough.writeAll(map);
     long now = EntryStore.now();
+    Long blindExpiry = entries.blindPutExpiry(now);
+    if (blindExpiry != null) {
+      Map<KeyBytes, byte[]> envelopes = new LinkedHashMap<>();
+      encoded.forEach(
+          (key, valueBytes) -> {
+            if (!unwritten.contains(key)) {
+              envelopes.put(entries.keyOf(key), Envelope.of(blindExpiry, valueBytes).raw());
+            }
+          });
+      try {
+        entries.putAll(envelopes);
+      } finally {
+        statistics.putTime(start);
+      }
+      unwritten.throwFailure();
+      return;
+    }
     for (Map.Entry<? extends K, ? extends V> entry : map.entrySet()) {
       K key = entry.getKey();
       if (unwritten.contains(key)) {
@@ -303,9 +325,24 @@ final class EntryWrites<K, V> {
   /**
    * {@code removeAll}: one batch to the writer, then each key removed as by {@code remove}, except
    * those the writer failed on; its failure is thrown after the others are removed.
+   *
+   * <p>When nobody listens and statistics are off ({@link EntryStore#blindRemovesAllowed}), the
+   * keys are removed with one core {@code invalidateAll(keys)}, one call per holder; otherwise each
+   * is read and removed on its owner, so that its event and removal are recorded once.
    */
   void removeAll(List<K> keys) {
     WriteThrough.Unwritten unwritten = writeThrough.deleteAll(keys);
+    if (entries.blindRemovesAllowed()) {
+      List<KeyBytes> written = new ArrayList<>();
+      for (K key : keys) {
+        if (!unwritten.contains(key)) {
+          written.add(entries.keyOf(key));
+        }
+      }
+      entries.removeAll(written);
+      unwritten.throwFailure();
+      return;
+    }
     long now = EntryStore.now();
     for (K key : keys) {
       if (unwritten.contains(key)) {

@@ -3,7 +3,10 @@ package dev.shardcache.jcache;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 import javax.cache.expiry.Duration;
+import javax.cache.expiry.EternalExpiryPolicy;
 import javax.cache.expiry.ExpiryPolicy;
+import javax.cache.expiry.ModifiedExpiryPolicy;
+import javax.cache.expiry.TouchedExpiryPolicy;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -60,6 +63,23 @@ final class ExpiryTimes {
       return null;
     }
     return duration == null ? null : at(duration, now);
+  }
+
+  /**
+   * The expiry time of an entry written at {@code now} whether the write creates it or replaces it,
+   * for the built-in policies whose answer does not depend on the entry ({@link
+   * EternalExpiryPolicy}, {@link ModifiedExpiryPolicy}, {@link TouchedExpiryPolicy}); null for any
+   * other policy. Only the exact built-in classes qualify: a subclass, or a user's policy, may
+   * answer differently or count its calls, so it is asked per entry as the spec says.
+   */
+  @Nullable Long onAnyWrite(long now) {
+    Class<?> type = policy.getClass();
+    if (type == EternalExpiryPolicy.class
+        || type == ModifiedExpiryPolicy.class
+        || type == TouchedExpiryPolicy.class) {
+      return onCreation(now);
+    }
+    return null;
   }
 
   private static long at(Duration duration, long now) {

@@ -44,6 +44,11 @@ final class JCacheStatistics implements CacheStatisticsMXBean {
     this.enabled = enabled;
   }
 
+  /** Whether it counts: an operation whose counts need a read first may skip the read if not. */
+  boolean isEnabled() {
+    return enabled;
+  }
+
   void hit() {
     if (enabled) {
       hits.increment();

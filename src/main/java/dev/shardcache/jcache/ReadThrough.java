@@ -10,9 +10,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.function.Function;
-import java.util.function.Predicate;
 import javax.cache.CacheException;
 import javax.cache.configuration.CompleteConfiguration;
 import javax.cache.configuration.Factory;
@@ -28,8 +29,10 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A miss of one key loads through the core's {@code get(key, loader)}, so that on the owner
  * concurrent misses of the key share one load, whichever nodes they come from. Several keys ({@code
- * getAll}, {@code loadAll}) are loaded with one {@code loadAll} call to the loader on this node,
- * and each value is then stored only if the key is still absent: a value loaded while another
+ * getAll}, {@code loadAll}) load through the core's {@code getAll(keys, loader)}: the owners are
+ * asked in one call each, the keys still absent are loaded with one {@code loadAll} call to the
+ * loader on this node, in the core's single flight (a {@code get} of one of them meanwhile joins
+ * it), and each value is then stored only if the key is still absent: a value loaded while another
  * writer stored one is older than that write. A loaded value is not a put: the writer is not called
  * and no put is counted, but a CREATED event (UPDATED, when {@code loadAll} replaces) is fired.
  *
@@ -137,19 +140,12 @@ final class ReadThrough<K, V> {
   }
 
   /**
-   * Loads {@code keys} (a {@code getAll}'s misses) with one call to the loader and stores each
-   * value whose key is still absent. Returns the values loaded, whether or not they were stored:
-   * the caller asked for them.
+   * Loads {@code keys} (a {@code getAll}'s misses) through the core's bulk load ({@link
+   * #loadAbsent}) and returns the value of each key that has one now: loaded by this call or, if
+   * another writer got there first, that writer's.
    */
   Map<K, V> loadMissing(List<K> keys) {
-    Map<K, V> result = new LinkedHashMap<>();
-    for (Map.Entry<K, V> entry : loadAllFromLoader(keys).entrySet()) {
-      if (entry.getKey() != null && entry.getValue() != null) {
-        store(entry.getKey(), entry.getValue(), false);
-        result.put(entry.getKey(), entry.getValue());
-      }
-    }
-    return result;
+    return loadAbsent(keys);
   }
 
   /**
@@ -157,13 +153,13 @@ final class ReadThrough<K, V> {
    * them if {@code replaceExistingValues}), then tells {@code completionListener}. Returns at once.
    * Without a loader it only tells the listener.
    *
-   * @param isPresent whether the cache holds a key, asked on the executor just before loading
+   * <p>Absent keys load as {@code getAll}'s misses do ({@link #loadAbsent}); replacing ones are
+   * loaded with one {@code loadAll} here and each stored over whatever the key holds.
    */
   void loadAll(
       List<K> keys,
       boolean replaceExistingValues,
-      @Nullable CompletionListener completionListener,
-      Predicate<K> isPresent) {
+      @Nullable CompletionListener completionListener) {
     if (loader == null) {
       if (completionListener != null) {
         completionListener.onCompletion();
@@ -173,18 +169,14 @@ final class ReadThrough<K, V> {
     executor.execute(
         () -> {
           try {
-            List<K> toLoad = new ArrayList<>();
-            for (K key : keys) {
-              if (replaceExistingValues || !isPresent.test(key)) {
-                toLoad.add(key);
-              }
-            }
-            if (!toLoad.isEmpty()) {
-              for (Map.Entry<K, V> entry : loadAllFromLoader(toLoad).entrySet()) {
+            if (replaceExistingValues) {
+              for (Map.Entry<K, V> entry : loadAllFromLoader(keys).entrySet()) {
                 if (entry.getKey() != null && entry.getValue() != null) {
-                  store(entry.getKey(), entry.getValue(), replaceExistingValues);
+                  store(entry.getKey(), entry.getValue(), true);
                 }
               }
+            } else {
+              loadAbsent(keys);
             }
             if (completionListener != null) {
               completionListener.onCompletion();
@@ -195,6 +187,125 @@ final class ReadThrough<K, V> {
             }
           }
         });
+  }
+
+  /**
+   * Loads those of {@code keys} that no node holds, through the core's {@code getAll(keys,
+   * loader)}: the owners are asked in one call each, and the keys still absent are loaded with one
+   * call of the JCache loader's {@code loadAll} on this node, in the core's single flight (so a
+   * {@code get} of one of them meanwhile waits for it rather than loading it again), then stored on
+   * their owners if still absent. The values this call's load stored are recognised by identity, as
+   * in {@link #load}, and only those fire CREATED; an entry the core held expired is expired and
+   * its key loaded again. Returns the value of every key that has one.
+   */
+  private Map<K, V> loadAbsent(List<K> keys) {
+    Map<K, V> result = new LinkedHashMap<>();
+    List<K> pending = keys;
+    for (int retries = 0; !pending.isEmpty(); retries++) {
+      if (retries > AtomicUpdate.MAX_RETRIES) {
+        throw new CacheException(
+            "cache '"
+                + entries.name()
+                + "': "
+                + pending.size()
+                + " keys kept being found expired while loading them; giving up");
+      }
+      Map<KeyBytes, K> byBytes = new LinkedHashMap<>();
+      for (K key : pending) {
+        byBytes.put(entries.keyOf(key), key);
+      }
+      BulkLoad bulk = new BulkLoad(byBytes);
+      Map<KeyBytes, byte[]> found;
+      try {
+        found = entries.getAllOrLoad(byBytes.keySet(), bulk);
+      } catch (CacheLoadException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof CacheLoaderException loaderFailure) {
+          throw loaderFailure;
+        }
+        throw new CacheLoaderException(e.getMessage(), cause != null ? cause : e);
+      } catch (ShardcacheException e) {
+        throw new CacheException(e.getMessage(), e);
+      }
+      List<K> again = new ArrayList<>();
+      long now = EntryStore.now();
+      for (Map.Entry<KeyBytes, K> entry : byBytes.entrySet()) {
+        KeyBytes k = entry.getKey();
+        K key = entry.getValue();
+        byte[] raw = found.get(k);
+        if (raw == null) {
+          continue; // the loader has no value for it
+        }
+        Envelope mine = bulk.made.get(k);
+        V value = bulk.values.get(k);
+        if (mine != null && value != null && raw == mine.raw()) {
+          if (mine.isExpiredAt(now)) {
+            entries.cas(k, mine, null); // a zero creation expiry: answered, not kept
+          } else {
+            entries.loaded(k, key, value);
+          }
+          result.put(key, value);
+          continue;
+        }
+        Envelope theirs = Envelope.wrap(raw);
+        if (!theirs.isExpiredAt(now)) {
+          result.put(key, entries.decode(theirs));
+        } else {
+          entries.expire(k, key, theirs); // the core still held an expired entry: load it again
+          again.add(key);
+        }
+      }
+      pending = again;
+    }
+    return result;
+  }
+
+  /**
+   * The core loader of one {@link #loadAbsent} round: calls the JCache loader's {@code loadAll}
+   * once with the keys the core asks for, and remembers the envelopes it made, so that the round
+   * can tell them by identity. Runs on the node's load executor.
+   */
+  private final class BulkLoad implements dev.shardcache.CacheLoader<KeyBytes, byte[]> {
+    private final Map<KeyBytes, K> keys;
+    final Map<KeyBytes, Envelope> made = new ConcurrentHashMap<>();
+    final Map<KeyBytes, V> values = new ConcurrentHashMap<>();
+
+    BulkLoad(Map<KeyBytes, K> keys) {
+      this.keys = keys;
+    }
+
+    private K keyOf(KeyBytes k) {
+      K key = keys.get(k);
+      return key != null ? key : entries.decodeKey(k);
+    }
+
+    @Override
+    public byte[] load(KeyBytes k) {
+      return requireNonNull(loadAll(Set.of(k)).get(k), "the core asked for a key loadAll lacks");
+    }
+
+    @Override
+    public Map<KeyBytes, byte[]> loadAll(Set<? extends KeyBytes> asked) {
+      Map<K, KeyBytes> byKey = new LinkedHashMap<>();
+      for (KeyBytes k : asked) {
+        byKey.put(keyOf(k), k);
+      }
+      Map<K, V> loaded = loadAllFromLoader(new ArrayList<>(byKey.keySet()));
+      long now = EntryStore.now();
+      Map<KeyBytes, byte[]> answer = new LinkedHashMap<>();
+      byKey.forEach(
+          (key, k) -> {
+            V value = loaded.get(key);
+            if (value != null) {
+              Envelope envelope =
+                  Envelope.of(entries.expiry().onCreation(now), entries.encodeValue(value));
+              made.put(k, envelope);
+              values.put(k, value);
+              answer.put(k, envelope.raw());
+            }
+          });
+      return answer;
+    }
   }
 
   /**

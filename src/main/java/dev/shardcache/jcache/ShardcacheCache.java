@@ -57,6 +57,12 @@ import org.jspecify.annotations.Nullable;
  * <ul>
  *   <li>A write is a read plus a compare-and-set: two calls to a remote owner. A read of a cache
  *       whose expiry policy changes expiry on access adds a compare-and-set.
+ *   <li>{@code putAll} and {@code removeAll(keys)} cost one call per holder for the whole batch
+ *       when no listener is registered (and, for {@code putAll}, the expiry policy is eternal,
+ *       modified or touched; for {@code removeAll}, statistics are off); otherwise two calls per
+ *       entry, as single writes. A read-through {@code getAll} or {@code loadAll} calls the
+ *       loader's {@code loadAll} once, on this node, for the keys no owner holds, then stores each
+ *       value with one compare-and-set on its owner.
  *   <li>An entry processor runs on the calling node against a snapshot, and runs again if the entry
  *       changed before its result could be applied; a processor (and, with write-through, the
  *       writer) may therefore be called more than once under contention.
@@ -163,8 +169,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
     for (K key : keys) {
       requireNonNull(key, "keys must not contain null");
     }
-    readThrough.loadAll(
-        List.copyOf(keys), replaceExistingValues, completionListener, this::containsKey);
+    readThrough.loadAll(List.copyOf(keys), replaceExistingValues, completionListener);
   }
 
   // ---------------------------------------------------------------- writes

@@ -23,6 +23,16 @@
  *       retry loop ({@code AtomicUpdate}): it retries only a lost compare-and-set, never a failure
  *       such as an unreachable owner, and gives up after 1,000 retries on a key that keeps
  *       changing.
+ *   <li><b>Batches on the core's batches.</b> {@code putAll} and {@code removeAll(keys)} write
+ *       blind, with the core's {@link dev.shardcache.DistributedCache#putAll} and {@link
+ *       dev.shardcache.DistributedCache#invalidateAll(Iterable)} (one call per holder), when no
+ *       entry's previous state matters: no listener is registered, and for {@code putAll} the
+ *       expiry policy is a built-in one that sets the same time on creation and update, for {@code
+ *       removeAll} statistics are off. Otherwise each entry goes through the compare-and-set loop,
+ *       so its event is right and counted once. Read-through {@code getAll} and {@code loadAll}
+ *       load with the core's {@link dev.shardcache.DistributedCache#getAll(Iterable,
+ *       dev.shardcache.CacheLoader) getAll(keys, loader)}: one call per owner, one call of the
+ *       loader's {@code loadAll} here, single-flight with concurrent {@code get}s.
  *   <li><b>Local listeners and statistics.</b> Listeners fire, and statistics count, on the node
  *       where an operation was invoked ({@code EventDispatcher}, {@code JCacheStatistics}); the
  *       {@code CacheMXBean} and {@code CacheStatisticsMXBean} of each cache are registered with the

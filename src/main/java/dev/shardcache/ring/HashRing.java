@@ -76,6 +76,11 @@ public final class HashRing {
   /** The largest total number of points a ring may hold, to keep the arrays in bounds. */
   private static final long MAX_POINTS = 1L << 28;
 
+  /** Bits of the sort key taken per pass of {@link #sortByPointThenOwner}. */
+  private static final int DIGIT_BITS = 11;
+
+  private static final int DIGIT_MASK = (1 << DIGIT_BITS) - 1;
+
   private final String[] members;
   private final List<String> nodes;
   private final int virtualNodes;
@@ -99,13 +104,9 @@ public final class HashRing {
     int total = members.length * virtualNodes;
     long[] pts = new long[total];
     int[] own = new int[total];
-    int k = 0;
     for (int m = 0; m < members.length; m++) {
-      for (int i = 0; i < virtualNodes; i++) {
-        pts[k] = pointOf(members[m], i);
-        own[k] = m;
-        k++;
-      }
+      pointsOf(members[m], virtualNodes, pts, m * virtualNodes);
+      Arrays.fill(own, m * virtualNodes, (m + 1) * virtualNodes, m);
     }
     sortByPointThenOwner(pts, own);
     this.points = pts;
@@ -373,41 +374,122 @@ public final class HashRing {
   }
 
   /**
+   * Writes the positions of virtual nodes {@code 0} to {@code count - 1} of {@code member} into
+   * {@code out} from {@code offset}: the same values as {@link #pointOf}, hashed from one buffer
+   * instead of a string and an array per point, since a ring of 1,000 members holds 160,000 of them
+   * and a membership change must rebuild it in milliseconds.
+   */
+  static void pointsOf(String member, int count, long[] out, int offset) {
+    byte[] name = member.getBytes(StandardCharsets.UTF_8);
+    byte[] buffer = Arrays.copyOf(name, name.length + 1 + 10); // '#', then up to 10 digits
+    buffer[name.length] = '#';
+    int digitsAt = name.length + 1;
+    for (int i = 0; i < count; i++) {
+      int end = writeDecimal(i, buffer, digitsAt);
+      out[offset + i] = KeyHash.hash(buffer, 0, end);
+    }
+  }
+
+  /** Writes the decimal digits of {@code value} (not negative) at {@code at}; returns the end. */
+  private static int writeDecimal(int value, byte[] buffer, int at) {
+    int digits = 1;
+    for (int rest = value / 10; rest > 0; rest /= 10) {
+      digits++;
+    }
+    int end = at + digits;
+    int rest = value;
+    for (int k = end - 1; k >= at; k--) {
+      buffer[k] = (byte) ('0' + rest % 10);
+      rest /= 10;
+    }
+    return end;
+  }
+
+  /**
    * Sorts the parallel arrays by point, in signed order, then by owner index, so that colliding
    * points are ordered by member name (owner indexes follow the sorted member names).
+   *
+   * <p>A least-significant-digit radix sort, {@value #DIGIT_BITS} bits per pass: each pass is
+   * stable, so sorting by owner first (skipped when the owners already ascend, as they do when a
+   * ring is built) and then by the point's digits from the lowest leaves equal points in owner
+   * order. No comparison and no object per point: a ring of 1,000 members x 160 points is sorted in
+   * a few linear passes, where a merge sort took 18 and mispredicted half its branches.
    */
   static void sortByPointThenOwner(long[] points, int[] owners) {
     if (points.length != owners.length) {
       throw new IllegalArgumentException("points and owners differ in length");
     }
-    // A merge sort of the two parallel arrays: no object per point, so a ring of 1,000 members x
-    // 160 points is rebuilt without 160,000 short-lived objects (a membership change must be
-    // cheap at that size, see docs/performance.md).
     int n = points.length;
-    long[] pointsFrom = points;
-    int[] ownersFrom = owners;
-    long[] pointsTo = new long[n];
-    int[] ownersTo = new int[n];
-    for (int width = 1; width < n; width *= 2) {
-      for (int left = 0; left < n; left += 2 * width) {
-        int middle = Math.min(left + width, n);
-        int right = Math.min(left + 2 * width, n);
-        int a = left;
-        int b = middle;
-        for (int k = left; k < right; k++) {
-          boolean takeLeft =
-              b >= right
-                  || (a < middle
-                      && (pointsFrom[a] < pointsFrom[b]
-                          || (pointsFrom[a] == pointsFrom[b] && ownersFrom[a] <= ownersFrom[b])));
-          if (takeLeft) {
-            pointsTo[k] = pointsFrom[a];
-            ownersTo[k] = ownersFrom[a++];
-          } else {
-            pointsTo[k] = pointsFrom[b];
-            ownersTo[k] = ownersFrom[b++];
-          }
-        }
+    if (n < 2) {
+      return;
+    }
+    Sorting sorting = new Sorting(points, owners);
+    if (!ascending(owners)) {
+      for (int shift = 0; shift < Integer.SIZE; shift += DIGIT_BITS) {
+        sorting.pass(shift, true);
+      }
+    }
+    for (int shift = 0; shift < Long.SIZE; shift += DIGIT_BITS) {
+      sorting.pass(shift, false);
+    }
+    sorting.finish();
+  }
+
+  private static boolean ascending(int[] values) {
+    for (int k = 1; k < values.length; k++) {
+      if (values[k - 1] > values[k]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The two pairs of arrays a radix sort moves between, and its digit counts. */
+  private static final class Sorting {
+    private final long[] points;
+    private final int[] owners;
+    private final int[] counts = new int[1 << DIGIT_BITS];
+    private long[] pointsFrom;
+    private int[] ownersFrom;
+    private long[] pointsTo;
+    private int[] ownersTo;
+
+    Sorting(long[] points, int[] owners) {
+      this.points = points;
+      this.owners = owners;
+      this.pointsFrom = points;
+      this.ownersFrom = owners;
+      this.pointsTo = new long[points.length];
+      this.ownersTo = new int[points.length];
+    }
+
+    /** The digit at {@code shift} of entry {@code k}: of its owner, or of its point as unsigned. */
+    private int digit(int k, int shift, boolean ofOwner) {
+      return ofOwner
+          ? (ownersFrom[k] >>> shift) & DIGIT_MASK
+          : (int) (((pointsFrom[k] ^ Long.MIN_VALUE) >>> shift) & DIGIT_MASK);
+    }
+
+    /** One stable counting pass; skipped when every entry has the same digit there. */
+    void pass(int shift, boolean ofOwner) {
+      int n = pointsFrom.length;
+      Arrays.fill(counts, 0);
+      for (int k = 0; k < n; k++) {
+        counts[digit(k, shift, ofOwner)]++;
+      }
+      if (counts[digit(0, shift, ofOwner)] == n) {
+        return;
+      }
+      int start = 0;
+      for (int d = 0; d < counts.length; d++) {
+        int count = counts[d];
+        counts[d] = start;
+        start += count;
+      }
+      for (int k = 0; k < n; k++) {
+        int at = counts[digit(k, shift, ofOwner)]++;
+        pointsTo[at] = pointsFrom[k];
+        ownersTo[at] = ownersFrom[k];
       }
       long[] swapPoints = pointsFrom;
       pointsFrom = pointsTo;
@@ -416,9 +498,13 @@ public final class HashRing {
       ownersFrom = ownersTo;
       ownersTo = swapOwners;
     }
-    if (pointsFrom != points) {
-      System.arraycopy(pointsFrom, 0, points, 0, n);
-      System.arraycopy(ownersFrom, 0, owners, 0, n);
+
+    /** Leaves the sorted entries in the arrays given. */
+    void finish() {
+      if (pointsFrom != points) {
+        System.arraycopy(pointsFrom, 0, points, 0, points.length);
+        System.arraycopy(ownersFrom, 0, owners, 0, owners.length);
+      }
     }
   }
 }

@@ -38,6 +38,7 @@ public final class CacheSettings {
   private final @Nullable Long maximumWeight;
   private final @Nullable Duration expireAfterWrite;
   private final @Nullable Duration expireAfterAccess;
+  private final @Nullable Duration refreshAfterWrite;
   private final @Nullable Long nearCacheMaximumSize;
   private final @Nullable Duration nearCacheTtl;
   private final @Nullable Duration remoteTimeout;
@@ -51,6 +52,7 @@ public final class CacheSettings {
     this.maximumWeight = b.maximumWeight;
     this.expireAfterWrite = b.expireAfterWrite;
     this.expireAfterAccess = b.expireAfterAccess;
+    this.refreshAfterWrite = b.refreshAfterWrite;
     this.nearCacheMaximumSize = b.nearCacheMaximumSize;
     this.nearCacheTtl = b.nearCacheTtl;
     this.remoteTimeout = b.remoteTimeout;
@@ -84,6 +86,8 @@ public final class CacheSettings {
         expireAfterWrite != null ? expireAfterWrite : defaults.expireAfterWrite;
     merged.expireAfterAccess =
         expireAfterAccess != null ? expireAfterAccess : defaults.expireAfterAccess;
+    merged.refreshAfterWrite =
+        refreshAfterWrite != null ? refreshAfterWrite : defaults.refreshAfterWrite;
     boolean ownNear = nearCacheMaximumSize != null;
     merged.nearCacheMaximumSize = ownNear ? nearCacheMaximumSize : defaults.nearCacheMaximumSize;
     merged.nearCacheTtl = ownNear ? nearCacheTtl : defaults.nearCacheTtl;
@@ -113,6 +117,11 @@ public final class CacheSettings {
 
   public @Nullable Duration expireAfterAccess() {
     return expireAfterAccess;
+  }
+
+  /** See {@link Builder#refreshAfterWrite}: set, it makes {@link #toConfig} fail. */
+  public @Nullable Duration refreshAfterWrite() {
+    return refreshAfterWrite;
   }
 
   /**
@@ -156,8 +165,19 @@ public final class CacheSettings {
 
   /**
    * Returns the configuration of the distributed cache behind a Spring cache with these settings.
+   *
+   * @throws IllegalArgumentException if {@link #refreshAfterWrite} is set (see there)
    */
   CacheConfig<StableKey, Object> toConfig() {
+    checkArgument(
+        refreshAfterWrite == null,
+        "refreshAfterWrite (refresh-after-write) %s: a refresh reloads a key on its owner with the"
+            + " cache's loader, and a Spring cache has none. Its values come from the cached"
+            + " methods, which only the calling instance can run, and its keys (StableKey) cannot"
+            + " be turned back into method arguments on another node. Use expire-after-write, or"
+            + " keep data you want refreshed ahead in a DistributedCache defined with"
+            + " CacheConfig.builder(...).loader(...).refreshAfterWrite(...)",
+        refreshAfterWrite);
     CacheConfig.Builder<StableKey, Object> config =
         CacheConfig.builder(StableKey.codec(), new NullMarkingCodec(effectiveValueCodec()));
     if (maximumSize != null) {
@@ -194,6 +214,7 @@ public final class CacheSettings {
         && Objects.equals(maximumWeight, s.maximumWeight)
         && Objects.equals(expireAfterWrite, s.expireAfterWrite)
         && Objects.equals(expireAfterAccess, s.expireAfterAccess)
+        && Objects.equals(refreshAfterWrite, s.refreshAfterWrite)
         && Objects.equals(nearCacheMaximumSize, s.nearCacheMaximumSize)
         && Objects.equals(nearCacheTtl, s.nearCacheTtl)
         && Objects.equals(remoteTimeout, s.remoteTimeout)
@@ -225,6 +246,7 @@ public final class CacheSettings {
         + expireAfterWrite
         + ", expireAfterAccess="
         + expireAfterAccess
+        + (refreshAfterWrite == null ? "" : ", refreshAfterWrite=" + refreshAfterWrite)
         + ", nearCache="
         + (nearCacheMaximumSize == null ? null : nearCacheMaximumSize + "/" + nearCacheTtl)
         + ", remoteTimeout="
@@ -249,6 +271,7 @@ public final class CacheSettings {
     private @Nullable Long maximumWeight;
     private @Nullable Duration expireAfterWrite;
     private @Nullable Duration expireAfterAccess;
+    private @Nullable Duration refreshAfterWrite;
     private @Nullable Long nearCacheMaximumSize;
     private @Nullable Duration nearCacheTtl;
     private @Nullable Duration remoteTimeout;
@@ -319,6 +342,27 @@ public final class CacheSettings {
           "expireAfterAccess must be positive, got %s",
           duration);
       this.expireAfterAccess = duration;
+      return this;
+    }
+
+    /**
+     * Asks for refresh-ahead (see {@link CacheConfig.Builder#refreshAfterWrite}), which a Spring
+     * cache cannot do: a refresh reloads a key on its owner with the cache's own loader, and a
+     * Spring cache has none (its values come from the cached methods, which only the calling
+     * instance can run, and its keys cannot be turned back into their arguments on another node).
+     * Set (here or on the defaults), the cache is refused when it is defined, with a message saying
+     * so, rather than silently never refreshed. Data that should be refreshed ahead belongs in a
+     * {@link dev.shardcache.DistributedCache} defined with a loader.
+     */
+    public Builder refreshAfterWrite(Duration duration) {
+      requireNonNull(duration, "duration");
+      checkState(
+          refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
+      checkArgument(
+          !duration.isNegative() && !duration.isZero(),
+          "refreshAfterWrite must be positive, got %s",
+          duration);
+      this.refreshAfterWrite = duration;
       return this;
     }
 

@@ -16,6 +16,7 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.StringLength;
 import net.jqwik.api.statistics.Statistics;
 
 /**
@@ -200,6 +201,26 @@ class HashRingProperties {
 
     for (int i = 0; i < size; i++) {
       assertThat(new long[] {points[i], owners[i]}).containsExactly(pairs.get(i));
+    }
+  }
+
+  /**
+   * The points a ring is built from are those of {@link HashRing#pointOf}, whatever the member's
+   * characters and however many digits the virtual node's number has: every node must place every
+   * member at the same points, whichever way it computes them.
+   */
+  @Property(tries = 200)
+  void pointsAreComputedAsTheyAlwaysWere(
+      @ForAll @StringLength(min = 1, max = 40) String member,
+      @ForAll @IntRange(min = 1, max = 10_000) int count) {
+    long[] points = new long[count + 3];
+
+    HashRing.pointsOf(member, count, points, 3);
+
+    for (int i = 0; i < count; i++) {
+      assertThat(points[3 + i])
+          .as("point %s of %s", i, member)
+          .isEqualTo(HashRing.pointOf(member, i));
     }
   }
 

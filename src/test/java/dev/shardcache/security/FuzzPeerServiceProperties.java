@@ -5,8 +5,11 @@ import static dev.shardcache.security.Http2Frames.PREFACE;
 import static dev.shardcache.security.Http2Frames.frame;
 import static dev.shardcache.security.Http2Frames.literal;
 import static java.nio.charset.StandardCharsets.US_ASCII;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.MessageLite;
 import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
@@ -20,14 +23,22 @@ import dev.shardcache.internal.proto.GetAllRequest;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateRequest;
+import dev.shardcache.internal.proto.KeyWrite;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
+import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
+import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.security.TestCertificates.Authority;
 import dev.shardcache.security.TestCertificates.NodeFiles;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
@@ -69,6 +80,7 @@ import java.util.stream.Stream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -86,14 +98,15 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * <h2>What is generated</h2>
  *
  * <ul>
- *   <li><b>Requests of all ten RPCs</b> through a raw blocking stub: cache names that exist ({@code
- *       text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to bytes, with
- *       a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty, unicode, or up
- *       to 200,000 characters; keys and values of random bytes, malformed UTF-8 (stray continuation
- *       bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes just over the limits
- *       ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the {@value
- *       #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys; replicated entries with
- *       negative, zero, huge and random timestamps and writers, tombstones, near-cache
+ *   <li><b>Requests of all twelve RPCs</b> through a raw blocking stub: cache names that exist
+ *       ({@code text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to
+ *       bytes, with a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty,
+ *       unicode, or up to 200,000 characters; keys and values of random bytes, malformed UTF-8
+ *       (stray continuation bytes, overlong forms, encoded surrogates), longs of 0-16 bytes, sizes
+ *       just over the limits ({@value #MAX_KEY} key bytes, {@value #MAX_VALUE} value bytes, the
+ *       {@value #MAX_MESSAGE}-byte message limit); batches of up to 3,000 keys (a batch write at
+ *       most {@value #MAX_WRITE_ALL_BYTES} bytes, however many writes share its value); replicated
+ *       entries with negative, zero, huge and random timestamps and writers, tombstones, near-cache
  *       invalidations; digests of 0 to 140,000 buckets (powers of two and not), and requests for
  *       later pages of a digest answer naming any buckets and any bound; random callers.
  *   <li><b>Undecodable messages</b>: random bytes, and valid requests with flipped or truncated
@@ -148,6 +161,20 @@ class FuzzPeerServiceProperties {
   static final int GRPC_TRIES = 1500;
   static final int RAW_TRIES = 300;
   static final long DEADLINE_SECONDS = 10;
+
+  /**
+   * The most a generated {@code WriteAll} may serialize to: three times the node's limit, like the
+   * largest single value, so the node's refusal of an oversized batch is still tried.
+   */
+  static final int MAX_WRITE_ALL_BYTES = 3 * MAX_MESSAGE;
+
+  /**
+   * What the fuzz client refuses to send at all: more than any generator builds (the largest, a
+   * {@code Replicate} of 4 batches of 8 entries of up to 3 MiB, is about 100 MiB). A generator that
+   * outgrows it fails the property with a message that says so ({@link #REQUEST_SIZE_GUARD}),
+   * instead of stalling a run by serializing gigabytes before the node's refusal can be read.
+   */
+  static final int MAX_REQUEST_BYTES = 128 * MAX_MESSAGE;
 
   private static final List<String> FUZZED_CACHES = List.of("text", "counts", "blobs");
   private static final String SENTINEL_CACHE = "sentinels";
@@ -335,6 +362,60 @@ class FuzzPeerServiceProperties {
     send(call);
   }
 
+  /** No generated batch write may be so large that sending it stalls or exhausts the test JVM. */
+  @Property(tries = 300)
+  void generatedBatchWritesStayWithinTheirBudget(
+      @ForAll("writeAllRequests") WriteAllRequest request) {
+    assertThat(request.getSerializedSize()).isLessThanOrEqualTo(MAX_WRITE_ALL_BYTES);
+  }
+
+  /**
+   * Regression (issue 10): the two batch writes that stalled full runs, 1,589 and 2,999 writes
+   * sharing one value of 700 KB and 700 KB to 3 MiB, are cut to the budget, still over the node's
+   * limit, and answered {@code RESOURCE_EXHAUSTED} (not a deadline) by a node that then keeps
+   * serving with its sentinels intact.
+   */
+  @Example
+  void theBatchWritesThatStalledFullRunsAreCutAndRefusedByTheNode() {
+    for (int[] shape : new int[][] {{1_589, 700_000}, {2_999, 700_000}, {2_999, 3 * MAX_MESSAGE}}) {
+      List<ByteString> keys = new ArrayList<>();
+      for (int i = 0; i < shape[0]; i++) {
+        keys.add(ByteString.copyFromUtf8("many-" + i));
+      }
+      WriteAllRequest request =
+          writeAll("counts", keys, ByteString.copyFrom(new byte[shape[1]]), true, "");
+      assertThat(request.getSerializedSize())
+          .as("%s writes of %s bytes", shape[0], shape[1])
+          .isLessThanOrEqualTo(MAX_WRITE_ALL_BYTES)
+          .isGreaterThan(MAX_MESSAGE);
+      assertThatThrownBy(() -> stub(channel).writeAll(request))
+          .isInstanceOfSatisfying(
+              StatusRuntimeException.class,
+              e ->
+                  assertThat(e.getStatus().getCode())
+                      .as("the answer to %s writes of %s bytes", shape[0], shape[1])
+                      .isEqualTo(Status.Code.RESOURCE_EXHAUSTED));
+    }
+    ping(channel, "after the oversized batch writes");
+    assertThat(checkSentinels()).isNull();
+  }
+
+  /** A request over the fuzzer's own limit is never sent, and fails with a message that says so. */
+  @Example
+  void aGeneratedRequestOverTheFuzzersOwnLimitIsNeverSent() {
+    WriteAllRequest.Builder huge = WriteAllRequest.newBuilder().setCache("counts");
+    ByteString shared = ByteString.copyFrom(new byte[MAX_MESSAGE]); // one copy, sent 129 times
+    for (int i = 0; i <= MAX_REQUEST_BYTES / MAX_MESSAGE; i++) {
+      huge.addWrites(
+          KeyWrite.newBuilder().setKey(ByteString.copyFromUtf8("k" + i)).setValue(shared));
+    }
+    WriteAllRequest request = huge.build();
+    assertThatThrownBy(() -> stub(channel).writeAll(request))
+        .isInstanceOf(AssertionError.class)
+        .hasMessageContaining("over its own limit of " + MAX_REQUEST_BYTES);
+    ping(channel, "after a request the client refused");
+  }
+
   @Property(tries = RAW_TRIES)
   void rawBytesOnTheSocketLeaveTheNodesServing(@ForAll("rawInputs") RawInput input) {
     sendRaw(input);
@@ -375,9 +456,48 @@ class FuzzPeerServiceProperties {
         .build();
   }
 
+  private static PeerServiceGrpc.PeerServiceBlockingStub stub(ManagedChannel over) {
+    return PeerServiceGrpc.newBlockingStub(over)
+        .withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS)
+        .withInterceptors(REQUEST_SIZE_GUARD);
+  }
+
+  /**
+   * Fails the fuzzer, in its own thread and before anything is sent, when a generator built a
+   * request over {@link #MAX_REQUEST_BYTES}. (grpc-java's own {@code withMaxOutboundMessageSize} is
+   * no such guard: a blocking call whose message it refused was seen to wait past its deadline.)
+   */
+  private static final ClientInterceptor REQUEST_SIZE_GUARD =
+      new ClientInterceptor() {
+        @Override
+        public <Q, A> ClientCall<Q, A> interceptCall(
+            MethodDescriptor<Q, A> method, CallOptions options, Channel next) {
+          return new ForwardingClientCall.SimpleForwardingClientCall<>(
+              next.newCall(method, options)) {
+            @Override
+            public void sendMessage(Q message) {
+              long size =
+                  message instanceof MessageLite request
+                      ? request.getSerializedSize()
+                      : message instanceof byte[] bytes ? bytes.length : 0;
+              if (size > MAX_REQUEST_BYTES) {
+                throw new AssertionError(
+                    "the fuzzer built a "
+                        + method.getFullMethodName()
+                        + " request of "
+                        + size
+                        + " bytes, over its own limit of "
+                        + MAX_REQUEST_BYTES
+                        + ": bound the generator, as writeAll does");
+              }
+              super.sendMessage(message);
+            }
+          };
+        }
+      };
+
   private static void send(FuzzCall call, ManagedChannel over) {
-    PeerServiceGrpc.PeerServiceBlockingStub stub =
-        PeerServiceGrpc.newBlockingStub(over).withDeadlineAfter(DEADLINE_SECONDS, TimeUnit.SECONDS);
+    PeerServiceGrpc.PeerServiceBlockingStub stub = stub(over);
     if (call.headers() != null) {
       stub = stub.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(call.headers()));
     }
@@ -577,12 +697,14 @@ class FuzzPeerServiceProperties {
             Tuple.of(2, getAlls()),
             Tuple.of(3, puts()),
             Tuple.of(2, invalidates()),
+            Tuple.of(2, writeAlls()),
             Tuple.of(2, compareAndSets()),
             Tuple.of(1, invalidateAlls()),
             Tuple.of(3, replicates()),
             Tuple.of(2, fetches()),
             Tuple.of(2, digests()),
             Tuple.of(1, pings()),
+            Tuple.of(1, refreshes()),
             Tuple.of(3, undecodables()));
     return Combinators.combine(bare, headers().injectNull(0.75))
         .as((call, headers) -> headers == null ? call : call.withHeaders(headers));
@@ -637,6 +759,67 @@ class FuzzPeerServiceProperties {
                                 .setValue(value)
                                 .setCaller(caller)
                                 .build())));
+  }
+
+  private static Arbitrary<FuzzCall> writeAlls() {
+    return batchWrites()
+        .map(
+            request ->
+                call(
+                    "WriteAll",
+                    describe(request.getCache())
+                        + ", "
+                        + request.getWritesCount()
+                        + " writes, "
+                        + request.getSerializedSize()
+                        + " bytes, forwarded="
+                        + request.getForwarded(),
+                    stub -> stub.writeAll(request)));
+  }
+
+  @Provide
+  Arbitrary<WriteAllRequest> writeAllRequests() {
+    return batchWrites();
+  }
+
+  private static Arbitrary<WriteAllRequest> batchWrites() {
+    return Combinators.combine(
+            cacheNames(), keyLists(), values(), Arbitraries.of(true, false), callers())
+        .as(FuzzPeerServiceProperties::writeAll);
+  }
+
+  /**
+   * A batch write of {@code keys}, two writes in three carrying {@code value} (every third a
+   * remove), with {@code value} cut so the request stays within {@link #MAX_WRITE_ALL_BYTES}.
+   *
+   * <p>The cut is what keeps a fuzz run alive: one value is shared by up to 2,000 writes, so 3,000
+   * keys with a value of 3 MiB made a request of gigabytes (1.1 and 2.1 GB were seen). The node
+   * refuses it from its 5-byte length prefix ({@code RESOURCE_EXHAUSTED}, its handlers untouched),
+   * but grpc-java's blocking stub serializes the whole message into Netty's direct buffers before
+   * it can read that answer: the call ran past its 10 s deadline with no node thread in the write
+   * path, or exhausted the test JVM's direct memory.
+   */
+  static WriteAllRequest writeAll(
+      String cache, List<ByteString> keys, ByteString value, boolean forwarded, String caller) {
+    long keyBytes =
+        ByteString.copyFromUtf8(cache).size() + ByteString.copyFromUtf8(caller).size() + 16;
+    for (ByteString key : keys) {
+      keyBytes += key.size() + 16; // the key, and the framing of its write and its value
+    }
+    long valued = keys.size() - keys.size() / 3;
+    long room = Math.max(0, MAX_WRITE_ALL_BYTES - keyBytes);
+    ByteString shared =
+        valued * value.size() <= room ? value : value.substring(0, (int) (room / valued));
+    WriteAllRequest.Builder request =
+        WriteAllRequest.newBuilder().setCache(cache).setCaller(caller).setForwarded(forwarded);
+    for (int i = 0; i < keys.size(); i++) {
+      KeyWrite.Builder write = KeyWrite.newBuilder().setKey(keys.get(i));
+      if (i % 3 != 2) {
+        write.setValue(shared);
+      }
+      request.addWrites(write);
+    }
+    return request.build();
   }
 
   private static Arbitrary<FuzzCall> invalidates() {
@@ -844,6 +1027,22 @@ class FuzzPeerServiceProperties {
                       + describe(caller),
                   stub -> stub.digest(built));
             });
+  }
+
+  private static Arbitrary<FuzzCall> refreshes() {
+    return Combinators.combine(cacheNames(), keys(), callers())
+        .as(
+            (cache, key, caller) ->
+                call(
+                    "Refresh",
+                    describe(cache) + ", key " + describe(key),
+                    stub ->
+                        stub.refresh(
+                            RefreshRequest.newBuilder()
+                                .setCache(cache)
+                                .setKey(key)
+                                .setCaller(caller)
+                                .build())));
   }
 
   private static Arbitrary<FuzzCall> pings() {

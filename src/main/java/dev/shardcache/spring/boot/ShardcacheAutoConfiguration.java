@@ -167,6 +167,9 @@ public class ShardcacheAutoConfiguration {
     if (properties.getExpireAfterAccess() != null) {
       settings.expireAfterAccess(properties.getExpireAfterAccess());
     }
+    if (properties.getRefreshAfterWrite() != null) {
+      settings.refreshAfterWrite(properties.getRefreshAfterWrite());
+    }
     if (properties.getRemoteTimeout() != null) {
       settings.remoteTimeout(properties.getRemoteTimeout());
     }

@@ -266,6 +266,12 @@ public class ShardcacheProperties {
      */
     private @Nullable Duration expireAfterAccess;
 
+    /**
+     * Refresh-ahead; refused at startup for Spring caches, which have no loader for the owner to
+     * reload with (see CacheSettings.Builder.refreshAfterWrite).
+     */
+    private @Nullable Duration refreshAfterWrite;
+
     /** How long a call to a peer may take. */
     private @Nullable Duration remoteTimeout;
 
@@ -314,6 +320,14 @@ public class ShardcacheProperties {
 
     public void setExpireAfterAccess(@Nullable Duration expireAfterAccess) {
       this.expireAfterAccess = expireAfterAccess;
+    }
+
+    public @Nullable Duration getRefreshAfterWrite() {
+      return refreshAfterWrite;
+    }
+
+    public void setRefreshAfterWrite(@Nullable Duration refreshAfterWrite) {
+      this.refreshAfterWrite = refreshAfterWrite;
     }
 
     public @Nullable Duration getRemoteTimeout() {
