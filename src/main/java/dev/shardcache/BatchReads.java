@@ -393,7 +393,15 @@ final class BatchReads<K, V> {
       }
       V value = scope.codec().decodeValue(entry.getValue(), holder);
       values.put(key, value);
-      remote.keepNearSince(detaches, key, value, entry.getAgeMillis());
+      if (remote.keeps(entry.getHot())) {
+        // A decoding of its own, as ReadPath keeps: the caller owns the value it is answered.
+        remote.keepNearSince(
+            detaches,
+            key,
+            scope.codec().decodeValue(entry.getValue(), holder),
+            entry.getAgeMillis(),
+            entry.getHot());
+      }
     }
     return values;
   }

@@ -212,6 +212,7 @@ final class BatchWrites<K, V> {
       return;
     }
     Map<String, List<VersionedEntry>> toHolders = new LinkedHashMap<>();
+    List<ByteString> written = new ArrayList<>(writes.size());
     for (Write<K, V> write : writes) {
       Version version = new Version(cluster.clock().now(), cluster.writerId());
       V value = write.value();
@@ -227,8 +228,9 @@ final class BatchWrites<K, V> {
           toHolders.computeIfAbsent(holder, h -> new ArrayList<>()).add(wire);
         }
       }
-      replication.invalidateNearCaches(cluster, wire.getKey());
+      written.add(wire.getKey());
     }
+    replication.invalidateNearCaches(cluster, written);
     replication.sendAllBeforeAck(cluster, toHolders);
   }
 

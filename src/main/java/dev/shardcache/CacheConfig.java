@@ -84,6 +84,7 @@ public final class CacheConfig<K, V> {
   private final @Nullable CacheLoader<K, V> loader;
   private final long nearCacheMaximumSize;
   private final Duration nearCacheTtl;
+  private final boolean hotKeys;
   private final int maxKeyBytes;
   private final int maxValueBytes;
   private final Duration remoteTimeout;
@@ -106,6 +107,7 @@ public final class CacheConfig<K, V> {
     this.nearCacheMaximumSize =
         builder.nearCacheMaximumSize == UNSET ? 0 : builder.nearCacheMaximumSize;
     this.nearCacheTtl = builder.nearCacheTtl == null ? Duration.ZERO : builder.nearCacheTtl;
+    this.hotKeys = builder.hotKeys == null || builder.hotKeys;
     this.maxKeyBytes =
         builder.maxKeyBytes == UNSET ? DEFAULT_MAX_KEY_BYTES : (int) builder.maxKeyBytes;
     this.maxValueBytes =
@@ -190,6 +192,11 @@ public final class CacheConfig<K, V> {
     return nearCacheTtl;
   }
 
+  /** Whether readers keep the keys their owners serve most; see {@link Builder#hotKeys}. */
+  public boolean hotKeys() {
+    return hotKeys;
+  }
+
   /** The largest encoded key accepted, in bytes. */
   public int maxKeyBytes() {
     return maxKeyBytes;
@@ -246,6 +253,7 @@ public final class CacheConfig<K, V> {
         && Objects.equals(refreshAfterWrite, that.refreshAfterWrite)
         && Objects.equals(loader, that.loader)
         && nearCacheTtl.equals(that.nearCacheTtl)
+        && hotKeys == that.hotKeys
         && remoteTimeout.equals(that.remoteTimeout)
         && replicationFactor == that.replicationFactor
         && tombstoneLifetime.equals(that.tombstoneLifetime)
@@ -285,6 +293,8 @@ public final class CacheConfig<K, V> {
         + (loader == null ? "none" : "set")
         + ", nearCache="
         + (nearCacheEnabled() ? nearCacheMaximumSize + "/" + nearCacheTtl : "off")
+        + ", hotKeys="
+        + hotKeys
         + ", maxKeyBytes="
         + maxKeyBytes
         + ", maxValueBytes="
@@ -300,7 +310,7 @@ public final class CacheConfig<K, V> {
         + "}";
   }
 
-  private static final long UNSET = -1;
+  static final long UNSET = -1;
 
   /**
    * Builds a {@link CacheConfig}. Each setting may be set once; setting it again throws {@link
@@ -317,6 +327,7 @@ public final class CacheConfig<K, V> {
     private @Nullable CacheLoader<K, V> loader;
     private long nearCacheMaximumSize = UNSET;
     private @Nullable Duration nearCacheTtl;
+    private @Nullable Boolean hotKeys;
     private long maxKeyBytes = UNSET;
     private long maxValueBytes = UNSET;
     private @Nullable Duration remoteTimeout;
@@ -339,9 +350,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalStateException if {@code maximumSize} or {@code maximumWeight} was already set
      */
     public Builder<K, V> maximumSize(long maximumSize) {
-      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
-      checkState(
-          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
+      CacheConfigChecks.noBound(this.maximumSize, this.maximumWeight);
       checkArgument(maximumSize >= 0, "maximumSize must not be negative, got %s", maximumSize);
       this.maximumSize = maximumSize;
       return this;
@@ -367,9 +376,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalStateException if {@code maximumWeight} or {@code maximumSize} was already set
      */
     public Builder<K, V> maximumWeight(long bytes) {
-      checkState(
-          this.maximumWeight == UNSET, "maximumWeight was already set to %s", this.maximumWeight);
-      checkState(this.maximumSize == UNSET, "maximumSize was already set to %s", this.maximumSize);
+      CacheConfigChecks.noBound(this.maximumSize, this.maximumWeight);
       checkArgument(bytes >= 0, "maximumWeight must not be negative, got %s", bytes);
       this.maximumWeight = bytes;
       return this;
@@ -383,8 +390,7 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> expireAfterWrite(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(
-          expireAfterWrite == null, "expireAfterWrite was already set to %s", expireAfterWrite);
+      CacheConfigChecks.unset(expireAfterWrite, "expireAfterWrite");
       this.expireAfterWrite = CacheConfigChecks.positive(duration, "expireAfterWrite");
       return this;
     }
@@ -397,10 +403,10 @@ public final class CacheConfig<K, V> {
      * write or copy stored there. Two consequences:
      *
      * <ul>
-     *   <li><b>Near caches hide reads.</b> A read answered by another node's near cache never
-     *       reaches the owner, so a key read only through near caches goes idle on its owner. Each
-     *       near-cache miss (at most one per near-cache TTL per node) refreshes it: choose {@code
-     *       duration} well above the near cache's TTL.
+     *   <li><b>Near caches hide reads.</b> A read answered by another node's near cache (or {@link
+     *       #hotKeys} copy) never reaches the owner, so a key read only through near caches goes
+     *       idle on its owner. Each near-cache miss (at most one per near-cache TTL per node)
+     *       refreshes it: choose {@code duration} well above the near cache's TTL.
      *   <li><b>Not with replicas.</b> Replicas are read only when the owner cannot be reached, so
      *       they would drop entries the owner keeps reading, and anti-entropy would copy them back
      *       and forth between holders without end. {@link #build} refuses {@code expireAfterAccess}
@@ -414,8 +420,7 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> expireAfterAccess(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(
-          expireAfterAccess == null, "expireAfterAccess was already set to %s", expireAfterAccess);
+      CacheConfigChecks.unset(expireAfterAccess, "expireAfterAccess");
       this.expireAfterAccess = CacheConfigChecks.positive(duration, "expireAfterAccess");
       return this;
     }
@@ -437,8 +442,7 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> refreshAfterWrite(Duration duration) {
       requireNonNull(duration, "duration");
-      checkState(
-          refreshAfterWrite == null, "refreshAfterWrite was already set to %s", refreshAfterWrite);
+      CacheConfigChecks.unset(refreshAfterWrite, "refreshAfterWrite");
       this.refreshAfterWrite = CacheConfigChecks.positive(duration, "refreshAfterWrite");
       return this;
     }
@@ -472,10 +476,22 @@ public final class CacheConfig<K, V> {
           nearCacheMaximumSize,
           nearCacheTtl);
       checkArgument(maximumSize > 0, "nearCache maximumSize must be positive, got %s", maximumSize);
-      checkArgument(
-          !ttl.isNegative() && !ttl.isZero(), "nearCache ttl must be positive, got %s", ttl);
       this.nearCacheMaximumSize = maximumSize;
-      this.nearCacheTtl = ttl;
+      this.nearCacheTtl = CacheConfigChecks.positive(ttl, "nearCache ttl");
+      return this;
+    }
+
+    /**
+     * Whether a node keeps the values of the keys other nodes serve it most (default: on). Owners
+     * count the reads peers send them (never a node's reads of its own keys) in a frequency sketch
+     * and mark keys with at least 1/1024 of recent reads; a reader keeps a marked value for 1 s, at
+     * most 1,024 of them. Writes of marked keys send invalidations as the {@link #nearCache} does;
+     * a lost one leaves a value stale for at most the 1 s. Ignored with a near cache, which keeps
+     * every remote read already. Every node should use the same setting.
+     */
+    public Builder<K, V> hotKeys(boolean enabled) {
+      checkState(hotKeys == null, "hotKeys was already set to %s", hotKeys);
+      this.hotKeys = enabled;
       return this;
     }
 
@@ -496,13 +512,9 @@ public final class CacheConfig<K, V> {
      * fails with {@link CacheLoadException}. At most 32 MiB.
      */
     public Builder<K, V> maxValueBytes(int maxValueBytes) {
-      checkState(
-          this.maxValueBytes == UNSET, "maxValueBytes was already set to %s", this.maxValueBytes);
-      checkArgument(
-          maxValueBytes > 0 && maxValueBytes <= ShardcacheNode.MAX_MESSAGE_BYTES / 2,
-          "maxValueBytes must be in [1, %s], got %s",
-          ShardcacheNode.MAX_MESSAGE_BYTES / 2,
-          maxValueBytes);
+      CacheConfigChecks.unset(this.maxValueBytes, "maxValueBytes");
+      CacheConfigChecks.inRange(
+          maxValueBytes, 1, ShardcacheNode.MAX_MESSAGE_BYTES / 2, "maxValueBytes");
       this.maxValueBytes = maxValueBytes;
       return this;
     }
@@ -533,8 +545,7 @@ public final class CacheConfig<K, V> {
      * @throws IllegalArgumentException if {@code n} is not in [1, 16]
      */
     public Builder<K, V> replicationFactor(int n) {
-      checkState(
-          replicationFactor == UNSET, "replicationFactor was already set to %s", replicationFactor);
+      CacheConfigChecks.unset(replicationFactor, "replicationFactor");
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
       return this;
@@ -566,8 +577,7 @@ public final class CacheConfig<K, V> {
      */
     public Builder<K, V> tombstoneLifetime(Duration lifetime) {
       requireNonNull(lifetime, "lifetime");
-      checkState(
-          tombstoneLifetime == null, "tombstoneLifetime was already set to %s", tombstoneLifetime);
+      CacheConfigChecks.unset(tombstoneLifetime, "tombstoneLifetime");
       this.tombstoneLifetime = CacheConfigChecks.positive(lifetime, "tombstoneLifetime");
       return this;
     }

@@ -1,14 +1,15 @@
 package dev.shardcache;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
 
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The rules of the settings of one {@link CacheConfig}: those between settings, checked by {@link
- * CacheConfig.Builder#build()} once every setting is known, and the one most durations share. Each
- * refusal names the settings and what to change. Stateless.
+ * CacheConfig.Builder#build()} once every setting is known, and those many setters share (set once,
+ * positive, in a range). Each refusal names the settings and what to change. Stateless.
  */
 final class CacheConfigChecks {
   private CacheConfigChecks() {}
@@ -25,6 +26,39 @@ final class CacheConfigChecks {
         name,
         duration);
     return duration;
+  }
+
+  /**
+   * @throws IllegalStateException naming the value already set, if {@code current} is not null
+   */
+  static void unset(@Nullable Object current, String name) {
+    checkState(current == null, "%s was already set to %s", name, current);
+  }
+
+  /**
+   * @throws IllegalStateException naming the value already set, if {@code current} is not {@link
+   *     CacheConfig#UNSET}
+   */
+  static void unset(long current, String name) {
+    checkState(current == CacheConfig.UNSET, "%s was already set to %s", name, current);
+  }
+
+  /**
+   * @throws IllegalStateException naming the bound already set, if the shard has one: a shard is
+   *     bounded by entries or by weight, not both
+   */
+  static void noBound(long maximumSize, long maximumWeight) {
+    unset(maximumSize, "maximumSize");
+    unset(maximumWeight, "maximumWeight");
+  }
+
+  /**
+   * @throws IllegalArgumentException naming the setting, if {@code value} is not in [{@code min},
+   *     {@code max}]
+   */
+  static void inRange(long value, long min, long max, String name) {
+    checkArgument(
+        value >= min && value <= max, "%s must be in [%s, %s], got %s", name, min, max, value);
   }
 
   /**

@@ -6,9 +6,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * What every part of one cache's data path shares: its name and configuration, this node's view of
- * the cluster, the executor loads run on, the counters, the codec, the shard, the router and the
- * near cache, and the node's bound on the messages hand-off and anti-entropy build. Immutable; the
- * parts it holds are thread-safe.
+ * the cluster, the executor loads run on, the counters, the codec, the shard, the router, the near
+ * cache and the owner's hot keys, and the node's bound on the messages hand-off and anti-entropy
+ * build. Immutable; the parts it holds are thread-safe.
  *
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running
@@ -26,6 +26,7 @@ record CacheScope<K, V>(
     Shard<K, V> shard,
     Router<K> router,
     NearCache<K, V> near,
+    HotKeys hotKeys,
     int maxBatchBytes) {
 
   @Nullable CacheLoader<K, V> loader() {

@@ -91,6 +91,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             new Shard<>(config, counters),
             new Router<>(codec, config.replicationFactor()),
             near,
+            new HotKeys(config),
             maxBatchBytes);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);

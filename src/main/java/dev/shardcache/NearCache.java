@@ -6,9 +6,12 @@ import java.util.concurrent.atomic.LongAdder;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Values of keys held by other nodes, kept on this node for a short TTL when the cache is
- * configured with a near cache; a no-op otherwise. A value here is at most the TTL old: writes on
- * any node send invalidations, and a lost invalidation is bounded by the TTL.
+ * Values of keys held by other nodes, kept on this node for a short TTL: every value read from a
+ * holder when the cache is configured with a near cache; otherwise, with {@link
+ * CacheConfig#hotKeys()} on, only the values the holder marked hot, at most {@value
+ * HotKeys#CALLER_CACHE_SIZE} for {@link HotKeys#TTL}; a no-op when both are off. A value here is at
+ * most the TTL old: writes send invalidations (of every key with a near cache, of the keys the
+ * owner marked hot without), and a lost invalidation is bounded by the TTL.
  *
  * <p>Each value keeps its write time on this node's clock (when it was kept here, less the age its
  * holder reported), so that a near-cache hit of a value due for a refresh ({@code
@@ -23,23 +26,34 @@ final class NearCache<K, V> {
   record Near<V>(V value, long writtenAtMillis) {}
 
   private final @Nullable Cache<K, Near<V>> cache;
+  private final boolean keepsAll;
   private final LongAdder hits;
   private final boolean refreshes;
 
   NearCache(CacheConfig<K, V> config, LongAdder hits) {
     this.hits = hits;
     this.refreshes = config.refreshAfterWrite().isPresent();
-    this.cache =
-        config.nearCacheEnabled()
-            ? Caffeine.newBuilder()
-                .maximumSize(config.nearCacheMaximumSize())
-                .expireAfterWrite(config.nearCacheTtl())
-                .build()
-            : null;
+    this.keepsAll = config.nearCacheEnabled();
+    if (keepsAll) {
+      this.cache =
+          Caffeine.newBuilder()
+              .maximumSize(config.nearCacheMaximumSize())
+              .expireAfterWrite(config.nearCacheTtl())
+              .build();
+    } else if (HotKeys.on(config)) {
+      this.cache =
+          Caffeine.newBuilder()
+              .maximumSize(HotKeys.CALLER_CACHE_SIZE)
+              .expireAfterWrite(HotKeys.TTL)
+              .build();
+    } else {
+      this.cache = null;
+    }
   }
 
-  boolean enabled() {
-    return cache != null;
+  /** Whether a value a holder answered, marked {@code hot} or not, is kept here. */
+  boolean keeps(boolean hot) {
+    return cache != null && (keepsAll || hot);
   }
 
   @Nullable Near<V> get(K key) {

@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -42,6 +43,12 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A hit is shown to {@link Refreshes} (a value due for a refresh is reloaded in the background),
  * and the answer carries the value's age, so that a caller's near cache knows when it is due too.
+ *
+ * <p>Reads of keys this node holds are counted for {@link HotKeys}, and the answer marks a key that
+ * is among the hottest ({@code hot} in {@code GetResponse} and in each {@code GetAll} entry, bulk
+ * loaded or not), so the caller keeps it for a moment; the mark is taken before the value is read
+ * or loaded. Counting and marking never block, so a {@code Get} stays fit for the transport thread
+ * ({@link ServingExecutors}).
  *
  * <p><b>Loads never run on gRPC threads.</b> A read that must load returns its future at once and
  * is answered when the load completes on the node's executor. A {@code GetAll} loads the keys it
@@ -87,13 +94,15 @@ final class PeerRequests<K, V> {
   CompletableFuture<GetResponse> serveGet(GetRequest request, CallInterest interest) {
     scope.counters().peerRequests.increment();
     K key = scope.codec().decodeKey(request.getKey());
+    AtomicBoolean hot = new AtomicBoolean();
     return read(
             key,
             request.getKey(),
             request.getLoad(),
             request.getForwarded(),
             request.getCaller(),
-            interest)
+            interest,
+            hot)
         .thenApply(
             value ->
                 value == null
@@ -106,6 +115,7 @@ final class PeerRequests<K, V> {
                             UnsafeByteOperations.unsafeWrap(
                                 scope.config().valueCodec().encode(value)))
                         .setAgeMillis(refreshes.ageOf(key, value))
+                        .setHot(hot.get())
                         .build());
   }
 
@@ -131,12 +141,17 @@ final class PeerRequests<K, V> {
     // With a loader of its own loadAll, the keys held here and missing are loaded in one bulk.
     Map<K, KeyRoute> bulk = new LinkedHashMap<>();
     Map<Integer, Supplier<CompletableFuture<@Nullable V>>> reads = new LinkedHashMap<>();
+    List<AtomicBoolean> hot = new ArrayList<>(keys.size());
     for (int i = 0; i < keys.size(); i++) {
       K key = keys.get(i);
       ByteString bytes = keyBytes.get(i);
+      AtomicBoolean keyHot = new AtomicBoolean();
+      hot.add(keyHot);
       if (loader != null && Loads.loadsInBulk(loader)) {
         KeyRoute route = scope.router().route(cluster, bytes.toByteArray());
         if (route.holdsHere() && scope.shard().get(key) == null) {
+          // Counted and marked before the bulk load starts, as read() does before it reads.
+          keyHot.set(scope.hotKeys().served(bytes));
           if (bulk.putIfAbsent(key, route) == null) {
             scope.counters().misses.increment();
           }
@@ -152,7 +167,8 @@ final class PeerRequests<K, V> {
                   request.getLoad(),
                   request.getForwarded(),
                   request.getCaller(),
-                  interest));
+                  interest,
+                  keyHot));
     }
     Map<K, CompletableFuture<@Nullable V>> loading = new HashMap<>();
     if (loader != null && !bulk.isEmpty()) {
@@ -178,7 +194,7 @@ final class PeerRequests<K, V> {
           withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
     }
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keys, keyBytes, answers));
+        .thenApply(done -> collect(keys, keyBytes, answers, hot));
   }
 
   /** A key that {@code loadAll} left out is not an error of the batch: it is left out of it. */
@@ -196,7 +212,10 @@ final class PeerRequests<K, V> {
   }
 
   private GetAllResponse collect(
-      List<K> keys, List<ByteString> keyBytes, List<CompletableFuture<@Nullable V>> answers) {
+      List<K> keys,
+      List<ByteString> keyBytes,
+      List<CompletableFuture<@Nullable V>> answers,
+      List<AtomicBoolean> hot) {
     GetAllResponse.Builder response = GetAllResponse.newBuilder();
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
@@ -205,23 +224,29 @@ final class PeerRequests<K, V> {
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
                 .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
-                .setAgeMillis(refreshes.ageOf(keys.get(i), value)));
+                .setAgeMillis(refreshes.ageOf(keys.get(i), value))
+                .setHot(hot.get(i).get()));
       }
     }
     return response.build();
   }
 
-  /** Answers a peer's read of one key; see the class documentation. */
+  /**
+   * Answers a peer's read of one key; see the class documentation. Sets {@code hot} if this node
+   * holds the key and counts it among its hot keys ({@link HotKeys}), before reading the value.
+   */
   private CompletableFuture<@Nullable V> read(
       K key,
       ByteString keyBytes,
       boolean load,
       boolean forwarded,
       String caller,
-      CallInterest interest) {
+      CallInterest interest,
+      AtomicBoolean hot) {
     Cluster cluster = scope.clusters().get();
     KeyRoute route = scope.router().route(cluster, keyBytes.toByteArray());
     if (route.holdsHere()) {
+      hot.set(scope.hotKeys().served(keyBytes));
       Shard.Held<V> held = scope.shard().get(key);
       if (held != null) {
         held.confirmedEpoch = route.epoch();

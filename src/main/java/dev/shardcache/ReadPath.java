@@ -24,7 +24,8 @@ import org.jspecify.annotations.Nullable;
  *       change re-checks, and a key that moved away is no longer answered here (its entry stays
  *       only until hand-off has copied it). This is what keeps read-your-writes through one node
  *       while members join and leave.
- *   <li><b>The near cache</b>, for keys held elsewhere, if configured.
+ *   <li><b>The near cache</b>, for keys held elsewhere: if configured, every value read from a
+ *       holder; else the values the holder marked hot ({@link HotKeys}).
  *   <li><b>The holders</b>, in ring order, sharing one call among this node's concurrent readers of
  *       a key ({@link RemoteReads}). A holder that cannot be reached is skipped; a holder that is
  *       slow is waited for ({@code loadTimeout} when it may load, {@code remoteTimeout} when not),
@@ -339,8 +340,15 @@ final class ReadPath<K, V> {
                     response.getFound()
                         ? scope.codec().decodeValue(response.getValue(), holder)
                         : null;
-                if (value != null) {
-                  remote.keepNear(read, key, value, response.getAgeMillis());
+                if (value != null && remote.keeps(response.getHot())) {
+                  // The near cache keeps a decoding of its own: the caller owns the value it is
+                  // answered, and writing into it (a byte[]) must change no later read.
+                  remote.keepNear(
+                      read,
+                      key,
+                      scope.codec().decodeValue(response.getValue(), holder),
+                      response.getAgeMillis(),
+                      response.getHot());
                 }
                 read.answer.complete(value);
               } catch (RuntimeException e) {
@@ -377,7 +385,7 @@ final class ReadPath<K, V> {
             return;
           }
           if (keepNear && v != null) {
-            remote.keepNear(read, key, v, 0);
+            remote.keepNear(read, key, v, 0, false);
           }
           read.answer.complete(v);
         });

@@ -51,12 +51,18 @@ final class RemoteReads<K, V> {
     return mine.answer;
   }
 
+  /** Whether the near cache keeps a value a holder answered, marked {@code hot} or not. */
+  boolean keeps(boolean hot) {
+    return near.keeps(hot);
+  }
+
   /**
    * Keeps a value read for {@code read} (its holder reported it {@code ageMillis} old) in the near
-   * cache, unless a write detached the read.
+   * cache, if it keeps such values ({@code hot}: the holder marked the key hot), unless a write
+   * detached the read.
    */
-  void keepNear(Read<V> read, K key, V value, long ageMillis) {
-    if (read.detached || !near.enabled()) {
+  void keepNear(Read<V> read, K key, V value, long ageMillis, boolean hot) {
+    if (read.detached || !near.keeps(hot)) {
       return;
     }
     near.put(key, value, ageMillis);
@@ -71,11 +77,12 @@ final class RemoteReads<K, V> {
   }
 
   /**
-   * Keeps a value a batch read answered in the near cache, unless a write on this node detached any
-   * read since {@code detachCount} was taken (coarser than per key, and as safe).
+   * Keeps a value a batch read answered in the near cache, as {@link #keepNear} does, unless a
+   * write on this node detached any read since {@code detachCount} was taken (coarser than per key,
+   * and as safe).
    */
-  void keepNearSince(long detachCount, K key, V value, long ageMillis) {
-    if (!near.enabled() || detaches.get() != detachCount) {
+  void keepNearSince(long detachCount, K key, V value, long ageMillis, boolean hot) {
+    if (!near.keeps(hot) || detaches.get() != detachCount) {
       return;
     }
     near.put(key, value, ageMillis);

@@ -152,13 +152,74 @@ final class Replication<K, V> {
   }
 
   /**
-   * Queues the removal of {@code key} from every other member's near cache, if near caches are on.
+   * Removes {@code key} from every other member's near cache, if near caches are on (queued) or
+   * this node marked the key hot in an answer that may still be kept ({@link HotKeys}): then sent
+   * to every peer and awaited, at most {@link #replicaTimeout()}, so that a write acknowledged with
+   * every member reachable is not followed by a read of a hot copy from before it; a peer that does
+   * not confirm in time is sent it from its hint queue, and its copy is at most the hot keys' TTL
+   * old meanwhile.
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
-    if (scope.near().enabled()) {
-      for (String member : cluster.peers()) {
-        cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+    invalidateNearCaches(cluster, List.of(key));
+  }
+
+  /**
+   * {@link #invalidateNearCaches(Cluster, ByteString)} for the keys of one batch write: the hot
+   * ones in one call per peer, awaited once, so a batch waits no longer for many hot keys than for
+   * one.
+   */
+  void invalidateNearCaches(Cluster cluster, List<ByteString> keys) {
+    if (scope.config().nearCacheEnabled()) {
+      for (ByteString key : keys) {
+        for (String member : cluster.peers()) {
+          cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+        }
+      }
+      return;
+    }
+    List<ByteString> hot = new ArrayList<>();
+    for (ByteString key : keys) {
+      if (scope.hotKeys().marked(key)) {
+        hot.add(key);
       }
     }
+    if (!hot.isEmpty()) {
+      invalidateHotCopies(cluster, hot);
+    }
+  }
+
+  private void invalidateHotCopies(Cluster cluster, List<ByteString> keys) {
+    ReplicateRequest request =
+        ReplicateRequest.newBuilder()
+            .setCaller(cluster.self())
+            .addBatches(
+                CacheBatch.newBuilder()
+                    .setCache(scope.name())
+                    .setClearedBefore(scope.shard().clearedBefore())
+                    .addAllNearInvalidations(keys))
+            .build();
+    Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
+    for (String member : cluster.peers()) {
+      if (cluster.replicator().dropNearInvalidationsTo.test(member)) {
+        continue; // a test's lossy network
+      }
+      sends.put(
+          member,
+          PeerCalls.call(
+              cluster.client(member),
+              member,
+              replicaTimeout(),
+              PeerCalls.Counter.NONE,
+              stub -> stub.replicate(request)));
+    }
+    PeerCalls.awaitAll(sends)
+        .forEach(
+            (member, outcome) -> {
+              if (outcome.failure() != null) {
+                for (ByteString key : keys) {
+                  cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
+                }
+              }
+            });
   }
 }

@@ -34,6 +34,11 @@
  *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
  *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
  *       HolderGroups}), each key under its single-key rules;
+ *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
+ *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving
+ *       thread), marked in its answers (each {@code getAll} entry too) so the caller keeps them for
+ *       1 s in its {@code NearCache}, and remembered so that a write of one sends near-cache
+ *       invalidations;
  *   <li>{@code Refreshes}: refresh-ahead, one background reload of a due key for the whole cluster,
  *       on its first reachable holder, stored only over the version it started from;
  *   <li>{@code PeerRequests}: the serving side; {@code Rebalancer} and {@code AntiEntropy}:

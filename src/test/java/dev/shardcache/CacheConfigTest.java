@@ -22,6 +22,23 @@ class CacheConfigTest {
     assertThat(config.maxKeyBytes()).isEqualTo(4096);
     assertThat(config.maxValueBytes()).isEqualTo(1 << 20);
     assertThat(config.remoteTimeout()).isEqualTo(Duration.ofSeconds(5));
+    assertThat(config.hotKeys()).isTrue();
+  }
+
+  @Test
+  void hotKeysHaveAnOffSwitchSetOnceAndGiveWayToANearCache() {
+    CacheConfig<String, String> off = builder().hotKeys(false).build();
+    assertThat(off.hotKeys()).isFalse();
+    assertThat(off).isNotEqualTo(builder().build());
+    assertThat(off.toString()).contains("hotKeys=false");
+    assertThatThrownBy(() -> builder().hotKeys(true).hotKeys(false))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("hotKeys was already set to true");
+    assertThat(HotKeys.on(builder().build())).isTrue();
+    assertThat(HotKeys.on(off)).isFalse();
+    assertThat(HotKeys.on(builder().nearCache(10, Duration.ofSeconds(1)).build()))
+        .as("a near cache keeps every remote read already")
+        .isFalse();
   }
 
   @Test

@@ -34,9 +34,11 @@ import org.jspecify.annotations.Nullable;
  *   <tr><td>{@value #KEY_INDEX_MAXIMUM_SIZE}</td><td>{@value KeyIndex#DEFAULT_MAXIMUM_SIZE}</td>
  *       <td>keys per cache this node remembers for iteration and {@code removeAll()}; past it the
  *       oldest are forgotten (see {@code KeyIndex})</td></tr>
+ *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
+ *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
  * </table>
  *
- * The last five may also be JVM system properties of the same name, used when the manager's
+ * The last six may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -48,7 +50,8 @@ record ManagerSettings(
     long maximumSize,
     @Nullable Long maximumWeight,
     int maxValueBytes,
-    int keyIndexMaximumSize) {
+    int keyIndexMaximumSize,
+    boolean hotKeys) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -58,6 +61,7 @@ record ManagerSettings(
   static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
   static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
+  static final String HOT_KEYS = "shardcache.hotKeys";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -152,7 +156,21 @@ record ManagerSettings(
         maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
         maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
-        (int) keyIndexMaximumSize);
+        (int) keyIndexMaximumSize,
+        flag(properties, HOT_KEYS, true));
+  }
+
+  private static boolean flag(Properties properties, String name, boolean fallback) {
+    String value = setting(properties, name);
+    if (value == null || value.isBlank()) {
+      return fallback;
+    }
+    return switch (value.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "true" -> true;
+      case "false" -> false;
+      default ->
+          throw new IllegalArgumentException(name + " must be true or false, got '" + value + "'");
+    };
   }
 
   private static @Nullable String setting(Properties properties, String name) {

@@ -191,7 +191,8 @@ public final class ShardcacheCacheManager implements CacheManager {
         n -> {
           CacheConfig.Builder<KeyBytes, byte[]> builder =
               CacheConfig.builder(KeyBytes.CODEC, Codecs.bytes())
-                  .maxValueBytes(settings.maxValueBytes());
+                  .maxValueBytes(settings.maxValueBytes())
+                  .hotKeys(settings.hotKeys());
           Long maximumWeight = settings.maximumWeight();
           if (maximumWeight != null) {
             builder.maximumWeight(maximumWeight);

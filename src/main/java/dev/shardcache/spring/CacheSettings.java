@@ -18,11 +18,11 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The settings of one Spring cache, or the defaults of all of them: the shard's bound (entries or
- * bytes), TTL and idle time, the near cache, the peer timeout, and how values are encoded. Each
- * setting may be left unset, in which case it is inherited from the defaults given to {@link
- * ShardcacheCacheManager.Builder#defaults}, and then from {@link CacheConfig}'s own defaults. The
- * bound is inherited as one setting: a cache that sets {@code maximumSize} is not bounded by a
- * default {@code maximumWeight}, nor the other way round.
+ * bytes), TTL and idle time, the near cache, hot keys, the peer timeout, and how values are
+ * encoded. Each setting may be left unset, in which case it is inherited from the defaults given to
+ * {@link ShardcacheCacheManager.Builder#defaults}, and then from {@link CacheConfig}'s own
+ * defaults. The bound is inherited as one setting: a cache that sets {@code maximumSize} is not
+ * bounded by a default {@code maximumWeight}, nor the other way round.
  *
  * <p>Values are encoded with {@link ObjectCodecs#serializable} allowing the {@linkplain
  * Builder#allowedValueClasses allowed value classes} of the cache <em>and</em> of the defaults,
@@ -43,6 +43,7 @@ public final class CacheSettings {
   private final @Nullable Duration nearCacheTtl;
   private final @Nullable Duration remoteTimeout;
   private final @Nullable Integer replicationFactor;
+  private final @Nullable Boolean hotKeys;
   private final List<String> allowedValueClasses;
   private final @Nullable Codec<Object> valueCodec;
 
@@ -56,6 +57,7 @@ public final class CacheSettings {
     this.nearCacheTtl = b.nearCacheTtl;
     this.remoteTimeout = b.remoteTimeout;
     this.replicationFactor = b.replicationFactor;
+    this.hotKeys = b.hotKeys;
     this.allowedValueClasses = List.copyOf(b.allowedValueClasses);
     this.valueCodec = b.valueCodec;
   }
@@ -93,6 +95,7 @@ public final class CacheSettings {
     merged.valueCodec = valueCodec != null ? valueCodec : defaults.valueCodec;
     merged.replicationFactor =
         replicationFactor != null ? replicationFactor : defaults.replicationFactor;
+    merged.hotKeys = hotKeys != null ? hotKeys : defaults.hotKeys;
     Set<String> allowed = new LinkedHashSet<>(defaults.allowedValueClasses);
     allowed.addAll(allowedValueClasses);
     merged.allowedValueClasses.addAll(allowed);
@@ -138,6 +141,11 @@ public final class CacheSettings {
 
   public @Nullable Integer replicationFactor() {
     return replicationFactor;
+  }
+
+  /** Whether hot keys are on, or {@code null} when not set (then they are on). */
+  public @Nullable Boolean hotKeys() {
+    return hotKeys;
   }
 
   public List<String> allowedValueClasses() {
@@ -193,6 +201,9 @@ public final class CacheSettings {
     if (replicationFactor != null && replicationFactor > 1) {
       config.replicationFactor(replicationFactor);
     }
+    if (hotKeys != null) {
+      config.hotKeys(hotKeys);
+    }
     return config.build();
   }
 
@@ -208,6 +219,7 @@ public final class CacheSettings {
         && Objects.equals(nearCacheTtl, s.nearCacheTtl)
         && Objects.equals(remoteTimeout, s.remoteTimeout)
         && Objects.equals(replicationFactor, s.replicationFactor)
+        && Objects.equals(hotKeys, s.hotKeys)
         && allowedValueClasses.equals(s.allowedValueClasses)
         && Objects.equals(valueCodec, s.valueCodec);
   }
@@ -241,6 +253,8 @@ public final class CacheSettings {
         + remoteTimeout
         + ", replicationFactor="
         + replicationFactor
+        + ", hotKeys="
+        + hotKeys
         + ", allowedValueClasses="
         + allowedValueClasses
         + ", valueCodec="
@@ -262,6 +276,7 @@ public final class CacheSettings {
     private @Nullable Duration nearCacheTtl;
     private @Nullable Duration remoteTimeout;
     private @Nullable Integer replicationFactor;
+    private @Nullable Boolean hotKeys;
     private final List<String> allowedValueClasses = new ArrayList<>();
     private boolean allowedSet;
     private @Nullable Codec<Object> valueCodec;
@@ -397,6 +412,16 @@ public final class CacheSettings {
           replicationFactor == null, "replicationFactor was already set to %s", replicationFactor);
       checkArgument(n >= 1 && n <= 16, "replicationFactor must be in [1, 16], got %s", n);
       this.replicationFactor = n;
+      return this;
+    }
+
+    /**
+     * Whether this cache keeps the values their owners mark hot (default: on); see {@link
+     * CacheConfig.Builder#hotKeys}.
+     */
+    public Builder hotKeys(boolean enabled) {
+      checkState(hotKeys == null, "hotKeys was already set to %s", hotKeys);
+      this.hotKeys = enabled;
       return this;
     }
 

@@ -85,6 +85,19 @@ class ManagerSettingsTest {
   }
 
   @Test
+  void hotKeysAreOnUnlessTurnedOff() {
+    assertThat(ManagerSettings.from(URI.create("shardcache:default"), new Properties()).hotKeys())
+        .isTrue();
+    Properties off = new Properties();
+    off.setProperty("shardcache.hotKeys", " FALSE ");
+    assertThat(ManagerSettings.from(URI.create("shardcache:default"), off).hotKeys()).isFalse();
+    off.setProperty("shardcache.hotKeys", "no");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), off))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("shardcache.hotKeys must be true or false, got 'no'");
+  }
+
+  @Test
   void malformedSettingsAreRefusedWithTheirName() {
     assertThatThrownBy(
             () -> ManagerSettings.from(URI.create("shardcache://host"), new Properties()))

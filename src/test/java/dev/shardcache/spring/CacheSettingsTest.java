@@ -47,6 +47,20 @@ class CacheSettingsTest {
   }
 
   @Test
+  void hotKeysAreOnUnlessTurnedOffHereOrInTheDefaults() {
+    CacheSettings off = CacheSettings.builder().hotKeys(false).build();
+    assertThat(CacheSettings.empty().toConfig().hotKeys()).isTrue();
+    assertThat(CacheSettings.empty().withDefaults(off).toConfig().hotKeys()).isFalse();
+    assertThat(CacheSettings.builder().hotKeys(true).build().withDefaults(off).toConfig().hotKeys())
+        .isTrue();
+    assertThat(off).isNotEqualTo(CacheSettings.empty());
+    assertThat(off.toString()).contains("hotKeys=false");
+    assertThatThrownBy(() -> CacheSettings.builder().hotKeys(false).hotKeys(true))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("hotKeys was already set to false");
+  }
+
+  @Test
   void conflictingSettingsAreRefusedWithTheValueAlreadySet() {
     assertThatThrownBy(() -> CacheSettings.builder().maximumSize(10).maximumWeight(1024))
         .isInstanceOf(IllegalStateException.class)

@@ -176,6 +176,9 @@ public class ShardcacheAutoConfiguration {
     if (properties.getReplication() != null) {
       settings.replicationFactor(properties.getReplication());
     }
+    if (properties.getHotKeys() != null) {
+      settings.hotKeys(properties.getHotKeys());
+    }
     if (!properties.getAllowedValueClasses().isEmpty()) {
       settings.allowedValueClasses(properties.getAllowedValueClasses().toArray(new String[0]));
     }

@@ -28,6 +28,7 @@ import org.springframework.util.unit.DataSize;
  * shardcache.caches.books.replication=2
  * shardcache.caches.covers.maximum-weight=256MB  # bytes instead of entries; not with maximum-size
  * shardcache.caches.covers.expire-after-access=30m
+ * shardcache.caches.prices.hot-keys=false        # on by default
  * </pre>
  *
  * <p>A mutable bean, as Spring Boot binds it; not thread-safe, read once at startup.
@@ -283,6 +284,12 @@ public class ShardcacheProperties {
     /** A near cache of values of remote keys on this node. */
     private NearCache nearCache = new NearCache();
 
+    /**
+     * Whether this node keeps, for 1 s, the values of the keys their owners serve most (default:
+     * true; ignored with a near cache).
+     */
+    private @Nullable Boolean hotKeys;
+
     public @Nullable Long getMaximumSize() {
       return maximumSize;
     }
@@ -345,6 +352,14 @@ public class ShardcacheProperties {
 
     public void setAllowedValueClasses(List<String> allowedValueClasses) {
       this.allowedValueClasses = allowedValueClasses;
+    }
+
+    public @Nullable Boolean getHotKeys() {
+      return hotKeys;
+    }
+
+    public void setHotKeys(@Nullable Boolean hotKeys) {
+      this.hotKeys = hotKeys;
     }
 
     public NearCache getNearCache() {

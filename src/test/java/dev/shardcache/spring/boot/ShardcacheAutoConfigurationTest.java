@@ -45,7 +45,8 @@ class ShardcacheAutoConfigurationTest {
             "shardcache.caches.books.near-cache.maximum-size=100",
             "shardcache.caches.books.near-cache.ttl=2s",
             "shardcache.caches.books.replication=2",
-            "shardcache.caches.authors.remote-timeout=750ms")
+            "shardcache.caches.authors.remote-timeout=750ms",
+            "shardcache.caches.authors.hot-keys=false")
         .run(
             context -> {
               assertThat(context).hasNotFailed();
@@ -71,6 +72,8 @@ class ShardcacheAutoConfigurationTest {
               assertThat(authors.remoteTimeout()).isEqualTo(Duration.ofMillis(750));
               assertThat(authors.nearCacheEnabled()).isFalse();
               assertThat(authors.replicationFactor()).isEqualTo(1);
+              assertThat(authors.hotKeys()).isFalse();
+              assertThat(books.hotKeys()).as("on unless turned off").isTrue();
             });
     assertThat(seen[0].isRunning()).isFalse();
   }
