@@ -30,9 +30,12 @@ public final class Codecs {
   }
 
   /**
-   * Byte arrays as themselves, for values. Encoding and decoding copy, so neither the caller nor
-   * the cache can change the other's array afterwards. Not for keys: Java arrays are equal only to
-   * themselves, so {@link CacheConfig.Builder#build()} refuses it as a key codec.
+   * Byte arrays as themselves, for values. Every copy that crosses the network is a reader's own:
+   * an array read from another node shares nothing with the cache. But like any local cache, the
+   * node a value is put on or read on keeps and answers the array object itself while it holds the
+   * key (see {@link DistributedCache#put}): treat a {@code byte[]} given to or read from the cache
+   * as immutable. Not for keys: Java arrays are equal only to themselves, so {@link
+   * CacheConfig.Builder#build()} refuses it as a key codec.
    */
   public static Codec<byte[]> bytes() {
     return BytesCodec.INSTANCE;

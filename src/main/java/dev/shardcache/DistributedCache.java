@@ -116,6 +116,10 @@ public interface DistributedCache<K, V> {
    * holder applied it and every other holder confirmed it (or did not within half of {@code
    * remoteTimeout}; it then gets the write when it answers again).
    *
+   * <p>If this node holds the key it keeps {@code value} itself, not a copy, as Caffeine does, and
+   * answers its local reads with that object: do not change a value after putting it (other nodes
+   * hold decoded copies of their own).
+   *
    * @throws IllegalArgumentException if the encoded key or value is over its limit
    * @throws PeerUnavailableException if no holder could be reached; the write was not applied
    * @throws OutcomeUnknownException if a holder received the write but did not answer in time
