@@ -458,10 +458,38 @@ public final class TestCluster implements AutoCloseable {
     return slots.get(i);
   }
 
+  /** How many ports a node behind a proxy tries before its start fails; see {@link #newSlot}. */
+  private static final int BIND_ATTEMPTS = 5;
+
   /**
    * Builds node {@code index} (behind a new proxy if asked), defines the caches, maybe starts it.
+   *
+   * <p>A node behind a proxy listens on a port picked free a moment before it binds it; another
+   * socket of the machine (an outgoing connection's ephemeral port) can take it in between. Such a
+   * start is tried again, with a new port and a new proxy, up to {@value #BIND_ATTEMPTS} times.
    */
   private Slot newSlot(
+      int index,
+      boolean behindProxy,
+      UnaryOperator<ShardcacheNode.Builder> extraSettings,
+      boolean start) {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return newSlotOnce(index, behindProxy, extraSettings, start);
+      } catch (UncheckedIOException e) {
+        if (!behindProxy || attempt == BIND_ATTEMPTS || !isBindFailure(e)) {
+          throw e;
+        }
+      }
+    }
+  }
+
+  private static boolean isBindFailure(UncheckedIOException e) {
+    String message = e.getCause().getMessage();
+    return message != null && message.startsWith("cannot listen on");
+  }
+
+  private Slot newSlotOnce(
       int index,
       boolean behindProxy,
       UnaryOperator<ShardcacheNode.Builder> extraSettings,
