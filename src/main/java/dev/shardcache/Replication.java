@@ -61,15 +61,7 @@ final class Replication<K, V> {
         continue;
       }
       if (request == null) {
-        request =
-            ReplicateRequest.newBuilder()
-                .setCaller(cluster.self())
-                .addBatches(
-                    CacheBatch.newBuilder()
-                        .setCache(scope.name())
-                        .setClearedBefore(scope.shard().clearedBefore())
-                        .addEntries(wire))
-                .build();
+        request = request(cluster, CacheBatch.newBuilder().addEntries(wire));
       }
       ReplicateRequest built = request;
       sends.put(
@@ -109,14 +101,7 @@ final class Replication<K, V> {
                   Replicator.MAX_BATCH,
                   scope.maxBatchBytes())) {
             ReplicateRequest request =
-                ReplicateRequest.newBuilder()
-                    .setCaller(cluster.self())
-                    .addBatches(
-                        CacheBatch.newBuilder()
-                            .setCache(scope.name())
-                            .setClearedBefore(scope.shard().clearedBefore())
-                            .addAllEntries(chunk))
-                    .build();
+                request(cluster, CacheBatch.newBuilder().addAllEntries(chunk));
             sends.add(
                 new Send(
                     holder,
@@ -190,14 +175,7 @@ final class Replication<K, V> {
 
   private void invalidateHotCopies(Cluster cluster, List<ByteString> keys) {
     ReplicateRequest request =
-        ReplicateRequest.newBuilder()
-            .setCaller(cluster.self())
-            .addBatches(
-                CacheBatch.newBuilder()
-                    .setCache(scope.name())
-                    .setClearedBefore(scope.shard().clearedBefore())
-                    .addAllNearInvalidations(keys))
-            .build();
+        request(cluster, CacheBatch.newBuilder().addAllNearInvalidations(keys));
     Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
     for (String member : cluster.peers()) {
       if (cluster.replicator().dropNearInvalidationsTo.test(member)) {
@@ -221,5 +199,13 @@ final class Replication<K, V> {
                 }
               }
             });
+  }
+
+  /** A request, from this node, carrying {@code batch} as this cache's, with its clear time. */
+  private ReplicateRequest request(Cluster cluster, CacheBatch.Builder batch) {
+    return ReplicateRequest.newBuilder()
+        .setCaller(cluster.self())
+        .addBatches(batch.setCache(scope.name()).setClearedBefore(scope.shard().clearedBefore()))
+        .build();
   }
 }
