@@ -301,19 +301,38 @@ class RefreshAheadClusterTest {
         .as("reloads on the owner")
         .isEqualTo(1);
 
-    assertThat(readIntoNearCache(roles.outsider(), key)).isEqualTo(key + "#1");
-    long nearHits = internals(roles.outsider()).stats().nearHitCount();
-    waitUntilDue();
-    assertThat(cache(roles.outsider()).get(key)).as("a near-cache hit").isEqualTo(key + "#1");
-    assertThat(internals(roles.outsider()).stats().nearHitCount()).isEqualTo(nearHits + 1);
-    await().atMost(WAIT).until(() -> key.concat("#2").equals(held(roles.owner(), key)));
-    assertThat(internals(roles.outsider()).counters().refreshCalls.sum())
-        .as("refresh calls the outsider sent from its near cache")
-        .isEqualTo(1);
-    await()
-        .atMost(WAIT)
-        .untilAsserted(() -> assertThat(cache(roles.outsider()).get(key)).isEqualTo(key + "#2"));
-    assertThat(source.calls.get()).isEqualTo(2);
+    // The outsider's part. On a stalled machine the owner's value can fall due while the outsider
+    // reads it into its near cache; the owner then refreshes it on the outsider's own Get and the
+    // new value's invalidation empties the near cache. Such an attempt proves nothing about near
+    // hits and is made again, from whichever value the owner holds by then.
+    for (int attempt = 1; ; attempt++) {
+      String inNear = readIntoNearCache(roles.outsider(), key);
+      long nearHits = internals(roles.outsider()).stats().nearHitCount();
+      long refreshCalls = internals(roles.outsider()).counters().refreshCalls.sum();
+      int loads = source.calls.get();
+      waitUntilDue();
+      String read = cache(roles.outsider()).get(key);
+      if (!inNear.equals(read) && attempt < 3) {
+        continue;
+      }
+      assertThat(read).as("a near-cache hit").isEqualTo(inNear);
+      assertThat(internals(roles.outsider()).stats().nearHitCount()).isEqualTo(nearHits + 1);
+      String next = key + "#" + (generation(inNear) + 1);
+      await().atMost(WAIT).until(() -> next.equals(held(roles.owner(), key)));
+      assertThat(internals(roles.outsider()).counters().refreshCalls.sum())
+          .as("refresh calls the outsider sent from its near cache")
+          .isEqualTo(refreshCalls + 1);
+      await()
+          .atMost(WAIT)
+          .untilAsserted(() -> assertThat(cache(roles.outsider()).get(key)).isEqualTo(next));
+      assertThat(source.calls.get()).as("one reload for the near hit").isEqualTo(loads + 1);
+      return;
+    }
+  }
+
+  /** The n of a loaded value {@code key#n}. */
+  private static int generation(String value) {
+    return Integer.parseInt(value.substring(value.lastIndexOf('#') + 1));
   }
 
   @Test
