@@ -33,7 +33,9 @@
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
  *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
- *       HolderGroups}), each key under its single-key rules;
+ *       HolderGroups}), each key under its single-key rules; a holder's {@code GetAll} answer is
+ *       bounded by {@code maxBatchBytes} ({@code GetAllAnswer}), and the keys it leaves out are
+ *       asked for again, never taken for absent;
  *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
  *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving
  *       thread), marked in its answers (each {@code getAll} entry too) so the caller keeps them for
