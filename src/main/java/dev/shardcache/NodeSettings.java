@@ -3,6 +3,7 @@ package dev.shardcache;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 import static dev.shardcache.ShardcacheNode.DEFAULT_ANTI_ENTROPY_INTERVAL;
+import static dev.shardcache.ShardcacheNode.DEFAULT_HANDLER_THREADS;
 import static dev.shardcache.ShardcacheNode.DEFAULT_HEARTBEAT_INTERVAL;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_BATCH_BYTES;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW;
@@ -46,7 +47,8 @@ record NodeSettings(
     int maxInboundMessageBytes,
     int maxConcurrentLoads,
     ReplicationLimits replicationLimits,
-    int maxBatchBytes) {
+    int maxBatchBytes,
+    int handlerThreads) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -54,8 +56,8 @@ record NodeSettings(
    * is set, and a refused one is left as it was: null throws {@link NullPointerException} naming
    * the parameter, a second setting of a set-once setting {@link IllegalStateException} naming the
    * value already set, a value out of range {@link IllegalArgumentException} naming the range. The
-   * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code
-   * maxInboundMessageBytes}) and the ticker may be set again; the last value holds. Not
+   * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code handlerThreads},
+   * {@code maxInboundMessageBytes}) and the ticker may be set again; the last value holds. Not
    * thread-safe.
    */
   static final class Draft {
@@ -74,6 +76,7 @@ record NodeSettings(
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private int handlerThreads = DEFAULT_HANDLER_THREADS;
     private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
@@ -106,6 +109,14 @@ record NodeSettings(
       checkArgument(
           max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
       this.maxConcurrentLoads = max;
+    }
+
+    void handlerThreads(int threads) {
+      checkArgument(
+          threads >= 1 && threads <= 10_000,
+          "handlerThreads must be in [1, 10000], got %s",
+          threads);
+      this.handlerThreads = threads;
     }
 
     void maxBatchBytes(int max) {
@@ -289,7 +300,8 @@ record NodeSettings(
           maxInboundMessageBytes,
           maxConcurrentLoads,
           ReplicationLimits.forNode(batchBytes, maxHintBytesPerPeer, maxHintBytes),
-          batchBytes);
+          batchBytes,
+          handlerThreads);
     }
 
     private static void checkRange(

@@ -45,7 +45,8 @@ final class NodeStartup {
             settings.clusterSecret(),
             settings.maxConcurrentCallsPerPeer(),
             settings.maxInboundMessageBytes(),
-            MAX_METADATA_BYTES);
+            MAX_METADATA_BYTES,
+            settings.handlerThreads());
     this.limiter = new CallLimiter(settings.maxConcurrentCallsPerPeer());
   }
 

@@ -119,8 +119,8 @@ final class RemoteErrors {
                   + "' for want of resources: "
                   + description
                   + " (a message over its maxInboundMessageBytes, more calls in"
-                  + " progress than its maxConcurrentCallsPerPeer, or more loads than its"
-                  + " maxConcurrentLoads)",
+                  + " progress than its maxConcurrentCallsPerPeer, every one of its handlerThreads"
+                  + " busy, or more loads than its maxConcurrentLoads)",
               null);
       default ->
           new ShardcacheException(

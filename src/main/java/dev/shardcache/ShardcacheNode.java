@@ -72,6 +72,9 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The default bound of loads running at once on a node. */
   public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
 
+  /** The default bound of threads serving peers' calls ({@link Builder#handlerThreads}). */
+  public static final int DEFAULT_HANDLER_THREADS = 512;
+
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
@@ -382,6 +385,21 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder maxConcurrentLoads(int max) {
       draft.maxConcurrentLoads(max);
+      return this;
+    }
+
+    /**
+     * Bounds the threads serving peers' calls to {@code threads} (default {@value
+     * ShardcacheNode#DEFAULT_HANDLER_THREADS}), made on demand; a {@code Get} and a heartbeat never
+     * take one. A write holds its thread for up to half its caller's remote timeout (the wait for
+     * replicas). A call that finds every one busy is refused at once with {@code
+     * RESOURCE_EXHAUSTED} naming this setting (the caller sees a {@link ShardcacheException}), and
+     * never runs on a network thread instead.
+     *
+     * @throws IllegalArgumentException if not in [1, 10000]
+     */
+    public Builder handlerThreads(int threads) {
+      draft.handlerThreads(threads);
       return this;
     }
 

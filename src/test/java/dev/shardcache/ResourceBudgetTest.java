@@ -45,7 +45,7 @@ class ResourceBudgetTest {
     code.put("maxConcurrentCallsPerPeer", (long) node.maxConcurrentCallsPerPeer());
     code.put("maxConcurrentLoads", (long) node.maxConcurrentLoads());
     code.put("loadsWaitingPerThread", (long) NodeCaches.LOADS_WAITING_PER_THREAD);
-    code.put("handlerThreads", (long) NodeServer.HANDLER_THREADS);
+    code.put("handlerThreads", (long) node.handlerThreads());
     code.put("maxInboundMessageBytes", (long) node.maxInboundMessageBytes());
     code.put("maxMetadataBytes", (long) NodeStartup.MAX_METADATA_BYTES);
     code.put("maxBatchBytes", (long) node.maxBatchBytes());
@@ -119,7 +119,7 @@ class ResourceBudgetTest {
       bound.put("shardcache-replicator", N);
       bound.put("shardcache-maintenance", N);
       bound.put("shardcache-load", N * MAX_LOADS);
-      bound.put("shardcache-handler", N * NodeServer.HANDLER_THREADS);
+      bound.put("shardcache-handler", N * ShardcacheNode.DEFAULT_HANDLER_THREADS);
       bound.put("netty-boss", 1);
       bound.put("netty-worker", 2 * cores);
       bound.put("grpc-timer", 1);
