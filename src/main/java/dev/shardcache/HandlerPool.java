@@ -20,10 +20,11 @@ import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The threads that serve peers' calls (all but {@code Get} and {@code Ping}, see {@link
- * ServingExecutors}), at most {@code handlerThreads} of them, and the refusal of a call that finds
- * them all busy: {@code RESOURCE_EXHAUSTED} naming the setting, answered at once. A call never runs
- * on the transport thread instead, which would stall every call on that event loop behind it.
+ * The threads that serve peers' calls (all but {@code Get}, {@code Ping} and health checks, see
+ * {@link ServingExecutors}), at most {@code handlerThreads} of them, and the refusal of a call that
+ * finds them all busy: {@code RESOURCE_EXHAUSTED} naming the setting, answered at once. A call
+ * never runs on the transport thread instead, which would stall every call on that event loop
+ * behind it.
  *
  * <h2>Idea</h2>
  *
@@ -34,8 +35,9 @@ import org.jspecify.annotations.Nullable;
  * over would leave the call's callbacks stranded. So a rejected task is run at once on the thread
  * that offered it, with a thread-local mark that it is refused: the interceptor ({@link #refusals})
  * then closes the call with the refusal instead of passing the callback on, and the service never
- * sees it. What the transport thread runs is only that: parsing a header or a message and answering
- * the error; never a handler, a codec or a loader.
+ * sees it. What the transport thread runs is only that: parsing a header or a message, the
+ * cluster-secret check of the token (so that the refusal proves the secret, as every answer must),
+ * and answering the error; never a handler, a codec or a loader.
  *
  * <p>The mark is read only while the rejected task runs, on its thread; a task only runs the
  * callbacks of its own call, so the mark cannot reach another call. A call is refused only before
@@ -127,8 +129,9 @@ final class HandlerPool implements Executor {
   }
 
   /**
-   * The interceptor that closes a refused call. It must be the server's outermost (a server-wide
-   * interceptor), so that it sees the call before anything else runs for it.
+   * The interceptor that closes a refused call. Whatever runs before it runs on the transport
+   * thread for a refused call, so only cheap checks may (the cluster-secret check, whose proof a
+   * refusal must carry); the call limiter and the service come after it.
    */
   ServerInterceptor refusals() {
     return new ServerInterceptor() {

@@ -90,20 +90,22 @@ final class NodeServer implements AutoCloseable {
     byte[] secret = settings.clusterSecret();
     PeerAuthentication auth =
         secret == null ? null : new PeerAuthentication(secret, System::currentTimeMillis);
+    HandlerPool handlers = new HandlerPool(settings.handlerThreads());
     List<ServerInterceptor> interceptors = new ArrayList<>();
     interceptors.add(limiter);
+    // Before the limiter and the service; after the token check, which is cheap and lets a
+    // refusal prove the secret (a caller takes an unproven answer for an impostor: a peer down).
+    interceptors.add(handlers.refusals());
     if (auth != null) {
       interceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
     }
-    HandlerPool handlers = new HandlerPool(settings.handlerThreads());
     Server server =
         NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
-            // Method lookup on the transport thread; then a Get or a Ping stays there and
-            // everything else moves to the handler pool (ServingExecutors says why), or is refused
-            // there when the pool is full.
+            // Method lookup on the transport thread; then a Get, a Ping or a health check stays
+            // there and every other call moves to the handler pool (ServingExecutors says why), or
+            // is refused there when the pool is full.
             .directExecutor()
             .callExecutor(new ServingExecutors(handlers))
-            .intercept(handlers.refusals())
             .maxInboundMessageSize(settings.maxInboundMessageBytes())
             .maxInboundMetadataSize(settings.maxMetadataBytes())
             .maxConcurrentCallsPerConnection(settings.maxConcurrentCallsPerPeer())

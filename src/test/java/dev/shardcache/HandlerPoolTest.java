@@ -90,8 +90,8 @@ class HandlerPoolTest {
         InProcessServerBuilder.forName(name)
             .directExecutor()
             .callExecutor(new ServingExecutors(pool))
-            .intercept(pool.refusals())
-            .addService(ServerInterceptors.intercept(service, started))
+            // As NodeServer orders them: the refusal before the rest (interceptors wrap outward).
+            .addService(ServerInterceptors.intercept(service, started, pool.refusals()))
             .build()
             .start();
     channel = InProcessChannelBuilder.forName(name).directExecutor().build();

@@ -9,6 +9,7 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
 import io.grpc.Status;
+import io.grpc.health.v1.HealthGrpc;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -40,6 +41,9 @@ class ServingThreadsTest {
           .isNull();
       assertThat(executors.getExecutor(callOf(PeerServiceGrpc.getPingMethod()), new Metadata()))
           .as("a heartbeat, answered even while every handler thread is busy")
+          .isNull();
+      assertThat(executors.getExecutor(callOf(HealthGrpc.getCheckMethod()), new Metadata()))
+          .as("a health probe")
           .isNull();
       for (MethodDescriptor<?, ?> other :
           List.of(

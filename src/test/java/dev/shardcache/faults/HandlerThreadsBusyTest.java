@@ -8,6 +8,7 @@ import dev.shardcache.Codecs;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheException;
 import dev.shardcache.testing.TestCluster;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,7 +20,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * A call that finds every handler thread of its member busy is refused at once with {@code
@@ -38,7 +40,9 @@ import org.junit.jupiter.api.Test;
  * </ul>
  *
  * Then the gate opens: the two held writes complete, the refused key is absent on its owner (the
- * refusal applied nothing), and writing it again succeeds.
+ * refusal applied nothing), and writing it again succeeds. Run without and with a cluster secret:
+ * with one, the refusal must carry the proof of the secret, or the caller would take the busy
+ * member for an impostor and mark it down.
  *
  * <p>Defect: past the pool's bound the call ran on the calling thread (a caller-runs policy), which
  * is the event loop of the caller's connection: the third write blocked it on the gate, and the
@@ -48,16 +52,22 @@ class HandlerThreadsBusyTest {
   private static final int HANDLER_THREADS = 2;
   private static final String CACHE = "gated";
 
-  @Test
-  void aCallPastTheHandlerThreadsIsRefusedAndReadsStillAnswer() throws Exception {
+  @ParameterizedTest(name = "cluster secret: {0}")
+  @ValueSource(booleans = {false, true})
+  void aCallPastTheHandlerThreadsIsRefusedAndReadsStillAnswer(boolean secret) throws Exception {
     GatedKeys gated = new GatedKeys();
     ExecutorService writers = Executors.newCachedThreadPool();
     try (TestCluster cluster =
         TestCluster.builder()
             .size(2)
             .nodeSettings(
-                node ->
-                    node.handlerThreads(HANDLER_THREADS).antiEntropyInterval(Duration.ofHours(1)))
+                node -> {
+                  node.handlerThreads(HANDLER_THREADS).antiEntropyInterval(Duration.ofHours(1));
+                  return secret
+                      ? node.clusterSecret(
+                          "handler-threads-test-secret".getBytes(StandardCharsets.UTF_8))
+                      : node;
+                })
             .cache(
                 CACHE,
                 (i, node) ->
@@ -97,6 +107,7 @@ class HandlerThreadsBusyTest {
       started = System.nanoTime();
       String read = caller.get(held);
       long readMillis = (System.nanoTime() - started) / 1_000_000;
+      boolean stillReachable = cluster.node(0).reachablePeers().contains(cluster.node(1).address());
       boolean gateStillShut = gated.open.getCount() == 1;
       gated.open.countDown();
       for (Future<?> write : holding) {
@@ -104,15 +115,25 @@ class HandlerThreadsBusyTest {
       }
 
       System.out.printf(
-          "HandlerThreadsBusyTest: handlerThreads %d, %d writes held on node 1: a further write"
-              + " refused in %d ms (%s); a Get hit on the same connection answered in %d ms%n",
-          HANDLER_THREADS, HANDLER_THREADS, refusedMillis, refusal, readMillis);
+          "HandlerThreadsBusyTest (cluster secret: %s): handlerThreads %d, %d writes held on node"
+              + " 1: a further write refused in %d ms (%s); a Get hit on the same connection"
+              + " answered in %d ms; node 1 still reachable: %s%n",
+          secret,
+          HANDLER_THREADS,
+          HANDLER_THREADS,
+          refusedMillis,
+          refusal,
+          readMillis,
+          stillReachable);
       assertThat(gateStillShut).as("the gate was shut while the write was refused").isTrue();
       assertThat(refusal)
           .isInstanceOf(ShardcacheException.class)
           .hasMessageContaining("handlerThreads")
           .hasMessageContaining("busy");
       assertThat(read).isEqualTo("v");
+      assertThat(stillReachable)
+          .as("a refusal proves the secret: the refused caller does not take node 1 for down")
+          .isTrue();
       for (int i = 0; i < HANDLER_THREADS; i++) {
         assertThat(owner.getIfPresent(slow.get(i))).isEqualTo("held");
       }
