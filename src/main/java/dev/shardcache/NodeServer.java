@@ -36,7 +36,8 @@ final class NodeServer implements AutoCloseable {
       int maxConcurrentCallsPerPeer,
       int maxInboundMessageBytes,
       int maxMetadataBytes,
-      int handlerThreads) {}
+      int handlerThreads,
+      int maxNonces) {}
 
   private final Server server;
   private final HandlerPool handlers;
@@ -89,7 +90,9 @@ final class NodeServer implements AutoCloseable {
     }
     byte[] secret = settings.clusterSecret();
     PeerAuthentication auth =
-        secret == null ? null : new PeerAuthentication(secret, System::currentTimeMillis);
+        secret == null
+            ? null
+            : new PeerAuthentication(secret, System::currentTimeMillis, settings.maxNonces());
     HandlerPool handlers = new HandlerPool(settings.handlerThreads());
     List<ServerInterceptor> interceptors = new ArrayList<>();
     interceptors.add(limiter);

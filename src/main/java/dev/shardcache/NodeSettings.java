@@ -9,6 +9,7 @@ import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_BATCH_BYTES;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_LOADS;
+import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_NONCES;
 import static dev.shardcache.ShardcacheNode.MAX_MESSAGE_BYTES;
 import static dev.shardcache.ShardcacheNode.MIN_BATCH_BYTES;
 import static java.util.Objects.requireNonNull;
@@ -48,7 +49,8 @@ record NodeSettings(
     int maxConcurrentLoads,
     ReplicationLimits replicationLimits,
     int maxBatchBytes,
-    int handlerThreads) {
+    int handlerThreads,
+    int maxNonces) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -57,8 +59,8 @@ record NodeSettings(
    * the parameter, a second setting of a set-once setting {@link IllegalStateException} naming the
    * value already set, a value out of range {@link IllegalArgumentException} naming the range. The
    * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code handlerThreads},
-   * {@code maxInboundMessageBytes}) and the ticker may be set again; the last value holds. Not
-   * thread-safe.
+   * {@code maxNonces}, {@code maxInboundMessageBytes}) and the ticker may be set again; the last
+   * value holds. Not thread-safe.
    */
   static final class Draft {
     private @Nullable String host;
@@ -77,6 +79,7 @@ record NodeSettings(
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
     private int handlerThreads = DEFAULT_HANDLER_THREADS;
+    private int maxNonces = DEFAULT_MAX_NONCES;
     private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
@@ -117,6 +120,12 @@ record NodeSettings(
           "handlerThreads must be in [1, 10000], got %s",
           threads);
       this.handlerThreads = threads;
+    }
+
+    void maxNonces(int max) {
+      checkArgument(
+          max >= 1_000 && max <= 50_000_000, "maxNonces must be in [1000, 50000000], got %s", max);
+      this.maxNonces = max;
     }
 
     void maxBatchBytes(int max) {
@@ -301,7 +310,8 @@ record NodeSettings(
           maxConcurrentLoads,
           ReplicationLimits.forNode(batchBytes, maxHintBytesPerPeer, maxHintBytes),
           batchBytes,
-          handlerThreads);
+          handlerThreads,
+          maxNonces);
     }
 
     private static void checkRange(

@@ -46,7 +46,8 @@ final class NodeStartup {
             settings.maxConcurrentCallsPerPeer(),
             settings.maxInboundMessageBytes(),
             MAX_METADATA_BYTES,
-            settings.handlerThreads());
+            settings.handlerThreads(),
+            settings.maxNonces());
     this.limiter = new CallLimiter(settings.maxConcurrentCallsPerPeer());
   }
 

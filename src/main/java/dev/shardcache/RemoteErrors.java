@@ -120,7 +120,8 @@ final class RemoteErrors {
                   + description
                   + " (a message over its maxInboundMessageBytes, more calls in"
                   + " progress than its maxConcurrentCallsPerPeer, every one of its handlerThreads"
-                  + " busy, or more loads than its maxConcurrentLoads)",
+                  + " busy, more loads than its maxConcurrentLoads, or more token nonces than its"
+                  + " maxNonces)",
               null);
       default ->
           new ShardcacheException(

@@ -75,6 +75,9 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The default bound of threads serving peers' calls ({@link Builder#handlerThreads}). */
   public static final int DEFAULT_HANDLER_THREADS = 512;
 
+  /** The default {@link Builder#maxNonces}: about 80 MB when full, 6,600 calls a second. */
+  public static final int DEFAULT_MAX_NONCES = 500_000;
+
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
@@ -358,6 +361,21 @@ public final class ShardcacheNode implements AutoCloseable {
      */
     public Builder clusterSecret(byte[] secret) {
       draft.clusterSecret(secret);
+      return this;
+    }
+
+    /**
+     * With {@link #clusterSecret}: bounds the token nonces this node remembers, to refuse a
+     * replayed token, to {@code max} (default {@value ShardcacheNode#DEFAULT_MAX_NONCES}). A nonce
+     * is kept for the token window plus a margin, 75 s, and takes about 160 bytes, so the bound is
+     * {@code max × 160} bytes and admits {@code max / 75} authenticated calls a second, sustained.
+     * Past it the node refuses calls with {@code RESOURCE_EXHAUSTED} naming this setting until
+     * nonces expire, rather than forget one early.
+     *
+     * @throws IllegalArgumentException if not in [1000, 50000000]
+     */
+    public Builder maxNonces(int max) {
+      draft.maxNonces(max);
       return this;
     }
 

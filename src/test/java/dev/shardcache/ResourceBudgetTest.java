@@ -58,7 +58,7 @@ class ResourceBudgetTest {
     code.put("keysPerBatchRequest", (long) CacheConfig.MAX_KEYS_PER_BATCH);
     code.put("channelsPerPeer", 2L); // checked live in theClusterStaysWithinItsBudget
     code.put("departedClientSeconds", Cluster.RECENT_CHANGE_WINDOW.toSeconds());
-    code.put("maxNonces", (long) PeerAuthentication.MAX_NONCES);
+    code.put("maxNonces", (long) node.maxNonces());
     code.put("maximumSize", cache.maximumSize());
     code.put("maxKeyBytes", (long) cache.maxKeyBytes());
     code.put("maxValueBytes", (long) cache.maxValueBytes());
