@@ -38,6 +38,13 @@ import org.jspecify.annotations.Nullable;
  * keys one by one instead, each its own flight, at most {@value
  * PeerRequests#BATCH_LOAD_CONCURRENCY} at a time.
  *
+ * <p>A holder's answer is bounded in bytes by the smaller of both nodes' {@code maxBatchBytes}: the
+ * request says this node's, and the holder lists the keys whose values did not fit ({@link
+ * GetAllAnswer}). Those are asked for again, in further calls, each bounded the same way, until
+ * every key is answered; a key left out is never taken for absent. Each answer holds at least one
+ * value, so this ends after at most as many calls as keys (in practice, the batch's bytes over the
+ * bound, plus one).
+ *
  * <p>A key that {@code loadAll} leaves out has no value: it is missing from the answer, not a
  * failure ({@link Loads#isAbsent}). Any other failure of any key fails the whole call, once every
  * key has been waited for.
@@ -345,7 +352,8 @@ final class BatchReads<K, V> {
         GetAllRequest.newBuilder()
             .setCache(scope.name())
             .setLoad(loading)
-            .setCaller(cluster.self());
+            .setCaller(cluster.self())
+            .setMaxAnswerBytes(scope.maxBatchBytes());
     Map<ByteString, K> keysByBytes = new HashMap<>();
     for (Map.Entry<ByteString, K> entry : chunk) {
       request.addKeys(entry.getKey());
@@ -361,7 +369,23 @@ final class BatchReads<K, V> {
         (response, failure) -> {
           if (failure == null) {
             try {
-              batch.complete(decodeBatch(response, keysByBytes, holder, detaches));
+              Map<K, V> values = decodeBatch(response, keysByBytes, holder, detaches);
+              List<Map.Entry<ByteString, K>> rest = notIncluded(response, chunk, values, holder);
+              if (rest.isEmpty()) {
+                batch.complete(values);
+              } else {
+                // Left out to keep the answer within its bound: asked again, in a call of its own.
+                Completions.whenDone(
+                    readBatch(cluster, holder, rest, loading, oneRead),
+                    (more, again) -> {
+                      if (again != null) {
+                        batch.completeExceptionally(again);
+                      } else {
+                        values.putAll(more);
+                        batch.complete(values);
+                      }
+                    });
+              }
             } catch (RuntimeException e) {
               batch.completeExceptionally(e);
             }
@@ -383,13 +407,7 @@ final class BatchReads<K, V> {
     for (Entry entry : response.getEntriesList()) {
       K key = keysByBytes.get(entry.getKey());
       if (key == null) {
-        throw new ShardcacheException(
-            "peer "
-                + holder
-                + " answered a getAll of cache '"
-                + scope.name()
-                + "' with a key that was not asked for; is it running a compatible"
-                + " version?");
+        throw incompatible(holder, "a key that was not asked for");
       }
       V value = scope.codec().decodeValue(entry.getValue(), holder);
       values.put(key, value);
@@ -404,6 +422,46 @@ final class BatchReads<K, V> {
       }
     }
     return values;
+  }
+
+  /**
+   * The keys of {@code chunk} the holder left out of its answer to keep it within its byte bound
+   * ({@link GetAllAnswer}), to be asked for again.
+   *
+   * @throws ShardcacheException if the answer lists a key it also answered, a position out of the
+   *     request, or keys to ask again without answering any (asking again would never end)
+   */
+  private List<Map.Entry<ByteString, K>> notIncluded(
+      GetAllResponse response,
+      List<Map.Entry<ByteString, K>> chunk,
+      Map<K, V> answered,
+      String holder) {
+    List<Map.Entry<ByteString, K>> rest = new ArrayList<>(response.getNotIncludedCount());
+    Set<Integer> seen = new HashSet<>();
+    for (int position : response.getNotIncludedList()) {
+      if (position < 0
+          || position >= chunk.size()
+          || !seen.add(position)
+          || answered.containsKey(chunk.get(position).getValue())) {
+        throw incompatible(holder, "a key to ask again that it answered or was not asked for");
+      }
+      rest.add(chunk.get(position));
+    }
+    if (!rest.isEmpty() && answered.isEmpty()) {
+      throw incompatible(holder, "keys to ask again and no value");
+    }
+    return rest;
+  }
+
+  private ShardcacheException incompatible(String holder, String what) {
+    return new ShardcacheException(
+        "peer "
+            + holder
+            + " answered a getAll of cache '"
+            + scope.name()
+            + "' with "
+            + what
+            + "; is it running a compatible version?");
   }
 
   /** Reads a batch key by key with {@code oneRead}, off the gRPC threads. */

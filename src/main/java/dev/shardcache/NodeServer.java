@@ -1,6 +1,5 @@
 package dev.shardcache;
 
-import com.google.common.util.concurrent.ThreadFactoryBuilder;
 import io.grpc.Server;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerInterceptors;
@@ -13,18 +12,16 @@ import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.jspecify.annotations.Nullable;
 
 /**
  * The serving half of a node, assembled: transport security, the cluster-secret check, the call
  * limiter, the peer service and the standard health service on one Netty server bound to the node's
- * port, calls served on the threads {@link ServingExecutors} picks. {@link #close} stops it in
- * order: health reports NOT_SERVING, calls in progress get a grace period, then the rest is cut and
- * the certificates' reloader stops.
+ * port, calls served on the threads {@link ServingExecutors} picks (at most {@code handlerThreads}
+ * of the {@link HandlerPool}, past which a call is refused). {@link #close} stops it in order:
+ * health reports NOT_SERVING, calls in progress get a grace period, then the rest is cut and the
+ * certificates' reloader stops.
  *
  * <p>Thread-safe once started.
  */
@@ -38,26 +35,19 @@ final class NodeServer implements AutoCloseable {
       byte @Nullable [] clusterSecret,
       int maxConcurrentCallsPerPeer,
       int maxInboundMessageBytes,
-      int maxMetadataBytes) {}
-
-  /**
-   * The most handler threads. Every call but a {@code Get} runs on one ({@code Get}s are answered
-   * on the transport thread, see {@link ServingExecutors}). Writes block one for at most half a
-   * remoteTimeout; reads never block one. Threads are made on demand and never queue a call behind
-   * a blocked one, so a heartbeat is answered at once even while writes wait for replicas (a queue
-   * here made busy members look dead); past the bound, the transport thread runs the call itself.
-   */
-  static final int HANDLER_THREADS = 512;
+      int maxMetadataBytes,
+      int handlerThreads,
+      int maxNonces) {}
 
   private final Server server;
-  private final ExecutorService handlers;
+  private final HandlerPool handlers;
   private final TransportSecurity security;
   private final @Nullable PeerAuthentication authentication;
   private final HealthStatusManager health;
 
   private NodeServer(
       Server server,
-      ExecutorService handlers,
+      HandlerPool handlers,
       TransportSecurity security,
       @Nullable PeerAuthentication authentication,
       HealthStatusManager health) {
@@ -100,28 +90,23 @@ final class NodeServer implements AutoCloseable {
     }
     byte[] secret = settings.clusterSecret();
     PeerAuthentication auth =
-        secret == null ? null : new PeerAuthentication(secret, System::currentTimeMillis);
+        secret == null
+            ? null
+            : new PeerAuthentication(secret, System::currentTimeMillis, settings.maxNonces());
+    HandlerPool handlers = new HandlerPool(settings.handlerThreads());
     List<ServerInterceptor> interceptors = new ArrayList<>();
     interceptors.add(limiter);
+    // Before the limiter and the service; after the token check, which is cheap and lets a
+    // refusal prove the secret (a caller takes an unproven answer for an impostor: a peer down).
+    interceptors.add(handlers.refusals());
     if (auth != null) {
       interceptors.add(auth.serverInterceptor()); // runs first: interceptors wrap outward
     }
-    ExecutorService handlers =
-        new ThreadPoolExecutor(
-            0,
-            HANDLER_THREADS,
-            60,
-            TimeUnit.SECONDS,
-            new SynchronousQueue<>(),
-            new ThreadFactoryBuilder()
-                .setNameFormat("shardcache-handler-%d")
-                .setDaemon(true)
-                .build(),
-            new ThreadPoolExecutor.CallerRunsPolicy());
     Server server =
         NettyServerBuilder.forAddress(bindAddress, security.serverCredentials())
-            // Method lookup on the transport thread; then a Get stays there and everything else
-            // moves to the handler pool (ServingExecutors says why).
+            // Method lookup on the transport thread; then a Get, a Ping or a health check stays
+            // there and every other call moves to the handler pool (ServingExecutors says why), or
+            // is refused there when the pool is full.
             .directExecutor()
             .callExecutor(new ServingExecutors(handlers))
             .maxInboundMessageSize(settings.maxInboundMessageBytes())

@@ -3,11 +3,13 @@ package dev.shardcache;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 import static dev.shardcache.ShardcacheNode.DEFAULT_ANTI_ENTROPY_INTERVAL;
+import static dev.shardcache.ShardcacheNode.DEFAULT_HANDLER_THREADS;
 import static dev.shardcache.ShardcacheNode.DEFAULT_HEARTBEAT_INTERVAL;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_BATCH_BYTES;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_LOADS;
+import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_NONCES;
 import static dev.shardcache.ShardcacheNode.MAX_MESSAGE_BYTES;
 import static dev.shardcache.ShardcacheNode.MIN_BATCH_BYTES;
 import static java.util.Objects.requireNonNull;
@@ -46,7 +48,9 @@ record NodeSettings(
     int maxInboundMessageBytes,
     int maxConcurrentLoads,
     ReplicationLimits replicationLimits,
-    int maxBatchBytes) {
+    int maxBatchBytes,
+    int handlerThreads,
+    int maxNonces) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -54,9 +58,9 @@ record NodeSettings(
    * is set, and a refused one is left as it was: null throws {@link NullPointerException} naming
    * the parameter, a second setting of a set-once setting {@link IllegalStateException} naming the
    * value already set, a value out of range {@link IllegalArgumentException} naming the range. The
-   * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code
-   * maxInboundMessageBytes}) and the ticker may be set again; the last value holds. Not
-   * thread-safe.
+   * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code handlerThreads},
+   * {@code maxNonces}, {@code maxInboundMessageBytes}) and the ticker may be set again; the last
+   * value holds. Not thread-safe.
    */
   static final class Draft {
     private @Nullable String host;
@@ -74,6 +78,8 @@ record NodeSettings(
     private int maxConcurrentCallsPerPeer = DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
     private int maxInboundMessageBytes = MAX_MESSAGE_BYTES;
     private int maxConcurrentLoads = DEFAULT_MAX_CONCURRENT_LOADS;
+    private int handlerThreads = DEFAULT_HANDLER_THREADS;
+    private int maxNonces = DEFAULT_MAX_NONCES;
     private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
@@ -106,6 +112,20 @@ record NodeSettings(
       checkArgument(
           max >= 1 && max <= 10_000, "maxConcurrentLoads must be in [1, 10000], got %s", max);
       this.maxConcurrentLoads = max;
+    }
+
+    void handlerThreads(int threads) {
+      checkArgument(
+          threads >= 1 && threads <= 10_000,
+          "handlerThreads must be in [1, 10000], got %s",
+          threads);
+      this.handlerThreads = threads;
+    }
+
+    void maxNonces(int max) {
+      checkArgument(
+          max >= 1_000 && max <= 50_000_000, "maxNonces must be in [1000, 50000000], got %s", max);
+      this.maxNonces = max;
     }
 
     void maxBatchBytes(int max) {
@@ -289,7 +309,9 @@ record NodeSettings(
           maxInboundMessageBytes,
           maxConcurrentLoads,
           ReplicationLimits.forNode(batchBytes, maxHintBytesPerPeer, maxHintBytes),
-          batchBytes);
+          batchBytes,
+          handlerThreads,
+          maxNonces);
     }
 
     private static void checkRange(

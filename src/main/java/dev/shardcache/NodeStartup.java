@@ -45,7 +45,9 @@ final class NodeStartup {
             settings.clusterSecret(),
             settings.maxConcurrentCallsPerPeer(),
             settings.maxInboundMessageBytes(),
-            MAX_METADATA_BYTES);
+            MAX_METADATA_BYTES,
+            settings.handlerThreads(),
+            settings.maxNonces());
     this.limiter = new CallLimiter(settings.maxConcurrentCallsPerPeer());
   }
 

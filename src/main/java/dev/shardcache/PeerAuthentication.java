@@ -92,12 +92,6 @@ final class PeerAuthentication {
   /** How long past the window a nonce is kept (see {@link SeenNonces}). */
   static final Duration NONCE_MARGIN = Duration.ofSeconds(15);
 
-  /**
-   * The most nonces a node keeps: a node accepts up to this many authenticated calls per {@code
-   * WINDOW + NONCE_MARGIN} (about 13,000 a second), about 160 MB when full.
-   */
-  static final int MAX_NONCES = 1_000_000;
-
   static final Duration LOG_INTERVAL = Duration.ofSeconds(10);
   private static final String ALGORITHM = "HmacSHA256";
   private static final Base64.Encoder BASE64URL = Base64.getUrlEncoder().withoutPadding();
@@ -120,7 +114,7 @@ final class PeerAuthentication {
     REPLAY,
     /** The request message is not the one the token was made for. */
     BODY,
-    /** This node keeps {@link #MAX_NONCES} nonces and cannot take more until some expire. */
+    /** This node keeps its {@code maxNonces} nonces and cannot take more until some expire. */
     NONCE_CAPACITY,
     /** Caller side: a peer's answer did not prove the secret. */
     UNPROVEN_REPLY
@@ -138,10 +132,10 @@ final class PeerAuthentication {
   private final ThreadLocal<Mac> macs = ThreadLocal.withInitial(this::newMac);
 
   PeerAuthentication(byte[] secret, LongSupplier clockMillis) {
-    this(secret, clockMillis, MAX_NONCES);
+    this(secret, clockMillis, ShardcacheNode.DEFAULT_MAX_NONCES);
   }
 
-  /** With room for {@code maxNonces} nonces; tests use a small one. */
+  /** With room for {@code maxNonces} nonces (the node's setting; tests use a small one). */
   PeerAuthentication(byte[] secret, LongSupplier clockMillis, int maxNonces) {
     this.key = new SecretKeySpec(secret.clone(), ALGORITHM);
     this.clock = clockMillis;
@@ -511,8 +505,10 @@ final class PeerAuthentication {
                       + nonces.capacity()
                       + " authenticated calls within "
                       + WINDOW.plus(NONCE_MARGIN).toSeconds()
-                      + " s: this node"
-                      + " cannot remember more token nonces; retry later");
+                      + " s: this node cannot remember more token nonces, its limit"
+                      + " (ShardcacheNode.Builder.maxNonces "
+                      + nonces.capacity()
+                      + "); retry later, or raise maxNonces (about 160 bytes a nonce)");
           default ->
               Status.UNAUTHENTICATED.withDescription(
                   "missing or invalid cluster token: configure"

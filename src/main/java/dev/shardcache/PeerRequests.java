@@ -59,6 +59,12 @@ import org.jspecify.annotations.Nullable;
  * #BATCH_LOAD_CONCURRENCY} at a time, instead of one after another. Keys it does not hold are read
  * (passed on) one by one.
  *
+ * <p><b>A {@code GetAll} answer is bounded in bytes</b> by the smaller of the caller's and this
+ * node's {@code maxBatchBytes} ({@link GetAllAnswer}): values that do not fit are left out and
+ * their keys listed, and the caller asks for them again in another call ({@link BatchReads}). The
+ * loads are not changed by it: a value left out was read or loaded (and kept, if this node holds
+ * its key) like the others, so asking again finds it in the shard.
+ *
  * <p>Thread-safe.
  */
 final class PeerRequests<K, V> {
@@ -193,8 +199,14 @@ final class PeerRequests<K, V> {
       answers.add(
           withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
     }
+    GetAllAnswer answer =
+        new GetAllAnswer(
+            scope.name(),
+            scope.answerBytes(request.getMaxAnswerBytes()),
+            keys.size(),
+            request.getMaxAnswerBytes() > 0);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
-        .thenApply(done -> collect(keys, keyBytes, answers, hot));
+        .thenApply(done -> collect(keys, keyBytes, answers, hot, answer));
   }
 
   /** A key that {@code loadAll} left out is not an error of the batch: it is left out of it. */
@@ -211,24 +223,32 @@ final class PeerRequests<K, V> {
         });
   }
 
+  /**
+   * The answer: every value found or loaded, as many as fit the answer's bound, the others listed
+   * for the caller to ask again ({@link GetAllAnswer}).
+   */
   private GetAllResponse collect(
       List<K> keys,
       List<ByteString> keyBytes,
       List<CompletableFuture<@Nullable V>> answers,
-      List<AtomicBoolean> hot) {
-    GetAllResponse.Builder response = GetAllResponse.newBuilder();
+      List<AtomicBoolean> hot,
+      GetAllAnswer answer) {
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
       if (value != null) {
-        response.addEntries(
+        answer.offer(
+            i,
             Entry.newBuilder()
                 .setKey(keyBytes.get(i))
-                .setValue(ByteString.copyFrom(scope.config().valueCodec().encode(value)))
+                // Codec.encode hands its array over: wrapped, as serveGet does, not copied.
+                .setValue(
+                    UnsafeByteOperations.unsafeWrap(scope.config().valueCodec().encode(value)))
                 .setAgeMillis(refreshes.ageOf(keys.get(i), value))
-                .setHot(hot.get(i).get()));
+                .setHot(hot.get(i).get())
+                .build());
       }
     }
-    return response.build();
+    return answer.build();
   }
 
   /**

@@ -41,12 +41,12 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>A {@code Get} is served on the transport thread that read it ({@link ServingExecutors}), so it
- * must never block: a hit answers at once, and a read that must load (or refresh) answers with a
- * future that completes on the node's load executor. Every other call runs on a handler thread;
- * reads that must load never block it either. Writes block their handler for at most half the
- * caller's deadline (the wait for replicas); a batch write that passes keys on, for at most three
- * quarters of it.
+ * <p>A {@code Get} (and a {@code Ping}) is served on the transport thread that read it ({@link
+ * ServingExecutors}), so it must never block: a hit answers at once, and a read that must load (or
+ * refresh) answers with a future that completes on the node's load executor. Every other call runs
+ * on a handler thread ({@link HandlerPool}: refused when every one is busy); reads that must load
+ * never block it either. Writes block their handler for at most half the caller's deadline (the
+ * wait for replicas); a batch write that passes keys on, for at most three quarters of it.
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 

@@ -119,8 +119,9 @@ final class RemoteErrors {
                   + "' for want of resources: "
                   + description
                   + " (a message over its maxInboundMessageBytes, more calls in"
-                  + " progress than its maxConcurrentCallsPerPeer, or more loads than its"
-                  + " maxConcurrentLoads)",
+                  + " progress than its maxConcurrentCallsPerPeer, every one of its handlerThreads"
+                  + " busy, more loads than its maxConcurrentLoads, or more token nonces than its"
+                  + " maxNonces)",
               null);
       default ->
           new ShardcacheException(

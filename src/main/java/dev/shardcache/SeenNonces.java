@@ -20,8 +20,9 @@ import java.util.function.LongSupplier;
  * frequency, not age: the newest nonce may go first). So when it is full the node refuses new calls
  * ({@link Outcome#FULL}) until nonces expire, instead of evicting; the cache's own size bound,
  * above {@code capacity}, is only a backstop against a race of concurrent inserts. Memory: about
- * 160 bytes a nonce (measured), so {@code capacity} 1,000,000 is about 160 MB when full, and {@code
- * calls per second * (window + margin) * 160} bytes below that.
+ * 160 bytes a nonce (measured), so {@code capacity} × 160 bytes when full ({@code maxNonces},
+ * default 500,000: about 80 MB), and {@code calls per second × (window + margin) × 160} bytes below
+ * that.
  *
  * <p>Thread-safe.
  */

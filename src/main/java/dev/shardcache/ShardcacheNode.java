@@ -72,6 +72,12 @@ public final class ShardcacheNode implements AutoCloseable {
   /** The default bound of loads running at once on a node. */
   public static final int DEFAULT_MAX_CONCURRENT_LOADS = 64;
 
+  /** The default bound of threads serving peers' calls ({@link Builder#handlerThreads}). */
+  public static final int DEFAULT_HANDLER_THREADS = 512;
+
+  /** The default {@link Builder#maxNonces}: about 80 MB when full, 6,600 calls a second. */
+  public static final int DEFAULT_MAX_NONCES = 500_000;
+
   /** The default bound of calls in progress from one host, and on one connection. */
   public static final int DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER = 256;
 
@@ -85,8 +91,8 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /**
    * The largest message a node builds from many entries (replication request, hand-off chunk,
-   * anti-entropy answer page, batch-write call) when {@link Builder#maxBatchBytes} is not set,
-   * unless half of {@link Builder#maxInboundMessageBytes} is less: 4 MiB.
+   * anti-entropy answer page, batch-write call, getAll answer) when {@link Builder#maxBatchBytes}
+   * is not set, unless half of {@link Builder#maxInboundMessageBytes} is less: 4 MiB.
    */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -359,6 +365,21 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
+     * With {@link #clusterSecret}: bounds the token nonces this node remembers, to refuse a
+     * replayed token, to {@code max} (default {@value ShardcacheNode#DEFAULT_MAX_NONCES}). A nonce
+     * is kept for the token window plus a margin, 75 s, and takes about 160 bytes, so the bound is
+     * {@code max × 160} bytes and admits {@code max / 75} authenticated calls a second, sustained.
+     * Past it the node refuses calls with {@code RESOURCE_EXHAUSTED} naming this setting until
+     * nonces expire, rather than forget one early.
+     *
+     * @throws IllegalArgumentException if not in [1000, 50000000]
+     */
+    public Builder maxNonces(int max) {
+      draft.maxNonces(max);
+      return this;
+    }
+
+    /**
      * Bounds the calls in progress from one host (and on one connection) to {@code max} (default
      * {@value ShardcacheNode#DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER}); further calls are refused
      * with {@code RESOURCE_EXHAUSTED} until some finish.
@@ -386,18 +407,34 @@ public final class ShardcacheNode implements AutoCloseable {
     }
 
     /**
+     * Bounds the threads serving peers' calls to {@code threads} (default {@value
+     * ShardcacheNode#DEFAULT_HANDLER_THREADS}), made on demand; a {@code Get} and a heartbeat never
+     * take one. A write holds its thread for up to half its caller's remote timeout (the wait for
+     * replicas). A call that finds every one busy is refused at once with {@code
+     * RESOURCE_EXHAUSTED} naming this setting (the caller sees a {@link ShardcacheException}), and
+     * never runs on a network thread instead.
+     *
+     * @throws IllegalArgumentException if not in [1, 10000]
+     */
+    public Builder handlerThreads(int threads) {
+      draft.handlerThreads(threads);
+      return this;
+    }
+
+    /**
      * Bounds every message this node builds from many entries to {@code max} bytes serialized,
      * framing included: each replication request (hints, loads and read repairs for replicas,
      * near-cache invalidations), each call of a batch write ({@code putAll}, {@code
      * invalidateAll(keys)}, and the replication of their entries), each hand-off chunk it sends
-     * after a membership change (and before it leaves), and each page of its answers to a peer's
-     * anti-entropy digest. An entry larger than that on its own travels alone; it reaches a peer as
-     * long as its cache's {@code maxKeyBytes} plus {@code maxValueBytes} stay below the peer's
-     * {@code maxInboundMessageBytes} (a cache defined otherwise is logged as a warning). Default:
-     * {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or half of {@link
-     * #maxInboundMessageBytes} if that is less. Keep it below the {@code maxInboundMessageBytes} of
-     * every member (ideally the same settings everywhere): a message over a peer's limit is split
-     * until it fits, which costs calls.
+     * after a membership change (and before it leaves), each page of its answers to a peer's
+     * anti-entropy digest, and each answer to a peer's {@code getAll} (the smaller of both nodes'
+     * bounds; the keys left out are asked for again). An entry larger than that on its own travels
+     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
+     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
+     * otherwise is logged as a warning). Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES}
+     * bytes, or half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
+     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a message
+     * over a peer's limit is split until it fits, which costs calls.
      *
      * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
      * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link

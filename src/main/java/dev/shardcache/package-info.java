@@ -4,19 +4,21 @@
  * <h2>Design</h2>
  *
  * A {@link dev.shardcache.ShardcacheNode} runs in every JVM: a gRPC server on the node's address
- * ({@code NodeServer}), one client per peer with a data connection and a heartbeat connection
- * ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}), the {@linkplain
- * dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code Cluster}), the
- * sender of what needs no acknowledgement ({@code Replicator}: hints, loads, repairs, near-cache
- * invalidations, queued per peer in a {@code HintQueue} within a byte budget per peer and per node,
- * sent as {@code ReplicateBatch}es bounded in bytes, one call in flight per peer and no thread
- * waiting on any; a peer's refusal costs only what it refused, and no queue outlives a member that
- * left), and background upkeep ({@code Maintenance}). {@code NodeSettings} holds what the node's
- * builder was given and the rules each setting obeys; {@code NodeStartup} assembles the parts (a
- * failed start leaves no port bound) and {@code NodeShutdown} stops them in order within one
- * deadline; {@code NodeCaches} holds the node's named caches (one configuration per name) and the
- * pool their loads run on. Each named {@link dev.shardcache.DistributedCache} is a facade ({@code
- * DefaultDistributedCache}) over parts that each own one invariant:
+ * ({@code NodeServer}; a {@code Get}, a ping and a health probe answered on the network thread,
+ * every other call on at most {@code handlerThreads} threads of a {@code HandlerPool}, which
+ * refuses a call that finds them all busy), one client per peer with a data connection and a
+ * heartbeat connection ({@code PeerClient}), a failure detector fed by pings ({@code Heartbeats}),
+ * the {@linkplain dev.shardcache.ring.HashRing consistent hash ring} of the live members ({@code
+ * Cluster}), the sender of what needs no acknowledgement ({@code Replicator}: hints, loads,
+ * repairs, near-cache invalidations, queued per peer in a {@code HintQueue} within a byte budget
+ * per peer and per node, sent as {@code ReplicateBatch}es bounded in bytes, one call in flight per
+ * peer and no thread waiting on any; a peer's refusal costs only what it refused, and no queue
+ * outlives a member that left), and background upkeep ({@code Maintenance}). {@code NodeSettings}
+ * holds what the node's builder was given and the rules each setting obeys; {@code NodeStartup}
+ * assembles the parts (a failed start leaves no port bound) and {@code NodeShutdown} stops them in
+ * order within one deadline; {@code NodeCaches} holds the node's named caches (one configuration
+ * per name) and the pool their loads run on. Each named {@link dev.shardcache.DistributedCache} is
+ * a facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
  *
  * <ul>
  *   <li>{@code Shard}: versioned entries merged by last writer wins, bounded by count or bytes;
@@ -33,7 +35,9 @@
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
  *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
- *       HolderGroups}), each key under its single-key rules;
+ *       HolderGroups}), each key under its single-key rules; a holder's {@code GetAll} answer is
+ *       bounded by {@code maxBatchBytes} ({@code GetAllAnswer}), and the keys it leaves out are
+ *       asked for again, never taken for absent;
  *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
  *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving
  *       thread), marked in its answers (each {@code getAll} entry too) so the caller keeps them for

@@ -45,7 +45,7 @@ class ResourceBudgetTest {
     code.put("maxConcurrentCallsPerPeer", (long) node.maxConcurrentCallsPerPeer());
     code.put("maxConcurrentLoads", (long) node.maxConcurrentLoads());
     code.put("loadsWaitingPerThread", (long) NodeCaches.LOADS_WAITING_PER_THREAD);
-    code.put("handlerThreads", (long) NodeServer.HANDLER_THREADS);
+    code.put("handlerThreads", (long) node.handlerThreads());
     code.put("maxInboundMessageBytes", (long) node.maxInboundMessageBytes());
     code.put("maxMetadataBytes", (long) NodeStartup.MAX_METADATA_BYTES);
     code.put("maxBatchBytes", (long) node.maxBatchBytes());
@@ -58,7 +58,7 @@ class ResourceBudgetTest {
     code.put("keysPerBatchRequest", (long) CacheConfig.MAX_KEYS_PER_BATCH);
     code.put("channelsPerPeer", 2L); // checked live in theClusterStaysWithinItsBudget
     code.put("departedClientSeconds", Cluster.RECENT_CHANGE_WINDOW.toSeconds());
-    code.put("maxNonces", (long) PeerAuthentication.MAX_NONCES);
+    code.put("maxNonces", (long) node.maxNonces());
     code.put("maximumSize", cache.maximumSize());
     code.put("maxKeyBytes", (long) cache.maxKeyBytes());
     code.put("maxValueBytes", (long) cache.maxValueBytes());
@@ -66,6 +66,8 @@ class ResourceBudgetTest {
     code.put("nearCacheMaximumSize", cache.nearCacheMaximumSize());
     code.put("jcacheMaximumSize", CacheConfig.DEFAULT_MAXIMUM_SIZE);
     code.put("keyIndexMaximumSize", jcacheConstant("KeyIndex", "DEFAULT_MAXIMUM_SIZE"));
+    code.put("jcacheLoadAllThreads", jcacheConstant("LoadAllPool", "DEFAULT_THREADS"));
+    code.put("jcacheLoadAllWaitingPerThread", jcacheConstant("LoadAllPool", "WAITING_PER_THREAD"));
 
     assertThat(documented).isEqualTo(code);
   }
@@ -119,7 +121,7 @@ class ResourceBudgetTest {
       bound.put("shardcache-replicator", N);
       bound.put("shardcache-maintenance", N);
       bound.put("shardcache-load", N * MAX_LOADS);
-      bound.put("shardcache-handler", N * NodeServer.HANDLER_THREADS);
+      bound.put("shardcache-handler", N * ShardcacheNode.DEFAULT_HANDLER_THREADS);
       bound.put("netty-boss", 1);
       bound.put("netty-worker", 2 * cores);
       bound.put("grpc-timer", 1);

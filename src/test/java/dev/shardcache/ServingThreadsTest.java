@@ -9,6 +9,7 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
 import io.grpc.Status;
+import io.grpc.health.v1.HealthGrpc;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,9 +20,9 @@ import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 
 /**
- * Which threads serve a peer's calls: a {@code Get} is answered on the transport thread that read
- * it (no hop to a handler thread), every other call on the bounded handler pool, and a load never
- * on a transport thread.
+ * Which threads serve a peer's calls: a {@code Get} (and a {@code Ping}) is answered on the
+ * transport thread that read it (no hop to a handler thread), every other call on the bounded
+ * handler pool, and a load never on a transport thread.
  *
  * <p>Threads are told apart by name: gRPC's Netty event loops are {@code grpc-...}, the handler
  * pool {@code shardcache-handler-N}, the load executor {@code shardcache-load-N}. What ran where is
@@ -32,11 +33,17 @@ class ServingThreadsTest {
   private static final String CACHE = "kv";
 
   @Test
-  void getStaysOnTheTransportThreadAndEveryOtherCallGoesToTheHandlerPool() {
+  void getAndPingStayOnTheTransportThreadAndEveryOtherCallGoesToTheHandlerPool() {
     ExecutorService handlers = Executors.newSingleThreadExecutor();
     try {
       ServingExecutors executors = new ServingExecutors(handlers);
       assertThat(executors.getExecutor(callOf(PeerServiceGrpc.getGetMethod()), new Metadata()))
+          .isNull();
+      assertThat(executors.getExecutor(callOf(PeerServiceGrpc.getPingMethod()), new Metadata()))
+          .as("a heartbeat, answered even while every handler thread is busy")
+          .isNull();
+      assertThat(executors.getExecutor(callOf(HealthGrpc.getCheckMethod()), new Metadata()))
+          .as("a health probe")
           .isNull();
       for (MethodDescriptor<?, ?> other :
           List.of(
@@ -45,7 +52,7 @@ class ServingThreadsTest {
               PeerServiceGrpc.getFetchMethod(),
               PeerServiceGrpc.getReplicateMethod(),
               PeerServiceGrpc.getInvalidateMethod(),
-              PeerServiceGrpc.getPingMethod())) {
+              PeerServiceGrpc.getRefreshMethod())) {
         assertThat(executors.getExecutor(callOf(other), new Metadata()))
             .as(other.getFullMethodName())
             .isSameAs(handlers);

@@ -112,6 +112,10 @@ class ShardcacheNodeBuilderTest {
             .maxConcurrentCallsPerPeer(100_000)
             .maxConcurrentLoads(1)
             .maxConcurrentLoads(10_000)
+            .handlerThreads(1)
+            .handlerThreads(10_000)
+            .maxNonces(1_000)
+            .maxNonces(50_000_000)
             .maxInboundMessageBytes(64 * 1024)
             .maxInboundMessageBytes(ShardcacheNode.MAX_MESSAGE_BYTES);
     assertThat(b.listen("127.0.0.1", 0).build()).isNotNull();
@@ -138,6 +142,18 @@ class ShardcacheNodeBuilderTest {
           () -> builder().virtualNodes(bad),
           IllegalArgumentException.class,
           "virtualNodes must be in [1, 10000], got " + bad);
+    }
+    for (int bad : new int[] {0, 10_001}) {
+      refused(
+          () -> builder().handlerThreads(bad),
+          IllegalArgumentException.class,
+          "handlerThreads must be in [1, 10000], got " + bad);
+    }
+    for (int bad : new int[] {999, 50_000_001}) {
+      refused(
+          () -> builder().maxNonces(bad),
+          IllegalArgumentException.class,
+          "maxNonces must be in [1000, 50000000], got " + bad);
     }
     for (int bad : new int[] {64 * 1024 - 1, ShardcacheNode.MAX_MESSAGE_BYTES + 1}) {
       refused(

@@ -83,11 +83,19 @@ final class ListenerRegistration<K, V> {
       return;
     }
     pending.add(event);
-    executor.execute(this::drain);
+    // One task at a time per registration: a burst of events costs one thread, not one each.
+    if (draining.compareAndSet(false, true)) {
+      executor.execute(this::drain);
+    }
   }
 
+  /**
+   * Delivers the pending events; the one task of this registration until it finds none left. An
+   * event queued while it ends is seen either by it (the re-check) or by the task its sender
+   * starts.
+   */
   private void drain() {
-    while (!pending.isEmpty() && draining.compareAndSet(false, true)) {
+    do {
       try {
         EntryEvent<K, V> event;
         while ((event = pending.poll()) != null) {
@@ -103,7 +111,7 @@ final class ListenerRegistration<K, V> {
       } finally {
         draining.set(false);
       }
-    }
+    } while (!pending.isEmpty() && draining.compareAndSet(false, true));
   }
 
   @SuppressWarnings("unchecked")

@@ -36,9 +36,13 @@ import org.jspecify.annotations.Nullable;
  *       oldest are forgotten (see {@code KeyIndex})</td></tr>
  *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
  *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
+ *   <tr><td>{@value #LOAD_ALL_THREADS}</td><td>{@value LoadAllPool#DEFAULT_THREADS}</td><td>the
+ *       {@code loadAll} calls of this manager's caches that run at once; {@value
+ *       LoadAllPool#WAITING_PER_THREAD} times as many may wait, and a {@code loadAll} past that
+ *       fails through its {@code CompletionListener} (see {@code LoadAllPool})</td></tr>
  * </table>
  *
- * The last six may also be JVM system properties of the same name, used when the manager's
+ * The last seven may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -51,7 +55,8 @@ record ManagerSettings(
     @Nullable Long maximumWeight,
     int maxValueBytes,
     int keyIndexMaximumSize,
-    boolean hotKeys) {
+    boolean hotKeys,
+    int loadAllThreads) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -62,6 +67,7 @@ record ManagerSettings(
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
   static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
   static final String HOT_KEYS = "shardcache.hotKeys";
+  static final String LOAD_ALL_THREADS = "shardcache.loadAll.threads";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -147,6 +153,14 @@ record ManagerSettings(
               + keyIndexMaximumSize
               + "; it bounds the keys each node remembers for iteration");
     }
+    long loadAllThreads = number(properties, LOAD_ALL_THREADS, LoadAllPool.DEFAULT_THREADS);
+    if (loadAllThreads < 1 || loadAllThreads > 1_000) {
+      throw new IllegalArgumentException(
+          LOAD_ALL_THREADS
+              + " must be in [1, 1000], got "
+              + loadAllThreads
+              + "; it bounds the loadAll calls each manager runs at once");
+    }
     return new ManagerSettings(
         host,
         port,
@@ -157,7 +171,8 @@ record ManagerSettings(
         maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
         (int) keyIndexMaximumSize,
-        flag(properties, HOT_KEYS, true));
+        flag(properties, HOT_KEYS, true),
+        (int) loadAllThreads);
   }
 
   private static boolean flag(Properties properties, String name, boolean fallback) {

@@ -12,8 +12,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executor;
 import java.util.function.Function;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import javax.cache.CacheException;
 import javax.cache.configuration.CompleteConfiguration;
 import javax.cache.configuration.Factory;
@@ -40,29 +41,32 @@ import org.jspecify.annotations.Nullable;
  * loadAll}, its {@link CompletionListener}. A loader returning null loads nothing.
  *
  * <p>Thread-safe if the loader is; blocks on the loader and on the owner, except {@link #loadAll},
- * which runs on the cache's executor.
+ * which runs on the manager's bounded {@link LoadAllPool} (a call it refuses fails through its
+ * listener).
  */
 final class ReadThrough<K, V> {
+  private static final Logger logger = Logger.getLogger(ReadThrough.class.getName());
+
   private final @Nullable CacheLoader<K, V> loader;
   private final boolean enabled;
   private final EntryStore<K, V> entries;
   private final AtomicUpdate<K, V> atomic;
-  private final Executor executor;
+  private final LoadAllPool loadAlls;
 
   /**
-   * @param executor runs {@link #loadAll}, which returns before it loads
+   * @param loadAlls runs {@link #loadAll}, which returns before it loads
    */
   ReadThrough(
       CompleteConfiguration<K, V> config,
       EntryStore<K, V> entries,
       AtomicUpdate<K, V> atomic,
-      Executor executor) {
+      LoadAllPool loadAlls) {
     Factory<CacheLoader<K, V>> factory = config.getCacheLoaderFactory();
     this.loader = factory == null ? null : factory.create();
     this.enabled = config.isReadThrough() && loader != null;
     this.entries = entries;
     this.atomic = atomic;
-    this.executor = executor;
+    this.loadAlls = loadAlls;
   }
 
   /** Whether a miss loads: read-through is configured and there is a loader. */
@@ -149,9 +153,11 @@ final class ReadThrough<K, V> {
   }
 
   /**
-   * The JCache {@code loadAll}: loads on the executor those of {@code keys} that are absent (all of
-   * them if {@code replaceExistingValues}), then tells {@code completionListener}. Returns at once.
-   * Without a loader it only tells the listener.
+   * The JCache {@code loadAll}: loads on the manager's pool those of {@code keys} that are absent
+   * (all of them if {@code replaceExistingValues}), then tells {@code completionListener}. Returns
+   * at once. Without a loader it only tells the listener. A call the pool refuses (too many running
+   * and waiting) tells the listener's {@code onException} a {@link CacheException} naming the
+   * limit, and loads nothing.
    *
    * <p>Absent keys load as {@code getAll}'s misses do ({@link #loadAbsent}); replacing ones are
    * loaded with one {@code loadAll} here and each stored over whatever the key holds.
@@ -166,7 +172,7 @@ final class ReadThrough<K, V> {
       }
       return;
     }
-    executor.execute(
+    Runnable load =
         () -> {
           try {
             if (replaceExistingValues) {
@@ -186,7 +192,17 @@ final class ReadThrough<K, V> {
               completionListener.onException(e);
             }
           }
-        });
+        };
+    try {
+      loadAlls.execute(load);
+    } catch (CacheException refused) {
+      // JSR-107: loadAll reports its failures through the listener; without one, nobody can hear.
+      if (completionListener != null) {
+        completionListener.onException(refused);
+      } else {
+        logger.log(Level.WARNING, "cache '" + entries.name() + "': " + refused.getMessage());
+      }
+    }
   }
 
   /**

@@ -102,14 +102,15 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       DistributedCache<KeyBytes, byte[]> store,
       ObjectCodec codec,
       KeyIndex index,
-      Executor executor) {
+      Executor eventThreads,
+      LoadAllPool loadAlls) {
     this.manager = manager;
     this.name = name;
     this.configuration = new MutableConfiguration<>(config);
     // Building the parts calls the user's factories, which may have side effects: keep their order
     // (expiry policy, loader, writer, listeners) stable.
     this.expiry = new ExpiryTimes(config.getExpiryPolicyFactory().create());
-    this.events = new EventDispatcher<>(executor);
+    this.events = new EventDispatcher<>(eventThreads);
     this.statistics = new JCacheStatistics(() -> store.stats().evictionCount());
     this.entries =
         new EntryStore<>(
@@ -124,7 +125,7 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
             events,
             statistics);
     AtomicUpdate<K, V> atomic = new AtomicUpdate<>(entries);
-    this.readThrough = new ReadThrough<>(config, entries, atomic, executor);
+    this.readThrough = new ReadThrough<>(config, entries, atomic, loadAlls);
     this.writeThrough = new WriteThrough<>(config);
     for (CacheEntryListenerConfiguration<K, V> listener :
         config.getCacheEntryListenerConfigurations()) {

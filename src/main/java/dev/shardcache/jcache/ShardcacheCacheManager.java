@@ -60,7 +60,11 @@ public final class ShardcacheCacheManager implements CacheManager {
   private final boolean ownsNode;
   private final ManagerSettings settings;
   private final ObjectCodec codec;
-  private final ExecutorService executor;
+
+  /** Delivers asynchronous listener events: at most one task per registration at a time. */
+  private final ExecutorService events;
+
+  private final LoadAllPool loadAlls;
   private final Map<String, ShardcacheCache<?, ?>> caches = new ConcurrentHashMap<>();
   private final Map<String, DistributedCache<KeyBytes, byte[]>> stores = new ConcurrentHashMap<>();
   private final Map<String, KeyIndex> indexes = new ConcurrentHashMap<>();
@@ -86,12 +90,13 @@ public final class ShardcacheCacheManager implements CacheManager {
     this.codec = new ObjectCodec(settings.allowedClasses());
     this.ownsNode = givenNode == null;
     this.node = givenNode != null ? givenNode : startNode(settings);
-    this.executor =
+    this.events =
         Executors.newCachedThreadPool(
             new ThreadFactoryBuilder()
-                .setNameFormat("shardcache-jcache-%d")
+                .setNameFormat("shardcache-jcache-events-%d")
                 .setDaemon(true)
                 .build());
+    this.loadAlls = new LoadAllPool(settings.loadAllThreads());
   }
 
   private static ShardcacheNode startNode(ManagerSettings settings) {
@@ -170,7 +175,8 @@ public final class ShardcacheCacheManager implements CacheManager {
               store(cacheName),
               codec,
               indexes.computeIfAbsent(cacheName, n -> new KeyIndex(settings.keyIndexMaximumSize())),
-              executor);
+              events,
+              loadAlls);
       caches.put(cacheName, cache);
       return cache;
     }
@@ -326,7 +332,8 @@ public final class ShardcacheCacheManager implements CacheManager {
       cache.close();
     }
     caches.clear();
-    executor.shutdown();
+    events.shutdown();
+    loadAlls.shutdown();
     if (ownsNode) {
       node.close();
     }

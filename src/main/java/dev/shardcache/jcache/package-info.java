@@ -32,11 +32,15 @@
  *       so its event is right and counted once. Read-through {@code getAll} and {@code loadAll}
  *       load with the core's {@link dev.shardcache.DistributedCache#getAll(Iterable,
  *       dev.shardcache.CacheLoader) getAll(keys, loader)}: one call per owner, one call of the
- *       loader's {@code loadAll} here, single-flight with concurrent {@code get}s.
+ *       loader's {@code loadAll} here, single-flight with concurrent {@code get}s. The manager runs
+ *       at most {@code shardcache.loadAll.threads} {@code loadAll} calls at once (default 8, 16
+ *       times as many waiting, {@code LoadAllPool}); one past that fails through its {@code
+ *       CompletionListener} with a {@code CacheException} naming the property.
  *   <li><b>Local listeners and statistics.</b> Listeners fire, and statistics count, on the node
- *       where an operation was invoked ({@code EventDispatcher}, {@code JCacheStatistics}); the
- *       {@code CacheMXBean} and {@code CacheStatisticsMXBean} of each cache are registered with the
- *       platform MBean server when management or statistics are enabled.
+ *       where an operation was invoked ({@code EventDispatcher}, {@code JCacheStatistics}),
+ *       asynchronous ones on the manager's event threads, at most one at a time per registration;
+ *       the {@code CacheMXBean} and {@code CacheStatisticsMXBean} of each cache are registered with
+ *       the platform MBean server when management or statistics are enabled.
  *   <li><b>Iteration by index.</b> The core cannot list keys, so each node remembers the keys
  *       written or loaded through it ({@code KeyIndex}); iteration and {@code removeAll()} reach
  *       those. On a single node that is every entry; in a cluster, iteration misses entries written

@@ -85,6 +85,22 @@ class ManagerSettingsTest {
   }
 
   @Test
+  void loadAllThreadsAreBoundedByDefaultAndByTheirProperty() {
+    assertThat(
+            ManagerSettings.from(URI.create("shardcache:default"), new Properties())
+                .loadAllThreads())
+        .isEqualTo(LoadAllPool.DEFAULT_THREADS);
+    Properties few = new Properties();
+    few.setProperty("shardcache.loadAll.threads", "2");
+    assertThat(ManagerSettings.from(URI.create("shardcache:default"), few).loadAllThreads())
+        .isEqualTo(2);
+    few.setProperty("shardcache.loadAll.threads", "0");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), few))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("shardcache.loadAll.threads must be in [1, 1000], got 0");
+  }
+
+  @Test
   void hotKeysAreOnUnlessTurnedOff() {
     assertThat(ManagerSettings.from(URI.create("shardcache:default"), new Properties()).hotKeys())
         .isTrue();

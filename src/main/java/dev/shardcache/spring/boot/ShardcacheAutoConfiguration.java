@@ -103,6 +103,9 @@ public class ShardcacheAutoConfiguration {
     if (properties.getMaxConcurrentCallsPerPeer() != null) {
       builder.maxConcurrentCallsPerPeer(properties.getMaxConcurrentCallsPerPeer());
     }
+    if (properties.getMaxNonces() != null) {
+      builder.maxNonces(properties.getMaxNonces());
+    }
     return builder.build();
   }
 

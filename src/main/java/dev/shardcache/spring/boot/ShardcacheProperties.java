@@ -158,6 +158,13 @@ public class ShardcacheProperties {
   /** Calls in progress allowed from one host before further calls are refused. */
   private @Nullable Integer maxConcurrentCallsPerPeer;
 
+  /**
+   * With a cluster secret: the token nonces a node remembers to refuse replays (default 500000,
+   * about 160 bytes each, kept 75 s: it admits this / 75 authenticated calls a second). Past it
+   * calls are refused until nonces expire.
+   */
+  private @Nullable Integer maxNonces;
+
   public Tls getTls() {
     return tls;
   }
@@ -180,6 +187,14 @@ public class ShardcacheProperties {
 
   public void setMaxConcurrentCallsPerPeer(@Nullable Integer maxConcurrentCallsPerPeer) {
     this.maxConcurrentCallsPerPeer = maxConcurrentCallsPerPeer;
+  }
+
+  public @Nullable Integer getMaxNonces() {
+    return maxNonces;
+  }
+
+  public void setMaxNonces(@Nullable Integer maxNonces) {
+    this.maxNonces = maxNonces;
   }
 
   /** PEM files for TLS between members; see {@link dev.shardcache.PeerTls}. */

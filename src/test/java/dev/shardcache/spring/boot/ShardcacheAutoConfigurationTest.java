@@ -131,6 +131,22 @@ class ShardcacheAutoConfigurationTest {
   }
 
   @Test
+  void maxNoncesFromPropertiesReachesTheNode() {
+    runner
+        .withPropertyValues("shardcache.max-nonces=999")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessageContaining("maxNonces must be in [1000, 50000000], got 999"));
+    runner
+        .withPropertyValues("shardcache.max-nonces=1000")
+        .run(context -> assertThat(context).hasNotFailed());
+  }
+
+  @Test
   void definesTheCachesTheAnnotationsNameBeforeTheNodeServes() {
     runner
         .withUserConfiguration(AnnotatedService.class)
