@@ -60,7 +60,7 @@ import org.jspecify.annotations.Nullable;
  * (passed on) one by one.
  *
  * <p><b>A {@code GetAll} answer is bounded in bytes</b> by the smaller of the caller's and this
- * node's {@code maxBatchBytes} ({@link GetAllAnswer}): values that do not fit are left out and
+ * node's {@code maxBatchBytes} ({@link BoundedAnswer}): values that do not fit are left out and
  * their keys listed, and the caller asks for them again in another call ({@link BatchReads}). The
  * loads are not changed by it: a value left out was read or loaded (and kept, if this node holds
  * its key) like the others, so asking again finds it in the shard.
@@ -199,8 +199,9 @@ final class PeerRequests<K, V> {
       answers.add(
           withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
     }
-    GetAllAnswer answer =
-        new GetAllAnswer(
+    BoundedAnswer<Entry> answer =
+        new BoundedAnswer<>(
+            "getAll",
             scope.name(),
             scope.answerBytes(request.getMaxAnswerBytes()),
             keys.size(),
@@ -225,14 +226,14 @@ final class PeerRequests<K, V> {
 
   /**
    * The answer: every value found or loaded, as many as fit the answer's bound, the others listed
-   * for the caller to ask again ({@link GetAllAnswer}).
+   * for the caller to ask again ({@link BoundedAnswer}).
    */
   private GetAllResponse collect(
       List<K> keys,
       List<ByteString> keyBytes,
       List<CompletableFuture<@Nullable V>> answers,
       List<AtomicBoolean> hot,
-      GetAllAnswer answer) {
+      BoundedAnswer<Entry> answer) {
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
       if (value != null) {
@@ -248,7 +249,10 @@ final class PeerRequests<K, V> {
                 .build());
       }
     }
-    return answer.build();
+    return GetAllResponse.newBuilder()
+        .addAllEntries(answer.entries())
+        .addAllNotIncluded(answer.notIncluded())
+        .build();
   }
 
   /**

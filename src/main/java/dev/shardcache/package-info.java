@@ -36,7 +36,7 @@
  *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
  *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
  *       HolderGroups}), each key under its single-key rules; a holder's {@code GetAll} answer is
- *       bounded by {@code maxBatchBytes} ({@code GetAllAnswer}), and the keys it leaves out are
+ *       bounded by {@code maxBatchBytes} ({@code BoundedAnswer}), and the keys it leaves out are
  *       asked for again, never taken for absent;
  *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
  *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving

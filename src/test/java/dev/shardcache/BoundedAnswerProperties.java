@@ -24,13 +24,13 @@ import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
 
 /**
- * {@link GetAllAnswer}, the byte bound of a {@code GetAll} answer, and the caller's rule of asking
+ * {@link BoundedAnswer}, the byte bound of a {@code GetAll} answer, and the caller's rule of asking
  * again for the keys it lists: over any values (some keys without one) and any bound, asking again
  * until nothing is listed answers every value exactly once and nothing else, each answer within its
  * bound (framing and the list included) unless it holds a single entry, and every answer that lists
  * keys holds at least one entry. Run time: a few seconds.
  */
-class GetAllAnswerProperties {
+class BoundedAnswerProperties {
 
   @Property(tries = 200)
   void askingAgainAnswersEveryValueOnceEachAnswerWithinItsBound(
@@ -47,14 +47,14 @@ class GetAllAnswerProperties {
     while (!pending.isEmpty()) {
       calls++;
       assertThat(calls).as("calls").isLessThanOrEqualTo(valueSizes.size());
-      GetAllAnswer answer = new GetAllAnswer("c", bound, pending.size(), true);
+      BoundedAnswer<Entry> answer = new BoundedAnswer<>("getAll", "c", bound, pending.size(), true);
       for (int position = 0; position < pending.size(); position++) {
         int size = asked.get(pending.get(position));
         if (size >= 0) {
           answer.offer(position, entry(pending.get(position), size));
         }
       }
-      GetAllResponse response = answer.build();
+      GetAllResponse response = build(answer);
       if (response.getEntriesCount() > 1) {
         assertThat(response.getSerializedSize()).as("answer bytes").isLessThanOrEqualTo(bound);
       }
@@ -86,7 +86,8 @@ class GetAllAnswerProperties {
 
   @Example
   void aCallerThatCannotAskAgainGetsAnErrorNamingTheLimitNotAShortAnswer() {
-    GetAllAnswer answer = new GetAllAnswer("users", ShardcacheNode.MIN_BATCH_BYTES, 3, false);
+    BoundedAnswer<Entry> answer =
+        new BoundedAnswer<>("getAll", "users", ShardcacheNode.MIN_BATCH_BYTES, 3, false);
     answer.offer(0, entry("a", 10_000));
     assertThatThrownBy(() -> answer.offer(1, entry("b", 10_000)))
         .isInstanceOfSatisfying(
@@ -98,15 +99,33 @@ class GetAllAnswerProperties {
 
   @Example
   void aValueLargerThanTheBoundTravelsAlone() {
-    GetAllAnswer answer = new GetAllAnswer("c", ShardcacheNode.MIN_BATCH_BYTES, 3, true);
+    BoundedAnswer<Entry> answer =
+        new BoundedAnswer<>("getAll", "c", ShardcacheNode.MIN_BATCH_BYTES, 3, true);
     answer.offer(0, entry("huge", 3 * ShardcacheNode.MIN_BATCH_BYTES));
     answer.offer(1, entry("small", 10));
     answer.offer(2, entry("huge2", 3 * ShardcacheNode.MIN_BATCH_BYTES));
-    GetAllResponse response = answer.build();
+    GetAllResponse response = build(answer);
     assertThat(response.getEntriesList())
         .extracting(e -> e.getKey().toStringUtf8())
         .containsExactly("huge");
     assertThat(response.getNotIncludedList()).containsExactly(1, 2);
+  }
+
+  @Example
+  void aCallerRefusesAListingItCouldNotEndAskingAgainFor() {
+    assertThat(BoundedAnswer.checkedNotIncluded(List.of(2, 0), 3, 1, position -> position == 1))
+        .containsExactly(2, 0);
+    assertThat(BoundedAnswer.checkedNotIncluded(List.of(), 3, 0, position -> false)).isEmpty();
+    for (List<Integer> listed : List.of(List.of(3), List.of(-1), List.of(0, 0), List.of(1))) {
+      assertThatThrownBy(
+              () -> BoundedAnswer.checkedNotIncluded(listed, 3, 1, position -> position == 1))
+          .as("listing %s", listed)
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("answered or was not asked for");
+    }
+    assertThatThrownBy(() -> BoundedAnswer.checkedNotIncluded(List.of(0), 3, 0, position -> false))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("no value");
   }
 
   @Provide
@@ -119,6 +138,13 @@ class GetAllAnswerProperties {
         .list()
         .ofMinSize(1)
         .ofMaxSize(400);
+  }
+
+  private static GetAllResponse build(BoundedAnswer<Entry> answer) {
+    return GetAllResponse.newBuilder()
+        .addAllEntries(answer.entries())
+        .addAllNotIncluded(answer.notIncluded())
+        .build();
   }
 
   private static Entry entry(String key, int valueBytes) {
