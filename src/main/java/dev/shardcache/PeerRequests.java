@@ -63,7 +63,8 @@ import org.jspecify.annotations.Nullable;
  * node's {@code maxBatchBytes} ({@link BoundedAnswer}): values that do not fit are left out and
  * their keys listed, and the caller asks for them again in another call ({@link BatchReads}). The
  * loads are not changed by it: a value left out was read or loaded (and kept, if this node holds
- * its key) like the others, so asking again finds it in the shard.
+ * its key) like the others, so asking again finds it in the shard. A {@code Fetch} answer is
+ * bounded the same way, and the caller asks again for the keys it lists ({@link HolderCopies}).
  *
  * <p>Thread-safe.
  */
@@ -384,6 +385,11 @@ final class PeerRequests<K, V> {
     return answerWithoutKeeping(key, route, load, interest);
   }
 
+  /**
+   * Answers a peer's {@code Fetch}: the versioned entry (value or tombstone) this node has of each
+   * key, without loading and whatever its ring says, as many as fit the answer's bound, the others
+   * listed for the caller to ask again ({@link BoundedAnswer}).
+   */
   FetchResponse serveFetch(FetchRequest request) {
     scope.counters().peerRequests.increment();
     if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
@@ -396,21 +402,30 @@ final class PeerRequests<K, V> {
               + CacheConfig.MAX_KEYS_PER_BATCH
               + "; split the batch");
     }
-    FetchResponse.Builder response = FetchResponse.newBuilder();
-    for (ByteString keyBytes : request.getKeysList()) {
+    BoundedAnswer<VersionedEntry> answer =
+        new BoundedAnswer<>(
+            "fetch",
+            scope.name(),
+            scope.answerBytes(request.getMaxAnswerBytes()),
+            request.getKeysCount(),
+            request.getMaxAnswerBytes() > 0);
+    for (int i = 0; i < request.getKeysCount(); i++) {
+      ByteString keyBytes = request.getKeys(i);
       K key = scope.codec().decodeKey(keyBytes);
       Shard.Held<V> held = scope.shard().peek(key);
       if (held != null) {
-        response.addEntries(
-            scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
+        answer.offer(i, scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
         continue;
       }
       Versioned<V> deleted = scope.shard().newest(key);
       if (deleted != null) {
-        response.addEntries(scope.codec().toWire(keyBytes, deleted, 0));
+        answer.offer(i, scope.codec().toWire(keyBytes, deleted, 0));
       }
     }
-    return response.build();
+    return FetchResponse.newBuilder()
+        .addAllEntries(answer.entries())
+        .addAllNotIncluded(answer.notIncluded())
+        .build();
   }
 
   /**

@@ -5,15 +5,15 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.Entry;
+import dev.shardcache.internal.proto.FetchResponse;
 import dev.shardcache.internal.proto.GetAllResponse;
+import dev.shardcache.internal.proto.VersionedEntry;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Example;
@@ -24,19 +24,21 @@ import net.jqwik.api.Tuple;
 import net.jqwik.api.constraints.IntRange;
 
 /**
- * {@link BoundedAnswer}, the byte bound of a {@code GetAll} answer, and the caller's rule of asking
- * again for the keys it lists: over any values (some keys without one) and any bound, asking again
- * until nothing is listed answers every value exactly once and nothing else, each answer within its
- * bound (framing and the list included) unless it holds a single entry, and every answer that lists
- * keys holds at least one entry. Run time: a few seconds.
+ * {@link BoundedAnswer}, the byte bound of a {@code GetAll} or {@code Fetch} answer, and the
+ * caller's rule of asking again for the keys it lists ({@link BoundedAnswer#checkedNotIncluded}):
+ * over any entries (some keys without one; for a {@code Fetch}, tombstones too) and any bound,
+ * asking again until nothing is listed answers every entry exactly once and nothing else, each
+ * answer within its bound (framing and the list included) unless it holds a single entry, and every
+ * answer that lists keys holds at least one entry. Run time: a few seconds.
  */
 class BoundedAnswerProperties {
 
-  @Property(tries = 200)
-  void askingAgainAnswersEveryValueOnceEachAnswerWithinItsBound(
+  @Property(tries = 300)
+  void askingAgainAnswersEveryEntryOnceEachAnswerWithinItsBound(
       @ForAll("values") List<Integer> valueSizes,
-      @ForAll @IntRange(min = ShardcacheNode.MIN_BATCH_BYTES, max = 200_000) int bound) {
-    // The keys asked for, with the size of their value (-1: no value).
+      @ForAll @IntRange(min = ShardcacheNode.MIN_BATCH_BYTES, max = 200_000) int bound,
+      @ForAll boolean fetch) {
+    // The keys asked for, with the size of their value (-1: no entry; for a Fetch, 0: a tombstone).
     Map<String, Integer> asked = new LinkedHashMap<>();
     for (int i = 0; i < valueSizes.size(); i++) {
       asked.put("key-" + i, valueSizes.get(i));
@@ -47,41 +49,79 @@ class BoundedAnswerProperties {
     while (!pending.isEmpty()) {
       calls++;
       assertThat(calls).as("calls").isLessThanOrEqualTo(valueSizes.size());
-      BoundedAnswer<Entry> answer = new BoundedAnswer<>("getAll", "c", bound, pending.size(), true);
-      for (int position = 0; position < pending.size(); position++) {
-        int size = asked.get(pending.get(position));
-        if (size >= 0) {
-          answer.offer(position, entry(pending.get(position), size));
-        }
+      Answer response = fetch ? fetch(pending, asked, bound) : getAll(pending, asked, bound);
+      if (response.entries().size() > 1) {
+        assertThat(response.bytes()).as("answer bytes").isLessThanOrEqualTo(bound);
       }
-      GetAllResponse response = build(answer);
-      if (response.getEntriesCount() > 1) {
-        assertThat(response.getSerializedSize()).as("answer bytes").isLessThanOrEqualTo(bound);
-      }
-      if (response.getNotIncludedCount() > 0) {
-        assertThat(response.getEntriesCount())
-            .as("entries of an answer that lists keys")
-            .isPositive();
-      }
-      Set<String> inEntries = new HashSet<>();
-      for (Entry entry : response.getEntriesList()) {
-        String key = entry.getKey().toStringUtf8();
-        assertThat(inEntries.add(key)).as("answered twice in one answer: %s", key).isTrue();
-        assertThat(answered.put(key, entry.getValue().size()))
-            .as("answered again: %s", key)
+      Map<String, Integer> inEntries = new LinkedHashMap<>();
+      for (Map.Entry<String, Integer> entry : response.entries()) {
+        assertThat(inEntries.put(entry.getKey(), entry.getValue()))
+            .as("answered twice in one answer: %s", entry.getKey())
+            .isNull();
+        assertThat(answered.put(entry.getKey(), entry.getValue()))
+            .as("answered again: %s", entry.getKey())
             .isNull();
       }
+      List<String> positions = pending;
       List<String> again = new ArrayList<>();
-      for (int position : response.getNotIncludedList()) {
-        String key = pending.get(position);
-        assertThat(inEntries).as("listed and answered").doesNotContain(key);
-        again.add(key);
+      for (int position :
+          BoundedAnswer.checkedNotIncluded(
+              response.notIncluded(),
+              pending.size(),
+              inEntries.size(),
+              position -> inEntries.containsKey(positions.get(position)))) {
+        again.add(pending.get(position));
       }
       pending = again;
     }
-    Map<String, Integer> withValues = new LinkedHashMap<>(asked);
-    withValues.values().removeIf(size -> size < 0);
-    assertThat(answered).isEqualTo(withValues);
+    Map<String, Integer> withEntries = new LinkedHashMap<>(asked);
+    withEntries.values().removeIf(size -> size < 0);
+    assertThat(answered).isEqualTo(withEntries);
+  }
+
+  /**
+   * An answer as the caller reads it, whatever its message: its serialized size, its entries (key
+   * and value size, 0 for a tombstone) and its list of positions to ask again.
+   */
+  private record Answer(
+      int bytes, List<Map.Entry<String, Integer>> entries, List<Integer> notIncluded) {}
+
+  private static Answer getAll(List<String> pending, Map<String, Integer> asked, int bound) {
+    BoundedAnswer<Entry> answer = new BoundedAnswer<>("getAll", "c", bound, pending.size(), true);
+    for (int position = 0; position < pending.size(); position++) {
+      int size = asked.get(pending.get(position));
+      if (size >= 0) {
+        answer.offer(position, entry(pending.get(position), size));
+      }
+    }
+    GetAllResponse response = build(answer);
+    List<Map.Entry<String, Integer>> entries = new ArrayList<>();
+    for (Entry entry : response.getEntriesList()) {
+      entries.add(Map.entry(entry.getKey().toStringUtf8(), entry.getValue().size()));
+    }
+    return new Answer(response.getSerializedSize(), entries, response.getNotIncludedList());
+  }
+
+  private static Answer fetch(List<String> pending, Map<String, Integer> asked, int bound) {
+    BoundedAnswer<VersionedEntry> answer =
+        new BoundedAnswer<>("fetch", "c", bound, pending.size(), true);
+    for (int position = 0; position < pending.size(); position++) {
+      int size = asked.get(pending.get(position));
+      if (size >= 0) {
+        answer.offer(position, versioned(pending.get(position), size));
+      }
+    }
+    FetchResponse response =
+        FetchResponse.newBuilder()
+            .addAllEntries(answer.entries())
+            .addAllNotIncluded(answer.notIncluded())
+            .build();
+    List<Map.Entry<String, Integer>> entries = new ArrayList<>();
+    for (VersionedEntry entry : response.getEntriesList()) {
+      entries.add(
+          Map.entry(entry.getKey().toStringUtf8(), entry.hasValue() ? entry.getValue().size() : 0));
+    }
+    return new Answer(response.getSerializedSize(), entries, response.getNotIncludedList());
   }
 
   @Example
@@ -128,9 +168,23 @@ class BoundedAnswerProperties {
         .hasMessageContaining("no value");
   }
 
+  @Example
+  void aFetchOfACallerThatCannotAskAgainFailsWithAnErrorNamingTheLimit() {
+    BoundedAnswer<VersionedEntry> answer =
+        new BoundedAnswer<>("fetch", "users", ShardcacheNode.MIN_BATCH_BYTES, 3, false);
+    answer.offer(0, versioned("a", 10_000));
+    answer.offer(1, versioned("tombstone", 0));
+    assertThatThrownBy(() -> answer.offer(2, versioned("b", 10_000)))
+        .isInstanceOfSatisfying(
+            StatusRuntimeException.class,
+            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED))
+        .hasMessageContaining("fetch answer of cache 'users'")
+        .hasMessageContaining("maxBatchBytes");
+  }
+
   @Provide
   Arbitrary<List<Integer>> values() {
-    // Some keys without a value (-1); values from empty to larger than the smallest bound.
+    // Some keys without an entry (-1); values from empty to larger than the smallest bound.
     return Arbitraries.frequencyOf(
             Tuple.of(1, Arbitraries.just(-1)),
             Tuple.of(6, Arbitraries.integers().between(0, 4_000)),
@@ -145,6 +199,19 @@ class BoundedAnswerProperties {
         .addAllEntries(answer.entries())
         .addAllNotIncluded(answer.notIncluded())
         .build();
+  }
+
+  /** A copy as a {@code Fetch} answers it; of {@code valueBytes} 0, a tombstone. */
+  private static VersionedEntry versioned(String key, int valueBytes) {
+    VersionedEntry.Builder entry =
+        VersionedEntry.newBuilder()
+            .setKey(ByteString.copyFromUtf8(key))
+            .setTimestamp(Long.MAX_VALUE)
+            .setWriter(Long.MIN_VALUE)
+            .setAgeMillis(Long.MAX_VALUE);
+    return valueBytes == 0
+        ? entry.build()
+        : entry.setValue(ByteString.copyFrom(new byte[valueBytes])).build();
   }
 
   private static Entry entry(String key, int valueBytes) {
