@@ -40,7 +40,7 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>A holder's answer is bounded in bytes by the smaller of both nodes' {@code maxBatchBytes}: the
  * request says this node's, and the holder lists the keys whose values did not fit ({@link
- * GetAllAnswer}). Those are asked for again, in further calls, each bounded the same way, until
+ * BoundedAnswer}). Those are asked for again, in further calls, each bounded the same way, until
  * every key is answered; a key left out is never taken for absent. Each answer holds at least one
  * value, so this ends after at most as many calls as keys (in practice, the batch's bytes over the
  * bound, plus one).
@@ -426,7 +426,7 @@ final class BatchReads<K, V> {
 
   /**
    * The keys of {@code chunk} the holder left out of its answer to keep it within its byte bound
-   * ({@link GetAllAnswer}), to be asked for again.
+   * ({@link BoundedAnswer}), to be asked for again.
    *
    * @throws ShardcacheException if the answer lists a key it also answered, a position out of the
    *     request, or keys to ask again without answering any (asking again would never end)
@@ -437,18 +437,17 @@ final class BatchReads<K, V> {
       Map<K, V> answered,
       String holder) {
     List<Map.Entry<ByteString, K>> rest = new ArrayList<>(response.getNotIncludedCount());
-    Set<Integer> seen = new HashSet<>();
-    for (int position : response.getNotIncludedList()) {
-      if (position < 0
-          || position >= chunk.size()
-          || !seen.add(position)
-          || answered.containsKey(chunk.get(position).getValue())) {
-        throw incompatible(holder, "a key to ask again that it answered or was not asked for");
+    try {
+      for (int position :
+          BoundedAnswer.checkedNotIncluded(
+              response.getNotIncludedList(),
+              chunk.size(),
+              answered.size(),
+              position -> answered.containsKey(chunk.get(position).getValue()))) {
+        rest.add(chunk.get(position));
       }
-      rest.add(chunk.get(position));
-    }
-    if (!rest.isEmpty() && answered.isEmpty()) {
-      throw incompatible(holder, "keys to ask again and no value");
+    } catch (IllegalArgumentException e) {
+      throw incompatible(holder, String.valueOf(e.getMessage()));
     }
     return rest;
   }

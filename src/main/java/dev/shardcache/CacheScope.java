@@ -13,8 +13,8 @@ import org.jspecify.annotations.Nullable;
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running
  * @param executor runs loads and anything else that may block; never a gRPC thread
- * @param maxBatchBytes the most bytes of one hand-off chunk, Digest answer page or GetAll answer
- *     this node builds (the node's {@code maxBatchBytes})
+ * @param maxBatchBytes the most bytes of one hand-off chunk, Digest answer page, GetAll or Fetch
+ *     answer this node builds (the node's {@code maxBatchBytes})
  */
 record CacheScope<K, V>(
     String name,
@@ -38,10 +38,10 @@ record CacheScope<K, V>(
   }
 
   /**
-   * The bound of one answer (a Digest page, a GetAll) to a caller that accepts at most {@code
-   * askedBytes} (0: it did not say): the smaller of that and this node's {@code maxBatchBytes}, and
-   * at least {@link ShardcacheNode#MIN_BATCH_BYTES}, so a tiny bound cannot make a caller ask once
-   * per entry.
+   * The bound of one answer (a Digest page, a GetAll, a Fetch) to a caller that accepts at most
+   * {@code askedBytes} (0: it did not say): the smaller of that and this node's {@code
+   * maxBatchBytes}, and at least {@link ShardcacheNode#MIN_BATCH_BYTES}, so a tiny bound cannot
+   * make a caller ask once per entry.
    */
   int answerBytes(int askedBytes) {
     return askedBytes <= 0

@@ -41,7 +41,7 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link Router} and {@link KeyRoute}: where a key lives under this node's current ring,
  *       computed once per call;
  *   <li>{@link LoadFlights} and {@link Loads}: one resolution of a miss at a time per key, asking
- *       other holders before loading;
+ *       other holders before loading ({@link HolderCopies});
  *   <li>{@link ReadPath} with {@link RemoteReads} and {@link NearCache}: where a read is answered;
  *   <li>{@link Refreshes}: one background reload of a due key for the whole cluster; {@link
  *       BatchReads}: {@code getAll}, one call per holder and one bulk load per owner;

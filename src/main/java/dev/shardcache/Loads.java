@@ -3,12 +3,8 @@ package dev.shardcache;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.ByteString;
-import dev.shardcache.internal.proto.FetchRequest;
-import dev.shardcache.internal.proto.FetchResponse;
-import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.replication.Version;
 import dev.shardcache.replication.Versioned;
-import dev.shardcache.ring.HashRing;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -16,10 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -27,14 +20,15 @@ import org.jspecify.annotations.Nullable;
  *
  * <h2>Ask before loading</h2>
  *
- * A holder that misses a key first asks for a copy: the key's other holders (when the cache loads,
- * since a load costs more than a call), and its holders under the rings of the last minute (see
- * {@link Cluster#recentRings()}), which may still have it while hand-off is under way. The newest
- * copy found is kept instead of loading; holders that answered with an older copy or none are sent
- * the newest (read repair). When nobody had a copy the shard is looked at again, since a previous
- * holder drops an entry only after this node acknowledged its hand-off: "none" may mean it arrived
- * here meanwhile. So a member that just joined takes over warm keys, a cache without a loader keeps
- * read-your-writes across a membership change, and a holder that lost its copy gets it back.
+ * A holder that misses a key first asks for a copy ({@link HolderCopies}): the key's other holders
+ * (when the cache loads, since a load costs more than a call), and its holders under the rings of
+ * the last minute (see {@link Cluster#recentRings()}), which may still have it while hand-off is
+ * under way. The newest copy found is kept instead of loading; holders that answered with an older
+ * copy or none are sent the newest (read repair). When nobody had a copy the shard is looked at
+ * again, since a previous holder drops an entry only after this node acknowledged its hand-off:
+ * "none" may mean it arrived here meanwhile. So a member that just joined takes over warm keys, a
+ * cache without a loader keeps read-your-writes across a membership change, and a holder that lost
+ * its copy gets it back.
  *
  * <h2>Loading</h2>
  *
@@ -47,9 +41,10 @@ import org.jspecify.annotations.Nullable;
  * <h2>Many keys at once</h2>
  *
  * {@link #resolveAll} does the same for the misses of a {@code getAll}, inside a bulk flight: it
- * asks each other holder for its copies of all the keys in one {@code Fetch}, then calls the
- * loader's {@link CacheLoader#loadAll} once with the keys still missing. Only the keys asked for
- * are read from its answer, so a key it returns unasked is never cached; a key it leaves out fails
+ * asks each other holder for its copies of all the keys in one {@code Fetch} (and again for those
+ * it left out to keep its answer within its byte bound), then calls the loader's {@link
+ * CacheLoader#loadAll} once with the keys still missing. Only the keys asked for are read from
+ * {@code loadAll}'s answer, so a key it returns unasked is never cached; a key it leaves out fails
  * with {@link #absent} (no value: {@code getAll} leaves it out), and a value that cannot be encoded
  * fails its key alone. {@link #loadsInBulk} tells whether a loader has a {@code loadAll} of its
  * own; if not, the callers load key by key, concurrently, instead.
@@ -57,14 +52,14 @@ import org.jspecify.annotations.Nullable;
  * <p>Blocking: runs on the node's executor, inside a flight. Thread-safe.
  */
 final class Loads<K, V> {
-  private static final Logger logger = Logger.getLogger(Loads.class.getName());
-
   private final CacheScope<K, V> scope;
   private final Replication<K, V> replication;
+  private final HolderCopies<K, V> copies;
 
   Loads(CacheScope<K, V> scope, Replication<K, V> replication) {
     this.scope = scope;
     this.replication = replication;
+    this.copies = new HolderCopies<>(scope);
   }
 
   /**
@@ -82,7 +77,7 @@ final class Loads<K, V> {
       if (again != null) {
         return again.value();
       }
-      Versioned<V> copy = copyFromOtherHolders(cluster, key, route, loader != null);
+      Versioned<V> copy = copies.copyOf(cluster, key, route, loader != null);
       if (copy != null && !copy.isTombstone()) {
         return copy.value();
       }
@@ -161,7 +156,8 @@ final class Loads<K, V> {
       }
       toLoad.add(key);
     }
-    copiesFromOtherHolders(cluster, askCopies, true)
+    copies
+        .copiesOf(cluster, askCopies, true)
         .forEach(
             (key, copy) -> {
               if (!copy.isTombstone()) {
@@ -410,138 +406,6 @@ final class Loads<K, V> {
     }
     counters.loadSuccesses.increment();
     return new LoadedValue<>(value, bytes);
-  }
-
-  /**
-   * Asks the key's other holders (if {@code includeCurrent}) and its holders under recent rings for
-   * their copies; keeps the newest here, repairs current holders that had an older one, and returns
-   * it (a value or a tombstone), or null if nobody had a copy.
-   */
-  private @Nullable Versioned<V> copyFromOtherHolders(
-      Cluster cluster, K key, KeyRoute route, boolean includeCurrent) {
-    return copiesFromOtherHolders(cluster, Map.of(key, route), includeCurrent).get(key);
-  }
-
-  /**
-   * {@link #copyFromOtherHolders} for many keys: one {@code Fetch} per other holder, naming every
-   * key it is asked about (at most {@value CacheConfig#MAX_KEYS_PER_BATCH}, as a bulk is). Returns
-   * the copy kept for each key that anybody had.
-   */
-  private Map<K, Versioned<V>> copiesFromOtherHolders(
-      Cluster cluster, Map<K, KeyRoute> routes, boolean includeCurrent) {
-    Map<String, Map<ByteString, K>> byCandidate = new LinkedHashMap<>();
-    for (Map.Entry<K, KeyRoute> keyRoute : routes.entrySet()) {
-      KeyRoute route = keyRoute.getValue();
-      Set<String> candidates = new LinkedHashSet<>();
-      if (includeCurrent) {
-        candidates.addAll(route.holders());
-      }
-      for (HashRing before : cluster.recentRings()) {
-        candidates.addAll(scope.router().holders(before, route.hash()));
-      }
-      candidates.removeIf(cluster::isSelf);
-      ByteString keyBytes = ByteString.copyFrom(route.keyBytes());
-      for (String candidate : candidates) {
-        byCandidate
-            .computeIfAbsent(candidate, c -> new LinkedHashMap<>())
-            .put(keyBytes, keyRoute.getKey());
-      }
-    }
-    if (byCandidate.isEmpty()) {
-      return Map.of();
-    }
-    Map<String, CompletableFuture<FetchResponse>> calls = new LinkedHashMap<>();
-    byCandidate.forEach(
-        (candidate, keys) -> {
-          FetchRequest request =
-              FetchRequest.newBuilder()
-                  .setCache(scope.name())
-                  .addAllKeys(keys.keySet())
-                  .setCaller(cluster.self())
-                  .build();
-          scope.counters().fetchCalls.increment();
-          calls.put(
-              candidate,
-              PeerCalls.call(
-                  cluster.recentClient(candidate),
-                  candidate,
-                  scope.config().remoteTimeout(),
-                  scope.counters(),
-                  stub -> stub.fetch(request)));
-        });
-    Map<K, EntryCodec.Incoming<V>> newest = new HashMap<>();
-    // For each candidate that answered: the version it has of each key (none: it had no copy).
-    Map<String, Map<K, Version>> seen = new HashMap<>();
-    for (Map.Entry<String, PeerCalls.Outcome<FetchResponse>> answer :
-        PeerCalls.awaitAll(calls).entrySet()) {
-      FetchResponse response = answer.getValue().response();
-      if (response == null) {
-        continue;
-      }
-      String candidate = answer.getKey();
-      Map<ByteString, K> asked = requireNonNull(byCandidate.get(candidate));
-      Map<K, Version> theirs = new HashMap<>();
-      for (VersionedEntry wire : response.getEntriesList()) {
-        K key = asked.get(wire.getKey());
-        if (key == null) {
-          continue; // not asked of this candidate
-        }
-        try {
-          EntryCodec.Incoming<V> copy = scope.codec().fromWire(cluster, wire, candidate);
-          theirs.put(key, copy.entry().version());
-          EntryCodec.Incoming<V> best = newest.get(key);
-          if (best == null || copy.entry().version().isNewerThan(best.entry().version())) {
-            newest.put(key, copy);
-          }
-        } catch (RuntimeException e) {
-          logger.log(Level.FINE, "Ignoring an unreadable copy from " + candidate, e);
-        }
-      }
-      seen.put(candidate, theirs);
-    }
-    Map<K, Versioned<V>> kept = new HashMap<>();
-    newest.forEach(
-        (key, copy) -> {
-          KeyRoute route = routeOf(routes, key);
-          Versioned<V> merged =
-              scope
-                  .shard()
-                  .merge(
-                      key, copy.entry(), copy.ageMillis(), route.holdsHere() ? route.epoch() : -1);
-          if (merged == null) {
-            return; // older than the last clear
-          }
-          scope.counters().fetchedCopies.increment();
-          kept.put(key, merged);
-          repair(cluster, key, route, merged, copy.ageMillis(), seen);
-        });
-    return kept;
-  }
-
-  /** Sends {@code kept} to the current holders that answered a fetch with an older copy or none. */
-  private void repair(
-      Cluster cluster,
-      K key,
-      KeyRoute route,
-      Versioned<V> kept,
-      long ageMillis,
-      Map<String, Map<K, Version>> seen) {
-    VersionedEntry wire = null;
-    for (String holder : route.holders()) {
-      Map<K, Version> answered = seen.get(holder);
-      if (cluster.isSelf(holder) || answered == null) {
-        continue; // this node, or a holder that did not answer: nothing known to repair
-      }
-      Version theirs = answered.get(key);
-      if (theirs != null && !kept.version().isNewerThan(theirs)) {
-        continue;
-      }
-      if (wire == null) {
-        wire = scope.codec().toWire(ByteString.copyFrom(route.keyBytes()), kept, ageMillis);
-      }
-      scope.counters().repairs.increment();
-      cluster.replicator().enqueue(holder, scope.name(), wire);
-    }
   }
 
   static String describe(Object key) {

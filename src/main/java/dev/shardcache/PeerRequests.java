@@ -60,10 +60,11 @@ import org.jspecify.annotations.Nullable;
  * (passed on) one by one.
  *
  * <p><b>A {@code GetAll} answer is bounded in bytes</b> by the smaller of the caller's and this
- * node's {@code maxBatchBytes} ({@link GetAllAnswer}): values that do not fit are left out and
+ * node's {@code maxBatchBytes} ({@link BoundedAnswer}): values that do not fit are left out and
  * their keys listed, and the caller asks for them again in another call ({@link BatchReads}). The
  * loads are not changed by it: a value left out was read or loaded (and kept, if this node holds
- * its key) like the others, so asking again finds it in the shard.
+ * its key) like the others, so asking again finds it in the shard. A {@code Fetch} answer is
+ * bounded the same way, and the caller asks again for the keys it lists ({@link HolderCopies}).
  *
  * <p>Thread-safe.
  */
@@ -199,8 +200,9 @@ final class PeerRequests<K, V> {
       answers.add(
           withoutAbsent(answer != null ? answer : requireNonNull(loading.get(keys.get(i)))));
     }
-    GetAllAnswer answer =
-        new GetAllAnswer(
+    BoundedAnswer<Entry> answer =
+        new BoundedAnswer<>(
+            "getAll",
             scope.name(),
             scope.answerBytes(request.getMaxAnswerBytes()),
             keys.size(),
@@ -225,14 +227,14 @@ final class PeerRequests<K, V> {
 
   /**
    * The answer: every value found or loaded, as many as fit the answer's bound, the others listed
-   * for the caller to ask again ({@link GetAllAnswer}).
+   * for the caller to ask again ({@link BoundedAnswer}).
    */
   private GetAllResponse collect(
       List<K> keys,
       List<ByteString> keyBytes,
       List<CompletableFuture<@Nullable V>> answers,
       List<AtomicBoolean> hot,
-      GetAllAnswer answer) {
+      BoundedAnswer<Entry> answer) {
     for (int i = 0; i < answers.size(); i++) {
       V value = answers.get(i).join();
       if (value != null) {
@@ -248,7 +250,10 @@ final class PeerRequests<K, V> {
                 .build());
       }
     }
-    return answer.build();
+    return GetAllResponse.newBuilder()
+        .addAllEntries(answer.entries())
+        .addAllNotIncluded(answer.notIncluded())
+        .build();
   }
 
   /**
@@ -380,6 +385,11 @@ final class PeerRequests<K, V> {
     return answerWithoutKeeping(key, route, load, interest);
   }
 
+  /**
+   * Answers a peer's {@code Fetch}: the versioned entry (value or tombstone) this node has of each
+   * key, without loading and whatever its ring says, as many as fit the answer's bound, the others
+   * listed for the caller to ask again ({@link BoundedAnswer}).
+   */
   FetchResponse serveFetch(FetchRequest request) {
     scope.counters().peerRequests.increment();
     if (request.getKeysCount() > CacheConfig.MAX_KEYS_PER_BATCH) {
@@ -392,21 +402,30 @@ final class PeerRequests<K, V> {
               + CacheConfig.MAX_KEYS_PER_BATCH
               + "; split the batch");
     }
-    FetchResponse.Builder response = FetchResponse.newBuilder();
-    for (ByteString keyBytes : request.getKeysList()) {
+    BoundedAnswer<VersionedEntry> answer =
+        new BoundedAnswer<>(
+            "fetch",
+            scope.name(),
+            scope.answerBytes(request.getMaxAnswerBytes()),
+            request.getKeysCount(),
+            request.getMaxAnswerBytes() > 0);
+    for (int i = 0; i < request.getKeysCount(); i++) {
+      ByteString keyBytes = request.getKeys(i);
       K key = scope.codec().decodeKey(keyBytes);
       Shard.Held<V> held = scope.shard().peek(key);
       if (held != null) {
-        response.addEntries(
-            scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
+        answer.offer(i, scope.codec().toWire(keyBytes, held.entry, scope.shard().ageMillis(held)));
         continue;
       }
       Versioned<V> deleted = scope.shard().newest(key);
       if (deleted != null) {
-        response.addEntries(scope.codec().toWire(keyBytes, deleted, 0));
+        answer.offer(i, scope.codec().toWire(keyBytes, deleted, 0));
       }
     }
-    return response.build();
+    return FetchResponse.newBuilder()
+        .addAllEntries(answer.entries())
+        .addAllNotIncluded(answer.notIncluded())
+        .build();
   }
 
   /**

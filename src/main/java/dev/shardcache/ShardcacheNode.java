@@ -91,8 +91,9 @@ public final class ShardcacheNode implements AutoCloseable {
 
   /**
    * The largest message a node builds from many entries (replication request, hand-off chunk,
-   * anti-entropy answer page, batch-write call, getAll answer) when {@link Builder#maxBatchBytes}
-   * is not set, unless half of {@link Builder#maxInboundMessageBytes} is less: 4 MiB.
+   * anti-entropy answer page, batch-write call, getAll answer, answer to a peer's copy fetch) when
+   * {@link Builder#maxBatchBytes} is not set, unless half of {@link Builder#maxInboundMessageBytes}
+   * is less: 4 MiB.
    */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -427,14 +428,15 @@ public final class ShardcacheNode implements AutoCloseable {
      * near-cache invalidations), each call of a batch write ({@code putAll}, {@code
      * invalidateAll(keys)}, and the replication of their entries), each hand-off chunk it sends
      * after a membership change (and before it leaves), each page of its answers to a peer's
-     * anti-entropy digest, and each answer to a peer's {@code getAll} (the smaller of both nodes'
-     * bounds; the keys left out are asked for again). An entry larger than that on its own travels
-     * alone; it reaches a peer as long as its cache's {@code maxKeyBytes} plus {@code
-     * maxValueBytes} stay below the peer's {@code maxInboundMessageBytes} (a cache defined
-     * otherwise is logged as a warning). Default: {@value ShardcacheNode#DEFAULT_MAX_BATCH_BYTES}
-     * bytes, or half of {@link #maxInboundMessageBytes} if that is less. Keep it below the {@code
-     * maxInboundMessageBytes} of every member (ideally the same settings everywhere): a message
-     * over a peer's limit is split until it fits, which costs calls.
+     * anti-entropy digest, and each answer to a peer's {@code getAll} or to a peer's fetch of
+     * copies before a bulk load (the smaller of both nodes' bounds; the keys left out are asked for
+     * again). An entry larger than that on its own travels alone; it reaches a peer as long as its
+     * cache's {@code maxKeyBytes} plus {@code maxValueBytes} stay below the peer's {@code
+     * maxInboundMessageBytes} (a cache defined otherwise is logged as a warning). Default: {@value
+     * ShardcacheNode#DEFAULT_MAX_BATCH_BYTES} bytes, or half of {@link #maxInboundMessageBytes} if
+     * that is less. Keep it below the {@code maxInboundMessageBytes} of every member (ideally the
+     * same settings everywhere): a message over a peer's limit is split until it fits, which costs
+     * calls.
      *
      * @throws IllegalArgumentException if not in [16 KiB, 64 MiB)
      * @throws IllegalStateException if already set; and at {@link #build()}, if not below {@link

@@ -28,16 +28,18 @@
  *       once per call; a held entry remembers the ring epoch at which holdership was confirmed, so
  *       hits stay free of hashing while moved keys stop being answered at once;
  *   <li>{@code LoadFlights}/{@code Loads}: one resolution of a miss per key at a time, on the
- *       node's executor (never a gRPC thread), asking other holders before loading; the misses of a
- *       {@code getAll} in one bulk, one call of the loader's {@code loadAll}, each key still in
- *       flight on its own;
+ *       node's executor (never a gRPC thread), asking other holders before loading ({@code
+ *       HolderCopies}: one {@code Fetch} per holder, its answer bounded by {@code maxBatchBytes},
+ *       the keys it leaves out asked for again, never taken for a holder without a copy); the
+ *       misses of a {@code getAll} in one bulk, one call of the loader's {@code loadAll}, each key
+ *       still in flight on its own;
  *   <li>{@code ReadPath} with {@code RemoteReads} and {@code NearCache}; {@code WritePath} with
  *       {@code Replication}: where reads are answered, and how writes are applied, replicated
  *       (bounded wait), acknowledged or forwarded; {@code BatchReads} and {@code BatchWrites}:
  *       {@code getAll}, {@code putAll} and {@code invalidateAll(keys)}, one call per holder ({@code
  *       HolderGroups}), each key under its single-key rules; a holder's {@code GetAll} answer is
- *       bounded by {@code maxBatchBytes} ({@code GetAllAnswer}), and the keys it leaves out are
- *       asked for again, never taken for absent;
+ *       bounded by {@code maxBatchBytes} ({@code BoundedAnswer}, which bounds {@code Fetch} answers
+ *       too), and the keys it leaves out are asked for again, never taken for absent;
  *   <li>{@code HotKeys} with {@code HotKeySketch}: which keys a holder serves peers most (a
  *       count-min sketch with aging, fed only by reads served to peers, never blocking a serving
  *       thread), marked in its answers (each {@code getAll} entry too) so the caller keeps them for

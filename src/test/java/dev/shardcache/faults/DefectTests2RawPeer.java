@@ -78,10 +78,27 @@ final class DefectTests2RawPeer implements AutoCloseable {
   }
 
   /**
-   * The versioned entries (values and tombstones) the node holds for UTF-8 keys, without loading.
+   * The versioned entries (values and tombstones) the node holds for UTF-8 keys, without loading,
+   * asked as a caller of an earlier version asks: with no bound on the answer's bytes.
    */
   FetchResponse fetch(String cache, String... keys) {
     FetchRequest.Builder request = FetchRequest.newBuilder().setCache(cache).setCaller(CALLER);
+    for (String key : keys) {
+      request.addKeys(ByteString.copyFromUtf8(key));
+    }
+    return stub().fetch(request.build());
+  }
+
+  /**
+   * As {@link #fetch}, from a caller that accepts answers of at most {@code maxAnswerBytes} and
+   * asks again for the keys the answer lists in {@code not_included}.
+   */
+  FetchResponse fetchWithin(String cache, int maxAnswerBytes, String... keys) {
+    FetchRequest.Builder request =
+        FetchRequest.newBuilder()
+            .setCache(cache)
+            .setCaller(CALLER)
+            .setMaxAnswerBytes(maxAnswerBytes);
     for (String key : keys) {
       request.addKeys(ByteString.copyFromUtf8(key));
     }
