@@ -235,9 +235,12 @@ final class AntiEntropy<K, V> {
     if (differing.isEmpty()) {
       return response.build();
     }
-    // What the entries may take: the bound, less the rest of the answer (next_after_hash: 9 bytes).
-    long budget = answerBytes(request) - response.build().getSerializedSize() - 9;
-    HashOrderedPage page = new HashOrderedPage(Math.max(1, budget));
+    // What the entries may take: the bound, less the rest of the answer and its cursor.
+    long budget =
+        HashOrderedPage.answerBytes(scope.maxBatchBytes(), request.getMaxAnswerBytes())
+            - response.build().getSerializedSize()
+            - HashOrderedPage.CURSOR_BYTES;
+    HashOrderedPage<VersionedEntry> page = new HashOrderedPage<>(Math.max(1, budget));
     long after = request.getPage().getAfterHash();
     forEachShared(
         cluster,
@@ -258,14 +261,6 @@ final class AntiEntropy<K, V> {
       response.setNextAfterHash(page.lastHash());
     }
     return response.build();
-  }
-
-  /** The bound of one answer: this node's, or the caller's if smaller (but not tiny). */
-  private int answerBytes(DigestRequest request) {
-    int asked = request.getMaxAnswerBytes();
-    return asked <= 0
-        ? scope.maxBatchBytes()
-        : Math.min(scope.maxBatchBytes(), Math.max(ShardcacheNode.MIN_BATCH_BYTES, asked));
   }
 
   private static int checkBucketCount(int buckets) {
