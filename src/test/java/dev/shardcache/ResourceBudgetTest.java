@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.shardcache.testing.TestCluster;
 import java.io.IOException;
-import java.lang.reflect.Field;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,7 +64,6 @@ class ResourceBudgetTest {
     code.put("entryOverheadBytes", (long) CacheConfig.ENTRY_OVERHEAD_BYTES);
     code.put("nearCacheMaximumSize", cache.nearCacheMaximumSize());
     code.put("jcacheMaximumSize", CacheConfig.DEFAULT_MAXIMUM_SIZE);
-    code.put("keyIndexMaximumSize", jcacheConstant("KeyIndex", "DEFAULT_MAXIMUM_SIZE"));
 
     assertThat(documented).isEqualTo(code);
   }
@@ -235,11 +233,5 @@ class ResourceBudgetTest {
       }
     }
     return rows;
-  }
-
-  private static long jcacheConstant(String type, String name) throws ReflectiveOperationException {
-    Field field = Class.forName("dev.shardcache.jcache." + type).getDeclaredField(name);
-    field.setAccessible(true);
-    return ((Number) field.get(null)).longValue();
   }
 }

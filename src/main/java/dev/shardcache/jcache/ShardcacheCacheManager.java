@@ -63,7 +63,6 @@ public final class ShardcacheCacheManager implements CacheManager {
   private final ExecutorService executor;
   private final Map<String, ShardcacheCache<?, ?>> caches = new ConcurrentHashMap<>();
   private final Map<String, DistributedCache<KeyBytes, byte[]>> stores = new ConcurrentHashMap<>();
-  private final Map<String, KeyIndex> indexes = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
   /**
@@ -163,14 +162,7 @@ public final class ShardcacheCacheManager implements CacheManager {
         throw new CacheException("a cache named '" + cacheName + "' already exists in " + uri);
       }
       ShardcacheCache<K, V> cache =
-          new ShardcacheCache<>(
-              this,
-              cacheName,
-              complete,
-              store(cacheName),
-              codec,
-              indexes.computeIfAbsent(cacheName, n -> new KeyIndex(settings.keyIndexMaximumSize())),
-              executor);
+          new ShardcacheCache<>(this, cacheName, complete, store(cacheName), codec, executor);
       caches.put(cacheName, cache);
       return cache;
     }
@@ -277,11 +269,6 @@ public final class ShardcacheCacheManager implements CacheManager {
         throw new CacheException(
             "cache '" + cacheName + "' was closed but not cleared everywhere: " + e.getMessage(),
             e);
-      } finally {
-        KeyIndex index = indexes.get(cacheName);
-        if (index != null) {
-          index.clear();
-        }
       }
     }
   }
