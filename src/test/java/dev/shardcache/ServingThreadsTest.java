@@ -45,6 +45,7 @@ class ServingThreadsTest {
               PeerServiceGrpc.getFetchMethod(),
               PeerServiceGrpc.getReplicateMethod(),
               PeerServiceGrpc.getInvalidateMethod(),
+              PeerServiceGrpc.getScanPageMethod(), // walks the shard: never a transport thread
               PeerServiceGrpc.getPingMethod())) {
         assertThat(executors.getExecutor(callOf(other), new Metadata()))
             .as(other.getFullMethodName())
