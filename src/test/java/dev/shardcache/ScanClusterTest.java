@@ -5,9 +5,17 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.PingRequest;
+import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.ScanPageRequest;
 import dev.shardcache.internal.proto.ScanPageResponse;
 import dev.shardcache.testing.TestCluster;
+import io.grpc.Grpc;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.Server;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -223,6 +231,42 @@ class ScanClusterTest {
         .isInstanceOfSatisfying(
             ScanIncompleteException.class, e -> assertThat(e.member()).isEqualTo(cut))
         .hasMessageContaining("could not be reached");
+  }
+
+  /**
+   * A member of an earlier version, which does not serve {@code ScanPage}, fails the scan with a
+   * message that says to upgrade every member, rather than being skipped.
+   */
+  @Test
+  void aMemberWithoutScanPagesIsReportedWithWhatToDo() throws IOException {
+    Server older =
+        Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create())
+            .addService(
+                new PeerServiceGrpc.PeerServiceImplBase() {
+                  @Override
+                  public void ping(PingRequest request, StreamObserver<PingResponse> response) {
+                    response.onNext(PingResponse.getDefaultInstance());
+                    response.onCompleted();
+                  }
+                })
+            .build()
+            .start();
+    try {
+      cluster =
+          TestCluster.builder()
+              .size(1)
+              .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build())
+              .build();
+      String olderAddress = "127.0.0.1:" + older.getPort();
+      cluster.node(0).setPeers(List.of(olderAddress));
+
+      assertThatThrownBy(() -> scanAll(cluster.cache(0)))
+          .isInstanceOfSatisfying(
+              ScanIncompleteException.class, e -> assertThat(e.member()).isEqualTo(olderAddress))
+          .hasMessageContaining("upgrade every member");
+    } finally {
+      older.shutdownNow();
+    }
   }
 
   /**
