@@ -13,8 +13,9 @@ import org.jspecify.annotations.Nullable;
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running
  * @param executor runs loads and anything else that may block; never a gRPC thread
- * @param maxBatchBytes the most bytes of one hand-off chunk, Digest answer page or GetAll answer
- *     this node builds (the node's {@code maxBatchBytes})
+ * @param maxBatchBytes the most bytes of one hand-off chunk, Digest or ScanPage answer page, or
+ *     GetAll answer this node builds (the node's {@code maxBatchBytes}); {@link
+ *     HashOrderedPage#answerBytes} bounds an answer by it
  */
 record CacheScope<K, V>(
     String name,
@@ -35,17 +36,5 @@ record CacheScope<K, V>(
 
   int replicationFactor() {
     return config.replicationFactor();
-  }
-
-  /**
-   * The bound of one answer (a Digest page, a GetAll) to a caller that accepts at most {@code
-   * askedBytes} (0: it did not say): the smaller of that and this node's {@code maxBatchBytes}, and
-   * at least {@link ShardcacheNode#MIN_BATCH_BYTES}, so a tiny bound cannot make a caller ask once
-   * per entry.
-   */
-  int answerBytes(int askedBytes) {
-    return askedBytes <= 0
-        ? maxBatchBytes
-        : Math.min(maxBatchBytes, Math.max(ShardcacheNode.MIN_BATCH_BYTES, askedBytes));
   }
 }

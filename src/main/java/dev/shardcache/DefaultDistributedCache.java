@@ -20,6 +20,8 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
+import dev.shardcache.internal.proto.ScanPageRequest;
+import dev.shardcache.internal.proto.ScanPageResponse;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
@@ -28,6 +30,7 @@ import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -51,6 +54,9 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
  *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
  *       streaming through {@link EntryStreams} in chunks bounded in bytes;
+ *   <li>{@link ScanPages} and {@link ClusterScan}: cluster-wide iteration, each member answering
+ *       the entries it owns in byte-bounded pages after a key-hash cursor, keeping nothing between
+ *       pages;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -67,6 +73,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
   private final Refreshes<K, V> refreshes;
+  private final ScanPages<K, V> scanPages;
 
   /**
    * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
@@ -107,6 +114,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         new PeerRequests<>(scope, flights, copies, loads, remote, writes, refreshes);
     this.rebalancer = new Rebalancer<>(scope);
     this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
+    this.scanPages = new ScanPages<>(scope);
   }
 
   @Override
@@ -177,6 +185,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   @Override
   public void invalidateAll() {
     writes.invalidateAll();
+  }
+
+  @Override
+  public CacheScan<K, V> scan() {
+    return new ClusterScan<>(scope, scanPages);
   }
 
   @Override
@@ -259,6 +272,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     return refreshes.serve(request);
   }
 
+  /** See {@link ScanPages#serve}. */
+  ScanPageResponse serveScanPage(ScanPageRequest request, BooleanSupplier cancelled) {
+    return scanPages.serve(request, cancelled);
+  }
+
   // ---------------------------------------------------------------- maintenance
 
   /** Hands entries to their new holders; see {@link Rebalancer}. */
@@ -317,6 +335,16 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** Pages of Digest answers this node asked for; for tests. */
   long digestPageCount() {
     return scope.counters().digestPages.sum();
+  }
+
+  /** ScanPage calls this node answered for peers' scans; for tests. */
+  long scanPagesServed() {
+    return scope.counters().scanPagesServed.sum();
+  }
+
+  /** Pages this node's scans took in, its own included; for tests. */
+  long scanPagesTaken() {
+    return scope.counters().scanPagesTaken.sum();
   }
 
   /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */

@@ -192,6 +192,21 @@ public interface DistributedCache<K, V> {
    */
   void invalidateAll();
 
+  /**
+   * Starts an iteration over every live entry of this cache in the whole cluster: each member of
+   * this node's ring streams the entries it owns, in pages of at most {@code maxBatchBytes}, one
+   * member after another, a page asked for only when the one before it is being consumed. Nothing
+   * is loaded; replicas and near caches are not read. Weakly consistent: see {@link CacheScan} for
+   * what it sees while entries are written and members join or leave, and for its costs. A member
+   * that cannot be read is reported by {@link ScanIncompleteException}, never skipped.
+   *
+   * <p>This method does not block (the first page is asked for by the first {@link
+   * CacheScan#hasNext()}); close the scan if it is not read to its end.
+   *
+   * @return a scan for one thread to read
+   */
+  CacheScan<K, V> scan();
+
   /** Returns the "host:port" of the node that owns {@code key} under this node's current ring. */
   String ownerOf(K key);
 

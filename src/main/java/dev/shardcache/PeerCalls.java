@@ -39,7 +39,8 @@ import org.jspecify.annotations.Nullable;
  * heartbeats' failure detector removes a member from the ring.
  *
  * <p>Futures returned here complete on a gRPC transport thread: continuations must be short and
- * must not block (hand loads and blocking work to an executor). Thread-safe; stateless.
+ * must not block (hand loads and blocking work to an executor). Cancelling one cancels its RPC
+ * (without counting a failure or marking the peer down). Thread-safe; stateless.
  */
 final class PeerCalls {
 
@@ -228,6 +229,14 @@ final class PeerCalls {
     if (abandonable) {
       peer.track(call);
     }
+    // A caller that cancels the returned future (a scan closed early) cancels the RPC too, so the
+    // peer stops working on an answer nobody will read.
+    result.whenComplete(
+        (response, failure) -> {
+          if (result.isCancelled()) {
+            call.cancel(true); // a gRPC future cancels its RPC on the wire only when interrupting
+          }
+        });
     Futures.addCallback(
         call,
         new FutureCallback<R>() {
@@ -242,6 +251,9 @@ final class PeerCalls {
           @Override
           public void onFailure(Throwable t) {
             peer.untrack(call);
+            if (result.isCancelled()) {
+              return; // the caller cancelled it: not a failure of the call, nor of the peer
+            }
             counter.callFailed();
             if (t instanceof CancellationException) {
               // Abandoned because the failure detector suspects the peer: it has left the ring, so

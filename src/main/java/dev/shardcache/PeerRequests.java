@@ -202,7 +202,7 @@ final class PeerRequests<K, V> {
     GetAllAnswer answer =
         new GetAllAnswer(
             scope.name(),
-            scope.answerBytes(request.getMaxAnswerBytes()),
+            HashOrderedPage.answerBytes(scope.maxBatchBytes(), request.getMaxAnswerBytes()),
             keys.size(),
             request.getMaxAnswerBytes() > 0);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))

@@ -25,8 +25,11 @@ import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.ScanPageRequest;
+import dev.shardcache.internal.proto.ScanPageResponse;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -175,6 +178,13 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void refresh(RefreshRequest request, StreamObserver<RefreshResponse> response) {
     answerLater(response, () -> cache(request.getCache()).serveRefresh(request));
+  }
+
+  /** One page of a peer's scan; the walk stops early if the caller cancels (closed its scan). */
+  @Override
+  public void scanPage(ScanPageRequest request, StreamObserver<ScanPageResponse> response) {
+    Context call = Context.current();
+    answer(response, () -> cache(request.getCache()).serveScanPage(request, call::isCancelled));
   }
 
   @Override

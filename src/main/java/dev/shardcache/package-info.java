@@ -52,6 +52,13 @@
  *       so no message and no pass holds more than about a chunk or a page, whatever the shard;
  *       {@code EntryCodec}: bytes, size limits and the clock-skew bound; {@code CacheCounters}:
  *       statistics;
+ *   <li>{@code ScanPages} and {@code ClusterScan}: cluster-wide iteration ({@link
+ *       dev.shardcache.DistributedCache#scan()}): each member answers the live entries it owns in
+ *       pages after a key-hash cursor, built by the same {@code HashOrderedPage} as Digest pages
+ *       and keeping nothing between pages; the caller asks the members one after another, a page
+ *       only when the one before it is being consumed (back-pressure, about two pages of memory),
+ *       and reports a member it cannot read ({@link dev.shardcache.ScanIncompleteException})
+ *       instead of skipping it;
  *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count, deadline,
  *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
  *       member from the ring; a call that outlives its deadline fails that call (a write with

@@ -65,7 +65,6 @@ class ResourceBudgetTest {
     code.put("entryOverheadBytes", (long) CacheConfig.ENTRY_OVERHEAD_BYTES);
     code.put("nearCacheMaximumSize", cache.nearCacheMaximumSize());
     code.put("jcacheMaximumSize", CacheConfig.DEFAULT_MAXIMUM_SIZE);
-    code.put("keyIndexMaximumSize", jcacheConstant("KeyIndex", "DEFAULT_MAXIMUM_SIZE"));
     code.put("jcacheLoadAllThreads", jcacheConstant("LoadAllPool", "DEFAULT_THREADS"));
     code.put("jcacheLoadAllWaitingPerThread", jcacheConstant("LoadAllPool", "WAITING_PER_THREAD"));
 

@@ -52,7 +52,8 @@ class ServingThreadsTest {
               PeerServiceGrpc.getFetchMethod(),
               PeerServiceGrpc.getReplicateMethod(),
               PeerServiceGrpc.getInvalidateMethod(),
-              PeerServiceGrpc.getRefreshMethod())) {
+              PeerServiceGrpc.getRefreshMethod(),
+              PeerServiceGrpc.getScanPageMethod())) { // walks the shard: never a transport thread
         assertThat(executors.getExecutor(callOf(other), new Metadata()))
             .as(other.getFullMethodName())
             .isSameAs(handlers);

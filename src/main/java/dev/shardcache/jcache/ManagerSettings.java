@@ -31,9 +31,6 @@ import org.jspecify.annotations.Nullable;
  *       instead of entries (encoded keys and values plus {@code CacheConfig.ENTRY_OVERHEAD_BYTES}
  *       per entry); not with {@value #MAXIMUM_SIZE}</td></tr>
  *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
- *   <tr><td>{@value #KEY_INDEX_MAXIMUM_SIZE}</td><td>{@value KeyIndex#DEFAULT_MAXIMUM_SIZE}</td>
- *       <td>keys per cache this node remembers for iteration and {@code removeAll()}; past it the
- *       oldest are forgotten (see {@code KeyIndex})</td></tr>
  *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
  *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
  *   <tr><td>{@value #LOAD_ALL_THREADS}</td><td>{@value LoadAllPool#DEFAULT_THREADS}</td><td>the
@@ -42,7 +39,7 @@ import org.jspecify.annotations.Nullable;
  *       fails through its {@code CompletionListener} (see {@code LoadAllPool})</td></tr>
  * </table>
  *
- * The last seven may also be JVM system properties of the same name, used when the manager's
+ * The last six may also be JVM system properties of the same name, used when the manager's
  * properties do not set them. Immutable.
  */
 record ManagerSettings(
@@ -54,7 +51,6 @@ record ManagerSettings(
     long maximumSize,
     @Nullable Long maximumWeight,
     int maxValueBytes,
-    int keyIndexMaximumSize,
     boolean hotKeys,
     int loadAllThreads) {
 
@@ -65,7 +61,6 @@ record ManagerSettings(
   static final String MAXIMUM_SIZE = "shardcache.maximumSize";
   static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
-  static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
   static final String HOT_KEYS = "shardcache.hotKeys";
   static final String LOAD_ALL_THREADS = "shardcache.loadAll.threads";
 
@@ -142,17 +137,6 @@ record ManagerSettings(
         throw new IllegalArgumentException(bound + " must not be negative, got " + value);
       }
     }
-    long keyIndexMaximumSize =
-        number(properties, KEY_INDEX_MAXIMUM_SIZE, KeyIndex.DEFAULT_MAXIMUM_SIZE);
-    if (keyIndexMaximumSize < 1 || keyIndexMaximumSize > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(
-          KEY_INDEX_MAXIMUM_SIZE
-              + " must be in [1, "
-              + Integer.MAX_VALUE
-              + "], got "
-              + keyIndexMaximumSize
-              + "; it bounds the keys each node remembers for iteration");
-    }
     long loadAllThreads = number(properties, LOAD_ALL_THREADS, LoadAllPool.DEFAULT_THREADS);
     if (loadAllThreads < 1 || loadAllThreads > 1_000) {
       throw new IllegalArgumentException(
@@ -170,7 +154,6 @@ record ManagerSettings(
         maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
         maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
-        (int) keyIndexMaximumSize,
         flag(properties, HOT_KEYS, true),
         (int) loadAllThreads);
   }

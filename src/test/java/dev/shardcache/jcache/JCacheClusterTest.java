@@ -6,7 +6,10 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import java.net.URI;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -87,6 +90,46 @@ class JCacheClusterTest {
       }
     }
     throw new AssertionError("no core cache " + CACHE);
+  }
+
+  /**
+   * Defect: the iterator reached only the keys written or loaded through its own node, so entries
+   * put through another member were missing.
+   */
+  @Test
+  void anIteratorOnOneMemberSeesTheEntriesPutThroughTheOther() {
+    Map<String, Long> written = new HashMap<>();
+    for (long i = 0; i < 40; i++) {
+      cacheA.put("user-" + i, i);
+      written.put("user-" + i, i);
+    }
+
+    Map<String, Long> seen = new HashMap<>();
+    for (Cache.Entry<String, Long> entry : cacheB) {
+      assertThat(seen.put(entry.getKey(), entry.getValue())).isNull();
+    }
+
+    assertThat(seen).isEqualTo(written);
+    assertThat(localSize(a)).as("entries held by the member that did not write them").isPositive();
+  }
+
+  @Test
+  void removeThroughTheIteratorRemovesFromTheCluster() {
+    for (long i = 0; i < 40; i++) {
+      cacheA.put("user-" + i, i);
+    }
+
+    Iterator<Cache.Entry<String, Long>> iterator = cacheB.iterator();
+    while (iterator.hasNext()) {
+      if (iterator.next().getValue() % 2 == 0) {
+        iterator.remove();
+      }
+    }
+
+    for (long i = 0; i < 40; i++) {
+      assertThat(cacheA.get("user-" + i)).isEqualTo(i % 2 == 0 ? null : i);
+    }
+    assertThat(localSize(a) + localSize(b)).isEqualTo(20);
   }
 
   @Test

@@ -69,22 +69,6 @@ class ManagerSettingsTest {
   }
 
   @Test
-  void theKeyIndexIsBoundedByDefaultAndByItsProperty() {
-    assertThat(
-            ManagerSettings.from(URI.create("shardcache:default"), new Properties())
-                .keyIndexMaximumSize())
-        .isEqualTo(KeyIndex.DEFAULT_MAXIMUM_SIZE);
-    Properties small = new Properties();
-    small.setProperty("shardcache.keyIndex.maximumSize", "500");
-    assertThat(ManagerSettings.from(URI.create("shardcache:default"), small).keyIndexMaximumSize())
-        .isEqualTo(500);
-    small.setProperty("shardcache.keyIndex.maximumSize", "0");
-    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), small))
-        .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("shardcache.keyIndex.maximumSize must be in [1, 2147483647], got 0");
-  }
-
-  @Test
   void loadAllThreadsAreBoundedByDefaultAndByTheirProperty() {
     assertThat(
             ManagerSettings.from(URI.create("shardcache:default"), new Properties())
