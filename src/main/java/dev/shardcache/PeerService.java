@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import dev.shardcache.internal.proto.AcknowledgeRequest;
+import dev.shardcache.internal.proto.AcknowledgeResponse;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
@@ -15,6 +17,7 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.InvalidateResponse;
+import dev.shardcache.internal.proto.Invalidations;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
@@ -25,6 +28,7 @@ import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.SubscribeRequest;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
 import io.grpc.Status;
@@ -46,17 +50,22 @@ import org.jspecify.annotations.Nullable;
  * future that completes on the node's load executor. Every other call runs on a handler thread;
  * reads that must load never block it either. Writes block their handler for at most half the
  * caller's deadline (the wait for replicas); a batch write that passes keys on, for at most three
- * quarters of it.
+ * quarters of it. A {@code Subscribe} registers a client-only member's stream with the node's
+ * {@link Subscribers} and returns: the stream lives on without a thread.
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   private final Supplier<String> self;
   private final Function<String, @Nullable DefaultDistributedCache<?, ?>> caches;
+  private final Subscribers subscribers;
 
   PeerService(
-      Supplier<String> self, Function<String, @Nullable DefaultDistributedCache<?, ?>> caches) {
+      Supplier<String> self,
+      Function<String, @Nullable DefaultDistributedCache<?, ?>> caches,
+      Subscribers subscribers) {
     this.self = self;
     this.caches = caches;
+    this.subscribers = subscribers;
   }
 
   @Override
@@ -175,6 +184,29 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void refresh(RefreshRequest request, StreamObserver<RefreshResponse> response) {
     answerLater(response, () -> cache(request.getCache()).serveRefresh(request));
+  }
+
+  @Override
+  public void subscribe(SubscribeRequest request, StreamObserver<Invalidations> response) {
+    try {
+      if (!(response instanceof ServerCallStreamObserver<Invalidations> call)) {
+        throw new IllegalStateException("a Subscribe stream must be a gRPC server call");
+      }
+      subscribers.subscribe(request, call);
+    } catch (RuntimeException e) {
+      fail(response, e);
+    }
+  }
+
+  @Override
+  public void acknowledge(
+      AcknowledgeRequest request, StreamObserver<AcknowledgeResponse> response) {
+    answer(
+        response,
+        () -> {
+          subscribers.acknowledge(request);
+          return AcknowledgeResponse.getDefaultInstance();
+        });
   }
 
   @Override

@@ -16,8 +16,10 @@ import org.jspecify.annotations.Nullable;
  * {@link LoadFlights}), and a forwarded read is an asynchronous call. So handing it to a handler
  * thread buys nothing and costs a thread hop each way (a queue hand-off, a wake-up of the handler,
  * and a wake-up of the event loop to write the answer), which was the largest single cost of a
- * remote read (see docs/performance.md). Writes, fetches, replication and the rest may block (a
- * write waits for its replicas) and keep to the handler pool and its bound.
+ * remote read (see docs/performance.md). A client-only member's {@code Acknowledge} only completes
+ * the futures writes wait on, so it stays on the transport thread too. Writes, fetches, replication
+ * and the rest may block (a write waits for its replicas) and keep to the handler pool and its
+ * bound.
  *
  * <p>The server must be built with a direct executor for this to take effect: gRPC looks the method
  * up on the server's executor, then moves the call to the executor chosen here ({@code null}: stay
@@ -27,6 +29,8 @@ import org.jspecify.annotations.Nullable;
  */
 final class ServingExecutors implements ServerCallExecutorSupplier {
   private static final String GET = PeerServiceGrpc.getGetMethod().getFullMethodName();
+  private static final String ACKNOWLEDGE =
+      PeerServiceGrpc.getAcknowledgeMethod().getFullMethodName();
 
   private final Executor handlers;
 
@@ -36,6 +40,7 @@ final class ServingExecutors implements ServerCallExecutorSupplier {
 
   @Override
   public <Q, R> @Nullable Executor getExecutor(ServerCall<Q, R> call, Metadata headers) {
-    return GET.equals(call.getMethodDescriptor().getFullMethodName()) ? null : handlers;
+    String method = call.getMethodDescriptor().getFullMethodName();
+    return GET.equals(method) || ACKNOWLEDGE.equals(method) ? null : handlers;
   }
 }

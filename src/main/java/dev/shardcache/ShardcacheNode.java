@@ -46,6 +46,23 @@ import org.jspecify.annotations.Nullable;
  * #PEER_SERVICE} while the node runs, {@code NOT_SERVING} once it closes, so the usual probes
  * ({@code grpc_health_probe}, Kubernetes gRPC probes) work unchanged.
  *
+ * <p><b>Client-only members.</b> A node built with {@link Builder#clientOnly()} holds no shard,
+ * opens no port and is on no ring, not even its own: it sends every read and write of every key to
+ * the key's holders among the members in its peer list, with the same failover, deadlines and
+ * authentication as a member, and need not be in anyone's peer list. Its near caches and hot-key
+ * copies are kept fresh over one {@code Subscribe} stream per member, which pushes it the keys
+ * writes change (see docs/protocol.md). It suits a fleet of short-lived or small JVMs (batch jobs,
+ * serverless functions) that share a cache with the members without holding part of it:
+ *
+ * <pre>{@code
+ * ShardcacheNode client = ShardcacheNode.builder()
+ *     .clientOnly()
+ *     .peers(List.of("10.0.0.1:7070", "10.0.0.2:7070", "10.0.0.3:7070"))
+ *     .build();
+ * DistributedCache<String, String> users = client.cache("users", sameConfigAsTheMembers);
+ * client.start();
+ * }</pre>
+ *
  * <p>This class is thread-safe.
  */
 public final class ShardcacheNode implements AutoCloseable {
@@ -90,6 +107,12 @@ public final class ShardcacheNode implements AutoCloseable {
    */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
+  /**
+   * The most client-only members subscribed to a member's invalidations at once when {@link
+   * Builder#maxSubscribedClients} is not set.
+   */
+  public static final int DEFAULT_MAX_SUBSCRIBED_CLIENTS = 256;
+
   /** The smallest {@link Builder#maxBatchBytes}: 16 KiB. */
   static final int MIN_BATCH_BYTES = 16 * 1024;
 
@@ -108,18 +131,24 @@ public final class ShardcacheNode implements AutoCloseable {
   private final NodeStartup startup;
   private final NodeCaches caches;
   private final Maintenance maintenance;
+  private final Subscribers subscribers;
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
   private volatile NodeStartup.@Nullable Started started;
 
   private ShardcacheNode(NodeSettings settings) {
     this.settings = settings;
     this.startup = new NodeStartup(settings);
+    this.subscribers =
+        new Subscribers(
+            settings.maxSubscribedClients(), Subscribers.MAX_QUEUED_BYTES, this::selfOrPending);
     this.caches =
         new NodeCaches(
             this::servingCluster,
             settings.maxConcurrentLoads(),
             settings.maxInboundMessageBytes(),
-            settings.maxBatchBytes());
+            settings.maxBatchBytes(),
+            subscribers,
+            this::nearCopiesAllowed);
     this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
   }
 
@@ -129,9 +158,11 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Binds the server and joins the ring. Returns this node.
+   * Binds the server and joins the ring; a client-only node connects to its members instead (it
+   * binds nothing). Returns this node.
    *
-   * @throws IOException if the address cannot be bound (such as a port already in use)
+   * @throws IOException if the address cannot be bound (such as a port already in use), or the TLS
+   *     certificates cannot be loaded
    * @throws IllegalStateException if the node was already started or closed
    */
   public ShardcacheNode start() throws IOException {
@@ -140,10 +171,13 @@ public final class ShardcacheNode implements AutoCloseable {
         "node was already %s",
         state.get() == State.RUNNING ? "started" : "closed");
     NodeStartup.Started parts =
-        startup.start(
-            new PeerService(this::selfOrPending, caches::get),
-            maintenance::onRingChange,
-            this::runningCluster);
+        settings.clientOnly()
+            ? startup.startClient(
+                this::runningCluster, () -> List.copyOf(caches.all()), caches::get)
+            : startup.start(
+                new PeerService(this::selfOrPending, caches::get, subscribers),
+                maintenance::onRingChange,
+                this::runningCluster);
     started = parts;
     // Everything a close() must stop exists before the node is RUNNING: a close() racing this
     // start either sees it all, or makes the state change below fail and this method clean up.
@@ -160,9 +194,27 @@ public final class ShardcacheNode implements AutoCloseable {
     return this;
   }
 
+  /**
+   * Whether a near cache of {@code cache} may keep copies now: always on a member; on a client-only
+   * node, while its subscriptions cover the cache (see {@link Subscriptions}).
+   */
+  private boolean nearCopiesAllowed(String cache) {
+    if (!settings.clientOnly()) {
+      return true;
+    }
+    NodeStartup.Started parts = started;
+    Subscriptions subscriptions = parts == null ? null : parts.subscriptions();
+    return subscriptions != null && subscriptions.covers(cache);
+  }
+
+  /** Whether this node was built {@linkplain Builder#clientOnly() client-only}. */
+  public boolean isClientOnly() {
+    return settings.clientOnly();
+  }
+
   /** Returns the seams tests in this package use to reach inside this node. */
   NodeTestHooks testHooks() {
-    return new NodeTestHooks(this::runningCluster, () -> started, maintenance);
+    return new NodeTestHooks(this::runningCluster, () -> started, maintenance, subscribers);
   }
 
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
@@ -199,7 +251,9 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Returns this node's address as it appears on the ring, "host:port" with the bound port.
+   * Returns this node's address as it appears on the ring, "host:port" with the bound port. A
+   * client-only node has no address and is on no ring: this returns the name it gives its calls
+   * ({@code client-<pid>-<random>}), for logs.
    *
    * @throws IllegalStateException if the node was not started
    */
@@ -212,9 +266,11 @@ public final class ShardcacheNode implements AutoCloseable {
   /**
    * Makes {@code peers} plus this node the members of the ring, for example after a discovery
    * service reported a change. Keys whose owner changed are read from their new owner from now on
-   * (loading them there on a first miss); peers no longer listed are disconnected.
+   * (loading them there on a first miss); peers no longer listed are disconnected. On a client-only
+   * node, {@code peers} alone are the members.
    *
-   * @throws IllegalArgumentException if an address is malformed (nothing changes then)
+   * @throws IllegalArgumentException if an address is malformed, or a client-only node is given no
+   *     member (nothing changes then)
    * @throws IllegalStateException if the node is not running
    */
   public void setPeers(Collection<String> peers) {
@@ -222,7 +278,10 @@ public final class ShardcacheNode implements AutoCloseable {
     runningCluster().setPeers(List.copyOf(peers));
   }
 
-  /** Returns the current ring: its members are the peers and this node. */
+  /**
+   * Returns the current ring: its members are the live peers and this node (on a client-only node,
+   * the live peers alone).
+   */
   public HashRing ring() {
     return runningCluster().ring();
   }
@@ -273,11 +332,13 @@ public final class ShardcacheNode implements AutoCloseable {
   /**
    * Leaves the cluster in an orderly way and stops: takes this node out of its own ring, hands
    * every entry to its holders among the other members while still answering peers (so no key and
-   * no acknowledged write is lost, and no peer's read misses a key on its way), stops serving,
-   * flushes queued replication to reachable peers, closes the channels to the peers and drops this
-   * node's shards, in at most five seconds in all (each step gets part of what is left). From the
-   * moment it is called, this node's own API is closed. Idempotent; safe to call from any thread,
-   * also while another thread is in {@link #start()}.
+   * no acknowledged write is lost, and no peer's read misses a key on its way), stops serving
+   * (ending the streams of the client-only members subscribed to it), flushes queued replication to
+   * reachable peers, closes the channels to the peers and drops this node's shards, in at most five
+   * seconds in all (each step gets part of what is left). A client-only node, which holds nothing,
+   * cancels its subscriptions, flushes its queue and closes its channels. From the moment it is
+   * called, this node's own API is closed. Idempotent; safe to call from any thread, also while
+   * another thread is in {@link #start()}.
    */
   @Override
   public void close() {
@@ -290,7 +351,7 @@ public final class ShardcacheNode implements AutoCloseable {
     } while (!state.compareAndSet(
         previous, previous == State.RUNNING ? State.LEAVING : State.CLOSED));
     NodeStartup.Started parts = started;
-    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes())
+    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes(), subscribers)
         .run(CLOSE_GRACE, previous == State.RUNNING, caches.all(), () -> state.set(State.CLOSED));
     caches.all().forEach(DefaultDistributedCache::clear);
     if (previous == State.RUNNING) {
@@ -487,8 +548,8 @@ public final class ShardcacheNode implements AutoCloseable {
 
     /**
      * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with {@link
-     * #address()} after start). Required. A wildcard host ("0.0.0.0", "::") also needs {@link
-     * #advertiseHost}.
+     * #address()} after start). Required, except on a {@link #clientOnly()} node, which refuses it.
+     * A wildcard host ("0.0.0.0", "::") also needs {@link #advertiseHost}.
      *
      * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
      */
@@ -541,6 +602,50 @@ public final class ShardcacheNode implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Makes this node a client-only member: it holds no shard, opens no port (so {@link #listen},
+     * {@link #advertiseHost} and {@link #advertisePort} must not be set) and is on no ring, not
+     * even its own. Every read and write of every key goes to the key's holders among the members
+     * in {@link #peers} (required, at least one), with the same failover to replicas, deadlines,
+     * TLS and cluster secret as a member's calls; no member needs to list it. It still pings the
+     * members, so a dead one is suspected and routed around as a member would.
+     *
+     * <p>A client never loads: a cache's {@link CacheConfig.Builder#loader loader} on a client is
+     * never called, but its presence makes the client's reads ask the owner to load a missing key
+     * with the owner's loader (single-flight for the whole cluster), as a member's reads do; so
+     * define each cache on a client with the same configuration as on the members. When no holder
+     * of a key can be reached, such a read fails with {@link PeerUnavailableException} instead of
+     * loading here. The loader given to {@link DistributedCache#get(Object, CacheLoader)} is the
+     * caller's own and runs here as on any node that does not hold the key.
+     *
+     * <p>Near caches and hot keys work as on a member: each member the client reads from pushes it
+     * the keys of the writes it applies, over one stream per member; while a member's stream is not
+     * open the client keeps no copy, and when one ends it drops its copies. Each member bounds its
+     * subscribed clients by {@link #maxSubscribedClients}.
+     *
+     * @throws IllegalStateException if already set; and at {@link #build()}, if a listen or
+     *     advertised address or {@link #maxSubscribedClients} was set, or {@link #peers} was not
+     */
+    public Builder clientOnly() {
+      draft.clientOnly();
+      return this;
+    }
+
+    /**
+     * Bounds the client-only members subscribed to this member's invalidations at once (default
+     * {@value ShardcacheNode#DEFAULT_MAX_SUBSCRIBED_CLIENTS}); the next is refused with {@code
+     * RESOURCE_EXHAUSTED} naming this setting and keeps no near or hot copies until it gets in.
+     * Each subscriber costs at most 256 KiB of queued invalidations (one that falls further behind
+     * is dropped and subscribes again) and one stream on its connection. 0 refuses every client.
+     *
+     * @throws IllegalArgumentException if not in [0, 100000]
+     * @throws IllegalStateException if already set; and at {@link #build()}, on a client-only node
+     */
+    public Builder maxSubscribedClients(int max) {
+      draft.maxSubscribedClients(max);
+      return this;
+    }
+
     /** Replaces the clock used for peer back-off; for tests. */
     Builder ticker(Ticker ticker) {
       draft.ticker(ticker);
@@ -550,9 +655,11 @@ public final class ShardcacheNode implements AutoCloseable {
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
-     *     wildcard without {@link #advertiseHost}, {@link #maxBatchBytes} is not below {@link
-     *     #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link #maxHintBytes}
+     * @throws IllegalStateException if {@link #listen} was not called (on a member), the listen
+     *     host is a wildcard without {@link #advertiseHost}, {@link #maxBatchBytes} is not below
+     *     {@link #maxInboundMessageBytes}, {@link #maxHintBytesPerPeer} is above {@link
+     *     #maxHintBytes}, or a {@link #clientOnly()} node was given a listen or advertised address
+     *     or {@link #maxSubscribedClients}, or no {@link #peers}
      */
     public ShardcacheNode build() {
       return new ShardcacheNode(draft.build());
