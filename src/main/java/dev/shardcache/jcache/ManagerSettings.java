@@ -36,10 +36,15 @@ import org.jspecify.annotations.Nullable;
  *       oldest are forgotten (see {@code KeyIndex})</td></tr>
  *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
  *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
+ *   <tr><td>{@value #CLIENT_ONLY}</td><td>{@code false}</td><td>a client-only node ({@code
+ *       ShardcacheNode.Builder.clientOnly}): no port, no shard, on no ring; it needs {@value
+ *       #PEERS} and refuses a listen address (in the URI or {@value #LISTEN}) and {@value
+ *       #ADVERTISE_HOST}</td></tr>
  * </table>
  *
- * The last six may also be JVM system properties of the same name, used when the manager's
- * properties do not set them. Immutable.
+ * The last seven may also be JVM system properties of the same name, used when the manager's
+ * properties do not set them. Immutable. A client-only manager's {@code listenHost} is empty and
+ * its {@code listenPort} -1.
  */
 record ManagerSettings(
     String listenHost,
@@ -51,7 +56,8 @@ record ManagerSettings(
     @Nullable Long maximumWeight,
     int maxValueBytes,
     int keyIndexMaximumSize,
-    boolean hotKeys) {
+    boolean hotKeys,
+    boolean clientOnly) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -62,6 +68,7 @@ record ManagerSettings(
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
   static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
   static final String HOT_KEYS = "shardcache.hotKeys";
+  static final String CLIENT_ONLY = "shardcache.clientOnly";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -70,7 +77,8 @@ record ManagerSettings(
     String listen = "127.0.0.1:0";
     String advertise = null;
     String peers = null;
-    if ("shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null) {
+    boolean uriListens = "shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null;
+    if (uriListens) {
       if (uri.getPort() < 0) {
         throw new IllegalArgumentException(
             "URI "
@@ -98,6 +106,14 @@ record ManagerSettings(
           }
         }
       }
+    }
+    if (flag(properties, CLIENT_ONLY, false)) {
+      return clientOnly(
+          uri,
+          properties,
+          uriListens || properties.getProperty(LISTEN) != null,
+          properties.getProperty(ADVERTISE_HOST, advertise),
+          properties.getProperty(PEERS, peers));
     }
     listen = properties.getProperty(LISTEN, listen).trim();
     advertise = properties.getProperty(ADVERTISE_HOST, advertise);
@@ -157,7 +173,61 @@ record ManagerSettings(
         maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
         (int) keyIndexMaximumSize,
-        flag(properties, HOT_KEYS, true));
+        flag(properties, HOT_KEYS, true),
+        false);
+  }
+
+  /**
+   * The settings of a client-only manager: the cache settings as for a member, no listen address.
+   *
+   * @throws IllegalArgumentException if a listen or advertised address is given, or no peers
+   */
+  private static ManagerSettings clientOnly(
+      URI uri,
+      Properties properties,
+      boolean listens,
+      @Nullable String advertise,
+      @Nullable String peers) {
+    if (listens || (advertise != null && !advertise.isBlank())) {
+      throw new IllegalArgumentException(
+          CLIENT_ONLY
+              + "=true makes a node that binds no port, but "
+              + (listens ? "a listen address (URI " + uri + " or " + LISTEN + ")" : ADVERTISE_HOST)
+              + " was given: remove it, or set "
+              + CLIENT_ONLY
+              + "=false for a member that holds a shard");
+    }
+    List<String> members = list(peers);
+    if (members.isEmpty()) {
+      throw new IllegalArgumentException(
+          CLIENT_ONLY
+              + "=true needs "
+              + PEERS
+              + ": the members' host:port, to which it sends every read and write");
+    }
+    ManagerSettings member =
+        from(URI.create(ShardcacheCachingProvider.DEFAULT_URI), withoutClientOnly(properties));
+    return new ManagerSettings(
+        "",
+        -1,
+        null,
+        members,
+        member.allowedClasses(),
+        member.maximumSize(),
+        member.maximumWeight(),
+        member.maxValueBytes(),
+        member.keyIndexMaximumSize(),
+        member.hotKeys(),
+        true);
+  }
+
+  /** {@code properties} with client-only turned off, to read the cache settings as a member's. */
+  private static Properties withoutClientOnly(Properties properties) {
+    Properties copy = new Properties();
+    copy.putAll(properties);
+    copy.setProperty(CLIENT_ONLY, "false");
+    copy.remove(PEERS);
+    return copy;
   }
 
   private static boolean flag(Properties properties, String name, boolean fallback) {
