@@ -6,15 +6,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.AcknowledgeRequest;
-import dev.shardcache.internal.proto.Invalidations;
 import dev.shardcache.internal.proto.SubscribeRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.ServerCallStreamObserver;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,8 +38,8 @@ class SubscribersTest {
 
   @Test
   void theFirstMessageNamesTheSubscriptionAndPushesFollowInOrderForTheCachesAsked() {
-    FakeStream a = new FakeStream();
-    FakeStream b = new FakeStream();
+    FakeServerStream a = new FakeServerStream();
+    FakeServerStream b = new FakeServerStream();
     subscribers.subscribe(request("client-a", "users", "orders"), a);
     subscribers.subscribe(request("client-b", "orders"), b);
 
@@ -64,9 +61,10 @@ class SubscribersTest {
 
   @Test
   void pastItsMaximumAMemberRefusesTheNextSubscriberNamingTheSetting() {
-    subscribers.subscribe(request("client-a", "c"), new FakeStream());
-    subscribers.subscribe(request("client-b", "c"), new FakeStream());
-    assertThatThrownBy(() -> subscribers.subscribe(request("client-c", "c"), new FakeStream()))
+    subscribers.subscribe(request("client-a", "c"), new FakeServerStream());
+    subscribers.subscribe(request("client-b", "c"), new FakeServerStream());
+    assertThatThrownBy(
+            () -> subscribers.subscribe(request("client-c", "c"), new FakeServerStream()))
         .isInstanceOfSatisfying(
             StatusRuntimeException.class,
             e -> {
@@ -80,7 +78,7 @@ class SubscribersTest {
 
   @Test
   void aSubscriptionMustNameACache() {
-    assertThatThrownBy(() -> subscribers.subscribe(request("client-a"), new FakeStream()))
+    assertThatThrownBy(() -> subscribers.subscribe(request("client-a"), new FakeServerStream()))
         .isInstanceOfSatisfying(
             StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
@@ -88,7 +86,7 @@ class SubscribersTest {
 
   @Test
   void messagesWaitForTheTransportAndAStreamThatFallsTooFarBehindIsDropped() {
-    FakeStream slow = new FakeStream();
+    FakeServerStream slow = new FakeServerStream();
     slow.ready = false;
     subscribers.subscribe(request("client-slow", "c"), slow);
     CompletableFuture<Void> waiting = subscribers.push("c", keys("first"), true);
@@ -122,7 +120,7 @@ class SubscribersTest {
 
   @Test
   void anAcknowledgementReleasesTheWritesWaitingUpToItsNumber() {
-    FakeStream stream = new FakeStream();
+    FakeServerStream stream = new FakeServerStream();
     subscribers.subscribe(request("client-a", "c"), stream);
     long id = stream.sent.get(0).getSubscription();
     CompletableFuture<Void> first = subscribers.push("c", keys("1"), true);
@@ -142,12 +140,13 @@ class SubscribersTest {
 
   @Test
   void closingEndsEveryStreamAndRefusesNewOnes() {
-    FakeStream stream = new FakeStream();
+    FakeServerStream stream = new FakeServerStream();
     subscribers.subscribe(request("client-a", "c"), stream);
     subscribers.close();
     assertThat(requireNonNull(stream.error).getStatus().getCode())
         .isEqualTo(Status.Code.UNAVAILABLE);
-    assertThatThrownBy(() -> subscribers.subscribe(request("client-b", "c"), new FakeStream()))
+    assertThatThrownBy(
+            () -> subscribers.subscribe(request("client-b", "c"), new FakeServerStream()))
         .isInstanceOfSatisfying(
             StatusRuntimeException.class,
             e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE));
@@ -155,72 +154,5 @@ class SubscribersTest {
 
   private static AcknowledgeRequest ack(long subscription, long ack) {
     return AcknowledgeRequest.newBuilder().setSubscription(subscription).setAck(ack).build();
-  }
-
-  /** A server stream whose readiness the test sets; it records what was sent. */
-  private static final class FakeStream extends ServerCallStreamObserver<Invalidations> {
-    final List<Invalidations> sent = new ArrayList<>();
-    boolean ready = true;
-    @Nullable StatusRuntimeException error;
-    private @Nullable Runnable onReady;
-    private @Nullable Runnable onCancel;
-
-    void becomeReady() {
-      ready = true;
-      if (onReady != null) {
-        onReady.run();
-      }
-    }
-
-    void cancel() {
-      if (onCancel != null) {
-        onCancel.run();
-      }
-    }
-
-    @Override
-    public boolean isCancelled() {
-      return false;
-    }
-
-    @Override
-    public void setOnCancelHandler(Runnable handler) {
-      onCancel = handler;
-    }
-
-    @Override
-    public void setCompression(String compression) {}
-
-    @Override
-    public boolean isReady() {
-      return ready;
-    }
-
-    @Override
-    public void setOnReadyHandler(Runnable handler) {
-      onReady = handler;
-    }
-
-    @Override
-    public void disableAutoInboundFlowControl() {}
-
-    @Override
-    public void request(int count) {}
-
-    @Override
-    public void setMessageCompression(boolean enable) {}
-
-    @Override
-    public void onNext(Invalidations value) {
-      sent.add(value);
-    }
-
-    @Override
-    public void onError(Throwable t) {
-      error = (StatusRuntimeException) t;
-    }
-
-    @Override
-    public void onCompleted() {}
   }
 }
