@@ -34,9 +34,13 @@ final class NodeTestHooks {
     return subscribers.count();
   }
 
-  /** Drops every near-cache invalidation the node would send while {@code drop} is true. */
+  /**
+   * Drops every near-cache invalidation the node would send while {@code drop} is true, to peers
+   * and to subscribed client-only members alike (their streams stay open, so they cannot tell).
+   */
   void dropNearCacheInvalidations(boolean drop) {
     runningCluster.get().replicator().dropNearInvalidationsTo = peer -> drop;
+    subscribers.dropPushes = drop;
   }
 
   /** The peer authentication of a started member with a cluster secret; null otherwise. */

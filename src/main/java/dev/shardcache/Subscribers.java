@@ -51,6 +51,9 @@ final class Subscribers implements AutoCloseable {
   private final SecureRandom random = new SecureRandom();
   private boolean closed; // guarded by this
 
+  /** A test's lossy network: pushes are dropped without a trace while true. */
+  volatile boolean dropPushes;
+
   /**
    * @param self this node's address, for the messages of refusals
    */
@@ -125,7 +128,7 @@ final class Subscribers implements AutoCloseable {
    */
   @Nullable CompletableFuture<Void> push(
       String cache, List<ByteString> keys, boolean acknowledged) {
-    if (byId.isEmpty()) {
+    if (byId.isEmpty() || dropPushes) {
       return null;
     }
     List<CompletableFuture<Void>> acks = new ArrayList<>();
@@ -144,6 +147,9 @@ final class Subscribers implements AutoCloseable {
 
   /** Tells the subscribers that asked for {@code cache} that it was cleared. */
   void pushClear(String cache) {
+    if (dropPushes) {
+      return;
+    }
     for (Subscriber subscriber : byId.values()) {
       if (subscriber.wants(cache)) {
         CompletableFuture<Void> unused = subscriber.push(cache, List.of(), true, false);

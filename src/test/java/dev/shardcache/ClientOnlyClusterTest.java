@@ -191,6 +191,45 @@ class ClientOnlyClusterTest {
   }
 
   @Test
+  void aCopyWhoseInvalidationIsLostIsAtMostItsTtlOld() throws InterruptedException {
+    Duration ttl = Duration.ofMillis(800);
+    try (TestCluster cluster = members(config -> config.nearCache(1_000, ttl)).build()) {
+      TestCluster.Client client = cluster.addClient();
+      DistributedCache<String, String> cache = client.cache();
+      Subscriptions subscriptions = client.node().testHooks().subscriptions();
+      await().atMost(Duration.ofSeconds(10)).until(() -> subscriptions.covers(CACHE));
+      String key = cluster.keyOwnedBy(0, "lost-");
+      cluster.cache(0).put(key, "old");
+      awaitNearHit(cache, key, "old");
+      for (ShardcacheNode member : cluster.nodes()) {
+        member.testHooks().dropNearCacheInvalidations(true);
+      }
+      long written = System.nanoTime();
+      cluster.cache(1).put(key, "new");
+      // The copy was kept before the write began, so a read that began a TTL after it is fresh.
+      long lastStaleRead = -1;
+      while (true) {
+        long start = System.nanoTime();
+        if (!cache.get(key).equals("old")) {
+          break;
+        }
+        lastStaleRead = start;
+        Thread.sleep(5);
+      }
+      System.out.printf(
+          "client-only: with its invalidation lost, the client's copy was read stale up to %d ms"
+              + " after the write began (near TTL %d ms)%n",
+          (lastStaleRead - written) / 1_000_000, ttl.toMillis());
+      assertThat(lastStaleRead).as("a stale read: the invalidation was lost").isNotNegative();
+      assertThat(lastStaleRead - written)
+          .as("when the last stale read began, after the write began")
+          .isLessThan(ttl.toNanos());
+      Thread.sleep(Math.max(0, ttl.toMillis() - (System.nanoTime() - written) / 1_000_000 + 20));
+      assertThat(cache.get(key)).as("a read a TTL after the write began").isEqualTo("new");
+    }
+  }
+
+  @Test
   void aHotCopyOnTheClientIsDroppedBeforeAWriteThroughAMemberReturns() {
     try (TestCluster cluster = members(config -> config).build()) {
       String key = cluster.keyOwnedBy(0, "hot-");
