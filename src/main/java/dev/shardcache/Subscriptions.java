@@ -10,7 +10,6 @@ import java.util.Collection;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -109,11 +108,6 @@ final class Subscriptions implements AutoCloseable {
   /** Whether {@code cache} may keep copies now (the gate; see the class documentation). */
   boolean covers(String cache) {
     return covered.contains(cache);
-  }
-
-  /** The caches the gate lets keep copies now, sorted; for tests and diagnostics. */
-  Set<String> covered() {
-    return new TreeSet<>(covered);
   }
 
   /** The ring changed: a member that joined it may have no open stream yet. */

@@ -50,17 +50,19 @@ class ClientOnlyClusterTest {
     return members(config, node -> node);
   }
 
-  /** Three members, heartbeats every 100 ms, with {@code memberSettings} on the members only. */
+  /**
+   * Three members with {@code memberSettings} (the client gets none). Heartbeats keep their default
+   * (500 ms, suspicion after about 2 s): on a loaded machine a stall of a few hundred milliseconds
+   * made every node suspect the others at 100 ms, and a client whose every holder is suspected
+   * fails a loading read, where a member would load the key itself.
+   */
   private TestCluster.Builder members(
       UnaryOperator<CacheConfig.Builder<String, String>> config,
       UnaryOperator<ShardcacheNode.Builder> memberSettings) {
     return TestCluster.builder()
         .size(3)
         .nodeSettings(
-            (index, node) -> {
-              node.heartbeatInterval(Duration.ofMillis(100));
-              return index == TestCluster.CLIENT_INDEX ? node : memberSettings.apply(node);
-            })
+            (index, node) -> index == TestCluster.CLIENT_INDEX ? node : memberSettings.apply(node))
         .cache(
             CACHE,
             (index, node) -> {
@@ -365,9 +367,7 @@ class ClientOnlyClusterTest {
             .size(2)
             .nodeSettings(
                 (index, node) ->
-                    index == TestCluster.CLIENT_INDEX
-                        ? node
-                        : node.heartbeatInterval(Duration.ofMillis(100)).clusterSecret(secret))
+                    index == TestCluster.CLIENT_INDEX ? node : node.clusterSecret(secret))
             .cache(CACHE, CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).build())
             .build()) {
       cluster.cache(0).put("k", "v");
