@@ -2,6 +2,7 @@ package dev.shardcache;
 
 import static java.util.Objects.requireNonNull;
 
+import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
@@ -26,6 +27,7 @@ import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
@@ -74,19 +76,26 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final AntiEntropy<K, V> antiEntropy;
   private final Refreshes<K, V> refreshes;
   private final ScanPages<K, V> scanPages;
+  private final NearCache<K, V> near;
+  private final RemoteReads<K, V> remote;
 
   /**
    * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   * @param subscribers the client-only members this node pushes invalidations to
+   * @param nearOpen whether the near cache may keep values now (see {@link NearCache})
    */
   DefaultDistributedCache(
       String name,
       CacheConfig<K, V> config,
       Supplier<Cluster> clusters,
       Executor executor,
-      int maxBatchBytes) {
+      int maxBatchBytes,
+      Subscribers subscribers,
+      BooleanSupplier nearOpen) {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
-    NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
+    NearCache<K, V> near = new NearCache<>(config, counters.nearHits, nearOpen);
+    this.near = near;
     this.scope =
         new CacheScope<>(
             name,
@@ -99,10 +108,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             new Router<>(codec, config.replicationFactor()),
             near,
             new HotKeys(config),
-            maxBatchBytes);
+            maxBatchBytes,
+            subscribers);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);
+    this.remote = remote;
     Replication<K, V> replication = new Replication<>(scope);
     Loads<K, V> loads = new Loads<>(scope, replication);
     this.refreshes = new Refreshes<>(scope, loads, replication, flights, copies, remote);
@@ -275,6 +286,34 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** See {@link ScanPages#serve}. */
   ScanPageResponse serveScanPage(ScanPageRequest request, BooleanSupplier cancelled) {
     return scanPages.serve(request, cancelled);
+  }
+
+  // ---------------------------------------------------------------- a client's copies
+
+  /** Whether this cache keeps copies of other holders' values (near or hot), so needs pushes. */
+  boolean keepsCopies() {
+    return near.enabled();
+  }
+
+  /**
+   * Drops the copies of the keys a member pushed (see {@link Subscriptions}), detaching their reads
+   * in flight, as a near-cache invalidation from a peer does; a key this node cannot decode drops
+   * every copy instead.
+   */
+  void dropCopies(List<ByteString> keys) {
+    for (ByteString bytes : keys) {
+      try {
+        remote.detach(scope.codec().decodeKey(bytes));
+      } catch (IllegalArgumentException | CodecException unreadable) {
+        remote.detachAll();
+        return;
+      }
+    }
+  }
+
+  /** Drops every copy of other holders' values and detaches every read in flight. */
+  void dropAllCopies() {
+    remote.detachAll();
   }
 
   // ---------------------------------------------------------------- maintenance

@@ -39,13 +39,16 @@ public interface DistributedCache<K, V> {
   /**
    * Returns the value of {@code key}, loading it on its owner if no node holds it. Blocks until the
    * owner answers (at most {@link CacheConfig#loadTimeout()} while it loads) or, if no holder can
-   * be reached, until this node has loaded the value itself.
+   * be reached, until this node has loaded the value itself (a {@linkplain
+   * ShardcacheNode.Builder#clientOnly() client-only} node never loads: it throws instead).
    *
    * @return the value, or {@code null} only if the cache has no loader and the key is absent
    * @throws CacheLoadException if the loader failed or returned {@code null}, or the load did not
    *     finish within {@code loadTimeout} (it goes on, and is kept when it ends)
    * @throws IllegalArgumentException if the encoded key is over {@link CacheConfig#maxKeyBytes()}
    * @throws ShardcacheException if the owner answered with an error (such as an unknown cache)
+   * @throws PeerUnavailableException on a client-only node, if the cache has a loader and no holder
+   *     of the key could be reached
    */
   @Nullable V get(K key);
 

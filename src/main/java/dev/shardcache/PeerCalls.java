@@ -34,6 +34,11 @@ import org.jspecify.annotations.Nullable;
  *       with an error: it is up, and the error is mapped by {@link RemoteErrors}).
  * </ol>
  *
+ * <p>One call does not go through here: a client-only node's {@code Subscribe} stream ({@link
+ * Subscription}), which has no deadline and no answer to classify; it lives as long as both nodes,
+ * and its end only drops the client's copies and starts the next one after a back-off. Nothing
+ * waits on it, so it cannot hold a caller on a dead peer.
+ *
  * <p>"Slow is not dead" is the invariant this class exists for: a deadline never marks a peer down,
  * never makes a caller load a key a second time and never reports a write as not applied. Only the
  * heartbeats' failure detector removes a member from the ring.

@@ -14,11 +14,13 @@
  * per peer and per node, sent as {@code ReplicateBatch}es bounded in bytes, one call in flight per
  * peer and no thread waiting on any; a peer's refusal costs only what it refused, and no queue
  * outlives a member that left), and background upkeep ({@code Maintenance}). {@code NodeSettings}
- * holds what the node's builder was given and the rules each setting obeys; {@code NodeStartup}
- * assembles the parts (a failed start leaves no port bound) and {@code NodeShutdown} stops them in
- * order within one deadline; {@code NodeCaches} holds the node's named caches (one configuration
- * per name) and the pool their loads run on. Each named {@link dev.shardcache.DistributedCache} is
- * a facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
+ * holds what the node's builder was given and the rules each setting obeys; {@code NodeLifecycle}
+ * owns the node's state (new, running, leaving, closed) and which view of the cluster each caller
+ * gets in each; {@code NodeStartup} assembles the parts (a failed start leaves no port bound) and
+ * {@code NodeShutdown} stops them in order within one deadline; {@code NodeCaches} holds the node's
+ * named caches (one configuration per name) and the pool their loads run on. Each named {@link
+ * dev.shardcache.DistributedCache} is a facade ({@code DefaultDistributedCache}) over parts that
+ * each own one invariant:
  *
  * <ul>
  *   <li>{@code Shard}: versioned entries merged by last writer wins, bounded by count or bytes;
@@ -66,7 +68,23 @@
  *       loads a key a second time.
  * </ul>
  *
- * The wire protocol and the consistency rules are in {@code docs/protocol.md}.
+ * <h2>Client-only members</h2>
+ *
+ * A node built {@link dev.shardcache.ShardcacheNode.Builder#clientOnly() client-only} has the same
+ * caches and data path with fewer parts: no {@code NodeServer} (it binds no port), a {@code
+ * Cluster} whose ring is the live members without it (so every {@code KeyRoute} says it holds
+ * nothing, and every read and write goes to the holders through {@code PeerCalls}), no upkeep of
+ * shards, and {@code ReadPath} never loading for it (its members' loaders do). Because nobody lists
+ * it as a peer, the near-cache invalidations members send each other cannot reach it; instead its
+ * {@code Subscriptions} keep one {@code Subscribe} stream per member ({@code Subscription}), each
+ * member's {@code Subscribers} push it the keys of the writes it applies ({@code Subscriber}: a
+ * bounded queue behind gRPC's flow control; hot keys acknowledged, so writes wait for clients as
+ * for members), and its {@code NearCache} keeps copies of a cache only while every member of its
+ * ring has an open stream for that cache. Every change of that gate, and every stream that ends,
+ * drops the copies, so a copy is never kept across a moment in which a write's invalidation could
+ * have been missed (rule 17 of {@code docs/protocol.md}).
+ *
+ * <p>The wire protocol and the consistency rules are in {@code docs/protocol.md}.
  *
  * <h2>Why the parts are package-private here</h2>
  *

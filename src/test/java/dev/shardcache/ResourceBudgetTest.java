@@ -59,6 +59,8 @@ class ResourceBudgetTest {
     code.put("channelsPerPeer", 2L); // checked live in theClusterStaysWithinItsBudget
     code.put("departedClientSeconds", Cluster.RECENT_CHANGE_WINDOW.toSeconds());
     code.put("maxNonces", (long) node.maxNonces());
+    code.put("maxSubscribedClients", (long) node.maxSubscribedClients());
+    code.put("subscriberQueueBytes", (long) Subscribers.MAX_QUEUED_BYTES);
     code.put("maximumSize", cache.maximumSize());
     code.put("maxKeyBytes", (long) cache.maxKeyBytes());
     code.put("maxValueBytes", (long) cache.maxValueBytes());

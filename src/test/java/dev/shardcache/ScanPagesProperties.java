@@ -158,9 +158,10 @@ class ScanPagesProperties {
                   codec,
                   shard,
                   new Router<>(codec, replicationFactor),
-                  new NearCache<>(config, counters.nearHits),
+                  new NearCache<>(config, counters.nearHits, () -> true),
                   new HotKeys(config),
-                  ShardcacheNode.MIN_BATCH_BYTES));
+                  ShardcacheNode.MIN_BATCH_BYTES,
+                  new Subscribers(0, Subscribers.MAX_QUEUED_BYTES, () -> self)));
     }
   }
 }

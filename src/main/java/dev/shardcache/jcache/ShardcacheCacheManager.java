@@ -99,8 +99,12 @@ public final class ShardcacheCacheManager implements CacheManager {
   }
 
   private static ShardcacheNode startNode(ManagerSettings settings) {
-    ShardcacheNode.Builder builder =
-        ShardcacheNode.builder().listen(settings.listenHost(), settings.listenPort());
+    ShardcacheNode.Builder builder = ShardcacheNode.builder();
+    if (settings.clientOnly()) {
+      builder.clientOnly();
+    } else {
+      builder.listen(settings.listenHost(), settings.listenPort());
+    }
     if (settings.advertiseHost() != null) {
       builder.advertiseHost(settings.advertiseHost());
     }

@@ -83,6 +83,36 @@ class JCacheClusterTest {
     assertThat(localSize(a) + localSize(b)).isEqualTo(40);
   }
 
+  @Test
+  void aClientOnlyManagerSharesTheMembersEntriesAndHoldsNone() {
+    Properties properties = new Properties();
+    properties.setProperty("shardcache.clientOnly", "true");
+    properties.setProperty("shardcache.peers", node(a).address() + "," + node(b).address());
+    CacheManager client =
+        provider.getCacheManager(
+            URI.create("shardcache:test-client"), provider.getDefaultClassLoader(), properties);
+    try {
+      assertThat(node(client).isClientOnly()).isTrue();
+      Cache<String, Long> cache =
+          client.createCache(
+              CACHE, new MutableConfiguration<String, Long>().setTypes(String.class, Long.class));
+      for (int i = 0; i < 20; i++) {
+        cache.put("client-" + i, (long) i);
+        cacheA.put("member-" + i, (long) -i);
+      }
+      for (int i = 0; i < 20; i++) {
+        assertThat(cacheB.get("client-" + i)).isEqualTo(i);
+        assertThat(cache.get("member-" + i)).isEqualTo(-i);
+      }
+      assertThat(cache.replace("client-0", 0L, 100L)).isTrue();
+      assertThat(cacheA.get("client-0")).isEqualTo(100L);
+      assertThat(localSize(client)).as("entries held by the client").isZero();
+      assertThat(node(a).ring().nodes()).doesNotContain(node(client).address());
+    } finally {
+      client.close();
+    }
+  }
+
   private static long localSize(CacheManager manager) {
     for (DistributedCache<?, ?> cache : node(manager).caches()) {
       if (cache.name().equals(CACHE)) {
