@@ -235,10 +235,12 @@ final class AntiEntropy<K, V> {
     if (differing.isEmpty()) {
       return response.build();
     }
-    // What the entries may take: the bound, less the rest of the answer (next_after_hash: 9 bytes).
+    // What the entries may take: the bound, less the rest of the answer and its cursor.
     long budget =
-        scope.answerBytes(request.getMaxAnswerBytes()) - response.build().getSerializedSize() - 9;
-    HashOrderedPage page = new HashOrderedPage(Math.max(1, budget));
+        HashOrderedPage.answerBytes(scope.maxBatchBytes(), request.getMaxAnswerBytes())
+            - response.build().getSerializedSize()
+            - HashOrderedPage.CURSOR_BYTES;
+    HashOrderedPage<VersionedEntry> page = new HashOrderedPage<>(Math.max(1, budget));
     long after = request.getPage().getAfterHash();
     forEachShared(
         cluster,

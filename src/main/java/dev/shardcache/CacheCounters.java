@@ -62,6 +62,12 @@ final class CacheCounters implements PeerCalls.Counter {
   /** {@code Refresh} calls this node sent to the holder that reloads the key. */
   final LongAdder refreshCalls = new LongAdder();
 
+  /** ScanPage calls this node answered for peers' scans. */
+  final LongAdder scanPagesServed = new LongAdder();
+
+  /** Pages this node's scans took in (from peers, or read from its own shard). */
+  final LongAdder scanPagesTaken = new LongAdder();
+
   @Override
   public void callStarted() {
     remoteCalls.increment();

@@ -7,14 +7,18 @@ import org.jspecify.annotations.Nullable;
 /**
  * What every part of one cache's data path shares: its name and configuration, this node's view of
  * the cluster, the executor loads run on, the counters, the codec, the shard, the router, the near
- * cache and the owner's hot keys, and the node's bound on the messages hand-off and anti-entropy
- * build. Immutable; the parts it holds are thread-safe.
+ * cache and the owner's hot keys, the node's bound on the messages hand-off and anti-entropy build,
+ * and the client-only members subscribed to this node's invalidations. Immutable; the parts it
+ * holds are thread-safe.
  *
  * @param clusters this node's current view; throws {@link IllegalStateException} when the node is
  *     not running
  * @param executor runs loads and anything else that may block; never a gRPC thread
- * @param maxBatchBytes the most bytes of one hand-off chunk, Digest answer page, GetAll or Fetch
- *     answer this node builds (the node's {@code maxBatchBytes})
+ * @param maxBatchBytes the most bytes of one hand-off chunk, Digest or ScanPage answer page, GetAll
+ *     or Fetch answer this node builds (the node's {@code maxBatchBytes}); {@link
+ *     HashOrderedPage#answerBytes} bounds an answer by it
+ * @param subscribers the client-only members that get the invalidations of writes applied here
+ *     (none on a client-only node, which applies no write)
  */
 record CacheScope<K, V>(
     String name,
@@ -27,7 +31,8 @@ record CacheScope<K, V>(
     Router<K> router,
     NearCache<K, V> near,
     HotKeys hotKeys,
-    int maxBatchBytes) {
+    int maxBatchBytes,
+    Subscribers subscribers) {
 
   @Nullable CacheLoader<K, V> loader() {
     return config.loader().orElse(null);
@@ -35,17 +40,5 @@ record CacheScope<K, V>(
 
   int replicationFactor() {
     return config.replicationFactor();
-  }
-
-  /**
-   * The bound of one answer (a Digest page, a GetAll, a Fetch) to a caller that accepts at most
-   * {@code askedBytes} (0: it did not say): the smaller of that and this node's {@code
-   * maxBatchBytes}, and at least {@link ShardcacheNode#MIN_BATCH_BYTES}, so a tiny bound cannot
-   * make a caller ask once per entry.
-   */
-  int answerBytes(int askedBytes) {
-    return askedBytes <= 0
-        ? maxBatchBytes
-        : Math.min(maxBatchBytes, Math.max(ShardcacheNode.MIN_BATCH_BYTES, askedBytes));
   }
 }

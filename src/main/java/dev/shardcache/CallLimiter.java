@@ -1,5 +1,6 @@
 package dev.shardcache;
 
+import dev.shardcache.internal.proto.PeerServiceGrpc;
 import io.grpc.ForwardingServerCall;
 import io.grpc.ForwardingServerCallListener;
 import io.grpc.Grpc;
@@ -21,8 +22,14 @@ import java.util.concurrent.atomic.LongAdder;
  * answered {@code RESOURCE_EXHAUSTED} at once, before it reaches the service, so one misbehaving or
  * flooding peer cannot occupy every handler thread. Thread-safe; counters are removed when they
  * drop to zero, so the map holds only hosts with calls in progress.
+ *
+ * <p>A client-only member's {@code Subscribe} stream is not counted: it lasts as long as the
+ * client, holds no thread, and has a bound of its own ({@link Subscribers}), so counting it would
+ * only take a slot from the host's calls for good (several clients on one host, one slot each).
  */
 final class CallLimiter implements ServerInterceptor {
+  private static final String SUBSCRIBE = PeerServiceGrpc.getSubscribeMethod().getFullMethodName();
+
   private final int maxPerPeer;
   private final ConcurrentMap<String, AtomicInteger> inFlight = new ConcurrentHashMap<>();
   private final LongAdder refused = new LongAdder();
@@ -38,6 +45,9 @@ final class CallLimiter implements ServerInterceptor {
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+    if (SUBSCRIBE.equals(call.getMethodDescriptor().getFullMethodName())) {
+      return next.startCall(call, headers);
+    }
     String host = hostOf(call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR));
     AtomicInteger counter =
         inFlight.compute(

@@ -28,6 +28,11 @@ import org.jspecify.annotations.Nullable;
  * currently considered alive, the ring of the live members, a client per configured peer, the
  * hybrid logical clock that versions its writes, and the replicator that ships them.
  *
+ * <p>On a <em>client-only</em> node the ring never holds this node: it is the live configured
+ * members alone (all configured members when the failure detector suspects every one, so a read or
+ * write still has somebody to try, and fails fast as unreachable), and this node holds no key. A
+ * client-only node must know at least one member.
+ *
  * <p>Two member sets are kept apart. The <em>configured</em> members come from {@link
  * ShardcacheNode#setPeers} (static lists, discovery). The <em>live</em> members are the configured
  * ones the failure detector does not suspect. The ring holds the live members plus this node, so
@@ -56,6 +61,7 @@ final class Cluster implements AutoCloseable {
   private final String self;
   private final long writerId;
   private final int virtualNodes;
+  private final boolean clientOnly;
   private final HybridLogicalClock clock;
   private final Replicator replicator;
   private final BiConsumer<HashRing, HashRing> onRingChange;
@@ -98,7 +104,8 @@ final class Cluster implements AutoCloseable {
         InsecureChannelCredentials.create(),
         List.of(),
         ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW,
-        ShardcacheNode.MAX_MESSAGE_BYTES);
+        ShardcacheNode.MAX_MESSAGE_BYTES,
+        false);
   }
 
   Cluster(
@@ -112,7 +119,8 @@ final class Cluster implements AutoCloseable {
       ChannelCredentials credentials,
       List<ClientInterceptor> interceptors,
       Duration maxClockSkew,
-      int maxInboundMessageBytes) {
+      int maxInboundMessageBytes,
+      boolean clientOnly) {
     this(
         self,
         peers,
@@ -121,7 +129,8 @@ final class Cluster implements AutoCloseable {
         replicationLimits,
         onRingChange,
         clientsOver(ticker, credentials, List.copyOf(interceptors), maxInboundMessageBytes),
-        maxClockSkew);
+        maxClockSkew,
+        clientOnly);
   }
 
   /**
@@ -137,6 +146,34 @@ final class Cluster implements AutoCloseable {
       BiConsumer<HashRing, HashRing> onRingChange,
       Function<String, PeerClient> newClient,
       Duration maxClockSkew) {
+    this(
+        self,
+        peers,
+        virtualNodes,
+        replicationTimeout,
+        replicationLimits,
+        onRingChange,
+        newClient,
+        maxClockSkew,
+        false);
+  }
+
+  /**
+   * As above; a {@code clientOnly} view is never on its own ring (see the class documentation).
+   *
+   * @throws IllegalArgumentException if {@code clientOnly} and {@code peers} names no member
+   */
+  Cluster(
+      String self,
+      Collection<String> peers,
+      int virtualNodes,
+      Duration replicationTimeout,
+      ReplicationLimits replicationLimits,
+      BiConsumer<HashRing, HashRing> onRingChange,
+      Function<String, PeerClient> newClient,
+      Duration maxClockSkew,
+      boolean clientOnly) {
+    this.clientOnly = clientOnly;
     this.newClient = newClient;
     this.self = self;
     this.writerId = Version.writerId(self);
@@ -145,7 +182,9 @@ final class Cluster implements AutoCloseable {
     // The clock follows a peer's timestamp only as far as a version is accepted at all.
     this.clock = HybridLogicalClock.onSystemClock(maxClockSkew);
     this.onRingChange = onRingChange;
-    this.view = new RingView(HashRing.of(List.of(self), virtualNodes), 0);
+    this.view =
+        new RingView(
+            HashRing.of(clientOnly ? firstMember(peers, self) : List.of(self), virtualNodes), 0);
     this.replicator = new Replicator(self, clients::get, replicationTimeout, replicationLimits);
     setPeers(peers);
   }
@@ -163,8 +202,31 @@ final class Cluster implements AutoCloseable {
         new PeerClient(address, ticker, credentials, interceptors, maxInboundMessageBytes);
   }
 
+  /** The members a client-only view starts from before {@link #setPeers}: the first one. */
+  private static List<String> firstMember(Collection<String> peers, String self) {
+    for (String peer : peers) {
+      String canonical = HostPort.parse(peer).toString();
+      if (!canonical.equals(self)) {
+        return List.of(canonical);
+      }
+    }
+    throw new IllegalArgumentException(noMembers(self));
+  }
+
+  private static String noMembers(String self) {
+    return "client-only node "
+        + self
+        + " needs at least one member to send its reads and writes to; give setPeers (or"
+        + " ShardcacheNode.Builder.peers) the members' host:port";
+  }
+
   String self() {
     return self;
+  }
+
+  /** Whether this node is client-only: on no ring, holding no key, serving nobody. */
+  boolean isClientOnly() {
+    return clientOnly;
   }
 
   long writerId() {
@@ -266,7 +328,8 @@ final class Cluster implements AutoCloseable {
    * Makes {@code peers} plus this node the configured members. Addresses are validated and
    * canonicalized; this node's own address may be among them.
    *
-   * @throws IllegalArgumentException if an address is malformed (nothing changes then)
+   * @throws IllegalArgumentException if an address is malformed, or a client-only node is given no
+   *     member (nothing changes then)
    */
   synchronized void setPeers(Collection<String> peers) {
     if (closed) {
@@ -278,6 +341,9 @@ final class Cluster implements AutoCloseable {
       if (!canonical.equals(self)) {
         next.add(canonical);
       }
+    }
+    if (clientOnly && next.isEmpty()) {
+      throw new IllegalArgumentException(noMembers(self));
     }
     for (String member : next) {
       Departed back = departed.remove(member);
@@ -383,10 +449,15 @@ final class Cluster implements AutoCloseable {
       }
     }
     List<String> members = new ArrayList<>();
-    if (!leaving || others.isEmpty()) {
-      members.add(self); // a node that leaves stays its own keys' holder only if nobody else is
+    if (clientOnly) {
+      // Never on a ring; with every member suspected, calls still go to one and fail fast.
+      members.addAll(others.isEmpty() ? configured : others);
+    } else {
+      if (!leaving || others.isEmpty()) {
+        members.add(self); // a node that leaves stays its own keys' holder only if nobody else is
+      }
+      members.addAll(others);
     }
-    members.addAll(others);
     HashRing next = HashRing.of(members, virtualNodes);
     HashRing current = view.ring();
     if (current.nodes().equals(next.nodes())) {

@@ -2,6 +2,7 @@ package dev.shardcache;
 
 import static java.util.Objects.requireNonNull;
 
+import com.google.protobuf.ByteString;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
@@ -20,14 +21,18 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
+import dev.shardcache.internal.proto.ScanPageRequest;
+import dev.shardcache.internal.proto.ScanPageResponse;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
+import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
@@ -51,6 +56,9 @@ import org.jspecify.annotations.Nullable;
  *   <li>{@link PeerRequests}: the serving side of peers' reads, fetches and replicated entries;
  *   <li>{@link Rebalancer} and {@link AntiEntropy}: hand-off after ring changes, and repair, both
  *       streaming through {@link EntryStreams} in chunks bounded in bytes;
+ *   <li>{@link ScanPages} and {@link ClusterScan}: cluster-wide iteration, each member answering
+ *       the entries it owns in byte-bounded pages after a key-hash cursor, keeping nothing between
+ *       pages;
  *   <li>{@link CacheCounters}: what {@link #stats()} reports;
  *   <li>and, shared by the whole node, {@link PeerCalls}: the one policy of every remote call.
  * </ul>
@@ -67,19 +75,27 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final Rebalancer<K, V> rebalancer;
   private final AntiEntropy<K, V> antiEntropy;
   private final Refreshes<K, V> refreshes;
+  private final ScanPages<K, V> scanPages;
+  private final NearCache<K, V> near;
+  private final RemoteReads<K, V> remote;
 
   /**
    * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   * @param subscribers the client-only members this node pushes invalidations to
+   * @param nearOpen whether the near cache may keep values now (see {@link NearCache})
    */
   DefaultDistributedCache(
       String name,
       CacheConfig<K, V> config,
       Supplier<Cluster> clusters,
       Executor executor,
-      int maxBatchBytes) {
+      int maxBatchBytes,
+      Subscribers subscribers,
+      BooleanSupplier nearOpen) {
     CacheCounters counters = new CacheCounters();
     EntryCodec<K, V> codec = new EntryCodec<>(name, config, counters);
-    NearCache<K, V> near = new NearCache<>(config, counters.nearHits);
+    NearCache<K, V> near = new NearCache<>(config, counters.nearHits, nearOpen);
+    this.near = near;
     this.scope =
         new CacheScope<>(
             name,
@@ -92,10 +108,12 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
             new Router<>(codec, config.replicationFactor()),
             near,
             new HotKeys(config),
-            maxBatchBytes);
+            maxBatchBytes,
+            subscribers);
     LoadFlights<K, V> flights = new LoadFlights<>(executor);
     LoadFlights<K, V> copies = new LoadFlights<>(executor);
     RemoteReads<K, V> remote = new RemoteReads<>(near);
+    this.remote = remote;
     Replication<K, V> replication = new Replication<>(scope);
     Loads<K, V> loads = new Loads<>(scope, replication);
     this.refreshes = new Refreshes<>(scope, loads, replication, flights, copies, remote);
@@ -107,6 +125,7 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
         new PeerRequests<>(scope, flights, copies, loads, remote, writes, refreshes);
     this.rebalancer = new Rebalancer<>(scope);
     this.antiEntropy = new AntiEntropy<>(scope, writes::clearHere);
+    this.scanPages = new ScanPages<>(scope);
   }
 
   @Override
@@ -177,6 +196,11 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   @Override
   public void invalidateAll() {
     writes.invalidateAll();
+  }
+
+  @Override
+  public CacheScan<K, V> scan() {
+    return new ClusterScan<>(scope, scanPages);
   }
 
   @Override
@@ -259,6 +283,39 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
     return refreshes.serve(request);
   }
 
+  /** See {@link ScanPages#serve}. */
+  ScanPageResponse serveScanPage(ScanPageRequest request, BooleanSupplier cancelled) {
+    return scanPages.serve(request, cancelled);
+  }
+
+  // ---------------------------------------------------------------- a client's copies
+
+  /** Whether this cache keeps copies of other holders' values (near or hot), so needs pushes. */
+  boolean keepsCopies() {
+    return near.enabled();
+  }
+
+  /**
+   * Drops the copies of the keys a member pushed (see {@link Subscriptions}), detaching their reads
+   * in flight, as a near-cache invalidation from a peer does; a key this node cannot decode drops
+   * every copy instead.
+   */
+  void dropCopies(List<ByteString> keys) {
+    for (ByteString bytes : keys) {
+      try {
+        remote.detach(scope.codec().decodeKey(bytes));
+      } catch (IllegalArgumentException | CodecException unreadable) {
+        remote.detachAll();
+        return;
+      }
+    }
+  }
+
+  /** Drops every copy of other holders' values and detaches every read in flight. */
+  void dropAllCopies() {
+    remote.detachAll();
+  }
+
   // ---------------------------------------------------------------- maintenance
 
   /** Hands entries to their new holders; see {@link Rebalancer}. */
@@ -317,6 +374,16 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   /** Pages of Digest answers this node asked for; for tests. */
   long digestPageCount() {
     return scope.counters().digestPages.sum();
+  }
+
+  /** ScanPage calls this node answered for peers' scans; for tests. */
+  long scanPagesServed() {
+    return scope.counters().scanPagesServed.sum();
+  }
+
+  /** Pages this node's scans took in, its own included; for tests. */
+  long scanPagesTaken() {
+    return scope.counters().scanPagesTaken.sum();
   }
 
   /** Entries peers refused in hand-off or anti-entropy, each skipped alone; for tests. */

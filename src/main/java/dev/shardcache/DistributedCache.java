@@ -39,13 +39,16 @@ public interface DistributedCache<K, V> {
   /**
    * Returns the value of {@code key}, loading it on its owner if no node holds it. Blocks until the
    * owner answers (at most {@link CacheConfig#loadTimeout()} while it loads) or, if no holder can
-   * be reached, until this node has loaded the value itself.
+   * be reached, until this node has loaded the value itself (a {@linkplain
+   * ShardcacheNode.Builder#clientOnly() client-only} node never loads: it throws instead).
    *
    * @return the value, or {@code null} only if the cache has no loader and the key is absent
    * @throws CacheLoadException if the loader failed or returned {@code null}, or the load did not
    *     finish within {@code loadTimeout} (it goes on, and is kept when it ends)
    * @throws IllegalArgumentException if the encoded key is over {@link CacheConfig#maxKeyBytes()}
    * @throws ShardcacheException if the owner answered with an error (such as an unknown cache)
+   * @throws PeerUnavailableException on a client-only node, if the cache has a loader and no holder
+   *     of the key could be reached
    */
   @Nullable V get(K key);
 
@@ -191,6 +194,21 @@ public interface DistributedCache<K, V> {
    *     clear is queued for that member and applied when it answers again
    */
   void invalidateAll();
+
+  /**
+   * Starts an iteration over every live entry of this cache in the whole cluster: each member of
+   * this node's ring streams the entries it owns, in pages of at most {@code maxBatchBytes}, one
+   * member after another, a page asked for only when the one before it is being consumed. Nothing
+   * is loaded; replicas and near caches are not read. Weakly consistent: see {@link CacheScan} for
+   * what it sees while entries are written and members join or leave, and for its costs. A member
+   * that cannot be read is reported by {@link ScanIncompleteException}, never skipped.
+   *
+   * <p>This method does not block (the first page is asked for by the first {@link
+   * CacheScan#hasNext()}); close the scan if it is not read to its end.
+   *
+   * @return a scan for one thread to read
+   */
+  CacheScan<K, V> scan();
 
   /** Returns the "host:port" of the node that owns {@code key} under this node's current ring. */
   String ownerOf(K key);

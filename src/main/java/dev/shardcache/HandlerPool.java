@@ -20,11 +20,11 @@ import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The threads that serve peers' calls (all but {@code Get}, {@code Ping} and health checks, see
- * {@link ServingExecutors}), at most {@code handlerThreads} of them, and the refusal of a call that
- * finds them all busy: {@code RESOURCE_EXHAUSTED} naming the setting, answered at once. A call
- * never runs on the transport thread instead, which would stall every call on that event loop
- * behind it.
+ * The threads that serve peers' calls (all but {@code Get}, {@code Ping}, {@code Acknowledge} and
+ * health checks, see {@link ServingExecutors}), at most {@code handlerThreads} of them, and the
+ * refusal of a call that finds them all busy: {@code RESOURCE_EXHAUSTED} naming the setting,
+ * answered at once. A call never runs on the transport thread instead, which would stall every call
+ * on that event loop behind it.
  *
  * <h2>Idea</h2>
  *

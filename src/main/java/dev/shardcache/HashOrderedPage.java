@@ -1,7 +1,7 @@
 package dev.shardcache;
 
 import com.google.protobuf.CodedOutputStream;
-import dev.shardcache.internal.proto.VersionedEntry;
+import com.google.protobuf.MessageLite;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -27,12 +27,23 @@ import java.util.TreeMap;
  * makes progress; a page is over budget only then. A digest bucket is a range of key hashes (its
  * top bits), so ascending hash order is also ascending bucket order.
  *
+ * <p>Two answers page this way: Digest answers ({@code VersionedEntry}, see {@link AntiEntropy})
+ * and ScanPage answers ({@code Entry}, see {@link ScanPages}).
+ *
  * <p>Memory: the entries held, at most the budget plus one offer. Not thread-safe: one walk fills
  * one page.
+ *
+ * @param <M> the message type of one entry
  */
-final class HashOrderedPage {
+final class HashOrderedPage<M extends MessageLite> {
+  /**
+   * What an answer's cursor field (an {@code optional fixed64} such as {@code next_after_hash})
+   * takes: a one-byte tag and eight bytes. An answer leaves this much of its bound to it.
+   */
+  static final int CURSOR_BYTES = 9;
+
   private final long budgetBytes;
-  private final TreeMap<Long, List<VersionedEntry>> byHash = new TreeMap<>(Long::compareUnsigned);
+  private final TreeMap<Long, List<M>> byHash = new TreeMap<>(Long::compareUnsigned);
   private long heldBytes;
   private boolean limited;
   private long limit;
@@ -45,8 +56,22 @@ final class HashOrderedPage {
     this.budgetBytes = budgetBytes;
   }
 
+  /**
+   * The byte bound of one page answered to a caller that asked for at most {@code askedBytes} (0 or
+   * less: no wish): the answering node's own {@code maxBatchBytes}, or the caller's if smaller, but
+   * never under {@link ShardcacheNode#MIN_BATCH_BYTES}, so a tiny bound cannot make a caller ask
+   * once per entry. So an answer never exceeds what the caller said it takes, which its build rule
+   * keeps below its inbound message cap. The one rule for every answer a caller bounds: Digest and
+   * ScanPage pages, and GetAll and Fetch answers ({@link BoundedAnswer}).
+   */
+  static int answerBytes(int ownBytes, int askedBytes) {
+    return askedBytes <= 0
+        ? ownBytes
+        : Math.min(ownBytes, Math.max(ShardcacheNode.MIN_BATCH_BYTES, askedBytes));
+  }
+
   /** The bytes one entry takes in a repeated message field: tag, length and the entry. */
-  static int wireBytes(VersionedEntry entry) {
+  static int wireBytes(MessageLite entry) {
     int size = entry.getSerializedSize();
     return 1 + CodedOutputStream.computeUInt32SizeNoTag(size) + size;
   }
@@ -59,15 +84,15 @@ final class HashOrderedPage {
   }
 
   /** Offers an entry; it is kept if its hash is among the lowest that fit the budget. */
-  void offer(long hash, VersionedEntry entry) {
+  void offer(long hash, M entry) {
     if (!wants(hash)) {
       return;
     }
     byHash.computeIfAbsent(hash, h -> new ArrayList<>(1)).add(entry);
     heldBytes += wireBytes(entry);
     while (heldBytes > budgetBytes && byHash.size() > 1) {
-      Map.Entry<Long, List<VersionedEntry>> highest = byHash.pollLastEntry();
-      for (VersionedEntry evicted : highest.getValue()) {
+      Map.Entry<Long, List<M>> highest = byHash.pollLastEntry();
+      for (M evicted : highest.getValue()) {
         heldBytes -= wireBytes(evicted);
       }
       limited = true;
@@ -76,8 +101,8 @@ final class HashOrderedPage {
   }
 
   /** The page's entries, in ascending unsigned key-hash order. */
-  List<VersionedEntry> entries() {
-    List<VersionedEntry> entries = new ArrayList<>();
+  List<M> entries() {
+    List<M> entries = new ArrayList<>();
     byHash.values().forEach(entries::addAll);
     return entries;
   }

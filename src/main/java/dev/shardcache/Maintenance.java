@@ -19,6 +19,8 @@ import org.jspecify.annotations.Nullable;
  * hand-off pass after each ring change, and every {@code antiEntropyInterval} a periodic pass
  * (sweep expired entries, hand off what landed here while views disagreed, one anti-entropy round
  * with each live peer for each replicated cache). A failing cache is logged and the others go on.
+ * On a client-only node, which holds nothing, the pass only closes the channels of members that
+ * left.
  *
  * <p>Thread-safe.
  */
@@ -85,6 +87,9 @@ final class Maintenance implements AutoCloseable {
       return;
     }
     cluster.closeExpiredDeparted();
+    if (cluster.isClientOnly()) {
+      return; // it holds nothing to sweep, hand off or repair
+    }
     for (DefaultDistributedCache<?, ?> cache : caches.get()) {
       try {
         cache.sweep();

@@ -3,6 +3,7 @@ package dev.shardcache;
 import com.github.benmanes.caffeine.cache.Cache;
 import com.github.benmanes.caffeine.cache.Caffeine;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.BooleanSupplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -19,7 +20,12 @@ import org.jspecify.annotations.Nullable;
  * read.
  *
  * <p>A read that was in flight when this node wrote the key must not keep its (older) answer here;
- * see {@link RemoteReads}. Thread-safe.
+ * see {@link RemoteReads}.
+ *
+ * <p>On a client-only node, nobody lists the node as a peer, so invalidations reach it over its
+ * subscriptions to the members instead ({@link Subscriptions}): values are kept only while {@code
+ * open} says every member it reads from will push it their invalidations; on a member {@code open}
+ * is always true. Thread-safe.
  */
 final class NearCache<K, V> {
   /** A near-cached value and its write time on this node's clock (0 when refreshes are off). */
@@ -29,9 +35,11 @@ final class NearCache<K, V> {
   private final boolean keepsAll;
   private final LongAdder hits;
   private final boolean refreshes;
+  private final BooleanSupplier open;
 
-  NearCache(CacheConfig<K, V> config, LongAdder hits) {
+  NearCache(CacheConfig<K, V> config, LongAdder hits, BooleanSupplier open) {
     this.hits = hits;
+    this.open = open;
     this.refreshes = config.refreshAfterWrite().isPresent();
     this.keepsAll = config.nearCacheEnabled();
     if (keepsAll) {
@@ -51,9 +59,14 @@ final class NearCache<K, V> {
     }
   }
 
-  /** Whether a value a holder answered, marked {@code hot} or not, is kept here. */
+  /** Whether a value a holder answered, marked {@code hot} or not, is kept here now. */
   boolean keeps(boolean hot) {
-    return cache != null && (keepsAll || hot);
+    return cache != null && (keepsAll || hot) && open.getAsBoolean();
+  }
+
+  /** Whether this cache keeps copies of other holders' values at all: near or hot ones. */
+  boolean enabled() {
+    return cache != null;
   }
 
   @Nullable Near<V> get(K key) {

@@ -6,6 +6,7 @@ import java.util.Collection;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
@@ -29,17 +30,25 @@ final class NodeCaches {
   private final ExecutorService loads;
   private final int maxInboundMessageBytes;
   private final int maxBatchBytes;
+  private final Subscribers subscribers;
+  private final Predicate<String> nearOpen;
 
   /**
    * {@code clusters} gives each cache the node's cluster while the node runs (and throws {@link
-   * IllegalStateException} otherwise); loads get at most {@code maxConcurrentLoads} threads.
+   * IllegalStateException} otherwise); loads get at most {@code maxConcurrentLoads} threads; writes
+   * applied here push their invalidations to {@code subscribers}, and near caches keep values only
+   * while {@code nearOpen} says so for their name (see {@link NearCache}).
    */
   NodeCaches(
       Supplier<Cluster> clusters,
       int maxConcurrentLoads,
       int maxInboundMessageBytes,
-      int maxBatchBytes) {
+      int maxBatchBytes,
+      Subscribers subscribers,
+      Predicate<String> nearOpen) {
     this.clusters = clusters;
+    this.subscribers = subscribers;
+    this.nearOpen = nearOpen;
     this.maxInboundMessageBytes = maxInboundMessageBytes;
     this.maxBatchBytes = maxBatchBytes;
     this.loads =
@@ -60,7 +69,8 @@ final class NodeCaches {
             name,
             n -> {
               ReplicateBatch.warnIfTooLarge(n, config, maxInboundMessageBytes);
-              return new DefaultDistributedCache<>(n, config, clusters, loads, maxBatchBytes);
+              return new DefaultDistributedCache<>(
+                  n, config, clusters, loads, maxBatchBytes, subscribers, () -> nearOpen.test(n));
             });
     checkState(
         cache.config().equals(config),

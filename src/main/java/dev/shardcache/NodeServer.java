@@ -8,7 +8,6 @@ import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -70,24 +69,7 @@ final class NodeServer implements AutoCloseable {
     if (bindAddress.isUnresolved()) {
       throw new IOException("cannot resolve listen host '" + settings.host() + "'");
     }
-    TransportSecurity security;
-    PeerTls tls = settings.tls();
-    if (tls == null) {
-      security = TransportSecurity.plaintext();
-    } else {
-      try {
-        security = TransportSecurity.of(tls);
-      } catch (GeneralSecurityException e) {
-        throw new IOException(
-            "cannot load the TLS certificates of "
-                + tls
-                + ": "
-                + e.getMessage()
-                + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted"
-                + " certificates",
-            e);
-      }
-    }
+    TransportSecurity security = TransportSecurity.forNode(settings.tls());
     byte[] secret = settings.clusterSecret();
     PeerAuthentication auth =
         secret == null

@@ -10,6 +10,7 @@ import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CLOCK_SKEW;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_CALLS_PER_PEER;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_CONCURRENT_LOADS;
 import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_NONCES;
+import static dev.shardcache.ShardcacheNode.DEFAULT_MAX_SUBSCRIBED_CLIENTS;
 import static dev.shardcache.ShardcacheNode.MAX_MESSAGE_BYTES;
 import static dev.shardcache.ShardcacheNode.MIN_BATCH_BYTES;
 import static java.util.Objects.requireNonNull;
@@ -28,7 +29,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>{@code advertiseHost} is null when peers reach the node at its listen host, and {@code
  * advertisePort} 0 when they reach it at the bound port; {@code peers} is empty for a node that
- * starts alone.
+ * starts alone. A {@code clientOnly} node listens nowhere: its {@code listenHost} is empty and its
+ * {@code listenPort} -1, and its {@code peers} are never empty.
  */
 @SuppressWarnings("ArrayRecordComponent") // never compared or hashed; Draft copied the secret
 record NodeSettings(
@@ -50,7 +52,9 @@ record NodeSettings(
     ReplicationLimits replicationLimits,
     int maxBatchBytes,
     int handlerThreads,
-    int maxNonces) {
+    int maxNonces,
+    boolean clientOnly,
+    int maxSubscribedClients) {
 
   /**
    * The settings of a node being built, and their rules; the state behind {@link
@@ -60,7 +64,9 @@ record NodeSettings(
    * value already set, a value out of range {@link IllegalArgumentException} naming the range. The
    * limits ({@code maxConcurrentCallsPerPeer}, {@code maxConcurrentLoads}, {@code handlerThreads},
    * {@code maxNonces}, {@code maxInboundMessageBytes}) and the ticker may be set again; the last
-   * value holds. Not thread-safe.
+   * value holds. Settings that contradict each other (a client-only node given a listen address)
+   * are refused by {@link #build()}, which sees them all, whatever order they were set in. Not
+   * thread-safe.
    */
   static final class Draft {
     private @Nullable String host;
@@ -83,6 +89,23 @@ record NodeSettings(
     private int maxBatchBytes = -1;
     private long maxHintBytesPerPeer = -1;
     private long maxHintBytes = -1;
+    private boolean clientOnly;
+    private int maxSubscribedClients = -1;
+
+    void clientOnly() {
+      checkState(!clientOnly, "clientOnly was already set");
+      this.clientOnly = true;
+    }
+
+    void maxSubscribedClients(int max) {
+      checkState(
+          maxSubscribedClients == -1,
+          "maxSubscribedClients was already set to %s",
+          maxSubscribedClients);
+      checkArgument(
+          max >= 0 && max <= 100_000, "maxSubscribedClients must be in [0, 100000], got %s", max);
+      this.maxSubscribedClients = max;
+    }
 
     void tls(PeerTls tls) {
       requireNonNull(tls, "tls");
@@ -235,7 +258,7 @@ record NodeSettings(
       checkArgument(
           !peers.isEmpty(),
           "peers must not be empty; omit peers(...) to start a single node and add members later"
-              + " with setPeers");
+              + " with setPeers (a client-only node needs at least one member)");
       for (String peer : peers) {
         HostPort.parse(requireNonNull(peer, "peers must not contain null"));
       }
@@ -261,15 +284,20 @@ record NodeSettings(
      *
      * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
      *     wildcard without {@link #advertiseHost}, {@code maxBatchBytes} is not below {@code
-     *     maxInboundMessageBytes}, or the hint budgets contradict each other (see {@link
-     *     ReplicationLimits#forNode})
+     *     maxInboundMessageBytes}, the hint budgets contradict each other (see {@link
+     *     ReplicationLimits#forNode}), or a client-only node was given what only a listening member
+     *     uses (see {@link #checkClientOnly})
      */
     NodeSettings build() {
-      String listenHost = host;
+      if (clientOnly) {
+        checkClientOnly();
+      }
+      String listenHost = clientOnly ? "" : host;
       checkState(
           listenHost != null,
-          "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
-      if (advertiseHost == null && HostPort.isWildcard(listenHost)) {
+          "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node, or"
+              + " clientOnly() for a node that holds no shard and only calls the members");
+      if (!clientOnly && advertiseHost == null && HostPort.isWildcard(listenHost)) {
         throw new IllegalStateException(
             "listening on "
                 + listenHost
@@ -294,7 +322,7 @@ record NodeSettings(
       }
       return new NodeSettings(
           listenHost,
-          port,
+          clientOnly ? -1 : port,
           advertiseHost,
           advertisePort,
           peers == null ? List.of() : peers,
@@ -311,7 +339,44 @@ record NodeSettings(
           ReplicationLimits.forNode(batchBytes, maxHintBytesPerPeer, maxHintBytes),
           batchBytes,
           handlerThreads,
-          maxNonces);
+          maxNonces,
+          clientOnly,
+          maxSubscribedClients == -1 ? DEFAULT_MAX_SUBSCRIBED_CLIENTS : maxSubscribedClients);
+    }
+
+    /**
+     * A client-only node opens no port and is on no ring, so a listen or advertised address, or a
+     * bound on the clients subscribed to it, can only be a mistake; and it must know at least one
+     * member to send its keys to.
+     */
+    private void checkClientOnly() {
+      if (host != null) {
+        throw new IllegalStateException(
+            "a client-only node opens no port, but listen("
+                + host
+                + ", "
+                + port
+                + ") was set: remove listen(...), or remove clientOnly() to make this node a"
+                + " member that holds a shard");
+      }
+      if (advertiseHost != null || advertisePort != 0) {
+        throw new IllegalStateException(
+            "a client-only node is on no ring, so nobody dials it: remove advertiseHost/"
+                + "advertisePort ("
+                + (advertiseHost != null ? advertiseHost : "")
+                + (advertisePort != 0 ? ":" + advertisePort : "")
+                + ")");
+      }
+      if (maxSubscribedClients != -1) {
+        throw new IllegalStateException(
+            "maxSubscribedClients bounds the client-only members subscribed to a member; a"
+                + " client-only node serves none, so remove it");
+      }
+      if (peers == null) {
+        throw new IllegalStateException(
+            "a client-only node needs peers(...): the members it sends every read and write to,"
+                + " as host:port");
+      }
     }
 
     private static void checkRange(

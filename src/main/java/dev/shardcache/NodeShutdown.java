@@ -21,17 +21,21 @@ import org.jspecify.annotations.Nullable;
  *       that already routes around this node and misses a key asks this node for a copy; if this
  *       node stopped serving first, such a read would find nothing until the hand-off arrived
  *       (read-your-writes through one node would break during every scale-in).
- *   <li>Stop accepting calls (health turns NOT_SERVING) and let those in progress finish.
+ *   <li>Stop accepting calls (health turns NOT_SERVING), end the streams of subscribed client-only
+ *       members (they drop their copies), and let the calls in progress finish.
  *   <li>Hand off again: a peer that had not yet heard of the change may have sent a write here
  *       (marked forwarded, which is applied whatever this node's ring says) during the first pass.
  *       Merging is idempotent, so entries sent twice cost bytes, not correctness.
  *   <li>Flush queued replication to reachable peers; close the channels.
  * </ol>
  *
- * With replication factor 1 this node is a key's only holder, so the hand-off is what keeps an
+ * A client-only node stops its subscriptions with the heartbeats, has nothing to hand off and no
+ * server to stop, and flushes its queue (clears it could not deliver) before closing its channels.
+ *
+ * <p>With replication factor 1 this node is a key's only holder, so the hand-off is what keeps an
  * orderly leave from losing keys. Each step gets part of what is left of the grace period, and
  * whatever is still running at the deadline is cut. Not thread-safe: run once, by {@link
- * ShardcacheNode#close()}.
+ * NodeLifecycle#close()}.
  */
 final class NodeShutdown {
   private static final Logger logger = Logger.getLogger(NodeShutdown.class.getName());
@@ -42,16 +46,26 @@ final class NodeShutdown {
   private final Maintenance maintenance;
   private final ExecutorService loads;
   private final int virtualNodes;
+  private final Subscribers subscribers;
+  private final @Nullable Subscriptions subscriptions;
+  private final @Nullable TransportSecurity clientSecurity;
 
-  /** {@code started} is null if the node never got as far as binding and joining. */
+  /**
+   * {@code started} is null if the node never got as far as binding and joining; {@code
+   * subscribers} are the client-only members subscribed to this node.
+   */
   NodeShutdown(
       NodeStartup.@Nullable Started started,
       Maintenance maintenance,
       ExecutorService loads,
-      int virtualNodes) {
+      int virtualNodes,
+      Subscribers subscribers) {
+    this.subscribers = subscribers;
     this.server = started == null ? null : started.server();
     this.cluster = started == null ? null : started.cluster();
     this.heartbeats = started == null ? null : started.heartbeats();
+    this.subscriptions = started == null ? null : started.subscriptions();
+    this.clientSecurity = started == null ? null : started.clientSecurity();
     this.maintenance = maintenance;
     this.loads = loads;
     this.virtualNodes = virtualNodes;
@@ -71,8 +85,11 @@ final class NodeShutdown {
     if (heartbeats != null) {
       heartbeats.close();
     }
+    if (subscriptions != null) {
+      subscriptions.close();
+    }
     maintenance.close();
-    Cluster leaving = wasRunning ? cluster : null;
+    Cluster leaving = wasRunning && cluster != null && !cluster.isClientOnly() ? cluster : null;
     try {
       if (leaving != null) {
         leaving.leave();
@@ -81,6 +98,8 @@ final class NodeShutdown {
       if (server != null) {
         server.beginShutdown();
       }
+      // Streams never finish on their own: end them, or the grace below would wait for them.
+      subscribers.close();
       loads.shutdownNow();
       if (server != null) {
         server.awaitShutdown(remaining(deadline).dividedBy(4));
@@ -96,6 +115,10 @@ final class NodeShutdown {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       stopServing.run();
+    } finally {
+      if (clientSecurity != null) {
+        clientSecurity.close();
+      }
     }
   }
 

@@ -16,25 +16,44 @@ final class NodeTestHooks {
   private final Supplier<Cluster> runningCluster;
   private final Supplier<NodeStartup.@Nullable Started> started;
   private final Maintenance maintenance;
+  private final Subscribers subscribers;
 
   NodeTestHooks(
       Supplier<Cluster> runningCluster,
       Supplier<NodeStartup.@Nullable Started> started,
-      Maintenance maintenance) {
+      Maintenance maintenance,
+      Subscribers subscribers) {
     this.runningCluster = runningCluster;
     this.started = started;
     this.maintenance = maintenance;
+    this.subscribers = subscribers;
   }
 
-  /** Drops every near-cache invalidation the node would send while {@code drop} is true. */
+  /** The client-only members subscribed to this member now. */
+  int subscriberCount() {
+    return subscribers.count();
+  }
+
+  /**
+   * Drops every near-cache invalidation the node would send while {@code drop} is true, to peers
+   * and to subscribed client-only members alike (their streams stay open, so they cannot tell).
+   */
   void dropNearCacheInvalidations(boolean drop) {
     runningCluster.get().replicator().dropNearInvalidationsTo = peer -> drop;
+    subscribers.dropPushes = drop;
   }
 
-  /** The peer authentication of a started node with a cluster secret; null otherwise. */
+  /** The peer authentication of a started member with a cluster secret; null otherwise. */
   @Nullable PeerAuthentication authentication() {
     NodeStartup.Started parts = started.get();
-    return parts == null ? null : parts.server().authentication();
+    NodeServer server = parts == null ? null : parts.server();
+    return server == null ? null : server.authentication();
+  }
+
+  /** The subscriptions of a started client-only node; null on a member or before start. */
+  @Nullable Subscriptions subscriptions() {
+    NodeStartup.Started parts = started.get();
+    return parts == null ? null : parts.subscriptions();
   }
 
   /** Runs the periodic pass (rebalancing, anti-entropy) now, on the caller's thread. */

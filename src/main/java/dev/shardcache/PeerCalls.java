@@ -34,12 +34,18 @@ import org.jspecify.annotations.Nullable;
  *       with an error: it is up, and the error is mapped by {@link RemoteErrors}).
  * </ol>
  *
+ * <p>One call does not go through here: a client-only node's {@code Subscribe} stream ({@link
+ * Subscription}), which has no deadline and no answer to classify; it lives as long as both nodes,
+ * and its end only drops the client's copies and starts the next one after a back-off. Nothing
+ * waits on it, so it cannot hold a caller on a dead peer.
+ *
  * <p>"Slow is not dead" is the invariant this class exists for: a deadline never marks a peer down,
  * never makes a caller load a key a second time and never reports a write as not applied. Only the
  * heartbeats' failure detector removes a member from the ring.
  *
  * <p>Futures returned here complete on a gRPC transport thread: continuations must be short and
- * must not block (hand loads and blocking work to an executor). Thread-safe; stateless.
+ * must not block (hand loads and blocking work to an executor). Cancelling one cancels its RPC
+ * (without counting a failure or marking the peer down). Thread-safe; stateless.
  */
 final class PeerCalls {
 
@@ -228,6 +234,14 @@ final class PeerCalls {
     if (abandonable) {
       peer.track(call);
     }
+    // A caller that cancels the returned future (a scan closed early) cancels the RPC too, so the
+    // peer stops working on an answer nobody will read.
+    result.whenComplete(
+        (response, failure) -> {
+          if (result.isCancelled()) {
+            call.cancel(true); // a gRPC future cancels its RPC on the wire only when interrupting
+          }
+        });
     Futures.addCallback(
         call,
         new FutureCallback<R>() {
@@ -242,6 +256,9 @@ final class PeerCalls {
           @Override
           public void onFailure(Throwable t) {
             peer.untrack(call);
+            if (result.isCancelled()) {
+              return; // the caller cancelled it: not a failure of the call, nor of the peer
+            }
             counter.callFailed();
             if (t instanceof CancellationException) {
               // Abandoned because the failure detector suspects the peer: it has left the ring, so

@@ -55,6 +55,7 @@ final class PeerClient implements AutoCloseable {
   private final ManagedChannel controlChannel;
   private final PeerServiceGrpc.PeerServiceFutureStub futureStub;
   private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
+  private final PeerServiceGrpc.PeerServiceStub streamStub;
   private final Ticker ticker;
 
   /** Calls in progress, cancelled when the failure detector gives up on the peer. */
@@ -100,6 +101,7 @@ final class PeerClient implements AutoCloseable {
     this.controlChannel = controlChannel;
     this.futureStub = PeerServiceGrpc.newFutureStub(channel);
     this.controlStub = PeerServiceGrpc.newFutureStub(controlChannel);
+    this.streamStub = PeerServiceGrpc.newStub(channel);
   }
 
   private static ManagedChannel newChannel(
@@ -124,6 +126,14 @@ final class PeerClient implements AutoCloseable {
 
   PeerServiceGrpc.PeerServiceFutureStub futureStub(Duration timeout) {
     return futureStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * A stub for a client-only node's {@code Subscribe} stream, on the data connection and without a
+   * deadline: the stream lasts as long as both nodes run (see {@link Subscription}).
+   */
+  PeerServiceGrpc.PeerServiceStub streamStub() {
+    return streamStub;
   }
 
   /** The stub of the heartbeat connection, with a deadline {@code timeout} from now. */

@@ -204,7 +204,7 @@ final class PeerRequests<K, V> {
         new BoundedAnswer<>(
             "getAll",
             scope.name(),
-            scope.answerBytes(request.getMaxAnswerBytes()),
+            HashOrderedPage.answerBytes(scope.maxBatchBytes(), request.getMaxAnswerBytes()),
             keys.size(),
             request.getMaxAnswerBytes() > 0);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
@@ -406,7 +406,7 @@ final class PeerRequests<K, V> {
         new BoundedAnswer<>(
             "fetch",
             scope.name(),
-            scope.answerBytes(request.getMaxAnswerBytes()),
+            HashOrderedPage.answerBytes(scope.maxBatchBytes(), request.getMaxAnswerBytes()),
             request.getKeysCount(),
             request.getMaxAnswerBytes() > 0);
     for (int i = 0; i < request.getKeysCount(); i++) {

@@ -1,5 +1,7 @@
 package dev.shardcache;
 
+import dev.shardcache.internal.proto.AcknowledgeRequest;
+import dev.shardcache.internal.proto.AcknowledgeResponse;
 import dev.shardcache.internal.proto.CacheBatch;
 import dev.shardcache.internal.proto.CompareAndSetRequest;
 import dev.shardcache.internal.proto.CompareAndSetResponse;
@@ -15,6 +17,7 @@ import dev.shardcache.internal.proto.InvalidateAllRequest;
 import dev.shardcache.internal.proto.InvalidateAllResponse;
 import dev.shardcache.internal.proto.InvalidateRequest;
 import dev.shardcache.internal.proto.InvalidateResponse;
+import dev.shardcache.internal.proto.Invalidations;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
@@ -25,8 +28,12 @@ import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.ScanPageRequest;
+import dev.shardcache.internal.proto.ScanPageResponse;
+import dev.shardcache.internal.proto.SubscribeRequest;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -41,22 +48,28 @@ import org.jspecify.annotations.Nullable;
  * cache, and every failure leaves as a {@link Status} (see {@link RemoteErrors}), so a malformed or
  * unknown request costs the caller an error and this node nothing.
  *
- * <p>A {@code Get} (and a {@code Ping}) is served on the transport thread that read it ({@link
- * ServingExecutors}), so it must never block: a hit answers at once, and a read that must load (or
- * refresh) answers with a future that completes on the node's load executor. Every other call runs
- * on a handler thread ({@link HandlerPool}: refused when every one is busy); reads that must load
- * never block it either. Writes block their handler for at most half the caller's deadline (the
- * wait for replicas); a batch write that passes keys on, for at most three quarters of it.
+ * <p>A {@code Get} (and a {@code Ping}, and a client-only member's {@code Acknowledge}) is served
+ * on the transport thread that read it ({@link ServingExecutors}), so it must never block: a hit
+ * answers at once, and a read that must load (or refresh) answers with a future that completes on
+ * the node's load executor. Every other call runs on a handler thread ({@link HandlerPool}: refused
+ * when every one is busy); reads that must load never block it either. Writes block their handler
+ * for at most half the caller's deadline (the wait for replicas); a batch write that passes keys
+ * on, for at most three quarters of it. A {@code Subscribe} registers a client-only member's stream
+ * with the node's {@link Subscribers} and returns: the stream lives on without a thread.
  */
 final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
 
   private final Supplier<String> self;
   private final Function<String, @Nullable DefaultDistributedCache<?, ?>> caches;
+  private final Subscribers subscribers;
 
   PeerService(
-      Supplier<String> self, Function<String, @Nullable DefaultDistributedCache<?, ?>> caches) {
+      Supplier<String> self,
+      Function<String, @Nullable DefaultDistributedCache<?, ?>> caches,
+      Subscribers subscribers) {
     this.self = self;
     this.caches = caches;
+    this.subscribers = subscribers;
   }
 
   @Override
@@ -175,6 +188,36 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   @Override
   public void refresh(RefreshRequest request, StreamObserver<RefreshResponse> response) {
     answerLater(response, () -> cache(request.getCache()).serveRefresh(request));
+  }
+
+  /** One page of a peer's scan; the walk stops early if the caller cancels (closed its scan). */
+  @Override
+  public void scanPage(ScanPageRequest request, StreamObserver<ScanPageResponse> response) {
+    Context call = Context.current();
+    answer(response, () -> cache(request.getCache()).serveScanPage(request, call::isCancelled));
+  }
+
+  @Override
+  public void subscribe(SubscribeRequest request, StreamObserver<Invalidations> response) {
+    try {
+      if (!(response instanceof ServerCallStreamObserver<Invalidations> call)) {
+        throw new IllegalStateException("a Subscribe stream must be a gRPC server call");
+      }
+      subscribers.subscribe(request, call);
+    } catch (RuntimeException e) {
+      fail(response, e);
+    }
+  }
+
+  @Override
+  public void acknowledge(
+      AcknowledgeRequest request, StreamObserver<AcknowledgeResponse> response) {
+    answer(
+        response,
+        () -> {
+          subscribers.acknowledge(request);
+          return AcknowledgeResponse.getDefaultInstance();
+        });
   }
 
   @Override

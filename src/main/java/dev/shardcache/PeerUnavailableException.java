@@ -11,8 +11,9 @@ import org.jspecify.annotations.Nullable;
  * it, or check the peer named in the message. A holder that is reachable but slow gives {@link
  * OutcomeUnknownException} instead.
  *
- * <p>Reads never throw this exception: when no holder is reachable, a read loads the value on the
- * calling node instead.
+ * <p>Reads on a member never throw this exception: when no holder is reachable, a read loads the
+ * value on the calling node instead. A client-only node never loads, so there a read that would
+ * load throws it.
  */
 public final class PeerUnavailableException extends ShardcacheException {
   private static final long serialVersionUID = 1L;

@@ -31,7 +31,10 @@ import org.jspecify.annotations.Nullable;
  *       slow is waited for ({@code loadTimeout} when it may load, {@code remoteTimeout} when not),
  *       never skipped: routing around a live owner would load the key a second time.
  *   <li><b>A local load</b> ({@link LoadFlights}, {@link Loads}): kept when this node is the first
- *       reachable holder, only answered when no holder can be reached.
+ *       reachable holder, only answered when no holder can be reached. Never on a client-only node,
+ *       which holds no key and whose cache configuration's loader is never called: it asks the
+ *       holders to load (with their loaders), and with none reachable a read that would load fails
+ *       with {@link PeerUnavailableException}.
  * </ol>
  *
  * <p>A hit in the shard or the near cache is also shown to {@link Refreshes}, which reloads the key
@@ -395,8 +398,27 @@ final class ReadPath<K, V> {
       read.answer.complete(null);
       return;
     }
+    if (cluster.isClientOnly()) {
+      read.answer.completeExceptionally(noMemberReachable(route));
+      return;
+    }
     scope.counters().fallbackLoads.increment();
     complete(read, flights.join(key, () -> loads.resolve(key, route, loader, false)), key, true);
+  }
+
+  /**
+   * What a client-only node answers a read that would load when no holder answers: it never loads
+   * (its loader is the members'), so a read cannot be answered at all.
+   */
+  private PeerUnavailableException noMemberReachable(KeyRoute route) {
+    return new PeerUnavailableException(
+        route.owner(),
+        "read of cache '"
+            + scope.name()
+            + "' on a client-only node: no holder of the key could be reached "
+            + route.holders()
+            + ", and a client-only node never loads; retry later",
+        null);
   }
 
   private void complete(

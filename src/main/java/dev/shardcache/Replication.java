@@ -11,6 +11,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * How one cache's versioned entries reach the key's other holders.
@@ -142,7 +145,9 @@ final class Replication<K, V> {
    * to every peer and awaited, at most {@link #replicaTimeout()}, so that a write acknowledged with
    * every member reachable is not followed by a read of a hot copy from before it; a peer that does
    * not confirm in time is sent it from its hint queue, and its copy is at most the hot keys' TTL
-   * old meanwhile.
+   * old meanwhile. The client-only members subscribed to the cache are pushed the same keys ({@link
+   * Subscribers}): not awaited with near caches, acknowledged and awaited within the same bound
+   * with hot keys; a client whose stream ends drops all its copies instead.
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
     invalidateNearCaches(cluster, List.of(key));
@@ -160,6 +165,7 @@ final class Replication<K, V> {
           cluster.replicator().enqueueNearInvalidation(member, scope.name(), key);
         }
       }
+      CompletableFuture<Void> unused = scope.subscribers().push(scope.name(), keys, false);
       return;
     }
     List<ByteString> hot = new ArrayList<>();
@@ -174,6 +180,8 @@ final class Replication<K, V> {
   }
 
   private void invalidateHotCopies(Cluster cluster, List<ByteString> keys) {
+    long deadline = System.nanoTime() + replicaTimeout().toNanos();
+    CompletableFuture<Void> clients = scope.subscribers().push(scope.name(), keys, true);
     ReplicateRequest request =
         request(cluster, CacheBatch.newBuilder().addAllNearInvalidations(keys));
     Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
@@ -199,6 +207,23 @@ final class Replication<K, V> {
                 }
               }
             });
+    if (clients != null) {
+      awaitClients(clients, deadline);
+    }
+  }
+
+  /**
+   * Waits until {@code deadline} at most for the subscribed clients' acknowledgements; a client
+   * that has not confirmed by then keeps its copy at most the hot keys' TTL, as a member does.
+   */
+  private static void awaitClients(CompletableFuture<Void> acknowledged, long deadline) {
+    try {
+      acknowledged.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+    } catch (TimeoutException | ExecutionException late) {
+      // bounded like the peers' wait; the TTL bounds the copy
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /** A request, from this node, carrying {@code batch} as this cache's, with its clear time. */

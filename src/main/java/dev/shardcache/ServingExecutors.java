@@ -20,9 +20,10 @@ import org.jspecify.annotations.Nullable;
  * and a wake-up of the event loop to write the answer), which was the largest single cost of a
  * remote read (see docs/performance.md). A {@code Ping} only answers the node's address, and the
  * standard health service a status from a map; kept off the handler pool, heartbeats and health
- * probes are answered even while every handler thread is busy, so a busy member never looks dead.
- * Writes, fetches, replication and the rest of the peer service may block (a write waits for its
- * replicas) and keep to the handler pool and its bound.
+ * probes are answered even while every handler thread is busy, so a busy member never looks dead. A
+ * client-only member's {@code Acknowledge} only completes the futures writes wait on, so it stays
+ * on the transport thread too. Writes, fetches, replication and the rest of the peer service may
+ * block (a write waits for its replicas) and keep to the handler pool and its bound.
  *
  * <p>The server must be built with a direct executor for this to take effect: gRPC looks the method
  * up on the server's executor, then moves the call to the executor chosen here ({@code null}: stay
@@ -33,6 +34,8 @@ import org.jspecify.annotations.Nullable;
 final class ServingExecutors implements ServerCallExecutorSupplier {
   private static final String GET = PeerServiceGrpc.getGetMethod().getFullMethodName();
   private static final String PING = PeerServiceGrpc.getPingMethod().getFullMethodName();
+  private static final String ACKNOWLEDGE =
+      PeerServiceGrpc.getAcknowledgeMethod().getFullMethodName();
 
   private final Executor handlers;
 
@@ -47,6 +50,6 @@ final class ServingExecutors implements ServerCallExecutorSupplier {
       return null; // the health service: answers from a map, and must answer a busy node too
     }
     String name = method.getFullMethodName();
-    return GET.equals(name) || PING.equals(name) ? null : handlers;
+    return GET.equals(name) || PING.equals(name) || ACKNOWLEDGE.equals(name) ? null : handlers;
   }
 }

@@ -38,7 +38,7 @@ import org.jspecify.annotations.Nullable;
  *       values weigh at most {@code maximumWeight} together.
  *   <li><b>Idleness per node.</b> With {@code expireAfterAccess}, a value neither read on this node
  *       ({@link #get}, {@link #compareAndSet}) nor stored for that long is dropped; {@link #peek},
- *       {@link #forEach} and a merged copy that is not newer do not count.
+ *       {@link #forEach}, {@link #forEachLive} and a merged copy that is not newer do not count.
  *   <li><b>Clears stick.</b> {@link #clear} records a hybrid-clock time; every entry with an older
  *       version is dead from then on, whether it is held, in flight in a load, queued in a hint,
  *       streamed by hand-off or sent by anti-entropy: {@link #merge} drops it and reads do not see
@@ -383,15 +383,33 @@ final class Shard<K, V> {
 
   /** Visits every live value and every tombstone, with the value's age; weakly consistent. */
   void forEach(BiConsumer<K, Stored<V>> visitor) {
-    for (Map.Entry<K, Held<V>> held : values.asMap().entrySet()) {
-      if (isLive(held.getValue())) {
-        visitor.accept(
-            held.getKey(), new Stored<>(held.getValue().entry, ageMillis(held.getValue())));
-      }
-    }
+    forEachLive(
+        (key, held) -> {
+          visitor.accept(key, new Stored<>(held.entry, ageMillis(held)));
+          return true;
+        });
     for (Map.Entry<K, Version> deleted : tombstones.asMap().entrySet()) {
       if (deleted.getValue().timestamp() >= clearedBefore) {
         visitor.accept(deleted.getKey(), new Stored<>(Versioned.tombstone(deleted.getValue()), 0));
+      }
+    }
+  }
+
+  /** Visits live values; see {@link #forEachLive}. */
+  interface LiveVisitor<K, V> {
+    /** Visits one live value; returns whether the walk goes on. */
+    boolean visit(K key, Held<V> held);
+  }
+
+  /**
+   * Visits every live value, tombstones left out, until the visitor returns false; weakly
+   * consistent (a value stored or removed during the walk may or may not be visited; a key present
+   * throughout is visited once, with whichever of its values was current then).
+   */
+  void forEachLive(LiveVisitor<K, V> visitor) {
+    for (Map.Entry<K, Held<V>> held : values.asMap().entrySet()) {
+      if (isLive(held.getValue()) && !visitor.visit(held.getKey(), held.getValue())) {
+        return;
       }
     }
   }

@@ -1,7 +1,6 @@
 package dev.shardcache;
 
 import static com.google.common.base.Preconditions.checkArgument;
-import static com.google.common.base.Preconditions.checkState;
 import static java.util.Objects.requireNonNull;
 
 import com.google.common.base.Ticker;
@@ -11,10 +10,6 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.logging.Level;
-import java.util.logging.Logger;
-import org.jspecify.annotations.Nullable;
 
 /**
  * One member of a Shardcache cluster: the gRPC server peers call, the channels to the peers, the
@@ -46,11 +41,26 @@ import org.jspecify.annotations.Nullable;
  * #PEER_SERVICE} while the node runs, {@code NOT_SERVING} once it closes, so the usual probes
  * ({@code grpc_health_probe}, Kubernetes gRPC probes) work unchanged.
  *
+ * <p><b>Client-only members.</b> A node built with {@link Builder#clientOnly()} holds no shard,
+ * opens no port and is on no ring, not even its own: it sends every read and write of every key to
+ * the key's holders among the members in its peer list, with the same failover, deadlines and
+ * authentication as a member, and need not be in anyone's peer list. Its near caches and hot-key
+ * copies are kept fresh over one {@code Subscribe} stream per member, which pushes it the keys
+ * writes change (see docs/protocol.md). It suits a fleet of short-lived or small JVMs (batch jobs,
+ * serverless functions) that share a cache with the members without holding part of it:
+ *
+ * <pre>{@code
+ * ShardcacheNode client = ShardcacheNode.builder()
+ *     .clientOnly()
+ *     .peers(List.of("10.0.0.1:7070", "10.0.0.2:7070", "10.0.0.3:7070"))
+ *     .build();
+ * DistributedCache<String, String> users = client.cache("users", sameConfigAsTheMembers);
+ * client.start();
+ * }</pre>
+ *
  * <p>This class is thread-safe.
  */
 public final class ShardcacheNode implements AutoCloseable {
-  private static final Logger logger = Logger.getLogger(ShardcacheNode.class.getName());
-
   /** How often a node pings each peer when {@link Builder#heartbeatInterval} is not set. */
   public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofMillis(500);
 
@@ -97,37 +107,24 @@ public final class ShardcacheNode implements AutoCloseable {
    */
   public static final int DEFAULT_MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
+  /**
+   * The most client-only members subscribed to a member's invalidations at once when {@link
+   * Builder#maxSubscribedClients} is not set.
+   */
+  public static final int DEFAULT_MAX_SUBSCRIBED_CLIENTS = 256;
+
   /** The smallest {@link Builder#maxBatchBytes}: 16 KiB. */
   static final int MIN_BATCH_BYTES = 16 * 1024;
 
   /** The service name under which the gRPC health service reports the peer service. */
   public static final String PEER_SERVICE = "shardcache.v1.PeerService";
 
-  private enum State {
-    NEW,
-    RUNNING,
-    /** Closed to its callers, still serving its peers while it hands its entries off. */
-    LEAVING,
-    CLOSED
-  }
-
   private final NodeSettings settings;
-  private final NodeStartup startup;
-  private final NodeCaches caches;
-  private final Maintenance maintenance;
-  private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
-  private volatile NodeStartup.@Nullable Started started;
+  private final NodeLifecycle life;
 
   private ShardcacheNode(NodeSettings settings) {
     this.settings = settings;
-    this.startup = new NodeStartup(settings);
-    this.caches =
-        new NodeCaches(
-            this::servingCluster,
-            settings.maxConcurrentLoads(),
-            settings.maxInboundMessageBytes(),
-            settings.maxBatchBytes());
-    this.maintenance = new Maintenance(() -> List.copyOf(caches.all()), this::cluster);
+    this.life = new NodeLifecycle(settings);
   }
 
   /** Returns a builder of a node. */
@@ -136,45 +133,31 @@ public final class ShardcacheNode implements AutoCloseable {
   }
 
   /**
-   * Binds the server and joins the ring. Returns this node.
+   * Binds the server and joins the ring; a client-only node connects to its members instead (it
+   * binds nothing). Returns this node.
    *
-   * @throws IOException if the address cannot be bound (such as a port already in use)
+   * @throws IOException if the address cannot be bound (such as a port already in use), or the TLS
+   *     certificates cannot be loaded
    * @throws IllegalStateException if the node was already started or closed
    */
   public ShardcacheNode start() throws IOException {
-    checkState(
-        state.get() == State.NEW,
-        "node was already %s",
-        state.get() == State.RUNNING ? "started" : "closed");
-    NodeStartup.Started parts =
-        startup.start(
-            new PeerService(this::selfOrPending, caches::get),
-            maintenance::onRingChange,
-            this::runningCluster);
-    started = parts;
-    // Everything a close() must stop exists before the node is RUNNING: a close() racing this
-    // start either sees it all, or makes the state change below fail and this method clean up.
-    if (!state.compareAndSet(State.NEW, State.RUNNING)) {
-      parts.abort();
-      throw new IllegalStateException("node was closed while starting");
-    }
-    try {
-      maintenance.start(settings.antiEntropyInterval());
-    } catch (java.util.concurrent.RejectedExecutionException closedMeanwhile) {
-      throw new IllegalStateException("node was closed while starting", closedMeanwhile);
-    }
-    parts.announce();
+    life.start();
     return this;
+  }
+
+  /** Whether this node was built {@linkplain Builder#clientOnly() client-only}. */
+  public boolean isClientOnly() {
+    return settings.clientOnly();
   }
 
   /** Returns the seams tests in this package use to reach inside this node. */
   NodeTestHooks testHooks() {
-    return new NodeTestHooks(this::runningCluster, () -> started, maintenance);
+    return life.testHooks();
   }
 
   /** Returns the writes, clears and near-cache invalidations queued for peers (hints included). */
   public long replicationBacklog() {
-    return runningCluster().replicator().backlog();
+    return life.runningCluster().replicator().backlog();
   }
 
   /**
@@ -184,7 +167,7 @@ public final class ShardcacheNode implements AutoCloseable {
    * replicas.
    */
   public long replicationDropped() {
-    return runningCluster().replicator().dropped();
+    return life.runningCluster().replicator().dropped();
   }
 
   /**
@@ -192,51 +175,51 @@ public final class ShardcacheNode implements AutoCloseable {
    * after each membership change while keys stream to the members that now hold them.
    */
   public long handedOffEntries() {
-    return caches.handedOffEntries();
+    return life.caches().handedOffEntries();
   }
 
   /** Returns the peers the failure detector currently suspects (out of the ring), sorted. */
   public Set<String> suspectedPeers() {
-    return runningCluster().suspectedPeers();
-  }
-
-  private String selfOrPending() {
-    NodeStartup.Started parts = started;
-    return parts == null ? startup.pendingAddress() : parts.address();
+    return life.runningCluster().suspectedPeers();
   }
 
   /**
-   * Returns this node's address as it appears on the ring, "host:port" with the bound port.
+   * Returns this node's address as it appears on the ring, "host:port" with the bound port. A
+   * client-only node has no address and is on no ring: this returns the name it gives its calls
+   * ({@code client-<pid>-<random>}), for logs.
    *
    * @throws IllegalStateException if the node was not started
    */
   public String address() {
-    NodeStartup.Started parts = started;
-    checkState(parts != null, "node has no address until start()");
-    return parts.address();
+    return life.address();
   }
 
   /**
    * Makes {@code peers} plus this node the members of the ring, for example after a discovery
    * service reported a change. Keys whose owner changed are read from their new owner from now on
-   * (loading them there on a first miss); peers no longer listed are disconnected.
+   * (loading them there on a first miss); peers no longer listed are disconnected. On a client-only
+   * node, {@code peers} alone are the members.
    *
-   * @throws IllegalArgumentException if an address is malformed (nothing changes then)
+   * @throws IllegalArgumentException if an address is malformed, or a client-only node is given no
+   *     member (nothing changes then)
    * @throws IllegalStateException if the node is not running
    */
   public void setPeers(Collection<String> peers) {
     requireNonNull(peers, "peers");
-    runningCluster().setPeers(List.copyOf(peers));
+    life.runningCluster().setPeers(List.copyOf(peers));
   }
 
-  /** Returns the current ring: its members are the peers and this node. */
+  /**
+   * Returns the current ring: its members are the live peers and this node (on a client-only node,
+   * the live peers alone).
+   */
   public HashRing ring() {
-    return runningCluster().ring();
+    return life.runningCluster().ring();
   }
 
   /** Returns the addresses of the other members (not this node), sorted. */
   public Set<String> peers() {
-    return runningCluster().peers();
+    return life.runningCluster().peers();
   }
 
   /**
@@ -244,17 +227,17 @@ public final class ShardcacheNode implements AutoCloseable {
    * whose last call did not fail for want of a connection.
    */
   public Set<String> reachablePeers() {
-    return runningCluster().reachablePeers();
+    return life.runningCluster().reachablePeers();
   }
 
   /** Returns the caches defined on this node, in no particular order. */
   public java.util.Collection<DistributedCache<?, ?>> caches() {
-    return List.copyOf(caches.all());
+    return List.copyOf(life.caches().all());
   }
 
   /** Whether the node is started and not closed. */
   public boolean isRunning() {
-    return state.get() == State.RUNNING;
+    return life.isRunning();
   }
 
   /**
@@ -271,66 +254,28 @@ public final class ShardcacheNode implements AutoCloseable {
     checkArgument(!name.isBlank(), "cache name must not be blank");
     checkArgument(
         name.length() <= 256, "cache name must be at most 256 characters, got %s", name.length());
-    State now = state.get();
-    checkState(
-        now == State.NEW || now == State.RUNNING, "node is closed; caches cannot be defined on it");
-    return caches.define(name, config);
+    return life.define(name, config);
   }
 
   /**
    * Leaves the cluster in an orderly way and stops: takes this node out of its own ring, hands
    * every entry to its holders among the other members while still answering peers (so no key and
-   * no acknowledged write is lost, and no peer's read misses a key on its way), stops serving,
-   * flushes queued replication to reachable peers, closes the channels to the peers and drops this
-   * node's shards, in at most five seconds in all (each step gets part of what is left). From the
-   * moment it is called, this node's own API is closed. Idempotent; safe to call from any thread,
-   * also while another thread is in {@link #start()}.
+   * no acknowledged write is lost, and no peer's read misses a key on its way), stops serving
+   * (ending the streams of the client-only members subscribed to it), flushes queued replication to
+   * reachable peers, closes the channels to the peers and drops this node's shards, in at most five
+   * seconds in all (each step gets part of what is left). A client-only node, which holds nothing,
+   * cancels its subscriptions, flushes its queue and closes its channels. From the moment it is
+   * called, this node's own API is closed. Idempotent; safe to call from any thread, also while
+   * another thread is in {@link #start()}.
    */
   @Override
   public void close() {
-    State previous;
-    do {
-      previous = state.get();
-      if (previous == State.LEAVING || previous == State.CLOSED) {
-        return;
-      }
-    } while (!state.compareAndSet(
-        previous, previous == State.RUNNING ? State.LEAVING : State.CLOSED));
-    NodeStartup.Started parts = started;
-    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes())
-        .run(CLOSE_GRACE, previous == State.RUNNING, caches.all(), () -> state.set(State.CLOSED));
-    caches.all().forEach(DefaultDistributedCache::clear);
-    if (previous == State.RUNNING) {
-      logger.log(Level.INFO, "Shardcache node {0} closed", parts == null ? null : parts.address());
-    }
-  }
-
-  /** The cluster as the caches see it: also while the node leaves, so peers are still served. */
-  private Cluster servingCluster() {
-    NodeStartup.Started parts = started;
-    State now = state.get();
-    checkState(
-        parts != null && (now == State.RUNNING || now == State.LEAVING),
-        "node is not running; call start() first (a closed node cannot be restarted)");
-    return parts.cluster();
-  }
-
-  private Cluster runningCluster() {
-    NodeStartup.Started parts = started;
-    checkState(
-        parts != null && state.get() == State.RUNNING,
-        "node is not running; call start() first (a closed node cannot be restarted)");
-    return parts.cluster();
-  }
-
-  private @Nullable Cluster cluster() {
-    NodeStartup.Started parts = started;
-    return parts == null ? null : parts.cluster();
+    life.close();
   }
 
   @Override
   public String toString() {
-    return "ShardcacheNode{" + selfOrPending() + ", " + state.get() + "}";
+    return "ShardcacheNode{" + life + "}";
   }
 
   /**
@@ -526,8 +471,8 @@ public final class ShardcacheNode implements AutoCloseable {
 
     /**
      * Listens on {@code host}:{@code port}; port 0 picks a free port (read it back with {@link
-     * #address()} after start). Required. A wildcard host ("0.0.0.0", "::") also needs {@link
-     * #advertiseHost}.
+     * #address()} after start). Required, except on a {@link #clientOnly()} node, which refuses it.
+     * A wildcard host ("0.0.0.0", "::") also needs {@link #advertiseHost}.
      *
      * @throws IllegalArgumentException if the port is outside [0, 65535] or the host is blank
      */
@@ -580,6 +525,50 @@ public final class ShardcacheNode implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Makes this node a client-only member: it holds no shard, opens no port (so {@link #listen},
+     * {@link #advertiseHost} and {@link #advertisePort} must not be set) and is on no ring, not
+     * even its own. Every read and write of every key goes to the key's holders among the members
+     * in {@link #peers} (required, at least one), with the same failover to replicas, deadlines,
+     * TLS and cluster secret as a member's calls; no member needs to list it. It still pings the
+     * members, so a dead one is suspected and routed around as a member would.
+     *
+     * <p>A client never loads: a cache's {@link CacheConfig.Builder#loader loader} on a client is
+     * never called, but its presence makes the client's reads ask the owner to load a missing key
+     * with the owner's loader (single-flight for the whole cluster), as a member's reads do; so
+     * define each cache on a client with the same configuration as on the members. When no holder
+     * of a key can be reached, such a read fails with {@link PeerUnavailableException} instead of
+     * loading here. The loader given to {@link DistributedCache#get(Object, CacheLoader)} is the
+     * caller's own and runs here as on any node that does not hold the key.
+     *
+     * <p>Near caches and hot keys work as on a member: each member the client reads from pushes it
+     * the keys of the writes it applies, over one stream per member; while a member's stream is not
+     * open the client keeps no copy, and when one ends it drops its copies. Each member bounds its
+     * subscribed clients by {@link #maxSubscribedClients}.
+     *
+     * @throws IllegalStateException if already set; and at {@link #build()}, if a listen or
+     *     advertised address or {@link #maxSubscribedClients} was set, or {@link #peers} was not
+     */
+    public Builder clientOnly() {
+      draft.clientOnly();
+      return this;
+    }
+
+    /**
+     * Bounds the client-only members subscribed to this member's invalidations at once (default
+     * {@value ShardcacheNode#DEFAULT_MAX_SUBSCRIBED_CLIENTS}); the next is refused with {@code
+     * RESOURCE_EXHAUSTED} naming this setting and keeps no near or hot copies until it gets in.
+     * Each subscriber costs at most 256 KiB of queued invalidations (one that falls further behind
+     * is dropped and subscribes again) and one stream on its connection. 0 refuses every client.
+     *
+     * @throws IllegalArgumentException if not in [0, 100000]
+     * @throws IllegalStateException if already set; and at {@link #build()}, on a client-only node
+     */
+    public Builder maxSubscribedClients(int max) {
+      draft.maxSubscribedClients(max);
+      return this;
+    }
+
     /** Replaces the clock used for peer back-off; for tests. */
     Builder ticker(Ticker ticker) {
       draft.ticker(ticker);
@@ -589,9 +578,11 @@ public final class ShardcacheNode implements AutoCloseable {
     /**
      * Returns the node, not yet started.
      *
-     * @throws IllegalStateException if {@link #listen} was not called, the listen host is a
-     *     wildcard without {@link #advertiseHost}, {@link #maxBatchBytes} is not below {@link
-     *     #maxInboundMessageBytes}, or {@link #maxHintBytesPerPeer} is above {@link #maxHintBytes}
+     * @throws IllegalStateException if {@link #listen} was not called (on a member), the listen
+     *     host is a wildcard without {@link #advertiseHost}, {@link #maxBatchBytes} is not below
+     *     {@link #maxInboundMessageBytes}, {@link #maxHintBytesPerPeer} is above {@link
+     *     #maxHintBytes}, or a {@link #clientOnly()} node was given a listen or advertised address
+     *     or {@link #maxSubscribedClients}, or no {@link #peers}
      */
     public ShardcacheNode build() {
       return new ShardcacheNode(draft.build());

@@ -122,6 +122,30 @@ final class TransportSecurity implements AutoCloseable {
     return new TransportSecurity(tls);
   }
 
+  /**
+   * The transport security of a node: plaintext without {@code tls}, else its certificates loaded
+   * and reloading.
+   *
+   * @throws IOException if the certificates cannot be loaded, saying which files to give
+   */
+  static TransportSecurity forNode(@Nullable PeerTls tls) throws IOException {
+    if (tls == null) {
+      return plaintext();
+    }
+    try {
+      return of(tls);
+    } catch (GeneralSecurityException e) {
+      throw new IOException(
+          "cannot load the TLS certificates of "
+              + tls
+              + ": "
+              + e.getMessage()
+              + "; give a PEM certificate chain, a PKCS#8 PEM private key and PEM trusted"
+              + " certificates",
+          e);
+    }
+  }
+
   boolean isTls() {
     return tls != null;
   }

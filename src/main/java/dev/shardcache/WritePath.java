@@ -348,9 +348,14 @@ final class WritePath<K, V> {
     remote.detach(key);
   }
 
-  /** Records a clear at {@code clearedBefore} on this node: shard, flights, reads, near cache. */
+  /**
+   * Records a clear at {@code clearedBefore} on this node: shard, flights, reads, near cache; and,
+   * the first time this node hears of it, tells the subscribed client-only members.
+   */
   void clearHere(long clearedBefore) {
-    scope.shard().clear(clearedBefore);
+    if (scope.shard().clear(clearedBefore)) {
+      scope.subscribers().pushClear(scope.name());
+    }
     flights.detachAll();
     copies.detachAll();
     remote.detachAll();

@@ -14,11 +14,13 @@
  * per peer and per node, sent as {@code ReplicateBatch}es bounded in bytes, one call in flight per
  * peer and no thread waiting on any; a peer's refusal costs only what it refused, and no queue
  * outlives a member that left), and background upkeep ({@code Maintenance}). {@code NodeSettings}
- * holds what the node's builder was given and the rules each setting obeys; {@code NodeStartup}
- * assembles the parts (a failed start leaves no port bound) and {@code NodeShutdown} stops them in
- * order within one deadline; {@code NodeCaches} holds the node's named caches (one configuration
- * per name) and the pool their loads run on. Each named {@link dev.shardcache.DistributedCache} is
- * a facade ({@code DefaultDistributedCache}) over parts that each own one invariant:
+ * holds what the node's builder was given and the rules each setting obeys; {@code NodeLifecycle}
+ * owns the node's state (new, running, leaving, closed) and which view of the cluster each caller
+ * gets in each; {@code NodeStartup} assembles the parts (a failed start leaves no port bound) and
+ * {@code NodeShutdown} stops them in order within one deadline; {@code NodeCaches} holds the node's
+ * named caches (one configuration per name) and the pool their loads run on. Each named {@link
+ * dev.shardcache.DistributedCache} is a facade ({@code DefaultDistributedCache}) over parts that
+ * each own one invariant:
  *
  * <ul>
  *   <li>{@code Shard}: versioned entries merged by last writer wins, bounded by count or bytes;
@@ -54,6 +56,13 @@
  *       so no message and no pass holds more than about a chunk or a page, whatever the shard;
  *       {@code EntryCodec}: bytes, size limits and the clock-skew bound; {@code CacheCounters}:
  *       statistics;
+ *   <li>{@code ScanPages} and {@code ClusterScan}: cluster-wide iteration ({@link
+ *       dev.shardcache.DistributedCache#scan()}): each member answers the live entries it owns in
+ *       pages after a key-hash cursor, built by the same {@code HashOrderedPage} as Digest pages
+ *       and keeping nothing between pages; the caller asks the members one after another, a page
+ *       only when the one before it is being consumed (back-pressure, about two pages of memory),
+ *       and reports a member it cannot read ({@link dev.shardcache.ScanIncompleteException})
+ *       instead of skipping it;
  *   <li>{@code PeerCalls}: the one policy every remote call goes through (acquire, count, deadline,
  *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
  *       member from the ring; a call that outlives its deadline fails that call (a write with
@@ -61,7 +70,23 @@
  *       loads a key a second time.
  * </ul>
  *
- * The wire protocol and the consistency rules are in {@code docs/protocol.md}.
+ * <h2>Client-only members</h2>
+ *
+ * A node built {@link dev.shardcache.ShardcacheNode.Builder#clientOnly() client-only} has the same
+ * caches and data path with fewer parts: no {@code NodeServer} (it binds no port), a {@code
+ * Cluster} whose ring is the live members without it (so every {@code KeyRoute} says it holds
+ * nothing, and every read and write goes to the holders through {@code PeerCalls}), no upkeep of
+ * shards, and {@code ReadPath} never loading for it (its members' loaders do). Because nobody lists
+ * it as a peer, the near-cache invalidations members send each other cannot reach it; instead its
+ * {@code Subscriptions} keep one {@code Subscribe} stream per member ({@code Subscription}), each
+ * member's {@code Subscribers} push it the keys of the writes it applies ({@code Subscriber}: a
+ * bounded queue behind gRPC's flow control; hot keys acknowledged, so writes wait for clients as
+ * for members), and its {@code NearCache} keeps copies of a cache only while every member of its
+ * ring has an open stream for that cache. Every change of that gate, and every stream that ends,
+ * drops the copies, so a copy is never kept across a moment in which a write's invalidation could
+ * have been missed (rule 17 of {@code docs/protocol.md}).
+ *
+ * <p>The wire protocol and the consistency rules are in {@code docs/protocol.md}.
  *
  * <h2>Why the parts are package-private here</h2>
  *

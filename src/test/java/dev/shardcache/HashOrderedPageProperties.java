@@ -44,7 +44,7 @@ class HashOrderedPageProperties {
     long after = 0;
     int pages = 0;
     while (true) {
-      HashOrderedPage page = new HashOrderedPage(budget);
+      HashOrderedPage<VersionedEntry> page = new HashOrderedPage<>(budget);
       List<Item> shuffled = new ArrayList<>(items);
       Collections.shuffle(shuffled, random); // each page is its own walk of an unordered map
       for (Item item : shuffled) {
@@ -94,12 +94,12 @@ class HashOrderedPageProperties {
       items.add(new Item(-1L, entry("same" + i, 100))); // the highest unsigned hash
     }
     items.add(new Item(3L, entry("low", 100)));
-    HashOrderedPage page = new HashOrderedPage(150);
+    HashOrderedPage<VersionedEntry> page = new HashOrderedPage<>(150);
     items.forEach(item -> page.offer(item.hash(), item.entry()));
     assertThat(page.entries()).containsExactly(items.get(5).entry());
     assertThat(page.hasMore()).isTrue();
 
-    HashOrderedPage next = new HashOrderedPage(150);
+    HashOrderedPage<VersionedEntry> next = new HashOrderedPage<>(150);
     for (Item item : items) {
       if (Long.compareUnsigned(item.hash(), page.lastHash()) > 0) {
         next.offer(item.hash(), item.entry());

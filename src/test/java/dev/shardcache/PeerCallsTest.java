@@ -271,6 +271,28 @@ class PeerCallsTest {
     await().atMost(Duration.ofSeconds(5)).until(() -> server.cancelled.get() == 1);
   }
 
+  /**
+   * A caller that loses interest (a scan closed early) cancels the future; the RPC is cancelled on
+   * the wire, so the peer stops working on it, and neither a failure nor the peer's state changes.
+   */
+  @Test
+  void cancellingTheFutureCancelsTheCallOnTheWire() {
+    server.onGet = request -> Reply.silence();
+    for (Kind kind : new Kind[] {PeerCalls::call, PeerCalls::read}) {
+      int before = server.cancelled.get();
+      int received = server.gets.size();
+      CompletableFuture<GetResponse> call = get(kind, LONG);
+      await().atMost(Duration.ofSeconds(5)).until(() -> server.gets.size() > received);
+
+      assertThat(call.cancel(true)).isTrue();
+
+      await().atMost(Duration.ofSeconds(5)).until(() -> server.cancelled.get() == before + 1);
+    }
+    assertThat(counter.started).hasValue(2);
+    assertThat(counter.failed).hasValue(0);
+    assertThat(peer.isUp()).isTrue();
+  }
+
   @Test
   void awaitAllReturnsEveryOutcomeInTheMapsOrder() throws InterruptedException {
     try (InProcessPeer refusing = InProcessPeer.start("refusing");

@@ -59,13 +59,14 @@ class ResourceBudgetTest {
     code.put("channelsPerPeer", 2L); // checked live in theClusterStaysWithinItsBudget
     code.put("departedClientSeconds", Cluster.RECENT_CHANGE_WINDOW.toSeconds());
     code.put("maxNonces", (long) node.maxNonces());
+    code.put("maxSubscribedClients", (long) node.maxSubscribedClients());
+    code.put("subscriberQueueBytes", (long) Subscribers.MAX_QUEUED_BYTES);
     code.put("maximumSize", cache.maximumSize());
     code.put("maxKeyBytes", (long) cache.maxKeyBytes());
     code.put("maxValueBytes", (long) cache.maxValueBytes());
     code.put("entryOverheadBytes", (long) CacheConfig.ENTRY_OVERHEAD_BYTES);
     code.put("nearCacheMaximumSize", cache.nearCacheMaximumSize());
     code.put("jcacheMaximumSize", CacheConfig.DEFAULT_MAXIMUM_SIZE);
-    code.put("keyIndexMaximumSize", jcacheConstant("KeyIndex", "DEFAULT_MAXIMUM_SIZE"));
     code.put("jcacheLoadAllThreads", jcacheConstant("LoadAllPool", "DEFAULT_THREADS"));
     code.put("jcacheLoadAllWaitingPerThread", jcacheConstant("LoadAllPool", "WAITING_PER_THREAD"));
 

@@ -42,6 +42,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -99,6 +100,14 @@ class SecurityClusterSecretTest {
             assertThat(caches.get(i).get(key)).isEqualTo(value);
           }
         });
+    // Scan pages are signed calls like any other: a scan through any member sees every entry.
+    for (int i = 0; i < 3; i++) {
+      Map<String, String> scanned = new HashMap<>();
+      try (CacheScan<String, String> scan = caches.get(i).scan()) {
+        scan.forEachRemaining(entry -> scanned.put(entry.getKey(), entry.getValue()));
+      }
+      assertThat(scanned).as("entries scanned through node %s", i).isEqualTo(written);
+    }
     for (int i = 0; i < 3; i++) {
       assertThat(caches.get(i).stats().remoteFailureCount()).isZero();
       assertThat(caches.get(i).stats().peerRequestCount()).isPositive();

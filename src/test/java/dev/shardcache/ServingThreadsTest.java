@@ -20,9 +20,9 @@ import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.Test;
 
 /**
- * Which threads serve a peer's calls: a {@code Get} (and a {@code Ping}) is answered on the
- * transport thread that read it (no hop to a handler thread), every other call on the bounded
- * handler pool, and a load never on a transport thread.
+ * Which threads serve a peer's calls: a {@code Get} (and a {@code Ping}, and a client's {@code
+ * Acknowledge}) is answered on the transport thread that read it (no hop to a handler thread),
+ * every other call on the bounded handler pool, and a load never on a transport thread.
  *
  * <p>Threads are told apart by name: gRPC's Netty event loops are {@code grpc-...}, the handler
  * pool {@code shardcache-handler-N}, the load executor {@code shardcache-load-N}. What ran where is
@@ -45,6 +45,10 @@ class ServingThreadsTest {
       assertThat(executors.getExecutor(callOf(HealthGrpc.getCheckMethod()), new Metadata()))
           .as("a health probe")
           .isNull();
+      assertThat(
+              executors.getExecutor(callOf(PeerServiceGrpc.getAcknowledgeMethod()), new Metadata()))
+          .as("a client-only member's acknowledgement, which a write may be waiting for")
+          .isNull();
       for (MethodDescriptor<?, ?> other :
           List.of(
               PeerServiceGrpc.getPutMethod(),
@@ -52,7 +56,9 @@ class ServingThreadsTest {
               PeerServiceGrpc.getFetchMethod(),
               PeerServiceGrpc.getReplicateMethod(),
               PeerServiceGrpc.getInvalidateMethod(),
-              PeerServiceGrpc.getRefreshMethod())) {
+              PeerServiceGrpc.getRefreshMethod(),
+              PeerServiceGrpc.getSubscribeMethod(), // registers the stream, then returns
+              PeerServiceGrpc.getScanPageMethod())) { // walks the shard: never a transport thread
         assertThat(executors.getExecutor(callOf(other), new Metadata()))
             .as(other.getFullMethodName())
             .isSameAs(handlers);

@@ -207,7 +207,7 @@ class ShardcacheNodeBuilderTest {
         () -> builder().peers(List.of()),
         IllegalArgumentException.class,
         "peers must not be empty; omit peers(...) to start a single node and add members later"
-            + " with setPeers");
+            + " with setPeers (a client-only node needs at least one member)");
   }
 
   @Test
@@ -231,7 +231,8 @@ class ShardcacheNodeBuilderTest {
     refused(
         () -> builder().build(),
         IllegalStateException.class,
-        "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node");
+        "listen(host, port) is required; use listen(\"127.0.0.1\", 0) for a local node, or"
+            + " clientOnly() for a node that holds no shard and only calls the members");
     for (String wildcard : List.of("0.0.0.0", "::")) {
       refused(
           () -> builder().listen(wildcard, 0).build(),
@@ -243,6 +244,76 @@ class ShardcacheNodeBuilderTest {
       assertThat(builder().listen(wildcard, 0).advertiseHost("10.0.0.1").build()).isNotNull();
     }
   }
+
+  @Test
+  void aClientOnlyNodeRefusesWhatOnlyAListeningMemberUsesAndNeedsPeers() {
+    refused(
+        () -> builder().clientOnly().listen("127.0.0.1", 7070).peers(PEERS).build(),
+        IllegalStateException.class,
+        "a client-only node opens no port, but listen(127.0.0.1, 7070) was set: remove"
+            + " listen(...), or remove clientOnly() to make this node a member that holds a shard");
+    refused(
+        () -> builder().listen("127.0.0.1", 0).peers(PEERS).clientOnly().build(),
+        IllegalStateException.class,
+        "a client-only node opens no port, but listen(127.0.0.1, 0) was set: remove"
+            + " listen(...), or remove clientOnly() to make this node a member that holds a shard");
+    refused(
+        () ->
+            builder().clientOnly().advertiseHost("node-a").advertisePort(7000).peers(PEERS).build(),
+        IllegalStateException.class,
+        "a client-only node is on no ring, so nobody dials it: remove advertiseHost/advertisePort"
+            + " (node-a:7000)");
+    refused(
+        () -> builder().clientOnly().maxSubscribedClients(10).peers(PEERS).build(),
+        IllegalStateException.class,
+        "maxSubscribedClients bounds the client-only members subscribed to a member; a"
+            + " client-only node serves none, so remove it");
+    refused(
+        () -> builder().clientOnly().build(),
+        IllegalStateException.class,
+        "a client-only node needs peers(...): the members it sends every read and write to, as"
+            + " host:port");
+    refused(
+        () -> builder().clientOnly().clientOnly(),
+        IllegalStateException.class,
+        "clientOnly was already set");
+    ShardcacheNode client = builder().clientOnly().peers(PEERS).build();
+    assertThat(client.isClientOnly()).isTrue();
+    assertThat(client.toString()).matches("ShardcacheNode\\{client-\\d+-[0-9a-f]{8}, NEW}");
+    client.close();
+  }
+
+  @Test
+  void maxSubscribedClientsIsSetOnceWithinItsRange() {
+    for (int bad : new int[] {-1, 100_001}) {
+      refused(
+          () -> builder().maxSubscribedClients(bad),
+          IllegalArgumentException.class,
+          "maxSubscribedClients must be in [0, 100000], got " + bad);
+    }
+    refused(
+        () -> builder().maxSubscribedClients(3).maxSubscribedClients(4),
+        IllegalStateException.class,
+        "maxSubscribedClients was already set to 3");
+  }
+
+  @Test
+  void aRunningClientOnlyNodeKeepsAtLeastOneMember() throws IOException {
+    try (ShardcacheNode client = builder().clientOnly().peers(PEERS).build().start()) {
+      assertThat(client.ring().nodes()).containsExactly("127.0.0.1:1");
+      assertThatThrownBy(() -> client.setPeers(List.of()))
+          .isExactlyInstanceOf(IllegalArgumentException.class)
+          .hasMessage(
+              "client-only node "
+                  + client.address()
+                  + " needs at least one member to send its reads and writes to; give setPeers (or"
+                  + " ShardcacheNode.Builder.peers) the members' host:port");
+      client.setPeers(List.of("127.0.0.1:2", "127.0.0.1:3"));
+      assertThat(client.ring().nodes()).containsExactly("127.0.0.1:2", "127.0.0.1:3");
+    }
+  }
+
+  private static final List<String> PEERS = List.of("127.0.0.1:1");
 
   @Test
   void theListenHostIsTrimmedAndNamesTheNodeUntilItStarts() {

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.shardcache.BatchWriteException;
 import dev.shardcache.CacheLoader;
+import dev.shardcache.CacheScan;
 import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheException;
 import java.util.Collection;
@@ -23,10 +24,10 @@ import org.jspecify.annotations.Nullable;
  * record what a compare-and-set that won has changed.
  *
  * <p>Every change is one {@link DistributedCache#compareAndSet} from the envelope this node read to
- * the next one. Its consequences (the key in the {@link KeyIndex}, the entry event, the put or
- * removal statistic) are recorded here, and only when this node's compare-and-set won: when nodes
- * race for one entry, exactly one of them reports the change. A lost compare-and-set changes and
- * records nothing. Whether to try again is not decided here but in {@link AtomicUpdate}.
+ * the next one. Its consequences (the entry event, the put or removal statistic) are recorded here,
+ * and only when this node's compare-and-set won: when nodes race for one entry, exactly one of them
+ * reports the change. A lost compare-and-set changes and records nothing. Whether to try again is
+ * not decided here but in {@link AtomicUpdate}.
  *
  * <p>An expired entry reads as absent ({@link #readLive}). The node that finds it removes it with a
  * compare-and-set from the expired envelope, and so only one node reports it EXPIRED.
@@ -51,7 +52,6 @@ final class EntryStore<K, V> {
   private final String name;
   private final DistributedCache<KeyBytes, byte[]> store;
   private final ObjectCodec codec;
-  private final KeyIndex index;
   private final Class<?> keyType;
   private final Class<?> valueType;
   private final ExpiryTimes expiry;
@@ -68,7 +68,6 @@ final class EntryStore<K, V> {
       String name,
       DistributedCache<KeyBytes, byte[]> store,
       ObjectCodec codec,
-      KeyIndex index,
       Class<?> keyType,
       Class<?> valueType,
       ExpiryTimes expiry,
@@ -78,7 +77,6 @@ final class EntryStore<K, V> {
     this.name = name;
     this.store = store;
     this.codec = codec;
-    this.index = index;
     this.keyType = keyType;
     this.valueType = valueType;
     this.expiry = expiry;
@@ -208,7 +206,6 @@ final class EntryStore<K, V> {
   /** Removes an entry found expired and reports it, if no other writer changed it first. */
   void expire(KeyBytes k, K key, Envelope expired) {
     if (cas(k, expired, null)) {
-      index.remove(k);
       fire(EntryEvent.expired(source, key, decode(expired)));
     }
   }
@@ -246,7 +243,6 @@ final class EntryStore<K, V> {
     if (!cas(k, null, Envelope.of(expireAt, valueBytes))) {
       return Creation.LOST;
     }
-    index.add(k);
     statistics.put();
     fire(EntryEvent.created(source, key, value));
     return Creation.STORED;
@@ -265,7 +261,6 @@ final class EntryStore<K, V> {
 
   /** Records an entry that this node's load created through {@link #getOrLoad}. */
   void loaded(KeyBytes k, K key, V value) {
-    index.add(k);
     fire(EntryEvent.created(source, key, value));
   }
 
@@ -277,7 +272,6 @@ final class EntryStore<K, V> {
     if (!cas(k, current, next(current, valueBytes, now))) {
       return false;
     }
-    index.add(k);
     statistics.put();
     fire(EntryEvent.updated(source, key, value, decode(current)));
     return true;
@@ -309,7 +303,6 @@ final class EntryStore<K, V> {
     if (!cas(k, current, null)) {
       return false;
     }
-    index.remove(k);
     statistics.removal();
     statistics.removeTime(startNanos);
     fire(EntryEvent.removed(source, key, decode(current)));
@@ -364,7 +357,6 @@ final class EntryStore<K, V> {
   private void recordPuts(Set<KeyBytes> keys, Set<Object> failed) {
     for (KeyBytes k : keys) {
       if (!failed.contains(k)) {
-        index.add(k);
         statistics.put();
       }
     }
@@ -380,7 +372,6 @@ final class EntryStore<K, V> {
           store.invalidateAll(keys);
           return null;
         });
-    keys.forEach(index::remove);
   }
 
   /**
@@ -393,10 +384,7 @@ final class EntryStore<K, V> {
     return store.getAll(keys, loader);
   }
 
-  /**
-   * Removes every entry of the cache from every member, without events; the key index is kept
-   * (entries removed with events have already left it).
-   */
+  /** Removes every entry of the cache from every member, without events. */
   void invalidateAll() {
     call(
         () -> {
@@ -405,20 +393,22 @@ final class EntryStore<K, V> {
         });
   }
 
-  // ---------------------------------------------------------------- the key index
+  // ---------------------------------------------------------------- iteration
 
-  /** The keys written or loaded through this node, for one iteration; see {@link KeyIndex}. */
-  List<KeyBytes> knownKeys() {
-    return index.snapshot();
+  /**
+   * A scan of every entry of the cache in the cluster, as the envelopes stored (expired ones
+   * included): the core's {@link DistributedCache#scan()}. Read it with {@link #nextOf}.
+   */
+  CacheScan<KeyBytes, byte[]> scan() {
+    return call(store::scan);
   }
 
-  /** Drops a key found absent from the index. */
-  void forget(KeyBytes k) {
-    index.remove(k);
-  }
-
-  void forgetAll() {
-    index.clear();
+  /**
+   * The next entry of {@code scan}, or null at its end; a member that could not be read surfaces as
+   * {@link CacheException}.
+   */
+  Map.@Nullable Entry<KeyBytes, byte[]> nextOf(CacheScan<KeyBytes, byte[]> scan) {
+    return call(() -> scan.hasNext() ? scan.next() : null);
   }
 
   // ---------------------------------------------------------------- helpers

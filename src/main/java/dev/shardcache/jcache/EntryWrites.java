@@ -4,6 +4,7 @@ import static dev.shardcache.jcache.AtomicUpdate.done;
 import static dev.shardcache.jcache.AtomicUpdate.retry;
 import static java.util.Objects.requireNonNull;
 
+import dev.shardcache.CacheScan;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,6 +26,9 @@ import org.jspecify.annotations.Nullable;
  * <p>Thread-safe; blocks on the owner, the writer and synchronous listeners.
  */
 final class EntryWrites<K, V> {
+  /** The keys {@code removeAll()} hands to one {@link #removeAll(List)}: one writer call. */
+  static final int REMOVE_ALL_BATCH = 1_000;
+
   private final EntryStore<K, V> entries;
   private final AtomicUpdate<K, V> atomic;
   private final WriteThrough<K, V> writeThrough;
@@ -356,22 +360,38 @@ final class EntryWrites<K, V> {
   }
 
   /**
-   * {@code removeAll()}: removes, as {@link #removeAll(List)} does, every live entry whose key this
-   * node knows ({@link KeyIndex}); then clears the cache on every member, because the keys written
-   * only through other nodes cannot be listed here. Those go without events or writer calls.
+   * {@code removeAll()}: removes, as {@link #removeAll(List)} does, every live entry of the
+   * cluster, read from the core's scan and removed {@value #REMOVE_ALL_BATCH} keys at a time (one
+   * writer {@code deleteAll} per batch), so memory does not grow with the cache; an entry found
+   * expired is removed and reported EXPIRED instead. Then clears the cache on every member, so that
+   * entries written while it scanned do not survive either (those go without events or writer
+   * calls). A member that cannot be scanned fails it with a {@link javax.cache.CacheException}
+   * before the clear; the batches removed until then stay removed.
    */
   void removeAllEntries() {
-    long now = EntryStore.now();
-    List<K> live = new ArrayList<>();
-    for (KeyBytes k : entries.knownKeys()) {
-      K key = entries.decodeKey(k);
-      if (entries.readLive(k, key, now) == null) {
-        entries.forget(k);
-      } else {
-        live.add(key);
+    CacheScan<KeyBytes, byte[]> scan = entries.scan();
+    try {
+      List<K> batch = new ArrayList<>();
+      for (Map.Entry<KeyBytes, byte[]> found = entries.nextOf(scan);
+          found != null;
+          found = entries.nextOf(scan)) {
+        KeyBytes k = found.getKey();
+        K key = entries.decodeKey(k);
+        Envelope envelope = Envelope.wrap(found.getValue());
+        if (envelope.isExpiredAt(EntryStore.now())) {
+          entries.expire(k, key, envelope);
+          continue;
+        }
+        batch.add(key);
+        if (batch.size() == REMOVE_ALL_BATCH) {
+          removeAll(batch);
+          batch = new ArrayList<>();
+        }
       }
+      removeAll(batch);
+    } finally {
+      scan.close();
     }
-    removeAll(live);
     entries.invalidateAll();
   }
 }

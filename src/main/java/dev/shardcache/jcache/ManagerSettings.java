@@ -31,19 +31,21 @@ import org.jspecify.annotations.Nullable;
  *       instead of entries (encoded keys and values plus {@code CacheConfig.ENTRY_OVERHEAD_BYTES}
  *       per entry); not with {@value #MAXIMUM_SIZE}</td></tr>
  *   <tr><td>{@value #MAX_VALUE_BYTES}</td><td>1 MiB</td><td>largest encoded value</td></tr>
- *   <tr><td>{@value #KEY_INDEX_MAXIMUM_SIZE}</td><td>{@value KeyIndex#DEFAULT_MAXIMUM_SIZE}</td>
- *       <td>keys per cache this node remembers for iteration and {@code removeAll()}; past it the
- *       oldest are forgotten (see {@code KeyIndex})</td></tr>
  *   <tr><td>{@value #HOT_KEYS}</td><td>{@code true}</td><td>whether each cache keeps the values
  *       their owners mark hot for 1 s ({@code CacheConfig.Builder.hotKeys})</td></tr>
  *   <tr><td>{@value #LOAD_ALL_THREADS}</td><td>{@value LoadAllPool#DEFAULT_THREADS}</td><td>the
  *       {@code loadAll} calls of this manager's caches that run at once; {@value
  *       LoadAllPool#WAITING_PER_THREAD} times as many may wait, and a {@code loadAll} past that
  *       fails through its {@code CompletionListener} (see {@code LoadAllPool})</td></tr>
+ *   <tr><td>{@value #CLIENT_ONLY}</td><td>{@code false}</td><td>a client-only node ({@code
+ *       ShardcacheNode.Builder.clientOnly}): no port, no shard, on no ring; it needs {@value
+ *       #PEERS} and refuses a listen address (in the URI or {@value #LISTEN}) and {@value
+ *       #ADVERTISE_HOST}</td></tr>
  * </table>
  *
  * The last seven may also be JVM system properties of the same name, used when the manager's
- * properties do not set them. Immutable.
+ * properties do not set them. Immutable. A client-only manager's {@code listenHost} is empty and
+ * its {@code listenPort} -1.
  */
 record ManagerSettings(
     String listenHost,
@@ -54,9 +56,9 @@ record ManagerSettings(
     long maximumSize,
     @Nullable Long maximumWeight,
     int maxValueBytes,
-    int keyIndexMaximumSize,
     boolean hotKeys,
-    int loadAllThreads) {
+    int loadAllThreads,
+    boolean clientOnly) {
 
   static final String LISTEN = "shardcache.listen";
   static final String ADVERTISE_HOST = "shardcache.advertiseHost";
@@ -65,9 +67,9 @@ record ManagerSettings(
   static final String MAXIMUM_SIZE = "shardcache.maximumSize";
   static final String MAXIMUM_WEIGHT = "shardcache.maximumWeight";
   static final String MAX_VALUE_BYTES = "shardcache.maxValueBytes";
-  static final String KEY_INDEX_MAXIMUM_SIZE = "shardcache.keyIndex.maximumSize";
   static final String HOT_KEYS = "shardcache.hotKeys";
   static final String LOAD_ALL_THREADS = "shardcache.loadAll.threads";
+  static final String CLIENT_ONLY = "shardcache.clientOnly";
 
   /**
    * @throws IllegalArgumentException if a setting is malformed
@@ -76,7 +78,8 @@ record ManagerSettings(
     String listen = "127.0.0.1:0";
     String advertise = null;
     String peers = null;
-    if ("shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null) {
+    boolean uriListens = "shardcache".equalsIgnoreCase(uri.getScheme()) && uri.getHost() != null;
+    if (uriListens) {
       if (uri.getPort() < 0) {
         throw new IllegalArgumentException(
             "URI "
@@ -104,6 +107,14 @@ record ManagerSettings(
           }
         }
       }
+    }
+    if (flag(properties, CLIENT_ONLY, false)) {
+      return clientOnly(
+          uri,
+          properties,
+          uriListens || properties.getProperty(LISTEN) != null,
+          properties.getProperty(ADVERTISE_HOST, advertise),
+          properties.getProperty(PEERS, peers));
     }
     listen = properties.getProperty(LISTEN, listen).trim();
     advertise = properties.getProperty(ADVERTISE_HOST, advertise);
@@ -142,17 +153,6 @@ record ManagerSettings(
         throw new IllegalArgumentException(bound + " must not be negative, got " + value);
       }
     }
-    long keyIndexMaximumSize =
-        number(properties, KEY_INDEX_MAXIMUM_SIZE, KeyIndex.DEFAULT_MAXIMUM_SIZE);
-    if (keyIndexMaximumSize < 1 || keyIndexMaximumSize > Integer.MAX_VALUE) {
-      throw new IllegalArgumentException(
-          KEY_INDEX_MAXIMUM_SIZE
-              + " must be in [1, "
-              + Integer.MAX_VALUE
-              + "], got "
-              + keyIndexMaximumSize
-              + "; it bounds the keys each node remembers for iteration");
-    }
     long loadAllThreads = number(properties, LOAD_ALL_THREADS, LoadAllPool.DEFAULT_THREADS);
     if (loadAllThreads < 1 || loadAllThreads > 1_000) {
       throw new IllegalArgumentException(
@@ -170,9 +170,62 @@ record ManagerSettings(
         maximumSize >= 0 ? maximumSize : CacheConfig.DEFAULT_MAXIMUM_SIZE,
         maximumWeight >= 0 ? maximumWeight : null,
         (int) number(properties, MAX_VALUE_BYTES, 1024 * 1024),
-        (int) keyIndexMaximumSize,
         flag(properties, HOT_KEYS, true),
-        (int) loadAllThreads);
+        (int) loadAllThreads,
+        false);
+  }
+
+  /**
+   * The settings of a client-only manager: the cache settings as for a member, no listen address.
+   *
+   * @throws IllegalArgumentException if a listen or advertised address is given, or no peers
+   */
+  private static ManagerSettings clientOnly(
+      URI uri,
+      Properties properties,
+      boolean listens,
+      @Nullable String advertise,
+      @Nullable String peers) {
+    if (listens || (advertise != null && !advertise.isBlank())) {
+      throw new IllegalArgumentException(
+          CLIENT_ONLY
+              + "=true makes a node that binds no port, but "
+              + (listens ? "a listen address (URI " + uri + " or " + LISTEN + ")" : ADVERTISE_HOST)
+              + " was given: remove it, or set "
+              + CLIENT_ONLY
+              + "=false for a member that holds a shard");
+    }
+    List<String> members = list(peers);
+    if (members.isEmpty()) {
+      throw new IllegalArgumentException(
+          CLIENT_ONLY
+              + "=true needs "
+              + PEERS
+              + ": the members' host:port, to which it sends every read and write");
+    }
+    ManagerSettings member =
+        from(URI.create(ShardcacheCachingProvider.DEFAULT_URI), withoutClientOnly(properties));
+    return new ManagerSettings(
+        "",
+        -1,
+        null,
+        members,
+        member.allowedClasses(),
+        member.maximumSize(),
+        member.maximumWeight(),
+        member.maxValueBytes(),
+        member.hotKeys(),
+        member.loadAllThreads(),
+        true);
+  }
+
+  /** {@code properties} with client-only turned off, to read the cache settings as a member's. */
+  private static Properties withoutClientOnly(Properties properties) {
+    Properties copy = new Properties();
+    copy.putAll(properties);
+    copy.setProperty(CLIENT_ONLY, "false");
+    copy.remove(PEERS);
+    return copy;
   }
 
   private static boolean flag(Properties properties, String name, boolean fallback) {

@@ -50,7 +50,7 @@ import org.jspecify.annotations.Nullable;
  * that every conditional change goes through; {@link EntryWrites} builds the changing operations
  * from the two, {@link EntryReads} the reading ones; {@link ReadThrough} and {@link WriteThrough}
  * hold the loader and the writer; {@link ProcessorInvoker} runs entry processors; {@link
- * EntryIterator} iterates.
+ * EntryIterator} iterates over the core's scan.
  *
  * <h2>Costs and limits</h2>
  *
@@ -67,9 +67,11 @@ import org.jspecify.annotations.Nullable;
  *       changed before its result could be applied; a processor (and, with write-through, the
  *       writer) may therefore be called more than once under contention.
  *   <li>Listeners hear of changes made through this node only; see {@link EventDispatcher}.
- *   <li>The iterator and {@link #removeAll()} reach the keys this node wrote or loaded; see {@link
- *       KeyIndex}. {@link #removeAll()} then clears the cache on every member, so no entry survives
- *       it, but entries it did not reach are removed without events or writer calls.
+ *   <li>The iterator and {@link #removeAll()} see every entry of the cluster: they read the core's
+ *       {@link DistributedCache#scan() scan}, each member answering the entries it owns in pages,
+ *       one member after another ({@link EntryIterator}). {@link #removeAll()} then clears the
+ *       cache on every member, so no entry survives it; an entry written while it scans may be
+ *       removed without its event or writer call.
  * </ul>
  *
  * <p>Thread-safe. Methods block on calls to the owner (bounded by the core's remote timeout), on
@@ -101,7 +103,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
       CompleteConfiguration<K, V> config,
       DistributedCache<KeyBytes, byte[]> store,
       ObjectCodec codec,
-      KeyIndex index,
       Executor eventThreads,
       LoadAllPool loadAlls) {
     this.manager = manager;
@@ -118,7 +119,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
             name,
             store,
             codec,
-            index,
             config.getKeyType(),
             config.getValueType(),
             expiry,
@@ -255,7 +255,6 @@ public final class ShardcacheCache<K, V> implements Cache<K, V> {
   public void clear() {
     requireOpen();
     entries.invalidateAll();
-    entries.forgetAll();
   }
 
   // ---------------------------------------------------------------- entry processors

@@ -67,7 +67,6 @@ public final class ShardcacheCacheManager implements CacheManager {
   private final LoadAllPool loadAlls;
   private final Map<String, ShardcacheCache<?, ?>> caches = new ConcurrentHashMap<>();
   private final Map<String, DistributedCache<KeyBytes, byte[]>> stores = new ConcurrentHashMap<>();
-  private final Map<String, KeyIndex> indexes = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
   /**
@@ -100,8 +99,12 @@ public final class ShardcacheCacheManager implements CacheManager {
   }
 
   private static ShardcacheNode startNode(ManagerSettings settings) {
-    ShardcacheNode.Builder builder =
-        ShardcacheNode.builder().listen(settings.listenHost(), settings.listenPort());
+    ShardcacheNode.Builder builder = ShardcacheNode.builder();
+    if (settings.clientOnly()) {
+      builder.clientOnly();
+    } else {
+      builder.listen(settings.listenHost(), settings.listenPort());
+    }
     if (settings.advertiseHost() != null) {
       builder.advertiseHost(settings.advertiseHost());
     }
@@ -169,14 +172,7 @@ public final class ShardcacheCacheManager implements CacheManager {
       }
       ShardcacheCache<K, V> cache =
           new ShardcacheCache<>(
-              this,
-              cacheName,
-              complete,
-              store(cacheName),
-              codec,
-              indexes.computeIfAbsent(cacheName, n -> new KeyIndex(settings.keyIndexMaximumSize())),
-              events,
-              loadAlls);
+              this, cacheName, complete, store(cacheName), codec, events, loadAlls);
       caches.put(cacheName, cache);
       return cache;
     }
@@ -283,11 +279,6 @@ public final class ShardcacheCacheManager implements CacheManager {
         throw new CacheException(
             "cache '" + cacheName + "' was closed but not cleared everywhere: " + e.getMessage(),
             e);
-      } finally {
-        KeyIndex index = indexes.get(cacheName);
-        if (index != null) {
-          index.clear();
-        }
       }
     }
   }

@@ -41,13 +41,12 @@
  *       asynchronous ones on the manager's event threads, at most one at a time per registration;
  *       the {@code CacheMXBean} and {@code CacheStatisticsMXBean} of each cache are registered with
  *       the platform MBean server when management or statistics are enabled.
- *   <li><b>Iteration by index.</b> The core cannot list keys, so each node remembers the keys
- *       written or loaded through it ({@code KeyIndex}); iteration and {@code removeAll()} reach
- *       those. On a single node that is every entry; in a cluster, iteration misses entries written
- *       only through other nodes (a core call listing a member's shard would fix that). The index
- *       is bounded ({@code shardcache.keyIndex.maximumSize} keys per cache, default 100,000): at
- *       the bound it forgets the key written or loaded longest ago, so iteration may miss old
- *       entries still present; {@code removeAll()} still removes them, without events.
+ *   <li><b>Iteration by cluster-wide scan.</b> The iterator and {@code removeAll()} read the core's
+ *       {@link dev.shardcache.DistributedCache#scan()}: every member answers the entries it owns,
+ *       in pages bounded in bytes, one member after another, so any node's iterator sees the whole
+ *       cluster's entries, and nothing is remembered per key. It is weakly consistent (see {@link
+ *       dev.shardcache.CacheScan}); a member that cannot be read fails the iteration with a {@link
+ *       javax.cache.CacheException} rather than being skipped.
  * </ul>
  *
  * <h2>Parts</h2>
@@ -58,14 +57,14 @@
  *
  * <ul>
  *   <li>{@code EntryStore}: the single steps on the owner (encode, read, one compare-and-set) and
- *       the recording of what a step that won changed (key index, event, statistics).
+ *       the recording of what a step that won changed (event, statistics).
  *   <li>{@code AtomicUpdate}: the retry loop around those steps, with its invariant.
  *   <li>{@code EntryReads} and {@code EntryWrites}: the reading and the changing operations, built
  *       from the two.
  *   <li>{@code ReadThrough} and {@code WriteThrough}: the {@code CacheLoader} and the {@code
  *       CacheWriter}, with the spec's rules for their failures.
  *   <li>{@code ProcessorInvoker}: entry processors, run on a snapshot and applied by their net
- *       effect; {@code EntryIterator}: iteration over the key index.
+ *       effect; {@code EntryIterator}: iteration over the core's scan.
  * </ul>
  *
  * They share the cache's {@code ExpiryTimes}, {@code EventDispatcher} and {@code JCacheStatistics},

@@ -36,7 +36,6 @@ class AtomicUpdateTest {
           "test",
           owner.proxy(),
           codec,
-          new KeyIndex(),
           String.class,
           String.class,
           new ExpiryTimes(new EternalExpiryPolicy()),

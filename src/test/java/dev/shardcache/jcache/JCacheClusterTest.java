@@ -6,7 +6,10 @@ import dev.shardcache.DistributedCache;
 import dev.shardcache.ShardcacheNode;
 import java.net.URI;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -80,6 +83,36 @@ class JCacheClusterTest {
     assertThat(localSize(a) + localSize(b)).isEqualTo(40);
   }
 
+  @Test
+  void aClientOnlyManagerSharesTheMembersEntriesAndHoldsNone() {
+    Properties properties = new Properties();
+    properties.setProperty("shardcache.clientOnly", "true");
+    properties.setProperty("shardcache.peers", node(a).address() + "," + node(b).address());
+    CacheManager client =
+        provider.getCacheManager(
+            URI.create("shardcache:test-client"), provider.getDefaultClassLoader(), properties);
+    try {
+      assertThat(node(client).isClientOnly()).isTrue();
+      Cache<String, Long> cache =
+          client.createCache(
+              CACHE, new MutableConfiguration<String, Long>().setTypes(String.class, Long.class));
+      for (int i = 0; i < 20; i++) {
+        cache.put("client-" + i, (long) i);
+        cacheA.put("member-" + i, (long) -i);
+      }
+      for (int i = 0; i < 20; i++) {
+        assertThat(cacheB.get("client-" + i)).isEqualTo(i);
+        assertThat(cache.get("member-" + i)).isEqualTo(-i);
+      }
+      assertThat(cache.replace("client-0", 0L, 100L)).isTrue();
+      assertThat(cacheA.get("client-0")).isEqualTo(100L);
+      assertThat(localSize(client)).as("entries held by the client").isZero();
+      assertThat(node(a).ring().nodes()).doesNotContain(node(client).address());
+    } finally {
+      client.close();
+    }
+  }
+
   private static long localSize(CacheManager manager) {
     for (DistributedCache<?, ?> cache : node(manager).caches()) {
       if (cache.name().equals(CACHE)) {
@@ -87,6 +120,46 @@ class JCacheClusterTest {
       }
     }
     throw new AssertionError("no core cache " + CACHE);
+  }
+
+  /**
+   * Defect: the iterator reached only the keys written or loaded through its own node, so entries
+   * put through another member were missing.
+   */
+  @Test
+  void anIteratorOnOneMemberSeesTheEntriesPutThroughTheOther() {
+    Map<String, Long> written = new HashMap<>();
+    for (long i = 0; i < 40; i++) {
+      cacheA.put("user-" + i, i);
+      written.put("user-" + i, i);
+    }
+
+    Map<String, Long> seen = new HashMap<>();
+    for (Cache.Entry<String, Long> entry : cacheB) {
+      assertThat(seen.put(entry.getKey(), entry.getValue())).isNull();
+    }
+
+    assertThat(seen).isEqualTo(written);
+    assertThat(localSize(a)).as("entries held by the member that did not write them").isPositive();
+  }
+
+  @Test
+  void removeThroughTheIteratorRemovesFromTheCluster() {
+    for (long i = 0; i < 40; i++) {
+      cacheA.put("user-" + i, i);
+    }
+
+    Iterator<Cache.Entry<String, Long>> iterator = cacheB.iterator();
+    while (iterator.hasNext()) {
+      if (iterator.next().getValue() % 2 == 0) {
+        iterator.remove();
+      }
+    }
+
+    for (long i = 0; i < 40; i++) {
+      assertThat(cacheA.get("user-" + i)).isEqualTo(i % 2 == 0 ? null : i);
+    }
+    assertThat(localSize(a) + localSize(b)).isEqualTo(20);
   }
 
   @Test

@@ -69,22 +69,6 @@ class ManagerSettingsTest {
   }
 
   @Test
-  void theKeyIndexIsBoundedByDefaultAndByItsProperty() {
-    assertThat(
-            ManagerSettings.from(URI.create("shardcache:default"), new Properties())
-                .keyIndexMaximumSize())
-        .isEqualTo(KeyIndex.DEFAULT_MAXIMUM_SIZE);
-    Properties small = new Properties();
-    small.setProperty("shardcache.keyIndex.maximumSize", "500");
-    assertThat(ManagerSettings.from(URI.create("shardcache:default"), small).keyIndexMaximumSize())
-        .isEqualTo(500);
-    small.setProperty("shardcache.keyIndex.maximumSize", "0");
-    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), small))
-        .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("shardcache.keyIndex.maximumSize must be in [1, 2147483647], got 0");
-  }
-
-  @Test
   void loadAllThreadsAreBoundedByDefaultAndByTheirProperty() {
     assertThat(
             ManagerSettings.from(URI.create("shardcache:default"), new Properties())
@@ -111,6 +95,41 @@ class ManagerSettingsTest {
     assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), off))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("shardcache.hotKeys must be true or false, got 'no'");
+  }
+
+  @Test
+  void aClientOnlyManagerHasPeersAndNoListenAddress() {
+    Properties client = new Properties();
+    client.setProperty("shardcache.clientOnly", "true");
+    client.setProperty("shardcache.peers", "a:7070, b:7070");
+    client.setProperty("shardcache.maximumSize", "7");
+    ManagerSettings settings = ManagerSettings.from(URI.create("shardcache:default"), client);
+    assertThat(settings.clientOnly()).isTrue();
+    assertThat(settings.peers()).containsExactly("a:7070", "b:7070");
+    assertThat(settings.listenHost()).isEmpty();
+    assertThat(settings.listenPort()).isEqualTo(-1);
+    assertThat(settings.maximumSize()).isEqualTo(7);
+    assertThat(
+            ManagerSettings.from(URI.create("shardcache:default"), new Properties()).clientOnly())
+        .isFalse();
+
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache://h:7070"), client))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "shardcache.clientOnly=true makes a node that binds no port, but a listen address (URI"
+                + " shardcache://h:7070 or shardcache.listen) was given: remove it, or set"
+                + " shardcache.clientOnly=false for a member that holds a shard");
+    Properties advertised = new Properties();
+    advertised.putAll(client);
+    advertised.setProperty("shardcache.advertiseHost", "a");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), advertised))
+        .hasMessageContaining("shardcache.advertiseHost was given");
+    client.remove("shardcache.peers");
+    assertThatThrownBy(() -> ManagerSettings.from(URI.create("shardcache:default"), client))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(
+            "shardcache.clientOnly=true needs shardcache.peers: the members' host:port, to which"
+                + " it sends every read and write");
   }
 
   @Test

@@ -29,6 +29,7 @@ import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
+import dev.shardcache.internal.proto.ScanPageRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.security.TestCertificates.Authority;
@@ -98,7 +99,7 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * <h2>What is generated</h2>
  *
  * <ul>
- *   <li><b>Requests of all twelve RPCs</b> through a raw blocking stub: cache names that exist
+ *   <li><b>Requests of all thirteen RPCs</b> through a raw blocking stub: cache names that exist
  *       ({@code text}: UTF-8 to UTF-8; {@code counts}: UTF-8 to longs; {@code blobs}: UTF-8 to
  *       bytes, with a near cache), that almost exist ({@code "text "}, {@code "TEXT"}), empty,
  *       unicode, or up to 200,000 characters; keys and values of random bytes, malformed UTF-8
@@ -108,7 +109,8 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  *       most {@value #MAX_WRITE_ALL_BYTES} bytes, however many writes share its value); replicated
  *       entries with negative, zero, huge and random timestamps and writers, tombstones, near-cache
  *       invalidations; digests of 0 to 140,000 buckets (powers of two and not), and requests for
- *       later pages of a digest answer naming any buckets and any bound; random callers.
+ *       later pages of a digest answer naming any buckets and any bound; scan pages after any
+ *       cursor (or none) with any bound; random callers.
  *   <li><b>Undecodable messages</b>: random bytes, and valid requests with flipped or truncated
  *       bytes, sent to every method name (and unknown ones) through a byte-array marshaller.
  *   <li><b>Metadata</b> on a quarter of the calls: random ASCII and binary headers, reserved names
@@ -705,6 +707,7 @@ class FuzzPeerServiceProperties {
             Tuple.of(2, digests()),
             Tuple.of(1, pings()),
             Tuple.of(1, refreshes()),
+            Tuple.of(1, scanPages()),
             Tuple.of(3, undecodables()));
     return Combinators.combine(bare, headers().injectNull(0.75))
         .as((call, headers) -> headers == null ? call : call.withHeaders(headers));
@@ -1043,6 +1046,33 @@ class FuzzPeerServiceProperties {
                                 .setKey(key)
                                 .setCaller(caller)
                                 .build())));
+  }
+
+  private static Arbitrary<FuzzCall> scanPages() {
+    Arbitrary<Integer> bounds =
+        Arbitraries.frequencyOf(
+            Tuple.of(1, Arbitraries.of(0, -1, Integer.MIN_VALUE, 1, 16_384, Integer.MAX_VALUE)),
+            Tuple.of(2, Arbitraries.integers()));
+    return Combinators.combine(cacheNames(), Arbitraries.longs().injectNull(0.3), bounds, callers())
+        .as(
+            (cache, after, bound, caller) -> {
+              ScanPageRequest.Builder request =
+                  ScanPageRequest.newBuilder()
+                      .setCache(cache)
+                      .setCaller(caller)
+                      .setMaxAnswerBytes(bound);
+              if (after != null) {
+                request.setAfterHash(after);
+              }
+              ScanPageRequest built = request.build();
+              return call(
+                  "ScanPage",
+                  describe(cache)
+                      + (after == null ? ", first page" : ", after " + after)
+                      + ", max answer "
+                      + bound,
+                  stub -> stub.scanPage(built));
+            });
   }
 
   private static Arbitrary<FuzzCall> pings() {

@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import com.google.protobuf.ByteString;
 import dev.shardcache.CacheConfig;
 import dev.shardcache.Codecs;
+import dev.shardcache.PeerUnavailableException;
 import dev.shardcache.ShardcacheException;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.PutRequest;
@@ -202,6 +203,35 @@ class MutualTlsIntegrationTest {
     // A client with a certificate of the cluster CA is served.
     NodeFiles client = ca.issue("client").writeTo(dir.resolve("client"), ca);
     assertThat(PeerChannels.pingOnce(nodes.node(0), credentials(client))).isEqualTo(Status.Code.OK);
+  }
+
+  @Test
+  void aClientOnlyNodeWithACertificateOfTheClusterCaIsServedAndOneOfAnotherCaIsNot() {
+    for (int i = 0; i < 2; i++) {
+      NodeFiles files = ca.issue("node" + i).writeTo(dir.resolve("node" + i), ca);
+      nodes.add(b -> b.tls(files.peerTls()));
+    }
+    nodes.join(0, 1);
+    nodes.cache(0).put("kept", "v");
+
+    NodeFiles clientFiles = ca.issue("client").writeTo(dir.resolve("client"), ca);
+    TestCluster.Client client = nodes.addClient(b -> b.tls(clientFiles.peerTls()));
+    assertThat(client.cache().get("kept")).isEqualTo("v");
+    String missing = nodes.keyOwnedBy(1, "miss-");
+    assertThat(client.cache().get(missing))
+        .as("loaded by its owner")
+        .isEqualTo("loaded:" + missing + "@node1");
+    client.cache().put("through-client", "c");
+    assertThat(nodes.cache(1).get("through-client")).isEqualTo("c");
+
+    NodeFiles intruderFiles = rogue.issue("intruder").writeTo(dir.resolve("intruder"), rogue);
+    TestCluster.Client intruder = nodes.addClient(b -> b.tls(intruderFiles.peerTls()));
+    assertThatThrownBy(() -> intruder.cache().put("kept", "evil"))
+        .isInstanceOf(PeerUnavailableException.class);
+    assertThatThrownBy(() -> intruder.cache().get("kept"))
+        .as("a client-only node never loads, so with no member reachable its read fails")
+        .isInstanceOf(PeerUnavailableException.class);
+    assertThat(nodes.cache(1).get("kept")).isEqualTo("v");
   }
 
   @Test

@@ -65,6 +65,13 @@ import org.jspecify.annotations.Nullable;
  *       until {@link #startAndJoin()}.
  * </ul>
  *
+ * <h2>Client-only nodes</h2>
+ *
+ * <p>{@link #addClient} starts a {@linkplain ShardcacheNode.Builder#clientOnly() client-only} node
+ * whose members are the running nodes. It gets the cluster's node settings and caches as index
+ * {@value #CLIENT_INDEX} (a spec that reads the index must allow it), is listed by no node, has no
+ * index of its own, and is closed by {@link #close()} before the nodes.
+ *
  * <h2>Nodes by index</h2>
  *
  * <p>Nodes keep their index for the life of the cluster: {@link #add()} appends one, a node the
@@ -109,7 +116,27 @@ public final class TestCluster implements AutoCloseable {
       UnaryOperator<ShardcacheNode.Builder> extraSettings,
       Map<String, DistributedCache<String, String>> caches) {}
 
+  /** The index node settings and cache specs are given for a client-only node. */
+  public static final int CLIENT_INDEX = -1;
+
+  /** A client-only node the harness started, and its instances of the cluster's caches. */
+  public record Client(ShardcacheNode node, Map<String, DistributedCache<String, String>> caches) {
+    /** The client's instance of the first cache given to the builder. */
+    public DistributedCache<String, String> cache() {
+      checkState(!caches.isEmpty(), "the cluster defines no cache");
+      return caches.values().iterator().next();
+    }
+
+    /** The client's instance of the cache {@code name} given to the builder. */
+    public DistributedCache<String, String> cache(String name) {
+      DistributedCache<String, String> cache = caches.get(name);
+      checkArgument(cache != null, "the cluster defines no cache '%s'", name);
+      return cache;
+    }
+  }
+
   private final List<Slot> slots = new CopyOnWriteArrayList<>();
+  private final List<ShardcacheNode> clients = new CopyOnWriteArrayList<>();
   private final NodeSettings settings;
   private final Map<String, CacheSpec> cacheSpecs;
   private volatile boolean startNewNodes;
@@ -261,6 +288,40 @@ public final class TestCluster implements AutoCloseable {
       if (cache.ownerOf(key).equals(owner)) {
         return key;
       }
+    }
+  }
+
+  // ---------------------------------------------------------------- client-only nodes
+
+  /** As {@link #addClient(UnaryOperator)} with no extra settings. */
+  public Client addClient() {
+    return addClient(builder -> builder);
+  }
+
+  /**
+   * Starts a client-only node whose peers are the running nodes' addresses (none of which lists
+   * it), with the cluster's node settings (index {@value #CLIENT_INDEX}), then {@code
+   * extraSettings}, and the cluster's caches; see the class comment. If it fails to start, it is
+   * closed before this throws.
+   *
+   * @throws IllegalStateException if no node is running
+   */
+  public Client addClient(UnaryOperator<ShardcacheNode.Builder> extraSettings) {
+    requireNonNull(extraSettings, "extraSettings");
+    List<String> members = runningAddresses();
+    checkState(!members.isEmpty(), "a client-only node needs a running node to call");
+    ShardcacheNode.Builder builder = ShardcacheNode.builder().clientOnly();
+    builder = requireNonNull(settings.apply(CLIENT_INDEX, builder), "nodeSettings returned null");
+    builder = requireNonNull(extraSettings.apply(builder), "extra settings returned null");
+    ShardcacheNode client = builder.peers(members).build();
+    clients.add(client);
+    try {
+      Map<String, DistributedCache<String, String>> caches = defineCaches(CLIENT_INDEX, client);
+      start(client);
+      return new Client(client, caches);
+    } catch (RuntimeException | Error e) {
+      client.close();
+      throw e;
     }
   }
 
@@ -431,10 +492,13 @@ public final class TestCluster implements AutoCloseable {
             });
   }
 
-  /** Closes every node and proxy this cluster made. Idempotent. */
+  /** Closes every client, node and proxy this cluster made. Idempotent. */
   @Override
   public void close() {
     RuntimeException failure = null;
+    for (ShardcacheNode client : clients) {
+      failure = closeCollecting(client, failure);
+    }
     for (Slot slot : slots) {
       failure = closeCollecting(slot.node(), failure);
     }

@@ -6,6 +6,8 @@ import dev.shardcache.spring.AnnotatedCacheRegistrar;
 import dev.shardcache.spring.CacheSettings;
 import dev.shardcache.spring.ShardcacheCacheManager;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.springframework.beans.factory.ListableBeanFactory;
 import org.springframework.beans.factory.ObjectProvider;
@@ -30,8 +32,9 @@ import org.springframework.util.unit.DataSize;
  * <ul>
  *   <li>{@link ShardcacheNode} {@code shardcacheNode}, unless the application defines one: built
  *       from {@code listen-host}, {@code port}, {@code advertise-host}, {@code peers}, {@code
- *       virtual-nodes}; started by {@link ShardcacheNodeLifecycle} with the context and closed with
- *       it (and by its destroy method, {@code close}, whichever comes first);
+ *       virtual-nodes} (with {@code client-only=true}: a client-only node, from {@code peers}
+ *       alone); started by {@link ShardcacheNodeLifecycle} with the context and closed with it (and
+ *       by its destroy method, {@code close}, whichever comes first);
  *   <li>{@link ShardcacheCacheManager} {@code cacheManager}, unless the application defines a
  *       {@link CacheManager}: every cache under {@code shardcache.caches.*} is defined at startup
  *       with its settings over {@code shardcache.cache-defaults.*};
@@ -70,10 +73,17 @@ public class ShardcacheAutoConfiguration {
   @Bean(destroyMethod = "close")
   @ConditionalOnMissingBean
   public ShardcacheNode shardcacheNode(ShardcacheProperties properties) {
-    ShardcacheNode.Builder builder =
-        ShardcacheNode.builder().listen(properties.getListenHost(), properties.getPort());
-    if (properties.getAdvertiseHost() != null && !properties.getAdvertiseHost().isBlank()) {
-      builder.advertiseHost(properties.getAdvertiseHost());
+    ShardcacheNode.Builder builder = ShardcacheNode.builder();
+    if (properties.isClientOnly()) {
+      clientOnly(builder, properties);
+    } else {
+      builder.listen(properties.getListenHost(), properties.getPort());
+      if (properties.getAdvertiseHost() != null && !properties.getAdvertiseHost().isBlank()) {
+        builder.advertiseHost(properties.getAdvertiseHost());
+      }
+      if (properties.getMaxSubscribedClients() != null) {
+        builder.maxSubscribedClients(properties.getMaxSubscribedClients());
+      }
     }
     if (!properties.getPeers().isEmpty()) {
       builder.peers(properties.getPeers());
@@ -107,6 +117,34 @@ public class ShardcacheAutoConfiguration {
       builder.maxNonces(properties.getMaxNonces());
     }
     return builder.build();
+  }
+
+  /**
+   * Makes {@code builder} client-only, refusing the properties only a member uses, each by name.
+   *
+   * @throws IllegalStateException if a listen property or {@code max-subscribed-clients} is set, or
+   *     {@code peers} is not
+   */
+  private static void clientOnly(ShardcacheNode.Builder builder, ShardcacheProperties properties) {
+    List<String> refused = new ArrayList<>(properties.listenPropertiesSet());
+    if (properties.getMaxSubscribedClients() != null) {
+      refused.add("shardcache.max-subscribed-clients");
+    }
+    if (!refused.isEmpty()) {
+      throw new IllegalStateException(
+          "shardcache.client-only=true makes a node that binds no port and serves no client, so "
+              + String.join(", ", refused)
+              + (refused.size() == 1 ? " must" : " must all")
+              + " be unset: remove "
+              + (refused.size() == 1 ? "it" : "them")
+              + ", or set shardcache.client-only=false for a member that holds a shard");
+    }
+    if (properties.getPeers().isEmpty()) {
+      throw new IllegalStateException(
+          "shardcache.client-only=true needs shardcache.peers: the members' host:port, to which it"
+              + " sends every read and write");
+    }
+    builder.clientOnly();
   }
 
   @Bean

@@ -27,6 +27,8 @@ import org.springframework.boot.health.contributor.HealthIndicator;
  *   <tr><td>{@code replicationBacklog}</td><td>replica writes, clears and near-cache invalidations
  *       not yet delivered, hints for unreachable peers included</td></tr>
  *   <tr><td>{@code caches}</td><td>the names of the caches defined on this node</td></tr>
+ *   <tr><td>{@code clientOnly}</td><td>{@code true}, only on a client-only node (whose {@code
+ *       address} is its name and whose {@code members} are its peers alone)</td></tr>
  * </table>
  *
  * <p><b>Why a suspected peer leaves this node {@code UP}:</b> health decides whether this instance
@@ -51,7 +53,11 @@ public final class ShardcacheHealthIndicator implements HealthIndicator {
     }
     try {
       Set<String> suspected = new TreeSet<>(node.suspectedPeers());
-      return Health.up()
+      Health.Builder health = Health.up();
+      if (node.isClientOnly()) {
+        health.withDetail("clientOnly", true);
+      }
+      return health
           .withDetail("address", node.address())
           .withDetail("members", List.copyOf(new TreeSet<>(node.ring().nodes())))
           .withDetail("peers", node.peers().size())

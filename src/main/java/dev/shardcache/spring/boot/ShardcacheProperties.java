@@ -31,6 +31,10 @@ import org.springframework.util.unit.DataSize;
  * shardcache.caches.prices.hot-keys=false        # on by default
  * </pre>
  *
+ * <p>A client-only node (a JVM that shares the cache without holding part of it) sets {@code
+ * shardcache.client-only=true} and {@code shardcache.peers}, and none of {@code listen-host},
+ * {@code port} and {@code advertise-host}, which it refuses at startup.
+ *
  * <p>A mutable bean, as Spring Boot binds it; not thread-safe, read once at startup.
  */
 @ConfigurationProperties("shardcache")
@@ -43,6 +47,24 @@ public class ShardcacheProperties {
 
   /** The port of this node's gRPC server; 0 picks a free one. */
   private int port = 7070;
+
+  /**
+   * Whether this node is a client-only member: it binds no port, holds no shard, is on no ring and
+   * sends every read and write to the members in peers (required). listen-host, port and
+   * advertise-host must not be set then.
+   */
+  private boolean clientOnly;
+
+  /**
+   * The most client-only members subscribed to this member's invalidations at once. Unset: the
+   * library default (256).
+   */
+  private @Nullable Integer maxSubscribedClients;
+
+  /** Which of listen-host and port were bound, for the client-only check. */
+  private boolean listenHostSet;
+
+  private boolean portSet;
 
   /** The host peers use to reach this node, when it differs from the listen host. */
   private @Nullable String advertiseHost;
@@ -83,6 +105,7 @@ public class ShardcacheProperties {
 
   public void setListenHost(String listenHost) {
     this.listenHost = listenHost;
+    this.listenHostSet = true;
   }
 
   public int getPort() {
@@ -91,6 +114,41 @@ public class ShardcacheProperties {
 
   public void setPort(int port) {
     this.port = port;
+    this.portSet = true;
+  }
+
+  public boolean isClientOnly() {
+    return clientOnly;
+  }
+
+  public void setClientOnly(boolean clientOnly) {
+    this.clientOnly = clientOnly;
+  }
+
+  public @Nullable Integer getMaxSubscribedClients() {
+    return maxSubscribedClients;
+  }
+
+  public void setMaxSubscribedClients(@Nullable Integer maxSubscribedClients) {
+    this.maxSubscribedClients = maxSubscribedClients;
+  }
+
+  /**
+   * The properties set that only a listening member uses ({@code shardcache.listen-host}, {@code
+   * shardcache.port}, {@code shardcache.advertise-host}), by name, in that order.
+   */
+  List<String> listenPropertiesSet() {
+    List<String> set = new ArrayList<>();
+    if (listenHostSet) {
+      set.add("shardcache.listen-host");
+    }
+    if (portSet) {
+      set.add("shardcache.port");
+    }
+    if (advertiseHost != null && !advertiseHost.isBlank()) {
+      set.add("shardcache.advertise-host");
+    }
+    return set;
   }
 
   public @Nullable String getAdvertiseHost() {

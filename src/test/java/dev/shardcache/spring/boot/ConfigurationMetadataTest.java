@@ -72,6 +72,8 @@ class ConfigurationMetadataTest {
         .isEqualTo(dev.shardcache.CacheConfig.DEFAULT_MAXIMUM_SIZE);
     assertThat(metadata.get("shardcache.virtual-nodes").get("defaultValue").asInt())
         .isEqualTo(dev.shardcache.ring.HashRing.DEFAULT_VIRTUAL_NODES);
+    assertThat(metadata.get("shardcache.max-subscribed-clients").get("defaultValue").asInt())
+        .isEqualTo(dev.shardcache.ShardcacheNode.DEFAULT_MAX_SUBSCRIBED_CLIENTS);
     assertThat(
             metadata.get("shardcache.cache-defaults.remote-timeout").get("defaultValue").asString())
         .isEqualTo("5s");

@@ -259,6 +259,86 @@ class ShardcacheAutoConfigurationTest {
   }
 
   @Test
+  void aClientOnlyApplicationSharesTheMembersCacheWithoutAPortOrARingPlace() throws IOException {
+    int port = freePort();
+    String member = "127.0.0.1:" + port;
+    ApplicationContextRunner app =
+        new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+            .withUserConfiguration(AnnotatedService.class)
+            .withPropertyValues("shardcache.peers=" + member);
+    app.withPropertyValues("shardcache.port=" + port)
+        .run(
+            a ->
+                app.withPropertyValues("shardcache.client-only=true")
+                    .run(
+                        client -> {
+                          assertThat(client).hasNotFailed();
+                          ShardcacheNode node = client.getBean(ShardcacheNode.class);
+                          assertThat(node.isClientOnly()).isTrue();
+                          assertThat(node.address()).startsWith("client-");
+                          assertThat(node.ring().nodes()).containsExactly(member);
+                          for (int k = 0; k < 10; k++) {
+                            assertThat(client.getBean(AnnotatedService.class).quote("c" + k))
+                                .isEqualTo(a.getBean(AnnotatedService.class).quote("c" + k));
+                          }
+                          assertThat(
+                                  a.getBean(AnnotatedService.class).calls()
+                                      + client.getBean(AnnotatedService.class).calls())
+                              .as("each quote computed once, through the client or the member")
+                              .isEqualTo(10);
+                          assertThat(a.getBean(ShardcacheNode.class).ring().nodes())
+                              .containsExactly(member);
+                          assertThat(new ShardcacheHealthIndicator(node).health().getDetails())
+                              .containsEntry("clientOnly", true);
+                        }));
+  }
+
+  @Test
+  void aClientOnlyNodeRefusesWhatOnlyAMemberUsesAndNeedsPeers() {
+    ApplicationContextRunner client =
+        new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(ShardcacheAutoConfiguration.class))
+            .withPropertyValues("shardcache.client-only=true");
+    client
+        .withPropertyValues("shardcache.peers=127.0.0.1:1", "shardcache.port=7070")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessage(
+                        "shardcache.client-only=true makes a node that binds no port and serves no"
+                            + " client, so shardcache.port must be unset: remove it, or set"
+                            + " shardcache.client-only=false for a member that holds a shard"));
+    client
+        .withPropertyValues(
+            "shardcache.peers=127.0.0.1:1",
+            "shardcache.listen-host=0.0.0.0",
+            "shardcache.advertise-host=node-a",
+            "shardcache.max-subscribed-clients=5")
+        .run(
+            context ->
+                assertThat(context)
+                    .hasFailed()
+                    .getFailure()
+                    .rootCause()
+                    .hasMessageContaining(
+                        "shardcache.listen-host, shardcache.advertise-host,"
+                            + " shardcache.max-subscribed-clients must all be unset"));
+    client.run(
+        context ->
+            assertThat(context)
+                .hasFailed()
+                .getFailure()
+                .rootCause()
+                .hasMessage(
+                    "shardcache.client-only=true needs shardcache.peers: the members' host:port,"
+                        + " to which it sends every read and write"));
+  }
+
+  @Test
   void incompleteTlsPropertiesFailAtStartWithAMessage() {
     runner
         .withPropertyValues("shardcache.tls.certificate-chain=/nonexistent/node.crt")
