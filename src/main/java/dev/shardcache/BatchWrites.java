@@ -231,7 +231,10 @@ final class BatchWrites<K, V> {
       written.add(wire.getKey());
     }
     replication.invalidateNearCaches(cluster, written);
-    replication.sendAllBeforeAck(cluster, toHolders);
+    List<ByteString> markedElsewhere = replication.sendAllBeforeAck(cluster, toHolders);
+    if (!markedElsewhere.isEmpty()) {
+      replication.invalidateNearCaches(cluster, markedElsewhere, true);
+    }
   }
 
   private void detach(K key) {

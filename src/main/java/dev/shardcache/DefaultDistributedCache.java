@@ -23,10 +23,12 @@ import dev.shardcache.internal.proto.RefreshResponse;
 import dev.shardcache.internal.proto.Refusal;
 import dev.shardcache.internal.proto.ScanPageRequest;
 import dev.shardcache.internal.proto.ScanPageResponse;
+import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
 import dev.shardcache.replication.Versioned;
 import dev.shardcache.ring.HashRing;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
@@ -263,6 +265,21 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
 
   void serveReplicate(CacheBatch batch, String caller) {
     serveReplicate(batch, caller, null);
+  }
+
+  /**
+   * The keys of {@code batch}'s entries this node marked hot in answers a reader may still keep:
+   * the writer that sent them must invalidate those copies too (see {@link
+   * Replication#sendBeforeAck}). Empty when hot keys are off.
+   */
+  List<ByteString> markedHotAmong(CacheBatch batch) {
+    List<ByteString> hot = new ArrayList<>();
+    for (VersionedEntry entry : batch.getEntriesList()) {
+      if (scope.hotKeys().marked(entry.getKey())) {
+        hot.add(entry.getKey());
+      }
+    }
+    return hot;
   }
 
   /** See {@link PeerRequests#serveReplicate}. */

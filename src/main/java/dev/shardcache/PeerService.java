@@ -143,10 +143,13 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
           for (CacheBatch batch : request.getBatchesList()) {
             cache(batch.getCache());
           }
+          ReplicateResponse.Builder answer = ReplicateResponse.newBuilder();
           for (CacheBatch batch : request.getBatchesList()) {
-            cache(batch.getCache()).serveReplicate(batch, request.getCaller(), null);
+            DefaultDistributedCache<?, ?> cache = cache(batch.getCache());
+            cache.serveReplicate(batch, request.getCaller(), null);
+            answer.addAllHotKeys(cache.markedHotAmong(batch));
           }
-          return ReplicateResponse.getDefaultInstance();
+          return answer.build();
         });
   }
 
@@ -170,6 +173,7 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
       }
       cache.serveReplicate(
           batch, request.getCaller(), refusal -> answer.addRefused(refusal.setBatch(index)));
+      answer.addAllHotKeys(cache.markedHotAmong(batch));
     }
     return answer.build();
   }

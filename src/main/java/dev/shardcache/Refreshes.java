@@ -266,8 +266,8 @@ final class Refreshes<K, V> {
     remote.detach(key);
     VersionedEntry wire =
         EntryCodec.toWire(ByteString.copyFrom(route.keyBytes()), loaded.bytes(), version, 0);
-    replication.sendBeforeAck(cluster, route.holders(), wire);
-    replication.invalidateNearCaches(cluster, wire.getKey());
+    boolean markedElsewhere = replication.sendBeforeAck(cluster, route.holders(), wire);
+    replication.invalidateNearCaches(cluster, wire.getKey(), markedElsewhere);
     scope.counters().refreshes.increment();
     return true;
   }

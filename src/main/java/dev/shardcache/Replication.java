@@ -54,9 +54,12 @@ final class Replication<K, V> {
   /**
    * Sends {@code wire} to {@code holders} other than this node and waits (at most {@link
    * #replicaTimeout()}) for each to confirm; those that do not are sent it later from their hint
-   * queues.
+   * queues. Returns whether a holder that confirmed had marked the key hot in an answer a reader
+   * may still keep: the caller then invalidates hot copies as if it had marked the key itself
+   * ({@link #invalidateNearCaches(Cluster, List, boolean)}), because any holder applies a write it
+   * receives, and the owner that counted the reads may not be the one applying it.
    */
-  void sendBeforeAck(Cluster cluster, List<String> holders, VersionedEntry wire) {
+  boolean sendBeforeAck(Cluster cluster, List<String> holders, VersionedEntry wire) {
     ReplicateRequest request = null;
     Map<String, CompletableFuture<ReplicateResponse>> sends = new LinkedHashMap<>();
     for (String holder : holders) {
@@ -76,13 +79,18 @@ final class Replication<K, V> {
               PeerCalls.Counter.NONE,
               stub -> stub.replicate(built)));
     }
+    boolean[] markedElsewhere = {false};
     PeerCalls.awaitAll(sends)
         .forEach(
             (holder, outcome) -> {
-              if (outcome.failure() != null) {
+              ReplicateResponse response = outcome.response();
+              if (outcome.failure() != null || response == null) {
                 cluster.replicator().enqueue(holder, scope.name(), wire);
+              } else if (response.getHotKeysCount() > 0) {
+                markedElsewhere[0] = true;
               }
             });
+    return markedElsewhere[0];
   }
 
   /**
@@ -92,8 +100,9 @@ final class Replication<K, V> {
    * holder.
    *
    * @param byHolder the entries each holder other than this node must get
+   * @return the keys a holder that confirmed had marked hot (see {@link #sendBeforeAck})
    */
-  void sendAllBeforeAck(Cluster cluster, Map<String, List<VersionedEntry>> byHolder) {
+  List<ByteString> sendAllBeforeAck(Cluster cluster, Map<String, List<VersionedEntry>> byHolder) {
     List<Send> sends = new ArrayList<>();
     byHolder.forEach(
         (holder, entries) -> {
@@ -117,13 +126,19 @@ final class Replication<K, V> {
                         stub -> stub.replicate(request))));
           }
         });
+    List<ByteString> markedElsewhere = new ArrayList<>();
     for (Send send : sends) {
-      if (PeerCalls.awaitOutcome(send.call()).failure() != null) {
+      PeerCalls.Outcome<ReplicateResponse> outcome = PeerCalls.awaitOutcome(send.call());
+      ReplicateResponse response = outcome.response();
+      if (outcome.failure() != null || response == null) {
         for (VersionedEntry wire : send.entries()) {
           cluster.replicator().enqueue(send.holder(), scope.name(), wire);
         }
+      } else {
+        markedElsewhere.addAll(response.getHotKeysList());
       }
     }
+    return markedElsewhere;
   }
 
   /** One replication call of a batch, to {@code holder}. */
@@ -150,7 +165,15 @@ final class Replication<K, V> {
    * with hot keys; a client whose stream ends drops all its copies instead.
    */
   void invalidateNearCaches(Cluster cluster, ByteString key) {
-    invalidateNearCaches(cluster, List.of(key));
+    invalidateNearCaches(cluster, List.of(key), false);
+  }
+
+  /**
+   * {@link #invalidateNearCaches(Cluster, ByteString)}, with the key's hot copies invalidated (and
+   * awaited) also when another holder marked it, as {@link #sendBeforeAck} reported.
+   */
+  void invalidateNearCaches(Cluster cluster, ByteString key, boolean markedElsewhere) {
+    invalidateNearCaches(cluster, List.of(key), markedElsewhere);
   }
 
   /**
@@ -159,6 +182,14 @@ final class Replication<K, V> {
    * one.
    */
   void invalidateNearCaches(Cluster cluster, List<ByteString> keys) {
+    invalidateNearCaches(cluster, keys, false);
+  }
+
+  /**
+   * {@link #invalidateNearCaches(Cluster, List)}, with the keys' hot copies invalidated (and
+   * awaited) also when {@code markedElsewhere}: another holder marked them.
+   */
+  void invalidateNearCaches(Cluster cluster, List<ByteString> keys, boolean markedElsewhere) {
     if (scope.config().nearCacheEnabled()) {
       for (ByteString key : keys) {
         for (String member : cluster.peers()) {
@@ -170,7 +201,7 @@ final class Replication<K, V> {
     }
     List<ByteString> hot = new ArrayList<>();
     for (ByteString key : keys) {
-      if (scope.hotKeys().marked(key)) {
+      if (markedElsewhere || scope.hotKeys().marked(key)) {
         hot.add(key);
       }
     }

@@ -168,8 +168,8 @@ final class WritePath<K, V> {
 
   private void afterApply(
       Cluster cluster, KeyRoute route, dev.shardcache.internal.proto.VersionedEntry wire) {
-    replication.sendBeforeAck(cluster, route.holders(), wire);
-    replication.invalidateNearCaches(cluster, wire.getKey());
+    boolean markedElsewhere = replication.sendBeforeAck(cluster, route.holders(), wire);
+    replication.invalidateNearCaches(cluster, wire.getKey(), markedElsewhere);
   }
 
   boolean compareAndSet(K key, @Nullable V expected, @Nullable V update) {

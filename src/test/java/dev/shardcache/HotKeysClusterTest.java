@@ -13,6 +13,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.jspecify.annotations.Nullable;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -131,6 +132,44 @@ class HotKeysClusterTest {
           first, staleMillis, HotKeys.TTL.toMillis());
       assertThat(staleMillis).isLessThanOrEqualTo(HotKeys.TTL.toMillis() + 500);
     }
+  }
+
+  /**
+   * Any holder applies a write it receives, but only the holder that served the reads marked the
+   * key hot. A write applied by the replica must still drop the reader's hot copy before it is
+   * acknowledged: the owner says in its replication answer that it marked the key. (Found by
+   * ClusterConvergenceProperties: a read right after such a write answered the hot copy.)
+   */
+  @Test
+  void aWriteAppliedByTheReplicaDropsTheHotCopyTheOwnerMarked() {
+    CacheConfig<String, String> config =
+        CacheConfig.builder(Codecs.utf8(), Codecs.utf8()).replicationFactor(2).build();
+    try (TestCluster cluster =
+        TestCluster.builder().size(3).cache(CACHE, (i, node) -> config).build()) {
+      // A key owned by node 1 whose other holder is node 2, so that node 0 only reads it.
+      String key = null;
+      for (int n = 0; key == null; n++) {
+        String candidate = cluster.keyOwnedBy(1, "replica-applied-" + n + "-");
+        cluster.cache(1).put(candidate, "v1");
+        cluster.awaitQuiescence();
+        if (held(cluster, 2, candidate) != null && held(cluster, 0, candidate) == null) {
+          key = candidate;
+        }
+      }
+      DistributedCache<String, String> reader = cluster.cache(0);
+      DistributedCache<String, String> replica = cluster.cache(2);
+      makeHot(reader, key, "v1");
+
+      replica.put(key, "v2"); // applied by node 2, which never counted a read of the key
+      assertThat(reader.get(key)).as("the reader's read right after the write").isEqualTo("v2");
+    }
+  }
+
+  private static @Nullable String held(TestCluster cluster, int i, String key) {
+    DefaultDistributedCache<String, String> cache =
+        (DefaultDistributedCache<String, String>) cluster.cache(i);
+    var entry = cache.peek(key);
+    return entry == null ? null : entry.value();
   }
 
   @Test
