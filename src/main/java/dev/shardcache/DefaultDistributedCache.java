@@ -82,7 +82,8 @@ final class DefaultDistributedCache<K, V> implements DistributedCache<K, V> {
   private final RemoteReads<K, V> remote;
 
   /**
-   * @param maxBatchBytes the node's bound on one hand-off chunk or Digest answer
+   * @param maxBatchBytes the node's bound on every message it builds from many entries (hand-off
+   *     chunks, Digest and ScanPage pages, GetAll and Fetch answers, hint and batch-write requests)
    * @param subscribers the client-only members this node pushes invalidations to
    * @param nearOpen whether the near cache may keep values now (see {@link NearCache})
    */

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  * default run:
  *
  * <pre>
- * mvn -o -q test -Dtest=ShardFootprintTest -Dgroups=slow -Djacoco.skip=true
+ * mvn -o -q test -Dtest=ShardFootprintTest -Dgroups=slow -Dsurefire.excludedGroups= -Djacoco.skip=true
  * </pre>
  *
  * The shard is the costliest kind: bounded by weight, with both expiry policies (Caffeine's nodes
