@@ -79,18 +79,17 @@ final class Replication<K, V> {
               PeerCalls.Counter.NONE,
               stub -> stub.replicate(built)));
     }
-    boolean[] markedElsewhere = {false};
-    PeerCalls.awaitAll(sends)
-        .forEach(
-            (holder, outcome) -> {
-              ReplicateResponse response = outcome.response();
-              if (outcome.failure() != null || response == null) {
-                cluster.replicator().enqueue(holder, scope.name(), wire);
-              } else if (response.getHotKeysCount() > 0) {
-                markedElsewhere[0] = true;
-              }
-            });
-    return markedElsewhere[0];
+    boolean markedElsewhere = false;
+    for (Map.Entry<String, PeerCalls.Outcome<ReplicateResponse>> sent :
+        PeerCalls.awaitAll(sends).entrySet()) {
+      ReplicateResponse response = sent.getValue().response();
+      if (sent.getValue().failure() != null || response == null) {
+        cluster.replicator().enqueue(sent.getKey(), scope.name(), wire);
+      } else if (response.getHotKeysCount() > 0) {
+        markedElsewhere = true;
+      }
+    }
+    return markedElsewhere;
   }
 
   /**
