@@ -4,7 +4,9 @@ import static dev.shardcache.security.Http2Frames.EMPTY_SETTINGS;
 import static dev.shardcache.security.Http2Frames.PREFACE;
 import static dev.shardcache.security.Http2Frames.frame;
 import static dev.shardcache.security.Http2Frames.literal;
+import static io.grpc.MethodDescriptor.MethodType.UNARY;
 import static java.nio.charset.StandardCharsets.US_ASCII;
+import static java.util.stream.Collectors.toMap;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -30,6 +32,7 @@ import dev.shardcache.internal.proto.PutRequest;
 import dev.shardcache.internal.proto.RefreshRequest;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ScanPageRequest;
+import dev.shardcache.internal.proto.SubscribeRequest;
 import dev.shardcache.internal.proto.VersionedEntry;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.security.TestCertificates.Authority;
@@ -66,6 +69,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -400,6 +404,25 @@ class FuzzPeerServiceProperties {
     }
     ping(channel, "after the oversized batch writes");
     assertThat(checkSentinels()).isNull();
+  }
+
+  /**
+   * Regression (CI, stop 15): mutated bytes sent to {@code Subscribe} parsed as a valid
+   * subscription, which stays open by design, and the fuzzer, calling it as a unary method, waited
+   * for an end that never comes and called it a hang. A subscription is answered by its first
+   * message; cancelling it frees its slot, so many of them in a row are all accepted.
+   */
+  @Example
+  void validSubscriptionsSentAsRawBytesAreAnsweredByTheirFirstMessage() {
+    byte[] subscription =
+        SubscribeRequest.newBuilder().setCaller("fuzzer").addCaches("counts").build().toByteArray();
+    LongAdder accepted = outcomes.computeIfAbsent("Raw Subscribe OK", k -> new LongAdder());
+    long before = accepted.sum();
+    for (int i = 0; i < 300; i++) { // more than maxSubscribedClients (256)
+      send(rawCall(PeerServiceGrpc.getSubscribeMethod().getFullMethodName(), subscription));
+    }
+    assertThat(accepted.sum() - before).as("subscriptions accepted").isEqualTo(300);
+    ping(channel, "after 300 subscriptions, each cancelled after its first message");
   }
 
   /** A request over the fuzzer's own limit is never sent, and fails with a message that says so. */
@@ -1091,6 +1114,29 @@ class FuzzPeerServiceProperties {
           .sorted()
           .toList();
 
+  private static final Map<String, MethodDescriptor.MethodType> METHOD_TYPES =
+      PeerServiceGrpc.getServiceDescriptor().getMethods().stream()
+          .collect(toMap(MethodDescriptor::getFullMethodName, MethodDescriptor::getType));
+
+  /**
+   * Sends {@code payload} on a server-streaming method ({@code Subscribe}) and returns its first
+   * answer, or throws the status it ended with. A subscription that parses is accepted and stays
+   * open by design (it never ends on its own while both nodes run), so its answer is its first
+   * message, not its end; the call is then cancelled, which must release the subscription.
+   */
+  private static Object firstAnswerOfStream(
+      PeerServiceGrpc.PeerServiceBlockingStub stub,
+      MethodDescriptor<byte[], byte[]> descriptor,
+      byte[] payload) {
+    ClientCall<byte[], byte[]> call = stub.getChannel().newCall(descriptor, stub.getCallOptions());
+    Iterator<byte[]> answers = ClientCalls.blockingServerStreamingCall(call, payload);
+    try {
+      return answers.hasNext() ? answers.next() : "ended with OK";
+    } finally {
+      call.cancel("the fuzzer has the first answer", null);
+    }
+  }
+
   /** Bytes that are not (or not quite) a request message, to a real or an unknown method. */
   private static Arbitrary<FuzzCall> undecodables() {
     Arbitrary<String> methods =
@@ -1140,27 +1186,32 @@ class FuzzPeerServiceProperties {
                     new byte[] {0x12, 0x05, 0x01}))); // a length beyond the end
     return Combinators.combine(methods, payloads)
         .filter((method, payload) -> !mayTouchSentinels(method, payload))
-        .as(
-            (method, payload) -> {
-              MethodDescriptor<byte[], byte[]> descriptor =
-                  MethodDescriptor.<byte[], byte[]>newBuilder()
-                      .setType(MethodDescriptor.MethodType.UNARY)
-                      .setFullMethodName(method)
-                      .setRequestMarshaller(BYTES)
-                      .setResponseMarshaller(BYTES)
-                      .build();
-              boolean unknown = !METHODS.contains(method);
-              return new FuzzCall(
-                  unknown ? "Unknown" : "Raw " + method.substring(method.indexOf('/') + 1),
-                  method + " <- " + payload.length + " bytes " + hex(payload, 24),
-                  stub ->
-                      ClientCalls.blockingUnaryCall(
-                          stub.getChannel(), descriptor, stub.getCallOptions(), payload),
-                  null,
-                  true,
-                  unknown,
-                  false);
-            });
+        .as(FuzzPeerServiceProperties::rawCall);
+  }
+
+  /** Bytes sent as the request message of {@code method}, which the node may not serve. */
+  private static FuzzCall rawCall(String method, byte[] payload) {
+    boolean unknown = !METHODS.contains(method);
+    MethodDescriptor.MethodType type = unknown ? UNARY : METHOD_TYPES.get(method);
+    MethodDescriptor<byte[], byte[]> descriptor =
+        MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(type)
+            .setFullMethodName(method)
+            .setRequestMarshaller(BYTES)
+            .setResponseMarshaller(BYTES)
+            .build();
+    return new FuzzCall(
+        unknown ? "Unknown" : "Raw " + method.substring(method.indexOf('/') + 1),
+        method + " <- " + payload.length + " bytes " + hex(payload, 24),
+        stub ->
+            type == UNARY
+                ? ClientCalls.blockingUnaryCall(
+                    stub.getChannel(), descriptor, stub.getCallOptions(), payload)
+                : firstAnswerOfStream(stub, descriptor, payload),
+        null,
+        true,
+        unknown,
+        false);
   }
 
   /**
