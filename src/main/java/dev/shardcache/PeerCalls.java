@@ -6,6 +6,8 @@ import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc.PeerServiceFutureStub;
 import io.grpc.Status;
 import java.time.Duration;
@@ -15,6 +17,7 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.function.Function;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -204,12 +207,37 @@ final class PeerCalls {
     return call(peer, address, deadline, counter, rpc, true);
   }
 
+  /**
+   * A single-key read of {@code peer} ({@link PeerClient#get}: on its read stream, or as a {@code
+   * Get} call), under the same policy as {@link #read} if {@code abandonable}, else as {@link
+   * #call}.
+   */
+  static CompletableFuture<GetResponse> get(
+      @Nullable PeerClient peer,
+      String address,
+      Duration deadline,
+      Counter counter,
+      GetRequest request,
+      boolean abandonable) {
+    return call(peer, address, counter, client -> client.get(request, deadline), abandonable);
+  }
+
   private static <R> CompletableFuture<R> call(
       @Nullable PeerClient peer,
       String address,
       Duration deadline,
       Counter counter,
       Rpc<R> rpc,
+      boolean abandonable) {
+    return call(
+        peer, address, counter, client -> rpc.start(client.futureStub(deadline)), abandonable);
+  }
+
+  private static <R> CompletableFuture<R> call(
+      @Nullable PeerClient peer,
+      String address,
+      Counter counter,
+      Function<PeerClient, ListenableFuture<R>> rpc,
       boolean abandonable) {
     if (peer == null || !peer.tryAcquire()) {
       return CompletableFuture.failedFuture(
@@ -225,7 +253,7 @@ final class PeerCalls {
     CompletableFuture<R> result = new CompletableFuture<>();
     ListenableFuture<R> call;
     try {
-      call = rpc.start(peer.futureStub(deadline));
+      call = rpc.apply(peer);
     } catch (RuntimeException e) {
       counter.callFailed();
       return CompletableFuture.failedFuture(

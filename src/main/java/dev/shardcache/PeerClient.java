@@ -3,7 +3,10 @@ package dev.shardcache;
 import com.google.common.base.Ticker;
 import com.google.common.util.concurrent.FutureCallback;
 import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
@@ -29,7 +32,8 @@ import org.jspecify.annotations.Nullable;
  *
  * <p>Two channels, two connections: one for data calls and one for heartbeats and probes, so a ping
  * never queues behind large replication batches or slow loads on the same connection, and a busy
- * peer is not taken for a dead one.
+ * peer is not taken for a dead one. Single-key reads go on one long-lived stream on the data
+ * connection ({@link StreamedReads}) unless the cluster has a secret.
  *
  * <p>A peer is <em>up</em> until a call to it fails because it could not be reached (refused,
  * reset, authentication failed: see {@link PeerCalls}); a call that merely runs past its deadline
@@ -57,6 +61,7 @@ final class PeerClient implements AutoCloseable {
   private final PeerServiceGrpc.PeerServiceFutureStub controlStub;
   private final PeerServiceGrpc.PeerServiceStub streamStub;
   private final Ticker ticker;
+  private final @Nullable StreamedReads reads;
 
   /** Calls in progress, cancelled when the failure detector gives up on the peer. */
   private final Set<Future<?>> inFlight = ConcurrentHashMap.newKeySet();
@@ -90,11 +95,26 @@ final class PeerClient implements AutoCloseable {
         address,
         ticker,
         newChannel(address, credentials, interceptors, maxInboundMessageBytes),
-        newChannel(address, credentials, interceptors, maxInboundMessageBytes));
+        newChannel(address, credentials, interceptors, maxInboundMessageBytes),
+        // The only client interceptor is the cluster secret's signer, whose token covers the one
+        // request message of a call: the later messages of a stream would go unsigned, and the
+        // peer refuses them. So with a secret each read stays a signed Get call.
+        interceptors.isEmpty(),
+        maxInboundMessageBytes);
   }
 
   /** A client over the given channels; tests pass in-process channels here. */
   PeerClient(String address, Ticker ticker, ManagedChannel channel, ManagedChannel controlChannel) {
+    this(address, ticker, channel, controlChannel, true, 0);
+  }
+
+  private PeerClient(
+      String address,
+      Ticker ticker,
+      ManagedChannel channel,
+      ManagedChannel controlChannel,
+      boolean streamReads,
+      int maxInboundMessageBytes) {
     this.address = address;
     this.ticker = ticker;
     this.channel = channel;
@@ -102,6 +122,7 @@ final class PeerClient implements AutoCloseable {
     this.futureStub = PeerServiceGrpc.newFutureStub(channel);
     this.controlStub = PeerServiceGrpc.newFutureStub(controlChannel);
     this.streamStub = PeerServiceGrpc.newStub(channel);
+    this.reads = streamReads ? new StreamedReads(streamStub, maxInboundMessageBytes) : null;
   }
 
   private static ManagedChannel newChannel(
@@ -126,6 +147,17 @@ final class PeerClient implements AutoCloseable {
 
   PeerServiceGrpc.PeerServiceFutureStub futureStub(Duration timeout) {
     return futureStub.withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * Reads one key of the peer with a deadline {@code timeout} from now: on the peer's long-lived
+   * {@code Reads} stream ({@link StreamedReads}), or, with a cluster secret, as a signed {@code
+   * Get} call. Either way the future fails with the {@link io.grpc.StatusRuntimeException} a {@code
+   * Get} call would have ended with.
+   */
+  ListenableFuture<GetResponse> get(GetRequest request, Duration timeout) {
+    StreamedReads streamed = reads;
+    return streamed != null ? streamed.get(request, timeout) : futureStub(timeout).get(request);
   }
 
   /**

@@ -347,12 +347,8 @@ final class PeerRequests<K, V> {
               .build();
       CompletableFuture<@Nullable V> answer = new CompletableFuture<>();
       Completions.whenDone(
-          PeerCalls.read(
-              cluster.client(holder),
-              holder,
-              deadline,
-              scope.counters(),
-              stub -> stub.get(forwarded)),
+          PeerCalls.get(
+              cluster.client(holder), holder, deadline, scope.counters(), forwarded, true),
           (response, failure) -> {
             if (failure == null) {
               try {

@@ -30,6 +30,8 @@ import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
 import dev.shardcache.internal.proto.ScanPageRequest;
 import dev.shardcache.internal.proto.ScanPageResponse;
+import dev.shardcache.internal.proto.StreamedGet;
+import dev.shardcache.internal.proto.StreamedGetAnswer;
 import dev.shardcache.internal.proto.SubscribeRequest;
 import dev.shardcache.internal.proto.WriteAllRequest;
 import dev.shardcache.internal.proto.WriteAllResponse;
@@ -76,6 +78,21 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   public void get(GetRequest request, StreamObserver<GetResponse> response) {
     CallInterest interest = interestOf(response);
     answerLater(response, () -> cache(request.getCache()).serveGet(request, interest));
+  }
+
+  /**
+   * Many Gets on one stream (see {@link ServedReads}); the stream is refused only if it is not a
+   * gRPC server call.
+   */
+  @Override
+  public StreamObserver<StreamedGet> reads(StreamObserver<StreamedGetAnswer> answers) {
+    if (!(answers instanceof ServerCallStreamObserver<StreamedGetAnswer> call)) {
+      throw new IllegalStateException("a Reads stream must be a gRPC server call");
+    }
+    return new ServedReads(
+        call,
+        (request, interest) -> cache(request.getCache()).serveGet(request, interest),
+        CallLimiter.SLOTS.get());
   }
 
   @Override

@@ -205,12 +205,8 @@ final class ReadPath<K, V> {
       try {
         GetResponse response =
             PeerCalls.await(
-                PeerCalls.call(
-                    cluster.client(holder),
-                    holder,
-                    deadline,
-                    scope.counters(),
-                    stub -> stub.get(request)));
+                PeerCalls.get(
+                    cluster.client(holder), holder, deadline, scope.counters(), request, false));
         return response.getFound() ? scope.codec().decodeValue(response.getValue(), holder) : null;
       } catch (PeerCalls.PeerCallException e) {
         if (!e.isUnreachable()) {
@@ -354,12 +350,7 @@ final class ReadPath<K, V> {
       Duration deadline = readDeadline();
       GetRequest request = getRequest(cluster, route, loading);
       Completions.whenDone(
-          PeerCalls.read(
-              cluster.client(holder),
-              holder,
-              deadline,
-              scope.counters(),
-              stub -> stub.get(request)),
+          PeerCalls.get(cluster.client(holder), holder, deadline, scope.counters(), request, true),
           (response, failure) -> {
             if (failure == null) {
               try {

@@ -9,9 +9,9 @@ import java.util.concurrent.Executor;
 import org.jspecify.annotations.Nullable;
 
 /**
- * Which thread serves a peer's call: a {@code Get}, a {@code Ping} or a health check on the
- * transport thread that read it, every other call on the bounded {@link HandlerPool}, which refuses
- * it when every handler thread is busy.
+ * Which thread serves a peer's call: a {@code Get}, the reads of a {@code Reads} stream, a {@code
+ * Ping} or a health check on the transport thread that read it, every other call on the bounded
+ * {@link HandlerPool}, which refuses it when every handler thread is busy.
  *
  * <p>A {@code Get} never blocks its thread: a hit answers from the shard at once, a miss hands its
  * load or its copy search to the node's load executor (which refuses, never waits, when full; see
@@ -33,6 +33,7 @@ import org.jspecify.annotations.Nullable;
  */
 final class ServingExecutors implements ServerCallExecutorSupplier {
   private static final String GET = PeerServiceGrpc.getGetMethod().getFullMethodName();
+  private static final String READS = PeerServiceGrpc.getReadsMethod().getFullMethodName();
   private static final String PING = PeerServiceGrpc.getPingMethod().getFullMethodName();
   private static final String ACKNOWLEDGE =
       PeerServiceGrpc.getAcknowledgeMethod().getFullMethodName();
@@ -50,6 +51,8 @@ final class ServingExecutors implements ServerCallExecutorSupplier {
       return null; // the health service: answers from a map, and must answer a busy node too
     }
     String name = method.getFullMethodName();
-    return GET.equals(name) || PING.equals(name) || ACKNOWLEDGE.equals(name) ? null : handlers;
+    return GET.equals(name) || READS.equals(name) || PING.equals(name) || ACKNOWLEDGE.equals(name)
+        ? null
+        : handlers;
   }
 }

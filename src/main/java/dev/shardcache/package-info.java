@@ -67,7 +67,11 @@
  *       classify, map). Its rule: <b>slow is not dead</b>. Only the failure detector removes a
  *       member from the ring; a call that outlives its deadline fails that call (a write with
  *       {@link dev.shardcache.OutcomeUnknownException}) but never routes around a live owner or
- *       loads a key a second time.
+ *       loads a key a second time. Single-key reads go through it as any call, but travel on one
+ *       long-lived {@code Reads} stream per peer ({@code StreamedReads}; served by {@code
+ *       ServedReads}, each read bounded, answered and withdrawn as a call would be), so a remote
+ *       read costs a message each way rather than an HTTP/2 stream; with a cluster secret they stay
+ *       signed calls.
  * </ul>
  *
  * <h2>Client-only members</h2>

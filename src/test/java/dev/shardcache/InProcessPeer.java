@@ -8,6 +8,8 @@ import dev.shardcache.internal.proto.PingRequest;
 import dev.shardcache.internal.proto.PingResponse;
 import dev.shardcache.internal.proto.ReplicateRequest;
 import dev.shardcache.internal.proto.ReplicateResponse;
+import dev.shardcache.internal.proto.StreamedGet;
+import dev.shardcache.internal.proto.StreamedGetAnswer;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.Status;
@@ -92,6 +94,9 @@ final class InProcessPeer implements AutoCloseable {
   final List<Long> replicateArrivalNanos = new CopyOnWriteArrayList<>();
   final AtomicInteger pings = new AtomicInteger();
 
+  /** Every {@code Reads} stream callers opened, in order. */
+  final List<StreamObserver<StreamedGetAnswer>> readStreams = new CopyOnWriteArrayList<>();
+
   /** Calls the caller cancelled or let run past their deadline while this peer kept silent. */
   final AtomicInteger cancelled = new AtomicInteger();
 
@@ -171,6 +176,17 @@ final class InProcessPeer implements AutoCloseable {
     return keys;
   }
 
+  /** Ends every {@code Reads} stream opened so far with {@code status}, as a failing peer would. */
+  void endReadStreams(Status status) {
+    for (StreamObserver<StreamedGetAnswer> stream : readStreams) {
+      try {
+        stream.onError(status.asRuntimeException());
+      } catch (RuntimeException alreadyEnded) {
+        // ended before
+      }
+    }
+  }
+
   @Override
   public void close() throws InterruptedException {
     stop();
@@ -194,6 +210,27 @@ final class InProcessPeer implements AutoCloseable {
       answer(onGet.apply(request), observer);
     }
 
+    /** Each read of the stream is scripted as a {@code Get} call is, by {@link #onGet}. */
+    @Override
+    public StreamObserver<StreamedGet> reads(StreamObserver<StreamedGetAnswer> answers) {
+      readStreams.add(answers);
+      return new ServedReads(
+          (ServerCallStreamObserver<StreamedGetAnswer>) answers,
+          (request, interest) -> {
+            gets.add(request);
+            CompletableFuture<GetResponse> answer = new CompletableFuture<>();
+            interest.onCancel(
+                () -> {
+                  if (!answer.isDone()) {
+                    cancelled.incrementAndGet();
+                  }
+                });
+            settle(onGet.apply(request), answer);
+            return answer;
+          },
+          null);
+    }
+
     @Override
     public void replicate(ReplicateRequest request, StreamObserver<ReplicateResponse> observer) {
       replicateArrivalNanos.add(System.nanoTime());
@@ -212,6 +249,16 @@ final class InProcessPeer implements AutoCloseable {
     // With a cancel handler set, answering a call already cancelled is a no-op, not an error.
     ((ServerCallStreamObserver<R>) observer).setOnCancelHandler(cancelled::incrementAndGet);
     reply(reply, observer);
+  }
+
+  private static <R> void settle(Reply<R> reply, CompletableFuture<R> answer) {
+    if (reply.later != null) {
+      reply.later.thenAccept(now -> settle(now, answer));
+    } else if (reply.status != null) {
+      answer.completeExceptionally(reply.status.asRuntimeException());
+    } else {
+      answer.complete(reply.response);
+    }
   }
 
   private static <R> void reply(Reply<R> reply, StreamObserver<R> call) {

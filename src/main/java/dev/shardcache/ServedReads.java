@@ -1,0 +1,217 @@
+package dev.shardcache;
+
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
+import dev.shardcache.internal.proto.StreamedGet;
+import dev.shardcache.internal.proto.StreamedGetAnswer;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The serving side of one {@code Reads} stream: each {@link StreamedGet} is served as a {@code Get}
+ * call would be ({@code serve}, with its own {@link CallInterest}) and answered by exactly one
+ * {@link StreamedGetAnswer} carrying its id, whatever the outcome.
+ *
+ * <ul>
+ *   <li><b>Bounded as calls are.</b> Each read takes a slot of the calling host's calls in progress
+ *       ({@link CallLimiter.HostSlots}) until it is answered; past the bound it is answered {@code
+ *       RESOURCE_EXHAUSTED} at once and nothing is served.
+ *   <li><b>Cancellable per read.</b> A {@code cancel} message, or the end of the stream, cancels
+ *       the reads' interests, so loads they would start and have not are skipped, as for a
+ *       cancelled call.
+ *   <li><b>An answer over the caller's size limit fails its read, not the stream</b>: it is
+ *       answered {@code RESOURCE_EXHAUSTED} ("exceeds maximum size"), as the call would have been.
+ *   <li><b>Bad messages fail one read, not the stream.</b> A message without a read, or reusing the
+ *       id of a read in progress, is answered {@code INVALID_ARGUMENT} under its id; the reads in
+ *       progress are untouched.
+ *   <li><b>Ends cleanly.</b> When the caller half-closes, the stream is completed once every read
+ *       it sent has been answered.
+ * </ul>
+ *
+ * <p>Messages arrive on the transport thread (see {@link ServingExecutors}); answers are sent from
+ * whichever thread completes a read (the transport thread for a hit, a load thread for a load), one
+ * at a time under a lock, since a gRPC stream observer is not thread-safe. Never blocks beyond that
+ * lock.
+ */
+final class ServedReads implements StreamObserver<StreamedGet> {
+
+  /** Serves one read: what {@code PeerService.get} does for a call. */
+  interface Server {
+    CompletableFuture<GetResponse> serve(GetRequest request, CallInterest interest);
+  }
+
+  private final ServerCallStreamObserver<StreamedGetAnswer> answers;
+  private final Server server;
+  private final CallLimiter.@Nullable HostSlots slots;
+  private final ConcurrentMap<Long, CallInterest> inProgress = new ConcurrentHashMap<>();
+
+  private final Object sendLock = new Object();
+  private boolean halfClosed; // guarded by sendLock
+  private boolean ended; // guarded by sendLock
+
+  /**
+   * A stream answering on {@code answers}; {@code slots} null when the server has no call limiter
+   * (in-process tests), in which case reads are not bounded here.
+   */
+  ServedReads(
+      ServerCallStreamObserver<StreamedGetAnswer> answers,
+      Server server,
+      CallLimiter.@Nullable HostSlots slots) {
+    this.answers = answers;
+    this.server = server;
+    this.slots = slots;
+    answers.setOnCancelHandler(this::cancelAll);
+  }
+
+  @Override
+  public void onNext(StreamedGet message) {
+    long id = message.getId();
+    if (message.getCancel()) {
+      CallInterest interest = inProgress.get(id);
+      if (interest != null) {
+        interest.cancel();
+      }
+      return;
+    }
+    if (!message.hasGet()) {
+      send(
+          id,
+          Status.INVALID_ARGUMENT.withDescription("a StreamedGet needs get unless cancel is set"));
+      return;
+    }
+    CallInterest interest = new CallInterest();
+    if (inProgress.putIfAbsent(id, interest) != null) {
+      send(
+          id,
+          Status.INVALID_ARGUMENT.withDescription(
+              "read id " + id + " is already in progress on this stream; pick unused ids"));
+      return;
+    }
+    Status refusal = slots == null ? null : slots.tryAcquire();
+    if (refusal != null) {
+      inProgress.remove(id, interest);
+      send(id, refusal);
+      return;
+    }
+    CompletableFuture<GetResponse> read;
+    try {
+      read = server.serve(message.getGet(), interest);
+    } catch (RuntimeException e) {
+      read = CompletableFuture.failedFuture(e);
+    }
+    int maxAnswerBytes = message.getMaxAnswerBytes();
+    Completions.whenDone(
+        read, (response, failure) -> answer(id, interest, maxAnswerBytes, response, failure));
+  }
+
+  private void answer(
+      long id,
+      CallInterest interest,
+      int maxAnswerBytes,
+      @Nullable GetResponse response,
+      @Nullable Throwable failure) {
+    if (slots != null) {
+      slots.release(); // before the answer, so the caller's next read finds the slot free
+    }
+    StreamedGetAnswer answer;
+    if (failure == null && response != null) {
+      answer = StreamedGetAnswer.newBuilder().setId(id).setResponse(response).build();
+      if (maxAnswerBytes > 0 && answer.getSerializedSize() > maxAnswerBytes) {
+        answer =
+            refusal(
+                id,
+                Status.RESOURCE_EXHAUSTED.withDescription(
+                    "the answer exceeds maximum size "
+                        + maxAnswerBytes
+                        + " of the caller: "
+                        + answer.getSerializedSize()
+                        + " bytes"));
+      }
+    } else {
+      Throwable cause =
+          failure instanceof CompletionException && failure.getCause() != null
+              ? failure.getCause()
+              : failure;
+      answer =
+          refusal(
+              id,
+              RemoteErrors.toStatus(cause == null ? new IllegalStateException("no answer") : cause)
+                  .getStatus());
+    }
+    synchronized (sendLock) {
+      // Under the lock with the send, so that a half-closed stream is not completed between this
+      // read leaving the map and its answer going out.
+      inProgress.remove(id, interest);
+      sendLocked(answer);
+    }
+  }
+
+  private void send(long id, Status status) {
+    synchronized (sendLock) {
+      sendLocked(refusal(id, status));
+    }
+  }
+
+  private static StreamedGetAnswer refusal(long id, Status status) {
+    StreamedGetAnswer.Builder answer =
+        StreamedGetAnswer.newBuilder().setId(id).setCode(status.getCode().value());
+    if (status.getDescription() != null) {
+      answer.setDescription(status.getDescription());
+    }
+    return answer.build();
+  }
+
+  private void sendLocked(StreamedGetAnswer answer) {
+    if (ended) {
+      return; // the caller went away: nobody is left to answer
+    }
+    try {
+      answers.onNext(answer);
+    } catch (RuntimeException cancelled) {
+      ended = true;
+      return;
+    }
+    completeIfDone();
+  }
+
+  /** The caller half-closed: no more reads will come. */
+  @Override
+  public void onCompleted() {
+    synchronized (sendLock) {
+      halfClosed = true;
+      completeIfDone();
+    }
+  }
+
+  /** The stream failed or was cancelled: nobody will read the answers. */
+  @Override
+  public void onError(Throwable t) {
+    cancelAll();
+  }
+
+  private void completeIfDone() { // holding sendLock
+    if (halfClosed && !ended && inProgress.isEmpty()) {
+      ended = true;
+      try {
+        answers.onCompleted();
+      } catch (RuntimeException cancelled) {
+        // the caller went away meanwhile
+      }
+    }
+  }
+
+  private void cancelAll() {
+    synchronized (sendLock) {
+      ended = true;
+    }
+    for (CallInterest interest : inProgress.values()) {
+      interest.cancel();
+    }
+  }
+}

@@ -1,0 +1,232 @@
+package dev.shardcache;
+
+import com.google.common.util.concurrent.AbstractFuture;
+import com.google.common.util.concurrent.ListenableFuture;
+import dev.shardcache.internal.proto.GetRequest;
+import dev.shardcache.internal.proto.GetResponse;
+import dev.shardcache.internal.proto.PeerServiceGrpc;
+import dev.shardcache.internal.proto.StreamedGet;
+import dev.shardcache.internal.proto.StreamedGetAnswer;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * This node's reads of one peer, carried on one long-lived {@code Reads} stream instead of one
+ * {@code Get} call each: a read is one message each way, with no HTTP/2 stream, headers, deadline
+ * timer or call objects of its own (the largest cost of a remote read; see docs/performance.md).
+ *
+ * <p>Each read behaves as a {@code Get} call would for {@link PeerCalls}, which classifies its
+ * failure: it fails with the {@link io.grpc.StatusRuntimeException} the peer answered for it; with
+ * {@code DEADLINE_EXCEEDED} when its deadline passes (slow, not dead: the stream and the other
+ * reads go on, and the peer is told to withdraw it); and, when the stream itself ends (the
+ * connection failed or the peer shut down), every read in progress on it fails with the stream's
+ * status, and the next read opens a new stream. Cancelling a read's future withdraws it the same
+ * way.
+ *
+ * <p>Thread-safe. {@link #get} never blocks: it sends under a short lock (a gRPC stream observer is
+ * not thread-safe), and its future completes on a gRPC transport thread or, at its deadline, on the
+ * shared deadline thread.
+ */
+final class StreamedReads {
+
+  /**
+   * One daemon thread for every read's deadline in the JVM: scheduling and cancelling a task is
+   * cheap, the task itself only fails a future.
+   */
+  private static final ScheduledThreadPoolExecutor DEADLINES = newDeadlineThread();
+
+  private final PeerServiceGrpc.PeerServiceStub stub;
+  private final int maxAnswerBytes;
+  private final AtomicLong ids = new AtomicLong();
+  private final Object lock = new Object();
+  private @Nullable Stream current; // guarded by lock
+
+  /**
+   * Reads over {@code stub}, whose channel accepts messages of at most {@code maxAnswerBytes} (0:
+   * no bound); the peer refuses a larger answer per read instead of sending it and ending the
+   * stream.
+   */
+  StreamedReads(PeerServiceGrpc.PeerServiceStub stub, int maxAnswerBytes) {
+    this.stub = stub;
+    this.maxAnswerBytes = maxAnswerBytes;
+  }
+
+  private static ScheduledThreadPoolExecutor newDeadlineThread() {
+    ScheduledThreadPoolExecutor thread =
+        new ScheduledThreadPoolExecutor(
+            1,
+            runnable -> {
+              Thread t = new Thread(runnable, "shardcache-read-deadlines");
+              t.setDaemon(true);
+              return t;
+            });
+    thread.setRemoveOnCancelPolicy(true); // most reads end long before their deadline
+    return thread;
+  }
+
+  /**
+   * Sends {@code request}; the future fails with {@code DEADLINE_EXCEEDED} after {@code deadline}.
+   */
+  ListenableFuture<GetResponse> get(GetRequest request, Duration deadline) {
+    Stream stream = stream();
+    Read read = new Read(stream, ids.incrementAndGet());
+    stream.start(read, request, maxAnswerBytes, deadline);
+    return read;
+  }
+
+  /** The open stream, or a new one if there is none or it has ended. */
+  private Stream stream() {
+    synchronized (lock) {
+      Stream stream = current;
+      if (stream == null || stream.ended != null) {
+        stream = new Stream();
+        current = stream;
+        stub.reads(stream); // calls beforeStart, which keeps the request side
+      }
+      return stream;
+    }
+  }
+
+  /** One read in progress: completes once, then leaves its stream's map and its deadline. */
+  private static final class Read extends AbstractFuture<GetResponse> {
+    private final Stream stream;
+    private final long id;
+    private volatile @Nullable ScheduledFuture<?> deadline;
+    private volatile boolean answeredByPeer;
+
+    Read(Stream stream, long id) {
+      this.stream = stream;
+      this.id = id;
+    }
+
+    boolean fail(Status status) {
+      return setException(status.asRuntimeException());
+    }
+
+    void answer(GetResponse response) {
+      answeredByPeer = true;
+      set(response);
+    }
+
+    void refuse(Status status) {
+      answeredByPeer = true;
+      fail(status);
+    }
+
+    @Override
+    protected void afterDone() {
+      stream.reads.remove(id, this);
+      ScheduledFuture<?> timer = deadline;
+      if (timer != null) {
+        timer.cancel(false);
+      }
+      if (!answeredByPeer) { // its deadline passed or its caller gave up: the peer may stop
+        stream.withdraw(id);
+      }
+    }
+  }
+
+  /** One {@code Reads} call; reads go to the newest one, and each ends with its own stream. */
+  private static final class Stream
+      implements ClientResponseObserver<StreamedGet, StreamedGetAnswer> {
+    final ConcurrentMap<Long, Read> reads = new ConcurrentHashMap<>();
+    volatile @Nullable Status ended;
+    private @Nullable ClientCallStreamObserver<StreamedGet> requests; // guarded by this
+
+    @Override
+    public void beforeStart(ClientCallStreamObserver<StreamedGet> requests) {
+      synchronized (this) {
+        this.requests = requests;
+      }
+    }
+
+    void start(Read read, GetRequest request, int maxAnswerBytes, Duration deadline) {
+      reads.put(read.id, read);
+      read.deadline =
+          DEADLINES.schedule(
+              () ->
+                  read.fail(
+                      Status.DEADLINE_EXCEEDED.withDescription(
+                          "no answer on the read stream within " + deadline)),
+              deadline.toNanos(),
+              TimeUnit.NANOSECONDS);
+      StreamedGet message =
+          StreamedGet.newBuilder()
+              .setId(read.id)
+              .setGet(request)
+              .setMaxAnswerBytes(maxAnswerBytes)
+              .build();
+      if (!send(message)) {
+        Status why = ended;
+        read.fail(why == null ? Status.UNAVAILABLE.withDescription("read stream ended") : why);
+      }
+      // The stream may have ended between the put and the send without seeing this read.
+      Status why = ended;
+      if (why != null) {
+        read.fail(why);
+      }
+    }
+
+    /** Tells the peer to withdraw read {@code id}, unless the stream has ended. */
+    void withdraw(long id) {
+      if (ended == null) {
+        send(StreamedGet.newBuilder().setId(id).setCancel(true).build());
+      }
+    }
+
+    private boolean send(StreamedGet message) {
+      synchronized (this) {
+        ClientCallStreamObserver<StreamedGet> out = requests;
+        if (out == null || ended != null) {
+          return false;
+        }
+        try {
+          out.onNext(message);
+          return true;
+        } catch (RuntimeException cancelled) {
+          return false; // the call was cancelled or closed meanwhile; onError follows
+        }
+      }
+    }
+
+    @Override
+    public void onNext(StreamedGetAnswer answer) {
+      Read read = reads.get(answer.getId());
+      if (read == null) {
+        return; // withdrawn: its deadline passed, or its caller gave up
+      }
+      if (answer.getCode() == 0) {
+        read.answer(answer.getResponse());
+      } else {
+        read.refuse(
+            Status.fromCodeValue(answer.getCode()).withDescription(answer.getDescription()));
+      }
+    }
+
+    @Override
+    public void onError(Throwable t) {
+      end(Status.fromThrowable(t));
+    }
+
+    @Override
+    public void onCompleted() {
+      end(Status.UNAVAILABLE.withDescription("the peer ended the read stream"));
+    }
+
+    private void end(Status status) {
+      ended = status;
+      for (Read read : reads.values()) {
+        read.fail(status);
+      }
+    }
+  }
+}
