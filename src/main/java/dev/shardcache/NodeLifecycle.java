@@ -50,6 +50,7 @@ final class NodeLifecycle {
   private final NodeCaches caches;
   private final Maintenance maintenance;
   private final Subscribers subscribers;
+  private final ServedReadStreams readStreams = new ServedReadStreams();
   private final AtomicReference<State> state = new AtomicReference<>(State.NEW);
   private volatile NodeStartup.@Nullable Started started;
 
@@ -91,7 +92,7 @@ final class NodeLifecycle {
             ? startup.startClient(
                 this::runningCluster, () -> List.copyOf(caches.all()), caches::get)
             : startup.start(
-                new PeerService(this::selfOrPending, caches::get, subscribers),
+                new PeerService(this::selfOrPending, caches::get, subscribers, readStreams),
                 maintenance::onRingChange,
                 this::runningCluster);
     started = parts;
@@ -170,7 +171,8 @@ final class NodeLifecycle {
     } while (!state.compareAndSet(
         previous, previous == State.RUNNING ? State.LEAVING : State.CLOSED));
     NodeStartup.Started parts = started;
-    new NodeShutdown(parts, maintenance, caches.loads(), settings.virtualNodes(), subscribers)
+    new NodeShutdown(
+            parts, maintenance, caches.loads(), settings.virtualNodes(), subscribers, readStreams)
         .run(
             ShardcacheNode.CLOSE_GRACE,
             previous == State.RUNNING,

@@ -47,20 +47,24 @@ final class NodeShutdown {
   private final ExecutorService loads;
   private final int virtualNodes;
   private final Subscribers subscribers;
+  private final ServedReadStreams readStreams;
   private final @Nullable Subscriptions subscriptions;
   private final @Nullable TransportSecurity clientSecurity;
 
   /**
    * {@code started} is null if the node never got as far as binding and joining; {@code
-   * subscribers} are the client-only members subscribed to this node.
+   * subscribers} are the client-only members subscribed to this node, {@code readStreams} the
+   * peers' read streams it serves.
    */
   NodeShutdown(
       NodeStartup.@Nullable Started started,
       Maintenance maintenance,
       ExecutorService loads,
       int virtualNodes,
-      Subscribers subscribers) {
+      Subscribers subscribers,
+      ServedReadStreams readStreams) {
     this.subscribers = subscribers;
+    this.readStreams = readStreams;
     this.server = started == null ? null : started.server();
     this.cluster = started == null ? null : started.cluster();
     this.heartbeats = started == null ? null : started.heartbeats();
@@ -100,6 +104,7 @@ final class NodeShutdown {
       }
       // Streams never finish on their own: end them, or the grace below would wait for them.
       subscribers.close();
+      readStreams.close();
       loads.shutdownNow();
       if (server != null) {
         server.awaitShutdown(remaining(deadline).dividedBy(4));

@@ -64,14 +64,17 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
   private final Supplier<String> self;
   private final Function<String, @Nullable DefaultDistributedCache<?, ?>> caches;
   private final Subscribers subscribers;
+  private final ServedReadStreams readStreams;
 
   PeerService(
       Supplier<String> self,
       Function<String, @Nullable DefaultDistributedCache<?, ?>> caches,
-      Subscribers subscribers) {
+      Subscribers subscribers,
+      ServedReadStreams readStreams) {
     this.self = self;
     this.caches = caches;
     this.subscribers = subscribers;
+    this.readStreams = readStreams;
   }
 
   @Override
@@ -89,7 +92,7 @@ final class PeerService extends PeerServiceGrpc.PeerServiceImplBase {
     if (!(answers instanceof ServerCallStreamObserver<StreamedGetAnswer> call)) {
       throw new IllegalStateException("a Reads stream must be a gRPC server call");
     }
-    return new ServedReads(
+    return readStreams.open(
         call,
         (request, interest) -> cache(request.getCache()).serveGet(request, interest),
         CallLimiter.SLOTS.get());

@@ -11,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
+import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -49,6 +50,8 @@ final class ServedReads implements StreamObserver<StreamedGet> {
   private final ServerCallStreamObserver<StreamedGetAnswer> answers;
   private final Server server;
   private final CallLimiter.@Nullable HostSlots slots;
+  private final Consumer<ServedReads> onEnd;
+  private volatile boolean stopped;
   private final ConcurrentMap<Long, CallInterest> inProgress = new ConcurrentHashMap<>();
 
   private final Object sendLock = new Object();
@@ -63,10 +66,32 @@ final class ServedReads implements StreamObserver<StreamedGet> {
       ServerCallStreamObserver<StreamedGetAnswer> answers,
       Server server,
       CallLimiter.@Nullable HostSlots slots) {
+    this(answers, server, slots, reads -> {});
+  }
+
+  /** As above, and calls {@code onEnd} when the stream has ended, either way (maybe twice). */
+  ServedReads(
+      ServerCallStreamObserver<StreamedGetAnswer> answers,
+      Server server,
+      CallLimiter.@Nullable HostSlots slots,
+      Consumer<ServedReads> onEnd) {
     this.answers = answers;
     this.server = server;
     this.slots = slots;
+    this.onEnd = onEnd;
     answers.setOnCancelHandler(this::cancelAll);
+  }
+
+  /**
+   * The node is shutting down: reads from now on are answered {@code UNAVAILABLE}, and the stream
+   * ends once the reads it took are answered.
+   */
+  void stopTaking() {
+    stopped = true;
+    synchronized (sendLock) {
+      halfClosed = true;
+      completeIfDone();
+    }
   }
 
   @Override
@@ -77,6 +102,13 @@ final class ServedReads implements StreamObserver<StreamedGet> {
       if (interest != null) {
         interest.cancel();
       }
+      return;
+    }
+    if (stopped) {
+      send(
+          id,
+          Status.UNAVAILABLE.withDescription(
+              "this node is shutting down; read the key from another holder"));
       return;
     }
     if (!message.hasGet()) {
@@ -175,6 +207,7 @@ final class ServedReads implements StreamObserver<StreamedGet> {
       answers.onNext(answer);
     } catch (RuntimeException cancelled) {
       ended = true;
+      onEnd.accept(this);
       return;
     }
     completeIfDone();
@@ -198,6 +231,7 @@ final class ServedReads implements StreamObserver<StreamedGet> {
   private void completeIfDone() { // holding sendLock
     if (halfClosed && !ended && inProgress.isEmpty()) {
       ended = true;
+      onEnd.accept(this);
       try {
         answers.onCompleted();
       } catch (RuntimeException cancelled) {
@@ -210,6 +244,7 @@ final class ServedReads implements StreamObserver<StreamedGet> {
     synchronized (sendLock) {
       ended = true;
     }
+    onEnd.accept(this);
     for (CallInterest interest : inProgress.values()) {
       interest.cancel();
     }

@@ -35,6 +35,7 @@ class ReadsStreamServingTest {
   private static final String FAST = "fast";
 
   private final CountDownLatch release = new CountDownLatch(1);
+  private final CountDownLatch loading = new CountDownLatch(1);
   private TestCluster cluster;
   private ManagedChannel channel;
   private Answers answers;
@@ -75,6 +76,7 @@ class ReadsStreamServingTest {
   void start() {
     CacheLoader<String, String> gated =
         key -> {
+          loading.countDown();
           release.await();
           return "loaded:" + key;
         };
@@ -199,5 +201,22 @@ class ReadsStreamServingTest {
 
     assertThat(answers.end.get(20, TimeUnit.SECONDS)).isEqualTo(Status.OK);
     assertThat(answers.byId.get(1L).getResponse().getValue().toStringUtf8()).isEqualTo("loaded:a");
+  }
+
+  /**
+   * Regression: a graceful server shutdown waits for every call in progress, and a peer's read
+   * stream never ends on its own, so closing a node used to wait out its grace and then cut the
+   * stream. Now the closing node stops taking reads and completes the stream once the reads it took
+   * are answered.
+   */
+  @Test
+  void aClosingNodeCompletesTheStreamOnceItsReadsAreAnswered() throws Exception {
+    reads.onNext(read(1, SLOW, "a"));
+    assertThat(loading.await(20, TimeUnit.SECONDS)).isTrue();
+
+    cluster.node(0).close(); // cuts the gated load short: read 1 is answered with its failure
+
+    assertThat(answers.end.get(20, TimeUnit.SECONDS)).isEqualTo(Status.OK);
+    assertThat(answers.byId).containsKey(1L);
   }
 }
