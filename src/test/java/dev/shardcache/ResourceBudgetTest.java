@@ -128,6 +128,7 @@ class ResourceBudgetTest {
       bound.put("grpc-timer", 1);
       bound.put("grpc-default-executor", N * 2 * (N - 1));
       bound.put("commonPool", Math.max(1, cores - 1));
+      bound.put("shardcache-read-deadlines", 1); // one per JVM, made with the first remote read
       System.out.printf(
           "ResourceBudgetTest: %d nodes, %d cores: new threads by kind %s, bounds %s%n",
           N, cores, grown, bound);
