@@ -11,9 +11,9 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -33,22 +33,31 @@ import org.jspecify.annotations.Nullable;
  * way.
  *
  * <p>Thread-safe. {@link #get} never blocks: it sends under a short lock (a gRPC stream observer is
- * not thread-safe), and its future completes on a gRPC transport thread or, at its deadline, on the
- * shared deadline thread.
+ * not thread-safe), and its future completes on a gRPC transport thread or, past its deadline, on
+ * the JVM's one deadline thread.
  */
 final class StreamedReads {
 
   /**
-   * One daemon thread for every read's deadline in the JVM: scheduling and cancelling a task is
-   * cheap, the task itself only fails a future.
+   * How finely read deadlines are kept: a read fails at most this long after its deadline. Reads
+   * are swept for expired deadlines once per tick in which one of them is due, instead of each
+   * scheduling (and cancelling) a timer of its own, which made the deadline thread wake once per
+   * read whenever only one read was in flight (each new timer was the earliest).
    */
-  private static final ScheduledThreadPoolExecutor DEADLINES = newDeadlineThread();
+  static final Duration DEADLINE_TICK = Duration.ofMillis(10);
+
+  private static final long TICK_NANOS = DEADLINE_TICK.toNanos();
+  private static final long ORIGIN = System.nanoTime();
+
+  /** One daemon thread sweeping every peer's reads in the JVM; a sweep only fails futures. */
+  private static final ScheduledThreadPoolExecutor SWEEPER = newSweeperThread();
 
   private final PeerServiceGrpc.PeerServiceStub stub;
   private final int maxAnswerBytes;
   private final AtomicLong ids = new AtomicLong();
+  private final Set<Long> sweepsScheduled = ConcurrentHashMap.newKeySet();
   private final Object lock = new Object();
-  private @Nullable Stream current; // guarded by lock
+  private volatile @Nullable Stream current; // written under lock
 
   /**
    * Reads over {@code stub}, whose channel accepts messages of at most {@code maxAnswerBytes} (0:
@@ -60,7 +69,7 @@ final class StreamedReads {
     this.maxAnswerBytes = maxAnswerBytes;
   }
 
-  private static ScheduledThreadPoolExecutor newDeadlineThread() {
+  private static ScheduledThreadPoolExecutor newSweeperThread() {
     ScheduledThreadPoolExecutor thread =
         new ScheduledThreadPoolExecutor(
             1,
@@ -69,22 +78,55 @@ final class StreamedReads {
               t.setDaemon(true);
               return t;
             });
-    thread.setRemoveOnCancelPolicy(true); // most reads end long before their deadline
+    thread.setRemoveOnCancelPolicy(true);
     return thread;
   }
 
   /**
-   * Sends {@code request}; the future fails with {@code DEADLINE_EXCEEDED} after {@code deadline}.
+   * Sends {@code request}; the future fails with {@code DEADLINE_EXCEEDED} after {@code deadline}
+   * (up to {@link #DEADLINE_TICK} later).
    */
   ListenableFuture<GetResponse> get(GetRequest request, Duration deadline) {
+    long due = System.nanoTime() + deadline.toNanos();
     Stream stream = stream();
-    Read read = new Read(stream, ids.incrementAndGet());
-    stream.start(read, request, maxAnswerBytes, deadline);
+    Read read = new Read(stream, ids.incrementAndGet(), due, deadline);
+    stream.start(read, request, maxAnswerBytes);
+    sweepAfter(due);
     return read;
+  }
+
+  /** Makes sure a sweep runs in the first tick after {@code due}. */
+  private void sweepAfter(long due) {
+    long tick = (due - ORIGIN) / TICK_NANOS + 1;
+    if (sweepsScheduled.add(tick)) {
+      SWEEPER.schedule(
+          () -> sweep(tick), ORIGIN + tick * TICK_NANOS - System.nanoTime(), TimeUnit.NANOSECONDS);
+    }
+  }
+
+  /** Fails every read of the open stream whose deadline has passed. */
+  private void sweep(long tick) {
+    sweepsScheduled.remove(tick);
+    Stream stream = current; // the reads of an ended stream have failed with it
+    if (stream == null) {
+      return;
+    }
+    long now = System.nanoTime();
+    for (Read read : stream.reads.values()) {
+      if (now - read.due >= 0) {
+        read.fail(
+            Status.DEADLINE_EXCEEDED.withDescription(
+                "no answer on the read stream within " + read.deadline));
+      }
+    }
   }
 
   /** The open stream, or a new one if there is none or it has ended. */
   private Stream stream() {
+    Stream open = current;
+    if (open != null && open.ended == null) {
+      return open;
+    }
     synchronized (lock) {
       Stream stream = current;
       if (stream == null || stream.ended != null) {
@@ -96,16 +138,19 @@ final class StreamedReads {
     }
   }
 
-  /** One read in progress: completes once, then leaves its stream's map and its deadline. */
+  /** One read in progress: completes once, then leaves its stream's map. */
   private static final class Read extends AbstractFuture<GetResponse> {
     private final Stream stream;
     private final long id;
-    private volatile @Nullable ScheduledFuture<?> deadline;
+    private final long due;
+    private final Duration deadline;
     private volatile boolean answeredByPeer;
 
-    Read(Stream stream, long id) {
+    Read(Stream stream, long id, long due, Duration deadline) {
       this.stream = stream;
       this.id = id;
+      this.due = due;
+      this.deadline = deadline;
     }
 
     boolean fail(Status status) {
@@ -125,10 +170,6 @@ final class StreamedReads {
     @Override
     protected void afterDone() {
       stream.reads.remove(id, this);
-      ScheduledFuture<?> timer = deadline;
-      if (timer != null) {
-        timer.cancel(false);
-      }
       if (!answeredByPeer) { // its deadline passed or its caller gave up: the peer may stop
         stream.withdraw(id);
       }
@@ -149,16 +190,8 @@ final class StreamedReads {
       }
     }
 
-    void start(Read read, GetRequest request, int maxAnswerBytes, Duration deadline) {
+    void start(Read read, GetRequest request, int maxAnswerBytes) {
       reads.put(read.id, read);
-      read.deadline =
-          DEADLINES.schedule(
-              () ->
-                  read.fail(
-                      Status.DEADLINE_EXCEEDED.withDescription(
-                          "no answer on the read stream within " + deadline)),
-              deadline.toNanos(),
-              TimeUnit.NANOSECONDS);
       StreamedGet message =
           StreamedGet.newBuilder()
               .setId(read.id)
