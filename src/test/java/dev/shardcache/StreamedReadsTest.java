@@ -104,6 +104,23 @@ class StreamedReadsTest {
     assertThat(server.readStreams).as("the same stream carried on").hasSize(1);
   }
 
+  /** Deadlines are swept per tick: a short one sent after a long one still fails at its own. */
+  @Test
+  void aShortDeadlineAfterALongOneFailsAtItsOwnWhileTheLongOneWaits() {
+    server.onGet = request -> Reply.silence();
+    CompletableFuture<GetResponse> patient = read("patient", LONG);
+    CompletableFuture<GetResponse> hasty = read("hasty", Duration.ofMillis(100));
+
+    assertThatThrownBy(() -> hasty.get(10, TimeUnit.SECONDS))
+        .hasCauseInstanceOf(PeerCalls.PeerCallException.class)
+        .cause()
+        .satisfies(
+            e ->
+                assertThat(((PeerCalls.PeerCallException) e).failure())
+                    .isEqualTo(PeerCalls.Failure.SLOW));
+    assertThat(patient).isNotDone();
+  }
+
   @Test
   void theEndOfAStreamFailsItsReadsAndTheNextReadOpensANewStream() {
     server.onGet = request -> Reply.silence();
