@@ -7,6 +7,7 @@ import dev.shardcache.internal.proto.GetResponse;
 import dev.shardcache.internal.proto.PeerServiceGrpc;
 import dev.shardcache.internal.proto.StreamedGet;
 import dev.shardcache.internal.proto.StreamedGetAnswer;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
@@ -90,7 +91,13 @@ final class StreamedReads {
     long due = System.nanoTime() + deadline.toNanos();
     Stream stream = stream();
     Read read = new Read(stream, ids.incrementAndGet(), due, deadline);
-    stream.start(read, request, maxAnswerBytes);
+    if (!stream.start(read, request, maxAnswerBytes)) {
+      // This node could not send on that stream (so the peer never saw the read): once more on a
+      // new one, which start() fails properly if it cannot send either.
+      stream = stream();
+      read = new Read(stream, ids.incrementAndGet(), due, deadline);
+      stream.start(read, request, maxAnswerBytes);
+    }
     sweepAfter(due);
     return read;
   }
@@ -132,7 +139,11 @@ final class StreamedReads {
       if (stream == null || stream.ended != null) {
         stream = new Stream();
         current = stream;
-        stub.reads(stream); // calls beforeStart, which keeps the request side
+        // Opened outside the caller's gRPC context: a read made while serving a peer's call (a
+        // forwarded read) would otherwise tie the stream to that call, and the call's end or
+        // deadline would cancel the stream and every read on it.
+        Stream opening = stream;
+        Context.ROOT.run(() -> stub.reads(opening)); // calls beforeStart: keeps the request side
       }
       return stream;
     }
@@ -190,7 +201,12 @@ final class StreamedReads {
       }
     }
 
-    void start(Read read, GetRequest request, int maxAnswerBytes) {
+    /**
+     * Sends {@code read}. Returns false, with the read discarded and this stream marked ended, if
+     * this node could not send on the stream at all (its call was cancelled here); otherwise the
+     * read is on its way, or failed with the stream's end.
+     */
+    boolean start(Read read, GetRequest request, int maxAnswerBytes) {
       reads.put(read.id, read);
       StreamedGet message =
           StreamedGet.newBuilder()
@@ -198,15 +214,34 @@ final class StreamedReads {
               .setGet(request)
               .setMaxAnswerBytes(maxAnswerBytes)
               .build();
-      if (!send(message)) {
-        Status why = ended;
-        read.fail(why == null ? Status.UNAVAILABLE.withDescription("read stream ended") : why);
+      RuntimeException broken = null;
+      synchronized (this) {
+        ClientCallStreamObserver<StreamedGet> out = requests;
+        if (out != null && ended == null) {
+          try {
+            out.onNext(message);
+          } catch (RuntimeException e) {
+            broken = e;
+          }
+        }
       }
-      // The stream may have ended between the put and the send without seeing this read.
+      if (broken != null) {
+        reads.remove(read.id, read);
+        // Nothing more goes through this stream: its other reads fail now (no sweep looks at a
+        // replaced stream), and the next read opens a new one.
+        end(
+            Status.UNAVAILABLE
+                .withDescription("the read stream could not be written on this node")
+                .withCause(broken));
+        return false;
+      }
+      // The stream may have ended before the send, or between the put and the send without seeing
+      // this read.
       Status why = ended;
       if (why != null) {
         read.fail(why);
       }
+      return true;
     }
 
     /** Tells the peer to withdraw read {@code id}, unless the stream has ended. */
@@ -216,17 +251,16 @@ final class StreamedReads {
       }
     }
 
-    private boolean send(StreamedGet message) {
+    private void send(StreamedGet message) {
       synchronized (this) {
         ClientCallStreamObserver<StreamedGet> out = requests;
         if (out == null || ended != null) {
-          return false;
+          return;
         }
         try {
           out.onNext(message);
-          return true;
         } catch (RuntimeException cancelled) {
-          return false; // the call was cancelled or closed meanwhile; onError follows
+          // the call was cancelled or closed meanwhile: the withdrawal has nothing left to stop
         }
       }
     }

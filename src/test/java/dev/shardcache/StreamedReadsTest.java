@@ -8,6 +8,7 @@ import com.google.protobuf.ByteString;
 import dev.shardcache.InProcessPeer.Reply;
 import dev.shardcache.internal.proto.GetRequest;
 import dev.shardcache.internal.proto.GetResponse;
+import io.grpc.Context;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -15,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -119,6 +122,32 @@ class StreamedReadsTest {
                 assertThat(((PeerCalls.PeerCallException) e).failure())
                     .isEqualTo(PeerCalls.Failure.SLOW));
     assertThat(patient).isNotDone();
+  }
+
+  /**
+   * Regression (CI, this session): a read made while serving a peer's call (a forwarded read)
+   * opened the stream inside that call's gRPC context, so the call's end cancelled the stream; the
+   * next read found it cancelled and marked the peer down. The stream now outlives any caller's
+   * context, cancelled or past its deadline.
+   */
+  @Test
+  void aStreamOpenedInsideAnotherCallsContextOutlivesThatCall() throws Exception {
+    server.onGet = request -> Reply.answer(value("v"));
+    ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+    try {
+      Context.CancellableContext incoming =
+          Context.current().withDeadlineAfter(200, TimeUnit.MILLISECONDS, scheduler);
+      assertThat(incoming.call(() -> read("a", LONG)).join().getFound()).isTrue();
+
+      incoming.cancel(null); // the call that opened the stream ends
+      Thread.sleep(300); // and its deadline passes
+    } finally {
+      scheduler.shutdownNow();
+    }
+
+    assertThat(read("b", LONG).join().getFound()).isTrue();
+    assertThat(server.readStreams).as("the same stream carried on").hasSize(1);
+    assertThat(peer.isUp()).isTrue();
   }
 
   @Test
