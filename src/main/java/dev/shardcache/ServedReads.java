@@ -11,6 +11,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import org.jspecify.annotations.Nullable;
 
@@ -21,11 +22,12 @@ import org.jspecify.annotations.Nullable;
  *
  * <ul>
  *   <li><b>Bounded as calls are.</b> Each read takes a slot of the calling host's calls in progress
- *       ({@link CallLimiter.HostSlots}) until it is answered; past the bound it is answered {@code
- *       RESOURCE_EXHAUSTED} at once and nothing is served.
- *   <li><b>Cancellable per read.</b> A {@code cancel} message, or the end of the stream, cancels
- *       the reads' interests, so loads they would start and have not are skipped, as for a
- *       cancelled call.
+ *       ({@link CallLimiter.HostSlots}) until it is answered or withdrawn; past the bound it is
+ *       answered {@code RESOURCE_EXHAUSTED} at once and nothing is served.
+ *   <li><b>Withdrawn as calls are cancelled.</b> A {@code cancel} message, or the end of the
+ *       stream, cancels a read's interest (loads it would start and have not are skipped) and gives
+ *       its slot back at once, as a cancelled call's slot is, even while a load it joined runs on;
+ *       a withdrawn read is not answered and no longer holds up the end of a half-closed stream.
  *   <li><b>An answer over the caller's size limit fails its read, not the stream</b>: it is
  *       answered {@code RESOURCE_EXHAUSTED} ("exceeds maximum size"), as the call would have been.
  *   <li><b>Bad messages fail one read, not the stream.</b> A message without a read, or reusing the
@@ -52,7 +54,18 @@ final class ServedReads implements StreamObserver<StreamedGet> {
   private final CallLimiter.@Nullable HostSlots slots;
   private final Consumer<ServedReads> onEnd;
   private volatile boolean stopped;
-  private final ConcurrentMap<Long, CallInterest> inProgress = new ConcurrentHashMap<>();
+  private final ConcurrentMap<Long, Pending> inProgress = new ConcurrentHashMap<>();
+
+  /** A read being served: ends once, answered or withdrawn, and gives its slot back then. */
+  private static final class Pending {
+    final CallInterest interest = new CallInterest();
+    private final AtomicBoolean settled = new AtomicBoolean();
+
+    /** Whether this call ended the read (first of answer and withdrawal). */
+    boolean settle() {
+      return settled.compareAndSet(false, true);
+    }
+  }
 
   private final Object sendLock = new Object();
   private boolean halfClosed; // guarded by sendLock
@@ -98,9 +111,9 @@ final class ServedReads implements StreamObserver<StreamedGet> {
   public void onNext(StreamedGet message) {
     long id = message.getId();
     if (message.getCancel()) {
-      CallInterest interest = inProgress.get(id);
-      if (interest != null) {
-        interest.cancel();
+      Pending pending = inProgress.get(id);
+      if (pending != null) {
+        withdraw(id, pending);
       }
       return;
     }
@@ -117,8 +130,8 @@ final class ServedReads implements StreamObserver<StreamedGet> {
           Status.INVALID_ARGUMENT.withDescription("a StreamedGet needs get unless cancel is set"));
       return;
     }
-    CallInterest interest = new CallInterest();
-    if (inProgress.putIfAbsent(id, interest) != null) {
+    Pending pending = new Pending();
+    if (inProgress.putIfAbsent(id, pending) != null) {
       send(
           id,
           Status.INVALID_ARGUMENT.withDescription(
@@ -127,27 +140,45 @@ final class ServedReads implements StreamObserver<StreamedGet> {
     }
     Status refusal = slots == null ? null : slots.tryAcquire();
     if (refusal != null) {
-      inProgress.remove(id, interest);
+      inProgress.remove(id, pending);
       send(id, refusal);
       return;
     }
     CompletableFuture<GetResponse> read;
     try {
-      read = server.serve(message.getGet(), interest);
+      read = server.serve(message.getGet(), pending.interest);
     } catch (RuntimeException e) {
       read = CompletableFuture.failedFuture(e);
     }
     int maxAnswerBytes = message.getMaxAnswerBytes();
     Completions.whenDone(
-        read, (response, failure) -> answer(id, interest, maxAnswerBytes, response, failure));
+        read, (response, failure) -> answer(id, pending, maxAnswerBytes, response, failure));
+  }
+
+  /** Withdraws a read: cancels its interest and gives its slot back; it will not be answered. */
+  private void withdraw(long id, Pending pending) {
+    pending.interest.cancel();
+    if (!pending.settle()) {
+      return; // answered already
+    }
+    if (slots != null) {
+      slots.release();
+    }
+    synchronized (sendLock) {
+      inProgress.remove(id, pending);
+      completeIfDone();
+    }
   }
 
   private void answer(
       long id,
-      CallInterest interest,
+      Pending pending,
       int maxAnswerBytes,
       @Nullable GetResponse response,
       @Nullable Throwable failure) {
+    if (!pending.settle()) {
+      return; // withdrawn: its slot is back, and its caller dropped it
+    }
     if (slots != null) {
       slots.release(); // before the answer, so the caller's next read finds the slot free
     }
@@ -179,7 +210,7 @@ final class ServedReads implements StreamObserver<StreamedGet> {
     synchronized (sendLock) {
       // Under the lock with the send, so that a half-closed stream is not completed between this
       // read leaving the map and its answer going out.
-      inProgress.remove(id, interest);
+      inProgress.remove(id, pending);
       sendLocked(answer);
     }
   }
@@ -245,8 +276,6 @@ final class ServedReads implements StreamObserver<StreamedGet> {
       ended = true;
     }
     onEnd.accept(this);
-    for (CallInterest interest : inProgress.values()) {
-      interest.cancel();
-    }
+    inProgress.forEach(this::withdraw);
   }
 }

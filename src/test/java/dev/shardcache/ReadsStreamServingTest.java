@@ -146,6 +146,26 @@ class ReadsStreamServingTest {
     assertThat(answers.end).isNotDone();
   }
 
+  /**
+   * A withdrawn read gives its slot back at once, as a cancelled call does, even though the load it
+   * joined runs on; otherwise reads whose loads hang would use up the host's bound for good.
+   */
+  @Test
+  void aWithdrawnReadGivesItsSlotBackWhileItsLoadRunsOn() throws Exception {
+    reads.onNext(read(1, SLOW, "a"));
+    reads.onNext(read(2, SLOW, "b"));
+    assertThat(loading.await(20, TimeUnit.SECONDS)).isTrue();
+
+    reads.onNext(StreamedGet.newBuilder().setId(1).setCancel(true).build());
+    reads.onNext(read(3, SLOW, "c")); // the host's bound is 2: this one needs read 1's slot
+
+    release.countDown();
+    assertThat(answers.answerTo(3).getResponse().getValue().toStringUtf8()).isEqualTo("loaded:c");
+    assertThat(answers.answerTo(2).getResponse().getValue().toStringUtf8()).isEqualTo("loaded:b");
+    Thread.sleep(200); // read 1's load has ended too by now; a withdrawn read is not answered
+    assertThat(answers.byId).doesNotContainKey(1L);
+  }
+
   @Test
   void badMessagesAndUnknownCachesFailTheirReadAndNothingElse() {
     release.countDown();
