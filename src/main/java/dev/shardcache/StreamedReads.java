@@ -89,15 +89,12 @@ final class StreamedReads {
    */
   ListenableFuture<GetResponse> get(GetRequest request, Duration deadline) {
     long due = System.nanoTime() + deadline.toNanos();
-    Stream stream = stream();
-    Read read = new Read(stream, ids.incrementAndGet(), due, deadline);
-    if (!stream.start(read, request, maxAnswerBytes)) {
-      // This node could not send on that stream (so the peer never saw the read): once more on a
-      // new one, which start() fails properly if it cannot send either.
-      stream = stream();
+    Read read;
+    int attempt = 0;
+    do { // a second attempt only if this node could not send at all: the peer never saw the read
+      Stream stream = stream();
       read = new Read(stream, ids.incrementAndGet(), due, deadline);
-      stream.start(read, request, maxAnswerBytes);
-    }
+    } while (!read.stream.start(read, request, maxAnswerBytes) && ++attempt < 2);
     sweepAfter(due);
     return read;
   }
@@ -214,17 +211,7 @@ final class StreamedReads {
               .setGet(request)
               .setMaxAnswerBytes(maxAnswerBytes)
               .build();
-      RuntimeException broken = null;
-      synchronized (this) {
-        ClientCallStreamObserver<StreamedGet> out = requests;
-        if (out != null && ended == null) {
-          try {
-            out.onNext(message);
-          } catch (RuntimeException e) {
-            broken = e;
-          }
-        }
-      }
+      RuntimeException broken = send(message);
       if (broken != null) {
         reads.remove(read.id, read);
         // Nothing more goes through this stream: its other reads fail now (no sweep looks at a
@@ -247,20 +234,26 @@ final class StreamedReads {
     /** Tells the peer to withdraw read {@code id}, unless the stream has ended. */
     void withdraw(long id) {
       if (ended == null) {
-        send(StreamedGet.newBuilder().setId(id).setCancel(true).build());
+        // If it cannot be written, the call is gone and with it anything left to stop.
+        RuntimeException ignored = send(StreamedGet.newBuilder().setId(id).setCancel(true).build());
       }
     }
 
-    private void send(StreamedGet message) {
+    /**
+     * Sends {@code message} unless the stream has ended; returns what writing it threw (the call
+     * was cancelled on this node), or null.
+     */
+    private @Nullable RuntimeException send(StreamedGet message) {
       synchronized (this) {
         ClientCallStreamObserver<StreamedGet> out = requests;
         if (out == null || ended != null) {
-          return;
+          return null;
         }
         try {
           out.onNext(message);
-        } catch (RuntimeException cancelled) {
-          // the call was cancelled or closed meanwhile: the withdrawal has nothing left to stop
+          return null;
+        } catch (RuntimeException e) {
+          return e;
         }
       }
     }
