@@ -24,7 +24,6 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.openjdk.jmh.infra.ThreadParams;
 
 /**
  * The cost of a near-cache hit, {@link DistributedCache#get} through node A of a key owned by node
@@ -59,7 +58,6 @@ public class NearHitBenchmark {
   private static final Logger SHARDCACHE_LOGGER = Logger.getLogger("dev.shardcache");
 
   static final int KEY_COUNT = 1 << 12; // a power of two, for masking
-  private static final int MASK = KEY_COUNT - 1;
   private static final int VALUE_BYTES = 1024;
 
   private ShardcacheNode nodeA;
@@ -149,22 +147,12 @@ public class NearHitBenchmark {
     }
   }
 
-  /** A thread's position in the key table. */
+  /** A thread's position in this benchmark's key table. */
   @State(Scope.Thread)
-  public static class Cursor {
-    private int next;
-
-    /** Starts each thread at its own offset, so threads do not read the same keys in lockstep. */
-    @Setup(Level.Trial)
-    public void setUp(ThreadParams threads) {
-      next =
-          (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
-    }
-
-    int nextIndex() {
-      int i = next;
-      next = (i + 1) & MASK;
-      return i;
+  public static class Cursor extends KeyCursor {
+    @Override
+    protected int keyCount() {
+      return KEY_COUNT;
     }
   }
 

@@ -24,7 +24,6 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.openjdk.jmh.infra.ThreadParams;
 
 /**
  * A read served by another node, {@link DistributedCache#get} through node A of a key owned and
@@ -181,22 +180,12 @@ public class RemoteGetBenchmark {
     }
   }
 
-  /** A thread's position in the key table. */
+  /** A thread's position in this benchmark's key table. */
   @State(Scope.Thread)
-  public static class Cursor {
-    private int next;
-
-    /** Starts each thread at its own offset, so threads do not read the same keys in lockstep. */
-    @Setup(Level.Trial)
-    public void setUp(ThreadParams threads) {
-      next =
-          (threads.getThreadIndex() * (KEY_COUNT / Math.max(1, threads.getThreadCount()))) & MASK;
-    }
-
-    int nextIndex() {
-      int i = next;
-      next = (i + 1) & MASK;
-      return i;
+  public static class Cursor extends KeyCursor {
+    @Override
+    protected int keyCount() {
+      return KEY_COUNT;
     }
   }
 
