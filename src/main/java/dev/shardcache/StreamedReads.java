@@ -135,12 +135,14 @@ final class StreamedReads {
       Stream stream = current;
       if (stream == null || stream.ended != null) {
         stream = new Stream();
-        current = stream;
         // Opened outside the caller's gRPC context: a read made while serving a peer's call (a
         // forwarded read) would otherwise tie the stream to that call, and the call's end or
         // deadline would cancel the stream and every read on it.
         Stream opening = stream;
         Context.ROOT.run(() -> stub.reads(opening)); // calls beforeStart: keeps the request side
+        // Published only now, started: the unlocked path above must never hand out a stream
+        // without its request side (a read sent on it would go nowhere and wait out its deadline).
+        current = stream;
       }
       return stream;
     }
