@@ -27,7 +27,8 @@ import org.jspecify.annotations.Nullable;
  *   <li><b>Withdrawn as calls are cancelled.</b> A {@code cancel} message, or the end of the
  *       stream, cancels a read's interest (loads it would start and have not are skipped) and gives
  *       its slot back at once, as a cancelled call's slot is, even while a load it joined runs on;
- *       a withdrawn read is not answered and no longer holds up the end of a half-closed stream.
+ *       a withdrawn read is normally not answered and no longer holds up the end of a half-closed
+ *       stream.
  *   <li><b>An answer over the caller's size limit fails its read, not the stream</b>: it is
  *       answered {@code RESOURCE_EXHAUSTED} ("exceeds maximum size"), as the call would have been.
  *   <li><b>Bad messages fail one read, not the stream.</b> A message without a read, or reusing the
@@ -157,10 +158,12 @@ final class ServedReads implements StreamObserver<StreamedGet> {
 
   /** Withdraws a read: cancels its interest and gives its slot back; it will not be answered. */
   private void withdraw(long id, Pending pending) {
-    pending.interest.cancel();
+    // Settled before the interest is cancelled: cancelling can complete the read at once (a load
+    // abandoned before it started), and that completion must find the read withdrawn.
     if (!pending.settle()) {
       return; // answered already
     }
+    pending.interest.cancel();
     if (slots != null) {
       slots.release();
     }
