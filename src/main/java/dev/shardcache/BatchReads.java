@@ -107,7 +107,7 @@ final class BatchReads<K, V> {
         fallbacks.add(key);
       } else if (cluster.isSelf(decider)) {
         scope.counters().misses.increment();
-        if (bulk) {
+        if (loader != null) {
           loadHere.put(key, route);
         } else {
           singles.put(key, () -> reads.resolveHere(cluster, key, route));
@@ -121,7 +121,8 @@ final class BatchReads<K, V> {
     List<Batch<K, V>> batches = readBatches(cluster, byHolder, loader != null, reads::get);
     Map<K, CompletableFuture<@Nullable V>> answers = new LinkedHashMap<>();
     if (loader != null && !loadHere.isEmpty()) {
-      answers.putAll(loadInBulk(loadHere, loadHere.keySet(), loader));
+      answers.putAll(
+          bulk ? loadInBulk(loadHere, loadHere.keySet(), loader) : loadEach(loadHere, loader));
     }
     answers.putAll(startSingles(singles));
     Failures failures = new Failures();
@@ -195,15 +196,16 @@ final class BatchReads<K, V> {
     } else if (Loads.loadsInBulk(loader)) {
       loading = loadInBulk(toLoad, keep, loader);
     } else {
+      Map<K, KeyRoute> held = new LinkedHashMap<>();
+      Map<K, KeyRoute> unkept = new LinkedHashMap<>();
+      toLoad.forEach((key, route) -> (keep.contains(key) ? held : unkept).put(key, route));
+      loading = new LinkedHashMap<>(loadEach(held, loader));
       Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
-      toLoad.forEach(
+      unkept.forEach(
           (key, route) ->
               singles.put(
-                  key,
-                  () ->
-                      flights.join(
-                          key, () -> loads.resolve(key, route, loader, keep.contains(key)))));
-      loading = startSingles(singles);
+                  key, () -> flights.join(key, () -> loads.resolve(key, route, loader, false))));
+      loading.putAll(startSingles(singles));
     }
     for (Map.Entry<K, CompletableFuture<@Nullable V>> load : loading.entrySet()) {
       K key = load.getKey();
@@ -299,6 +301,32 @@ final class BatchReads<K, V> {
         answers.put(chunk.get(i), tickets.get(i).result());
       }
     }
+    return answers;
+  }
+
+  /**
+   * Resolves misses of keys this node holds one key at a time, for a loader without a {@code
+   * loadAll} of its own: their copies are asked for first, all at once ({@link
+   * Loads#copiesBeforeLoading}), then every key nobody had is loaded in a flight of its own.
+   */
+  private Map<K, CompletableFuture<@Nullable V>> loadEach(
+      Map<K, KeyRoute> held, CacheLoader<? super K, ? extends V> loader) {
+    if (held.isEmpty()) {
+      return Map.of();
+    }
+    Map<K, V> copied = loads.copiesBeforeLoading(held);
+    Map<K, CompletableFuture<@Nullable V>> answers = new LinkedHashMap<>();
+    Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
+    held.forEach(
+        (key, route) -> {
+          V copy = copied.get(key);
+          if (copy != null) {
+            answers.put(key, CompletableFuture.completedFuture(copy));
+          } else {
+            singles.put(key, () -> flights.join(key, () -> loads.loadAsked(key, route, loader)));
+          }
+        });
+    answers.putAll(startSingles(singles));
     return answers;
   }
 

@@ -59,7 +59,8 @@ public interface CacheLoader<K, V> {
    * load} is thrown once the others have ended, and a {@code null} leaves its key out. Shardcache
    * does not call this default: for a loader that does not override it, the node loads each key of
    * a {@code getAll} with {@link #load}, concurrently, on its own load executor (so within {@code
-   * maxConcurrentLoads}), each key a load of its own that other reads of the key can join.
+   * maxConcurrentLoads}), each key a load of its own that other reads of the key can join, after
+   * asking the key's other holders for copies of all the keys at once.
    *
    * @param keys the keys to load; not empty, never containing {@code null}
    * @return the values found, by key; not {@code null}

@@ -47,7 +47,9 @@ import org.jspecify.annotations.Nullable;
  * {@code loadAll}'s answer, so a key it returns unasked is never cached; a key it leaves out fails
  * with {@link #absent} (no value: {@code getAll} leaves it out), and a value that cannot be encoded
  * fails its key alone. {@link #loadsInBulk} tells whether a loader has a {@code loadAll} of its
- * own; if not, the callers load key by key, concurrently, instead.
+ * own; if not, the callers ask for the copies of all the keys at once ({@link
+ * #copiesBeforeLoading}), then load key by key, concurrently ({@link #loadAsked}): one {@code
+ * Fetch} per holder, not one per key, which held a load thread for a round trip each.
  *
  * <p>Blocking: runs on the node's executor, inside a flight. Thread-safe.
  */
@@ -71,12 +73,31 @@ final class Loads<K, V> {
    */
   @Nullable V resolve(
       K key, KeyRoute route, @Nullable CacheLoader<? super K, ? extends V> loader, boolean store) {
+    return resolve(key, route, loader, store, true);
+  }
+
+  /**
+   * {@link #resolve} with {@code store}, for a key whose copies {@link #copiesBeforeLoading} has
+   * just asked for and nobody had: re-reads the shard, then loads, without asking again.
+   */
+  @Nullable V loadAsked(K key, KeyRoute route, CacheLoader<? super K, ? extends V> loader) {
+    return resolve(key, route, loader, true, false);
+  }
+
+  private @Nullable V resolve(
+      K key,
+      KeyRoute route,
+      @Nullable CacheLoader<? super K, ? extends V> loader,
+      boolean store,
+      boolean askCopies) {
     Cluster cluster = scope.clusters().get();
     if (store) {
       Shard.Held<V> again = scope.shard().peek(key);
       if (again != null) {
         return again.value();
       }
+    }
+    if (store && askCopies) {
       Versioned<V> copy = copies.copyOf(cluster, key, route, loader != null);
       if (copy != null && !copy.isTombstone()) {
         return copy.value();
@@ -187,6 +208,57 @@ final class Loads<K, V> {
                         ? keep(cluster, key, routeOf(routes, key), value, version)
                         : value.value())));
     return outcomes;
+  }
+
+  /**
+   * The first step of {@link #resolve} for many keys held here at once, when each is then loaded on
+   * its own (a loader without a {@code loadAll} of its own): each other holder is asked for its
+   * copies of all of them in one {@code Fetch} per {@value CacheConfig#MAX_KEYS_PER_BATCH} keys, as
+   * {@link #resolveAll} asks, instead of one {@code Fetch} per key. Copies are kept and repaired as
+   * {@link #resolve} does.
+   *
+   * @param routes keys this node holds, by route
+   * @return the value of every key that had one: a copy, or an entry that reached this shard
+   *     meanwhile; load the others with {@link #loadAsked}
+   */
+  Map<K, V> copiesBeforeLoading(Map<K, KeyRoute> routes) {
+    Cluster cluster = scope.clusters().get();
+    Map<K, V> found = new HashMap<>();
+    Map<K, KeyRoute> chunk = new LinkedHashMap<>();
+    for (Map.Entry<K, KeyRoute> keyRoute : routes.entrySet()) {
+      Shard.Held<V> held = scope.shard().peek(keyRoute.getKey());
+      if (held != null) {
+        found.put(keyRoute.getKey(), held.value());
+        continue;
+      }
+      chunk.put(keyRoute.getKey(), keyRoute.getValue());
+      if (chunk.size() == CacheConfig.MAX_KEYS_PER_BATCH) {
+        askCopies(cluster, chunk, found);
+        chunk.clear();
+      }
+    }
+    if (!chunk.isEmpty()) {
+      askCopies(cluster, chunk, found);
+    }
+    return found;
+  }
+
+  private void askCopies(Cluster cluster, Map<K, KeyRoute> routes, Map<K, V> found) {
+    Map<K, Versioned<V>> kept = copies.copiesOf(cluster, routes, true);
+    for (K key : routes.keySet()) {
+      Versioned<V> copy = kept.get(key);
+      if (copy != null) {
+        if (!copy.isTombstone()) {
+          found.put(key, copy.value());
+        }
+        continue; // a tombstone: loaded, as resolve loads it
+      }
+      // As in resolve: "none" may mean a previous holder handed the entry here meanwhile.
+      Shard.Held<V> handedOff = scope.shard().peek(key);
+      if (handedOff != null) {
+        found.put(key, handedOff.value());
+      }
+    }
   }
 
   private static <K> KeyRoute routeOf(Map<K, KeyRoute> routes, K key) {

@@ -145,7 +145,9 @@ final class PeerRequests<K, V> {
     }
     CacheLoader<K, V> loader = request.getLoad() ? scope.loader() : null;
     Cluster cluster = scope.clusters().get();
-    // With a loader of its own loadAll, the keys held here and missing are loaded in one bulk.
+    // The keys held here and missing: with a loader of its own loadAll, loaded in one bulk;
+    // otherwise their copies are asked for in one Fetch per holder, then each is loaded on its own.
+    boolean loadsInBulk = loader != null && Loads.loadsInBulk(loader);
     Map<K, KeyRoute> bulk = new LinkedHashMap<>();
     Map<Integer, Supplier<CompletableFuture<@Nullable V>>> reads = new LinkedHashMap<>();
     List<AtomicBoolean> hot = new ArrayList<>(keys.size());
@@ -154,7 +156,7 @@ final class PeerRequests<K, V> {
       ByteString bytes = keyBytes.get(i);
       AtomicBoolean keyHot = new AtomicBoolean();
       hot.add(keyHot);
-      if (loader != null && Loads.loadsInBulk(loader)) {
+      if (loader != null) {
         KeyRoute route = scope.router().route(cluster, bytes.toByteArray());
         if (route.holdsHere() && scope.shard().get(key) == null) {
           // Counted and marked before the bulk load starts, as read() does before it reads.
@@ -179,12 +181,16 @@ final class PeerRequests<K, V> {
     }
     Map<K, CompletableFuture<@Nullable V>> loading = new HashMap<>();
     if (loader != null && !bulk.isEmpty()) {
-      List<K> bulkKeys = new ArrayList<>(bulk.keySet());
-      List<LoadFlights.Ticket<V>> tickets =
-          flights.ticketsAll(
-              bulkKeys, wanted -> loads.resolveAll(wanted, bulk, bulk.keySet(), loader));
-      for (int i = 0; i < bulkKeys.size(); i++) {
-        loading.put(bulkKeys.get(i), interested(interest, tickets.get(i)));
+      if (loadsInBulk) {
+        List<K> bulkKeys = new ArrayList<>(bulk.keySet());
+        List<LoadFlights.Ticket<V>> tickets =
+            flights.ticketsAll(
+                bulkKeys, wanted -> loads.resolveAll(wanted, bulk, bulk.keySet(), loader));
+        for (int i = 0; i < bulkKeys.size(); i++) {
+          loading.put(bulkKeys.get(i), interested(interest, tickets.get(i)));
+        }
+      } else {
+        loading.putAll(loadEach(bulk, loader, interest));
       }
     }
     List<CompletableFuture<@Nullable V>> started =
@@ -209,6 +215,38 @@ final class PeerRequests<K, V> {
             request.getMaxAnswerBytes() > 0);
     return CompletableFuture.allOf(answers.toArray(new CompletableFuture<?>[0]))
         .thenApply(done -> collect(keys, keyBytes, answers, hot, answer));
+  }
+
+  /**
+   * Resolves the misses of a {@code GetAll} one key at a time, for a loader without a {@code
+   * loadAll} of its own: their copies are asked for first, all at once, then every key nobody had
+   * is loaded in a flight of its own, at most {@value #BATCH_LOAD_CONCURRENCY} started at a time.
+   */
+  private Map<K, CompletableFuture<@Nullable V>> loadEach(
+      Map<K, KeyRoute> missing, CacheLoader<K, V> loader, CallInterest interest) {
+    Map<K, V> copied = loads.copiesBeforeLoading(missing);
+    Map<K, CompletableFuture<@Nullable V>> answers = new HashMap<>();
+    List<K> toLoad = new ArrayList<>();
+    List<Supplier<CompletableFuture<@Nullable V>>> starts = new ArrayList<>();
+    missing.forEach(
+        (key, route) -> {
+          V copy = copied.get(key);
+          if (copy != null) {
+            answers.put(key, CompletableFuture.completedFuture(copy));
+            return;
+          }
+          toLoad.add(key);
+          starts.add(
+              () ->
+                  interested(
+                      interest, flights.ticket(key, () -> loads.loadAsked(key, route, loader))));
+        });
+    List<CompletableFuture<@Nullable V>> started =
+        BoundedFanOut.start(starts, BATCH_LOAD_CONCURRENCY);
+    for (int i = 0; i < toLoad.size(); i++) {
+      answers.put(toLoad.get(i), started.get(i));
+    }
+    return answers;
   }
 
   /** A key that {@code loadAll} left out is not an error of the batch: it is left out of it. */

@@ -142,6 +142,86 @@ class BulkLoadTest {
   }
 
   @Test
+  void aGetAllOfColdKeysWithAPerKeyLoaderAsksForCopiesOncePerHolderNotOncePerKey() {
+    for (int i = 0; i < 3; i++) {
+      loaders.add(new BulkRecordingLoader());
+    }
+    cluster =
+        TestCluster.builder()
+            .size(3)
+            .cache(
+                CACHE,
+                (i, node) -> {
+                  BulkRecordingLoader recording = loaders.get(i);
+                  CacheLoader<String, String> perKey = recording::load; // no loadAll of its own
+                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                      .replicationFactor(2)
+                      .loader(perKey)
+                      .build();
+                })
+            .build();
+    List<List<String>> byOwner = keysByOwner("each-", 100);
+    List<String> keys = byOwner.stream().flatMap(List::stream).toList();
+    long[] fetchesBefore = new long[3];
+    for (int i = 0; i < 3; i++) {
+      fetchesBefore[i] = TestClusters.internals(cluster, i).fetchCallCount();
+    }
+
+    assertThat(cluster.cache(0).getAll(keys)).containsExactlyInAnyOrderEntriesOf(valuesOf(keys));
+
+    assertThat(loadAllCalls()).isZero();
+    for (int i = 0; i < 3; i++) {
+      assertThat(Set.copyOf(loaders.get(i).loads()))
+          .as("keys loaded on node %s, the owner of 100 of them", i)
+          .isEqualTo(Set.copyOf(byOwner.get(i)));
+      // Each owner asks the key's other holder, and the members of the rings of the last minute
+      // (the cluster just formed), for copies: one Fetch each for all its keys; before, one
+      // Fetch per key (about 100 per owner), each holding a load thread for a round trip.
+      assertThat(TestClusters.internals(cluster, i).fetchCallCount() - fetchesBefore[i])
+          .as("Fetch calls from node %s", i)
+          .isLessThanOrEqualTo(2);
+    }
+    assertThat(loadCalls()).as("each key loaded once in the cluster").isEqualTo(300);
+    for (int i = 0; i < 3; i++) {
+      assertThat(cluster.cache(i).getAll(keys)).containsExactlyInAnyOrderEntriesOf(valuesOf(keys));
+    }
+    assertThat(loadCalls()).as("after reading through every node").isEqualTo(300);
+  }
+
+  @Test
+  void aRestartedOwnerTakesItsReplicasCopiesInsteadOfLoadingThemKeyByKey() {
+    for (int i = 0; i < 3; i++) {
+      loaders.add(new BulkRecordingLoader());
+    }
+    cluster =
+        TestCluster.builder()
+            .size(3)
+            .cache(
+                CACHE,
+                (i, node) -> {
+                  BulkRecordingLoader recording = loaders.get(i);
+                  CacheLoader<String, String> perKey = recording::load;
+                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                      .replicationFactor(2)
+                      .loader(perKey)
+                      .build();
+                })
+            .build();
+    List<String> keys = keysByOwner("kept-", 40).get(1);
+    Map<String, String> written = new LinkedHashMap<>();
+    keys.forEach(key -> written.put(key, "written-" + key));
+    cluster.cache(0).putAll(written);
+    cluster.awaitQuiescence();
+
+    cluster.restart(1); // the owner comes back empty; each key's replica still has it
+    cluster.awaitSettled();
+
+    assertThat(cluster.cache(0).getAll(keys)).containsExactlyInAnyOrderEntriesOf(written);
+    assertThat(loadCalls()).as("keys loaded although a holder had them").isZero();
+    assertThat(cluster.cache(1).getAll(keys)).containsExactlyInAnyOrderEntriesOf(written);
+  }
+
+  @Test
   void aGetOfAKeyBeingBulkLoadedJoinsTheBulkLoad() throws Exception {
     start(3, config -> config);
     BulkRecordingLoader owner = loaders.get(1);

@@ -162,8 +162,8 @@ final class ShardcacheSystem implements CacheSystem {
 
   /**
    * Reads every key through the driver with getAll, 500 keys at a time: each key is loaded once,
-   * on a holder, and sent to its other holder (the way a Shardcache is filled; it has no putAll,
-   * and 100,000 single puts took minutes on a loaded 2-core machine). Then waits until nothing is
+   * on a holder, and sent to its other holder (the way a read-through Shardcache is filled; 100,000
+   * single puts took minutes on a loaded 2-core machine). Then waits until nothing is
    * left to replicate and every ring is whole, and checks that the shards hold every key
    * {@code replication} times.
    */
