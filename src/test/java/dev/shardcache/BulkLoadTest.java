@@ -66,6 +66,30 @@ class BulkLoadTest {
     return cluster;
   }
 
+  /**
+   * Three nodes, replication factor 2, each with a loader that has no {@code loadAll} of its own
+   * (recorded by {@link #loaders}), so a {@code getAll} loads key by key.
+   */
+  private void startWithPerKeyLoaders() {
+    for (int i = 0; i < 3; i++) {
+      loaders.add(new BulkRecordingLoader());
+    }
+    cluster =
+        TestCluster.builder()
+            .size(3)
+            .cache(
+                CACHE,
+                (i, node) -> {
+                  BulkRecordingLoader recording = loaders.get(i);
+                  CacheLoader<String, String> perKey = recording::load; // no loadAll of its own
+                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
+                      .replicationFactor(2)
+                      .loader(perKey)
+                      .build();
+                })
+            .build();
+  }
+
   /** {@code perOwner} keys owned by each node, in a stable order. */
   private List<List<String>> keysByOwner(String prefix, int perOwner) {
     List<List<String>> byOwner = new ArrayList<>();
@@ -143,23 +167,7 @@ class BulkLoadTest {
 
   @Test
   void aGetAllOfColdKeysWithAPerKeyLoaderAsksForCopiesOncePerHolderNotOncePerKey() {
-    for (int i = 0; i < 3; i++) {
-      loaders.add(new BulkRecordingLoader());
-    }
-    cluster =
-        TestCluster.builder()
-            .size(3)
-            .cache(
-                CACHE,
-                (i, node) -> {
-                  BulkRecordingLoader recording = loaders.get(i);
-                  CacheLoader<String, String> perKey = recording::load; // no loadAll of its own
-                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-                      .replicationFactor(2)
-                      .loader(perKey)
-                      .build();
-                })
-            .build();
+    startWithPerKeyLoaders();
     List<List<String>> byOwner = keysByOwner("each-", 100);
     List<String> keys = byOwner.stream().flatMap(List::stream).toList();
     long[] fetchesBefore = new long[3];
@@ -190,23 +198,7 @@ class BulkLoadTest {
 
   @Test
   void aRestartedOwnerTakesItsReplicasCopiesInsteadOfLoadingThemKeyByKey() {
-    for (int i = 0; i < 3; i++) {
-      loaders.add(new BulkRecordingLoader());
-    }
-    cluster =
-        TestCluster.builder()
-            .size(3)
-            .cache(
-                CACHE,
-                (i, node) -> {
-                  BulkRecordingLoader recording = loaders.get(i);
-                  CacheLoader<String, String> perKey = recording::load;
-                  return CacheConfig.builder(Codecs.utf8(), Codecs.utf8())
-                      .replicationFactor(2)
-                      .loader(perKey)
-                      .build();
-                })
-            .build();
+    startWithPerKeyLoaders();
     List<String> keys = keysByOwner("kept-", 40).get(1);
     Map<String, String> written = new LinkedHashMap<>();
     keys.forEach(key -> written.put(key, "written-" + key));

@@ -1,5 +1,6 @@
 package dev.shardcache.benchmarks;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -36,6 +37,12 @@ final class CellRunner {
 
   CellResult run(int run, CacheSystem system, Operation operation, Distribution distribution, int threads)
       throws InterruptedException {
+    return run(run, system, operation, distribution, threads, settings.warmup(), settings.measure());
+  }
+
+  /** A cell with the given timings; {@link #run(int, CacheSystem, Operation, Distribution, int)}. */
+  CellResult run(int run, CacheSystem system, Operation operation, Distribution distribution, int threads,
+      Duration warmup, Duration measure) throws InterruptedException {
     boolean[] local = system.localCopies();
     int[] universe = universe(operation, local);
     long seed = settings.seed() * 31 + distribution.ordinal() * 7L + threads;
@@ -68,10 +75,10 @@ final class CellRunner {
       thread.start();
     }
     started.await();
-    Thread.sleep(settings.warmup().toMillis());
+    Thread.sleep(warmup.toMillis());
     long start = System.nanoTime();
     phase.value = MEASURE;
-    Thread.sleep(settings.measure().toMillis());
+    Thread.sleep(measure.toMillis());
     phase.value = STOP;
     long end = System.nanoTime();
     for (Thread thread : running) {

@@ -14,6 +14,8 @@ import org.jspecify.annotations.Nullable;
  *
  * @param quick whether the short timings were chosen
  * @param runs how many times the whole matrix is measured (each run starts every system afresh)
+ * @param systemWarmup how long each system, once preloaded, runs the run's operations unmeasured
+ *     before its first cell (split evenly between the operations)
  * @param warmup how long each cell runs before it is measured
  * @param measure how long each cell is measured
  * @param keys the number of keys
@@ -30,6 +32,7 @@ import org.jspecify.annotations.Nullable;
 record Settings(
     boolean quick,
     int runs,
+    Duration systemWarmup,
     Duration warmup,
     Duration measure,
     int keys,
@@ -43,13 +46,22 @@ record Settings(
     @Nullable String redisServer,
     long seed) {
 
+  /**
+   * Long enough for the JVMs of a system to be done compiling what its preload did not exercise,
+   * in quick runs too (the JIT is no faster there): on the 2-core machine, with three JVMs
+   * compiling at once, Shardcache's 16-thread remote gets ran at 2 to 11 thousand per second in the
+   * 20 s after a 13 s preload (JFR: about 10 s of C2 compilations per JVM in 15 s), and at 29
+   * thousand after 40 s.
+   */
+  static final Duration FULL_SYSTEM_WARMUP = Duration.ofSeconds(40);
+  static final Duration QUICK_SYSTEM_WARMUP = FULL_SYSTEM_WARMUP;
   static final Duration FULL_WARMUP = Duration.ofSeconds(3);
   static final Duration FULL_MEASURE = Duration.ofSeconds(7);
   static final Duration QUICK_WARMUP = Duration.ofMillis(500);
   static final Duration QUICK_MEASURE = Duration.ofMillis(1000);
 
   private static final java.util.Set<String> OPTIONS_WITH_VALUES =
-      java.util.Set.of("--runs", "--warmup", "--measure", "--keys", "--value-bytes", "--systems",
+      java.util.Set.of("--runs", "--system-warmup", "--warmup", "--measure", "--keys", "--value-bytes", "--systems",
           "--threads", "--ops", "--dists", "--zipf", "--shardcache-rf", "--redis-server", "--seed");
 
   static final String USAGE =
@@ -57,6 +69,8 @@ record Settings(
       Options (all optional):
         --quick               0.5 s warm-up + 1 s measurement per cell (default 3 s + 7 s)
         --runs N              repeat the whole matrix N times; report median and range (default 1)
+        --system-warmup SECONDS  each networked system's unmeasured warm-up after its preload,
+                              over the run's operations (default 40 s, --quick too)
         --warmup SECONDS      warm-up per cell (decimals allowed)
         --measure SECONDS     measurement per cell
         --systems LIST        of caffeine,shardcache,hazelcast,redis (default all, in that order)
@@ -76,6 +90,7 @@ record Settings(
   static Settings parse(String[] args) {
     boolean quick = Boolean.getBoolean("quick") || "".equals(System.getProperty("quick"));
     int runs = 1;
+    Duration systemWarmup = null;
     Duration warmup = null;
     Duration measure = null;
     int keys = 100_000;
@@ -125,6 +140,7 @@ record Settings(
       String value = tokens.get(++i);
       switch (option) {
         case "--runs" -> runs = positive(option, Integer.parseInt(value));
+        case "--system-warmup" -> systemWarmup = seconds(option, value, true);
         case "--warmup" -> warmup = seconds(option, value, true);
         case "--measure" -> measure = seconds(option, value, false);
         case "--keys" -> keys = positive(option, Integer.parseInt(value));
@@ -149,6 +165,7 @@ record Settings(
     return new Settings(
         quick,
         runs,
+        systemWarmup != null ? systemWarmup : quick ? QUICK_SYSTEM_WARMUP : FULL_SYSTEM_WARMUP,
         warmup != null ? warmup : quick ? QUICK_WARMUP : FULL_WARMUP,
         measure != null ? measure : quick ? QUICK_MEASURE : FULL_MEASURE,
         keys,
@@ -171,13 +188,15 @@ record Settings(
   String describe() {
     return String.format(
         Locale.ROOT,
-        "%d keys, %d-byte values, %s, threads %s; per cell %s warm-up + %s measured; %d run(s)%s",
+        "%d keys, %d-byte values, %s, threads %s; per system %s warm-up, per cell %s warm-up + %s"
+            + " measured; %d run(s)%s",
         keys,
         valueBytes,
         distributions.stream()
             .map(d -> d == Distribution.ZIPF ? "zipf(" + zipfExponent + ")" : d.label())
             .toList(),
         threads,
+        seconds(systemWarmup),
         seconds(warmup),
         seconds(measure),
         runs,

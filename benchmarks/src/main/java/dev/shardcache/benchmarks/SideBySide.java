@@ -95,7 +95,7 @@ public final class SideBySide {
     int cells = settings.threads().size() * settings.operations().size() * settings.distributions().size();
     Duration estimate =
         settings.warmup().plus(settings.measure()).multipliedBy((long) cells * systems.size())
-            .plus(SETUP_ESTIMATE.multipliedBy(systems.size()))
+            .plus(SETUP_ESTIMATE.plus(settings.systemWarmup()).multipliedBy(systems.size()))
             .multipliedBy(settings.runs());
 
     System.out.println("== Shardcache side by side: " + String.join(", ", systems.stream().map(SystemKind::label).toList()));
@@ -130,6 +130,9 @@ public final class SideBySide {
           system.preload(workload);
           System.out.printf(Locale.ROOT, "-- %s: started and preloaded %,d keys in %.1f s (preload %.1f s)%n",
               kind.label(), workload.keys.length, seconds(systemStart), seconds(preloadStart));
+          if (kind != SystemKind.CAFFEINE) { // in the driver's JVM: no network path to compile
+            warmUp(runner, run, system, settings);
+          }
           System.gc(); // leftovers of the previous system and the preload, not collected in a cell
           for (Operation operation : settings.operations()) {
             for (Distribution distribution : settings.distributions()) {
@@ -221,6 +224,29 @@ public final class SideBySide {
       double one = java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
       return one < 0 ? "unknown" : String.format(Locale.ROOT, "%.2f", one);
     }
+  }
+
+  /**
+   * Runs every operation of the run, uniform keys, at the largest thread count, unmeasured, for
+   * {@link Settings#systemWarmup} in all: a preload exercises only the way a system is filled, and
+   * a JVM member still compiling its read path is measured at a third of its speed (see {@link
+   * Settings#FULL_SYSTEM_WARMUP}). Every system gets the same.
+   */
+  private static void warmUp(CellRunner runner, int run, CacheSystem system, Settings settings)
+      throws InterruptedException {
+    List<Operation> operations = settings.operations();
+    Duration each = settings.systemWarmup().dividedBy(operations.size());
+    if (each.isZero()) {
+      return;
+    }
+    int threads = settings.threads().stream().max(Integer::compare).orElse(1);
+    long start = System.nanoTime();
+    for (Operation operation : operations) {
+      runner.run(run, system, operation, Distribution.UNIFORM, threads, Duration.ZERO, each);
+    }
+    system.problem(); // what the warm-up disturbed does not count against the first cell
+    System.out.printf(Locale.ROOT, "   warmed up in %.1f s (%d threads, every operation, unmeasured)%n",
+        seconds(start), threads);
   }
 
   private static double seconds(long sinceNanos) {
