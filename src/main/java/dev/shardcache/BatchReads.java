@@ -304,30 +304,12 @@ final class BatchReads<K, V> {
     return answers;
   }
 
-  /**
-   * Resolves misses of keys this node holds one key at a time, for a loader without a {@code
-   * loadAll} of its own: their copies are asked for first, all at once ({@link
-   * Loads#copiesBeforeLoading}), then every key nobody had is loaded in a flight of its own.
-   */
+  /** {@link Loads#eachAfterCopies}, started: the misses of held keys, for a per-key loader. */
   private Map<K, CompletableFuture<@Nullable V>> loadEach(
       Map<K, KeyRoute> held, CacheLoader<? super K, ? extends V> loader) {
-    if (held.isEmpty()) {
-      return Map.of();
-    }
-    Map<K, V> copied = loads.copiesBeforeLoading(held);
-    Map<K, CompletableFuture<@Nullable V>> answers = new LinkedHashMap<>();
-    Map<K, Supplier<CompletableFuture<@Nullable V>>> singles = new LinkedHashMap<>();
-    held.forEach(
-        (key, route) -> {
-          V copy = copied.get(key);
-          if (copy != null) {
-            answers.put(key, CompletableFuture.completedFuture(copy));
-          } else {
-            singles.put(key, () -> flights.join(key, () -> loads.loadAsked(key, route, loader)));
-          }
-        });
-    answers.putAll(startSingles(singles));
-    return answers;
+    return held.isEmpty()
+        ? Map.of()
+        : startSingles(loads.eachAfterCopies(held, loader, flights::join));
   }
 
   private Map<K, CompletableFuture<@Nullable V>> startSingles(

@@ -12,7 +12,11 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.function.BiFunction;
+import java.util.function.Supplier;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -47,9 +51,9 @@ import org.jspecify.annotations.Nullable;
  * {@code loadAll}'s answer, so a key it returns unasked is never cached; a key it leaves out fails
  * with {@link #absent} (no value: {@code getAll} leaves it out), and a value that cannot be encoded
  * fails its key alone. {@link #loadsInBulk} tells whether a loader has a {@code loadAll} of its
- * own; if not, the callers ask for the copies of all the keys at once ({@link
- * #copiesBeforeLoading}), then load key by key, concurrently ({@link #loadAsked}): one {@code
- * Fetch} per holder, not one per key, which held a load thread for a round trip each.
+ * own; if not, {@link #eachAfterCopies} asks for the copies of all the keys at once, then the
+ * callers load key by key, concurrently: one {@code Fetch} per holder, not one per key, which held
+ * a load thread for a round trip each.
  *
  * <p>Blocking: runs on the node's executor, inside a flight. Thread-safe.
  */
@@ -80,7 +84,7 @@ final class Loads<K, V> {
    * {@link #resolve} with {@code store}, for a key whose copies {@link #copiesBeforeLoading} has
    * just asked for and nobody had: re-reads the shard, then loads, without asking again.
    */
-  @Nullable V loadAsked(K key, KeyRoute route, CacheLoader<? super K, ? extends V> loader) {
+  private @Nullable V loadAsked(K key, KeyRoute route, CacheLoader<? super K, ? extends V> loader) {
     return resolve(key, route, loader, true, false);
   }
 
@@ -211,17 +215,45 @@ final class Loads<K, V> {
   }
 
   /**
+   * Resolves misses of many keys held here at once, each loaded on its own (a loader without a
+   * {@code loadAll} of its own): their copies are asked for first ({@link #copiesBeforeLoading}),
+   * then each key nobody had is loaded without asking again, in the flight {@code flight} starts
+   * for it. Blocks for the copies only.
+   *
+   * @param held keys this node holds, by route
+   * @param flight starts (or joins) the flight of a key with the given body
+   * @return for every key of {@code held}, in its order, what starts its answer: its copy at once,
+   *     or its flight
+   */
+  Map<K, Supplier<CompletableFuture<@Nullable V>>> eachAfterCopies(
+      Map<K, KeyRoute> held,
+      CacheLoader<? super K, ? extends V> loader,
+      BiFunction<K, Callable<@Nullable V>, CompletableFuture<@Nullable V>> flight) {
+    Map<K, V> copied = copiesBeforeLoading(held);
+    Map<K, Supplier<CompletableFuture<@Nullable V>>> starts = new LinkedHashMap<>();
+    held.forEach(
+        (key, route) -> {
+          V copy = copied.get(key);
+          starts.put(
+              key,
+              copy != null
+                  ? () -> CompletableFuture.completedFuture(copy)
+                  : () -> flight.apply(key, () -> loadAsked(key, route, loader)));
+        });
+    return starts;
+  }
+
+  /**
    * The first step of {@link #resolve} for many keys held here at once, when each is then loaded on
-   * its own (a loader without a {@code loadAll} of its own): each other holder is asked for its
-   * copies of all of them in one {@code Fetch} per {@value CacheConfig#MAX_KEYS_PER_BATCH} keys, as
-   * {@link #resolveAll} asks, instead of one {@code Fetch} per key. Copies are kept and repaired as
-   * {@link #resolve} does.
+   * its own: each other holder is asked for its copies of all of them in one {@code Fetch} per
+   * {@value CacheConfig#MAX_KEYS_PER_BATCH} keys, as {@link #resolveAll} asks, instead of one
+   * {@code Fetch} per key. Copies are kept and repaired as {@link #resolve} does.
    *
    * @param routes keys this node holds, by route
    * @return the value of every key that had one: a copy, or an entry that reached this shard
    *     meanwhile; load the others with {@link #loadAsked}
    */
-  Map<K, V> copiesBeforeLoading(Map<K, KeyRoute> routes) {
+  private Map<K, V> copiesBeforeLoading(Map<K, KeyRoute> routes) {
     Cluster cluster = scope.clusters().get();
     Map<K, V> found = new HashMap<>();
     Map<K, KeyRoute> chunk = new LinkedHashMap<>();

@@ -219,32 +219,20 @@ final class PeerRequests<K, V> {
 
   /**
    * Resolves the misses of a {@code GetAll} one key at a time, for a loader without a {@code
-   * loadAll} of its own: their copies are asked for first, all at once, then every key nobody had
-   * is loaded in a flight of its own, at most {@value #BATCH_LOAD_CONCURRENCY} started at a time.
+   * loadAll} of its own ({@link Loads#eachAfterCopies}), at most {@value #BATCH_LOAD_CONCURRENCY}
+   * loads started at a time.
    */
   private Map<K, CompletableFuture<@Nullable V>> loadEach(
       Map<K, KeyRoute> missing, CacheLoader<K, V> loader, CallInterest interest) {
-    Map<K, V> copied = loads.copiesBeforeLoading(missing);
-    Map<K, CompletableFuture<@Nullable V>> answers = new HashMap<>();
-    List<K> toLoad = new ArrayList<>();
-    List<Supplier<CompletableFuture<@Nullable V>>> starts = new ArrayList<>();
-    missing.forEach(
-        (key, route) -> {
-          V copy = copied.get(key);
-          if (copy != null) {
-            answers.put(key, CompletableFuture.completedFuture(copy));
-            return;
-          }
-          toLoad.add(key);
-          starts.add(
-              () ->
-                  interested(
-                      interest, flights.ticket(key, () -> loads.loadAsked(key, route, loader))));
-        });
+    Map<K, Supplier<CompletableFuture<@Nullable V>>> starts =
+        loads.eachAfterCopies(
+            missing, loader, (key, body) -> interested(interest, flights.ticket(key, body)));
     List<CompletableFuture<@Nullable V>> started =
-        BoundedFanOut.start(starts, BATCH_LOAD_CONCURRENCY);
-    for (int i = 0; i < toLoad.size(); i++) {
-      answers.put(toLoad.get(i), started.get(i));
+        BoundedFanOut.start(new ArrayList<>(starts.values()), BATCH_LOAD_CONCURRENCY);
+    Map<K, CompletableFuture<@Nullable V>> answers = new HashMap<>();
+    int i = 0;
+    for (K key : starts.keySet()) {
+      answers.put(key, started.get(i++));
     }
     return answers;
   }
